@@ -1,0 +1,167 @@
+import type { HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { Hono } from 'hono';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isAppError, type AppError } from '../src/errors/app-errors.ts';
+import { S3Error, type S3ErrorCode } from '../src/errors/s3-errors.ts';
+import { newRequestId } from '../src/ids.ts';
+import * as buckets from './handlers/buckets.handlers.ts';
+import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
+import * as listing from './handlers/listing.handlers.ts';
+import * as multipart from './handlers/multipart.handlers.ts';
+import * as objects from './handlers/objects.handlers.ts';
+import { parseOperation, type S3Operation } from './s3/operations.ts';
+import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
+import { emptyResponse } from './s3/responses.ts';
+import { errorDocument } from './s3/xml.ts';
+import { createSigningKeyCache } from './sigv4/signing-key-cache.ts';
+import { createSigV4Verifier } from './sigv4/verify.ts';
+
+export type { GatewayDeps } from './handlers/context.ts';
+
+/** Domain errors the gateway can meet, in S3's vocabulary. */
+const APP_ERROR_TO_S3: Record<string, S3ErrorCode> = {
+  'buckets.invalid_name': 'InvalidBucketName',
+  'buckets.limit_reached': 'TooManyBuckets',
+  'buckets.already_exists': 'BucketAlreadyOwnedByYou',
+  'buckets.not_found': 'NoSuchBucket',
+};
+
+function toS3Error(error: unknown): S3Error | undefined {
+  if (error instanceof S3Error) return error;
+  if (isAppError(error)) {
+    const code = APP_ERROR_TO_S3[(error as AppError).code];
+    if (code) return new S3Error(code, error.detail);
+  }
+  return undefined;
+}
+
+function hasUnreadBody(incoming: IncomingMessage): boolean {
+  const declared = incoming.headers['content-length'];
+  const hasBody = incoming.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
+  return hasBody && !incoming.readableEnded;
+}
+
+type Dispatch = (ctx: S3RequestContext) => Promise<Response> | Response;
+
+/** Handlers for operations on an existing, owned bucket (or an object in it). */
+const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
+  DeleteBucket: buckets.deleteBucket as Dispatch,
+  HeadBucket: buckets.headBucket,
+  GetBucketLocation: buckets.getBucketLocation,
+  GetBucketVersioning: buckets.getBucketVersioning,
+  ListObjects: listing.listObjectsV1 as Dispatch,
+  ListObjectsV2: listing.listObjectsV2 as Dispatch,
+  ListMultipartUploads: listing.listMultipartUploads as Dispatch,
+  DeleteObjects: objects.deleteObjects as Dispatch,
+  PutObject: objects.putObject as Dispatch,
+  CopyObject: objects.copyObject as Dispatch,
+  GetObject: objects.getObject as Dispatch,
+  HeadObject: objects.headObject as Dispatch,
+  DeleteObject: objects.deleteObject as Dispatch,
+  GetObjectTagging: objects.getObjectTagging as Dispatch,
+  PutObjectTagging: objects.putObjectTagging as Dispatch,
+  DeleteObjectTagging: objects.deleteObjectTagging as Dispatch,
+  CreateMultipartUpload: multipart.createMultipartUpload as Dispatch,
+  UploadPart: multipart.uploadPart as Dispatch,
+  UploadPartCopy: multipart.uploadPartCopy as Dispatch,
+  CompleteMultipartUpload: multipart.completeMultipartUpload as Dispatch,
+  AbortMultipartUpload: multipart.abortMultipartUpload as Dispatch,
+  ListParts: multipart.listParts as Dispatch,
+};
+
+export function createGatewayApp(deps: GatewayDeps) {
+  const verifier = createSigV4Verifier({
+    clock: deps.clock,
+    lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
+    region: deps.config.S3_REGION,
+    regionStrict: deps.config.S3_REGION_STRICT,
+    signingKeyCache: createSigningKeyCache({ maxEntries: 10_000 }),
+  });
+
+  function errorResponse(error: S3Error, method: string, target: Pick<RequestTarget, 'bucket' | 'key'>, requestId: string, incoming: IncomingMessage): Response {
+    const headers: Record<string, string> = { ...error.headers };
+    // An unread request body would otherwise be drained byte by byte before the next request.
+    if (hasUnreadBody(incoming)) headers.Connection = 'close';
+    if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
+    if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
+    if (error.code === 'NoSuchBucket' && target.bucket && !error.details.BucketName) error.details.BucketName = target.bucket;
+    return new Response(errorDocument(error, resourceOf(target), requestId), {
+      status: error.status,
+      headers: { 'Content-Type': 'application/xml', ...headers },
+    });
+  }
+
+  async function handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<Response> {
+    const requestId = newRequestId();
+    outgoing.setHeader('x-amz-request-id', requestId);
+    outgoing.setHeader('x-amz-id-2', requestId);
+    outgoing.setHeader('Server', 'CloudStorage');
+    const method = incoming.method ?? 'GET';
+    let target: Pick<RequestTarget, 'bucket' | 'key'> = {};
+    try {
+      const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
+      target = parsedTarget;
+      const verified = verifier.verify({ method, rawUrl: incoming.url ?? '/', headers: incoming.headers, rawHeaders: incoming.rawHeaders });
+      const key = deps.keyStore.lookup(verified.accessKeyId);
+      if (!key) throw new S3Error('InvalidAccessKeyId');
+      const operation = parseOperation(method, parsedTarget, incoming.headers);
+
+      if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId);
+      if (operation.op === 'CreateBucket') return await buckets.createBucket(deps, incoming, verified, key.userId, operation.bucket);
+      if (operation.op === 'NotImplemented') throw new S3Error('NotImplemented', `${operation.feature} is not implemented by this server.`);
+
+      const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
+      // Another account's bucket: refuse before anything about its objects can be learned.
+      if (resolution.kind === 'foreign') throw new S3Error('AccessDenied');
+      if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
+
+      const handler = HANDLERS[operation.op];
+      if (!handler) throw new S3Error('NotImplemented');
+      return await handler({
+        requestId,
+        incoming,
+        outgoing,
+        target: parsedTarget,
+        verified,
+        userId: key.userId,
+        operation,
+        backendBucket: resolution.bucket.backendName,
+        deps,
+      });
+    } catch (error) {
+      const s3Error = toS3Error(error);
+      if (outgoing.headersSent) {
+        // Too late for an error document: cut the connection so the client sees a failure.
+        outgoing.destroy();
+        return RESPONSE_ALREADY_SENT;
+      }
+      if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming);
+      deps.logger.error('unhandled gateway error', { requestId, method, url: incoming.url, error: (error as Error).stack ?? String(error) });
+      return errorResponse(new S3Error('InternalError'), method, target, requestId, incoming);
+    }
+  }
+
+  const app = new Hono<{ Bindings: HttpBindings }>();
+
+  // `_` can never start a bucket name, so these paths cannot shadow a bucket.
+  app.get('/_health', (c) => c.json({ status: 'ok' }));
+  app.get('/_health/status', async (c) => {
+    const storage = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
+    const database = deps.checkDatabase();
+    const ok = storage.ok && database;
+    return c.json(
+      {
+        status: ok ? 'ok' : 'degraded',
+        version: deps.version,
+        uptimeSeconds: Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
+        database: database ? 'ok' : 'unavailable',
+        storage: { backend: deps.backend.kind, status: storage.ok ? 'ok' : 'unavailable', detail: storage.detail },
+      },
+      ok ? 200 : 503,
+    );
+  });
+  app.all('*', (c) => handleS3(c.env.incoming, c.env.outgoing));
+
+  return app;
+}

@@ -1,0 +1,56 @@
+import { document, node, text, textDocument } from '../s3/xml.ts';
+import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { readVerifiedSmallBody } from '../s3/small-body.ts';
+import type { VerifiedRequest } from '../sigv4/verify.ts';
+import { parseXml } from '../s3/xml.ts';
+import { S3Error } from '../../src/errors/s3-errors.ts';
+import type { GatewayDeps, S3RequestContext } from './context.ts';
+import type { IncomingMessage } from 'node:http';
+
+function owner(userId: string): string {
+  return node('Owner', text('ID', userId), text('DisplayName', userId));
+}
+
+export function listBuckets(deps: GatewayDeps, userId: string): Response {
+  const buckets = deps.bucketsUsecases.list(userId);
+  return xmlResponse(
+    document(
+      'ListAllMyBucketsResult',
+      owner(userId),
+      node(
+        'Buckets',
+        buckets.map((bucket) => node('Bucket', text('Name', bucket.name), text('CreationDate', bucket.createdAt), text('BucketRegion', deps.config.S3_REGION))),
+      ),
+    ),
+  );
+}
+
+/** CreateBucket bodies carry an optional LocationConstraint; any region is accepted and ignored. */
+export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: VerifiedRequest, userId: string, bucket: string): Promise<Response> {
+  const body = await readVerifiedSmallBody(incoming, verified);
+  if (body.length > 0) parseXml(body.toString('utf8'));
+  await deps.bucketsUsecases.create(userId, bucket);
+  return emptyResponse(200, { Location: `/${bucket}` });
+}
+
+export async function deleteBucket(ctx: S3RequestContext<{ op: 'DeleteBucket'; bucket: string }>): Promise<Response> {
+  await ctx.deps.bucketsUsecases.remove(ctx.userId, ctx.operation.bucket);
+  return emptyResponse(204);
+}
+
+export function headBucket(ctx: S3RequestContext): Response {
+  return emptyResponse(200, { 'x-amz-bucket-region': ctx.deps.config.S3_REGION });
+}
+
+export function getBucketLocation(ctx: S3RequestContext): Response {
+  return xmlResponse(textDocument('LocationConstraint', ctx.deps.config.S3_REGION));
+}
+
+/** Buckets are unversioned: an empty VersioningConfiguration, as S3 returns for a bucket that never had versioning. */
+export function getBucketVersioning(): Response {
+  return xmlResponse(document('VersioningConfiguration'));
+}
+
+export function notImplemented(feature: string): never {
+  throw new S3Error('NotImplemented', `${feature} is not implemented by this server.`);
+}

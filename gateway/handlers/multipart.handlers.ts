@@ -1,0 +1,159 @@
+import { checksumHeaderName, isChecksumAlgorithm, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
+import { S3Error } from '../../src/errors/s3-errors.ts';
+import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from '../s3/headers.ts';
+import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { readVerifiedSmallBody } from '../s3/small-body.ts';
+import { createUploadBody, sendContinue } from '../s3/upload-body.ts';
+import { document, node, opt, parseXml, text } from '../s3/xml.ts';
+import { resolveCopySource } from './copy-source.ts';
+import type { OperationOf, S3RequestContext } from './context.ts';
+import { parseMaxKeys } from './listing.handlers.ts';
+
+function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | undefined {
+  const value = header(ctx.incoming.headers, 'x-amz-checksum-algorithm')?.toUpperCase();
+  if (value === undefined) return undefined;
+  if (!isChecksumAlgorithm(value)) throw new S3Error('InvalidRequest', 'Checksum algorithm provided is unsupported.');
+  return value;
+}
+
+export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'CreateMultipartUpload'>>): Promise<Response> {
+  const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
+  const { uploadId } = await ctx.deps.backend.createMultipartUpload({
+    bucket: ctx.backendBucket,
+    key: ctx.operation.key,
+    metadata: parseObjectMetadata(ctx.incoming.headers),
+    tags: parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging')),
+    checksumAlgorithm,
+  });
+  const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
+  return xmlResponse(
+    document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)),
+    200,
+    headers,
+  );
+}
+
+export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<Response> {
+  const upload = createUploadBody(ctx);
+  sendContinue(ctx);
+  const result = await ctx.deps.backend.uploadPart({
+    bucket: ctx.backendBucket,
+    key: ctx.operation.key,
+    uploadId: ctx.operation.uploadId,
+    partNumber: ctx.operation.partNumber,
+    body: upload.body,
+    size: upload.size,
+    contentMd5: header(ctx.incoming.headers, 'content-md5'),
+    checksum: upload.checksum(),
+  });
+  const headers: Record<string, string> = { ETag: result.etag };
+  if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
+  return emptyResponse(200, headers);
+}
+
+function parseCopySourceRange(value: string | undefined): { start: number; end: number } | undefined {
+  if (value === undefined) return undefined;
+  const match = /^bytes=(\d+)-(\d+)$/.exec(value.trim());
+  if (!match || Number(match[2]) < Number(match[1])) {
+    throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', {
+      details: { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: value },
+    });
+  }
+  return { start: Number(match[1]), end: Number(match[2]) };
+}
+
+export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<Response> {
+  const source = resolveCopySource(ctx, ctx.operation.copySource);
+  const result = await ctx.deps.backend.uploadPartCopy({
+    bucket: ctx.backendBucket,
+    key: ctx.operation.key,
+    uploadId: ctx.operation.uploadId,
+    partNumber: ctx.operation.partNumber,
+    sourceBucket: source.backendBucket,
+    sourceKey: source.key,
+    sourceRange: parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range')),
+    sourceConditions: parseConditions(ctx.incoming.headers, 'x-amz-copy-source-'),
+  });
+  return xmlResponse(document('CopyPartResult', text('LastModified', result.lastModified), text('ETag', result.etag)));
+}
+
+interface CompletePartXml {
+  PartNumber?: unknown;
+  ETag?: unknown;
+  [checksum: string]: unknown;
+}
+
+export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<Response> {
+  const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
+  const document_ = parseXml(body.toString('utf8')).CompleteMultipartUpload as { Part?: CompletePartXml[] } | string | undefined;
+  const partsXml = typeof document_ === 'object' ? (document_.Part ?? []) : [];
+  if (partsXml.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part');
+  const parts = partsXml.map((part) => {
+    const partNumber = Number(part.PartNumber);
+    if (!Number.isInteger(partNumber) || typeof part.ETag !== 'string') throw new S3Error('MalformedXML');
+    const checksumEntry = Object.entries(part).find(([name]) => name.startsWith('Checksum'));
+    return { partNumber, etag: part.ETag.trim(), checksum: typeof checksumEntry?.[1] === 'string' ? checksumEntry[1] : undefined };
+  });
+  const result = await ctx.deps.backend.completeMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId, parts });
+  const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
+  return xmlResponse(
+    document(
+      'CompleteMultipartUploadResult',
+      text('Location', location),
+      text('Bucket', ctx.operation.bucket),
+      text('Key', ctx.operation.key),
+      text('ETag', result.etag),
+      result.checksum ? text(`Checksum${result.checksum.algorithm}`, result.checksum.value) : undefined,
+      result.checksum ? text('ChecksumType', result.checksum.type) : undefined,
+    ),
+  );
+}
+
+export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<Response> {
+  await ctx.deps.backend.abortMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
+  return emptyResponse(204);
+}
+
+export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>): Promise<Response> {
+  const { query } = ctx.target;
+  const markerValue = query.get('part-number-marker');
+  const partNumberMarker = markerValue === null || markerValue === '' ? undefined : Number(markerValue);
+  if (partNumberMarker !== undefined && (!Number.isInteger(partNumberMarker) || partNumberMarker < 0)) {
+    throw new S3Error('InvalidArgument', 'Invalid part-number-marker', { details: { ArgumentName: 'part-number-marker' } });
+  }
+  const maxParts = parseMaxKeys(query.get('max-parts'), 'max-parts');
+  const page = await ctx.deps.backend.listParts({
+    bucket: ctx.backendBucket,
+    key: ctx.operation.key,
+    uploadId: ctx.operation.uploadId,
+    partNumberMarker,
+    maxParts,
+  });
+  const owner = [text('ID', ctx.userId), text('DisplayName', ctx.userId)];
+  return xmlResponse(
+    document(
+      'ListPartsResult',
+      text('Bucket', ctx.operation.bucket),
+      text('Key', ctx.operation.key),
+      text('UploadId', ctx.operation.uploadId),
+      node('Initiator', owner),
+      node('Owner', owner),
+      text('StorageClass', 'STANDARD'),
+      text('PartNumberMarker', partNumberMarker ?? 0),
+      opt('NextPartNumberMarker', page.nextPartNumberMarker),
+      text('MaxParts', maxParts),
+      text('IsTruncated', page.isTruncated),
+      opt('ChecksumAlgorithm', page.checksumAlgorithm),
+      page.parts.map((part) =>
+        node(
+          'Part',
+          text('PartNumber', part.partNumber),
+          text('LastModified', part.lastModified),
+          text('ETag', part.etag),
+          text('Size', part.size),
+          part.checksum ? text(`Checksum${part.checksum.algorithm}`, part.checksum.value) : undefined,
+        ),
+      ),
+    ),
+  );
+}

@@ -1,0 +1,208 @@
+import { pipeline } from 'node:stream/promises';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { checksumHeaderName } from '../../src/checksums/checksums.ts';
+import { S3Error } from '../../src/errors/s3-errors.ts';
+import { resolveRange } from '../../src/storage/conditions.ts';
+import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
+import { applyResponseOverrides, header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseTaggingHeader, validateTags } from '../s3/headers.ts';
+import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { readVerifiedSmallBody } from '../s3/small-body.ts';
+import { createUploadBody, sendContinue } from '../s3/upload-body.ts';
+import { document, node, parseXml, text } from '../s3/xml.ts';
+import { resolveCopySource } from './copy-source.ts';
+import type { OperationOf, S3RequestContext } from './context.ts';
+
+export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<Response> {
+  const { incoming } = ctx;
+  const metadata = parseObjectMetadata(incoming.headers);
+  const tags = parseTaggingHeader(header(incoming.headers, 'x-amz-tagging'));
+  const upload = createUploadBody(ctx);
+  sendContinue(ctx);
+  const result = await ctx.deps.backend.putObject({
+    bucket: ctx.backendBucket,
+    key: ctx.operation.key,
+    body: upload.body,
+    size: upload.size,
+    metadata,
+    tags,
+    contentMd5: header(incoming.headers, 'content-md5'),
+    checksum: upload.checksum(),
+  });
+  const headers: Record<string, string> = { ETag: result.etag };
+  const checksum = upload.checksum();
+  if (checksum) {
+    headers[checksumHeaderName(checksum.algorithm)] = checksum.value;
+    headers['x-amz-checksum-type'] = checksum.type;
+  }
+  return emptyResponse(200, headers);
+}
+
+function isChecksumMode(ctx: S3RequestContext): boolean {
+  return header(ctx.incoming.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED';
+}
+
+function notModifiedResponse(error: unknown, info?: ObjectInfo): Response | undefined {
+  if (error instanceof S3Error && error.code === 'NotModified') {
+    return emptyResponse(304, info ? { ETag: info.etag, 'Last-Modified': info.lastModified.toUTCString() } : {});
+  }
+  return undefined;
+}
+
+export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>): Promise<Response> {
+  const { incoming, outgoing, target } = ctx;
+  let result;
+  try {
+    result = await ctx.deps.backend.getObject({
+      bucket: ctx.backendBucket,
+      key: ctx.operation.key,
+      range: parseRange(header(incoming.headers, 'range')),
+      conditions: parseConditions(incoming.headers),
+    });
+  } catch (error) {
+    const notModified = notModifiedResponse(error, await headQuietly(ctx));
+    if (notModified) return notModified;
+    throw error;
+  }
+  const { info, body, range } = result;
+  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
+  applyResponseOverrides(headers, target.query);
+  headers['x-amz-request-id'] = ctx.requestId;
+  let status = 200;
+  if (range) {
+    status = 206;
+    headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
+    headers['Content-Length'] = String(range.end - range.start + 1);
+  } else {
+    headers['Content-Length'] = String(info.size);
+  }
+  // Written straight to the socket: backpressure comes from the TCP send buffer, and no web
+  // stream conversion sits between the file and the client.
+  outgoing.writeHead(status, headers);
+  try {
+    await pipeline(body, outgoing);
+  } catch (error) {
+    ctx.deps.logger.debug('GetObject stream ended early', { requestId: ctx.requestId, error: (error as Error).message });
+    outgoing.destroy();
+  }
+  return RESPONSE_ALREADY_SENT;
+}
+
+async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | OperationOf<'HeadObject'>>): Promise<ObjectInfo | undefined> {
+  return ctx.deps.backend.headObject({ bucket: ctx.backendBucket, key: ctx.operation.key }).catch(() => undefined);
+}
+
+export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<Response> {
+  const { incoming } = ctx;
+  const range = parseRange(header(incoming.headers, 'range'));
+  let info: ObjectInfo;
+  try {
+    info = await ctx.deps.backend.headObject({ bucket: ctx.backendBucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
+  } catch (error) {
+    const notModified = notModifiedResponse(error, await headQuietly(ctx));
+    if (notModified) return notModified;
+    throw error;
+  }
+  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
+  applyResponseOverrides(headers, ctx.target.query);
+  if (range) {
+    const resolved = resolveRange(range, info.size);
+    headers['Content-Range'] = `bytes ${resolved.start}-${resolved.end}/${info.size}`;
+    headers['Content-Length'] = String(resolved.end - resolved.start + 1);
+    return emptyResponse(206, headers);
+  }
+  headers['Content-Length'] = String(info.size);
+  return emptyResponse(200, headers);
+}
+
+export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<Response> {
+  await ctx.deps.backend.deleteObject({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  return emptyResponse(204);
+}
+
+const MAX_DELETE_KEYS = 1000;
+
+export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<Response> {
+  const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
+  const parsed = parseXml(body.toString('utf8')).Delete as { Object?: { Key?: unknown }[]; Quiet?: unknown } | undefined;
+  if (!parsed || typeof parsed !== 'object') throw new S3Error('MalformedXML');
+  const objects = parsed.Object ?? [];
+  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw new S3Error('MalformedXML');
+  const keys = objects.map((object) => {
+    if (typeof object?.Key !== 'string' || object.Key === '') throw new S3Error('MalformedXML');
+    return object.Key;
+  });
+  const quiet = String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true';
+  const result = await ctx.deps.backend.deleteObjects({ bucket: ctx.backendBucket, keys });
+  return xmlResponse(
+    document(
+      'DeleteResult',
+      quiet ? [] : result.deleted.map((key) => node('Deleted', text('Key', key))),
+      result.errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
+    ),
+  );
+}
+
+export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>>): Promise<Response> {
+  const { incoming, operation } = ctx;
+  const source = resolveCopySource(ctx, operation.copySource);
+  const directive = (header(incoming.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
+  if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
+  const taggingDirective = (header(incoming.headers, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
+  if (taggingDirective !== 'COPY' && taggingDirective !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown tagging directive.');
+  if (source.backendBucket === ctx.backendBucket && source.key === operation.key && directive === 'COPY' && taggingDirective === 'COPY') {
+    throw new S3Error(
+      'InvalidRequest',
+      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
+    );
+  }
+  const result = await ctx.deps.backend.copyObject({
+    sourceBucket: source.backendBucket,
+    sourceKey: source.key,
+    bucket: ctx.backendBucket,
+    key: operation.key,
+    metadataDirective: directive,
+    metadata: directive === 'REPLACE' ? parseObjectMetadata(incoming.headers) : undefined,
+    tags: taggingDirective === 'REPLACE' ? (parseTaggingHeader(header(incoming.headers, 'x-amz-tagging')) ?? {}) : undefined,
+    sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
+  });
+  const headers: Record<string, string> = {};
+  if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
+  return xmlResponse(
+    document(
+      'CopyObjectResult',
+      text('LastModified', result.lastModified),
+      text('ETag', result.etag),
+      result.checksum ? text(`Checksum${result.checksum.algorithm}`, result.checksum.value) : undefined,
+    ),
+    200,
+    headers,
+  );
+}
+
+export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<Response> {
+  const tags = await ctx.deps.backend.getObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  return xmlResponse(
+    document('Tagging', node('TagSet', Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))))),
+  );
+}
+
+export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Response> {
+  const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
+  const tagging = parseXml(body.toString('utf8')).Tagging as { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | string } | undefined;
+  if (!tagging || typeof tagging !== 'object') throw new S3Error('MalformedXML');
+  const tagSet = typeof tagging.TagSet === 'object' ? (tagging.TagSet.Tag ?? []) : [];
+  const tags: Record<string, string> = {};
+  for (const tag of tagSet) {
+    if (typeof tag?.Key !== 'string') throw new S3Error('MalformedXML');
+    if (tags[tag.Key] !== undefined) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key');
+    tags[tag.Key] = typeof tag.Value === 'string' ? tag.Value : '';
+  }
+  validateTags(tags);
+  await ctx.deps.backend.putObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key, tags });
+  return emptyResponse(200);
+}
+
+export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<Response> {
+  await ctx.deps.backend.deleteObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  return emptyResponse(204);
+}

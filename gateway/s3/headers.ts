@@ -1,0 +1,133 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import { S3Error } from '../../src/errors/s3-errors.ts';
+import type { ByteRangeSpec, Conditions, ObjectInfo, ObjectMetadata } from '../../src/storage/storage-backend.ts';
+import { checksumHeaderName } from '../../src/checksums/checksums.ts';
+
+export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** S3 caps user metadata (names + values) at 2 KiB. */
+const MAX_USER_METADATA_BYTES = 2048;
+
+export function parseObjectMetadata(headers: IncomingHttpHeaders): ObjectMetadata {
+  const userMetadata: Record<string, string> = {};
+  let metadataBytes = 0;
+  for (const [name, value] of Object.entries(headers)) {
+    if (!name.startsWith('x-amz-meta-') || value === undefined) continue;
+    const metaName = name.slice('x-amz-meta-'.length);
+    const metaValue = Array.isArray(value) ? value.join(',') : value;
+    userMetadata[metaName] = metaValue;
+    metadataBytes += Buffer.byteLength(metaName) + Buffer.byteLength(metaValue);
+  }
+  if (metadataBytes > MAX_USER_METADATA_BYTES) throw new S3Error('MetadataTooLarge');
+  return {
+    userMetadata,
+    contentType: header(headers, 'content-type') ?? 'binary/octet-stream',
+    cacheControl: header(headers, 'cache-control'),
+    contentDisposition: header(headers, 'content-disposition'),
+    contentEncoding: stripAwsChunked(header(headers, 'content-encoding')),
+    contentLanguage: header(headers, 'content-language'),
+    expires: header(headers, 'expires'),
+  };
+}
+
+/** `aws-chunked` describes the transfer, not the object: it is never stored. */
+function stripAwsChunked(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const rest = value
+    .split(',')
+    .map((part) => part.trim())
+    .filter((part) => part !== '' && part.toLowerCase() !== 'aws-chunked');
+  return rest.length > 0 ? rest.join(',') : undefined;
+}
+
+/** `x-amz-tagging: k1=v1&k2=v2` (URL query encoding). */
+export function parseTaggingHeader(value: string | undefined): Record<string, string> | undefined {
+  if (value === undefined) return undefined;
+  const tags: Record<string, string> = {};
+  for (const [tagKey, tagValue] of new URLSearchParams(value)) tags[tagKey] = tagValue;
+  validateTags(tags);
+  return tags;
+}
+
+export function validateTags(tags: Record<string, string>): void {
+  const entries = Object.entries(tags);
+  if (entries.length > 10) throw new S3Error('InvalidTag', 'Object tags cannot be greater than 10');
+  for (const [tagKey, tagValue] of entries) {
+    if (tagKey.length === 0 || tagKey.length > 128) throw new S3Error('InvalidTag', 'The TagKey you have provided is invalid');
+    if (tagValue.length > 256) throw new S3Error('InvalidTag', 'The TagValue you have provided is too long, max length 256');
+  }
+}
+
+/** One `bytes=` range; anything unparsable is ignored (full object), as S3 and RFC 9110 do. */
+export function parseRange(value: string | undefined): ByteRangeSpec | undefined {
+  if (!value) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!match) return undefined;
+  const [, first, last] = match;
+  if (first === '' && last === '') return undefined;
+  if (first === '') return { kind: 'suffix', length: Number(last) };
+  const start = Number(first);
+  if (last === '') return { kind: 'from', start };
+  const end = Number(last);
+  if (end < start) return undefined;
+  return { kind: 'from', start, end };
+}
+
+function parseHttpDate(value: string | undefined): Date | undefined {
+  if (!value) return undefined;
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? undefined : date;
+}
+
+export function parseConditions(headers: IncomingHttpHeaders, prefix = ''): Conditions | undefined {
+  const conditions: Conditions = {
+    ifMatch: header(headers, `${prefix}if-match`),
+    ifNoneMatch: header(headers, `${prefix}if-none-match`),
+    ifModifiedSince: parseHttpDate(header(headers, `${prefix}if-modified-since`)),
+    ifUnmodifiedSince: parseHttpDate(header(headers, `${prefix}if-unmodified-since`)),
+  };
+  return Object.values(conditions).some((value) => value !== undefined) ? conditions : undefined;
+}
+
+/** Headers describing a stored object on GET/HEAD (and 304s). */
+export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean; ranged: boolean }): Record<string, string> {
+  const out: Record<string, string> = {
+    ETag: info.etag,
+    'Last-Modified': info.lastModified.toUTCString(),
+    'Accept-Ranges': 'bytes',
+    'Content-Type': info.contentType ?? 'binary/octet-stream',
+  };
+  if (info.cacheControl) out['Cache-Control'] = info.cacheControl;
+  if (info.contentDisposition) out['Content-Disposition'] = info.contentDisposition;
+  if (info.contentEncoding) out['Content-Encoding'] = info.contentEncoding;
+  if (info.contentLanguage) out['Content-Language'] = info.contentLanguage;
+  if (info.expires) out.Expires = info.expires;
+  for (const [name, value] of Object.entries(info.userMetadata)) out[`x-amz-meta-${name}`] = value;
+  if (info.tagCount > 0) out['x-amz-tagging-count'] = String(info.tagCount);
+  if (info.partsCount !== undefined) out['x-amz-mp-parts-count'] = String(info.partsCount);
+  // A checksum describes the whole object: S3 never returns it for a range.
+  if (options.checksumMode && !options.ranged && info.checksum) {
+    out[checksumHeaderName(info.checksum.algorithm)] = info.checksum.value;
+    out['x-amz-checksum-type'] = info.checksum.type;
+  }
+  return out;
+}
+
+/** `response-content-type` & co. on GET override the stored headers for this response only. */
+export function applyResponseOverrides(out: Record<string, string>, query: URLSearchParams): void {
+  const overrides: [string, string][] = [
+    ['response-content-type', 'Content-Type'],
+    ['response-content-language', 'Content-Language'],
+    ['response-expires', 'Expires'],
+    ['response-cache-control', 'Cache-Control'],
+    ['response-content-disposition', 'Content-Disposition'],
+    ['response-content-encoding', 'Content-Encoding'],
+  ];
+  for (const [param, headerName] of overrides) {
+    const value = query.get(param);
+    if (value !== null) out[headerName] = value;
+  }
+}

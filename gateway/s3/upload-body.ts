@@ -1,0 +1,113 @@
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream';
+import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
+import { S3Error } from '../../src/errors/s3-errors.ts';
+import type { ObjectChecksum } from '../../src/storage/storage-backend.ts';
+import { createAwsChunkedDecoder } from '../sigv4/aws-chunked.ts';
+import { createPayloadVerifier } from '../sigv4/payload-verifier.ts';
+import type { S3RequestContext } from '../handlers/context.ts';
+import { header } from './headers.ts';
+
+/** S3's limit for one PUT (and one part). */
+export const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
+
+export interface UploadBody {
+  /** Decoded, verified object bytes; errors (bad signature, digest mismatch, short body) before the last chunk leaves. */
+  body: Readable;
+  size: number;
+  /**
+   * The flexible checksum the client asked for. Its `value` is final only once `body` has
+   * ended (trailer checksums arrive after the data), so backends read it at commit time.
+   */
+  checksum(): ObjectChecksum | undefined;
+}
+
+function parseLength(value: string | undefined, headerName: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new S3Error('InvalidArgument', `Invalid ${headerName}`, { details: { ArgumentName: headerName } });
+  return Number(value);
+}
+
+function requestedChecksum(ctx: S3RequestContext): { algorithm: ChecksumAlgorithm; expected?: string; inTrailer: boolean } | undefined {
+  const headers = ctx.incoming.headers;
+  const trailer = header(headers, 'x-amz-trailer');
+  if (trailer) {
+    const algorithm = checksumAlgorithmFromHeader(trailer.trim().toLowerCase());
+    if (!algorithm) throw new S3Error('InvalidRequest', `Unsupported trailer: ${trailer}`);
+    return { algorithm, inTrailer: true };
+  }
+  let found: { algorithm: ChecksumAlgorithm; expected?: string; inTrailer: boolean } | undefined;
+  for (const [name, value] of Object.entries(headers)) {
+    const algorithm = checksumAlgorithmFromHeader(name);
+    if (!algorithm || typeof value !== 'string') continue;
+    if (found) throw new S3Error('InvalidRequest', 'Expecting a single x-amz-checksum- header. Multiple checksum Types are not allowed.');
+    found = { algorithm, expected: value, inTrailer: false };
+  }
+  if (found) return found;
+  // An algorithm named without a value: compute and store it, as S3 does.
+  const sdkAlgorithm = header(headers, 'x-amz-sdk-checksum-algorithm')?.toUpperCase();
+  const algorithm = sdkAlgorithm ? checksumAlgorithmFromHeader(`x-amz-checksum-${sdkAlgorithm.toLowerCase()}`) : undefined;
+  return algorithm ? { algorithm, inTrailer: false } : undefined;
+}
+
+/**
+ * Builds the object byte stream of a PutObject/UploadPart: aws-chunked framing decoded and its
+ * chunk signatures verified, then the payload SHA-256 and flexible checksum verified — with the
+ * last bytes held back until everything checks out, so a failed upload never completes.
+ */
+export function createUploadBody(ctx: S3RequestContext): UploadBody {
+  const { incoming, verified } = ctx;
+  const payload = verified.payload;
+  const streaming = payload.kind.startsWith('streaming');
+  const size = streaming
+    ? parseLength(header(incoming.headers, 'x-amz-decoded-content-length'), 'x-amz-decoded-content-length')
+    : parseLength(header(incoming.headers, 'content-length'), 'content-length');
+  if (size === undefined) throw new S3Error('MissingContentLength');
+  if (size > MAX_SINGLE_UPLOAD_BYTES) throw new S3Error('EntityTooLarge', undefined, { details: { ProposedSize: String(size), MaxSizeAllowed: String(MAX_SINGLE_UPLOAD_BYTES) } });
+
+  const checksum = requestedChecksum(ctx);
+  if (checksum?.inTrailer && payload.kind !== 'streaming-signed-trailer' && payload.kind !== 'streaming-unsigned-trailer') {
+    throw new S3Error('InvalidRequest', 'x-amz-trailer requires a STREAMING-*-TRAILER payload.');
+  }
+
+  const decoder = streaming
+    ? createAwsChunkedDecoder({
+        mode: payload.kind === 'streaming-signed' ? 'signed' : payload.kind === 'streaming-signed-trailer' ? 'signed-trailer' : 'unsigned-trailer',
+        signingKey: verified.signingKey,
+        seedSignature: verified.seedSignature,
+        amzDate: verified.amzDate,
+        scope: verified.scope,
+        decodedContentLength: size,
+        expectTrailer: checksum?.inTrailer ? [`x-amz-checksum-${checksum.algorithm.toLowerCase()}`] : undefined,
+      })
+    : undefined;
+
+  const verifier = createPayloadVerifier({
+    expectedSha256: payload.kind === 'sha256' ? payload.hash : undefined,
+    checksum: checksum ? { algorithm: checksum.algorithm, expected: checksum.expected } : undefined,
+    trailerChecksum: checksum?.inTrailer && decoder ? () => decoder.trailers[`x-amz-checksum-${checksum.algorithm.toLowerCase()}`] : undefined,
+    expectedLength: size,
+  });
+
+  // Any stage failing (client gone, bad chunk signature) destroys the others, so the backend's
+  // read of `verifier` errors and it discards the partial object.
+  if (decoder) pipeline(incoming, decoder, verifier, () => undefined);
+  else pipeline(incoming, verifier, () => undefined);
+
+  return {
+    body: verifier,
+    size,
+    checksum: () => {
+      if (!checksum) return undefined;
+      const holder = { algorithm: checksum.algorithm, type: 'FULL_OBJECT' as const };
+      return Object.defineProperty(holder, 'value', { enumerable: true, get: () => verifier.computedChecksum ?? checksum.expected ?? '' }) as ObjectChecksum;
+    },
+  };
+}
+
+/** Answers `Expect: 100-continue` only once the request was authenticated and validated. */
+export function sendContinue(ctx: S3RequestContext): void {
+  if (header(ctx.incoming.headers, 'expect')?.toLowerCase() === '100-continue' && !ctx.outgoing.headersSent) {
+    ctx.outgoing.writeContinue();
+  }
+}

@@ -1,0 +1,19 @@
+import { eq } from 'drizzle-orm';
+import type { Db } from '../db/database.ts';
+import { users, type UserRow } from '../db/schema.ts';
+
+export type AccountsRepository = ReturnType<typeof createAccountsRepository>;
+
+export function createAccountsRepository({ db }: { db: Db }) {
+  return {
+    insert(user: { id: string; email: string; passwordHash: string; isAdmin: boolean }): UserRow {
+      return db.insert(users).values(user).returning().get();
+    },
+    findByEmail(email: string): UserRow | undefined {
+      return db.select().from(users).where(eq(users.email, email.toLowerCase())).get();
+    },
+    findById(id: string): UserRow | undefined {
+      return db.select().from(users).where(eq(users.id, id)).get();
+    },
+  };
+}

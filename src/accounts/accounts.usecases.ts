@@ -1,0 +1,51 @@
+import { z } from 'zod';
+import type { BucketsUsecases } from '../buckets/buckets.usecases.ts';
+import { hashPassword } from '../crypto/passwords.ts';
+import { newId } from '../ids.ts';
+import type { KeysUsecases } from '../keys/keys.usecases.ts';
+import { accountNotFoundError, emailTakenError, invalidEmailError, weakPasswordError } from './accounts.errors.ts';
+import type { AccountsRepository } from './accounts.repository.ts';
+
+export type AccountsUsecases = ReturnType<typeof createAccountsUsecases>;
+
+export const DEFAULT_BUCKET_NAME = 'default';
+export const MIN_PASSWORD_LENGTH = 8;
+
+const emailSchema = z.email();
+
+export function createAccountsUsecases(deps: {
+  accountsRepository: AccountsRepository;
+  keysUsecases: KeysUsecases;
+  bucketsUsecases: BucketsUsecases;
+  hashPassword?: (password: string) => Promise<string>;
+}) {
+  const { accountsRepository, keysUsecases, bucketsUsecases } = deps;
+  const hash = deps.hashPassword ?? hashPassword;
+
+  return {
+    /** A new account comes with its first access key and a bucket named `default`. */
+    async createAccount(input: { email: string; password: string; isAdmin?: boolean }) {
+      const email = input.email.trim().toLowerCase();
+      if (!emailSchema.safeParse(email).success) throw invalidEmailError();
+      if (input.password.length < MIN_PASSWORD_LENGTH) throw weakPasswordError();
+      if (accountsRepository.findByEmail(email)) throw emailTakenError();
+      const passwordHash = await hash(input.password);
+      let user;
+      try {
+        user = accountsRepository.insert({ id: newId(), email, passwordHash, isAdmin: input.isAdmin ?? false });
+      } catch (error) {
+        if (accountsRepository.findByEmail(email)) throw emailTakenError();
+        throw error;
+      }
+      const key = keysUsecases.create(user.id, 'default');
+      const bucket = await bucketsUsecases.create(user.id, DEFAULT_BUCKET_NAME);
+      return { user, key, bucket };
+    },
+
+    requireByEmail(email: string) {
+      const user = accountsRepository.findByEmail(email.trim());
+      if (!user) throw accountNotFoundError();
+      return user;
+    },
+  };
+}

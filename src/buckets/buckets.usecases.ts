@@ -1,0 +1,62 @@
+import type { BucketRow } from '../db/schema.ts';
+import { newBackendBucketSuffix, newId } from '../ids.ts';
+import type { StorageBackend } from '../storage/storage-backend.ts';
+import { bucketNameProblem } from './bucket-names.ts';
+import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError } from './buckets.errors.ts';
+import type { BucketsRepository } from './buckets.repository.ts';
+
+export type BucketsUsecases = ReturnType<typeof createBucketsUsecases>;
+
+/** What an account's bucket name resolves to from that account's point of view. */
+export type BucketResolution =
+  | { kind: 'owned'; bucket: BucketRow }
+  | { kind: 'foreign' } // another account has a bucket of this name: AccessDenied, never its contents
+  | { kind: 'missing' };
+
+export function createBucketsUsecases(deps: {
+  bucketsRepository: BucketsRepository;
+  backend: StorageBackend;
+  maxBucketsPerAccount: number;
+  backendBucketPrefix: string;
+}) {
+  const { bucketsRepository, backend } = deps;
+
+  return {
+    list(userId: string): BucketRow[] {
+      return bucketsRepository.listForOwner(userId);
+    },
+
+    resolve(userId: string, name: string): BucketResolution {
+      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+      if (bucket) return { kind: 'owned', bucket };
+      return bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
+    },
+
+    async create(userId: string, name: string): Promise<BucketRow> {
+      const problem = bucketNameProblem(name);
+      if (problem) throw invalidBucketNameError(problem);
+      if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
+      if (bucketsRepository.countForOwner(userId) >= deps.maxBucketsPerAccount) throw bucketLimitReachedError(deps.maxBucketsPerAccount);
+      // The backend name is random, not derived from the account's name: account names repeat
+      // across accounts, and a random name leaks nothing to other tenants of a shared backend.
+      const backendName = `${deps.backendBucketPrefix}${newBackendBucketSuffix()}`;
+      await backend.createBucket(backendName);
+      try {
+        return bucketsRepository.insert({ id: newId(), userId, name, backendName });
+      } catch (error) {
+        // A concurrent create of the same name won the unique index: undo our backend bucket.
+        await backend.deleteBucket(backendName).catch(() => undefined);
+        if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
+        throw error;
+      }
+    },
+
+    /** Fails with the backend's BucketNotEmpty while objects remain. */
+    async remove(userId: string, name: string): Promise<void> {
+      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+      if (!bucket) throw bucketNotFoundError(name);
+      await backend.deleteBucket(bucket.backendName);
+      bucketsRepository.delete(bucket.id);
+    },
+  };
+}

@@ -1,0 +1,65 @@
+import { z } from 'zod';
+
+const bool = (fallback: boolean) =>
+  z
+    .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
+    .default(fallback)
+    .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes');
+
+const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
+
+/**
+ * The one configuration schema. Every key is an environment variable of the same name;
+ * `describe` is its documentation (README "Configuration" is generated from the same list by
+ * hand, and test/config.test.ts checks compose.yaml only sets variables that exist here).
+ */
+export const configSchema = z.object({
+  HOST: z.string().default('0.0.0.0').describe('Interface both servers listen on.'),
+  S3_PORT: port(9000).describe('Port of the S3 gateway.'),
+  API_PORT: port(3000).describe('Port of the dashboard REST API.'),
+  DATA_DIR: z.string().default('./data').describe('All local state: SQLite database, master key, filesystem object store.'),
+  MASTER_KEY: z
+    .string()
+    .optional()
+    .describe('32-byte key (64 hex chars or base64) encrypting access-key secrets at rest. Generated into DATA_DIR/master.key (mode 0600) when unset.'),
+  S3_REGION: z.string().min(1).default('eu-central-1').describe('Region answered by GetBucketLocation.'),
+  S3_REGION_STRICT: bool(false).describe('Reject signatures scoped to another region than S3_REGION.'),
+  S3_DOMAIN: z
+    .string()
+    .optional()
+    .describe('Base domain for virtual-hosted-style requests (bucket.S3_DOMAIN). Path-style always works.'),
+  MAX_BUCKETS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10).describe('Bucket limit per account (TooManyBuckets).'),
+  STORAGE_BACKEND: z.enum(['fs']).default('fs').describe('Storage backend: fs (embedded filesystem).'),
+  BACKEND_BUCKET_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9-]{0,20}$/)
+    .default('cs-')
+    .describe('Prefix of the backend bucket names that account buckets map to.'),
+  FS_FSYNC: bool(true).describe('fsync object data before an upload is acknowledged (turn off only for throwaway data).'),
+  LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
+  PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
+});
+
+export type Config = z.output<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema>;
+
+export class ConfigError extends Error {}
+
+/** Validates once at startup; tests call it with a plain object instead of editing process.env. */
+export function loadConfig(source: Record<string, unknown> = process.env): Config {
+  const known = Object.fromEntries(
+    Object.keys(configSchema.shape)
+      .filter((name) => source[name] !== undefined && source[name] !== '')
+      .map((name) => [name, source[name]]),
+  );
+  const parsed = configSchema.safeParse(known);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new ConfigError(`Invalid configuration: ${problems}`);
+  }
+  return parsed.data;
+}
+
+export function configVariableNames(): string[] {
+  return Object.keys(configSchema.shape);
+}

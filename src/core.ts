@@ -1,0 +1,71 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { createAccountsRepository } from './accounts/accounts.repository.ts';
+import { createAccountsUsecases } from './accounts/accounts.usecases.ts';
+import { createBucketsRepository } from './buckets/buckets.repository.ts';
+import { createBucketsUsecases } from './buckets/buckets.usecases.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Config } from './config/config.ts';
+import { createSecretBox, loadOrCreateMasterKey } from './crypto/secret-box.ts';
+import { openDatabase } from './db/database.ts';
+import { createKeyStore } from './keys/key-store.ts';
+import { createKeysRepository } from './keys/keys.repository.ts';
+import { createKeysUsecases } from './keys/keys.usecases.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { createFsBackend } from './storage/fs/fs-backend.ts';
+import type { StorageBackend } from './storage/storage-backend.ts';
+
+export const VERSION = '0.1.0';
+
+/**
+ * The composition root shared by the servers and the CLI: every repository and use case is
+ * built here from explicit dependencies, so nothing is a module-level singleton and tests build
+ * the same graph from a config object.
+ */
+export async function createCore(options: { config: Config; clock?: Clock; logger?: Logger; backend?: StorageBackend; withKeyStore?: boolean }) {
+  const { config } = options;
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL);
+  const dataDir = resolve(config.DATA_DIR);
+  mkdirSync(dataDir, { recursive: true });
+
+  const database = openDatabase(join(dataDir, 'cloudstorage.sqlite'));
+  const secretBox = createSecretBox(loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
+  const backend = options.backend ?? (await createFsBackend({ dataDir: join(dataDir, 'objects'), fsync: config.FS_FSYNC }));
+
+  const accountsRepository = createAccountsRepository({ db: database.db });
+  const keysRepository = createKeysRepository({ db: database.db });
+  const bucketsRepository = createBucketsRepository({ db: database.db });
+
+  const keyStore = options.withKeyStore === false ? undefined : createKeyStore({ keysRepository, secretBox, dataVersion: database.dataVersion });
+  const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: () => keyStore?.invalidate() });
+  const bucketsUsecases = createBucketsUsecases({
+    bucketsRepository,
+    backend,
+    maxBucketsPerAccount: config.MAX_BUCKETS_PER_ACCOUNT,
+    backendBucketPrefix: config.BACKEND_BUCKET_PREFIX,
+  });
+  const accountsUsecases = createAccountsUsecases({ accountsRepository, keysUsecases, bucketsUsecases });
+
+  const startedAt = clock.now();
+
+  return {
+    config,
+    clock,
+    logger,
+    database,
+    backend,
+    keyStore,
+    accountsUsecases,
+    keysUsecases,
+    bucketsUsecases,
+    startedAt,
+    async close() {
+      keyStore?.close();
+      await backend.close();
+      database.close();
+    },
+  };
+}
+
+export type Core = Awaited<ReturnType<typeof createCore>>;

@@ -1,0 +1,62 @@
+import { sql } from 'drizzle-orm';
+import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+
+const createdAt = () =>
+  integer('created_at', { mode: 'timestamp_ms' })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`);
+
+export const users = sqliteTable(
+  'users',
+  {
+    id: text('id').primaryKey(),
+    /** Stored lower-cased: emails are unique case-insensitively. */
+    email: text('email').notNull(),
+    passwordHash: text('password_hash').notNull(),
+    isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
+    status: text('status', { enum: ['active', 'deactivated'] }).notNull().default('active'),
+    createdAt: createdAt(),
+  },
+  (table) => [uniqueIndex('users_email_unique').on(table.email)],
+);
+
+export const accessKeys = sqliteTable(
+  'access_keys',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    accessKeyId: text('access_key_id').notNull(),
+    /** AES-256-GCM under the master key (src/crypto/secret-box.ts). */
+    secretEncrypted: text('secret_encrypted').notNull(),
+    name: text('name').notNull().default(''),
+    createdAt: createdAt(),
+    revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+  },
+  (table) => [uniqueIndex('access_keys_access_key_id_unique').on(table.accessKeyId), index('access_keys_user_id_idx').on(table.userId)],
+);
+
+export const buckets = sqliteTable(
+  'buckets',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** The name the account sees; unique per account only. */
+    name: text('name').notNull(),
+    /** The globally unique name in the storage backend. */
+    backendName: text('backend_name').notNull(),
+    createdAt: createdAt(),
+  },
+  (table) => [
+    uniqueIndex('buckets_user_name_unique').on(table.userId, table.name),
+    uniqueIndex('buckets_backend_name_unique').on(table.backendName),
+    index('buckets_name_idx').on(table.name),
+  ],
+);
+
+export type UserRow = typeof users.$inferSelect;
+export type AccessKeyRow = typeof accessKeys.$inferSelect;
+export type BucketRow = typeof buckets.$inferSelect;

@@ -1,0 +1,52 @@
+import { and, eq, isNull } from 'drizzle-orm';
+import type { Db } from '../db/database.ts';
+import { accessKeys, users, type AccessKeyRow } from '../db/schema.ts';
+
+export type KeysRepository = ReturnType<typeof createKeysRepository>;
+
+export interface ActiveKeyRecord {
+  keyId: string;
+  accessKeyId: string;
+  userId: string;
+  secretEncrypted: string;
+}
+
+export function createKeysRepository({ db }: { db: Db }) {
+  const activeKeyColumns = {
+    keyId: accessKeys.id,
+    accessKeyId: accessKeys.accessKeyId,
+    userId: accessKeys.userId,
+    secretEncrypted: accessKeys.secretEncrypted,
+  };
+  const activeCondition = and(isNull(accessKeys.revokedAt), eq(users.status, 'active'));
+
+  return {
+    insert(key: { id: string; userId: string; accessKeyId: string; secretEncrypted: string; name: string }): AccessKeyRow {
+      return db.insert(accessKeys).values(key).returning().get();
+    },
+    /** Revokes by public access key id; returns whether a live key was revoked. */
+    revoke(accessKeyId: string, at: Date): boolean {
+      const result = db
+        .update(accessKeys)
+        .set({ revokedAt: at })
+        .where(and(eq(accessKeys.accessKeyId, accessKeyId), isNull(accessKeys.revokedAt)))
+        .run();
+      return result.changes > 0;
+    },
+    listForUser(userId: string): AccessKeyRow[] {
+      return db.select().from(accessKeys).where(and(eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt))).all();
+    },
+    /** A key usable for authentication: not revoked, owner active. */
+    findActive(accessKeyId: string): ActiveKeyRecord | undefined {
+      return db
+        .select(activeKeyColumns)
+        .from(accessKeys)
+        .innerJoin(users, eq(users.id, accessKeys.userId))
+        .where(and(eq(accessKeys.accessKeyId, accessKeyId), activeCondition))
+        .get();
+    },
+    listActive(): ActiveKeyRecord[] {
+      return db.select(activeKeyColumns).from(accessKeys).innerJoin(users, eq(users.id, accessKeys.userId)).where(activeCondition).all();
+    },
+  };
+}

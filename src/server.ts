@@ -1,0 +1,46 @@
+import { getRequestListener } from '@hono/node-server';
+import { createServer } from 'node:http';
+import { createDashboardApp } from '../dashboard-api/app.ts';
+import { createGatewayApp } from '../gateway/app.ts';
+import { closeServer, createS3Server, listen } from '../gateway/server.ts';
+import type { Clock } from './clock.ts';
+import type { Config } from './config/config.ts';
+import { createCore, VERSION } from './core.ts';
+import type { Logger } from './logger.ts';
+
+/** Starts the S3 gateway and the dashboard API over one core (database, keys, backend). */
+export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
+  const core = await createCore(options);
+  const keyStore = core.keyStore;
+  if (!keyStore) throw new Error('key store missing');
+  const checkDatabase = () => {
+    try {
+      core.database.sqlite.prepare('SELECT 1').get();
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase };
+
+  const gateway = createGatewayApp({ ...shared, config: core.config, logger: core.logger, keyStore, bucketsUsecases: core.bucketsUsecases });
+  const s3Server = createS3Server(gateway);
+  const dashboard = createDashboardApp(shared);
+  const apiServer = createServer(getRequestListener(dashboard.fetch));
+
+  const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);
+  const apiPort = await listen(apiServer, core.config.API_PORT, core.config.HOST);
+  core.logger.info('CloudStorage started', { s3Port, apiPort, dataDir: core.config.DATA_DIR, backend: core.backend.kind });
+
+  return {
+    core,
+    s3Port,
+    apiPort,
+    async close() {
+      await Promise.all([closeServer(s3Server), closeServer(apiServer)]);
+      await core.close();
+    },
+  };
+}
+
+export type RunningCloudStorage = Awaited<ReturnType<typeof startCloudStorage>>;

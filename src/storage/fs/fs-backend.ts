@@ -1,0 +1,784 @@
+/**
+ * The embedded filesystem backend.
+ *
+ * Layout under `dataDir`:
+ *   index.sqlite      buckets, objects, uploads, parts (see fs-index.ts)
+ *   data/<xx>/<uuid>  object and part bytes; names are random, object keys never touch the fs
+ *   tmp/<uuid>        bodies being received; emptied at startup
+ *
+ * Writes stream into tmp/ while hashing, are fsynced, renamed into data/ and then committed with
+ * one SQLite transaction; the replaced version's files are unlinked only after the commit. An
+ * object is a list of segments (file + length), so CompleteMultipartUpload commits the part files
+ * by reference and CopyObject hard-links. Files being read are reference-counted in-process so
+ * that an overwrite or delete racing a GET defers the unlink until the reader is done.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createChecksummer, compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
+import { evaluateConditions, resolveRange } from '../conditions.ts';
+import type {
+  CompleteMultipartUploadInput,
+  CopyObjectInput,
+  CreateMultipartUploadInput,
+  DeleteObjectsOutput,
+  GetObjectInput,
+  GetObjectOutput,
+  HeadObjectInput,
+  ListMultipartUploadsInput,
+  ListMultipartUploadsOutput,
+  ListObjectsInput,
+  ListObjectsOutput,
+  ListPartsInput,
+  ListPartsOutput,
+  ObjectChecksum,
+  ObjectInfo,
+  ObjectMetadata,
+  PartWriteResult,
+  PutObjectInput,
+  StorageBackend,
+  UploadPartCopyInput,
+  UploadPartInput,
+  WriteResult,
+} from '../storage-backend.ts';
+import { FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
+import { delimitedWalk, startsWith, utf8, type ScanCursor } from './key-range.ts';
+import { SegmentReader, bufferStream, readPieces, type ReadPiece } from './segment-reader.ts';
+
+export interface FsBackendOptions {
+  dataDir: string;
+  /** Minimum size of every multipart part but the last (S3: 5 MiB). */
+  minPartSize?: number;
+  /** fsync data files before committing them (default true). */
+  fsync?: boolean;
+}
+
+export interface FsBackend extends StorageBackend {
+  readonly kind: 'fs';
+  /** Absolute path of the data directory. */
+  readonly dataDir: string;
+}
+
+const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
+/** Responses up to this size are read into memory in one go (fewer round trips for small GETs). */
+const SMALL_READ_BYTES = 64 * 1024;
+const MAX_PART_NUMBER = 10_000;
+const MAX_LIST = 1000;
+
+export async function createFsBackend(options: FsBackendOptions): Promise<FsBackend> {
+  const dataDir = path.resolve(options.dataDir);
+  const dataRoot = path.join(dataDir, 'data');
+  const tmpDir = path.join(dataDir, 'tmp');
+  await fs.promises.mkdir(dataRoot, { recursive: true });
+  await fs.promises.mkdir(tmpDir, { recursive: true });
+  // Leftovers of writes interrupted by a crash: never committed, safe to drop.
+  const leftovers = await fs.promises.readdir(tmpDir);
+  await Promise.all(leftovers.map((name) => fs.promises.rm(path.join(tmpDir, name), { recursive: true, force: true })));
+  await Promise.all(
+    Array.from({ length: 256 }, (_, i) =>
+      fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true }),
+    ),
+  );
+  const index = new FsIndex(path.join(dataDir, 'index.sqlite'));
+  return new FsStorageBackend(dataDir, index, {
+    minPartSize: options.minPartSize ?? DEFAULT_MIN_PART_SIZE,
+    fsync: options.fsync ?? true,
+  });
+}
+
+interface Received {
+  /** Null for an empty body (no data file is kept). */
+  file: string | null;
+  size: number;
+  md5: Buffer;
+  /** Digest of `checksumAlgorithm` when one was requested. */
+  checksum?: Buffer;
+}
+
+function quoteEtag(hex: string): string {
+  return `"${hex}"`;
+}
+
+function bareEtag(etag: string): string {
+  return etag.trim().replace(/^"|"$/g, '').toLowerCase();
+}
+
+function cleanMetadata(metadata: ObjectMetadata | undefined): ObjectMetadata {
+  const out: ObjectMetadata = { userMetadata: { ...(metadata?.userMetadata ?? {}) } };
+  if (!metadata) return out;
+  for (const name of ['contentType', 'cacheControl', 'contentDisposition', 'contentEncoding', 'contentLanguage', 'expires'] as const) {
+    const value = metadata[name];
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
+}
+
+function clampMax(value: number): number {
+  if (!Number.isFinite(value)) return MAX_LIST;
+  return Math.max(0, Math.min(MAX_LIST, Math.floor(value)));
+}
+
+let lastUploadMs = 0;
+let uploadSeq = 0;
+/** Url-safe, and lexicographically ordered by creation time (so S3's upload-id-marker works). */
+function newUploadId(): string {
+  const now = Date.now();
+  if (now > lastUploadMs) {
+    lastUploadMs = now;
+    uploadSeq = 0;
+  } else {
+    uploadSeq++;
+  }
+  return lastUploadMs.toString(16).padStart(12, '0') + uploadSeq.toString(16).padStart(6, '0') + randomBytes(15).toString('base64url');
+}
+
+function isErrno(error: unknown, ...codes: string[]): boolean {
+  return typeof error === 'object' && error !== null && codes.includes((error as NodeJS.ErrnoException).code ?? '');
+}
+
+class FsStorageBackend implements FsBackend {
+  readonly kind = 'fs' as const;
+  private readonly dataRoot: string;
+  private readonly tmpDir: string;
+  /** Files with open readers → reader count; doomed files are unlinked when the count drops to 0. */
+  private readonly readers = new Map<string, number>();
+  private readonly doomed = new Set<string>();
+
+  constructor(
+    readonly dataDir: string,
+    private readonly index: FsIndex,
+    private readonly options: { minPartSize: number; fsync: boolean },
+  ) {
+    this.dataRoot = path.join(dataDir, 'data');
+    this.tmpDir = path.join(dataDir, 'tmp');
+  }
+
+  // ---------------------------------------------------------------- files
+
+  private dataPath(file: string): string {
+    return path.join(this.dataRoot, file.slice(0, 2), file);
+  }
+
+  private acquire(files: string[]) {
+    for (const file of files) this.readers.set(file, (this.readers.get(file) ?? 0) + 1);
+  }
+
+  private release(files: string[]) {
+    for (const file of files) {
+      const count = (this.readers.get(file) ?? 1) - 1;
+      if (count > 0) {
+        this.readers.set(file, count);
+        continue;
+      }
+      this.readers.delete(file);
+      if (this.doomed.delete(file)) void this.unlink(file);
+    }
+  }
+
+  private async unlink(file: string) {
+    try {
+      await fs.promises.unlink(this.dataPath(file));
+    } catch {
+      // Already gone, or undeletable: the index no longer references it, so a leftover only
+      // wastes space.
+    }
+  }
+
+  /** Removes files no longer referenced by the index (deferred while someone is reading them). */
+  private async discard(files: Iterable<string | null>) {
+    const now: Promise<void>[] = [];
+    for (const file of files) {
+      if (!file) continue;
+      if (this.readers.has(file)) this.doomed.add(file);
+      else now.push(this.unlink(file));
+    }
+    await Promise.all(now);
+  }
+
+  /**
+   * Streams `body` into tmp/ (hashing as it goes), verifies length and Content-MD5, fsyncs and
+   * moves it into data/. On any failure the temp file is removed and the error rethrown.
+   */
+  private async receive(
+    body: Readable,
+    expect: { size?: number; contentMd5?: string; checksumAlgorithm?: ChecksumAlgorithm },
+  ): Promise<Received> {
+    let expectedMd5: Buffer | undefined;
+    if (expect.contentMd5 !== undefined) {
+      expectedMd5 = Buffer.from(expect.contentMd5, 'base64');
+      if (expectedMd5.length !== 16) throw new S3Error('InvalidDigest');
+    }
+    const id = randomUUID();
+    const tmpPath = path.join(this.tmpDir, id);
+    const md5 = createHash('md5');
+    const checksummer = expect.checksumAlgorithm ? createChecksummer(expect.checksumAlgorithm) : undefined;
+    const expectedSize = expect.size;
+    let size = 0;
+    try {
+      await pipeline(
+        body,
+        async function* (source: AsyncIterable<Buffer | string>) {
+          for await (const chunk of source) {
+            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+            size += bytes.length;
+            if (expectedSize !== undefined && size > expectedSize) {
+              throw new S3Error('IncompleteBody', `The body is longer than the ${expectedSize} bytes specified.`);
+            }
+            md5.update(bytes);
+            checksummer?.update(bytes);
+            yield bytes;
+          }
+        },
+        fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync }),
+      );
+      if (expectedSize !== undefined && size !== expectedSize) {
+        throw new S3Error('IncompleteBody', undefined, {
+          details: { ExpectedBytes: String(expectedSize), ReceivedBytes: String(size) },
+        });
+      }
+      const digest = md5.digest();
+      if (expectedMd5 && !expectedMd5.equals(digest)) {
+        throw new S3Error('BadDigest', 'The Content-MD5 you specified did not match what we received.', {
+          details: { ExpectedDigest: expectedMd5.toString('base64'), CalculatedDigest: digest.toString('base64') },
+        });
+      }
+      const checksum = checksummer?.digest();
+      if (size === 0) {
+        await fs.promises.rm(tmpPath, { force: true });
+        return { file: null, size, md5: digest, checksum };
+      }
+      await fs.promises.rename(tmpPath, this.dataPath(id));
+      return { file: id, size, md5: digest, checksum };
+    } catch (error) {
+      await fs.promises.rm(tmpPath, { force: true });
+      throw error;
+    }
+  }
+
+  /** A new name for the bytes of `file`: a hard link, or a copy where links are not possible. */
+  private async cloneFile(file: string): Promise<string> {
+    const id = randomUUID();
+    const source = this.dataPath(file);
+    const target = this.dataPath(id);
+    try {
+      await fs.promises.link(source, target);
+      return id;
+    } catch (error) {
+      if (isErrno(error, 'ENOENT')) throw error;
+    }
+    const tmpPath = path.join(this.tmpDir, id);
+    try {
+      await fs.promises.copyFile(source, tmpPath);
+      if (this.options.fsync) {
+        const handle = await fs.promises.open(tmpPath, 'r+');
+        try {
+          await handle.sync();
+        } finally {
+          await handle.close();
+        }
+      }
+      await fs.promises.rename(tmpPath, target);
+      return id;
+    } catch (error) {
+      await fs.promises.rm(tmpPath, { force: true });
+      throw error;
+    }
+  }
+
+  /** The pieces of data files covering object bytes [start, end). */
+  private piecesOf(segments: Segment[], start: number, end: number): (ReadPiece & { file: string })[] {
+    const pieces: (ReadPiece & { file: string })[] = [];
+    let offset = 0;
+    for (const segment of segments) {
+      const segStart = offset;
+      const segEnd = offset + segment.size;
+      offset = segEnd;
+      if (segEnd <= start) continue;
+      if (segStart >= end) break;
+      pieces.push({
+        file: segment.file,
+        path: this.dataPath(segment.file),
+        start: Math.max(start, segStart) - segStart,
+        end: Math.min(end, segEnd) - segStart,
+      });
+    }
+    return pieces;
+  }
+
+  /**
+   * A stream of object bytes [start, end). Must be called in the same tick as the index read that
+   * produced `segments` (it pins the files before any await).
+   */
+  private openRange(segments: Segment[], start: number, end: number): Readable | Promise<Readable> {
+    const pieces = this.piecesOf(segments, start, end).filter((p) => p.end > p.start);
+    const files = pieces.map((p) => p.file);
+    this.acquire(files);
+    if (end - start <= SMALL_READ_BYTES) {
+      return readPieces(pieces).then(
+        (buffer) => {
+          this.release(files);
+          return bufferStream(buffer);
+        },
+        (error: unknown) => {
+          this.release(files);
+          throw error;
+        },
+      );
+    }
+    return new SegmentReader(pieces, () => this.release(files));
+  }
+
+  // ---------------------------------------------------------------- lookups
+
+  private requireBucket(bucket: string) {
+    if (!this.index.bucketExists(bucket)) throw noSuchBucket(bucket);
+  }
+
+  private requireObject(bucket: string, key: string): ObjectRecord {
+    const record = this.index.getObject(bucket, utf8(key));
+    if (record) return record;
+    this.requireBucket(bucket);
+    throw new S3Error('NoSuchKey', undefined, { details: { Key: key } });
+  }
+
+  private requireUpload(bucket: string, key: string, uploadId: string): UploadRecord {
+    this.requireBucket(bucket);
+    const upload = this.index.getUpload(uploadId);
+    if (!upload || upload.bucket !== bucket || !upload.key.equals(utf8(key))) {
+      throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: uploadId } });
+    }
+    return upload;
+  }
+
+  private info(record: ObjectRecord, key: string): ObjectInfo {
+    return {
+      ...cleanMetadata(record.metadata),
+      key,
+      size: record.size,
+      etag: record.etag,
+      lastModified: new Date(record.lastModified),
+      checksum: record.checksum,
+      tagCount: Object.keys(record.tags).length,
+      partsCount: record.partsCount,
+    };
+  }
+
+  /** Commits an object row; unlinks the new files if that fails and the old version's if it succeeds. */
+  private async commitObject(record: ObjectRecord): Promise<void> {
+    const newFiles = record.segments.map((s) => s.file);
+    let orphans: string[] | null;
+    try {
+      orphans = this.index.putObject(record);
+    } catch (error) {
+      await this.discard(newFiles);
+      throw error;
+    }
+    if (orphans === null) {
+      await this.discard(newFiles);
+      throw noSuchBucket(record.bucket);
+    }
+    await this.discard(orphans);
+  }
+
+  private async commitPart(bucket: string, key: string, part: PartRecord): Promise<void> {
+    let orphans: string[] | null;
+    try {
+      orphans = this.index.putPart(bucket, utf8(key), part);
+    } catch (error) {
+      await this.discard([part.file]);
+      throw error;
+    }
+    if (orphans === null) {
+      await this.discard([part.file]);
+      throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: part.uploadId } });
+    }
+    await this.discard(orphans);
+  }
+
+  // ---------------------------------------------------------------- buckets
+
+  async createBucket(bucket: string): Promise<void> {
+    if (!this.index.createBucket(bucket, Date.now())) {
+      throw new S3Error('BucketAlreadyOwnedByYou', undefined, { details: { BucketName: bucket } });
+    }
+  }
+
+  async deleteBucket(bucket: string): Promise<void> {
+    const { result, orphans } = this.index.deleteBucket(bucket);
+    if (result === 'missing') throw noSuchBucket(bucket);
+    if (result === 'not-empty') throw new S3Error('BucketNotEmpty', undefined, { details: { BucketName: bucket } });
+    await this.discard(orphans);
+  }
+
+  // ---------------------------------------------------------------- objects
+
+  async putObject(input: PutObjectInput): Promise<WriteResult> {
+    this.requireBucket(input.bucket);
+    const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5 });
+    const record: ObjectRecord = {
+      bucket: input.bucket,
+      key: utf8(input.key),
+      size: received.size,
+      etag: quoteEtag(received.md5.toString('hex')),
+      lastModified: Date.now(),
+      metadata: cleanMetadata(input.metadata),
+      tags: { ...(input.tags ?? {}) },
+      checksum: input.checksum,
+      segments: received.file ? [{ file: received.file, size: received.size }] : [],
+    };
+    await this.commitObject(record);
+    return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
+  }
+
+  async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
+    const info = this.info(this.requireObject(input.bucket, input.key), input.key);
+    evaluateConditions(info, input.conditions);
+    return info;
+  }
+
+  async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+    const record = this.requireObject(input.bucket, input.key);
+    const info = this.info(record, input.key);
+    evaluateConditions(info, input.conditions);
+    const range = input.range ? resolveRange(input.range, record.size) : undefined;
+    const start = range ? range.start : 0;
+    const end = range ? range.end + 1 : record.size;
+    const body = await this.openRange(record.segments, start, end);
+    return range ? { info, body, range } : { info, body };
+  }
+
+  async deleteObject(input: { bucket: string; key: string }): Promise<void> {
+    this.requireBucket(input.bucket);
+    await this.discard(this.index.deleteObjects(input.bucket, [utf8(input.key)]));
+  }
+
+  async deleteObjects(input: { bucket: string; keys: string[] }): Promise<DeleteObjectsOutput> {
+    this.requireBucket(input.bucket);
+    await this.discard(this.index.deleteObjects(input.bucket, input.keys.map(utf8)));
+    return { deleted: [...input.keys], errors: [] };
+  }
+
+  async copyObject(input: CopyObjectInput): Promise<WriteResult> {
+    const source = this.requireObject(input.sourceBucket, input.sourceKey);
+    evaluateConditions({ etag: source.etag, lastModified: new Date(source.lastModified) }, input.sourceConditions, {
+      forCopySource: true,
+    });
+    this.requireBucket(input.bucket);
+    const sourceFiles = source.segments.map((s) => s.file);
+    this.acquire(sourceFiles);
+    try {
+      const segments: Segment[] = [];
+      try {
+        for (const segment of source.segments) segments.push({ file: await this.cloneFile(segment.file), size: segment.size });
+      } catch (error) {
+        await this.discard(segments.map((s) => s.file));
+        throw error;
+      }
+      const record: ObjectRecord = {
+        bucket: input.bucket,
+        key: utf8(input.key),
+        size: source.size,
+        etag: source.etag,
+        lastModified: Date.now(),
+        metadata: input.metadataDirective === 'COPY' ? cleanMetadata(source.metadata) : cleanMetadata(input.metadata),
+        tags: { ...(input.tags ?? source.tags) },
+        checksum: source.checksum,
+        partsCount: source.partsCount,
+        segments,
+      };
+      await this.commitObject(record);
+      return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
+    } finally {
+      this.release(sourceFiles);
+    }
+  }
+
+  async listObjects(input: ListObjectsInput): Promise<ListObjectsOutput> {
+    this.requireBucket(input.bucket);
+    const walk = delimitedWalk<ObjectListRow>({
+      prefix: utf8(input.prefix ?? ''),
+      delimiter: input.delimiter ? utf8(input.delimiter) : undefined,
+      marker: input.startAfter !== undefined && input.startAfter !== '' ? utf8(input.startAfter) : undefined,
+      max: clampMax(input.maxKeys),
+      fetch: (cursor, upper, limit) => this.index.listObjects(input.bucket, cursor, upper, limit),
+    });
+    const out: ListObjectsOutput = {
+      contents: walk.rows.map((row) => ({
+        key: row.key.toString('utf8'),
+        size: row.size,
+        etag: row.etag,
+        lastModified: new Date(row.lastModified),
+      })),
+      commonPrefixes: walk.commonPrefixes.map((cp) => cp.toString('utf8')),
+      isTruncated: walk.isTruncated,
+    };
+    if (walk.last) out.nextMarker = (walk.last.kind === 'row' ? walk.last.row.key : walk.last.prefix).toString('utf8');
+    return out;
+  }
+
+  // ---------------------------------------------------------------- tagging
+
+  async getObjectTagging(input: { bucket: string; key: string }): Promise<Record<string, string>> {
+    return { ...this.requireObject(input.bucket, input.key).tags };
+  }
+
+  async putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> }): Promise<void> {
+    this.requireBucket(input.bucket);
+    if (!this.index.setTags(input.bucket, utf8(input.key), { ...input.tags })) {
+      throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
+    }
+  }
+
+  async deleteObjectTagging(input: { bucket: string; key: string }): Promise<void> {
+    this.requireBucket(input.bucket);
+    if (!this.index.setTags(input.bucket, utf8(input.key), {})) {
+      throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
+    }
+  }
+
+  // ---------------------------------------------------------------- multipart
+
+  async createMultipartUpload(input: CreateMultipartUploadInput): Promise<{ uploadId: string }> {
+    const uploadId = newUploadId();
+    const created = this.index.createUpload({
+      uploadId,
+      bucket: input.bucket,
+      key: utf8(input.key),
+      initiated: Date.now(),
+      metadata: cleanMetadata(input.metadata),
+      tags: { ...(input.tags ?? {}) },
+      checksumAlgorithm: input.checksumAlgorithm,
+    });
+    if (!created) throw noSuchBucket(input.bucket);
+    return { uploadId };
+  }
+
+  async uploadPart(input: UploadPartInput): Promise<PartWriteResult> {
+    const upload = this.requireUpload(input.bucket, input.key, input.uploadId);
+    checkPartNumber(input.partNumber);
+    // When the upload declared an algorithm but this part came without a checksum, compute it so
+    // that the composite object checksum can still be formed.
+    const computeAlgorithm = input.checksum ? undefined : upload.checksumAlgorithm;
+    const received = await this.receive(input.body, {
+      size: input.size,
+      contentMd5: input.contentMd5,
+      checksumAlgorithm: computeAlgorithm,
+    });
+    const checksum: ObjectChecksum | undefined =
+      input.checksum ??
+      (computeAlgorithm && received.checksum
+        ? { algorithm: computeAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
+        : undefined);
+    const part: PartRecord = {
+      uploadId: input.uploadId,
+      partNumber: input.partNumber,
+      etag: quoteEtag(received.md5.toString('hex')),
+      size: received.size,
+      lastModified: Date.now(),
+      checksum,
+      file: received.file,
+    };
+    await this.commitPart(input.bucket, input.key, part);
+    return { etag: part.etag, size: part.size, checksum: part.checksum };
+  }
+
+  async uploadPartCopy(input: UploadPartCopyInput): Promise<PartWriteResult & { lastModified: Date }> {
+    const upload = this.requireUpload(input.bucket, input.key, input.uploadId);
+    checkPartNumber(input.partNumber);
+    const source = this.requireObject(input.sourceBucket, input.sourceKey);
+    evaluateConditions({ etag: source.etag, lastModified: new Date(source.lastModified) }, input.sourceConditions, {
+      forCopySource: true,
+    });
+    let start = 0;
+    let end = source.size;
+    if (input.sourceRange) {
+      const { start: first, end: last } = input.sourceRange;
+      if (!Number.isInteger(first) || !Number.isInteger(last) || first < 0 || last < first || last >= source.size) {
+        throw new S3Error('InvalidRange', `Range specified is not valid for source object of size: ${source.size}`, {
+          details: { ActualObjectSize: String(source.size) },
+        });
+      }
+      start = first;
+      end = last + 1;
+    }
+    const body = await this.openRange(source.segments, start, end);
+    const received = await this.receive(body, { size: end - start, checksumAlgorithm: upload.checksumAlgorithm });
+    const checksum: ObjectChecksum | undefined =
+      upload.checksumAlgorithm && received.checksum
+        ? { algorithm: upload.checksumAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
+        : undefined;
+    const part: PartRecord = {
+      uploadId: input.uploadId,
+      partNumber: input.partNumber,
+      etag: quoteEtag(received.md5.toString('hex')),
+      size: received.size,
+      lastModified: Date.now(),
+      checksum,
+      file: received.file,
+    };
+    await this.commitPart(input.bucket, input.key, part);
+    return { etag: part.etag, size: part.size, checksum, lastModified: new Date(part.lastModified) };
+  }
+
+  async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
+    this.requireUpload(input.bucket, input.key, input.uploadId);
+    if (input.parts.length === 0) {
+      throw new S3Error('MalformedXML', 'You must specify at least one part.');
+    }
+    for (let i = 1; i < input.parts.length; i++) {
+      if (input.parts[i].partNumber <= input.parts[i - 1].partNumber) throw new S3Error('InvalidPartOrder');
+    }
+    const minPartSize = this.options.minPartSize;
+    const committed = this.index.completeUpload(input.uploadId, (upload, stored) => {
+      const byNumber = new Map(stored.map((p) => [p.partNumber, p]));
+      const used: PartRecord[] = [];
+      for (const requested of input.parts) {
+        const part = byNumber.get(requested.partNumber);
+        if (!part || bareEtag(requested.etag) !== bareEtag(part.etag)) {
+          throw new S3Error('InvalidPart', undefined, {
+            details: { PartNumber: String(requested.partNumber), ETag: requested.etag },
+          });
+        }
+        if (requested.checksum !== undefined && part.checksum && requested.checksum !== part.checksum.value) {
+          throw new S3Error('InvalidPart', `The checksum of part ${requested.partNumber} does not match.`, {
+            details: { PartNumber: String(requested.partNumber) },
+          });
+        }
+        used.push(part);
+      }
+      for (let i = 0; i < used.length - 1; i++) {
+        if (used[i].size < minPartSize) {
+          throw new S3Error('EntityTooSmall', undefined, {
+            details: {
+              PartNumber: String(used[i].partNumber),
+              ETag: used[i].etag,
+              ProposedSize: String(used[i].size),
+              MinSizeAllowed: String(minPartSize),
+            },
+          });
+        }
+      }
+      const md5 = createHash('md5');
+      for (const part of used) md5.update(Buffer.from(bareEtag(part.etag), 'hex'));
+      const algorithm = upload.checksumAlgorithm;
+      const checksum: ObjectChecksum | undefined =
+        algorithm && used.every((p) => p.checksum?.algorithm === algorithm)
+          ? { algorithm, value: compositeChecksum(algorithm, used.map((p) => p.checksum!.value)), type: 'COMPOSITE' }
+          : undefined;
+      const record: ObjectRecord = {
+        bucket: upload.bucket,
+        key: upload.key,
+        size: used.reduce((sum, p) => sum + p.size, 0),
+        etag: `"${md5.digest('hex')}-${used.length}"`,
+        lastModified: Date.now(),
+        metadata: upload.metadata,
+        tags: upload.tags,
+        checksum,
+        partsCount: used.length,
+        segments: used.filter((p) => p.file !== null && p.size > 0).map((p) => ({ file: p.file!, size: p.size })),
+      };
+      const result: WriteResult = {
+        etag: record.etag,
+        size: record.size,
+        lastModified: new Date(record.lastModified),
+        checksum,
+      };
+      return { record, result };
+    });
+    if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
+    await this.discard(committed.orphans);
+    return committed.result;
+  }
+
+  async abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void> {
+    this.requireUpload(input.bucket, input.key, input.uploadId);
+    await this.discard(this.index.deleteUpload(input.uploadId));
+  }
+
+  async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
+    const upload = this.requireUpload(input.bucket, input.key, input.uploadId);
+    const max = clampMax(input.maxParts);
+    const rows = max === 0 ? [] : this.index.listParts(input.uploadId, input.partNumberMarker ?? 0, max + 1);
+    const parts = rows.slice(0, max);
+    const out: ListPartsOutput = {
+      parts: parts.map((p) => ({
+        partNumber: p.partNumber,
+        etag: p.etag,
+        size: p.size,
+        lastModified: new Date(p.lastModified),
+        checksum: p.checksum,
+      })),
+      isTruncated: rows.length > max,
+      initiated: new Date(upload.initiated),
+    };
+    if (parts.length > 0) out.nextPartNumberMarker = parts[parts.length - 1].partNumber;
+    if (upload.checksumAlgorithm) out.checksumAlgorithm = upload.checksumAlgorithm;
+    return out;
+  }
+
+  async listMultipartUploads(input: ListMultipartUploadsInput): Promise<ListMultipartUploadsOutput> {
+    this.requireBucket(input.bucket);
+    const prefix = utf8(input.prefix ?? '');
+    const marker = input.keyMarker !== undefined && input.keyMarker !== '' ? utf8(input.keyMarker) : undefined;
+    let initialCursor: ScanCursor<UploadListRow> | undefined;
+    if (marker && input.uploadIdMarker && startsWith(marker, prefix)) {
+      initialCursor = { kind: 'row', row: { key: marker, uploadId: input.uploadIdMarker, initiated: 0 } };
+    }
+    const walk = delimitedWalk<UploadListRow>({
+      prefix,
+      delimiter: input.delimiter ? utf8(input.delimiter) : undefined,
+      marker,
+      initialCursor,
+      max: clampMax(input.maxUploads),
+      fetch: (cursor, upper, limit) => this.index.listUploads(input.bucket, cursor, upper, limit),
+    });
+    const out: ListMultipartUploadsOutput = {
+      uploads: walk.rows.map((row) => ({
+        key: row.key.toString('utf8'),
+        uploadId: row.uploadId,
+        initiated: new Date(row.initiated),
+      })),
+      commonPrefixes: walk.commonPrefixes.map((cp) => cp.toString('utf8')),
+      isTruncated: walk.isTruncated,
+    };
+    if (walk.last?.kind === 'row') {
+      out.nextKeyMarker = walk.last.row.key.toString('utf8');
+      out.nextUploadIdMarker = walk.last.row.uploadId;
+    } else if (walk.last?.kind === 'prefix') {
+      out.nextKeyMarker = walk.last.prefix.toString('utf8');
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------- lifecycle
+
+  async health(): Promise<{ ok: boolean; detail?: string }> {
+    try {
+      if (!this.index.ping()) return { ok: false, detail: 'index did not answer' };
+      await fs.promises.access(this.dataRoot, fs.constants.W_OK);
+      await fs.promises.access(this.tmpDir, fs.constants.W_OK);
+      return { ok: true };
+    } catch (error) {
+      return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+    }
+  }
+
+  async close(): Promise<void> {
+    this.index.close();
+  }
+}
+
+function noSuchBucket(bucket: string): S3Error {
+  return new S3Error('NoSuchBucket', undefined, { details: { BucketName: bucket } });
+}
+
+function checkPartNumber(partNumber: number) {
+  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
+    throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, {
+      details: { ArgumentName: 'partNumber', ArgumentValue: String(partNumber) },
+    });
+  }
+}

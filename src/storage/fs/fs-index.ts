@@ -1,0 +1,490 @@
+/**
+ * The SQLite index of the filesystem backend: buckets, objects (with their list of data-file
+ * segments), multipart uploads and parts. Object keys are stored as BLOBs of their UTF-8 bytes,
+ * so SQLite's memcmp ordering is exactly S3's UTF-8 binary order. Keys never become paths.
+ */
+import Database from 'better-sqlite3';
+import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import type { ObjectChecksum, ObjectMetadata } from '../storage-backend.ts';
+import type { ScanCursor } from './key-range.ts';
+
+/** A contiguous run of object bytes stored in one data file. */
+export interface Segment {
+  file: string;
+  size: number;
+}
+
+export interface ObjectRecord {
+  bucket: string;
+  key: Buffer;
+  size: number;
+  etag: string;
+  lastModified: number;
+  metadata: ObjectMetadata;
+  tags: Record<string, string>;
+  checksum?: ObjectChecksum;
+  partsCount?: number;
+  segments: Segment[];
+}
+
+export interface ObjectListRow {
+  key: Buffer;
+  size: number;
+  etag: string;
+  lastModified: number;
+}
+
+export interface UploadRecord {
+  uploadId: string;
+  bucket: string;
+  key: Buffer;
+  initiated: number;
+  metadata: ObjectMetadata;
+  tags: Record<string, string>;
+  checksumAlgorithm?: ChecksumAlgorithm;
+}
+
+export interface UploadListRow {
+  key: Buffer;
+  uploadId: string;
+  initiated: number;
+}
+
+export interface PartRecord {
+  uploadId: string;
+  partNumber: number;
+  etag: string;
+  size: number;
+  lastModified: number;
+  checksum?: ObjectChecksum;
+  /** Null for an empty part (no data file). */
+  file: string | null;
+}
+
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS buckets (
+  name TEXT PRIMARY KEY,
+  created_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS objects (
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  size INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  last_modified INTEGER NOT NULL,
+  tag_count INTEGER NOT NULL DEFAULT 0,
+  parts_count INTEGER,
+  metadata TEXT NOT NULL,
+  tags TEXT,
+  checksum TEXT,
+  segments TEXT NOT NULL,
+  PRIMARY KEY (bucket, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  initiated INTEGER NOT NULL,
+  metadata TEXT NOT NULL,
+  tags TEXT,
+  checksum_algorithm TEXT
+);
+CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (bucket, key, upload_id);
+
+CREATE TABLE IF NOT EXISTS parts (
+  upload_id TEXT NOT NULL,
+  part_number INTEGER NOT NULL,
+  etag TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  last_modified INTEGER NOT NULL,
+  checksum TEXT,
+  file TEXT,
+  PRIMARY KEY (upload_id, part_number)
+) WITHOUT ROWID;
+`;
+
+interface ObjectRow {
+  bucket: string;
+  key: Buffer;
+  size: number;
+  etag: string;
+  last_modified: number;
+  tag_count: number;
+  parts_count: number | null;
+  metadata: string;
+  tags: string | null;
+  checksum: string | null;
+  segments: string;
+}
+
+interface UploadRow {
+  upload_id: string;
+  bucket: string;
+  key: Buffer;
+  initiated: number;
+  metadata: string;
+  tags: string | null;
+  checksum_algorithm: string | null;
+}
+
+interface PartRow {
+  upload_id: string;
+  part_number: number;
+  etag: string;
+  size: number;
+  last_modified: number;
+  checksum: string | null;
+  file: string | null;
+}
+
+function parseJson<T>(value: string | null, fallback: T): T {
+  return value === null ? fallback : (JSON.parse(value) as T);
+}
+
+/** Segments are stored compactly as [[file, size], …]. */
+function encodeSegments(segments: Segment[]): string {
+  return JSON.stringify(segments.map((s) => [s.file, s.size]));
+}
+
+function decodeSegments(value: string): Segment[] {
+  return (JSON.parse(value) as [string, number][]).map(([file, size]) => ({ file, size }));
+}
+
+function toObjectRecord(row: ObjectRow): ObjectRecord {
+  return {
+    bucket: row.bucket,
+    key: row.key,
+    size: row.size,
+    etag: row.etag,
+    lastModified: row.last_modified,
+    metadata: JSON.parse(row.metadata) as ObjectMetadata,
+    tags: parseJson(row.tags, {}),
+    checksum: parseJson<ObjectChecksum | undefined>(row.checksum, undefined),
+    partsCount: row.parts_count ?? undefined,
+    segments: decodeSegments(row.segments),
+  };
+}
+
+function toUploadRecord(row: UploadRow): UploadRecord {
+  return {
+    uploadId: row.upload_id,
+    bucket: row.bucket,
+    key: row.key,
+    initiated: row.initiated,
+    metadata: JSON.parse(row.metadata) as ObjectMetadata,
+    tags: parseJson(row.tags, {}),
+    checksumAlgorithm: (row.checksum_algorithm ?? undefined) as ChecksumAlgorithm | undefined,
+  };
+}
+
+function toPartRecord(row: PartRow): PartRecord {
+  return {
+    uploadId: row.upload_id,
+    partNumber: row.part_number,
+    etag: row.etag,
+    size: row.size,
+    lastModified: row.last_modified,
+    checksum: parseJson<ObjectChecksum | undefined>(row.checksum, undefined),
+    file: row.file,
+  };
+}
+
+function segmentFiles(json: string): string[] {
+  return decodeSegments(json).map((s) => s.file);
+}
+
+/**
+ * All statements are prepared once. Every mutating method is one transaction and returns the data
+ * files that the committed change orphaned: the caller unlinks them only after the commit.
+ */
+export class FsIndex {
+  private readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const db = this.db;
+    this.stmts = {
+      ping: db.prepare('SELECT 1 AS ok'),
+      bucketExists: db.prepare('SELECT 1 FROM buckets WHERE name = ?').pluck(),
+      insertBucket: db.prepare('INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)'),
+      deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
+      anyObject: db.prepare('SELECT 1 FROM objects WHERE bucket = ? LIMIT 1').pluck(),
+      getObject: db.prepare('SELECT * FROM objects WHERE bucket = ? AND key = ?'),
+      getObjectSegments: db.prepare('SELECT segments FROM objects WHERE bucket = ? AND key = ?').pluck(),
+      upsertObject: db.prepare(
+        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments)
+         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments)`,
+      ),
+      deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
+      setTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ?'),
+      listFromIncl: db.prepare(
+        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?',
+      ),
+      listFromExcl: db.prepare(
+        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?',
+      ),
+      listFromInclUpper: db.prepare(
+        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?',
+      ),
+      listFromExclUpper: db.prepare(
+        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? AND key < ? ORDER BY key LIMIT ?',
+      ),
+      insertUpload: db.prepare(
+        `INSERT INTO uploads (upload_id, bucket, key, initiated, metadata, tags, checksum_algorithm)
+         VALUES (@upload_id, @bucket, @key, @initiated, @metadata, @tags, @checksum_algorithm)`,
+      ),
+      getUpload: db.prepare('SELECT * FROM uploads WHERE upload_id = ?'),
+      deleteUpload: db.prepare('DELETE FROM uploads WHERE upload_id = ?'),
+      uploadsOfBucket: db.prepare('SELECT upload_id FROM uploads WHERE bucket = ?').pluck(),
+      uploadsSameKeyAfter: db.prepare(
+        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? ORDER BY upload_id LIMIT ?',
+      ),
+      uploadsFromIncl: db.prepare(
+        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? ORDER BY key, upload_id LIMIT ?',
+      ),
+      uploadsFromExcl: db.prepare(
+        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? ORDER BY key, upload_id LIMIT ?',
+      ),
+      uploadsFromInclUpper: db.prepare(
+        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key, upload_id LIMIT ?',
+      ),
+      uploadsFromExclUpper: db.prepare(
+        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? AND key < ? ORDER BY key, upload_id LIMIT ?',
+      ),
+      getPart: db.prepare('SELECT * FROM parts WHERE upload_id = ? AND part_number = ?'),
+      upsertPart: db.prepare(
+        `INSERT OR REPLACE INTO parts (upload_id, part_number, etag, size, last_modified, checksum, file)
+         VALUES (@upload_id, @part_number, @etag, @size, @last_modified, @checksum, @file)`,
+      ),
+      partsOfUpload: db.prepare('SELECT * FROM parts WHERE upload_id = ? ORDER BY part_number'),
+      partFilesOfUpload: db.prepare('SELECT file FROM parts WHERE upload_id = ? AND file IS NOT NULL').pluck(),
+      listParts: db.prepare('SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?'),
+      deleteParts: db.prepare('DELETE FROM parts WHERE upload_id = ?'),
+    };
+  }
+
+  private migrate() {
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    if (version > SCHEMA_VERSION) {
+      throw new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`);
+    }
+    this.db.exec(SCHEMA);
+    // Future migrations: `if (version < 2) { … }` inside a transaction, then bump user_version.
+    if (version < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }
+
+  close() {
+    if (this.db.open) this.db.close();
+  }
+
+  ping(): boolean {
+    return this.stmts.ping.get() !== undefined;
+  }
+
+  // ---- buckets ----
+
+  bucketExists(bucket: string): boolean {
+    return this.stmts.bucketExists.get(bucket) !== undefined;
+  }
+
+  /** False when it already existed. */
+  createBucket(bucket: string, now: number): boolean {
+    return this.stmts.insertBucket.run(bucket, now).changes === 1;
+  }
+
+  /** Deletes the bucket and its uploads; returns the orphaned part files. */
+  deleteBucket = this.tx((bucket: string): { result: 'ok' | 'missing' | 'not-empty'; orphans: string[] } => {
+    if (!this.bucketExists(bucket)) return { result: 'missing', orphans: [] };
+    if (this.stmts.anyObject.get(bucket) !== undefined) return { result: 'not-empty', orphans: [] };
+    const orphans: string[] = [];
+    for (const uploadId of this.stmts.uploadsOfBucket.all(bucket) as string[]) {
+      orphans.push(...(this.stmts.partFilesOfUpload.all(uploadId) as string[]));
+      this.stmts.deleteParts.run(uploadId);
+      this.stmts.deleteUpload.run(uploadId);
+    }
+    this.stmts.deleteBucket.run(bucket);
+    return { result: 'ok', orphans };
+  });
+
+  // ---- objects ----
+
+  getObject(bucket: string, key: Buffer): ObjectRecord | undefined {
+    const row = this.stmts.getObject.get(bucket, key) as ObjectRow | undefined;
+    return row ? toObjectRecord(row) : undefined;
+  }
+
+  /** Replaces the object row; returns the previous version's files. Caller checks the bucket. */
+  private writeObjectRow(record: ObjectRecord): string[] {
+    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as string | undefined;
+    this.stmts.upsertObject.run({
+      bucket: record.bucket,
+      key: record.key,
+      size: record.size,
+      etag: record.etag,
+      last_modified: record.lastModified,
+      tag_count: Object.keys(record.tags).length,
+      parts_count: record.partsCount ?? null,
+      metadata: JSON.stringify(record.metadata),
+      tags: Object.keys(record.tags).length > 0 ? JSON.stringify(record.tags) : null,
+      checksum: record.checksum ? JSON.stringify(record.checksum) : null,
+      segments: encodeSegments(record.segments),
+    });
+    return old === undefined ? [] : segmentFiles(old);
+  }
+
+  /** Commits an object version; null when the bucket vanished (nothing written). */
+  putObject = this.tx((record: ObjectRecord): string[] | null => {
+    if (!this.bucketExists(record.bucket)) return null;
+    return this.writeObjectRow(record);
+  });
+
+  /** Returns the deleted version's files (empty for a missing key). */
+  deleteObjects = this.tx((bucket: string, keys: Buffer[]): string[] => {
+    const orphans: string[] = [];
+    for (const key of keys) {
+      const old = this.stmts.getObjectSegments.get(bucket, key) as string | undefined;
+      if (old === undefined) continue;
+      this.stmts.deleteObject.run(bucket, key);
+      orphans.push(...segmentFiles(old));
+    }
+    return orphans;
+  });
+
+  /** False when the object does not exist. */
+  setTags(bucket: string, key: Buffer, tags: Record<string, string>): boolean {
+    const count = Object.keys(tags).length;
+    return this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes === 1;
+  }
+
+  listObjects(bucket: string, cursor: ScanCursor<ObjectListRow>, upper: Buffer | undefined, limit: number): ObjectListRow[] {
+    const inclusive = cursor.kind === 'key' && cursor.inclusive;
+    const from = cursor.kind === 'key' ? cursor.key : cursor.row.key;
+    const rows = (
+      upper
+        ? (inclusive ? this.stmts.listFromInclUpper : this.stmts.listFromExclUpper).all(bucket, from, upper, limit)
+        : (inclusive ? this.stmts.listFromIncl : this.stmts.listFromExcl).all(bucket, from, limit)
+    ) as { key: Buffer; size: number; etag: string; last_modified: number }[];
+    return rows.map((r) => ({ key: r.key, size: r.size, etag: r.etag, lastModified: r.last_modified }));
+  }
+
+  // ---- multipart ----
+
+  /** False when the bucket does not exist. */
+  createUpload = this.tx((upload: UploadRecord): boolean => {
+    if (!this.bucketExists(upload.bucket)) return false;
+    this.stmts.insertUpload.run({
+      upload_id: upload.uploadId,
+      bucket: upload.bucket,
+      key: upload.key,
+      initiated: upload.initiated,
+      metadata: JSON.stringify(upload.metadata),
+      tags: Object.keys(upload.tags).length > 0 ? JSON.stringify(upload.tags) : null,
+      checksum_algorithm: upload.checksumAlgorithm ?? null,
+    });
+    return true;
+  });
+
+  getUpload(uploadId: string): UploadRecord | undefined {
+    const row = this.stmts.getUpload.get(uploadId) as UploadRow | undefined;
+    return row ? toUploadRecord(row) : undefined;
+  }
+
+  /** Stores a part; returns the replaced part's file list, or null when the upload is gone. */
+  putPart = this.tx((bucket: string, key: Buffer, part: PartRecord): string[] | null => {
+    const upload = this.getUpload(part.uploadId);
+    if (!upload || upload.bucket !== bucket || !upload.key.equals(key)) return null;
+    const old = this.stmts.getPart.get(part.uploadId, part.partNumber) as PartRow | undefined;
+    this.stmts.upsertPart.run({
+      upload_id: part.uploadId,
+      part_number: part.partNumber,
+      etag: part.etag,
+      size: part.size,
+      last_modified: part.lastModified,
+      checksum: part.checksum ? JSON.stringify(part.checksum) : null,
+      file: part.file,
+    });
+    return old?.file ? [old.file] : [];
+  });
+
+  parts(uploadId: string): PartRecord[] {
+    return (this.stmts.partsOfUpload.all(uploadId) as PartRow[]).map(toPartRecord);
+  }
+
+  listParts(uploadId: string, afterPartNumber: number, limit: number): PartRecord[] {
+    return (this.stmts.listParts.all(uploadId, afterPartNumber, limit) as PartRow[]).map(toPartRecord);
+  }
+
+  /** Deletes an upload and its parts; returns the part files. */
+  deleteUpload = this.tx((uploadId: string): string[] => {
+    const files = this.stmts.partFilesOfUpload.all(uploadId) as string[];
+    this.stmts.deleteParts.run(uploadId);
+    this.stmts.deleteUpload.run(uploadId);
+    return files;
+  });
+
+  /**
+   * Runs `build` (validation + object record) against the upload's current parts and commits the
+   * object and the removal of the upload in one transaction. Returns the files to unlink: the
+   * previous object version's and those of parts not used by the object.
+   */
+  completeUpload<T>(
+    uploadId: string,
+    build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T },
+  ): { result: T; orphans: string[] } | null {
+    return this.completeUploadTx(uploadId, build) as { result: T; orphans: string[] } | null;
+  }
+
+  private completeUploadTx = this.tx(
+    (
+      uploadId: string,
+      build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown },
+    ): { result: unknown; orphans: string[] } | null => {
+      const upload = this.getUpload(uploadId);
+      if (!upload) return null;
+      const parts = this.parts(uploadId);
+      const { record, result } = build(upload, parts);
+      if (!this.bucketExists(record.bucket)) return null;
+      const used = new Set(record.segments.map((s) => s.file));
+      const orphans = this.writeObjectRow(record).filter((file) => !used.has(file));
+      for (const part of parts) if (part.file && !used.has(part.file)) orphans.push(part.file);
+      this.stmts.deleteParts.run(uploadId);
+      this.stmts.deleteUpload.run(uploadId);
+      return { result, orphans };
+    },
+  );
+
+  listUploads(bucket: string, cursor: ScanCursor<UploadListRow>, upper: Buffer | undefined, limit: number): UploadListRow[] {
+    type Row = { key: Buffer; upload_id: string; initiated: number };
+    const map = (rows: Row[]) => rows.map((r) => ({ key: r.key, uploadId: r.upload_id, initiated: r.initiated }));
+    if (cursor.kind === 'row') {
+      const same = map(this.stmts.uploadsSameKeyAfter.all(bucket, cursor.row.key, cursor.row.uploadId, limit) as Row[]);
+      if (same.length >= limit) return same;
+      const rest = this.listUploads(bucket, { kind: 'key', key: cursor.row.key, inclusive: false }, upper, limit - same.length);
+      return same.concat(rest);
+    }
+    const rows = (
+      upper
+        ? (cursor.inclusive ? this.stmts.uploadsFromInclUpper : this.stmts.uploadsFromExclUpper).all(bucket, cursor.key, upper, limit)
+        : (cursor.inclusive ? this.stmts.uploadsFromIncl : this.stmts.uploadsFromExcl).all(bucket, cursor.key, limit)
+    ) as Row[];
+    return map(rows);
+  }
+
+  private tx<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
+    // Lazily wrapped: class field initialisers run before the constructor body opens the db.
+    let wrapped: ((...args: A) => R) | undefined;
+    return (...args: A) => {
+      wrapped ??= this.db.transaction(fn) as unknown as (...args: A) => R;
+      return wrapped(...args);
+    };
+  }
+}

@@ -1,0 +1,955 @@
+/**
+ * The behavioural contract of StorageBackend, exercised through the public interface only, so
+ * the same suite runs against every implementation (filesystem now, S3 proxy later).
+ *
+ * Usage (inside a *.test.ts file):
+ *   runStorageBackendContract('fs', async () => ({ backend, cleanup }));
+ *
+ * `makeBackend` is called once for the suite; `cleanup` must close the backend and release what
+ * it holds. Each test works in its own bucket (`contract-<random>`) and deletes everything it
+ * created, so the suite can run against a shared real endpoint. Multipart tests assume S3's
+ * 5 MiB minimum part size.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { checksumOf, compositeChecksum } from '../checksums/checksums.ts';
+import { S3Error, type S3ErrorCode } from '../errors/s3-errors.ts';
+import type { ByteRangeSpec, ObjectMetadata, StorageBackend } from './storage-backend.ts';
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+
+export function bodyOf(data: Buffer | string, chunkSize = 64 * 1024): Readable {
+  const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+  const chunks: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; offset += chunkSize) chunks.push(bytes.subarray(offset, offset + chunkSize));
+  return Readable.from(chunks, { objectMode: false });
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer));
+  return Buffer.concat(chunks);
+}
+
+export function md5Hex(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('hex');
+}
+
+export function md5Base64(data: Buffer | string): string {
+  return createHash('md5').update(data).digest('base64');
+}
+
+/** Rejects with an S3Error of exactly `code` (fails the test otherwise). */
+export async function expectS3Error(promise: Promise<unknown>, code: S3ErrorCode): Promise<S3Error> {
+  let caught: unknown;
+  try {
+    await promise;
+  } catch (error) {
+    caught = error;
+  }
+  expect(caught, `expected an S3Error ${code}, got ${caught === undefined ? 'success' : String(caught)}`).toBeInstanceOf(S3Error);
+  expect((caught as S3Error).code).toBe(code);
+  return caught as S3Error;
+}
+
+/** A body that delivers `prefix` and then fails, like a client disconnecting mid-upload. */
+export function failingBody(prefix: Buffer): Readable {
+  let sent = false;
+  return new Readable({
+    read() {
+      if (!sent) {
+        sent = true;
+        this.push(prefix);
+      } else {
+        this.destroy(new Error('client went away'));
+      }
+    },
+  });
+}
+
+function meta(extra: Partial<ObjectMetadata> = {}): ObjectMetadata {
+  return { userMetadata: {}, ...extra };
+}
+
+function byteCompare(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+}
+
+/** Reference listing computed from the full key set (S3 semantics, UTF-8 binary order). */
+function expectedListing(keys: string[], prefix: string, delimiter: string | undefined, startAfter?: string) {
+  const contents: string[] = [];
+  const commonPrefixes: string[] = [];
+  for (const key of [...keys].sort(byteCompare)) {
+    if (!key.startsWith(prefix)) continue;
+    const rest = key.slice(prefix.length);
+    const index = delimiter ? rest.indexOf(delimiter) : -1;
+    if (index >= 0) {
+      const cp = prefix + rest.slice(0, index + delimiter!.length);
+      if (startAfter !== undefined && (byteCompare(cp, startAfter) <= 0 || startAfter.startsWith(cp))) continue;
+      if (commonPrefixes[commonPrefixes.length - 1] !== cp) commonPrefixes.push(cp);
+    } else {
+      if (startAfter !== undefined && byteCompare(key, startAfter) <= 0) continue;
+      contents.push(key);
+    }
+  }
+  return { contents, commonPrefixes };
+}
+
+export function runStorageBackendContract(
+  name: string,
+  makeBackend: () => Promise<{ backend: StorageBackend; cleanup(): Promise<void> }>,
+): void {
+  describe(`StorageBackend contract: ${name}`, () => {
+    let backend: StorageBackend;
+    let cleanup: (() => Promise<void>) | undefined;
+    const created = new Set<string>();
+
+    beforeAll(async () => {
+      ({ backend, cleanup } = await makeBackend());
+    });
+
+    afterEach(async () => {
+      for (const bucket of created) await emptyAndDelete(bucket);
+      created.clear();
+    });
+
+    afterAll(async () => {
+      await cleanup?.();
+    });
+
+    async function emptyAndDelete(bucket: string) {
+      try {
+        for (;;) {
+          const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
+          for (const upload of page.uploads) {
+            await backend.abortMultipartUpload({ bucket, key: upload.key, uploadId: upload.uploadId });
+          }
+          if (!page.isTruncated) break;
+        }
+        for (;;) {
+          const page = await backend.listObjects({ bucket, maxKeys: 1000 });
+          if (page.contents.length > 0) await backend.deleteObjects({ bucket, keys: page.contents.map((o) => o.key) });
+          if (!page.isTruncated) break;
+        }
+        await backend.deleteBucket(bucket);
+      } catch (error) {
+        if (!(error instanceof S3Error && error.code === 'NoSuchBucket')) throw error;
+      }
+    }
+
+    async function newBucket(): Promise<string> {
+      const bucket = `contract-${randomBytes(8).toString('hex')}`;
+      await backend.createBucket(bucket);
+      created.add(bucket);
+      return bucket;
+    }
+
+    async function put(bucket: string, key: string, data: Buffer | string, extra: { metadata?: ObjectMetadata; tags?: Record<string, string> } = {}) {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+      return backend.putObject({ bucket, key, body: bodyOf(bytes), size: bytes.length, metadata: extra.metadata ?? meta(), tags: extra.tags });
+    }
+
+    async function getBytes(bucket: string, key: string, range?: ByteRangeSpec): Promise<Buffer> {
+      const out = await backend.getObject({ bucket, key, range });
+      return readAll(out.body);
+    }
+
+    // ------------------------------------------------------------------ buckets
+
+    describe('buckets', () => {
+      it('creates a bucket, rejects a duplicate, deletes it', async () => {
+        const bucket = await newBucket();
+        const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
+        expect(listing).toMatchObject({ contents: [], commonPrefixes: [], isTruncated: false });
+        await expectS3Error(backend.createBucket(bucket), 'BucketAlreadyOwnedByYou');
+        await backend.deleteBucket(bucket);
+        await expectS3Error(backend.listObjects({ bucket, maxKeys: 10 }), 'NoSuchBucket');
+        await expectS3Error(backend.deleteBucket(bucket), 'NoSuchBucket');
+      });
+
+      it('refuses to delete a bucket with objects, and drops in-progress uploads on delete', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'x');
+        await expectS3Error(backend.deleteBucket(bucket), 'BucketNotEmpty');
+        expect((await getBytes(bucket, 'k')).toString()).toBe('x');
+        await backend.deleteObject({ bucket, key: 'k' });
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'pending', metadata: meta() });
+        await backend.uploadPart({ bucket, key: 'pending', uploadId, partNumber: 1, body: bodyOf('part'), size: 4 });
+        await backend.deleteBucket(bucket);
+        await expectS3Error(backend.listMultipartUploads({ bucket, maxUploads: 10 }), 'NoSuchBucket');
+      });
+
+      it('fails every operation on a missing bucket with NoSuchBucket', async () => {
+        const bucket = `contract-missing-${randomBytes(8).toString('hex')}`;
+        const existing = await newBucket();
+        await put(existing, 'src', 'data');
+        await expectS3Error(put(bucket, 'k', 'v'), 'NoSuchBucket');
+        await expectS3Error(backend.getObject({ bucket, key: 'k' }), 'NoSuchBucket');
+        await expectS3Error(backend.headObject({ bucket, key: 'k' }), 'NoSuchBucket');
+        await expectS3Error(backend.deleteObject({ bucket, key: 'k' }), 'NoSuchBucket');
+        await expectS3Error(backend.deleteObjects({ bucket, keys: ['k'] }), 'NoSuchBucket');
+        await expectS3Error(backend.listObjects({ bucket, maxKeys: 10 }), 'NoSuchBucket');
+        await expectS3Error(backend.getObjectTagging({ bucket, key: 'k' }), 'NoSuchBucket');
+        await expectS3Error(backend.putObjectTagging({ bucket, key: 'k', tags: { a: 'b' } }), 'NoSuchBucket');
+        await expectS3Error(backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() }), 'NoSuchBucket');
+        await expectS3Error(backend.listMultipartUploads({ bucket, maxUploads: 10 }), 'NoSuchBucket');
+        await expectS3Error(
+          backend.copyObject({ sourceBucket: existing, sourceKey: 'src', bucket, key: 'k', metadataDirective: 'COPY' }),
+          'NoSuchBucket',
+        );
+        await expectS3Error(
+          backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket: existing, key: 'k', metadataDirective: 'COPY' }),
+          'NoSuchBucket',
+        );
+        await expectS3Error(backend.headObject({ bucket: existing, key: 'k' }), 'NoSuchKey');
+      });
+    });
+
+    // ------------------------------------------------------------------ objects
+
+    describe('objects', () => {
+      it('round-trips bytes, quoted MD5 ETag, metadata and content headers', async () => {
+        const bucket = await newBucket();
+        const data = randomBytes(300 * 1024 + 17);
+        const metadata: ObjectMetadata = {
+          contentType: 'application/x-test',
+          cacheControl: 'max-age=60',
+          contentDisposition: 'attachment; filename="a b.bin"',
+          contentEncoding: 'identity',
+          contentLanguage: 'de-CH',
+          expires: 'Wed, 21 Oct 2037 07:28:00 GMT',
+          userMetadata: { color: 'blue', 'multi-word': 'x y z' },
+        };
+        const before = Date.now();
+        const written = await backend.putObject({ bucket, key: 'dir/file.bin', body: bodyOf(data, 7001), size: data.length, metadata });
+        expect(written.etag).toBe(`"${md5Hex(data)}"`);
+        expect(written.size).toBe(data.length);
+        expect(written.lastModified).toBeInstanceOf(Date);
+        expect(Math.abs(written.lastModified.getTime() - before)).toBeLessThan(5 * 60_000);
+
+        const got = await backend.getObject({ bucket, key: 'dir/file.bin' });
+        expect((await readAll(got.body)).equals(data)).toBe(true);
+        expect(got.range).toBeUndefined();
+        expect(got.info).toMatchObject({ ...metadata, key: 'dir/file.bin', size: data.length, etag: `"${md5Hex(data)}"`, tagCount: 0 });
+
+        const head = await backend.headObject({ bucket, key: 'dir/file.bin' });
+        expect(head).toMatchObject({ ...metadata, key: 'dir/file.bin', size: data.length, etag: written.etag });
+        expect(head.lastModified.getTime()).toBe(got.info.lastModified.getTime());
+      });
+
+      it('round-trips a small object without a size hint and a body of string chunks', async () => {
+        const bucket = await newBucket();
+        const written = await backend.putObject({
+          bucket,
+          key: 'small',
+          body: Readable.from(['hello ', 'wörld']),
+          metadata: meta({ contentType: 'text/plain; charset=utf-8' }),
+        });
+        expect(written.etag).toBe(`"${md5Hex('hello wörld')}"`);
+        expect(written.size).toBe(Buffer.byteLength('hello wörld'));
+        expect((await getBytes(bucket, 'small')).toString('utf8')).toBe('hello wörld');
+      });
+
+      it('overwrites an object: new bytes, ETag and metadata replace the old', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'first version', { metadata: meta({ contentType: 'text/a', userMetadata: { v: '1' } }) });
+        const second = await put(bucket, 'k', 'second', { metadata: meta({ userMetadata: { other: '2' } }) });
+        expect(second.etag).toBe(`"${md5Hex('second')}"`);
+        const got = await backend.getObject({ bucket, key: 'k' });
+        expect((await readAll(got.body)).toString()).toBe('second');
+        expect(got.info.etag).toBe(second.etag);
+        expect(got.info.size).toBe(6);
+        expect(got.info.userMetadata).toEqual({ other: '2' });
+        expect(got.info.contentType === undefined || got.info.contentType === 'binary/octet-stream').toBe(true);
+        const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
+        expect(listing.contents.map((o) => o.key)).toEqual(['k']);
+      });
+
+      it('stores an empty object', async () => {
+        const bucket = await newBucket();
+        const written = await backend.putObject({ bucket, key: 'empty', body: bodyOf(Buffer.alloc(0)), size: 0, metadata: meta() });
+        expect(written.etag).toBe('"d41d8cd98f00b204e9800998ecf8427e"');
+        expect(written.size).toBe(0);
+        const got = await backend.getObject({ bucket, key: 'empty' });
+        expect(got.info.size).toBe(0);
+        expect((await readAll(got.body)).length).toBe(0);
+        await expectS3Error(backend.getObject({ bucket, key: 'empty', range: { kind: 'from', start: 0 } }), 'InvalidRange');
+        await expectS3Error(backend.getObject({ bucket, key: 'empty', range: { kind: 'suffix', length: 5 } }), 'InvalidRange');
+      });
+
+      it('serves byte ranges with the full size in info', async () => {
+        const bucket = await newBucket();
+        const small = randomBytes(1000);
+        await put(bucket, 'small', small);
+        const cases: [ByteRangeSpec, number, number][] = [
+          [{ kind: 'from', start: 10, end: 19 }, 10, 19],
+          [{ kind: 'from', start: 0, end: 0 }, 0, 0],
+          [{ kind: 'from', start: 990 }, 990, 999],
+          [{ kind: 'from', start: 900, end: 5000 }, 900, 999],
+          [{ kind: 'suffix', length: 50 }, 950, 999],
+          [{ kind: 'suffix', length: 5000 }, 0, 999],
+        ];
+        for (const [spec, start, end] of cases) {
+          const got = await backend.getObject({ bucket, key: 'small', range: spec });
+          expect(got.range, JSON.stringify(spec)).toEqual({ start, end });
+          expect(got.info.size).toBe(1000);
+          expect((await readAll(got.body)).equals(small.subarray(start, end + 1)), JSON.stringify(spec)).toBe(true);
+        }
+        const invalid = await expectS3Error(backend.getObject({ bucket, key: 'small', range: { kind: 'from', start: 1000 } }), 'InvalidRange');
+        expect(invalid.status).toBe(416);
+        await expectS3Error(backend.getObject({ bucket, key: 'small', range: { kind: 'from', start: 5000, end: 6000 } }), 'InvalidRange');
+
+        // A larger object, ranges that cross internal chunk boundaries.
+        const large = randomBytes(3 * MiB + 123);
+        await put(bucket, 'large', large);
+        for (const [start, end] of [
+          [0, 3 * MiB + 122],
+          [262_100, 262_200],
+          [1, 2 * MiB + 5],
+          [3 * MiB, 3 * MiB + 122],
+        ]) {
+          const bytes = await getBytes(bucket, 'large', { kind: 'from', start, end });
+          expect(bytes.equals(large.subarray(start, end + 1)), `${start}-${end}`).toBe(true);
+        }
+        expect((await getBytes(bucket, 'large', { kind: 'suffix', length: 100_000 })).equals(large.subarray(large.length - 100_000))).toBe(true);
+      });
+
+      it('evaluates conditional GET and HEAD', async () => {
+        const bucket = await newBucket();
+        const written = await put(bucket, 'k', 'conditional');
+        const { lastModified, etag } = await backend.headObject({ bucket, key: 'k' });
+        expect(etag).toBe(written.etag);
+        const hourBefore = new Date(lastModified.getTime() - 3600_000);
+        const hourAfter = new Date(lastModified.getTime() + 3600_000);
+        const ok = async (conditions: object) => {
+          const got = await backend.getObject({ bucket, key: 'k', conditions });
+          expect((await readAll(got.body)).toString()).toBe('conditional');
+          await backend.headObject({ bucket, key: 'k', conditions });
+        };
+        const fails = async (conditions: object, code: S3ErrorCode) => {
+          await expectS3Error(backend.getObject({ bucket, key: 'k', conditions }), code);
+          await expectS3Error(backend.headObject({ bucket, key: 'k', conditions }), code);
+        };
+        await ok({ ifMatch: etag });
+        await ok({ ifMatch: etag.replace(/"/g, '') });
+        await ok({ ifMatch: '*' });
+        await fails({ ifMatch: '"00000000000000000000000000000000"' }, 'PreconditionFailed');
+        await fails({ ifNoneMatch: etag }, 'NotModified');
+        await ok({ ifNoneMatch: '"00000000000000000000000000000000"' });
+        await fails({ ifModifiedSince: hourAfter }, 'NotModified');
+        await ok({ ifModifiedSince: hourBefore });
+        await fails({ ifUnmodifiedSince: hourBefore }, 'PreconditionFailed');
+        await ok({ ifUnmodifiedSince: hourAfter });
+        // If-Match wins over If-Unmodified-Since; If-None-Match over If-Modified-Since.
+        await ok({ ifMatch: etag, ifUnmodifiedSince: hourBefore });
+        await fails({ ifNoneMatch: etag, ifModifiedSince: hourBefore }, 'NotModified');
+      });
+
+      it('rejects a Content-MD5 mismatch with BadDigest and keeps the previous version', async () => {
+        const bucket = await newBucket();
+        const original = await put(bucket, 'k', 'original');
+        const error = await expectS3Error(
+          backend.putObject({ bucket, key: 'k', body: bodyOf('replacement'), size: 11, metadata: meta(), contentMd5: md5Base64('something else') }),
+          'BadDigest',
+        );
+        expect(error.status).toBe(400);
+        const got = await backend.getObject({ bucket, key: 'k' });
+        expect((await readAll(got.body)).toString()).toBe('original');
+        expect(got.info.etag).toBe(original.etag);
+        await expectS3Error(
+          backend.putObject({ bucket, key: 'new', body: bodyOf('data'), size: 4, metadata: meta(), contentMd5: md5Base64('datx') }),
+          'BadDigest',
+        );
+        await expectS3Error(backend.headObject({ bucket, key: 'new' }), 'NoSuchKey');
+        // A matching Content-MD5 is accepted.
+        const good = await backend.putObject({ bucket, key: 'k', body: bodyOf('replacement'), size: 11, metadata: meta(), contentMd5: md5Base64('replacement') });
+        expect(good.etag).toBe(`"${md5Hex('replacement')}"`);
+      });
+
+      it('stores nothing when the body stream fails mid-way', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'intact');
+        await expect(
+          backend.putObject({ bucket, key: 'k', body: failingBody(randomBytes(100_000)), size: 200_000, metadata: meta() }),
+        ).rejects.toThrow();
+        expect((await getBytes(bucket, 'k')).toString()).toBe('intact');
+        await expect(
+          backend.putObject({ bucket, key: 'fresh', body: failingBody(randomBytes(1000)), metadata: meta() }),
+        ).rejects.toThrow();
+        await expectS3Error(backend.headObject({ bucket, key: 'fresh' }), 'NoSuchKey');
+        const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
+        expect(listing.contents.map((o) => o.key)).toEqual(['k']);
+      });
+
+      it('rejects a body whose length differs from size with IncompleteBody', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'intact');
+        await expectS3Error(backend.putObject({ bucket, key: 'k', body: bodyOf('short'), size: 10, metadata: meta() }), 'IncompleteBody');
+        await expectS3Error(backend.putObject({ bucket, key: 'k', body: bodyOf('much too long'), size: 4, metadata: meta() }), 'IncompleteBody');
+        await expectS3Error(backend.putObject({ bucket, key: 'other', body: bodyOf('short'), size: 10, metadata: meta() }), 'IncompleteBody');
+        expect((await getBytes(bucket, 'k')).toString()).toBe('intact');
+        await expectS3Error(backend.headObject({ bucket, key: 'other' }), 'NoSuchKey');
+      });
+
+      it('stores and returns a full-object checksum', async () => {
+        const bucket = await newBucket();
+        const data = Buffer.from('checksummed content');
+        const checksum = { algorithm: 'CRC32' as const, value: checksumOf('CRC32', data).toString('base64'), type: 'FULL_OBJECT' as const };
+        const written = await backend.putObject({ bucket, key: 'c', body: bodyOf(data), size: data.length, metadata: meta(), checksum });
+        expect(written.checksum).toEqual(checksum);
+        expect((await backend.headObject({ bucket, key: 'c' })).checksum).toEqual(checksum);
+      });
+
+      it('keeps the last of concurrent writes to one key complete', async () => {
+        const bucket = await newBucket();
+        const versions = Array.from({ length: 6 }, () => randomBytes(200_000));
+        await Promise.all(versions.map((data) => put(bucket, 'race', data)));
+        const got = await backend.getObject({ bucket, key: 'race' });
+        const bytes = await readAll(got.body);
+        const match = versions.find((v) => v.equals(bytes));
+        expect(match).toBeDefined();
+        expect(got.info.etag).toBe(`"${md5Hex(match!)}"`);
+      });
+
+      it('deletes objects; deleting a missing key succeeds', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'v');
+        await backend.deleteObject({ bucket, key: 'k' });
+        await expectS3Error(backend.getObject({ bucket, key: 'k' }), 'NoSuchKey');
+        await expectS3Error(backend.headObject({ bucket, key: 'k' }), 'NoSuchKey');
+        await backend.deleteObject({ bucket, key: 'k' });
+        await backend.deleteObject({ bucket, key: 'never-existed' });
+      });
+
+      it('deleteObjects reports every requested key as deleted', async () => {
+        const bucket = await newBucket();
+        for (const key of ['a', 'b', 'c', 'd/e']) await put(bucket, key, key);
+        const out = await backend.deleteObjects({ bucket, keys: ['a', 'd/e', 'missing'] });
+        expect([...out.deleted].sort()).toEqual(['a', 'd/e', 'missing']);
+        expect(out.errors).toEqual([]);
+        const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
+        expect(listing.contents.map((o) => o.key)).toEqual(['b', 'c']);
+      });
+    });
+
+    // ------------------------------------------------------------------ copy
+
+    describe('copy', () => {
+      it('copies with metadata directive COPY: bytes, metadata and tags are kept', async () => {
+        const bucket = await newBucket();
+        const other = await newBucket();
+        const data = randomBytes(100_000);
+        const metadata = meta({ contentType: 'image/png', userMetadata: { origin: 'src' } });
+        const source = await put(bucket, 'src', data, { metadata, tags: { team: 'a' } });
+        const copied = await backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket: other, key: 'dst', metadataDirective: 'COPY' });
+        expect(copied.etag).toBe(source.etag);
+        expect(copied.size).toBe(data.length);
+        const got = await backend.getObject({ bucket: other, key: 'dst' });
+        expect((await readAll(got.body)).equals(data)).toBe(true);
+        expect(got.info).toMatchObject({ contentType: 'image/png', userMetadata: { origin: 'src' }, etag: source.etag, tagCount: 1 });
+        expect(await backend.getObjectTagging({ bucket: other, key: 'dst' })).toEqual({ team: 'a' });
+        // The copy is independent of its source.
+        await backend.deleteObject({ bucket, key: 'src' });
+        expect((await getBytes(other, 'dst')).equals(data)).toBe(true);
+      });
+
+      it('copies with REPLACE: new metadata, tags kept unless given', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'src', 'payload', { metadata: meta({ contentType: 'text/a', userMetadata: { old: '1' } }), tags: { t: '1' } });
+        await backend.copyObject({
+          sourceBucket: bucket,
+          sourceKey: 'src',
+          bucket,
+          key: 'replaced',
+          metadataDirective: 'REPLACE',
+          metadata: meta({ contentType: 'text/b', userMetadata: { new: '2' } }),
+        });
+        const replaced = await backend.headObject({ bucket, key: 'replaced' });
+        expect(replaced.contentType).toBe('text/b');
+        expect(replaced.userMetadata).toEqual({ new: '2' });
+        expect(await backend.getObjectTagging({ bucket, key: 'replaced' })).toEqual({ t: '1' });
+
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket, key: 'retagged', metadataDirective: 'COPY', tags: { x: 'y', z: '' } });
+        expect(await backend.getObjectTagging({ bucket, key: 'retagged' })).toEqual({ x: 'y', z: '' });
+        expect((await backend.headObject({ bucket, key: 'retagged' })).userMetadata).toEqual({ old: '1' });
+
+        // Replacing an object's own metadata in place (the S3-valid self copy).
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket, key: 'src', metadataDirective: 'REPLACE', metadata: meta({ userMetadata: { self: 'yes' } }) });
+        const self = await backend.getObject({ bucket, key: 'src' });
+        expect((await readAll(self.body)).toString()).toBe('payload');
+        expect(self.info.userMetadata).toEqual({ self: 'yes' });
+      });
+
+      it('fails a copy from a missing key or with failed source conditions', async () => {
+        const bucket = await newBucket();
+        const source = await put(bucket, 'src', 'payload');
+        await expectS3Error(
+          backend.copyObject({ sourceBucket: bucket, sourceKey: 'nope', bucket, key: 'dst', metadataDirective: 'COPY' }),
+          'NoSuchKey',
+        );
+        const copy = (sourceConditions: object) =>
+          backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket, key: 'dst', metadataDirective: 'COPY', sourceConditions });
+        await expectS3Error(copy({ ifMatch: '"00000000000000000000000000000000"' }), 'PreconditionFailed');
+        await expectS3Error(copy({ ifNoneMatch: source.etag }), 'PreconditionFailed');
+        await expectS3Error(copy({ ifModifiedSince: new Date(Date.now() + 3600_000) }), 'PreconditionFailed');
+        await expectS3Error(backend.headObject({ bucket, key: 'dst' }), 'NoSuchKey');
+        const ok = await copy({ ifMatch: source.etag });
+        expect(ok.etag).toBe(source.etag);
+      });
+    });
+
+    // ------------------------------------------------------------------ tagging
+
+    describe('tagging', () => {
+      it('stores, replaces and deletes tags; tagCount follows', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'v', { tags: { a: '1', b: '2' } });
+        expect(await backend.getObjectTagging({ bucket, key: 'k' })).toEqual({ a: '1', b: '2' });
+        expect((await backend.headObject({ bucket, key: 'k' })).tagCount).toBe(2);
+        await backend.putObjectTagging({ bucket, key: 'k', tags: { c: 'three' } });
+        expect(await backend.getObjectTagging({ bucket, key: 'k' })).toEqual({ c: 'three' });
+        expect((await backend.headObject({ bucket, key: 'k' })).tagCount).toBe(1);
+        await backend.deleteObjectTagging({ bucket, key: 'k' });
+        expect(await backend.getObjectTagging({ bucket, key: 'k' })).toEqual({});
+        expect((await backend.headObject({ bucket, key: 'k' })).tagCount).toBe(0);
+        expect((await getBytes(bucket, 'k')).toString()).toBe('v');
+      });
+
+      it('fails tagging calls on a missing key with NoSuchKey', async () => {
+        const bucket = await newBucket();
+        await expectS3Error(backend.getObjectTagging({ bucket, key: 'missing' }), 'NoSuchKey');
+        await expectS3Error(backend.putObjectTagging({ bucket, key: 'missing', tags: { a: 'b' } }), 'NoSuchKey');
+        await expectS3Error(backend.deleteObjectTagging({ bucket, key: 'missing' }), 'NoSuchKey');
+      });
+    });
+
+    // ------------------------------------------------------------------ listing
+
+    describe('listing', () => {
+      const KEYS = [
+        'a',
+        'a/',
+        'a//x',
+        'a/b',
+        'a/b/c',
+        'a/c',
+        'a-b',
+        'a.b',
+        'a0',
+        'b/x y',
+        'b/x+y',
+        'b/x%2By',
+        'b/ü',
+        'b/日本/語',
+        'c',
+        'é/x',
+        '😀/1',
+        '\uE000',
+        'z z/ ',
+        'photos/2024/jan/1.jpg',
+        'photos/2024/feb/2.jpg',
+        'photos/2025/x.jpg',
+        'photos/readme',
+      ];
+
+      async function bucketWith(keys: string[]) {
+        const bucket = await newBucket();
+        for (const key of keys) await put(bucket, key, key);
+        return bucket;
+      }
+
+      async function walk(bucket: string, prefix: string | undefined, delimiter: string | undefined, maxKeys: number, startAfter?: string) {
+        const contents: string[] = [];
+        const commonPrefixes: string[] = [];
+        let marker = startAfter;
+        for (let page = 0; ; page++) {
+          expect(page, 'too many pages').toBeLessThan(100);
+          const out = await backend.listObjects({ bucket, prefix, delimiter, maxKeys, startAfter: marker });
+          const entries = out.contents.length + out.commonPrefixes.length;
+          expect(entries).toBeLessThanOrEqual(maxKeys);
+          contents.push(...out.contents.map((o) => o.key));
+          commonPrefixes.push(...out.commonPrefixes);
+          if (!out.isTruncated) break;
+          expect(entries).toBe(maxKeys);
+          const last = [...out.contents.map((o) => o.key), ...out.commonPrefixes].sort(byteCompare).pop();
+          expect(out.nextMarker).toBe(last);
+          marker = out.nextMarker;
+        }
+        return { contents, commonPrefixes };
+      }
+
+      it('lists keys around the delimiter in UTF-8 byte order, paging exactly', async () => {
+        const bucket = await bucketWith(['a-b', 'a.b', 'a/b', 'a/c/d', 'a0', 'b']);
+        const all = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 1000 });
+        expect(all.contents.map((o) => o.key)).toEqual(['a-b', 'a.b', 'a0', 'b']);
+        expect(all.commonPrefixes).toEqual(['a/']);
+        expect(all.isTruncated).toBe(false);
+
+        const page1 = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 2 });
+        expect(page1.contents.map((o) => o.key)).toEqual(['a-b', 'a.b']);
+        expect(page1.commonPrefixes).toEqual([]);
+        expect(page1).toMatchObject({ isTruncated: true, nextMarker: 'a.b' });
+        const page2 = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 2, startAfter: page1.nextMarker });
+        expect(page2.commonPrefixes).toEqual(['a/']);
+        expect(page2.contents.map((o) => o.key)).toEqual(['a0']);
+        expect(page2).toMatchObject({ isTruncated: true, nextMarker: 'a0' });
+        const page3 = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 2, startAfter: page2.nextMarker });
+        expect(page3.contents.map((o) => o.key)).toEqual(['b']);
+        expect(page3.isTruncated).toBe(false);
+
+        // Exactly maxKeys entries left: not truncated.
+        const exact = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 5 });
+        expect(exact.isTruncated).toBe(false);
+        expect(exact.contents.length + exact.commonPrefixes.length).toBe(5);
+
+        // A page ending on a common prefix resumes after it.
+        const cpPage = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 3 });
+        expect(cpPage.commonPrefixes).toEqual(['a/']);
+        expect(cpPage.nextMarker).toBe('a/');
+        const afterCp = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 3, startAfter: 'a/' });
+        expect(afterCp.contents.map((o) => o.key)).toEqual(['a0', 'b']);
+        expect(afterCp.commonPrefixes).toEqual([]);
+
+        // startAfter inside a common prefix does not repeat that prefix.
+        const inside = await backend.listObjects({ bucket, delimiter: '/', maxKeys: 1000, startAfter: 'a/b' });
+        expect(inside.commonPrefixes).toEqual([]);
+        expect(inside.contents.map((o) => o.key)).toEqual(['a0', 'b']);
+        const insideNoDelimiter = await backend.listObjects({ bucket, maxKeys: 1000, startAfter: 'a/b' });
+        expect(insideNoDelimiter.contents.map((o) => o.key)).toEqual(['a/c/d', 'a0', 'b']);
+
+        const zero = await backend.listObjects({ bucket, maxKeys: 0 });
+        expect(zero.contents).toEqual([]);
+        expect(zero.commonPrefixes).toEqual([]);
+        expect(zero.isTruncated).toBe(false);
+      });
+
+      it('orders by UTF-8 bytes, not UTF-16 code units', async () => {
+        const bucket = await bucketWith(['😀', '\uE000', 'z', 'é', 'Z', '~']);
+        const out = await backend.listObjects({ bucket, maxKeys: 1000 });
+        // U+E000 is EE 80 80 and sorts before 😀 (F0 9F 98 80), unlike JavaScript's default sort.
+        expect(out.contents.map((o) => o.key)).toEqual(['Z', 'z', '~', 'é', '\uE000', '😀']);
+        expect(out.contents.every((o) => o.etag === `"${md5Hex(o.key)}"` && o.size === Buffer.byteLength(o.key))).toBe(true);
+        expect(out.contents.every((o) => o.lastModified instanceof Date && !Number.isNaN(o.lastModified.getTime()))).toBe(true);
+      });
+
+      it('walks every page of every prefix/delimiter combination exactly once', async () => {
+        const bucket = await bucketWith(KEYS);
+        for (const prefix of [undefined, 'a', 'a/', 'b/', 'photos/', 'photos/2024/', 'é', 'nope']) {
+          for (const delimiter of [undefined, '/', '-', '/2']) {
+            const expected = expectedListing(KEYS, prefix ?? '', delimiter);
+            for (const maxKeys of [1, 2, 3, 1000]) {
+              const got = await walk(bucket, prefix, delimiter, maxKeys);
+              const label = `prefix=${prefix} delimiter=${delimiter} maxKeys=${maxKeys}`;
+              expect(got.contents, label).toEqual(expected.contents);
+              expect(got.commonPrefixes, label).toEqual(expected.commonPrefixes);
+            }
+          }
+        }
+      });
+
+      it('honours startAfter for keys and common prefixes', async () => {
+        const bucket = await bucketWith(KEYS);
+        for (const startAfter of ['a', 'a/', 'a/b', 'a.b', 'b/x+y', 'photos/2024/jan/1.jpg', 'zzz', '']) {
+          for (const delimiter of [undefined, '/']) {
+            for (const prefix of [undefined, 'photos/', 'b/']) {
+              const expected = expectedListing(KEYS, prefix ?? '', delimiter, startAfter === '' ? undefined : startAfter);
+              const got = await walk(bucket, prefix, delimiter, 2, startAfter);
+              const label = `startAfter=${startAfter} prefix=${prefix} delimiter=${delimiter}`;
+              expect(got.contents, label).toEqual(expected.contents);
+              expect(got.commonPrefixes, label).toEqual(expected.commonPrefixes);
+            }
+          }
+        }
+      });
+    });
+
+    // ------------------------------------------------------------------ multipart
+
+    describe('multipart', () => {
+      it('completes a 3-part upload: bytes, ETag, ranges across part boundaries', async () => {
+        const bucket = await newBucket();
+        const parts = [randomBytes(PART), randomBytes(PART), randomBytes(1234)];
+        const whole = Buffer.concat(parts);
+        const metadata = meta({ contentType: 'video/mp4', userMetadata: { kind: 'multi' } });
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'big/file', metadata, tags: { mp: 'yes' } });
+        expect(uploadId).toMatch(/^[A-Za-z0-9._~-]+$/);
+
+        const etags: string[] = [];
+        for (const [i, data] of parts.entries()) {
+          const out = await backend.uploadPart({ bucket, key: 'big/file', uploadId, partNumber: i + 1, body: bodyOf(data, 100_003), size: data.length });
+          expect(out.etag).toBe(`"${md5Hex(data)}"`);
+          expect(out.size).toBe(data.length);
+          etags.push(out.etag);
+        }
+        const listed = await backend.listParts({ bucket, key: 'big/file', uploadId, maxParts: 1000 });
+        expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual(parts.map((d, i) => [i + 1, etags[i], d.length]));
+        expect(listed.isTruncated).toBe(false);
+        expect(listed.initiated).toBeInstanceOf(Date);
+
+        const uploads = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
+        expect(uploads.uploads.map((u) => [u.key, u.uploadId])).toEqual([['big/file', uploadId]]);
+
+        const result = await backend.completeMultipartUpload({
+          bucket,
+          key: 'big/file',
+          uploadId,
+          // Unquoted ETags are accepted too.
+          parts: etags.map((etag, i) => ({ partNumber: i + 1, etag: i === 1 ? etag.replace(/"/g, '') : etag })),
+        });
+        const expectedEtag = `"${createHash('md5')
+          .update(Buffer.concat(parts.map((d) => createHash('md5').update(d).digest())))
+          .digest('hex')}-3"`;
+        expect(result.etag).toBe(expectedEtag);
+        expect(result.etag).toMatch(/^"[0-9a-f]{32}-3"$/);
+        expect(result.size).toBe(whole.length);
+
+        const got = await backend.getObject({ bucket, key: 'big/file' });
+        expect(got.info).toMatchObject({ size: whole.length, etag: expectedEtag, contentType: 'video/mp4', userMetadata: { kind: 'multi' }, tagCount: 1 });
+        const bytes = await readAll(got.body);
+        expect(bytes.length).toBe(whole.length);
+        expect(md5Hex(bytes)).toBe(md5Hex(whole));
+        expect(await backend.getObjectTagging({ bucket, key: 'big/file' })).toEqual({ mp: 'yes' });
+
+        for (const [start, end] of [
+          [PART - 10, PART + 10],
+          [PART - 1, PART],
+          [PART - 5, 2 * PART + 5],
+          [2 * PART, 2 * PART + 1233],
+          [0, 2 * PART + 1233],
+          [123, 124],
+        ]) {
+          const out = await backend.getObject({ bucket, key: 'big/file', range: { kind: 'from', start, end } });
+          expect(out.range).toEqual({ start, end });
+          expect((await readAll(out.body)).equals(whole.subarray(start, end + 1)), `${start}-${end}`).toBe(true);
+        }
+        const tail = await getBytes(bucket, 'big/file', { kind: 'suffix', length: 2000 });
+        expect(tail.equals(whole.subarray(whole.length - 2000))).toBe(true);
+
+        expect((await backend.listMultipartUploads({ bucket, maxUploads: 1000 })).uploads).toEqual([]);
+        await expectS3Error(backend.listParts({ bucket, key: 'big/file', uploadId, maxParts: 10 }), 'NoSuchUpload');
+
+        // A copy of a multipart object reads back identically.
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: 'big/file', bucket, key: 'big/copy', metadataDirective: 'COPY' });
+        const copyBytes = await getBytes(bucket, 'big/copy', { kind: 'from', start: PART - 100, end: PART + 99 });
+        expect(copyBytes.equals(whole.subarray(PART - 100, PART + 100))).toBe(true);
+        expect(md5Hex(await getBytes(bucket, 'big/copy'))).toBe(md5Hex(whole));
+      });
+
+      it('replaces a re-uploaded part and drops parts left out of the completion', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
+        const first = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('old part'), size: 8 });
+        const second = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('new part!'), size: 9 });
+        await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('unused'), size: 6 });
+        const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 1000 });
+        expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual([
+          [1, second.etag, 9],
+          [2, `"${md5Hex('unused')}"`, 6],
+        ]);
+        await expectS3Error(
+          backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: first.etag }] }),
+          'InvalidPart',
+        );
+        const done = await backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: second.etag }] });
+        expect(done.size).toBe(9);
+        expect(done.etag).toMatch(/-1"$/);
+        expect((await getBytes(bucket, 'k')).toString()).toBe('new part!');
+      });
+
+      it('validates the completion: InvalidPart, InvalidPartOrder, EntityTooSmall, NoSuchUpload', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
+        const p1 = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('one'), size: 3 });
+        const p2 = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('two'), size: 3 });
+        const complete = (parts: { partNumber: number; etag: string }[], id = uploadId, key = 'k') =>
+          backend.completeMultipartUpload({ bucket, key, uploadId: id, parts });
+
+        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }, { partNumber: 3, etag: p2.etag }]), 'InvalidPart');
+        await expectS3Error(complete([{ partNumber: 1, etag: p2.etag }]), 'InvalidPart');
+        await expectS3Error(complete([{ partNumber: 2, etag: p2.etag }, { partNumber: 1, etag: p1.etag }]), 'InvalidPartOrder');
+        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }, { partNumber: 2, etag: p2.etag }]), 'EntityTooSmall');
+        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }], 'no-such-upload-id'), 'NoSuchUpload');
+        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }], uploadId, 'other-key'), 'NoSuchUpload');
+        await expectS3Error(
+          backend.uploadPart({ bucket, key: 'k', uploadId: 'no-such-upload-id', partNumber: 1, body: bodyOf('x'), size: 1 }),
+          'NoSuchUpload',
+        );
+        await expectS3Error(
+          backend.uploadPart({ bucket, key: 'other-key', uploadId, partNumber: 1, body: bodyOf('x'), size: 1 }),
+          'NoSuchUpload',
+        );
+        await expectS3Error(backend.listParts({ bucket, key: 'k', uploadId: 'no-such-upload-id', maxParts: 10 }), 'NoSuchUpload');
+        await expectS3Error(backend.abortMultipartUpload({ bucket, key: 'k', uploadId: 'no-such-upload-id' }), 'NoSuchUpload');
+
+        // Failed completions change nothing: the upload and its parts are still there.
+        await expectS3Error(backend.headObject({ bucket, key: 'k' }), 'NoSuchKey');
+        const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 });
+        expect(listed.parts.map((p) => p.etag)).toEqual([p1.etag, p2.etag]);
+
+        await backend.abortMultipartUpload({ bucket, key: 'k', uploadId });
+        await expectS3Error(backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 }), 'NoSuchUpload');
+        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }]), 'NoSuchUpload');
+        expect((await backend.listMultipartUploads({ bucket, maxUploads: 100 })).uploads).toEqual([]);
+        await expectS3Error(backend.headObject({ bucket, key: 'k' }), 'NoSuchKey');
+      });
+
+      it('rejects a part with a bad Content-MD5 or short body and keeps the previous part', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
+        const good = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('good'), size: 4, contentMd5: md5Base64('good') });
+        await expectS3Error(
+          backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('evil'), size: 4, contentMd5: md5Base64('good') }),
+          'BadDigest',
+        );
+        await expectS3Error(backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('ev'), size: 4 }), 'IncompleteBody');
+        await expect(
+          backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: failingBody(Buffer.from('partial')), size: 100 }),
+        ).rejects.toThrow();
+        const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 });
+        expect(listed.parts.map((p) => [p.partNumber, p.etag])).toEqual([[1, good.etag]]);
+      });
+
+      it('paginates listParts', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
+        const etags: string[] = [];
+        for (const n of [1, 2, 3, 5, 8]) {
+          etags.push((await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: n, body: bodyOf(`part-${n}`), size: 6 })).etag);
+        }
+        const page1 = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 2 });
+        expect(page1.parts.map((p) => p.partNumber)).toEqual([1, 2]);
+        expect(page1).toMatchObject({ isTruncated: true, nextPartNumberMarker: 2 });
+        const page2 = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 2, partNumberMarker: page1.nextPartNumberMarker });
+        expect(page2.parts.map((p) => p.partNumber)).toEqual([3, 5]);
+        expect(page2).toMatchObject({ isTruncated: true, nextPartNumberMarker: 5 });
+        const page3 = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 2, partNumberMarker: page2.nextPartNumberMarker });
+        expect(page3.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual([[8, etags[4], 6]]);
+        expect(page3.isTruncated).toBe(false);
+        expect(page3.parts[0].lastModified).toBeInstanceOf(Date);
+      });
+
+      it('lists multipart uploads with prefix, delimiter and markers', async () => {
+        const bucket = await newBucket();
+        const keys = ['mp/a', 'mp/b/1', 'mp/b/2', 'mp/c', 'mp/c', 'other'];
+        const ids: [string, string][] = [];
+        for (const key of keys) ids.push([key, (await backend.createMultipartUpload({ bucket, key, metadata: meta() })).uploadId]);
+
+        const all = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
+        expect(all.isTruncated).toBe(false);
+        expect(all.uploads.map((u) => u.key)).toEqual(keys);
+        expect(new Set(all.uploads.map((u) => u.uploadId))).toEqual(new Set(ids.map(([, id]) => id)));
+        expect(all.uploads.every((u) => u.initiated instanceof Date)).toBe(true);
+
+        const grouped = await backend.listMultipartUploads({ bucket, prefix: 'mp/', delimiter: '/', maxUploads: 1000 });
+        expect(grouped.uploads.map((u) => u.key)).toEqual(['mp/a', 'mp/c', 'mp/c']);
+        expect(grouped.commonPrefixes).toEqual(['mp/b/']);
+
+        for (const delimiter of [undefined, '/']) {
+          const seen: string[] = [];
+          const prefixes: string[] = [];
+          let keyMarker: string | undefined;
+          let uploadIdMarker: string | undefined;
+          for (let page = 0; ; page++) {
+            expect(page).toBeLessThan(20);
+            const out = await backend.listMultipartUploads({ bucket, delimiter, maxUploads: 1, keyMarker, uploadIdMarker });
+            expect(out.uploads.length + out.commonPrefixes.length).toBeLessThanOrEqual(1);
+            seen.push(...out.uploads.map((u) => `${u.key} ${u.uploadId}`));
+            prefixes.push(...out.commonPrefixes);
+            if (!out.isTruncated) break;
+            keyMarker = out.nextKeyMarker;
+            uploadIdMarker = out.nextUploadIdMarker;
+          }
+          const expected = all.uploads.filter((u) => !(delimiter && u.key.includes('/'))).map((u) => `${u.key} ${u.uploadId}`);
+          expect(seen, `delimiter=${delimiter}`).toEqual(expected);
+          expect(prefixes).toEqual(delimiter ? ['mp/'] : []);
+        }
+
+        const afterKey = await backend.listMultipartUploads({ bucket, keyMarker: 'mp/c', maxUploads: 1000 });
+        expect(afterKey.uploads.map((u) => u.key)).toEqual(['other']);
+        const afterFirstC = await backend.listMultipartUploads({
+          bucket,
+          keyMarker: 'mp/c',
+          uploadIdMarker: all.uploads[3].uploadId,
+          maxUploads: 1000,
+        });
+        expect(afterFirstC.uploads.map((u) => u.uploadId)).toEqual([all.uploads[4].uploadId, all.uploads[5].uploadId]);
+      });
+
+      it('copies source ranges into parts with uploadPartCopy', async () => {
+        const bucket = await newBucket();
+        const source = randomBytes(6 * MiB);
+        await put(bucket, 'source', source);
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'assembled', metadata: meta() });
+        const start = MiB / 2;
+        const end = start + PART - 1;
+        const p1 = await backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 1, sourceBucket: bucket, sourceKey: 'source', sourceRange: { start, end } });
+        expect(p1.etag).toBe(`"${md5Hex(source.subarray(start, end + 1))}"`);
+        expect(p1.size).toBe(PART);
+        expect(p1.lastModified).toBeInstanceOf(Date);
+        const p2 = await backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 2, sourceBucket: bucket, sourceKey: 'source' });
+        expect(p2.etag).toBe(`"${md5Hex(source)}"`);
+        const p3 = await backend.uploadPart({ bucket, key: 'assembled', uploadId, partNumber: 3, body: bodyOf('tail'), size: 4 });
+        await expectS3Error(
+          backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 4, sourceBucket: bucket, sourceKey: 'missing' }),
+          'NoSuchKey',
+        );
+        await expectS3Error(
+          backend.uploadPartCopy({
+            bucket,
+            key: 'assembled',
+            uploadId,
+            partNumber: 4,
+            sourceBucket: bucket,
+            sourceKey: 'source',
+            sourceConditions: { ifMatch: '"00000000000000000000000000000000"' },
+          }),
+          'PreconditionFailed',
+        );
+        await backend.completeMultipartUpload({
+          bucket,
+          key: 'assembled',
+          uploadId,
+          parts: [p1, p2, p3].map((p, i) => ({ partNumber: i + 1, etag: p.etag })),
+        });
+        const expected = Buffer.concat([source.subarray(start, end + 1), source, Buffer.from('tail')]);
+        const got = await backend.getObject({ bucket, key: 'assembled' });
+        expect(got.info.size).toBe(expected.length);
+        expect(md5Hex(await readAll(got.body))).toBe(md5Hex(expected));
+      });
+
+      it('computes a composite checksum when every part has one', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta(), checksumAlgorithm: 'CRC32' });
+        const data = Buffer.from('single small part');
+        const partChecksum = checksumOf('CRC32', data).toString('base64');
+        const part = await backend.uploadPart({
+          bucket,
+          key: 'k',
+          uploadId,
+          partNumber: 1,
+          body: bodyOf(data),
+          size: data.length,
+          checksum: { algorithm: 'CRC32', value: partChecksum, type: 'FULL_OBJECT' },
+        });
+        expect((await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 })).checksumAlgorithm).toBe('CRC32');
+        const done = await backend.completeMultipartUpload({
+          bucket,
+          key: 'k',
+          uploadId,
+          parts: [{ partNumber: 1, etag: part.etag, checksum: partChecksum }],
+        });
+        const expected = { algorithm: 'CRC32', value: compositeChecksum('CRC32', [partChecksum]), type: 'COMPOSITE' };
+        expect(done.checksum).toEqual(expected);
+        expect((await backend.headObject({ bucket, key: 'k' })).checksum).toEqual(expected);
+      });
+    });
+
+    describe('lifecycle', () => {
+      it('reports healthy', async () => {
+        expect((await backend.health()).ok).toBe(true);
+      });
+    });
+  });
+}

@@ -1,0 +1,255 @@
+import type { Readable } from 'node:stream';
+import type { ChecksumAlgorithm } from '../checksums/checksums.ts';
+
+/**
+ * The one storage interface. The gateway and the dashboard API talk only to this; the
+ * embedded filesystem backend and (later) the S3 proxy backend implement it, and one
+ * contract suite (storage-backend.contract.ts) runs against every implementation.
+ *
+ * Conventions:
+ * - `bucket` is the *backend* bucket name (the account→backend mapping lives in the database).
+ * - ETags are returned exactly as S3 renders them, quotes included (`"<md5>"` or `"<md5>-N"`).
+ * - Errors are `S3Error`s from src/errors/s3-errors.ts (NoSuchKey, NoSuchBucket, BadDigest, …),
+ *   translated at this boundary, so callers never see fs or HTTP errors.
+ * - Bodies are streams; no implementation buffers a whole object.
+ * - A failed write (body stream error, digest mismatch, short body) leaves nothing behind and
+ *   does not disturb the previous version of the object.
+ */
+export interface StorageBackend {
+  readonly kind: 'fs' | 's3';
+
+  createBucket(bucket: string): Promise<void>;
+  /** Fails with BucketNotEmpty while objects exist; aborts in-progress multipart uploads. */
+  deleteBucket(bucket: string): Promise<void>;
+
+  putObject(input: PutObjectInput): Promise<WriteResult>;
+  getObject(input: GetObjectInput): Promise<GetObjectOutput>;
+  headObject(input: HeadObjectInput): Promise<ObjectInfo>;
+  /** Deleting a missing key succeeds (S3 semantics). */
+  deleteObject(input: { bucket: string; key: string }): Promise<void>;
+  deleteObjects(input: { bucket: string; keys: string[] }): Promise<DeleteObjectsOutput>;
+  copyObject(input: CopyObjectInput): Promise<WriteResult>;
+  listObjects(input: ListObjectsInput): Promise<ListObjectsOutput>;
+
+  getObjectTagging(input: { bucket: string; key: string }): Promise<Record<string, string>>;
+  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> }): Promise<void>;
+  deleteObjectTagging(input: { bucket: string; key: string }): Promise<void>;
+
+  createMultipartUpload(input: CreateMultipartUploadInput): Promise<{ uploadId: string }>;
+  uploadPart(input: UploadPartInput): Promise<PartWriteResult>;
+  uploadPartCopy(input: UploadPartCopyInput): Promise<PartWriteResult & { lastModified: Date }>;
+  completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult>;
+  abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void>;
+  listParts(input: ListPartsInput): Promise<ListPartsOutput>;
+  listMultipartUploads(input: ListMultipartUploadsInput): Promise<ListMultipartUploadsOutput>;
+
+  /** Cheap liveness probe for /_health/status. */
+  health(): Promise<{ ok: boolean; detail?: string }>;
+  close(): Promise<void>;
+}
+
+export interface ObjectChecksum {
+  algorithm: ChecksumAlgorithm;
+  /** base64 of the raw digest; `base64-N` for a composite multipart checksum. */
+  value: string;
+  type: 'FULL_OBJECT' | 'COMPOSITE';
+}
+
+/** Standard content headers S3 stores with an object and returns on GET/HEAD. */
+export interface ContentHeaders {
+  contentType?: string;
+  cacheControl?: string;
+  contentDisposition?: string;
+  contentEncoding?: string;
+  contentLanguage?: string;
+  /** Raw `Expires` header value as the client sent it. */
+  expires?: string;
+}
+
+export interface ObjectMetadata extends ContentHeaders {
+  /** `x-amz-meta-*` without the prefix, names lower-cased. */
+  userMetadata: Record<string, string>;
+}
+
+export interface ObjectInfo extends ObjectMetadata {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  checksum?: ObjectChecksum;
+  tagCount: number;
+  /** Number of parts for multipart objects, undefined for single uploads. */
+  partsCount?: number;
+}
+
+export interface ObjectSummary {
+  key: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+}
+
+export interface WriteResult {
+  etag: string;
+  size: number;
+  lastModified: Date;
+  checksum?: ObjectChecksum;
+}
+
+export interface PartWriteResult {
+  etag: string;
+  size: number;
+  checksum?: ObjectChecksum;
+}
+
+export interface PutObjectInput {
+  bucket: string;
+  key: string;
+  /** Decoded object bytes (aws-chunked framing already removed and verified by the gateway). */
+  body: Readable;
+  /** Exact length when known; a body of another length fails with IncompleteBody and stores nothing. */
+  size?: number;
+  metadata: ObjectMetadata;
+  tags?: Record<string, string>;
+  /** base64 MD5 from Content-MD5; the backend verifies it (BadDigest) before committing. */
+  contentMd5?: string;
+  /** Already verified by the gateway; stored and returned on GET/HEAD with checksum mode. */
+  checksum?: ObjectChecksum;
+}
+
+/** A parsed `Range: bytes=…` header (one range; S3 serves only the first). */
+export type ByteRangeSpec =
+  | { kind: 'from'; start: number; end?: number } // bytes=start-end or bytes=start-
+  | { kind: 'suffix'; length: number }; // bytes=-length
+
+export interface Conditions {
+  ifMatch?: string;
+  ifNoneMatch?: string;
+  ifModifiedSince?: Date;
+  ifUnmodifiedSince?: Date;
+}
+
+export interface HeadObjectInput {
+  bucket: string;
+  key: string;
+  conditions?: Conditions;
+}
+
+export interface GetObjectInput extends HeadObjectInput {
+  range?: ByteRangeSpec;
+}
+
+export interface GetObjectOutput {
+  info: ObjectInfo;
+  body: Readable;
+  /** Inclusive byte range served, when a range was requested and satisfiable. */
+  range?: { start: number; end: number };
+}
+
+export interface DeleteObjectsOutput {
+  deleted: string[];
+  errors: { key: string; code: string; message: string }[];
+}
+
+export interface CopyObjectInput {
+  sourceBucket: string;
+  sourceKey: string;
+  bucket: string;
+  key: string;
+  /** COPY keeps the source's metadata and tags; REPLACE uses `metadata` (and `tags` when given). */
+  metadataDirective: 'COPY' | 'REPLACE';
+  metadata?: ObjectMetadata;
+  /** With taggingDirective REPLACE; undefined keeps the source tags. */
+  tags?: Record<string, string>;
+  sourceConditions?: Conditions;
+}
+
+export interface ListObjectsInput {
+  bucket: string;
+  prefix?: string;
+  delimiter?: string;
+  /** Exclusive: only keys (and common prefixes) strictly greater are returned. */
+  startAfter?: string;
+  /** 0..1000 */
+  maxKeys: number;
+}
+
+export interface ListObjectsOutput {
+  contents: ObjectSummary[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  /** The last key or common prefix returned; the next page passes it as `startAfter`. */
+  nextMarker?: string;
+}
+
+export interface CreateMultipartUploadInput {
+  bucket: string;
+  key: string;
+  metadata: ObjectMetadata;
+  tags?: Record<string, string>;
+  checksumAlgorithm?: ChecksumAlgorithm;
+}
+
+export interface UploadPartInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  body: Readable;
+  size?: number;
+  contentMd5?: string;
+  checksum?: ObjectChecksum;
+}
+
+export interface UploadPartCopyInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumber: number;
+  sourceBucket: string;
+  sourceKey: string;
+  /** Inclusive source byte range (`x-amz-copy-source-range: bytes=first-last`). */
+  sourceRange?: { start: number; end: number };
+  sourceConditions?: Conditions;
+}
+
+export interface CompleteMultipartUploadInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  /** As the client listed them; ETags may be quoted or not. */
+  parts: { partNumber: number; etag: string; checksum?: string }[];
+}
+
+export interface ListPartsInput {
+  bucket: string;
+  key: string;
+  uploadId: string;
+  partNumberMarker?: number;
+  maxParts: number;
+}
+
+export interface ListPartsOutput {
+  parts: { partNumber: number; etag: string; size: number; lastModified: Date; checksum?: ObjectChecksum }[];
+  isTruncated: boolean;
+  nextPartNumberMarker?: number;
+  checksumAlgorithm?: ChecksumAlgorithm;
+  initiated: Date;
+}
+
+export interface ListMultipartUploadsInput {
+  bucket: string;
+  prefix?: string;
+  delimiter?: string;
+  keyMarker?: string;
+  uploadIdMarker?: string;
+  maxUploads: number;
+}
+
+export interface ListMultipartUploadsOutput {
+  uploads: { key: string; uploadId: string; initiated: Date }[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextKeyMarker?: string;
+  nextUploadIdMarker?: string;
+}

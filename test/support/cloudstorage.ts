@@ -1,0 +1,152 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
+import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
+import { createLogger } from '../../src/logger.ts';
+import { startCloudStorage, type RunningCloudStorage } from '../../src/server.ts';
+import type { Clock } from '../../src/clock.ts';
+
+export const PROJECT_ROOT = new URL('../..', import.meta.url).pathname;
+export const TEST_PASSWORD = 'correct horse battery staple';
+
+export function tempDir(prefix = 'cs-test-'): { path: string; remove(): void } {
+  const path = mkdtempSync(join(tmpdir(), prefix));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export interface TestAccount {
+  userId: string;
+  email: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+export interface TestServer {
+  running: RunningCloudStorage;
+  endpoint: string;
+  apiEndpoint: string;
+  dataDir: string;
+  createAccount(email?: string): Promise<TestAccount>;
+  client(account: TestAccount, options?: { forcePathStyle?: boolean; region?: string }): S3Client;
+  close(): Promise<void>;
+}
+
+let accountCounter = 0;
+
+/** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
+export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock } = {}): Promise<TestServer> {
+  const dir = tempDir();
+  const config = loadConfig({
+    HOST: '127.0.0.1',
+    S3_PORT: 0,
+    API_PORT: 0,
+    DATA_DIR: dir.path,
+    LOG_LEVEL: 'error',
+    FS_FSYNC: false,
+    ...overrides,
+  });
+  const running = await startCloudStorage({ config, clock: options.clock, logger: createLogger(config.LOG_LEVEL) });
+  const endpoint = `http://127.0.0.1:${running.s3Port}`;
+  return {
+    running,
+    endpoint,
+    apiEndpoint: `http://127.0.0.1:${running.apiPort}`,
+    dataDir: dir.path,
+    async createAccount(email) {
+      accountCounter += 1;
+      const address = email ?? `user${accountCounter}-${Date.now()}@example.com`;
+      const { user, key } = await running.core.accountsUsecases.createAccount({ email: address, password: TEST_PASSWORD });
+      return { userId: user.id, email: user.email, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
+    },
+    client(account, clientOptions = {}) {
+      return new S3Client({
+        endpoint,
+        region: clientOptions.region ?? 'eu-central-1',
+        forcePathStyle: clientOptions.forcePathStyle ?? true,
+        credentials: { accessKeyId: account.accessKeyId, secretAccessKey: account.secretAccessKey },
+      });
+    },
+    async close() {
+      await running.close();
+      dir.remove();
+    },
+  };
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** `npm start` as a newcomer runs it: a separate process, so its RSS and the CLI's cross-process effects are real. */
+export async function spawnServer(env: Record<string, string>): Promise<{ child: ChildProcess; endpoint: string; apiEndpoint: string; stop(): Promise<void> }> {
+  const s3Port = await freePort();
+  const apiPort = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'main.ts')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, HOST: '127.0.0.1', S3_PORT: String(s3Port), API_PORT: String(apiPort), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk));
+  child.stderr?.on('data', (chunk) => (output += chunk));
+  const apiEndpoint = `http://127.0.0.1:${apiPort}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
+    try {
+      const response = await fetch(`${apiEndpoint}/health`);
+      if (response.ok) break;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`server did not start: ${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    child,
+    endpoint: `http://127.0.0.1:${s3Port}`,
+    apiEndpoint,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Runs `npm run --silent cli -- …` against a DATA_DIR; returns parsed stdout JSON. */
+export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; json: any; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli/cli.ts'), ...args], {
+      cwd: PROJECT_ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr += chunk));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      let json: unknown;
+      try {
+        json = stdout.trim() ? JSON.parse(stdout) : undefined;
+      } catch {
+        json = undefined;
+      }
+      resolve({ code: code ?? -1, json, stderr });
+    });
+  });
+}
