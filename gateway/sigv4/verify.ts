@@ -343,10 +343,10 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
   ): string {
     const uri = canonicalUri(target.path);
     const headerValues = signedHeaderValues(signedHeaders, request.headers, request.rawHeaders);
-    const attempt = (plusAsSpace: boolean) => {
+    const attempt = (plusAsSpace: boolean, pathAsSent = false) => {
       const canonicalRequest = buildCanonicalRequest({
         method: request.method,
-        canonicalUri: uri,
+        canonicalUri: pathAsSent ? target.path : uri,
         canonicalQuery: canonicalQueryString(target.params, { excludeSignature: presigned, plusAsSpace }),
         signedHeaders,
         headerValues,
@@ -362,6 +362,12 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     if (target.rawQuery.indexOf('+') !== -1) {
       const second = attempt(true);
       if (signaturesEqual(second.signature, provided)) return second.signature;
+    }
+    // Some clients sign the path exactly as they send it (a literal '+', lower-case escapes)
+    // rather than in AWS's canonical encoding; both name the same key, so accept either.
+    if (uri !== target.path) {
+      const asSent = attempt(false, true);
+      if (signaturesEqual(asSent.signature, provided)) return asSent.signature;
     }
     throw new S3Error('SignatureDoesNotMatch', undefined, {
       details: debug

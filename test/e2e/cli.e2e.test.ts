@@ -1,0 +1,96 @@
+import { GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli, spawnServer, tempDir } from '../support/cloudstorage.ts';
+
+function client(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }) {
+  return new S3Client({ endpoint, region: 'eu-central-1', forcePathStyle: true, credentials, maxAttempts: 1 });
+}
+
+async function errorName(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+    return 'success';
+  } catch (error) {
+    return (error as S3ServiceException).name;
+  }
+}
+
+describe('admin CLI against a running server (npm start in another process)', () => {
+  const dir = tempDir();
+  const env = { DATA_DIR: dir.path, LOG_LEVEL: 'warn' };
+  let server: Awaited<ReturnType<typeof spawnServer>>;
+
+  beforeAll(async () => {
+    server = await spawnServer(env);
+  });
+  afterAll(async () => {
+    await server?.stop();
+    dir.remove();
+  });
+
+  it('creates a user with a first key and a default bucket, printing JSON only', async () => {
+    const result = await runCli(['user', 'create', '--email', 'Admin@Example.com', '--password', 'long enough password', '--admin'], env);
+    expect(result.code).toBe(0);
+    expect(Object.keys(result.json).sort()).toEqual(['accessKeyId', 'bucket', 'email', 'secretAccessKey', 'userId']);
+    expect(result.json.email).toBe('admin@example.com');
+    expect(result.json.bucket).toBe('default');
+    expect(result.json.accessKeyId).toMatch(/^CS[A-Z0-9]{18}$/);
+    expect(result.json.secretAccessKey).toHaveLength(40);
+
+    const s3 = client(server.endpoint, result.json);
+    const buckets = await s3.send(new ListBucketsCommand({}));
+    expect(buckets.Buckets?.map((bucket) => bucket.Name)).toEqual(['default']);
+    await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'hello.txt', Body: 'hello' }));
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'hello.txt' }));
+    expect(await got.Body!.transformToString()).toBe('hello');
+    s3.destroy();
+  });
+
+  it('stores secrets encrypted under a master key with mode 0600', async () => {
+    const mode = statSync(join(dir.path, 'master.key')).mode & 0o777;
+    expect(mode).toBe(0o600);
+    const { execFileSync } = await import('node:child_process');
+    const dump = execFileSync('python3', ['-c', `import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select group_concat(secret_encrypted, ' ') from access_keys").fetchone()[0])`, join(dir.path, 'cloudstorage.sqlite')]).toString();
+    expect(dump).toMatch(/^v1\./);
+    const created = await runCli(['key', 'create', '--email', 'admin@example.com', '--name', 'probe'], env);
+    expect(dump).not.toContain(created.json.secretAccessKey);
+  });
+
+  it('refuses a duplicate email and bad input with a JSON error on stderr', async () => {
+    const duplicate = await runCli(['user', 'create', '--email', 'admin@example.com', '--password', 'long enough password'], env);
+    expect(duplicate.code).not.toBe(0);
+    expect(JSON.parse(duplicate.stderr).error).toBe('accounts.email_taken');
+    const weak = await runCli(['user', 'create', '--email', 'weak@example.com', '--password', 'short'], env);
+    expect(JSON.parse(weak.stderr).error).toBe('accounts.weak_password');
+    const usage = await runCli(['key', 'create'], env);
+    expect(usage.code).toBe(64);
+    expect(JSON.parse(usage.stderr).error).toBe('usage');
+  });
+
+  it('makes a new key work at once and a revoked key fail within one second on the running gateway', async () => {
+    const created = await runCli(['key', 'create', '--email', 'admin@example.com', '--name', 'laptop'], env);
+    expect(created.code).toBe(0);
+    expect(created.json.accessKeyId).toMatch(/^CS[A-Z0-9]{18}$/);
+    const s3 = client(server.endpoint, created.json);
+    const before = await s3.send(new ListBucketsCommand({}));
+    expect(before.Buckets?.map((bucket) => bucket.Name)).toEqual(['default']);
+
+    const revoked = await runCli(['key', 'revoke', '--access-key-id', created.json.accessKeyId], env);
+    expect(revoked.code).toBe(0);
+    const revokedAt = Date.now();
+    let name = 'success';
+    while (Date.now() - revokedAt < 1000) {
+      name = await errorName(s3.send(new ListBucketsCommand({})));
+      if (name !== 'success') break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(name).toBe('InvalidAccessKeyId');
+    expect(Date.now() - revokedAt).toBeLessThan(1000);
+    s3.destroy();
+
+    const again = await runCli(['key', 'revoke', '--access-key-id', created.json.accessKeyId], env);
+    expect(JSON.parse(again.stderr).error).toBe('keys.not_found');
+  });
+});
