@@ -106,6 +106,20 @@ describe('S3 gateway over raw HTTP', () => {
     for (const [path, key] of keys) expect((await send({ method: 'GET', path })).text).toBe(key);
   });
 
+  it('decodes numeric character references in request XML, as Go clients write them', async () => {
+    await send({ method: 'PUT', path: "/default/it's", body: 'x' });
+    const body = '<Delete><Object><Key>it&#39;s</Key></Object><Quiet>false</Quiet></Delete>';
+    const response = await send({
+      method: 'POST',
+      path: '/default?delete',
+      body,
+      headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.text).toContain("<Key>it&apos;s</Key>");
+    expect((await send({ method: 'HEAD', path: "/default/it's" })).status).toBe(404);
+  });
+
   it('answers sub-resources it does not implement with 501 NotImplemented', async () => {
     for (const path of ['/default?lifecycle', '/default?policy', '/default?cors', '/default/key?acl', '/default?website']) {
       const response = await send({ method: 'GET', path });

@@ -7,6 +7,7 @@ import { createBucketsUsecases } from './buckets/buckets.usecases.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/config.ts';
 import { createSecretBox, loadOrCreateMasterKey } from './crypto/secret-box.ts';
+import { createChangeWatcher } from './db/change-watcher.ts';
 import { openDatabase } from './db/database.ts';
 import { createKeyStore } from './keys/key-store.ts';
 import { createKeysRepository } from './keys/keys.repository.ts';
@@ -22,7 +23,7 @@ export const VERSION = '0.1.0';
  * built here from explicit dependencies, so nothing is a module-level singleton and tests build
  * the same graph from a config object.
  */
-export async function createCore(options: { config: Config; clock?: Clock; logger?: Logger; backend?: StorageBackend; withKeyStore?: boolean }) {
+export async function createCore(options: { config: Config; clock?: Clock; logger?: Logger; backend?: StorageBackend }) {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
@@ -37,13 +38,15 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
   const keysRepository = createKeysRepository({ db: database.db });
   const bucketsRepository = createBucketsRepository({ db: database.db });
 
-  const keyStore = options.withKeyStore === false ? undefined : createKeyStore({ keysRepository, secretBox, dataVersion: database.dataVersion });
-  const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: () => keyStore?.invalidate() });
+  const changes = createChangeWatcher({ dataVersion: database.dataVersion });
+  const keyStore = createKeyStore({ keysRepository, secretBox, changes });
+  const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify });
   const bucketsUsecases = createBucketsUsecases({
     bucketsRepository,
     backend,
     maxBucketsPerAccount: config.MAX_BUCKETS_PER_ACCOUNT,
     backendBucketPrefix: config.BACKEND_BUCKET_PREFIX,
+    changes,
   });
   const accountsUsecases = createAccountsUsecases({ accountsRepository, keysUsecases, bucketsUsecases });
 
@@ -61,7 +64,7 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     bucketsUsecases,
     startedAt,
     async close() {
-      keyStore?.close();
+      changes.close();
       await backend.close();
       database.close();
     },

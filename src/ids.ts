@@ -17,4 +17,10 @@ export const newSecretAccessKey = () => randomString(SECRET_ALPHABET, 40);
 export const newId = () => randomUUID();
 /** Lower-case alphanumerics: valid inside S3 bucket names. */
 export const newBackendBucketSuffix = () => randomString(LOWER_ALNUM, 24);
-export const newRequestId = () => randomBytes(8).toString('hex').toUpperCase();
+// Request ids: a random per-process prefix and a counter, unique without a syscall per request.
+const requestIdPrefix = randomBytes(3).toString('hex').toUpperCase();
+let requestCounter = 0;
+export const newRequestId = () => {
+  requestCounter = (requestCounter + 1) % 0xffffffffff;
+  return requestIdPrefix + requestCounter.toString(16).toUpperCase().padStart(10, '0');
+};

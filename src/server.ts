@@ -12,7 +12,6 @@ import type { Logger } from './logger.ts';
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
   const core = await createCore(options);
   const keyStore = core.keyStore;
-  if (!keyStore) throw new Error('key store missing');
   const checkDatabase = () => {
     try {
       core.database.sqlite.prepare('SELECT 1').get();

@@ -63,7 +63,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
     if (notModified) return notModified;
     throw error;
   }
-  const { info, body, range } = result;
+  const { info, body, bytes, range } = result;
   const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
   applyResponseOverrides(headers, target.query);
   headers['x-amz-request-id'] = ctx.requestId;
@@ -78,6 +78,12 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   // Written straight to the socket: backpressure comes from the TCP send buffer, and no web
   // stream conversion sits between the file and the client.
   outgoing.writeHead(status, headers);
+  if (bytes) {
+    // Small objects: one write, none of a stream pipeline's per-request bookkeeping.
+    body.destroy();
+    outgoing.end(bytes);
+    return RESPONSE_ALREADY_SENT;
+  }
   try {
     await pipeline(body, outgoing);
   } catch (error) {

@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { checksumAlgorithmFromHeader, checksumOf } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { decodeChecksumValue } from '../sigv4/payload-verifier.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 
 /** Request bodies that are XML documents, never object data: bounded so they can't exhaust memory. */
@@ -47,7 +48,9 @@ export async function readVerifiedSmallBody(incoming: IncomingMessage, verified:
   for (const [name, value] of Object.entries(incoming.headers)) {
     const algorithm = checksumAlgorithmFromHeader(name);
     if (!algorithm || typeof value !== 'string') continue;
-    if (!sameBytes(checksumOf(algorithm, body), Buffer.from(value, 'base64'))) {
+    const expected = decodeChecksumValue(algorithm, value);
+    if (!expected) throw new S3Error('InvalidRequest', `Value for ${name} header is invalid.`);
+    if (!sameBytes(checksumOf(algorithm, body), expected)) {
       throw new S3Error('BadDigest', `The ${algorithm} you specified did not match the calculated checksum.`);
     }
   }

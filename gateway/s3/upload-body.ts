@@ -94,15 +94,15 @@ export function createUploadBody(ctx: S3RequestContext): UploadBody {
   if (decoder) pipeline(incoming, decoder, verifier, () => undefined);
   else pipeline(incoming, verifier, () => undefined);
 
-  return {
-    body: verifier,
-    size,
-    checksum: () => {
-      if (!checksum) return undefined;
-      const holder = { algorithm: checksum.algorithm, type: 'FULL_OBJECT' as const };
-      return Object.defineProperty(holder, 'value', { enumerable: true, get: () => verifier.computedChecksum ?? checksum.expected ?? '' }) as ObjectChecksum;
+  // `value` is a getter: a trailer checksum is only known once the body has been read.
+  const lazyChecksum: ObjectChecksum | undefined = checksum && {
+    algorithm: checksum.algorithm,
+    type: 'FULL_OBJECT',
+    get value() {
+      return verifier.computedChecksum ?? checksum.expected ?? '';
     },
   };
+  return { body: verifier, size, checksum: () => lazyChecksum };
 }
 
 /** Answers `Expect: 100-continue` only once the request was authenticated and validated. */

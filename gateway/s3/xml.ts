@@ -63,6 +63,8 @@ const parser = new XMLParser({
   parseTagValue: false,
   trimValues: false,
   processEntities: true,
+  // Go's encoder (rclone, minio-go) writes quotes and apostrophes as &#34; and &#39;.
+  htmlEntities: true,
   isArray: (name) => ['Object', 'Part', 'Tag'].includes(name),
 });
 

@@ -1,19 +1,32 @@
-import { and, asc, count, eq, ne } from 'drizzle-orm';
+import { and, asc, count, eq, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { buckets, type BucketRow } from '../db/schema.ts';
 
 export type BucketsRepository = ReturnType<typeof createBucketsRepository>;
 
 export function createBucketsRepository({ db }: { db: Db }) {
+  // Prepared once: these run on every S3 request.
+  const byOwnerAndName = db
+    .select()
+    .from(buckets)
+    .where(and(eq(buckets.userId, sql.placeholder('userId')), eq(buckets.name, sql.placeholder('name'))))
+    .prepare();
+  const ownedByOther = db
+    .select({ id: buckets.id })
+    .from(buckets)
+    .where(and(eq(buckets.name, sql.placeholder('name')), ne(buckets.userId, sql.placeholder('userId'))))
+    .limit(1)
+    .prepare();
+
   return {
     insert(bucket: { id: string; userId: string; name: string; backendName: string }): BucketRow {
       return db.insert(buckets).values(bucket).returning().get();
     },
     findByOwnerAndName(userId: string, name: string): BucketRow | undefined {
-      return db.select().from(buckets).where(and(eq(buckets.userId, userId), eq(buckets.name, name))).get();
+      return byOwnerAndName.get({ userId, name });
     },
     existsForAnotherOwner(userId: string, name: string): boolean {
-      return db.select({ id: buckets.id }).from(buckets).where(and(eq(buckets.name, name), ne(buckets.userId, userId))).get() !== undefined;
+      return ownedByOther.get({ userId, name }) !== undefined;
     },
     listForOwner(userId: string): BucketRow[] {
       return db.select().from(buckets).where(eq(buckets.userId, userId)).orderBy(asc(buckets.name)).all();

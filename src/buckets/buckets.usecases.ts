@@ -1,5 +1,6 @@
 import type { BucketRow } from '../db/schema.ts';
 import { newBackendBucketSuffix, newId } from '../ids.ts';
+import type { ChangeWatcher } from '../db/change-watcher.ts';
 import type { StorageBackend } from '../storage/storage-backend.ts';
 import { bucketNameProblem } from './bucket-names.ts';
 import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError } from './buckets.errors.ts';
@@ -13,13 +14,22 @@ export type BucketResolution =
   | { kind: 'foreign' } // another account has a bucket of this name: AccessDenied, never its contents
   | { kind: 'missing' };
 
+/** Bound on cached resolutions: lookups of names nobody owns must not grow memory without limit. */
+const MAX_CACHED_RESOLUTIONS = 10_000;
+
 export function createBucketsUsecases(deps: {
   bucketsRepository: BucketsRepository;
   backend: StorageBackend;
   maxBucketsPerAccount: number;
   backendBucketPrefix: string;
+  changes: ChangeWatcher;
 }) {
   const { bucketsRepository, backend } = deps;
+  // Every S3 request resolves its bucket: cache the answers, dropped on any database change.
+  let resolutions = new Map<string, BucketResolution>();
+  deps.changes.subscribe(() => {
+    resolutions = new Map();
+  });
 
   return {
     list(userId: string): BucketRow[] {
@@ -27,9 +37,18 @@ export function createBucketsUsecases(deps: {
     },
 
     resolve(userId: string, name: string): BucketResolution {
+      const cacheKey = `${userId}/${name}`;
+      const cached = resolutions.get(cacheKey);
+      if (cached) return cached;
       const bucket = bucketsRepository.findByOwnerAndName(userId, name);
-      if (bucket) return { kind: 'owned', bucket };
-      return bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
+      const resolution: BucketResolution = bucket
+        ? { kind: 'owned', bucket }
+        : bucketsRepository.existsForAnotherOwner(userId, name)
+          ? { kind: 'foreign' }
+          : { kind: 'missing' };
+      if (resolutions.size >= MAX_CACHED_RESOLUTIONS) resolutions = new Map();
+      resolutions.set(cacheKey, resolution);
+      return resolution;
     },
 
     async create(userId: string, name: string): Promise<BucketRow> {
@@ -42,7 +61,9 @@ export function createBucketsUsecases(deps: {
       const backendName = `${deps.backendBucketPrefix}${newBackendBucketSuffix()}`;
       await backend.createBucket(backendName);
       try {
-        return bucketsRepository.insert({ id: newId(), userId, name, backendName });
+        const created = bucketsRepository.insert({ id: newId(), userId, name, backendName });
+        deps.changes.notify();
+        return created;
       } catch (error) {
         // A concurrent create of the same name won the unique index: undo our backend bucket.
         await backend.deleteBucket(backendName).catch(() => undefined);
@@ -57,6 +78,7 @@ export function createBucketsUsecases(deps: {
       if (!bucket) throw bucketNotFoundError(name);
       await backend.deleteBucket(bucket.backendName);
       bucketsRepository.delete(bucket.id);
+      deps.changes.notify();
     },
   };
 }

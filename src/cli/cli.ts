@@ -32,7 +32,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
   };
 
   const config = loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' });
-  const core = await createCore({ config, logger: createLogger('warn'), withKeyStore: false });
+  const core = await createCore({ config, logger: createLogger('warn') });
   try {
     switch (`${group} ${action}`) {
       case 'user create': {

@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as schema from './schema.ts';
 
@@ -14,7 +16,18 @@ export interface DatabaseHandle {
   close(): void;
 }
 
-const MIGRATIONS_FOLDER = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** `drizzle/` at the project root, found from this module whether it runs from src/ or a dist/ bundle. */
+function findMigrationsFolder(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let depth = 0; depth < 6; depth++) {
+    const candidate = join(dir, 'drizzle');
+    if (existsSync(join(candidate, 'meta', '_journal.json'))) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error('drizzle/ migrations folder not found');
+}
+
+const MIGRATIONS_FOLDER = findMigrationsFolder();
 
 /** Opens (creating if needed) the SQLite database and applies the committed drizzle migrations. */
 export function openDatabase(path: string): DatabaseHandle {

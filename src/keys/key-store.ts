@@ -1,4 +1,5 @@
 import type { SecretBox } from '../crypto/secret-box.ts';
+import type { ChangeWatcher } from '../db/change-watcher.ts';
 import type { KeysRepository } from './keys.repository.ts';
 
 export interface ResolvedKey {
@@ -11,25 +12,18 @@ export interface ResolvedKey {
 export interface KeyStore {
   /** Synchronous: runs on every S3 request. Undefined for unknown, revoked or deactivated keys. */
   lookup(accessKeyId: string): ResolvedKey | undefined;
-  /** Drop cached state now (same-process writes; other processes are seen through dataVersion). */
+  /** Drop cached state now. */
   invalidate(): void;
-  close(): void;
 }
 
 /**
  * In-memory view of the usable access keys, so authentication costs a Map lookup, not a query
- * and a decryption. Another process (the CLI) changing the database bumps SQLite's
- * `data_version`, polled every `pollIntervalMs`: a revoked key stops working within that
- * interval. Unknown ids fall through to one indexed query, so a new key works at once.
+ * and a decryption. Any database change (this process's, or the CLI's seen through the change
+ * watcher's poll) drops the cache: a revoked key stops working within the poll interval.
+ * Unknown ids fall through to one indexed query, so a new key works at once.
  */
-export function createKeyStore(deps: {
-  keysRepository: KeysRepository;
-  secretBox: SecretBox;
-  dataVersion: () => number;
-  pollIntervalMs?: number;
-}): KeyStore {
+export function createKeyStore(deps: { keysRepository: KeysRepository; secretBox: SecretBox; changes: ChangeWatcher }): KeyStore {
   let cache = new Map<string, ResolvedKey>();
-  let seenVersion = deps.dataVersion();
 
   const resolve = (record: { keyId: string; accessKeyId: string; userId: string; secretEncrypted: string }): ResolvedKey => ({
     keyId: record.keyId,
@@ -42,14 +36,7 @@ export function createKeyStore(deps: {
     cache = new Map();
   };
 
-  const timer = setInterval(() => {
-    const version = deps.dataVersion();
-    if (version !== seenVersion) {
-      seenVersion = version;
-      invalidate();
-    }
-  }, deps.pollIntervalMs ?? 250);
-  timer.unref();
+  deps.changes.subscribe(invalidate);
 
   return {
     lookup(accessKeyId) {
@@ -62,6 +49,5 @@ export function createKeyStore(deps: {
       return resolved;
     },
     invalidate,
-    close: () => clearInterval(timer),
   };
 }

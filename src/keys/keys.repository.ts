@@ -1,4 +1,4 @@
-import { and, eq, isNull } from 'drizzle-orm';
+import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { accessKeys, users, type AccessKeyRow } from '../db/schema.ts';
 
@@ -19,6 +19,12 @@ export function createKeysRepository({ db }: { db: Db }) {
     secretEncrypted: accessKeys.secretEncrypted,
   };
   const activeCondition = and(isNull(accessKeys.revokedAt), eq(users.status, 'active'));
+  const activeByAccessKeyId = db
+    .select(activeKeyColumns)
+    .from(accessKeys)
+    .innerJoin(users, eq(users.id, accessKeys.userId))
+    .where(and(eq(accessKeys.accessKeyId, sql.placeholder('accessKeyId')), activeCondition))
+    .prepare();
 
   return {
     insert(key: { id: string; userId: string; accessKeyId: string; secretEncrypted: string; name: string }): AccessKeyRow {
@@ -38,12 +44,7 @@ export function createKeysRepository({ db }: { db: Db }) {
     },
     /** A key usable for authentication: not revoked, owner active. */
     findActive(accessKeyId: string): ActiveKeyRecord | undefined {
-      return db
-        .select(activeKeyColumns)
-        .from(accessKeys)
-        .innerJoin(users, eq(users.id, accessKeys.userId))
-        .where(and(eq(accessKeys.accessKeyId, accessKeyId), activeCondition))
-        .get();
+      return activeByAccessKeyId.get({ accessKeyId });
     },
     listActive(): ActiveKeyRecord[] {
       return db.select(activeKeyColumns).from(accessKeys).innerJoin(users, eq(users.id, accessKeys.userId)).where(activeCondition).all();

@@ -113,7 +113,10 @@ export interface PutObjectInput {
   tags?: Record<string, string>;
   /** base64 MD5 from Content-MD5; the backend verifies it (BadDigest) before committing. */
   contentMd5?: string;
-  /** Already verified by the gateway; stored and returned on GET/HEAD with checksum mode. */
+  /**
+   * Verified by the gateway; stored and returned on GET/HEAD with checksum mode. Read `value`
+   * only once `body` has ended: a trailer checksum arrives after the data.
+   */
   checksum?: ObjectChecksum;
 }
 
@@ -142,6 +145,11 @@ export interface GetObjectInput extends HeadObjectInput {
 export interface GetObjectOutput {
   info: ObjectInfo;
   body: Readable;
+  /**
+   * The same bytes as `body` when the backend already holds them in memory (small objects):
+   * callers may send these directly and leave `body` unread.
+   */
+  bytes?: Buffer;
   /** Inclusive byte range served, when a range was requested and satisfiable. */
   range?: { start: number; end: number };
 }

@@ -156,8 +156,11 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
   it('streams an upload of unknown length (aws-chunked with a trailer checksum) without storing the framing', async () => {
     const body = randomBytes(300_000);
     const stream = Readable.from([body.subarray(0, 100_000), body.subarray(100_000)]);
-    await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'streamed.bin', Body: stream, ContentLength: body.length }));
-    const got = await s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'streamed.bin' }));
+    const put = await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'streamed.bin', Body: stream, ContentLength: body.length }));
+    expect(put.ChecksumCRC32).toBeTruthy();
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'streamed.bin', ChecksumMode: 'ENABLED' }));
+    // The trailer checksum arrived after the data and was still verified and stored.
+    expect(got.ChecksumCRC32).toBe(put.ChecksumCRC32);
     const bytes = Buffer.from(await got.Body!.transformToByteArray());
     expect(bytes.length).toBe(body.length);
     expect(bytes.equals(body)).toBe(true);

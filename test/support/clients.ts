@@ -5,7 +5,7 @@
  * AWS_* / RCLONE_* / S3CMD* variable of the parent environment is dropped (the machine sets AWS_CA_BUNDLE,
  * which breaks rclone), and each tool gets its own config file in that temp directory.
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, mkdirSync, readdirSync, statSync, writeFileSync, openSync, writeSync, closeSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
@@ -13,6 +13,27 @@ import type { TestAccount } from './cloudstorage.ts';
 import { tempDir } from './cloudstorage.ts';
 
 export const REGION = 'eu-central-1';
+
+const resolved = new Map<string, string>();
+
+/**
+ * The real executable behind a pyenv shim (`aws`, `python3`): the shim costs ~0.7 s per call, which adds
+ * up over dozens of CLI invocations. Falls back to the bare name (PATH lookup) when pyenv is absent.
+ */
+export function executable(name: string): string {
+  let path = resolved.get(name);
+  if (path === undefined) {
+    path = name;
+    try {
+      const found = execFileSync('pyenv', ['which', name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], timeout: 10_000 }).trim();
+      if (found.startsWith('/')) path = found;
+    } catch {
+      // no pyenv, or it does not know the command: use PATH
+    }
+    resolved.set(name, path);
+  }
+  return path;
+}
 
 export interface RunResult {
   command: string;
@@ -118,7 +139,7 @@ export function awsCli(endpoint: string, account: TestAccount): CliHarness {
   return {
     home: dir.path,
     env,
-    run: (args, options = {}) => run('aws', ['--endpoint-url', endpoint, ...args], { ...options, env }),
+    run: (args, options = {}) => run(executable('aws'), ['--endpoint-url', endpoint, ...args], { ...options, env }),
     cleanup: () => dir.remove(),
   };
 }
@@ -141,7 +162,7 @@ export function python(endpoint: string, account: TestAccount): CliHarness {
   return {
     home: dir.path,
     env,
-    run: (args, options = {}) => run('python3', args, { ...options, env }),
+    run: (args, options = {}) => run(executable('python3'), args, { ...options, env }),
     cleanup: () => dir.remove(),
   };
 }

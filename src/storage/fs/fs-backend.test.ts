@@ -104,8 +104,10 @@ describe('fs backend specifics', () => {
       ' ',
       'k'.repeat(1024),
     ];
-    for (const key of keys) await put(backend, key, `content of ${key}`);
-    for (const key of keys) expect((await get(backend, key)).toString()).toBe(`content of ${key}`);
+    // Larger than the inline threshold, so every object gets a data file whose name we can inspect.
+    const contentOf = (key: string) => `content of ${key}\n`.padEnd(40_000, '.');
+    for (const key of keys) await put(backend, key, contentOf(key));
+    for (const key of keys) expect((await get(backend, key)).toString()).toBe(contentOf(key));
     const listing = await backend.listObjects({ bucket: 'bucket', maxKeys: 1000 });
     expect(listing.contents.map((o) => o.key).sort()).toEqual([...keys].sort());
 
@@ -127,7 +129,7 @@ describe('fs backend specifics', () => {
 
   it('leaves tmp/ empty and data/ unchanged after failed writes', async () => {
     const { backend, dataFiles, tmpFiles } = await setup();
-    await put(backend, 'existing', 'v1');
+    await put(backend, 'existing', 'v1'.padEnd(40_000, '-'));
     const { uploadId } = await backend.createMultipartUpload({ bucket: 'bucket', key: 'mp', metadata: meta() });
     await backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 1, body: bodyOf('part'), size: 4 });
     const before = await dataFiles();
@@ -147,7 +149,7 @@ describe('fs backend specifics', () => {
       expect(await tmpFiles()).toEqual([]);
       expect(await dataFiles()).toEqual(before);
     }
-    expect((await get(backend, 'existing')).toString()).toBe('v1');
+    expect((await get(backend, 'existing')).toString()).toBe('v1'.padEnd(40_000, '-'));
   });
 
   it('rejects malformed arguments', async () => {
@@ -173,6 +175,27 @@ describe('fs backend specifics', () => {
     await expectS3Error(backend.completeMultipartUpload({ bucket: 'bucket', key: 'mp', uploadId, parts: [] }), 'MalformedXML');
   });
 
+  it('keeps small objects inside the index: no data file, same bytes, ranges and copies', async () => {
+    const { backend, dataFiles, tmpFiles } = await setup();
+    const small = randomBytes(4096);
+    const put1 = await put(backend, 'small', small);
+    expect(put1.etag).toBe(`"${createHash('md5').update(small).digest('hex')}"`);
+    expect(await dataFiles()).toEqual([]);
+    expect(await tmpFiles()).toEqual([]);
+    expect((await get(backend, 'small')).equals(small)).toBe(true);
+    const ranged = await backend.getObject({ bucket: 'bucket', key: 'small', range: { kind: 'from', start: 100, end: 199 } });
+    expect((await readAll(ranged.body)).equals(small.subarray(100, 200))).toBe(true);
+    await backend.copyObject({ sourceBucket: 'bucket', sourceKey: 'small', bucket: 'bucket', key: 'small-copy', metadataDirective: 'COPY' });
+    await backend.deleteObject({ bucket: 'bucket', key: 'small' });
+    expect((await get(backend, 'small-copy')).equals(small)).toBe(true);
+    // Growing past the threshold moves the object into a data file; shrinking brings it back.
+    await put(backend, 'small-copy', randomBytes(40_000));
+    expect((await dataFiles()).length).toBe(1);
+    await put(backend, 'small-copy', small);
+    expect(await dataFiles()).toEqual([]);
+    expect((await get(backend, 'small-copy')).equals(small)).toBe(true);
+  });
+
   it('removes data files when objects are overwritten or deleted', async () => {
     const { backend, dataFiles } = await setup();
     await put(backend, 'a', randomBytes(100_000));
@@ -185,7 +208,7 @@ describe('fs backend specifics', () => {
     await backend.deleteObject({ bucket: 'bucket', key: 'a' });
     expect(await dataFiles()).toEqual([]);
 
-    for (const key of ['x', 'y', 'z']) await put(backend, key, key);
+    for (const key of ['x', 'y', 'z']) await put(backend, key, key.repeat(40_000));
     await put(backend, 'empty', '');
     expect((await dataFiles()).length).toBe(3);
     await backend.deleteObjects({ bucket: 'bucket', keys: ['x', 'y', 'z', 'empty', 'missing'] });

@@ -65,6 +65,12 @@ export interface FsBackend extends StorageBackend {
 const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Responses up to this size are read into memory in one go (fewer round trips for small GETs). */
 const SMALL_READ_BYTES = 64 * 1024;
+/**
+ * Objects up to this size live inside their index row: a PUT is one SQLite commit and a GET one
+ * row read, with no file to create, fsync, rename, open or unlink (MinIO inlines small objects
+ * into its metadata for the same reason).
+ */
+const INLINE_MAX_BYTES = 32 * 1024;
 const MAX_PART_NUMBER = 10_000;
 const MAX_LIST = 1000;
 
@@ -82,7 +88,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
       fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true }),
     ),
   );
-  const index = new FsIndex(path.join(dataDir, 'index.sqlite'));
+  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true });
   return new FsStorageBackend(dataDir, index, {
     minPartSize: options.minPartSize ?? DEFAULT_MIN_PART_SIZE,
     fsync: options.fsync ?? true,
@@ -90,8 +96,10 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
 }
 
 interface Received {
-  /** Null for an empty body (no data file is kept). */
+  /** Null for an empty or inlined body (no data file is kept). */
   file: string | null;
+  /** The bytes themselves, when the body was small enough to inline. */
+  inline?: Buffer;
   size: number;
   md5: Buffer;
   /** Digest of `checksumAlgorithm` when one was requested. */
@@ -204,7 +212,7 @@ class FsStorageBackend implements FsBackend {
    */
   private async receive(
     body: Readable,
-    expect: { size?: number; contentMd5?: string; checksumAlgorithm?: ChecksumAlgorithm },
+    expect: { size?: number; contentMd5?: string; checksumAlgorithm?: ChecksumAlgorithm; allowInline?: boolean },
   ): Promise<Received> {
     let expectedMd5: Buffer | undefined;
     if (expect.contentMd5 !== undefined) {
@@ -217,6 +225,9 @@ class FsStorageBackend implements FsBackend {
     const checksummer = expect.checksumAlgorithm ? createChecksummer(expect.checksumAlgorithm) : undefined;
     const expectedSize = expect.size;
     let size = 0;
+    // Small bodies of a declared size are kept in memory (bounded: a longer body fails below).
+    const inline = expect.allowInline === true && expectedSize !== undefined && expectedSize > 0 && expectedSize <= INLINE_MAX_BYTES;
+    const inlineChunks: Buffer[] = [];
     try {
       await pipeline(
         body,
@@ -229,10 +240,13 @@ class FsStorageBackend implements FsBackend {
             }
             md5.update(bytes);
             checksummer?.update(bytes);
-            yield bytes;
+            if (inline) inlineChunks.push(bytes);
+            else yield bytes;
           }
         },
-        fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync }),
+        inline ? async function (source: AsyncIterable<Buffer>) {
+          for await (const _ of source);
+        } : fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync }),
       );
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new S3Error('IncompleteBody', undefined, {
@@ -246,6 +260,7 @@ class FsStorageBackend implements FsBackend {
         });
       }
       const checksum = checksummer?.digest();
+      if (inline) return { file: null, inline: Buffer.concat(inlineChunks, size), size, md5: digest, checksum };
       if (size === 0) {
         await fs.promises.rm(tmpPath, { force: true });
         return { file: null, size, md5: digest, checksum };
@@ -309,18 +324,20 @@ class FsStorageBackend implements FsBackend {
   }
 
   /**
-   * A stream of object bytes [start, end). Must be called in the same tick as the index read that
-   * produced `segments` (it pins the files before any await).
+   * Object bytes [start, end): a Buffer for small ranges (inline, or read in one go), a stream
+   * otherwise. Must be called in the same tick as the index read that produced `object` (it pins
+   * the files before any await).
    */
-  private openRange(segments: Segment[], start: number, end: number): Readable | Promise<Readable> {
-    const pieces = this.piecesOf(segments, start, end).filter((p) => p.end > p.start);
+  private openRange(object: { segments: Segment[]; inline?: Buffer }, start: number, end: number): Readable | Buffer | Promise<Buffer> {
+    if (object.inline) return object.inline.subarray(start, end);
+    const pieces = this.piecesOf(object.segments, start, end).filter((p) => p.end > p.start);
     const files = pieces.map((p) => p.file);
     this.acquire(files);
     if (end - start <= SMALL_READ_BYTES) {
       return readPieces(pieces).then(
         (buffer) => {
           this.release(files);
-          return bufferStream(buffer);
+          return buffer;
         },
         (error: unknown) => {
           this.release(files);
@@ -329,6 +346,11 @@ class FsStorageBackend implements FsBackend {
       );
     }
     return new SegmentReader(pieces, () => this.release(files));
+  }
+
+  private async openRangeStream(object: { segments: Segment[]; inline?: Buffer }, start: number, end: number): Promise<Readable> {
+    const opened = await this.openRange(object, start, end);
+    return Buffer.isBuffer(opened) ? bufferStream(opened) : opened;
   }
 
   // ---------------------------------------------------------------- lookups
@@ -417,7 +439,7 @@ class FsStorageBackend implements FsBackend {
 
   async putObject(input: PutObjectInput): Promise<WriteResult> {
     this.requireBucket(input.bucket);
-    const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5 });
+    const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true });
     const record: ObjectRecord = {
       bucket: input.bucket,
       key: utf8(input.key),
@@ -428,6 +450,7 @@ class FsStorageBackend implements FsBackend {
       tags: { ...(input.tags ?? {}) },
       checksum: input.checksum,
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
+      inline: received.inline,
     };
     await this.commitObject(record);
     return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
@@ -446,8 +469,10 @@ class FsStorageBackend implements FsBackend {
     const range = input.range ? resolveRange(input.range, record.size) : undefined;
     const start = range ? range.start : 0;
     const end = range ? range.end + 1 : record.size;
-    const body = await this.openRange(record.segments, start, end);
-    return range ? { info, body, range } : { info, body };
+    const opened = await this.openRange(record, start, end);
+    const output: GetObjectOutput = Buffer.isBuffer(opened) ? { info, body: bufferStream(opened), bytes: opened } : { info, body: opened };
+    if (range) output.range = range;
+    return output;
   }
 
   async deleteObject(input: { bucket: string; key: string }): Promise<void> {
@@ -488,6 +513,7 @@ class FsStorageBackend implements FsBackend {
         checksum: source.checksum,
         partsCount: source.partsCount,
         segments,
+        inline: source.inline,
       };
       await this.commitObject(record);
       return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
@@ -604,7 +630,7 @@ class FsStorageBackend implements FsBackend {
       start = first;
       end = last + 1;
     }
-    const body = await this.openRange(source.segments, start, end);
+    const body = await this.openRangeStream(source, start, end);
     const received = await this.receive(body, { size: end - start, checksumAlgorithm: upload.checksumAlgorithm });
     const checksum: ObjectChecksum | undefined =
       upload.checksumAlgorithm && received.checksum

@@ -25,6 +25,8 @@ export interface ObjectRecord {
   checksum?: ObjectChecksum;
   partsCount?: number;
   segments: Segment[];
+  /** Bytes of a small object kept in the index row itself (then `segments` is empty). */
+  inline?: Buffer;
 }
 
 export interface ObjectListRow {
@@ -81,6 +83,7 @@ CREATE TABLE IF NOT EXISTS objects (
   tags TEXT,
   checksum TEXT,
   segments TEXT NOT NULL,
+  inline_data BLOB,
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
 
@@ -119,6 +122,7 @@ interface ObjectRow {
   tags: string | null;
   checksum: string | null;
   segments: string;
+  inline_data: Buffer | null;
 }
 
 interface UploadRow {
@@ -166,6 +170,7 @@ function toObjectRecord(row: ObjectRow): ObjectRecord {
     checksum: parseJson<ObjectChecksum | undefined>(row.checksum, undefined),
     partsCount: row.parts_count ?? undefined,
     segments: decodeSegments(row.segments),
+    inline: row.inline_data ?? undefined,
   };
 }
 
@@ -205,10 +210,11 @@ export class FsIndex {
   private readonly db: Database.Database;
   private readonly stmts;
 
-  constructor(file: string) {
+  /** `durable`: every commit is fsynced (small objects live in the index, so it holds data too). */
+  constructor(file: string, options: { durable: boolean } = { durable: true }) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma(options.durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     const db = this.db;
@@ -221,8 +227,8 @@ export class FsIndex {
       getObject: db.prepare('SELECT * FROM objects WHERE bucket = ? AND key = ?'),
       getObjectSegments: db.prepare('SELECT segments FROM objects WHERE bucket = ? AND key = ?').pluck(),
       upsertObject: db.prepare(
-        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments)
-         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments)`,
+        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data)
+         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data)`,
       ),
       deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
       setTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ?'),
@@ -337,6 +343,7 @@ export class FsIndex {
       tags: Object.keys(record.tags).length > 0 ? JSON.stringify(record.tags) : null,
       checksum: record.checksum ? JSON.stringify(record.checksum) : null,
       segments: encodeSegments(record.segments),
+      inline_data: record.inline ?? null,
     });
     return old === undefined ? [] : segmentFiles(old);
   }

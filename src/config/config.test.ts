@@ -1,0 +1,58 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, configVariableNames, loadConfig } from './config.ts';
+
+describe('config', () => {
+  it('has the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      S3_PORT: 9000,
+      API_PORT: 3000,
+      DATA_DIR: './data',
+      S3_REGION: 'eu-central-1',
+      S3_REGION_STRICT: false,
+      MAX_BUCKETS_PER_ACCOUNT: 10,
+      STORAGE_BACKEND: 'fs',
+      FS_FSYNC: true,
+    });
+  });
+
+  it('parses strings from the environment and rejects bad values with a clear message', () => {
+    expect(loadConfig({ S3_PORT: '9100', S3_REGION_STRICT: 'true', FS_FSYNC: '0' })).toMatchObject({ S3_PORT: 9100, S3_REGION_STRICT: true, FS_FSYNC: false });
+    expect(() => loadConfig({ S3_PORT: 'ninety' })).toThrow(ConfigError);
+    expect(() => loadConfig({ S3_PORT: 'ninety' })).toThrow(/S3_PORT/);
+    expect(() => loadConfig({ STORAGE_BACKEND: 'tape' })).toThrow(/STORAGE_BACKEND/);
+  });
+
+  it('documents every variable in the README', () => {
+    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+    for (const name of configVariableNames()) expect(readme, name).toContain(`\`${name}\``);
+  });
+
+  it('compose.yaml sets only variables the config schema knows', () => {
+    const compose = readFileSync(new URL('../../compose.yaml', import.meta.url), 'utf8');
+    // Keys of every `environment:` mapping (indented NAME: value lines below it).
+    const names: string[] = [];
+    let inEnvironment = false;
+    let indent = 0;
+    for (const line of compose.split('\n')) {
+      const match = /^(\s*)environment:\s*$/.exec(line);
+      if (match) {
+        inEnvironment = true;
+        indent = match[1].length;
+        continue;
+      }
+      if (!inEnvironment || line.trim() === '' || line.trim().startsWith('#')) continue;
+      const leading = line.length - line.trimStart().length;
+      if (leading <= indent) {
+        inEnvironment = false;
+        continue;
+      }
+      const key = /^\s*-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*[:=]/.exec(line)?.[1];
+      if (key) names.push(key);
+    }
+    expect(names.length).toBeGreaterThan(0);
+    const known = new Set(configVariableNames());
+    for (const name of names) expect(known.has(name), `${name} is not in the config schema`).toBe(true);
+  });
+});
