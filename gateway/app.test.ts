@@ -70,6 +70,19 @@ describe('S3 gateway over raw HTTP', () => {
     expect([rejected.status, rejected.code]).toEqual([400, 'AuthorizationQueryParametersError']);
   });
 
+  it('refuses x-amz-* headers a presigned URL did not sign (no turning a presigned PUT into a copy)', async () => {
+    await send({ method: 'PUT', path: '/default/private.txt', body: 'private' });
+    const url = await presignRaw(server.endpoint, alice, { method: 'PUT', path: '/default/upload-target.txt', expiresIn: 600, signingDate: NOW });
+    const copy = await sendRaw(server.endpoint, { method: 'PUT', path: url, headers: { 'x-amz-copy-source': '/default/private.txt' }, body: '' });
+    expect([copy.status, copy.code]).toEqual([403, 'AccessDenied']);
+    expect(copy.text).toContain('<HeadersNotSigned>x-amz-copy-source</HeadersNotSigned>');
+    const meta = await sendRaw(server.endpoint, { method: 'PUT', path: url, headers: { 'x-amz-meta-evil': '1' }, body: 'x' });
+    expect([meta.status, meta.code]).toEqual([403, 'AccessDenied']);
+    const plain = await sendRaw(server.endpoint, { method: 'PUT', path: url, body: 'uploaded' });
+    expect(plain.status).toBe(200);
+    expect((await send({ method: 'GET', path: '/default/upload-target.txt' })).text).toBe('uploaded');
+  });
+
   it('refuses a payload whose SHA-256 does not match and stores nothing', async () => {
     const response = await send({ method: 'PUT', path: '/default/sha-mismatch', body: 'actual body', payloadHash: createHash('sha256').update('other').digest('hex') });
     expect([response.status, response.code]).toEqual([400, 'XAmzContentSHA256Mismatch']);

@@ -321,6 +321,21 @@ export function hasAuthentication(request: Pick<SigV4Request, 'rawUrl' | 'header
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * A presigned URL authorizes exactly what was signed. An `x-amz-*` header its holder adds
+ * (`x-amz-copy-source` would turn a presigned PUT into a copy of any object of the account,
+ * `x-amz-meta-*`, `x-amz-tagging`) must have been signed, as S3 requires.
+ */
+function rejectUnsignedAmzHeaders(headers: SigV4Request['headers'], signedHeaders: string[]): void {
+  for (const name of Object.keys(headers)) {
+    if (name.startsWith('x-amz-') && !signedHeaders.includes(name)) {
+      throw new S3Error('AccessDenied', 'There were headers present in the request which were not signed', {
+        details: { HeadersNotSigned: name },
+      });
+    }
+  }
+}
+
 export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifier {
   const { clock, lookupSecret, debug = false } = options;
   const serverRegion = options.region;
@@ -595,6 +610,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       signature,
       cred.accessKeyId,
     );
+    rejectUnsignedAmzHeaders(request.headers, signedHeaders);
     return {
       accessKeyId: cred.accessKeyId,
       auth: 'presigned',

@@ -1,3 +1,4 @@
+/** Per-piece CPU cost of the S3 GET hot path, in-process (no HTTP): `tsx bench/hot-path.ts`. */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { startTestServer } from '../test/support/cloudstorage.ts';
