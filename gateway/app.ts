@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAppError, type AppError } from '../src/errors/app-errors.ts';
 import { S3Error, type S3ErrorCode } from '../src/errors/s3-errors.ts';
+import { healthStatus } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
@@ -147,19 +148,8 @@ export function createGatewayApp(deps: GatewayDeps) {
   // `_` can never start a bucket name, so these paths cannot shadow a bucket.
   app.get('/_health', (c) => c.json({ status: 'ok' }));
   app.get('/_health/status', async (c) => {
-    const storage = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
-    const database = deps.checkDatabase();
-    const ok = storage.ok && database;
-    return c.json(
-      {
-        status: ok ? 'ok' : 'degraded',
-        version: deps.version,
-        uptimeSeconds: Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
-        database: database ? 'ok' : 'unavailable',
-        storage: { backend: deps.backend.kind, status: storage.ok ? 'ok' : 'unavailable', detail: storage.detail },
-      },
-      ok ? 200 : 503,
-    );
+    const { ok, body } = await healthStatus(deps);
+    return c.json(body, ok ? 200 : 503);
   });
   app.all('*', (c) => handleS3(c.env.incoming, c.env.outgoing));
 

@@ -1,25 +1,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BucketsUsecases } from '../../src/buckets/buckets.usecases.ts';
-import type { Clock } from '../../src/clock.ts';
 import type { Config } from '../../src/config/config.ts';
 import type { KeyStore } from '../../src/keys/key-store.ts';
 import type { Logger } from '../../src/logger.ts';
-import type { StorageBackend } from '../../src/storage/storage-backend.ts';
+import type { HealthDeps } from '../../src/health.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
 
-export interface GatewayDeps {
+export interface GatewayDeps extends HealthDeps {
   config: Config;
-  clock: Clock;
   logger: Logger;
   keyStore: KeyStore;
   bucketsUsecases: BucketsUsecases;
-  backend: StorageBackend;
-  startedAt: Date;
-  version: string;
-  /** True when the metadata database answers. */
-  checkDatabase(): boolean;
 }
 
 /** What a handler receives: only requests that passed SigV4 verification and authorization. */

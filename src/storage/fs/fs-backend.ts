@@ -405,6 +405,24 @@ class FsStorageBackend implements FsBackend {
     await this.discard(orphans);
   }
 
+  private async commitReceivedPart(
+    input: { bucket: string; key: string; uploadId: string; partNumber: number },
+    received: Received,
+    checksum: ObjectChecksum | undefined,
+  ): Promise<PartRecord> {
+    const part: PartRecord = {
+      uploadId: input.uploadId,
+      partNumber: input.partNumber,
+      etag: quoteEtag(received.md5.toString('hex')),
+      size: received.size,
+      lastModified: Date.now(),
+      checksum,
+      file: received.file,
+    };
+    await this.commitPart(input.bucket, input.key, part);
+    return part;
+  }
+
   private async commitPart(bucket: string, key: string, part: PartRecord): Promise<void> {
     let orphans: string[] | null;
     try {
@@ -598,16 +616,7 @@ class FsStorageBackend implements FsBackend {
       (computeAlgorithm && received.checksum
         ? { algorithm: computeAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
         : undefined);
-    const part: PartRecord = {
-      uploadId: input.uploadId,
-      partNumber: input.partNumber,
-      etag: quoteEtag(received.md5.toString('hex')),
-      size: received.size,
-      lastModified: Date.now(),
-      checksum,
-      file: received.file,
-    };
-    await this.commitPart(input.bucket, input.key, part);
+    const part = await this.commitReceivedPart(input, received, checksum);
     return { etag: part.etag, size: part.size, checksum: part.checksum };
   }
 
@@ -636,16 +645,7 @@ class FsStorageBackend implements FsBackend {
       upload.checksumAlgorithm && received.checksum
         ? { algorithm: upload.checksumAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
         : undefined;
-    const part: PartRecord = {
-      uploadId: input.uploadId,
-      partNumber: input.partNumber,
-      etag: quoteEtag(received.md5.toString('hex')),
-      size: received.size,
-      lastModified: Date.now(),
-      checksum,
-      file: received.file,
-    };
-    await this.commitPart(input.bucket, input.key, part);
+    const part = await this.commitReceivedPart(input, received, checksum);
     return { etag: part.etag, size: part.size, checksum, lastModified: new Date(part.lastModified) };
   }
 
