@@ -175,6 +175,7 @@ describe('S3 gateway over raw HTTP', () => {
   it('serves health endpoints on paths that cannot be buckets', async () => {
     const health = await sendRaw(server.endpoint, { method: 'GET', path: '/_health' });
     expect(health.status).toBe(200);
+    expect(health.headers['x-amz-request-id']).toBeTruthy();
     const status = JSON.parse((await sendRaw(server.endpoint, { method: 'GET', path: '/_health/status' })).text);
     expect(status).toMatchObject({ status: 'ok', database: 'ok', storage: { backend: 'fs', status: 'ok' } });
     expect(typeof status.version).toBe('string');

@@ -1,6 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAppError, type AppError } from '../src/errors/app-errors.ts';
 import { S3Error, type S3ErrorCode } from '../src/errors/s3-errors.ts';
@@ -145,6 +145,13 @@ export function createGatewayApp(deps: GatewayDeps) {
 
   const app = new Hono<{ Bindings: HttpBindings }>();
 
+  // Every response carries a request id, health checks included.
+  const withRequestId: MiddlewareHandler = async (c, next) => {
+    await next();
+    c.header('x-amz-request-id', newRequestId());
+  };
+  app.use('/_health', withRequestId);
+  app.use('/_health/*', withRequestId);
   // `_` can never start a bucket name, so these paths cannot shadow a bucket.
   app.get('/_health', (c) => c.json({ status: 'ok' }));
   app.get('/_health/status', async (c) => {

@@ -88,11 +88,14 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `npm start` as a newcomer runs it: a separate process, so its RSS and the CLI's cross-process effects are real. */
+/**
+ * The server as `npm start` runs it (`node dist/main.mjs`, built by the global setup): a separate
+ * process, so its RSS and the CLI's cross-process effects are real.
+ */
 export async function spawnServer(env: Record<string, string>): Promise<{ child: ChildProcess; endpoint: string; apiEndpoint: string; stop(): Promise<void> }> {
   const s3Port = await freePort();
   const apiPort = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'main.ts')], {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/main.mjs')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, HOST: '127.0.0.1', S3_PORT: String(s3Port), API_PORT: String(apiPort), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
