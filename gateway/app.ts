@@ -12,6 +12,7 @@ import * as listing from './handlers/listing.handlers.ts';
 import * as multipart from './handlers/multipart.handlers.ts';
 import * as objects from './handlers/objects.handlers.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
+import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
 import { emptyResponse } from './s3/responses.ts';
 import { errorDocument } from './s3/xml.ts';
@@ -72,6 +73,7 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
 };
 
 export function createGatewayApp(deps: GatewayDeps) {
+  const rateLimits = rateLimitRules(deps.config);
   const verifier = createSigV4Verifier({
     clock: deps.clock,
     lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
@@ -107,6 +109,7 @@ export function createGatewayApp(deps: GatewayDeps) {
       const key = deps.keyStore.lookup(verified.accessKeyId);
       if (!key) throw new S3Error('InvalidAccessKeyId');
       const operation = parseOperation(method, parsedTarget, incoming.headers);
+      await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
 
       if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId);
       if (operation.op === 'CreateBucket') return await buckets.createBucket(deps, incoming, verified, key.userId, operation.bucket);

@@ -12,6 +12,9 @@ import { openDatabase } from './db/database.ts';
 import { createKeyStore } from './keys/key-store.ts';
 import { createKeysRepository } from './keys/keys.repository.ts';
 import { createKeysUsecases } from './keys/keys.usecases.ts';
+import { createMemoryRateLimiter } from './limits/memory-rate-limiter.ts';
+import { closeRedisClient, createRedisClient } from './limits/redis-client.ts';
+import { createRedisRateLimiter } from './limits/redis-rate-limiter.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createFsBackend } from './storage/fs/fs-backend.ts';
 import type { StorageBackend } from './storage/storage-backend.ts';
@@ -50,6 +53,14 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
   });
   const accountsUsecases = createAccountsUsecases({ accountsRepository, keysUsecases, bucketsUsecases });
 
+  // With REDIS_URL every gateway process shares one set of counters; without it, this process keeps its own.
+  const redis = config.REDIS_URL
+    ? createRedisClient(config.REDIS_URL, { commandTimeoutMs: config.REDIS_TIMEOUT_MS, logger, connectionName: 'cloudstorage' })
+    : undefined;
+  const rateLimiter = redis
+    ? createRedisRateLimiter({ redis, clock, logger, keyPrefix: 'cs:', timeoutMs: config.REDIS_TIMEOUT_MS })
+    : createMemoryRateLimiter({ clock });
+
   const startedAt = clock.now();
 
   return {
@@ -62,9 +73,12 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     accountsUsecases,
     keysUsecases,
     bucketsUsecases,
+    rateLimiter,
     startedAt,
     async close() {
       changes.close();
+      await rateLimiter.close();
+      if (redis) await closeRedisClient(redis);
       await backend.close();
       database.close();
     },

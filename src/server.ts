@@ -22,7 +22,14 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   };
   const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase };
 
-  const gateway = createGatewayApp({ ...shared, config: core.config, logger: core.logger, keyStore, bucketsUsecases: core.bucketsUsecases });
+  const gateway = createGatewayApp({
+    ...shared,
+    config: core.config,
+    logger: core.logger,
+    keyStore,
+    bucketsUsecases: core.bucketsUsecases,
+    rateLimiter: core.rateLimiter,
+  });
   const s3Server = createS3Server(gateway);
   const dashboard = createDashboardApp(shared);
   const apiServer = createServer(getRequestListener(dashboard.fetch));

@@ -4,6 +4,7 @@ import type { Config } from '../../src/config/config.ts';
 import type { KeyStore } from '../../src/keys/key-store.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { HealthDeps } from '../../src/health.ts';
+import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
@@ -13,6 +14,7 @@ export interface GatewayDeps extends HealthDeps {
   logger: Logger;
   keyStore: KeyStore;
   bucketsUsecases: BucketsUsecases;
+  rateLimiter: RateLimiter;
 }
 
 /** What a handler receives: only requests that passed SigV4 verification and authorization. */

@@ -1,10 +1,26 @@
 import { z } from 'zod';
+import { parseRateLimitRule, type RateLimitRule } from '../limits/rate-limiter.ts';
 
 const bool = (fallback: boolean) =>
   z
     .union([z.boolean(), z.enum(['true', 'false', '1', '0', 'yes', 'no'])])
     .default(fallback)
     .transform((value) => value === true || value === 'true' || value === '1' || value === 'yes');
+
+/** `LIMIT/WINDOW` (`100/1s`, `5/1m`) or `off`; parsed into a rule, undefined when off. */
+const rateLimit = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx): RateLimitRule | undefined => {
+      if (value.trim() === 'off') return undefined;
+      try {
+        return parseRateLimitRule(value);
+      } catch (error) {
+        ctx.addIssue({ code: 'custom', message: (error as Error).message });
+        return z.NEVER;
+      }
+    });
 
 const port = (fallback: number) => z.coerce.number().int().min(0).max(65535).default(fallback);
 
@@ -36,6 +52,14 @@ export const configSchema = z.object({
     .default('cs-')
     .describe('Prefix of the backend bucket names that account buckets map to.'),
   FS_FSYNC: bool(true).describe('fsync object data before an upload is acknowledged (turn off only for throwaway data).'),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .describe('Redis (redis://host:port/db) shared by all gateway processes for rate limits. Unset: in-process counters.'),
+  REDIS_TIMEOUT_MS: z.coerce.number().int().min(1).default(100).describe('Upper bound for one Redis call; slower means Redis is treated as down (limits fail open).'),
+  RATE_LIMIT_WRITE: rateLimit('100/1s').describe('S3 PUT/POST/DELETE per account, as LIMIT/WINDOW (e.g. 100/1s) or off.'),
+  RATE_LIMIT_READ: rateLimit('300/1s').describe('S3 GET/HEAD per account.'),
+  RATE_LIMIT_LIST: rateLimit('50/1s').describe('S3 listings (buckets, objects, parts, uploads) per account.'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
   PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
 });

@@ -1,0 +1,130 @@
+import { randomUUID } from 'node:crypto';
+import { systemClock, type Clock } from '../clock.ts';
+import { LimitsUnavailableError } from './errors.ts';
+import {
+  assertBytes,
+  assertQuota,
+  DEFAULT_RESERVATION_TTL_MS,
+  type QuotaStore,
+  type QuotaStoreCommonOptions,
+  type QuotaUsage,
+  type ReserveResult,
+} from './quota-store.ts';
+import { createUsageLoader } from './usage-loader.ts';
+
+export interface MemoryQuotaStoreOptions extends QuotaStoreCommonOptions {
+  clock?: Clock;
+}
+
+interface Account {
+  /** undefined: never synced from the database. */
+  used: number | undefined;
+  reserved: number;
+  reservations: Map<string, { bytes: number; expiresAt: number }>;
+  /** Earliest `expiresAt` among `reservations` (Infinity when none): reclaiming is skipped before it. */
+  nextExpiry: number;
+}
+
+/**
+ * Single-process quota store with the Redis store's contract. Every operation runs synchronously
+ * between awaits, which makes check-and-reserve atomic within the process.
+ */
+export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): QuotaStore {
+  const clock = options.clock ?? systemClock;
+  const ttlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+  const accounts = new Map<string, Account>();
+
+  const account = (accountId: string): Account => {
+    let entry = accounts.get(accountId);
+    if (!entry) {
+      entry = { used: undefined, reserved: 0, reservations: new Map(), nextExpiry: Infinity };
+      accounts.set(accountId, entry);
+    }
+    return entry;
+  };
+
+  const reclaim = (entry: Account, now: number) => {
+    if (now < entry.nextExpiry) return;
+    let next = Infinity;
+    for (const [id, reservation] of entry.reservations) {
+      if (reservation.expiresAt <= now) {
+        entry.reservations.delete(id);
+        entry.reserved -= reservation.bytes;
+      } else if (reservation.expiresAt < next) {
+        next = reservation.expiresAt;
+      }
+    }
+    entry.nextExpiry = next;
+  };
+
+  const synced = (accountId: string): Account & { used: number } => {
+    const entry = account(accountId);
+    reclaim(entry, clock.now().getTime());
+    if (entry.used === undefined) throw new LimitsUnavailableError('unsynced', `quota: no usage known for account ${accountId}`);
+    return entry as Account & { used: number };
+  };
+
+  const withUsage = createUsageLoader(options.loadUsage, async (accountId, usedBytes) => {
+    assertBytes(usedBytes, 'usedBytes');
+    const entry = account(accountId);
+    if (entry.used === undefined) entry.used = usedBytes;
+  });
+
+  const endReservation = (entry: Account, reservationId: string) => {
+    const reservation = entry.reservations.get(reservationId);
+    if (!reservation) return;
+    entry.reservations.delete(reservationId);
+    entry.reserved -= reservation.bytes;
+  };
+
+  return {
+    async reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult> {
+      assertBytes(bytes, 'bytes');
+      assertQuota(quotaBytes);
+      return withUsage(accountId, async () => {
+        const entry = synced(accountId);
+        if (bytes > 0 && entry.used + entry.reserved + bytes > quotaBytes) {
+          return { ok: false, usedBytes: entry.used, reservedBytes: entry.reserved, quotaBytes };
+        }
+        const reservationId = randomUUID();
+        const expiresAt = clock.now().getTime() + ttlMs;
+        entry.reservations.set(reservationId, { bytes, expiresAt });
+        entry.reserved += bytes;
+        if (expiresAt < entry.nextExpiry) entry.nextExpiry = expiresAt;
+        return { ok: true, reservationId };
+      });
+    },
+    async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
+      assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
+      const entry = account(accountId);
+      endReservation(entry, reservationId);
+      // Unsynced: the database already has the change; the figure loaded later includes it.
+      if (entry.used !== undefined) entry.used = Math.max(0, entry.used + actualDeltaBytes);
+    },
+    async release(accountId: string, reservationId: string): Promise<void> {
+      endReservation(account(accountId), reservationId);
+    },
+    async adjust(accountId: string, deltaBytes: number): Promise<void> {
+      assertBytes(deltaBytes, 'deltaBytes', { allowNegative: true });
+      const entry = account(accountId);
+      if (entry.used !== undefined) entry.used = Math.max(0, entry.used + deltaBytes);
+    },
+    async usage(accountId: string): Promise<QuotaUsage> {
+      return withUsage(accountId, async () => {
+        const entry = synced(accountId);
+        return { usedBytes: entry.used, reservedBytes: entry.reserved };
+      });
+    },
+    async resync(accountId: string, usedBytes: number): Promise<void> {
+      assertBytes(usedBytes, 'usedBytes');
+      const entry = account(accountId);
+      reclaim(entry, clock.now().getTime());
+      entry.used = usedBytes;
+      entry.reserved = 0;
+      for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
+    },
+    async close() {
+      accounts.clear();
+    },
+  };
+}

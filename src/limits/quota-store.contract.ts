@@ -1,0 +1,193 @@
+import { randomUUID } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { fixedClock, type Clock } from '../clock.ts';
+import { isLimitsUnavailable, LimitsUnavailableError } from './errors.ts';
+import type { QuotaStore, QuotaStoreCommonOptions } from './quota-store.ts';
+
+const MiB = 1024 * 1024;
+type TestClock = ReturnType<typeof fixedClock>;
+
+/**
+ * The QuotaStore contract, run against every implementation. Account ids are unique per test, so
+ * implementations may share a backend across tests.
+ */
+export function quotaStoreContract(
+  name: string,
+  makeStore: (clock: Clock, options: QuotaStoreCommonOptions) => QuotaStore | Promise<QuotaStore>,
+): void {
+  describe(`QuotaStore contract: ${name}`, () => {
+    const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000, ...options });
+      const account = `acct-${randomUUID()}`;
+      if (options.usedBytes !== null) await store.resync(account, options.usedBytes ?? 0);
+      return { clock, store, account };
+    };
+    const reserveOk = async (store: QuotaStore, account: string, bytes: number, quota: number) => {
+      const result = await store.reserve(account, bytes, quota);
+      if (!result.ok) throw new Error(`expected reservation of ${bytes} to succeed: ${JSON.stringify(result)}`);
+      return result.reservationId;
+    };
+
+    it('reserves until full, then refuses with the figures', async () => {
+      const { store, account } = await setup({ usedBytes: 4 * MiB });
+      for (let i = 0; i < 6; i++) await reserveOk(store, account, MiB, 10 * MiB);
+      expect(await store.reserve(account, 1, 10 * MiB)).toEqual({ ok: false, usedBytes: 4 * MiB, reservedBytes: 6 * MiB, quotaBytes: 10 * MiB });
+      expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 6 * MiB });
+      await store.close();
+    });
+
+    it('refuses a single reservation larger than the free space, and anything over a 0 quota', async () => {
+      const { store, account } = await setup({ usedBytes: 0 });
+      expect((await store.reserve(account, 10 * MiB + 1, 10 * MiB)).ok).toBe(false);
+      expect((await store.reserve(account, 10 * MiB, 10 * MiB)).ok).toBe(true);
+      const other = await setup({ usedBytes: 0 });
+      expect((await other.store.reserve(other.account, 1, 0)).ok).toBe(false);
+      await store.close();
+      await other.store.close();
+    });
+
+    it('commit moves the actual size into used and frees the rest of the reservation', async () => {
+      const { store, account } = await setup({ usedBytes: 0 });
+      const id = await reserveOk(store, account, 10 * MiB, 10 * MiB);
+      expect((await store.reserve(account, 1, 10 * MiB)).ok).toBe(false);
+      await store.commit(account, id, 6 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 6 * MiB, reservedBytes: 0 });
+      await reserveOk(store, account, 4 * MiB, 10 * MiB);
+      expect((await store.reserve(account, 1, 10 * MiB)).ok).toBe(false);
+      await store.close();
+    });
+
+    it('release frees the whole reservation and is idempotent', async () => {
+      const { store, account } = await setup({ usedBytes: 2 * MiB });
+      const id = await reserveOk(store, account, 8 * MiB, 10 * MiB);
+      await reserveOk(store, account, 0, 10 * MiB);
+      await store.release(account, id);
+      await store.release(account, id);
+      expect(await store.usage(account)).toEqual({ usedBytes: 2 * MiB, reservedBytes: 0 });
+      await reserveOk(store, account, 8 * MiB, 10 * MiB);
+      await store.close();
+    });
+
+    it('50 concurrent reserves of 1 MiB against a 20 MiB quota: exactly 20 succeed', async () => {
+      const { store, account } = await setup({ usedBytes: 0 });
+      const results = await Promise.all(Array.from({ length: 50 }, () => store.reserve(account, MiB, 20 * MiB)));
+      expect(results.filter((r) => r.ok)).toHaveLength(20);
+      expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 20 * MiB });
+      const ids = new Set(results.flatMap((r) => (r.ok ? [r.reservationId] : [])));
+      expect(ids.size).toBe(20);
+      await store.close();
+    });
+
+    it('an overwrite needs room only for the growth; a 0-byte reservation succeeds even when full', async () => {
+      const { store, account } = await setup({ usedBytes: 9 * MiB });
+      // Replacing a 2 MiB object with a 3 MiB one: the caller reserves the 1 MiB difference.
+      const grow = await reserveOk(store, account, MiB, 10 * MiB);
+      await store.commit(account, grow, MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 10 * MiB, reservedBytes: 0 });
+      // Replacing it with a 1 MiB one while full: nothing to reserve, the commit shrinks used.
+      const shrink = await reserveOk(store, account, 0, 10 * MiB);
+      await store.commit(account, shrink, -2 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 8 * MiB, reservedBytes: 0 });
+      await store.close();
+    });
+
+    it('adjust with a negative delta (delete) frees space at once; used never goes below 0', async () => {
+      const { store, account } = await setup({ usedBytes: 10 * MiB });
+      expect((await store.reserve(account, MiB, 10 * MiB)).ok).toBe(false);
+      await store.adjust(account, -3 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: 0 });
+      await reserveOk(store, account, 3 * MiB, 10 * MiB);
+      await store.adjust(account, -100 * MiB);
+      expect((await store.usage(account)).usedBytes).toBe(0);
+      await store.adjust(account, 5 * MiB);
+      expect((await store.usage(account)).usedBytes).toBe(5 * MiB);
+      await store.close();
+    });
+
+    it('reclaims expired reservations (a crashed upload cannot hold quota forever)', async () => {
+      const { clock, store, account } = await setup({ usedBytes: 0 });
+      await reserveOk(store, account, 6 * MiB, 10 * MiB);
+      clock.advance(30 * 60_000);
+      await reserveOk(store, account, 4 * MiB, 10 * MiB);
+      expect((await store.reserve(account, 1, 10 * MiB)).ok).toBe(false);
+      clock.advance(30 * 60_000 - 1);
+      expect((await store.reserve(account, 1, 10 * MiB)).ok).toBe(false);
+      clock.advance(1); // the first one is 1 h old now
+      expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 4 * MiB });
+      await reserveOk(store, account, 6 * MiB, 10 * MiB);
+      clock.advance(60 * 60_000);
+      expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 0 });
+      await store.close();
+    });
+
+    it('a commit after the reservation expired still counts the stored bytes', async () => {
+      const { clock, store, account } = await setup({ usedBytes: 0 });
+      const id = await reserveOk(store, account, 5 * MiB, 10 * MiB);
+      clock.advance(2 * 3_600_000);
+      expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 0 });
+      await store.commit(account, id, 5 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: 0 });
+      await store.close();
+    });
+
+    it('an unlimited (Infinity) quota always reserves', async () => {
+      const { store, account } = await setup({ usedBytes: 2 ** 50 });
+      await reserveOk(store, account, 2 ** 40, Infinity);
+      expect(await store.usage(account)).toEqual({ usedBytes: 2 ** 50, reservedBytes: 2 ** 40 });
+      await store.close();
+    });
+
+    it('an account without known usage is unsynced until resync', async () => {
+      const { store, account } = await setup({ usedBytes: null });
+      const error = await store.reserve(account, 1, 10).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(LimitsUnavailableError);
+      expect(isLimitsUnavailable(error, 'unsynced')).toBe(true);
+      await expect(store.usage(account)).rejects.toMatchObject({ reason: 'unsynced' });
+      // Changes while unsynced are already in the database figure that resync brings.
+      await store.adjust(account, 5);
+      await store.resync(account, 7);
+      expect(await store.usage(account)).toEqual({ usedBytes: 7, reservedBytes: 0 });
+      expect((await store.reserve(account, 3, 10)).ok).toBe(true);
+      expect((await store.reserve(account, 1, 10)).ok).toBe(false);
+      await store.close();
+    });
+
+    it('resync replaces used and keeps live reservations', async () => {
+      const { store, account } = await setup({ usedBytes: 1 * MiB });
+      const id = await reserveOk(store, account, 2 * MiB, 10 * MiB);
+      await store.resync(account, 5 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: 2 * MiB });
+      await store.commit(account, id, 2 * MiB);
+      expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: 0 });
+      await store.close();
+    });
+
+    it('with loadUsage, an unsynced account is loaded once, however many requests wait', async () => {
+      let loads = 0;
+      const { store, account } = await setup({
+        usedBytes: null,
+        loadUsage: async () => {
+          loads++;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+          return 15 * MiB;
+        },
+      });
+      const results = await Promise.all(Array.from({ length: 10 }, () => store.reserve(account, MiB, 20 * MiB)));
+      expect(results.filter((r) => r.ok)).toHaveLength(5);
+      expect(loads).toBe(1);
+      expect(await store.usage(account)).toEqual({ usedBytes: 15 * MiB, reservedBytes: 5 * MiB });
+      await store.close();
+    });
+
+    it('rejects invalid byte counts', async () => {
+      const { store, account } = await setup({ usedBytes: 0 });
+      await expect(store.reserve(account, -1, 10)).rejects.toThrow(RangeError);
+      await expect(store.reserve(account, 1.5, 10)).rejects.toThrow(RangeError);
+      await expect(store.reserve(account, 1, NaN)).rejects.toThrow(RangeError);
+      await expect(store.adjust(account, 0.5)).rejects.toThrow(RangeError);
+      await expect(store.resync(account, -1)).rejects.toThrow(RangeError);
+      await store.close();
+    });
+  });
+}

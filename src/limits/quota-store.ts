@@ -1,0 +1,71 @@
+/**
+ * Storage quota bookkeeping per account: `used` (committed bytes) and `reserved` (bytes of uploads
+ * in flight). An upload reserves its size before the body is accepted; the check and the add are
+ * one atomic step against `used + reserved`, so concurrent uploads cannot jointly overrun the
+ * quota. It then commits (the actual size delta moves into `used`, the reservation is dropped) or
+ * releases. Reservations expire (`reservationTtlMs`, default 1 h) so a crashed upload cannot hold
+ * quota forever; expired ones are reclaimed by the next operation on the account.
+ *
+ * Usage is known only after it was loaded from the database: an account the store has no figure
+ * for (fresh process, Redis restarted empty, key evicted) is "unsynced", and `reserve` / `usage`
+ * throw `LimitsUnavailableError('unsynced')` until `resync(accountId, usedBytesFromDb)` is called
+ * (or the store loads it itself through the `loadUsage` option). Backend failures throw
+ * `LimitsUnavailableError('unavailable')`: the caller falls back to the database's usage.
+ *
+ * Byte counts are non-negative safe integers; a quota may be `Infinity` (unlimited).
+ */
+
+export type ReserveResult =
+  | { ok: true; reservationId: string }
+  | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number };
+
+export interface QuotaUsage {
+  usedBytes: number;
+  reservedBytes: number;
+}
+
+export interface QuotaStore {
+  /**
+   * Reserves `bytes` if `used + reserved + bytes <= quotaBytes`. For an overwrite pass only the
+   * growth (`max(0, newSize − previousSize)`); 0 bytes always succeeds, even over quota.
+   */
+  reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult>;
+  /**
+   * Ends a reservation and adds `actualDeltaBytes` (may be negative: overwrite with a smaller
+   * object) to `used`. The delta is applied even if the reservation already expired — the bytes are
+   * stored either way. Not idempotent: commit each reservation once.
+   */
+  commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void>;
+  /** Drops a reservation (upload failed or aborted). Idempotent. */
+  release(accountId: string, reservationId: string): Promise<void>;
+  /** Adds `deltaBytes` to `used` (negative for deletes: frees space at once). `used` never goes below 0. */
+  adjust(accountId: string, deltaBytes: number): Promise<void>;
+  usage(accountId: string): Promise<QuotaUsage>;
+  /** Sets `used` from the authoritative database figure (after an outage, or periodically) and recounts `reserved`. */
+  resync(accountId: string, usedBytes: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface QuotaStoreCommonOptions {
+  /** Reservations older than this are reclaimed. Default 3 600 000 (1 h). */
+  reservationTtlMs?: number;
+  /**
+   * Loads an account's committed bytes from the database. When given, an unsynced account is
+   * initialised from it on first use (without overwriting a figure another process set meanwhile)
+   * instead of throwing `LimitsUnavailableError('unsynced')`.
+   */
+  loadUsage?: (accountId: string) => Promise<number>;
+}
+
+export const DEFAULT_RESERVATION_TTL_MS = 3_600_000;
+
+export function assertBytes(value: number, what: string, { allowNegative = false } = {}): void {
+  if (!Number.isSafeInteger(value) || (!allowNegative && value < 0)) {
+    throw new RangeError(`quota: ${what} must be a${allowNegative ? 'n' : ' non-negative'} integer number of bytes, got ${value}`);
+  }
+}
+
+export function assertQuota(quotaBytes: number): void {
+  if (quotaBytes === Infinity) return;
+  assertBytes(quotaBytes, 'quotaBytes');
+}

@@ -1,0 +1,162 @@
+/**
+ * Rate limiting: the contract shared by the in-process and the Redis implementation, and the
+ * algorithm both run (the Redis one as a Lua port of `gcraStep`).
+ *
+ * Algorithm: GCRA (generic cell rate algorithm, i.e. a token bucket kept as one number).
+ * A rule `{ limit, windowMs }` means: a burst of at most `limit` requests, refilled continuously at
+ * `limit` per `windowMs` (one request every `windowMs / limit` ms). State per key is the
+ * "theoretical arrival time" kept as `(anchorMs, excess)`, where `excess` is how far the bucket is
+ * drained, in units of 1/limit ms so that all arithmetic is exact integer math (300/s has an
+ * emission interval of 3.333… ms; with integers a burst of exactly 300 passes and the 301st does
+ * not, with no float drift). Why GCRA rather than a sliding-window counter: O(1) state (one small
+ * value per key, one Redis read and write), exact answers (the weighted two-window counter is an
+ * estimate that assumes uniform traffic), and an exact Retry-After.
+ *
+ * Guarantees: an idle key allows a burst of exactly `limit`; the long-run rate never exceeds
+ * `limit` per `windowMs`; after a burst one request is allowed every `windowMs / limit` ms and the
+ * full burst is back `windowMs` after the last allowed request. Like every token bucket it is not
+ * a fixed-window counter: a burst followed by a steady trickle can fit up to `2·limit − 1` requests
+ * into the first `windowMs` (the burst, then the refill).
+ *
+ * Time comes from the caller's injected clock (also for Redis, where it is passed into the script),
+ * so tests control time for both implementations. Processes with skewed clocks sharing a key are
+ * safe: time never runs backwards for a key (a lagging clock only sees less refill).
+ */
+
+export interface RateLimitRule {
+  /** Requests allowed in a burst and per window. Positive integer. */
+  limit: number;
+  /** Window in milliseconds. Positive integer. */
+  windowMs: number;
+}
+
+export interface RateLimitAllowed {
+  allowed: true;
+  limit: number;
+  /** Requests still allowed right now (X-RateLimit-Remaining). */
+  remaining: number;
+  /** Milliseconds until the key is back at its full `limit` (X-RateLimit-Reset). */
+  resetMs: number;
+  /** Set when the backend (Redis) could not be asked and the request was let through (fail open). */
+  degraded?: boolean;
+}
+
+export interface RateLimitDenied {
+  allowed: false;
+  limit: number;
+  remaining: 0;
+  resetMs: number;
+  /** Milliseconds until the next request is allowed. */
+  retryAfterMs: number;
+  /** `retryAfterMs` rounded up to whole seconds, at least 1 (Retry-After header). */
+  retryAfterSeconds: number;
+  /** A denial always comes from a working backend. */
+  degraded?: undefined;
+}
+
+export type RateLimitResult = RateLimitAllowed | RateLimitDenied;
+
+export interface RateLimiter {
+  /** Counts one request against `key` under `rule` and says whether it may proceed. Never throws for backend failures (fails open); throws `RangeError` for an invalid rule. */
+  check(key: string, rule: RateLimitRule): Promise<RateLimitResult>;
+  close(): Promise<void>;
+}
+
+/** The product's defaults; every one is configurable (see `rateLimitRulesFromEnv`). */
+export const DEFAULT_RATE_LIMIT_RULES = {
+  /** PUT / POST / DELETE per account. */
+  write: { limit: 100, windowMs: 1_000 },
+  /** GET / HEAD of objects per account. */
+  read: { limit: 300, windowMs: 1_000 },
+  /** ListBuckets / ListObjects / ListParts / ListMultipartUploads per account. */
+  list: { limit: 50, windowMs: 1_000 },
+  /** Dashboard REST API per session / account. */
+  dashboard: { limit: 30, windowMs: 60_000 },
+  /** Login attempts per key (e.g. per e-mail and per client IP). */
+  login: { limit: 5, windowMs: 60_000 },
+} as const satisfies Record<string, RateLimitRule>;
+
+export type RateLimitClass = keyof typeof DEFAULT_RATE_LIMIT_RULES;
+
+/**
+ * Reads `RATE_LIMIT_<CLASS>` variables shaped `LIMIT/WINDOW`, window as `500ms`, `1s`, `1m`, `1h`
+ * or plain milliseconds (e.g. `RATE_LIMIT_WRITE=100/1s`, `RATE_LIMIT_LOGIN=5/1m`); unset keys keep
+ * the defaults. `RATE_LIMIT_<CLASS>=off` disables that class (the entry is omitted).
+ */
+export function rateLimitRulesFromEnv(env: Record<string, string | undefined>): Partial<Record<RateLimitClass, RateLimitRule>> {
+  const rules: Partial<Record<RateLimitClass, RateLimitRule>> = {};
+  for (const name of Object.keys(DEFAULT_RATE_LIMIT_RULES) as RateLimitClass[]) {
+    const raw = env[`RATE_LIMIT_${name.toUpperCase()}`]?.trim();
+    if (raw === undefined || raw === '') {
+      rules[name] = { ...DEFAULT_RATE_LIMIT_RULES[name] };
+      continue;
+    }
+    if (raw === 'off') continue;
+    rules[name] = parseRateLimitRule(raw, `RATE_LIMIT_${name.toUpperCase()}`);
+  }
+  return rules;
+}
+
+export function parseRateLimitRule(raw: string, what = 'rate limit'): RateLimitRule {
+  const match = /^(\d+)\s*\/\s*(\d*)\s*(ms|s|m|h)?$/.exec(raw.trim());
+  if (!match) throw new RangeError(`${what}: expected LIMIT/WINDOW like 100/1s or 5/1m, got ${JSON.stringify(raw)}`);
+  const units: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
+  const unit = units[match[3] ?? 'ms'] ?? 1;
+  const rule = { limit: Number(match[1]), windowMs: Number(match[2] === '' ? 1 : match[2]) * unit };
+  validateRule(rule);
+  return rule;
+}
+
+export function validateRule(rule: RateLimitRule): void {
+  const { limit, windowMs } = rule;
+  if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`rate limit: limit must be a positive integer, got ${limit}`);
+  if (!Number.isSafeInteger(windowMs) || windowMs < 1) throw new RangeError(`rate limit: windowMs must be a positive integer, got ${windowMs}`);
+  if (!Number.isSafeInteger(limit * windowMs)) throw new RangeError('rate limit: limit × windowMs exceeds 2^53');
+}
+
+/** Per-key GCRA state. `excess` is in units of 1/limit ms: 0 = full bucket, `limit·windowMs` = empty. */
+export interface GcraState {
+  anchorMs: number;
+  excess: number;
+}
+
+export interface GcraStep {
+  result: RateLimitResult;
+  /** State to store when the request was allowed (nothing changes on a denial). */
+  next?: GcraState;
+  /** How long `next` matters: after this many ms the key is full again and can be forgotten. */
+  ttlMs: number;
+}
+
+/** One GCRA decision. Pure; mirrored line by line by the Lua script in redis-rate-limiter.ts. */
+export function gcraStep(state: GcraState | undefined, nowMs: number, rule: RateLimitRule): GcraStep {
+  const { limit, windowMs } = rule;
+  const capacity = limit * windowMs;
+  const cost = windowMs;
+  let t = Math.floor(nowMs);
+  let excess = 0;
+  if (state) {
+    if (state.anchorMs > t) t = state.anchorMs;
+    excess = Math.max(0, state.excess - (t - state.anchorMs) * limit);
+  }
+  if (excess + cost <= capacity) {
+    const next = excess + cost;
+    const resetMs = Math.ceil(next / limit);
+    return {
+      result: { allowed: true, limit, remaining: Math.floor((capacity - next) / cost), resetMs },
+      next: { anchorMs: t, excess: next },
+      ttlMs: resetMs,
+    };
+  }
+  const retryAfterMs = Math.ceil((excess + cost - capacity) / limit);
+  const resetMs = Math.ceil(excess / limit);
+  return {
+    result: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
+    ttlMs: resetMs,
+  };
+}
+
+/** The answer when the backend cannot be asked: let the request through, flagged. */
+export function failOpenResult(rule: RateLimitRule): RateLimitAllowed {
+  return { allowed: true, limit: rule.limit, remaining: rule.limit, resetMs: 0, degraded: true };
+}

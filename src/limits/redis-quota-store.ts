@@ -1,0 +1,196 @@
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { systemClock, type Clock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger, withTimeout } from './errors.ts';
+import {
+  assertBytes,
+  assertQuota,
+  DEFAULT_RESERVATION_TTL_MS,
+  type QuotaStore,
+  type QuotaStoreCommonOptions,
+  type QuotaUsage,
+  type ReserveResult,
+} from './quota-store.ts';
+import { defineScripts } from './redis-scripts.ts';
+import { createUsageLoader } from './usage-loader.ts';
+
+/*
+ * Keys per account (one hash tag, so a Redis Cluster keeps them on one slot):
+ *   KEYS[1] `${prefix}quota:{acct}`         hash  used (absent = unsynced), reserved
+ *   KEYS[2] `${prefix}quota:{acct}:expiry`  zset  reservationId → expiresAtMs
+ *   KEYS[3] `${prefix}quota:{acct}:bytes`   hash  reservationId → bytes
+ * Expired reservations are reclaimed inside the scripts (at most 500 per call; the rest next time),
+ * using the caller's clock. Empty zsets/hashes vanish by themselves.
+ */
+const PRELUDE = `
+-- Numbers go to Redis as '%d' strings: a Lua -0 would be sent as "-0", which HINCRBY refuses.
+local function adjustReserved(delta)
+  delta = tonumber(delta)
+  if delta == 0 then return end
+  if redis.call('HINCRBY', KEYS[1], 'reserved', string.format('%d', delta)) < 0 then redis.call('HSET', KEYS[1], 'reserved', 0) end
+end
+local function reclaim(now)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 500)
+  if #expired == 0 then return end
+  local sizes = redis.call('HMGET', KEYS[3], unpack(expired))
+  local freed = 0
+  for i = 1, #sizes do
+    if sizes[i] then freed = freed + tonumber(sizes[i]) end
+  end
+  redis.call('ZREM', KEYS[2], unpack(expired))
+  redis.call('HDEL', KEYS[3], unpack(expired))
+  if freed ~= 0 then adjustReserved(-freed) end
+end
+local function endReservation(id)
+  local bytes = redis.call('HGET', KEYS[3], id)
+  if not bytes then return end
+  redis.call('HDEL', KEYS[3], id)
+  redis.call('ZREM', KEYS[2], id)
+  adjustReserved(-tonumber(bytes))
+end
+local function addUsed(delta)
+  if redis.call('HEXISTS', KEYS[1], 'used') == 0 then return end
+  delta = tonumber(delta)
+  if delta == 0 then return end
+  if redis.call('HINCRBY', KEYS[1], 'used', string.format('%d', delta)) < 0 then redis.call('HSET', KEYS[1], 'used', 0) end
+end
+`;
+
+const SCRIPTS = {
+  // ARGV: nowMs, bytes, quotaBytes (-1 = unlimited), reservationId, expiresAtMs → {status 1|0|-1 unsynced, used, reserved}
+  quotaReserve: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+reclaim(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'used', 'reserved')
+if not state[1] then return {-1, 0, 0} end
+local used = tonumber(state[1])
+local reserved = tonumber(state[2] or '0')
+local bytes = tonumber(ARGV[2])
+local quota = tonumber(ARGV[3])
+if bytes > 0 and quota >= 0 and used + reserved + bytes > quota then return {0, used, reserved} end
+redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
+redis.call('HSET', KEYS[3], ARGV[4], ARGV[2])
+adjustReserved(ARGV[2])
+return {1, used, reserved + bytes}`,
+  },
+  // ARGV: reservationId, deltaBytes
+  quotaCommit: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+endReservation(ARGV[1])
+addUsed(ARGV[2])
+return 1`,
+  },
+  // ARGV: reservationId
+  quotaRelease: { numberOfKeys: 3, lua: `${PRELUDE}\nendReservation(ARGV[1])\nreturn 1` },
+  // ARGV: deltaBytes
+  quotaAdjust: { numberOfKeys: 3, lua: `${PRELUDE}\naddUsed(ARGV[1])\nreturn 1` },
+  // ARGV: nowMs → {status 1|-1, used, reserved}
+  quotaUsage: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+reclaim(ARGV[1])
+local state = redis.call('HMGET', KEYS[1], 'used', 'reserved')
+if not state[1] then return {-1, 0, 0} end
+return {1, tonumber(state[1]), tonumber(state[2] or '0')}`,
+  },
+  // ARGV: nowMs, usedBytes, onlyIfAbsent (1|0). Sets used and recounts reserved from the live reservations.
+  quotaResync: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+reclaim(ARGV[1])
+if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[1], 'used') == 1 then return 0 end
+local reserved = 0
+for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
+redis.call('HSET', KEYS[1], 'used', ARGV[2], 'reserved', string.format('%d', reserved))
+return 1`,
+  },
+} as const;
+
+export interface RedisQuotaStoreOptions extends QuotaStoreCommonOptions {
+  redis: Redis;
+  clock?: Clock;
+  logger?: Logger;
+  /** Prepended to every key (e.g. `cs:`). */
+  keyPrefix?: string;
+  /** Upper bound per call on top of the client's `commandTimeout`. Default 100 ms. */
+  timeoutMs?: number;
+}
+
+/**
+ * Quota store shared by every gateway process through Redis. Each operation is one atomic Lua
+ * script (one round trip); failures and timeouts throw `LimitsUnavailableError('unavailable')`.
+ * The injected client is not closed by `close()`.
+ */
+export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaStore {
+  const clock = options.clock ?? systemClock;
+  const prefix = options.keyPrefix ?? '';
+  const ttlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
+  const timeoutMs = options.timeoutMs ?? 100;
+  const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'quota store');
+  const scripts = defineScripts(options.redis, SCRIPTS);
+
+  const keys = (accountId: string) => {
+    const base = `${prefix}quota:{${accountId}}`;
+    return [base, `${base}:expiry`, `${base}:bytes`];
+  };
+
+  const run = async <T>(name: keyof typeof SCRIPTS, accountId: string, args: (string | number)[]): Promise<T> => {
+    try {
+      const reply = (await withTimeout(scripts[name](...keys(accountId), ...args), timeoutMs, `quota ${name}`)) as T;
+      outage.success();
+      return reply;
+    } catch (error) {
+      outage.failure(error);
+      if (isLimitsUnavailable(error)) throw error;
+      throw new LimitsUnavailableError('unavailable', `quota: Redis ${name} failed: ${(error as Error).message}`, { cause: error });
+    }
+  };
+  const unsynced = (accountId: string) => new LimitsUnavailableError('unsynced', `quota: no usage known for account ${accountId}`);
+
+  const withUsage = createUsageLoader(options.loadUsage, async (accountId, usedBytes) => {
+    assertBytes(usedBytes, 'usedBytes');
+    await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 1]);
+  });
+
+  return {
+    async reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult> {
+      assertBytes(bytes, 'bytes');
+      assertQuota(quotaBytes);
+      return withUsage(accountId, async () => {
+        const now = clock.now().getTime();
+        const reservationId = randomUUID();
+        const quotaArg = quotaBytes === Infinity ? -1 : quotaBytes;
+        const [status, used, reserved] = await run<number[]>('quotaReserve', accountId, [now, bytes, quotaArg, reservationId, now + ttlMs]);
+        if (status === -1) throw unsynced(accountId);
+        if (status === 1) return { ok: true, reservationId };
+        return { ok: false, usedBytes: used, reservedBytes: reserved, quotaBytes };
+      });
+    },
+    async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
+      assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
+      await run('quotaCommit', accountId, [reservationId, actualDeltaBytes]);
+    },
+    async release(accountId: string, reservationId: string): Promise<void> {
+      await run('quotaRelease', accountId, [reservationId]);
+    },
+    async adjust(accountId: string, deltaBytes: number): Promise<void> {
+      assertBytes(deltaBytes, 'deltaBytes', { allowNegative: true });
+      await run('quotaAdjust', accountId, [deltaBytes]);
+    },
+    async usage(accountId: string): Promise<QuotaUsage> {
+      return withUsage(accountId, async () => {
+        const [status, used, reserved] = await run<number[]>('quotaUsage', accountId, [clock.now().getTime()]);
+        if (status === -1) throw unsynced(accountId);
+        return { usedBytes: used, reservedBytes: reserved };
+      });
+    },
+    async resync(accountId: string, usedBytes: number): Promise<void> {
+      assertBytes(usedBytes, 'usedBytes');
+      await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 0]);
+    },
+    async close() {},
+  };
+}

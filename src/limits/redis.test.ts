@@ -1,0 +1,323 @@
+import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisTestServer } from '../../test/support/redis-server.ts';
+import { fixedClock } from '../clock.ts';
+import type { Logger } from '../logger.ts';
+import { isLimitsUnavailable } from './errors.ts';
+import { quotaStoreContract } from './quota-store.contract.ts';
+import type { QuotaStore } from './quota-store.ts';
+import { closeRedisClient, createRedisClient, waitForRedis } from './redis-client.ts';
+import { createRedisQuotaStore } from './redis-quota-store.ts';
+import { createRedisRateLimiter } from './redis-rate-limiter.ts';
+import { createLimits } from './index.ts';
+import { rateLimiterContract } from './rate-limiter.contract.ts';
+
+const MiB = 1024 * 1024;
+// Generous bound for the contract run, so a loaded CI machine cannot turn a slow answer into a
+// fail-open result; the outage tests below use the production-like 100 ms.
+const RELAXED_TIMEOUT_MS = 5_000;
+// The outage tests: a production-like bound (default 100 ms), with headroom for a loaded 2-core CI
+// machine so that calls before the outage and after recovery don't time out by accident.
+const OUTAGE_TIMEOUT_MS = 300;
+
+async function connectedClient(url: string, options: Parameters<typeof createRedisClient>[1] = {}): Promise<Redis> {
+  const client = createRedisClient(url, options);
+  if (!(await waitForRedis(client, 5_000))) throw new Error(`no connection to ${url}`);
+  return client;
+}
+
+function captureLogger() {
+  const lines: { level: string; message: string; fields?: Record<string, unknown> }[] = [];
+  const at = (level: string) => (message: string, fields?: Record<string, unknown>) => void lines.push({ level, message, fields });
+  const logger: Logger = { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+  return { logger, lines };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+let server: RedisTestServer;
+let redis: Redis;
+const clients: Redis[] = [];
+
+beforeAll(async () => {
+  server = await startRedisServer();
+  redis = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+  clients.push(redis);
+});
+
+afterAll(async () => {
+  for (const client of clients) await closeRedisClient(client);
+  await server?.close();
+});
+
+// The tests' clocks stand still while real time passes: keep keys far longer than the refill time
+// (in production, with real clocks, the default 1 s slack covers clock skew between processes).
+const FROZEN_CLOCK_SLACK_MS = 600_000;
+
+rateLimiterContract('redis', (clock) =>
+  createRedisRateLimiter({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS }),
+);
+quotaStoreContract('redis', (clock, options) =>
+  createRedisQuotaStore({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, ...options }),
+);
+
+describe('Redis limits shared between processes', () => {
+  it('two clients (two gateway processes) share one rate limit', async () => {
+    const other = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(other);
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const options = { clock, keyPrefix: 'shared:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS };
+    const a = createRedisRateLimiter({ redis, ...options });
+    const b = createRedisRateLimiter({ redis: other, ...options });
+    const key = `acct-${randomUUID()}:write`;
+    const rule = { limit: 100, windowMs: 1000 };
+    const results = await Promise.all(Array.from({ length: 150 }, (_, i) => (i % 2 ? a : b).check(key, rule)));
+    expect(results.filter((r) => r.degraded)).toEqual([]);
+    const allowedA = results.filter((r, i) => i % 2 && r.allowed).length;
+    const allowedB = results.filter((r, i) => !(i % 2) && r.allowed).length;
+    expect(allowedA + allowedB).toBe(100);
+    expect(allowedA).toBeGreaterThan(0);
+    expect(allowedB).toBeGreaterThan(0);
+  });
+
+  it('two clients share one quota', async () => {
+    const other = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(other);
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const a = createRedisQuotaStore({ redis, clock, keyPrefix: 'shared:', timeoutMs: RELAXED_TIMEOUT_MS });
+    const b = createRedisQuotaStore({ redis: other, clock, keyPrefix: 'shared:', timeoutMs: RELAXED_TIMEOUT_MS });
+    const account = `acct-${randomUUID()}`;
+    await a.resync(account, 0);
+    const results = await Promise.all(Array.from({ length: 50 }, (_, i) => (i % 2 ? a : b).reserve(account, MiB, 20 * MiB)));
+    expect(results.filter((r) => r.ok)).toHaveLength(20);
+    expect(await b.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 20 * MiB });
+    // A reservation taken through one process is committed through the other.
+    const first = results.find((r) => r.ok);
+    if (!first?.ok) throw new Error('no reservation');
+    await b.commit(account, first.reservationId, MiB);
+    expect(await a.usage(account)).toEqual({ usedBytes: MiB, reservedBytes: 19 * MiB });
+  });
+
+  it('rate-limit keys expire once refilled and reservation keys vanish once reclaimed', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const limiter = createRedisRateLimiter({ redis, clock, keyPrefix: 'ttl:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: 60_000 });
+    const key = `acct-${randomUUID()}:read`;
+    for (let i = 0; i < 3; i++) await limiter.check(key, { limit: 300, windowMs: 1000 });
+    const pttl = await redis.pttl(`ttl:rl:300/1000:${key}`);
+    // 3 requests at 300/s are refilled after 10 ms; plus the slack.
+    expect(pttl).toBeGreaterThan(50_000);
+    expect(pttl).toBeLessThanOrEqual(60_010);
+
+    const store = createRedisQuotaStore({ redis, clock, keyPrefix: 'ttl:', timeoutMs: RELAXED_TIMEOUT_MS, reservationTtlMs: 1000 });
+    const account = `acct-${randomUUID()}`;
+    await store.resync(account, 0);
+    for (let i = 0; i < 3; i++) await store.reserve(account, 10, 100);
+    expect(await redis.exists(`ttl:quota:{${account}}:expiry`, `ttl:quota:{${account}}:bytes`)).toBe(2);
+    clock.advance(1000);
+    expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: 0 });
+    expect(await redis.exists(`ttl:quota:{${account}}:expiry`, `ttl:quota:{${account}}:bytes`)).toBe(0);
+  });
+});
+
+describe('one Lua script per call', () => {
+  /** Commands each connection sent while `action` ran, seen through MONITOR (script-internal calls excluded). */
+  async function commandsDuring(action: (client: Redis) => Promise<void>) {
+    const client = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    const monitorClient = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(client, monitorClient);
+    const monitor = await monitorClient.monitor();
+    const marker = `marker-${randomUUID()}`;
+    const seen: string[][] = [];
+    const done = new Promise<void>((resolve) => {
+      monitor.on('monitor', (_time: string, args: string[], source: string) => {
+        if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) resolve();
+        else if (source !== 'lua') seen.push(args.map((arg) => arg.toLowerCase()));
+      });
+    });
+    await action(client);
+    await redis.echo(marker);
+    await done;
+    monitor.disconnect();
+    return seen;
+  }
+
+  it('a rate-limit check is exactly one EVAL/EVALSHA command', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const seen = await commandsDuring(async (client) => {
+      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+      for (let i = 0; i < 5; i++) await limiter.check('one-script', { limit: 3, windowMs: 1000 });
+    });
+    expect(seen.map((args) => args[0])).toEqual(['eval', 'evalsha', 'evalsha', 'evalsha', 'evalsha']);
+  });
+
+  it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const seen = await commandsDuring(async (client) => {
+      const store = createRedisQuotaStore({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS });
+      await store.resync('one-script', 0);
+      const reservation = await store.reserve('one-script', 10, 100);
+      if (!reservation.ok) throw new Error('reserve failed');
+      await store.commit('one-script', reservation.reservationId, 10);
+      await store.usage('one-script');
+      const second = await store.reserve('one-script', 10, 100);
+      if (!second.ok) throw new Error('reserve failed');
+      await store.release('one-script', second.reservationId);
+      await store.adjust('one-script', -10);
+    });
+    expect(seen).toHaveLength(7);
+    for (const args of seen) expect(['eval', 'evalsha']).toContain(args[0]);
+  });
+});
+
+describe('Redis down or slow', () => {
+  let outage: RedisTestServer;
+  beforeAll(async () => {
+    outage = await startRedisServer();
+  });
+  afterAll(async () => {
+    await outage?.close();
+  });
+
+  const timed = async <T>(call: () => Promise<T>) => {
+    const started = performance.now();
+    const settled = await call().then(
+      (value) => ({ value, error: undefined as unknown }),
+      (error: unknown) => ({ value: undefined, error }),
+    );
+    return { ...settled, ms: performance.now() - started };
+  };
+
+  async function setup() {
+    const { logger, lines } = captureLogger();
+    const client = await connectedClient(outage.url, { commandTimeoutMs: OUTAGE_TIMEOUT_MS, logger });
+    clients.push(client);
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const limiter = createRedisRateLimiter({ redis: client, clock, logger, timeoutMs: OUTAGE_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+    const store: QuotaStore = createRedisQuotaStore({ redis: client, clock, logger, timeoutMs: OUTAGE_TIMEOUT_MS });
+    return { client, clock, limiter, store, lines, account: `acct-${randomUUID()}` };
+  }
+
+  it('server stopped: checks fail open (degraded) fast, quota reports unavailable; after a restart both work again', async () => {
+    const { limiter, store, lines, account } = await setup();
+    const rule = { limit: 10, windowMs: 1000 };
+    const key = `${account}:write`;
+    await store.resync(account, 0);
+    expect(await limiter.check(key, rule)).toMatchObject({ allowed: true, remaining: 9 });
+    expect((await store.reserve(account, 5, 100)).ok).toBe(true);
+
+    await outage.stop('SIGKILL');
+
+    for (let i = 0; i < 20; i++) {
+      const { value, ms } = await timed(() => limiter.check(key, rule));
+      expect(value).toEqual({ allowed: true, limit: 10, remaining: 10, resetMs: 0, degraded: true });
+      expect(ms).toBeLessThan(1000);
+    }
+    const warnings = lines.filter((line) => line.level === 'warn' && line.message.startsWith('rate limiter'));
+    expect(warnings).toHaveLength(1); // one line per outage, not one per request
+
+    const quotaCalls: (() => Promise<unknown>)[] = [
+      () => store.reserve(account, 1, 100),
+      () => store.commit(account, 'some-reservation', 1),
+      () => store.release(account, 'some-reservation'),
+      () => store.adjust(account, -1),
+      () => store.usage(account),
+      () => store.resync(account, 0),
+    ];
+    for (const call of quotaCalls) {
+      const { error, ms } = await timed(call);
+      expect(isLimitsUnavailable(error, 'unavailable')).toBe(true);
+      expect(ms).toBeLessThan(1000);
+    }
+
+    await outage.start();
+    // ioredis reconnects by itself; no new client, limiter or store.
+    const first = await until('a non-degraded check', async () => {
+      const result = await limiter.check(key, rule);
+      return result.allowed && result.degraded ? undefined : result;
+    });
+    expect(first).toMatchObject({ allowed: true, remaining: 9 }); // the restarted server starts empty
+    expect(lines.some((line) => line.level === 'info' && line.message === 'rate limiter: Redis reachable again')).toBe(true);
+    let allowed = 1;
+    for (let i = 0; i < 15; i++) if ((await limiter.check(key, rule)).allowed) allowed++;
+    expect(allowed).toBe(10);
+
+    // The restarted server lost the usage: quota says so until it is resynced from the database.
+    await expect(store.reserve(account, 1, 100)).rejects.toMatchObject({ reason: 'unsynced' });
+    await store.resync(account, 90);
+    expect((await store.reserve(account, 10, 100)).ok).toBe(true);
+    expect((await store.reserve(account, 1, 100)).ok).toBe(false);
+    expect(await store.usage(account)).toEqual({ usedBytes: 90, reservedBytes: 10 });
+  });
+
+  it('server frozen (slow): a check returns degraded within the timeout, then recovers', async () => {
+    const { limiter, store, account } = await setup();
+    const rule = { limit: 10, windowMs: 1000 };
+    const key = `${account}:read`;
+    await store.resync(account, 0);
+    expect((await limiter.check(key, rule)).degraded).toBeUndefined();
+
+    outage.pause();
+    try {
+      const check = await timed(() => limiter.check(key, rule));
+      expect(check.value).toMatchObject({ allowed: true, degraded: true });
+      expect(check.ms).toBeLessThan(1000);
+      const reserve = await timed(() => store.reserve(account, 1, 100));
+      expect(isLimitsUnavailable(reserve.error, 'unavailable')).toBe(true);
+      expect(reserve.ms).toBeLessThan(1000);
+    } finally {
+      outage.resume();
+    }
+
+    const result = await until('a non-degraded check', async () => {
+      const r = await limiter.check(key, rule);
+      return r.allowed && r.degraded ? undefined : r;
+    });
+    expect(result.allowed).toBe(true);
+    expect((await store.usage(account)).usedBytes).toBe(0);
+  });
+
+  it('Redis unreachable from the start: fails open at once', async () => {
+    const { logger, lines } = captureLogger();
+    const client = createRedisClient('redis://127.0.0.1:1', { commandTimeoutMs: 100, connectTimeoutMs: 200, logger });
+    clients.push(client);
+    const limiter = createRedisRateLimiter({ redis: client, logger });
+    const store = createRedisQuotaStore({ redis: client, logger });
+    const { value, ms } = await timed(() => limiter.check('k', { limit: 1, windowMs: 1000 }));
+    expect(value).toMatchObject({ allowed: true, degraded: true });
+    expect(ms).toBeLessThan(1000);
+    await expect(store.reserve('acct', 1, 10)).rejects.toMatchObject({ reason: 'unavailable' });
+    expect(lines.some((line) => line.level === 'warn')).toBe(true);
+  });
+});
+
+describe('createLimits', () => {
+  it('with a Redis URL, builds Redis-backed limits that share state with other processes', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const one = await createLimits({ redisUrl: server.url, clock, keyPrefix: 'limits:', timeoutMs: RELAXED_TIMEOUT_MS, loadUsage: async () => 7 });
+    const two = await createLimits({ redisUrl: server.url, clock, keyPrefix: 'limits:', timeoutMs: RELAXED_TIMEOUT_MS });
+    try {
+      expect(one.backend).toBe('redis');
+      const key = `acct-${randomUUID()}:login`;
+      const rule = { limit: 2, windowMs: 60_000 };
+      expect((await one.rateLimiter.check(key, rule)).allowed).toBe(true);
+      expect((await two.rateLimiter.check(key, rule)).allowed).toBe(true);
+      expect((await one.rateLimiter.check(key, rule)).allowed).toBe(false);
+      const account = `acct-${randomUUID()}`;
+      expect((await one.quotaStore.reserve(account, 3, 10)).ok).toBe(true); // loads 7 used bytes
+      expect(await two.quotaStore.usage(account)).toEqual({ usedBytes: 7, reservedBytes: 3 });
+    } finally {
+      await one.close();
+      await two.close();
+    }
+  });
+});
