@@ -15,6 +15,7 @@ import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
 import { emptyResponse } from './s3/responses.ts';
+import { continueWasSent } from './s3/upload-body.ts';
 import { errorDocument } from './s3/xml.ts';
 import { createSigningKeyCache } from './sigv4/signing-key-cache.ts';
 import { createSigV4Verifier } from './sigv4/verify.ts';
@@ -38,10 +39,21 @@ function toS3Error(error: unknown): S3Error | undefined {
   return undefined;
 }
 
-function hasUnreadBody(incoming: IncomingMessage): boolean {
-  const declared = incoming.headers['content-length'];
-  const hasBody = incoming.headers['transfer-encoding'] !== undefined || (declared !== undefined && declared !== '0');
-  return hasBody && !incoming.readableEnded;
+/** Node drains a small unread body by itself and keeps the connection; reading a large one would waste the transfer. */
+const DRAIN_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * Whether an error response should close the connection rather than let Node drain the unread
+ * body: a large body would be transferred for nothing, and after a refused `Expect: 100-continue`
+ * the client may never send the body it announced.
+ */
+function shouldCloseAfterError(incoming: IncomingMessage, outgoing: ServerResponse): boolean {
+  if (incoming.readableEnded) return false;
+  const declared = Number(incoming.headers['content-length'] ?? 0);
+  const expectsContinue = incoming.headers.expect?.toLowerCase() === '100-continue';
+  if (expectsContinue && declared > 0 && !continueWasSent(outgoing)) return true;
+  if (incoming.headers['transfer-encoding'] !== undefined) return true;
+  return declared > DRAIN_LIMIT_BYTES;
 }
 
 type Dispatch = (ctx: S3RequestContext) => Promise<Response> | Response;
@@ -82,10 +94,16 @@ export function createGatewayApp(deps: GatewayDeps) {
     signingKeyCache: createSigningKeyCache({ maxEntries: 10_000 }),
   });
 
-  function errorResponse(error: S3Error, method: string, target: Pick<RequestTarget, 'bucket' | 'key'>, requestId: string, incoming: IncomingMessage): Response {
+  function errorResponse(
+    error: S3Error,
+    method: string,
+    target: Pick<RequestTarget, 'bucket' | 'key'>,
+    requestId: string,
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+  ): Response {
     const headers: Record<string, string> = { ...error.headers };
-    // An unread request body would otherwise be drained byte by byte before the next request.
-    if (hasUnreadBody(incoming)) headers.Connection = 'close';
+    if (shouldCloseAfterError(incoming, outgoing)) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
     if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
     if (error.code === 'NoSuchBucket' && target.bucket && !error.details.BucketName) error.details.BucketName = target.bucket;
@@ -140,9 +158,9 @@ export function createGatewayApp(deps: GatewayDeps) {
         outgoing.destroy();
         return RESPONSE_ALREADY_SENT;
       }
-      if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming);
+      if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming, outgoing);
       deps.logger.error('unhandled gateway error', { requestId, method, url: incoming.url, error: (error as Error).stack ?? String(error) });
-      return errorResponse(new S3Error('InternalError'), method, target, requestId, incoming);
+      return errorResponse(new S3Error('InternalError'), method, target, requestId, incoming, outgoing);
     }
   }
 

@@ -63,7 +63,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
     if (notModified) return notModified;
     throw error;
   }
-  const { info, body, bytes, range } = result;
+  const { info, bytes, range } = result;
   const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
   applyResponseOverrides(headers, target.query);
   headers['x-amz-request-id'] = ctx.requestId;
@@ -80,12 +80,11 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   outgoing.writeHead(status, headers);
   if (bytes) {
     // Small objects: one write, none of a stream pipeline's per-request bookkeeping.
-    body.destroy();
     outgoing.end(bytes);
     return RESPONSE_ALREADY_SENT;
   }
   try {
-    await pipeline(body, outgoing);
+    await pipeline(result.body, outgoing);
   } catch (error) {
     ctx.deps.logger.debug('GetObject stream ended early', { requestId: ctx.requestId, error: (error as Error).message });
     outgoing.destroy();

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
@@ -82,6 +83,12 @@ export function createUploadBody(ctx: S3RequestContext): UploadBody {
       })
     : undefined;
 
+  // Nothing to verify (UNSIGNED-PAYLOAD, no checksum): the decoded bytes go to the backend as
+  // they are, one stream hop fewer. The backend still checks the length and Content-MD5.
+  if (payload.kind === 'unsigned' && !checksum) {
+    return { body: incoming, size, checksum: () => undefined };
+  }
+
   const verifier = createPayloadVerifier({
     expectedSha256: payload.kind === 'sha256' ? payload.hash : undefined,
     checksum: checksum ? { algorithm: checksum.algorithm, expected: checksum.expected } : undefined,
@@ -105,9 +112,16 @@ export function createUploadBody(ctx: S3RequestContext): UploadBody {
   return { body: verifier, size, checksum: () => lazyChecksum };
 }
 
+const continued = new WeakSet<ServerResponse>();
+
 /** Answers `Expect: 100-continue` only once the request was authenticated and validated. */
 export function sendContinue(ctx: S3RequestContext): void {
-  if (header(ctx.incoming.headers, 'expect')?.toLowerCase() === '100-continue' && !ctx.outgoing.headersSent) {
+  if (header(ctx.incoming.headers, 'expect')?.toLowerCase() === '100-continue' && !ctx.outgoing.headersSent && !continued.has(ctx.outgoing)) {
+    continued.add(ctx.outgoing);
     ctx.outgoing.writeContinue();
   }
+}
+
+export function continueWasSent(outgoing: ServerResponse): boolean {
+  return continued.has(outgoing);
 }

@@ -147,7 +147,7 @@ export interface GetObjectOutput {
   body: Readable;
   /**
    * The same bytes as `body` when the backend already holds them in memory (small objects):
-   * callers may send these directly and leave `body` unread.
+   * callers may send these directly and never touch `body` (a backend may build it lazily).
    */
   bytes?: Buffer;
   /** Inclusive byte range served, when a range was requested and satisfiable. */

@@ -46,6 +46,10 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
     DATA_DIR: dir.path,
     LOG_LEVEL: 'error',
     FS_FSYNC: false,
+    // Client suites run without retries to make failures visible; the limits have their own suite.
+    RATE_LIMIT_READ: 'off',
+    RATE_LIMIT_WRITE: 'off',
+    RATE_LIMIT_LIST: 'off',
     ...overrides,
   });
   const running = await startCloudStorage({ config, clock: options.clock, logger: createLogger(config.LOG_LEVEL) });

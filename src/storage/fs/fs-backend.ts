@@ -71,6 +71,12 @@ const SMALL_READ_BYTES = 64 * 1024;
  * into its metadata for the same reason).
  */
 const INLINE_MAX_BYTES = 32 * 1024;
+/**
+ * Bytes a data-file write stream buffers before it pushes back. With Node's 16 KiB default every
+ * 64 KiB socket chunk waits for the previous disk write to finish; 1 MiB keeps a few writes
+ * queued (coalesced into one writev) while still bounding memory per upload.
+ */
+const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 const MAX_PART_NUMBER = 10_000;
 const MAX_LIST = 1000;
 
@@ -246,7 +252,7 @@ class FsStorageBackend implements FsBackend {
         },
         inline ? async function (source: AsyncIterable<Buffer>) {
           for await (const _ of source);
-        } : fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync }),
+        } : fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK }),
       );
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new S3Error('IncompleteBody', undefined, {
@@ -488,7 +494,16 @@ class FsStorageBackend implements FsBackend {
     const start = range ? range.start : 0;
     const end = range ? range.end + 1 : record.size;
     const opened = await this.openRange(record, start, end);
-    const output: GetObjectOutput = Buffer.isBuffer(opened) ? { info, body: bufferStream(opened), bytes: opened } : { info, body: opened };
+    // For in-memory bytes the stream is built only if a caller asks for it (the gateway sends `bytes`).
+    const output: GetObjectOutput = Buffer.isBuffer(opened)
+      ? {
+          info,
+          bytes: opened,
+          get body() {
+            return bufferStream(opened);
+          },
+        }
+      : { info, body: opened };
     if (range) output.range = range;
     return output;
   }

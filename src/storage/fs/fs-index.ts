@@ -202,6 +202,48 @@ function segmentFiles(json: string): string[] {
   return decodeSegments(json).map((s) => s.file);
 }
 
+function objectCacheKey(bucket: string, key: Buffer): string {
+  // latin1 maps bytes 1:1 to code units; bucket names never contain NUL.
+  return `${bucket}\0${key.toString('latin1')}`;
+}
+
+/** An LRU bounded by entry count and by approximate bytes (inline object data dominates). */
+class ByteBoundedLru<V> {
+  private readonly entries = new Map<string, { value: V; bytes: number }>();
+  private bytes = 0;
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly maxBytes: number,
+  ) {}
+
+  get(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    if (!entry) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, entry);
+    return entry.value;
+  }
+
+  set(key: string, value: V, bytes: number): void {
+    this.delete(key);
+    if (bytes > this.maxBytes) return;
+    this.entries.set(key, { value, bytes });
+    this.bytes += bytes;
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) {
+      const oldest = this.entries.keys().next().value as string;
+      this.delete(oldest);
+    }
+  }
+
+  delete(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    this.entries.delete(key);
+    this.bytes -= entry.bytes;
+  }
+}
+
 /**
  * All statements are prepared once. Every mutating method is one transaction and returns the data
  * files that the committed change orphaned: the caller unlinks them only after the commit.
@@ -209,6 +251,12 @@ function segmentFiles(json: string): string[] {
 export class FsIndex {
   private readonly db: Database.Database;
   private readonly stmts;
+  /**
+   * Recently read object rows. This process is the only writer of the index (one server per
+   * DATA_DIR), and every write path below drops the entry first, so the cache is never stale;
+   * a hot small object is served without a query.
+   */
+  private readonly objectCache = new ByteBoundedLru<ObjectRecord>(20_000, 64 * 1024 * 1024);
 
   /** `durable`: every commit is fsynced (small objects live in the index, so it holds data too). */
   constructor(file: string, options: { durable: boolean } = { durable: true }) {
@@ -323,13 +371,21 @@ export class FsIndex {
 
   // ---- objects ----
 
+  /** The returned record may be shared with later callers: treat it as read-only. */
   getObject(bucket: string, key: Buffer): ObjectRecord | undefined {
+    const cacheKey = objectCacheKey(bucket, key);
+    const cached = this.objectCache.get(cacheKey);
+    if (cached) return cached;
     const row = this.stmts.getObject.get(bucket, key) as ObjectRow | undefined;
-    return row ? toObjectRecord(row) : undefined;
+    if (!row) return undefined;
+    const record = toObjectRecord(row);
+    this.objectCache.set(cacheKey, record, (record.inline?.length ?? 0) + 512);
+    return record;
   }
 
   /** Replaces the object row; returns the previous version's files. Caller checks the bucket. */
   private writeObjectRow(record: ObjectRecord): string[] {
+    this.objectCache.delete(objectCacheKey(record.bucket, record.key));
     const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as string | undefined;
     this.stmts.upsertObject.run({
       bucket: record.bucket,
@@ -360,6 +416,7 @@ export class FsIndex {
     for (const key of keys) {
       const old = this.stmts.getObjectSegments.get(bucket, key) as string | undefined;
       if (old === undefined) continue;
+      this.objectCache.delete(objectCacheKey(bucket, key));
       this.stmts.deleteObject.run(bucket, key);
       orphans.push(...segmentFiles(old));
     }
@@ -368,6 +425,7 @@ export class FsIndex {
 
   /** False when the object does not exist. */
   setTags(bucket: string, key: Buffer, tags: Record<string, string>): boolean {
+    this.objectCache.delete(objectCacheKey(bucket, key));
     const count = Object.keys(tags).length;
     return this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes === 1;
   }

@@ -1,0 +1,157 @@
+/** Load generation and process plumbing shared by the benchmarks. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { freePort, PROJECT_ROOT, runCli } from '../test/support/cloudstorage.ts';
+import { signRaw } from '../test/support/raw-s3.ts';
+
+export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
+export const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 256) * 1024 * 1024;
+export const CONCURRENCY = 16;
+export const SMALL = Buffer.alloc(4096, 7);
+
+export interface Target {
+  /** Server process, for CPU accounting. */
+  pid?: number;
+  port: number;
+  method: 'GET' | 'PUT';
+  path: string;
+  headers: Record<string, string>;
+}
+
+export function startChild(args: string[], env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+}
+
+export async function waitForHttp(url: string): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      await fetch(url);
+      return;
+    } catch {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+  throw new Error(`not ready: ${url}`);
+}
+
+export interface BenchGateway {
+  port: number;
+  child: ChildProcess;
+  /** A signed request; replayable within the 15-minute clock-skew window (SigV4 has no nonce). */
+  signed(method: 'GET' | 'PUT', path: string, headers?: Record<string, string>, payloadHash?: string): Promise<Target>;
+}
+
+/**
+ * A gateway as `npm start` runs it (the dist/ bundle on plain node; `npm run bench` builds it),
+ * with a fresh account. BENCH_PROFILE=dir writes a V8 CPU profile (bench/profile-summary.ts reads it).
+ */
+export async function startGateway(env: Record<string, string>): Promise<BenchGateway> {
+  const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'error', ...env };
+  const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], fullEnv)).json;
+  const port = await freePort();
+  const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  const child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist/main.mjs')], {
+    cwd: PROJECT_ROOT,
+    env: { ...process.env, ...fullEnv, S3_PORT: String(port), API_PORT: String(await freePort()) },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForHttp(`http://127.0.0.1:${port}/_health`);
+  const endpoint = `http://127.0.0.1:${port}`;
+  return {
+    port,
+    child,
+    async signed(method, path, headers = {}, payloadHash) {
+      const req = await signRaw(endpoint, credentials, { method, path, headers, payloadHash, signingDate: new Date() });
+      return { port, pid: child.pid, method, path, headers: req.headers! };
+    },
+  };
+}
+
+export function send(agent: Agent, target: Target, body?: Buffer | (() => Readable)): Promise<{ status: number; bytes: number }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: target.port, method: target.method, path: target.path, headers: target.headers, agent }, (res) => {
+      let bytes = 0;
+      res.on('data', (chunk: Buffer) => (bytes += chunk.length));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    if (typeof body === 'function') body().pipe(req);
+    else req.end(body);
+  });
+}
+
+/** user+system CPU seconds a process has used so far (Linux /proc). */
+function cpuSeconds(pid: number | undefined): number {
+  if (!pid) return 0;
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+export interface RateMeasurement {
+  requestsPerSecond: number;
+  /** Server CPU (user+system) per request: independent of how busy the load generator is. */
+  cpuMicrosPerRequest: number;
+}
+
+/** Requests/s at CONCURRENCY over keep-alive connections, after a one-second warm-up. */
+export async function measureRate(target: Target, body?: Buffer): Promise<RateMeasurement> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const run = async (deadline: number) => {
+    let completed = 0;
+    await Promise.all(
+      Array.from({ length: CONCURRENCY }, async () => {
+        while (performance.now() < deadline) {
+          const { status } = await send(agent, target, body);
+          if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
+          completed += 1;
+        }
+      }),
+    );
+    return completed;
+  };
+  await run(performance.now() + 1000); // warm-up: JIT, connection pool, page cache
+  const cpuBefore = cpuSeconds(target.pid);
+  const start = performance.now();
+  const completed = await run(start + SECONDS * 1000);
+  const cpuMicrosPerRequest = ((cpuSeconds(target.pid) - cpuBefore) * 1e6) / completed;
+  agent.destroy();
+  return { requestsPerSecond: completed / ((performance.now() - start) / 1000), cpuMicrosPerRequest };
+}
+
+export function largeBody(): Readable {
+  const chunk = Buffer.alloc(1024 * 1024, 3);
+  let sent = 0;
+  return new Readable({
+    read() {
+      if (sent >= LARGE_BYTES) return void this.push(null);
+      sent += chunk.length;
+      this.push(chunk);
+    },
+  });
+}
+
+/** Best of three single-stream transfers, in MiB/s. */
+export async function throughput(target: Target, upload: boolean): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  let best = 0;
+  for (let round = 0; round < 3; round++) {
+    const start = performance.now();
+    const { status, bytes } = await send(agent, target, upload ? largeBody : undefined);
+    if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
+    if (!upload && bytes !== LARGE_BYTES) throw new Error(`short download: ${bytes}`);
+    best = Math.max(best, LARGE_BYTES / 1024 / 1024 / ((performance.now() - start) / 1000));
+  }
+  agent.destroy();
+  return best;
+}
+
+export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
+  console.log(`\n${title}\n`);
+  console.log(`| ${header.join(' | ')} |`);
+  console.log(`|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  for (const row of rows) console.log(`| ${row.map((cell) => (typeof cell === 'number' ? cell.toFixed(cell < 10 ? 2 : 0) : cell)).join(' | ')} |`);
+}
