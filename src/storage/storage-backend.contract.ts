@@ -946,6 +946,54 @@ export function runStorageBackendContract(
       });
     });
 
+    describe('usage', () => {
+      it('stays exact through puts, overwrites, copies, failed writes, deletes and multipart uploads', async () => {
+        const bucket = await newBucket();
+        const usage = () => backend.usage(bucket);
+        expect(await usage()).toEqual({ bytes: 0, objects: 0, multipartBytes: 0 });
+
+        await put(bucket, 'a', 'x'.repeat(1000));
+        await put(bucket, 'b', randomBytes(100_000));
+        expect(await usage()).toEqual({ bytes: 101_000, objects: 2, multipartBytes: 0 });
+        await put(bucket, 'a', 'y'.repeat(10)); // overwrite: only the difference counts
+        expect(await usage()).toEqual({ bytes: 100_010, objects: 2, multipartBytes: 0 });
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: 'b', bucket, key: 'c', metadataDirective: 'COPY' });
+        expect(await usage()).toEqual({ bytes: 200_010, objects: 3, multipartBytes: 0 });
+
+        // Failed writes change nothing.
+        await expect(backend.putObject({ bucket, key: 'a', body: failingBody(randomBytes(5000)), metadata: meta() })).rejects.toThrow();
+        await expectS3Error(backend.putObject({ bucket, key: 'd', body: bodyOf('abc'), size: 4, metadata: meta() }), 'IncompleteBody');
+        expect(await usage()).toEqual({ bytes: 200_010, objects: 3, multipartBytes: 0 });
+
+        await backend.deleteObject({ bucket, key: 'c' });
+        await backend.deleteObject({ bucket, key: 'missing' });
+        await backend.deleteObjects({ bucket, keys: ['a', 'missing-too'] });
+        expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: 0 });
+
+        const partSize = 5 * 1024 * 1024;
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'b', metadata: meta() });
+        const p1 = await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 1, body: bodyOf(randomBytes(partSize)), size: partSize });
+        await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 2, body: bodyOf(randomBytes(300)), size: 300 });
+        // Re-uploading a part replaces it.
+        const p2 = await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 2, body: bodyOf(randomBytes(200)), size: 200 });
+        await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 3, body: bodyOf(randomBytes(700)), size: 700 });
+        expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: partSize + 900 });
+        // Completing with parts 1 and 2 overwrites "b"; the unlisted part 3 is dropped.
+        await backend.completeMultipartUpload({ bucket, key: 'b', uploadId, parts: [{ partNumber: 1, etag: p1.etag }, { partNumber: 2, etag: p2.etag }] });
+        expect(await usage()).toEqual({ bytes: partSize + 200, objects: 1, multipartBytes: 0 });
+
+        const aborted = await backend.createMultipartUpload({ bucket, key: 'e', metadata: meta() });
+        await backend.uploadPart({ bucket, key: 'e', uploadId: aborted.uploadId, partNumber: 1, body: bodyOf('12345'), size: 5 });
+        expect((await usage()).multipartBytes).toBe(5);
+        await backend.abortMultipartUpload({ bucket, key: 'e', uploadId: aborted.uploadId });
+        expect(await usage()).toEqual({ bytes: partSize + 200, objects: 1, multipartBytes: 0 });
+      });
+
+      it('reports NoSuchBucket for a missing bucket', async () => {
+        await expectS3Error(backend.usage('contract-missing-usage'), 'NoSuchBucket');
+      });
+    });
+
     describe('lifecycle', () => {
       it('reports healthy', async () => {
         expect((await backend.health()).ok).toBe(true);

@@ -43,9 +43,21 @@ export interface StorageBackend {
   listParts(input: ListPartsInput): Promise<ListPartsOutput>;
   listMultipartUploads(input: ListMultipartUploadsInput): Promise<ListMultipartUploadsOutput>;
 
+  /**
+   * Exact usage of a bucket: stored object bytes and count, and bytes of parts of multipart
+   * uploads still in progress. Quotas and `usage reconcile` are computed from it.
+   */
+  usage(bucket: string): Promise<BucketUsage>;
+
   /** Cheap liveness probe for /_health/status. */
   health(): Promise<{ ok: boolean; detail?: string }>;
   close(): Promise<void>;
+}
+
+export interface BucketUsage {
+  bytes: number;
+  objects: number;
+  multipartBytes: number;
 }
 
 export interface ObjectChecksum {

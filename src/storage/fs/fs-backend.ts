@@ -21,6 +21,7 @@ import { createChecksummer, compositeChecksum, type ChecksumAlgorithm } from '..
 import { S3Error } from '../../errors/s3-errors.ts';
 import { evaluateConditions, resolveRange } from '../conditions.ts';
 import type {
+  BucketUsage,
   CompleteMultipartUploadInput,
   CopyObjectInput,
   CreateMultipartUploadInput,
@@ -450,6 +451,12 @@ class FsStorageBackend implements FsBackend {
     if (!this.index.createBucket(bucket, Date.now())) {
       throw new S3Error('BucketAlreadyOwnedByYou', undefined, { details: { BucketName: bucket } });
     }
+  }
+
+  async usage(bucket: string): Promise<BucketUsage> {
+    const usage = this.index.usage(bucket);
+    if (!usage) throw noSuchBucket(bucket);
+    return usage;
   }
 
   async deleteBucket(bucket: string): Promise<void> {

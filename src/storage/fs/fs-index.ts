@@ -68,7 +68,11 @@ const SCHEMA_VERSION = 1;
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS buckets (
   name TEXT PRIMARY KEY,
-  created_at INTEGER NOT NULL
+  created_at INTEGER NOT NULL,
+  -- Usage, maintained in the same transaction as every change: exact by construction.
+  bytes INTEGER NOT NULL DEFAULT 0,
+  objects INTEGER NOT NULL DEFAULT 0,
+  multipart_bytes INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS objects (
@@ -273,7 +277,10 @@ export class FsIndex {
       deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
       anyObject: db.prepare('SELECT 1 FROM objects WHERE bucket = ? LIMIT 1').pluck(),
       getObject: db.prepare('SELECT * FROM objects WHERE bucket = ? AND key = ?'),
-      getObjectSegments: db.prepare('SELECT segments FROM objects WHERE bucket = ? AND key = ?').pluck(),
+      getObjectSegments: db.prepare('SELECT segments, size FROM objects WHERE bucket = ? AND key = ?'),
+      addUsage: db.prepare('UPDATE buckets SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE name = ?'),
+      usage: db.prepare('SELECT bytes, objects, multipart_bytes FROM buckets WHERE name = ?'),
+      uploadBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM parts WHERE upload_id = ?').pluck(),
       upsertObject: db.prepare(
         `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data)
          VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data)`,
@@ -386,7 +393,8 @@ export class FsIndex {
   /** Replaces the object row; returns the previous version's files. Caller checks the bucket. */
   private writeObjectRow(record: ObjectRecord): string[] {
     this.objectCache.delete(objectCacheKey(record.bucket, record.key));
-    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as string | undefined;
+    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number } | undefined;
+    this.stmts.addUsage.run(record.size - (old?.size ?? 0), old ? 0 : 1, 0, record.bucket);
     this.stmts.upsertObject.run({
       bucket: record.bucket,
       key: record.key,
@@ -401,7 +409,7 @@ export class FsIndex {
       segments: encodeSegments(record.segments),
       inline_data: record.inline ?? null,
     });
-    return old === undefined ? [] : segmentFiles(old);
+    return old === undefined ? [] : segmentFiles(old.segments);
   }
 
   /** Commits an object version; null when the bucket vanished (nothing written). */
@@ -414,14 +422,21 @@ export class FsIndex {
   deleteObjects = this.tx((bucket: string, keys: Buffer[]): string[] => {
     const orphans: string[] = [];
     for (const key of keys) {
-      const old = this.stmts.getObjectSegments.get(bucket, key) as string | undefined;
+      const old = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number } | undefined;
       if (old === undefined) continue;
       this.objectCache.delete(objectCacheKey(bucket, key));
       this.stmts.deleteObject.run(bucket, key);
-      orphans.push(...segmentFiles(old));
+      this.stmts.addUsage.run(-old.size, -1, 0, bucket);
+      orphans.push(...segmentFiles(old.segments));
     }
     return orphans;
   });
+
+  /** Undefined for a missing bucket. */
+  usage(bucket: string): { bytes: number; objects: number; multipartBytes: number } | undefined {
+    const row = this.stmts.usage.get(bucket) as { bytes: number; objects: number; multipart_bytes: number } | undefined;
+    return row && { bytes: row.bytes, objects: row.objects, multipartBytes: row.multipart_bytes };
+  }
 
   /** False when the object does not exist. */
   setTags(bucket: string, key: Buffer, tags: Record<string, string>): boolean {
@@ -468,6 +483,7 @@ export class FsIndex {
     const upload = this.getUpload(part.uploadId);
     if (!upload || upload.bucket !== bucket || !upload.key.equals(key)) return null;
     const old = this.stmts.getPart.get(part.uploadId, part.partNumber) as PartRow | undefined;
+    this.stmts.addUsage.run(0, 0, part.size - (old?.size ?? 0), bucket);
     this.stmts.upsertPart.run({
       upload_id: part.uploadId,
       part_number: part.partNumber,
@@ -490,6 +506,8 @@ export class FsIndex {
 
   /** Deletes an upload and its parts; returns the part files. */
   deleteUpload = this.tx((uploadId: string): string[] => {
+    const upload = this.getUpload(uploadId);
+    if (upload) this.stmts.addUsage.run(0, 0, -(this.stmts.uploadBytes.get(uploadId) as number), upload.bucket);
     const files = this.stmts.partFilesOfUpload.all(uploadId) as string[];
     this.stmts.deleteParts.run(uploadId);
     this.stmts.deleteUpload.run(uploadId);
@@ -519,6 +537,8 @@ export class FsIndex {
       const { record, result } = build(upload, parts);
       if (!this.bucketExists(record.bucket)) return null;
       const used = new Set(record.segments.map((s) => s.file));
+      // The parts stop counting as in-progress uploads; the object counts from now on.
+      this.stmts.addUsage.run(0, 0, -(this.stmts.uploadBytes.get(uploadId) as number), upload.bucket);
       const orphans = this.writeObjectRow(record).filter((file) => !used.has(file));
       for (const part of parts) if (part.file && !used.has(part.file)) orphans.push(part.file);
       this.stmts.deleteParts.run(uploadId);
