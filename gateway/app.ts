@@ -44,11 +44,13 @@ const DRAIN_LIMIT_BYTES = 1024 * 1024;
 
 /**
  * Whether an error response should close the connection rather than let Node drain the unread
- * body: a large body would be transferred for nothing, and after a refused `Expect: 100-continue`
- * the client may never send the body it announced.
+ * body: a body already being read cannot be drained, a large one would be transferred for
+ * nothing, and after a refused `Expect: 100-continue` the client may never send it at all.
  */
 function shouldCloseAfterError(incoming: IncomingMessage, outgoing: ServerResponse): boolean {
   if (incoming.readableEnded) return false;
+  // Once something started reading the body, Node no longer drains the rest by itself.
+  if (incoming.readableFlowing !== null) return true;
   const declared = Number(incoming.headers['content-length'] ?? 0);
   const expectsContinue = incoming.headers.expect?.toLowerCase() === '100-continue';
   if (expectsContinue && declared > 0 && !continueWasSent(outgoing)) return true;

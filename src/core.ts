@@ -12,9 +12,8 @@ import { openDatabase } from './db/database.ts';
 import { createKeyStore } from './keys/key-store.ts';
 import { createKeysRepository } from './keys/keys.repository.ts';
 import { createKeysUsecases } from './keys/keys.usecases.ts';
-import { createMemoryRateLimiter } from './limits/memory-rate-limiter.ts';
-import { closeRedisClient, createRedisClient } from './limits/redis-client.ts';
-import { createRedisRateLimiter } from './limits/redis-rate-limiter.ts';
+import { createLimits } from './limits/index.ts';
+import { createQuotasUsecases, type QuotasUsecases } from './quotas/quotas.usecases.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createFsBackend } from './storage/fs/fs-backend.ts';
 import type { StorageBackend } from './storage/storage-backend.ts';
@@ -54,12 +53,23 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
   const accountsUsecases = createAccountsUsecases({ accountsRepository, keysUsecases, bucketsUsecases });
 
   // With REDIS_URL every gateway process shares one set of counters; without it, this process keeps its own.
-  const redis = config.REDIS_URL
-    ? createRedisClient(config.REDIS_URL, { commandTimeoutMs: config.REDIS_TIMEOUT_MS, logger, connectionName: 'cloudstorage' })
-    : undefined;
-  const rateLimiter = redis
-    ? createRedisRateLimiter({ redis, clock, logger, keyPrefix: 'cs:', timeoutMs: config.REDIS_TIMEOUT_MS })
-    : createMemoryRateLimiter({ clock });
+  let quotasUsecases: QuotasUsecases | undefined;
+  const limits = await createLimits({
+    redisUrl: config.REDIS_URL,
+    timeoutMs: config.REDIS_TIMEOUT_MS,
+    reservationTtlMs: config.QUOTA_RESERVATION_TTL_MS,
+    loadUsage: (userId) => quotasUsecases!.usedBytes(userId),
+    clock,
+    logger,
+  });
+  quotasUsecases = createQuotasUsecases({
+    accountsRepository,
+    bucketsRepository,
+    backend,
+    quotaStore: limits.quotaStore,
+    defaultQuotaBytes: config.DEFAULT_QUOTA_BYTES,
+    logger,
+  });
 
   const startedAt = clock.now();
 
@@ -73,12 +83,13 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     accountsUsecases,
     keysUsecases,
     bucketsUsecases,
-    rateLimiter,
+    rateLimiter: limits.rateLimiter,
+    quotasUsecases,
+    accountsRepository,
     startedAt,
     async close() {
       changes.close();
-      await rateLimiter.close();
-      if (redis) await closeRedisClient(redis);
+      await limits.close();
       await backend.close();
       database.close();
     },

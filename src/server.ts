@@ -29,6 +29,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     keyStore,
     bucketsUsecases: core.bucketsUsecases,
     rateLimiter: core.rateLimiter,
+    quotas: core.quotasUsecases,
   });
   const s3Server = createS3Server(gateway);
   const dashboard = createDashboardApp(shared);

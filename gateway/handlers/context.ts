@@ -5,6 +5,7 @@ import type { KeyStore } from '../../src/keys/key-store.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { HealthDeps } from '../../src/health.ts';
 import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
+import type { QuotasUsecases } from '../../src/quotas/quotas.usecases.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
@@ -15,6 +16,7 @@ export interface GatewayDeps extends HealthDeps {
   keyStore: KeyStore;
   bucketsUsecases: BucketsUsecases;
   rateLimiter: RateLimiter;
+  quotas: QuotasUsecases;
 }
 
 /** What a handler receives: only requests that passed SigV4 verification and authorization. */

@@ -3,11 +3,12 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
 import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
-import { createUploadBody, sendContinue } from '../s3/upload-body.ts';
+import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
 import { document, node, opt, parseXml, text } from '../s3/xml.ts';
 import { resolveCopySource } from './copy-source.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 import { parseMaxKeys } from './listing.handlers.ts';
+import { sizeOf } from './objects.handlers.ts';
 
 function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | undefined {
   const value = header(ctx.incoming.headers, 'x-amz-checksum-algorithm')?.toUpperCase();
@@ -34,18 +35,26 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
 }
 
 export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<Response> {
-  const upload = createUploadBody(ctx);
+  const prepared = prepareUpload(ctx);
+  // Parts in progress count against the quota; a re-uploaded part is charged in full until it lands.
+  const hold = await ctx.deps.quotas.reserve(ctx.userId, prepared.size);
   sendContinue(ctx);
-  const result = await ctx.deps.backend.uploadPart({
-    bucket: ctx.backendBucket,
-    key: ctx.operation.key,
-    uploadId: ctx.operation.uploadId,
-    partNumber: ctx.operation.partNumber,
-    body: upload.body,
-    size: upload.size,
-    contentMd5: header(ctx.incoming.headers, 'content-md5'),
-    checksum: upload.checksum(),
-  });
+  let result;
+  try {
+    const upload = prepared.open();
+    result = await ctx.deps.backend.uploadPart({
+      bucket: ctx.backendBucket,
+      key: ctx.operation.key,
+      uploadId: ctx.operation.uploadId,
+      partNumber: ctx.operation.partNumber,
+      body: upload.body,
+      size: upload.size,
+      contentMd5: header(ctx.incoming.headers, 'content-md5'),
+      checksum: upload.checksum(),
+    });
+  } finally {
+    await hold.settle();
+  }
   const headers: Record<string, string> = { ETag: result.etag };
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
   return emptyResponse(200, headers);
@@ -64,6 +73,9 @@ function parseCopySourceRange(value: string | undefined): { start: number; end: 
 
 export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<Response> {
   const source = resolveCopySource(ctx, ctx.operation.copySource);
+  const sourceRange = parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range'));
+  const copied = sourceRange ? sourceRange.end - sourceRange.start + 1 : await sizeOf(ctx, source.backendBucket, source.key);
+  const hold = await ctx.deps.quotas.reserve(ctx.userId, copied);
   const result = await ctx.deps.backend.uploadPartCopy({
     bucket: ctx.backendBucket,
     key: ctx.operation.key,
@@ -71,9 +83,9 @@ export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPa
     partNumber: ctx.operation.partNumber,
     sourceBucket: source.backendBucket,
     sourceKey: source.key,
-    sourceRange: parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range')),
+    sourceRange,
     sourceConditions: parseConditions(ctx.incoming.headers, 'x-amz-copy-source-'),
-  });
+  }).finally(() => hold.settle());
   return xmlResponse(document('CopyPartResult', text('LastModified', result.lastModified), text('ETag', result.etag)));
 }
 
@@ -94,7 +106,9 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
     const checksumEntry = Object.entries(part).find(([name]) => name.startsWith('Checksum'));
     return { partNumber, etag: part.ETag.trim(), checksum: typeof checksumEntry?.[1] === 'string' ? checksumEntry[1] : undefined };
   });
+  // Completion never grows usage (the parts already count); it can shrink it (unlisted parts, a replaced object).
   const result = await ctx.deps.backend.completeMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId, parts });
+  await ctx.deps.quotas.resync(ctx.userId);
   const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
   return xmlResponse(
     document(
@@ -111,6 +125,7 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
 
 export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<Response> {
   await ctx.deps.backend.abortMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
+  await ctx.deps.quotas.resync(ctx.userId);
   return emptyResponse(204);
 }
 

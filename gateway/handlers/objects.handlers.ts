@@ -7,7 +7,7 @@ import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { applyResponseOverrides, header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseTaggingHeader, validateTags } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
-import { createUploadBody, sendContinue } from '../s3/upload-body.ts';
+import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
 import { document, node, parseXml, text } from '../s3/xml.ts';
 import { resolveCopySource } from './copy-source.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
@@ -16,18 +16,28 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
   const { incoming } = ctx;
   const metadata = parseObjectMetadata(incoming.headers);
   const tags = parseTaggingHeader(header(incoming.headers, 'x-amz-tagging'));
-  const upload = createUploadBody(ctx);
+  const prepared = prepareUpload(ctx);
+  // Refused before the body is accepted (and before 100 Continue): an overwrite needs room only for its growth.
+  const replaced = await sizeOf(ctx, ctx.backendBucket, ctx.operation.key);
+  const hold = await ctx.deps.quotas.reserve(ctx.userId, prepared.size - replaced);
   sendContinue(ctx);
-  const result = await ctx.deps.backend.putObject({
-    bucket: ctx.backendBucket,
-    key: ctx.operation.key,
-    body: upload.body,
-    size: upload.size,
-    metadata,
-    tags,
-    contentMd5: header(incoming.headers, 'content-md5'),
-    checksum: upload.checksum(),
-  });
+  let result;
+  let upload;
+  try {
+    upload = prepared.open();
+    result = await ctx.deps.backend.putObject({
+      bucket: ctx.backendBucket,
+      key: ctx.operation.key,
+      body: upload.body,
+      size: upload.size,
+      metadata,
+      tags,
+      contentMd5: header(incoming.headers, 'content-md5'),
+      checksum: upload.checksum(),
+    });
+  } finally {
+    await hold.settle();
+  }
   const headers: Record<string, string> = { ETag: result.etag };
   const checksum = upload.checksum();
   if (checksum) {
@@ -35,6 +45,16 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
     headers['x-amz-checksum-type'] = checksum.type;
   }
   return emptyResponse(200, headers);
+}
+
+/** Size of the object a write would replace (0 when there is none). */
+export async function sizeOf(ctx: S3RequestContext, backendBucket: string, key: string): Promise<number> {
+  try {
+    return (await ctx.deps.backend.headObject({ bucket: backendBucket, key })).size;
+  } catch (error) {
+    if (error instanceof S3Error && error.code === 'NoSuchKey') return 0;
+    throw error;
+  }
 }
 
 function isChecksumMode(ctx: S3RequestContext): boolean {
@@ -121,6 +141,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
 
 export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<Response> {
   await ctx.deps.backend.deleteObject({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  await ctx.deps.quotas.resync(ctx.userId);
   return emptyResponse(204);
 }
 
@@ -138,6 +159,7 @@ export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObj
   });
   const quiet = String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true';
   const result = await ctx.deps.backend.deleteObjects({ bucket: ctx.backendBucket, keys });
+  await ctx.deps.quotas.resync(ctx.userId);
   return xmlResponse(
     document(
       'DeleteResult',
@@ -160,6 +182,8 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
       "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
     );
   }
+  const growth = (await sizeOf(ctx, source.backendBucket, source.key)) - (await sizeOf(ctx, ctx.backendBucket, operation.key));
+  const hold = await ctx.deps.quotas.reserve(ctx.userId, growth);
   const result = await ctx.deps.backend.copyObject({
     sourceBucket: source.backendBucket,
     sourceKey: source.key,
@@ -169,7 +193,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
     metadata: directive === 'REPLACE' ? parseObjectMetadata(incoming.headers) : undefined,
     tags: taggingDirective === 'REPLACE' ? (parseTaggingHeader(header(incoming.headers, 'x-amz-tagging')) ?? {}) : undefined,
     sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
-  });
+  }).finally(() => hold.settle());
   const headers: Record<string, string> = {};
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
   return xmlResponse(

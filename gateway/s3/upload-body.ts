@@ -52,11 +52,19 @@ function requestedChecksum(ctx: S3RequestContext): { algorithm: ChecksumAlgorith
 }
 
 /**
- * Builds the object byte stream of a PutObject/UploadPart: aws-chunked framing decoded and its
- * chunk signatures verified, then the payload SHA-256 and flexible checksum verified — with the
- * last bytes held back until everything checks out, so a failed upload never completes.
+ * The object byte stream of a PutObject/UploadPart: aws-chunked framing decoded and its chunk
+ * signatures verified, then the payload SHA-256 and flexible checksum verified — with the last
+ * bytes held back until everything checks out, so a failed upload never completes.
  */
-export function createUploadBody(ctx: S3RequestContext): UploadBody {
+export interface PreparedUpload {
+  /** Object size in bytes (decoded length for aws-chunked), known before the body is read. */
+  size: number;
+  /** Starts reading the request body. Call only once the upload is accepted (quota, 100-continue). */
+  open(): UploadBody;
+}
+
+/** Validates an upload's headers (length, checksum declarations) without touching its body. */
+export function prepareUpload(ctx: S3RequestContext): PreparedUpload {
   const { incoming, verified } = ctx;
   const payload = verified.payload;
   const streaming = payload.kind.startsWith('streaming');
@@ -70,6 +78,17 @@ export function createUploadBody(ctx: S3RequestContext): UploadBody {
   if (checksum?.inTrailer && payload.kind !== 'streaming-signed-trailer' && payload.kind !== 'streaming-unsigned-trailer') {
     throw new S3Error('InvalidRequest', 'x-amz-trailer requires a STREAMING-*-TRAILER payload.');
   }
+  return { size, open: () => openUploadBody(ctx, size, streaming, checksum) };
+}
+
+function openUploadBody(
+  ctx: S3RequestContext,
+  size: number,
+  streaming: boolean,
+  checksum: { algorithm: ChecksumAlgorithm; expected?: string; inTrailer: boolean } | undefined,
+): UploadBody {
+  const { incoming, verified } = ctx;
+  const payload = verified.payload;
 
   const decoder = streaming
     ? createAwsChunkedDecoder({

@@ -15,5 +15,11 @@ export function createAccountsRepository({ db }: { db: Db }) {
     findById(id: string): UserRow | undefined {
       return db.select().from(users).where(eq(users.id, id)).get();
     },
+    listAll(): UserRow[] {
+      return db.select().from(users).all();
+    },
+    setQuota(id: string, quotaBytes: number | null): void {
+      db.update(users).set({ quotaBytes }).where(eq(users.id, id)).run();
+    },
   };
 }

@@ -3,17 +3,25 @@ import { isAppError } from '../errors/app-errors.ts';
 import { loadConfig } from '../config/config.ts';
 import { createCore } from '../core.ts';
 import { createLogger } from '../logger.ts';
+import { recountBucket } from '../quotas/reconcile.ts';
 
 const USAGE = `Usage: npm run --silent cli -- <command>
   user create --email E --password P [--admin]
+  user set-quota --email E --bytes N
   key create --email E [--name N]
-  key revoke --access-key-id K`;
+  key revoke --access-key-id K
+  usage --email E
+  usage reconcile [--email E]`;
 
 class UsageError extends Error {}
 
 /** Prints exactly one JSON document on stdout; errors go to stderr as JSON with a non-zero exit. */
 export async function runCli(argv: string[], env: Record<string, string | undefined> = process.env): Promise<{ code: number; output: unknown }> {
-  const [group, action, ...rest] = argv;
+  // `usage --email E` has no action word; `usage reconcile` does.
+  const [group, maybeAction, ...others] = argv;
+  const hasAction = maybeAction !== undefined && !maybeAction.startsWith('--');
+  const action = hasAction ? maybeAction : '';
+  const rest = hasAction ? others : argv.slice(1);
   const { values } = parseArgs({
     args: rest,
     options: {
@@ -22,6 +30,7 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
       admin: { type: 'boolean', default: false },
       name: { type: 'string' },
       'access-key-id': { type: 'string' },
+      bytes: { type: 'string' },
     },
     strict: true,
   });
@@ -50,6 +59,27 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         const user = core.accountsUsecases.requireByEmail(require('email'));
         const key = core.keysUsecases.create(user.id, values.name ?? '');
         return { code: 0, output: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey } };
+      }
+      case 'user set-quota': {
+        const user = core.accountsUsecases.requireByEmail(require('email'));
+        const bytes = Number(require('bytes'));
+        if (!Number.isSafeInteger(bytes) || bytes < 0) throw new UsageError('--bytes must be a non-negative integer');
+        await core.quotasUsecases.setQuota(user.id, bytes);
+        return { code: 0, output: { userId: user.id, email: user.email, quotaBytes: bytes } };
+      }
+      case 'usage ': {
+        const user = core.accountsUsecases.requireByEmail(require('email'));
+        return { code: 0, output: { userId: user.id, email: user.email, ...(await core.quotasUsecases.usage(user.id)) } };
+      }
+      case 'usage reconcile': {
+        const users = values.email ? [core.accountsUsecases.requireByEmail(values.email)] : core.accountsRepository.listAll();
+        const accounts = [];
+        for (const user of users) {
+          const buckets = [];
+          for (const bucket of core.bucketsUsecases.list(user.id)) buckets.push(await recountBucket(core.backend, bucket.backendName, bucket.name));
+          accounts.push({ userId: user.id, email: user.email, drift: buckets.some((bucket) => bucket.drift), buckets });
+        }
+        return { code: 0, output: { drift: accounts.some((account) => account.drift), accounts } };
       }
       case 'key revoke': {
         const accessKeyId = require('access-key-id');

@@ -52,6 +52,18 @@ export const configSchema = z.object({
     .default('cs-')
     .describe('Prefix of the backend bucket names that account buckets map to.'),
   FS_FSYNC: bool(true).describe('fsync object data before an upload is acknowledged (turn off only for throwaway data).'),
+  DEFAULT_QUOTA_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(10 * 1024 ** 3)
+    .describe('Storage quota of an account without its own (bytes; `user set-quota` overrides per account).'),
+  QUOTA_RESERVATION_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(1000)
+    .default(3_600_000)
+    .describe('How long an upload in progress may hold quota before its reservation is reclaimed.'),
   REDIS_URL: z
     .string()
     .optional()

@@ -15,6 +15,8 @@ export const users = sqliteTable(
     passwordHash: text('password_hash').notNull(),
     isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
     status: text('status', { enum: ['active', 'deactivated'] }).notNull().default('active'),
+    /** Storage quota in bytes; null means the configured default (DEFAULT_QUOTA_BYTES). */
+    quotaBytes: integer('quota_bytes'),
     createdAt: createdAt(),
   },
   (table) => [uniqueIndex('users_email_unique').on(table.email)],

@@ -1,0 +1,46 @@
+import type { StorageBackend } from '../storage/storage-backend.ts';
+
+export interface BucketRecount {
+  bucket: string;
+  recorded: { bytes: number; objects: number; multipartBytes: number };
+  recounted: { bytes: number; objects: number; multipartBytes: number };
+  drift: boolean;
+}
+
+/**
+ * Recounts a bucket's usage by walking its listing (objects, multipart uploads and their parts)
+ * and compares it with the usage the backend records: an independent check of the counters.
+ */
+export async function recountBucket(backend: StorageBackend, bucket: string, label: string): Promise<BucketRecount> {
+  const recounted = { bytes: 0, objects: 0, multipartBytes: 0 };
+  let startAfter: string | undefined;
+  for (;;) {
+    const page = await backend.listObjects({ bucket, maxKeys: 1000, startAfter });
+    for (const object of page.contents) {
+      recounted.bytes += object.size;
+      recounted.objects += 1;
+    }
+    if (!page.isTruncated || page.nextMarker === undefined) break;
+    startAfter = page.nextMarker;
+  }
+  let keyMarker: string | undefined;
+  let uploadIdMarker: string | undefined;
+  for (;;) {
+    const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000, keyMarker, uploadIdMarker });
+    for (const upload of page.uploads) {
+      let partNumberMarker: number | undefined;
+      for (;;) {
+        const parts = await backend.listParts({ bucket, key: upload.key, uploadId: upload.uploadId, maxParts: 1000, partNumberMarker });
+        for (const part of parts.parts) recounted.multipartBytes += part.size;
+        if (!parts.isTruncated) break;
+        partNumberMarker = parts.nextPartNumberMarker;
+      }
+    }
+    if (!page.isTruncated) break;
+    keyMarker = page.nextKeyMarker;
+    uploadIdMarker = page.nextUploadIdMarker;
+  }
+  const recorded = await backend.usage(bucket);
+  const drift = recorded.bytes !== recounted.bytes || recorded.objects !== recounted.objects || recorded.multipartBytes !== recounted.multipartBytes;
+  return { bucket: label, recorded, recounted, drift };
+}
