@@ -1,16 +1,37 @@
 import { Hono } from 'hono';
+import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { healthStatus, type HealthDeps } from '../src/health.ts';
+import { newRequestId } from '../src/ids.ts';
+import type { Logger } from '../src/logger.ts';
+import { jsonError } from './errors.ts';
+import { byClientAddress, rateLimit } from './rate-limit.middleware.ts';
 
-export type DashboardDeps = HealthDeps;
+export interface DashboardDeps extends HealthDeps {
+  logger: Logger;
+  rateLimiter: RateLimiter;
+  /** RATE_LIMIT_DASHBOARD; undefined when off. */
+  apiRateLimit: RateLimitRule | undefined;
+}
 
 /** Dashboard REST API. This first cut serves health checks; accounts, keys and files follow. */
 export function createDashboardApp(deps: DashboardDeps) {
-  const app = new Hono();
+  const app = new Hono<{ Variables: { requestId: string } }>();
+  app.use('*', async (c, next) => {
+    c.set('requestId', newRequestId());
+    await next();
+    c.res.headers.set('X-Request-Id', c.get('requestId'));
+  });
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/health/status', async (c) => {
     const { ok, body } = await healthStatus(deps);
     return c.json(body, ok ? 200 : 503);
   });
-  app.notFound((c) => c.json({ error: 'not_found', detail: 'No such route.', requestId: crypto.randomUUID() }, 404));
+  // Per client address until the API has sessions; authenticated routes will count per account.
+  app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byClientAddress, clock: deps.clock }));
+  app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
+  app.onError((error, c) => {
+    deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
+    return jsonError(c, 500, 'internal', 'An unexpected error occurred. Retry later; include the requestId when reporting it.');
+  });
   return app;
 }

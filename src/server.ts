@@ -32,7 +32,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     quotas: core.quotasUsecases,
   });
   const s3Server = createS3Server(gateway);
-  const dashboard = createDashboardApp(shared);
+  const dashboard = createDashboardApp({ ...shared, logger: core.logger, rateLimiter: core.rateLimiter, apiRateLimit: core.config.RATE_LIMIT_DASHBOARD });
   const apiServer = createServer(getRequestListener(dashboard.fetch));
 
   const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);

@@ -72,6 +72,8 @@ export const configSchema = z.object({
   RATE_LIMIT_WRITE: rateLimit('100/1s').describe('S3 PUT/POST/DELETE per account, as LIMIT/WINDOW (e.g. 100/1s) or off.'),
   RATE_LIMIT_READ: rateLimit('300/1s').describe('S3 GET/HEAD per account.'),
   RATE_LIMIT_LIST: rateLimit('50/1s').describe('S3 listings (buckets, objects, parts, uploads) per account.'),
+  RATE_LIMIT_DASHBOARD: rateLimit('30/1m').describe('Dashboard API requests per client (per account once signed in).'),
+  RATE_LIMIT_LOGIN: rateLimit('5/1m').describe('Login attempts per account and per client address (used by the dashboard sign-in).'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
   PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
 });
