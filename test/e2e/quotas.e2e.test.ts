@@ -9,7 +9,7 @@ import { startRedisServer, type RedisTestServer } from '../support/redis-server.
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-async function put(server: TestServer, account: TestAccount, key: string, size: number, extra: { expectContinue?: boolean } = {}) {
+async function put(server: { endpoint: string }, account: TestAccount, key: string, size: number, extra: { expectContinue?: boolean } = {}) {
   const req = await signRaw(server.endpoint, account, { method: 'PUT', path: `/default/${key}`, body: randomBytes(size), signingDate: new Date() });
   return sendRaw(server.endpoint, { ...req, expectContinue: extra.expectContinue });
 }
@@ -120,22 +120,25 @@ describe('quota with multipart uploads and copies', () => {
 });
 
 describe('quota shared through Redis, and Redis outages', () => {
+  const dir = tempDir();
   let redis: RedisTestServer;
-  let first: TestServer;
-  let second: TestServer;
+  let first: Awaited<ReturnType<typeof spawnServer>>;
+  let second: Awaited<ReturnType<typeof spawnServer>>;
   let account: TestAccount;
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    const config = { REDIS_URL: redis.url, DEFAULT_QUOTA_BYTES: String(1 * MiB) };
-    first = await startTestServer(config);
-    second = await startTestServer({ ...config, DATA_DIR: first.dataDir });
-    account = await first.createAccount();
+    // Two gateway processes over one DATA_DIR and one Redis, as behind a load balancer.
+    const env = { DATA_DIR: dir.path, REDIS_URL: redis.url, DEFAULT_QUOTA_BYTES: String(1 * MiB), RATE_LIMIT_WRITE: 'off' };
+    first = await spawnServer(env);
+    second = await spawnServer(env);
+    account = (await runCli(['user', 'create', '--email', 'shared-quota@example.com', '--password', 'long enough password'], { DATA_DIR: dir.path })).json;
   });
   afterAll(async () => {
-    await second?.running.close();
-    await first?.close();
+    await second?.stop();
+    await first?.stop();
     await redis?.close();
+    dir.remove();
   });
 
   it('lets two gateways fill one quota exactly, concurrently', async () => {
@@ -184,7 +187,7 @@ describe('quota and usage from the admin CLI', () => {
     const setQuota = await runCli(['user', 'set-quota', '--email', 'quota@example.com', '--bytes', String(256 * KiB)], env);
     expect(setQuota.json).toMatchObject({ email: 'quota@example.com', quotaBytes: 256 * KiB });
     const account = { userId: user.userId, email: user.email, accessKeyId: user.accessKeyId, secretAccessKey: user.secretAccessKey };
-    const target = { endpoint: server.endpoint } as TestServer;
+    const target = { endpoint: server.endpoint };
     expect((await put(target, account, 'a', 100 * KiB)).status).toBe(200);
     expect((await put(target, account, 'b', 100 * KiB)).status).toBe(200);
     expect((await put(target, account, 'c', 100 * KiB)).code).toBe('QuotaExceeded');

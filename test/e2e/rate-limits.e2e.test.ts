@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
-import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
+import { runCli, spawnServer, startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { python } from '../support/clients.ts';
 import { sendRaw, signRaw, type RawResponse } from '../support/raw-s3.ts';
 import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
@@ -9,7 +9,7 @@ import { startRedisServer, type RedisTestServer } from '../support/redis-server.
 const NOW = new Date('2026-11-24T12:00:00Z');
 
 /** A signed request; the in-process suite runs on a fixed clock, the others on the real one. */
-async function hit(server: TestServer, account: TestAccount, method: string, path: string, body?: string, signingDate = NOW): Promise<RawResponse> {
+async function hit(server: { endpoint: string }, account: TestAccount, method: string, path: string, body?: string, signingDate = NOW): Promise<RawResponse> {
   return sendRaw(server.endpoint, await signRaw(server.endpoint, account, { method, path, body, signingDate }));
 }
 
@@ -64,23 +64,25 @@ describe('rate limits per account and operation class (in-process counters)', ()
 });
 
 describe('rate limits shared through Redis', () => {
+  const dir = tempDir();
   let redis: RedisTestServer;
-  let first: TestServer;
-  let second: TestServer;
+  let first: Awaited<ReturnType<typeof spawnServer>>;
+  let second: Awaited<ReturnType<typeof spawnServer>>;
   let account: TestAccount;
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    const config = { REDIS_URL: redis.url, RATE_LIMIT_WRITE: '10/1m', RATE_LIMIT_READ: '1000/1s' };
-    first = await startTestServer(config);
-    // The second gateway serves the same accounts: it shares the first one's database and objects.
-    second = await startTestServer({ ...config, DATA_DIR: first.dataDir });
-    account = await first.createAccount();
+    // Two gateway processes over one DATA_DIR and one Redis, as behind a load balancer.
+    const env = { DATA_DIR: dir.path, REDIS_URL: redis.url, RATE_LIMIT_WRITE: '10/1m', RATE_LIMIT_READ: '1000/1s' };
+    first = await spawnServer(env);
+    second = await spawnServer(env);
+    account = (await runCli(['user', 'create', '--email', 'shared@example.com', '--password', 'long enough password'], { DATA_DIR: dir.path })).json;
   });
   afterAll(async () => {
-    await second?.running.close();
-    await first?.close();
+    await second?.stop();
+    await first?.stop();
     await redis?.close();
+    dir.remove();
   });
 
   it('enforces one global limit across two gateway processes', async () => {
