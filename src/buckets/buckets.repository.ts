@@ -18,6 +18,8 @@ export function createBucketsRepository({ db }: { db: Db }) {
     .limit(1)
     .prepare();
 
+  const ofOwner = db.select().from(buckets).where(eq(buckets.userId, sql.placeholder('userId'))).orderBy(asc(buckets.name)).prepare();
+
   return {
     insert(bucket: { id: string; userId: string; name: string; backendName: string }): BucketRow {
       return db.insert(buckets).values(bucket).returning().get();
@@ -29,7 +31,7 @@ export function createBucketsRepository({ db }: { db: Db }) {
       return ownedByOther.get({ userId, name }) !== undefined;
     },
     listForOwner(userId: string): BucketRow[] {
-      return db.select().from(buckets).where(eq(buckets.userId, userId)).orderBy(asc(buckets.name)).all();
+      return ofOwner.all({ userId });
     },
     countForOwner(userId: string): number {
       return db.select({ value: count() }).from(buckets).where(eq(buckets.userId, userId)).get()?.value ?? 0;
