@@ -396,6 +396,15 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     });
   }
 
+  /** The credential scope and (cached) signing key of a parsed credential. */
+  function signingKeyFor(cred: { accessKeyId: string; date: string; region: string; service: string }): { scope: string; signingKey: Buffer } {
+    const secret = lookup(cred.accessKeyId);
+    return {
+      scope: cred.date + '/' + cred.region + '/' + cred.service + '/aws4_request',
+      signingKey: keyCache.get(cred.accessKeyId, secret, cred.date, cred.region, cred.service),
+    };
+  }
+
   function lookup(accessKeyId: string): string {
     const secret = lookupSecret(accessKeyId);
     if (secret === undefined) {
@@ -473,9 +482,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     const payloadHash = contentSha.trim();
     const payload = parsePayloadMode(payloadHash);
 
-    const secret = lookup(cred.accessKeyId);
-    const scope = cred.date + '/' + cred.region + '/' + cred.service + '/aws4_request';
-    const signingKey = keyCache.get(cred.accessKeyId, secret, cred.date, cred.region, cred.service);
+    const { scope, signingKey } = signingKeyFor(cred);
     const seedSignature = checkSignature(
       request,
       { path, params, rawQuery },
@@ -595,9 +602,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     }
     const payload = parsePayloadMode(payloadHash);
 
-    const secret = lookup(cred.accessKeyId);
-    const scope = cred.date + '/' + cred.region + '/' + cred.service + '/aws4_request';
-    const signingKey = keyCache.get(cred.accessKeyId, secret, cred.date, cred.region, cred.service);
+    const { scope, signingKey } = signingKeyFor(cred);
     const seedSignature = checkSignature(
       request,
       { path, params, rawQuery },

@@ -4,7 +4,8 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCli, spawnServer, startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { sendRaw, signRaw } from '../support/raw-s3.ts';
-import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
+import { startGatewayPair, type GatewayPair } from '../support/gateway-pair.ts';
+import type { RedisTestServer } from '../support/redis-server.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -120,26 +121,17 @@ describe('quota with multipart uploads and copies', () => {
 });
 
 describe('quota shared through Redis, and Redis outages', () => {
-  const dir = tempDir();
+  let pair: GatewayPair;
   let redis: RedisTestServer;
-  let first: Awaited<ReturnType<typeof spawnServer>>;
-  let second: Awaited<ReturnType<typeof spawnServer>>;
+  let first: GatewayPair['first'];
+  let second: GatewayPair['second'];
   let account: TestAccount;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    // Two gateway processes over one DATA_DIR and one Redis, as behind a load balancer.
-    const env = { DATA_DIR: dir.path, REDIS_URL: redis.url, DEFAULT_QUOTA_BYTES: String(1 * MiB), RATE_LIMIT_WRITE: 'off' };
-    first = await spawnServer(env);
-    second = await spawnServer(env);
-    account = (await runCli(['user', 'create', '--email', 'shared-quota@example.com', '--password', 'long enough password'], { DATA_DIR: dir.path })).json;
+    pair = await startGatewayPair({ DEFAULT_QUOTA_BYTES: String(1 * MiB), RATE_LIMIT_WRITE: 'off' }, 'shared-quota@example.com');
+    ({ redis, first, second, account } = pair);
   });
-  afterAll(async () => {
-    await second?.stop();
-    await first?.stop();
-    await redis?.close();
-    dir.remove();
-  });
+  afterAll(async () => pair?.close());
 
   it('lets two gateways fill one quota exactly, concurrently', async () => {
     const results = await Promise.all(

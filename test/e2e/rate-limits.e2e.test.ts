@@ -1,10 +1,11 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
-import { runCli, spawnServer, startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
+import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { python } from '../support/clients.ts';
 import { sendRaw, signRaw, type RawResponse } from '../support/raw-s3.ts';
-import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
+import { startGatewayPair, type GatewayPair } from '../support/gateway-pair.ts';
+import type { RedisTestServer } from '../support/redis-server.ts';
 
 const NOW = new Date('2026-11-24T12:00:00Z');
 
@@ -64,26 +65,17 @@ describe('rate limits per account and operation class (in-process counters)', ()
 });
 
 describe('rate limits shared through Redis', () => {
-  const dir = tempDir();
+  let pair: GatewayPair;
   let redis: RedisTestServer;
-  let first: Awaited<ReturnType<typeof spawnServer>>;
-  let second: Awaited<ReturnType<typeof spawnServer>>;
+  let first: GatewayPair['first'];
+  let second: GatewayPair['second'];
   let account: TestAccount;
 
   beforeAll(async () => {
-    redis = await startRedisServer();
-    // Two gateway processes over one DATA_DIR and one Redis, as behind a load balancer.
-    const env = { DATA_DIR: dir.path, REDIS_URL: redis.url, RATE_LIMIT_WRITE: '10/1m', RATE_LIMIT_READ: '1000/1s' };
-    first = await spawnServer(env);
-    second = await spawnServer(env);
-    account = (await runCli(['user', 'create', '--email', 'shared@example.com', '--password', 'long enough password'], { DATA_DIR: dir.path })).json;
+    pair = await startGatewayPair({ RATE_LIMIT_WRITE: '10/1m', RATE_LIMIT_READ: '1000/1s' }, 'shared@example.com');
+    ({ redis, first, second, account } = pair);
   });
-  afterAll(async () => {
-    await second?.stop();
-    await first?.stop();
-    await redis?.close();
-    dir.remove();
-  });
+  afterAll(async () => pair?.close());
 
   it('enforces one global limit across two gateway processes', async () => {
     const statuses: number[] = [];

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -8,6 +7,9 @@ import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startCloudStorage, type RunningCloudStorage } from '../../src/server.ts';
 import type { Clock } from '../../src/clock.ts';
+import { freePort } from './ports.ts';
+
+export { freePort };
 
 export const PROJECT_ROOT = new URL('../..', import.meta.url).pathname;
 export const TEST_PASSWORD = 'correct horse battery staple';
@@ -78,18 +80,6 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
       dir.remove();
     },
   };
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 /**

@@ -1,0 +1,32 @@
+import { runCli, spawnServer, tempDir, type TestAccount } from './cloudstorage.ts';
+import { startRedisServer, type RedisTestServer } from './redis-server.ts';
+
+export interface GatewayPair {
+  redis: RedisTestServer;
+  first: Awaited<ReturnType<typeof spawnServer>>;
+  second: Awaited<ReturnType<typeof spawnServer>>;
+  account: TestAccount;
+  close(): Promise<void>;
+}
+
+/** Two gateway processes over one DATA_DIR and one real Redis, as behind a load balancer, with one account. */
+export async function startGatewayPair(env: Record<string, string>, email: string): Promise<GatewayPair> {
+  const dir = tempDir();
+  const redis = await startRedisServer();
+  const fullEnv = { DATA_DIR: dir.path, REDIS_URL: redis.url, ...env };
+  const first = await spawnServer(fullEnv);
+  const second = await spawnServer(fullEnv);
+  const account = (await runCli(['user', 'create', '--email', email, '--password', 'long enough password'], { DATA_DIR: dir.path })).json;
+  return {
+    redis,
+    first,
+    second,
+    account,
+    async close() {
+      await second.stop();
+      await first.stop();
+      await redis.close();
+      dir.remove();
+    },
+  };
+}
