@@ -451,7 +451,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
       ['CopyObject from Alice', () => bobS3.send(new CopyObjectCommand({ Bucket: 'default', Key: 'stolen', CopySource: 'alice-private/secret.txt' }))],
     ];
     for (const [name, attempt] of attempts) {
-      const error = await expectS3Error(attempt(), 'AccessDenied', 403).catch((failure) => {
+      await expectS3Error(attempt(), 'AccessDenied', 403).catch((failure) => {
         throw new Error(`${name}: ${failure}`);
       });
     }
