@@ -1,9 +1,15 @@
 import { Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { isAppError } from '../src/errors/app-errors.ts';
 import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { healthStatus, type HealthDeps } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
 import type { Logger } from '../src/logger.ts';
 import { jsonError } from './errors.ts';
+import { createAuthRoutes } from './modules/auth/auth.routes.ts';
+import type { AuthUsecases } from './modules/auth/auth.usecases.ts';
+import { csrfProtection } from './modules/auth/csrf.middleware.ts';
+import { sessionMiddleware, type AuthVariables } from './modules/auth/session.middleware.ts';
 import { byClientAddress, rateLimit } from './rate-limit.middleware.ts';
 
 export interface DashboardDeps extends HealthDeps {
@@ -11,11 +17,14 @@ export interface DashboardDeps extends HealthDeps {
   rateLimiter: RateLimiter;
   /** RATE_LIMIT_DASHBOARD; undefined when off. */
   apiRateLimit: RateLimitRule | undefined;
+  authUsecases: AuthUsecases;
+  /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
+  publicUrl: string | undefined;
 }
 
-/** Dashboard REST API. This first cut serves health checks; accounts, keys and files follow. */
+/** Dashboard REST API: health checks and auth (sessions); keys and files follow. */
 export function createDashboardApp(deps: DashboardDeps) {
-  const app = new Hono<{ Variables: { requestId: string } }>();
+  const app = new Hono<{ Variables: { requestId: string } & AuthVariables }>();
   app.use('*', async (c, next) => {
     c.set('requestId', newRequestId());
     await next();
@@ -28,8 +37,12 @@ export function createDashboardApp(deps: DashboardDeps) {
   });
   // Per client address until the API has sessions; authenticated routes will count per account.
   app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byClientAddress, clock: deps.clock }));
+  app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
+  app.use('/api/*', sessionMiddleware(deps.authUsecases));
+  app.route('/api/auth', createAuthRoutes({ auth: deps.authUsecases, publicUrl: deps.publicUrl }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
+    if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);
     deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
     return jsonError(c, 500, 'internal', 'An unexpected error occurred. Retry later; include the requestId when reporting it.');
   });

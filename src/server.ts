@@ -1,6 +1,8 @@
 import { getRequestListener } from '@hono/node-server';
 import { createServer } from 'node:http';
 import { createDashboardApp } from '../dashboard-api/app.ts';
+import { createAuthUsecases } from '../dashboard-api/modules/auth/auth.usecases.ts';
+import { createSessionsRepository } from '../dashboard-api/modules/auth/sessions.repository.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { closeServer, createS3Server, listen } from '../gateway/server.ts';
 import type { Clock } from './clock.ts';
@@ -32,7 +34,24 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     quotas: core.quotasUsecases,
   });
   const s3Server = createS3Server(gateway);
-  const dashboard = createDashboardApp({ ...shared, logger: core.logger, rateLimiter: core.rateLimiter, apiRateLimit: core.config.RATE_LIMIT_DASHBOARD });
+  const dashboard = createDashboardApp({
+    ...shared,
+    logger: core.logger,
+    rateLimiter: core.rateLimiter,
+    apiRateLimit: core.config.RATE_LIMIT_DASHBOARD,
+    // The dashboard's own feature modules are composed here, beside the app that serves them.
+    authUsecases: createAuthUsecases({
+      accountsRepository: core.accountsRepository,
+      accountsUsecases: core.accountsUsecases,
+      sessionsRepository: createSessionsRepository({ db: core.database.db }),
+      clock: core.clock,
+      sessionTtlMs: core.config.SESSION_TTL_MS,
+      signupEnabled: core.config.SIGNUP_ENABLED,
+      rateLimiter: core.rateLimiter,
+      loginRule: core.config.RATE_LIMIT_LOGIN,
+    }),
+    publicUrl: core.config.PUBLIC_URL,
+  });
   const apiServer = createServer(getRequestListener(dashboard.fetch));
 
   const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);

@@ -76,6 +76,14 @@ export const configSchema = z.object({
   RATE_LIMIT_LOGIN: rateLimit('5/1m').describe('Login attempts per account and per client address (used by the dashboard sign-in).'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
   PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
+  SIGNUP_ENABLED: bool(true).describe('Allow self-service sign-up on the dashboard API (POST /api/auth/signup). Off: accounts come from the CLI only.'),
+  SESSION_TTL_MS: z.coerce
+    .number()
+    .int()
+    .min(60_000)
+    .max(400 * 24 * 3_600_000)
+    .default(7 * 24 * 3_600_000)
+    .describe('Lifetime of a dashboard sign-in session (absolute, from sign-in), in milliseconds.'),
 });
 
 export type Config = z.output<typeof configSchema>;

@@ -59,6 +59,30 @@ export const buckets = sqliteTable(
   ],
 );
 
+/**
+ * Dashboard sign-in sessions. Only the SHA-256 of the random cookie token is stored, so a copy of
+ * the database does not hand out live sessions. Expiry is absolute (SESSION_TTL_MS after sign-in).
+ */
+export const sessions = sqliteTable(
+  'sessions',
+  {
+    id: text('id').primaryKey(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    /** Hex SHA-256 of the base64url cookie token. */
+    tokenHash: text('token_hash').notNull(),
+    createdAt: createdAt(),
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
+  },
+  (table) => [
+    uniqueIndex('sessions_token_hash_unique').on(table.tokenHash),
+    index('sessions_user_id_idx').on(table.userId),
+    index('sessions_expires_at_idx').on(table.expiresAt),
+  ],
+);
+
 export type UserRow = typeof users.$inferSelect;
 export type AccessKeyRow = typeof accessKeys.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
+export type SessionRow = typeof sessions.$inferSelect;
