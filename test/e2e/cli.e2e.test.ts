@@ -2,7 +2,7 @@ import { GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3Ser
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnServer, tempDir } from '../support/cloudstorage.ts';
+import { runCli, spawnServerInTempDir } from '../support/cloudstorage.ts';
 
 function client(endpoint: string, credentials: { accessKeyId: string; secretAccessKey: string }) {
   return new S3Client({ endpoint, region: 'eu-central-1', forcePathStyle: true, credentials, maxAttempts: 1 });
@@ -18,17 +18,15 @@ async function errorName(promise: Promise<unknown>): Promise<string> {
 }
 
 describe('admin CLI against a running server (npm start in another process)', () => {
-  const dir = tempDir();
-  const env = { DATA_DIR: dir.path, LOG_LEVEL: 'warn' };
-  let server: Awaited<ReturnType<typeof spawnServer>>;
+  let running: Awaited<ReturnType<typeof spawnServerInTempDir>>;
+  let env: Record<string, string>;
+  let server: Awaited<ReturnType<typeof spawnServerInTempDir>>['server'];
 
   beforeAll(async () => {
-    server = await spawnServer(env);
+    running = await spawnServerInTempDir();
+    ({ env, server } = running);
   });
-  afterAll(async () => {
-    await server?.stop();
-    dir.remove();
-  });
+  afterAll(async () => running?.close());
 
   it('creates a user with a first key and a default bucket, printing JSON only', async () => {
     const result = await runCli(['user', 'create', '--email', 'Admin@Example.com', '--password', 'long enough password', '--admin'], env);
@@ -49,10 +47,10 @@ describe('admin CLI against a running server (npm start in another process)', ()
   });
 
   it('stores secrets encrypted under a master key with mode 0600', async () => {
-    const mode = statSync(join(dir.path, 'master.key')).mode & 0o777;
+    const mode = statSync(join(env.DATA_DIR, 'master.key')).mode & 0o777;
     expect(mode).toBe(0o600);
     const { execFileSync } = await import('node:child_process');
-    const dump = execFileSync('python3', ['-c', `import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select group_concat(secret_encrypted, ' ') from access_keys").fetchone()[0])`, join(dir.path, 'cloudstorage.sqlite')]).toString();
+    const dump = execFileSync('python3', ['-c', `import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select group_concat(secret_encrypted, ' ') from access_keys").fetchone()[0])`, join(env.DATA_DIR, 'cloudstorage.sqlite')]).toString();
     expect(dump).toMatch(/^v1\./);
     const created = await runCli(['key', 'create', '--email', 'admin@example.com', '--name', 'probe'], env);
     expect(dump).not.toContain(created.json.secretAccessKey);

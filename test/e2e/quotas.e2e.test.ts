@@ -2,7 +2,7 @@ import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObject
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCli, spawnServer, startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
+import { runCli, spawnServerInTempDir, startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { sendRaw, signRaw } from '../support/raw-s3.ts';
 import { startGatewayPair, type GatewayPair } from '../support/gateway-pair.ts';
 import type { RedisTestServer } from '../support/redis-server.ts';
@@ -162,17 +162,15 @@ describe('quota shared through Redis, and Redis outages', () => {
 });
 
 describe('quota and usage from the admin CLI', () => {
-  const dir = tempDir();
-  const env = { DATA_DIR: dir.path, LOG_LEVEL: 'warn' };
-  let server: Awaited<ReturnType<typeof spawnServer>>;
+  let running: Awaited<ReturnType<typeof spawnServerInTempDir>>;
+  let env: Record<string, string>;
+  let server: Awaited<ReturnType<typeof spawnServerInTempDir>>['server'];
 
   beforeAll(async () => {
-    server = await spawnServer(env);
+    running = await spawnServerInTempDir();
+    ({ env, server } = running);
   });
-  afterAll(async () => {
-    await server?.stop();
-    dir.remove();
-  });
+  afterAll(async () => running?.close());
 
   it('sets a quota, reports exact usage and reconciles it against the backend', async () => {
     const user = (await runCli(['user', 'create', '--email', 'quota@example.com', '--password', 'long enough password'], env)).json;

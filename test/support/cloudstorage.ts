@@ -123,6 +123,21 @@ export async function spawnServer(env: Record<string, string>): Promise<{ child:
   };
 }
 
+/** `spawnServer` over a fresh temp DATA_DIR; `env` is what the CLI needs to reach the same data. */
+export async function spawnServerInTempDir(extraEnv: Record<string, string> = {}) {
+  const dir = tempDir();
+  const env = { DATA_DIR: dir.path, LOG_LEVEL: 'warn', ...extraEnv };
+  const server = await spawnServer(env);
+  return {
+    env,
+    server,
+    async close() {
+      await server.stop();
+      dir.remove();
+    },
+  };
+}
+
 /** Runs `npm run --silent cli -- …` against a DATA_DIR; returns parsed stdout JSON. */
 export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; json: any; stderr: string }> {
   return new Promise((resolve, reject) => {
