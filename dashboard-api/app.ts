@@ -8,6 +8,10 @@ import type { Logger } from '../src/logger.ts';
 import { jsonError } from './errors.ts';
 import { createAuthRoutes } from './modules/auth/auth.routes.ts';
 import type { AuthUsecases } from './modules/auth/auth.usecases.ts';
+import { createBucketsRoutes } from './modules/buckets/buckets.routes.ts';
+import type { DashboardBucketsUsecases } from './modules/buckets/buckets.usecases.ts';
+import { createKeysRoutes } from './modules/keys/keys.routes.ts';
+import type { KeysUsecases } from '../src/keys/keys.usecases.ts';
 import { csrfProtection } from './modules/auth/csrf.middleware.ts';
 import { sessionMiddleware, type AuthVariables } from './modules/auth/session.middleware.ts';
 import { byClientAddress, rateLimit } from './rate-limit.middleware.ts';
@@ -18,11 +22,13 @@ export interface DashboardDeps extends HealthDeps {
   /** RATE_LIMIT_DASHBOARD; undefined when off. */
   apiRateLimit: RateLimitRule | undefined;
   authUsecases: AuthUsecases;
+  keysUsecases: KeysUsecases;
+  bucketsUsecases: DashboardBucketsUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
 }
 
-/** Dashboard REST API: health checks and auth (sessions); keys and files follow. */
+/** Dashboard REST API: health checks, auth (sessions), access keys and buckets; files follow. */
 export function createDashboardApp(deps: DashboardDeps) {
   const app = new Hono<{ Variables: { requestId: string } & AuthVariables }>();
   app.use('*', async (c, next) => {
@@ -40,6 +46,8 @@ export function createDashboardApp(deps: DashboardDeps) {
   app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionMiddleware(deps.authUsecases));
   app.route('/api/auth', createAuthRoutes({ auth: deps.authUsecases, publicUrl: deps.publicUrl }));
+  app.route('/api/keys', createKeysRoutes({ keys: deps.keysUsecases }));
+  app.route('/api/buckets', createBucketsRoutes({ buckets: deps.bucketsUsecases }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);

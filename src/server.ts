@@ -3,6 +3,7 @@ import { createServer } from 'node:http';
 import { createDashboardApp } from '../dashboard-api/app.ts';
 import { createAuthUsecases } from '../dashboard-api/modules/auth/auth.usecases.ts';
 import { createSessionsRepository } from '../dashboard-api/modules/auth/sessions.repository.ts';
+import { createDashboardBucketsUsecases } from '../dashboard-api/modules/buckets/buckets.usecases.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { closeServer, createS3Server, listen } from '../gateway/server.ts';
 import type { Clock } from './clock.ts';
@@ -50,6 +51,8 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       rateLimiter: core.rateLimiter,
       loginRule: core.config.RATE_LIMIT_LOGIN,
     }),
+    keysUsecases: core.keysUsecases,
+    bucketsUsecases: createDashboardBucketsUsecases({ buckets: core.bucketsUsecases }),
     publicUrl: core.config.PUBLIC_URL,
   });
   const apiServer = createServer(getRequestListener(dashboard.fetch));

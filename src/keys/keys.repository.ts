@@ -1,4 +1,4 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
+import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { accessKeys, users, type AccessKeyRow } from '../db/schema.ts';
 
@@ -39,8 +39,32 @@ export function createKeysRepository({ db }: { db: Db }) {
         .run();
       return result.changes > 0;
     },
+    /** Revokes a live key by its row id, only when it belongs to `userId`; returns whether one was revoked. */
+    revokeOwned(userId: string, id: string, at: Date): boolean {
+      const result = db
+        .update(accessKeys)
+        .set({ revokedAt: at })
+        .where(and(eq(accessKeys.id, id), eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt)))
+        .run();
+      return result.changes > 0;
+    },
+    /** The account's live (unrevoked) keys, oldest first (rowid breaks ties within a millisecond; ids are random). */
     listForUser(userId: string): AccessKeyRow[] {
-      return db.select().from(accessKeys).where(and(eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt))).all();
+      return db
+        .select()
+        .from(accessKeys)
+        .where(and(eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt)))
+        .orderBy(asc(accessKeys.createdAt), sql`rowid`)
+        .all();
+    },
+    countLiveForUser(userId: string): number {
+      return (
+        db
+          .select({ value: count() })
+          .from(accessKeys)
+          .where(and(eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt)))
+          .get()?.value ?? 0
+      );
     },
     /** A key usable for authentication: not revoked, owner active. */
     findActive(accessKeyId: string): ActiveKeyRecord | undefined {

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { newAccessKeyId, newId, newSecretAccessKey } from '../ids.ts';
-import { keyNotFoundError } from './keys.errors.ts';
+import { keyLimitReachedError, keyNotFoundError } from './keys.errors.ts';
 import type { KeysRepository } from './keys.repository.ts';
 
 export type KeysUsecases = ReturnType<typeof createKeysUsecases>;
@@ -15,10 +15,16 @@ export interface CreatedKey {
   createdAt: Date;
 }
 
+/** Live (unrevoked) access keys an account may hold at once. */
+export const MAX_KEYS_PER_ACCOUNT = 5;
+
 export function createKeysUsecases(deps: { keysRepository: KeysRepository; secretBox: SecretBox; clock: Clock; onChange?: () => void }) {
   const { keysRepository, secretBox } = deps;
   return {
+    /** Refuses with `keys.limit_reached` when the account already has MAX_KEYS_PER_ACCOUNT live keys. */
     create(userId: string, name = ''): CreatedKey {
+      // Count and insert run back to back with no await: better-sqlite3 is synchronous in this process.
+      if (keysRepository.countLiveForUser(userId) >= MAX_KEYS_PER_ACCOUNT) throw keyLimitReachedError(MAX_KEYS_PER_ACCOUNT);
       const secretAccessKey = newSecretAccessKey();
       const row = keysRepository.insert({
         id: newId(),
@@ -32,6 +38,15 @@ export function createKeysUsecases(deps: { keysRepository: KeysRepository; secre
     },
     revoke(accessKeyId: string): void {
       if (!keysRepository.revoke(accessKeyId, deps.clock.now())) throw keyNotFoundError();
+      deps.onChange?.();
+    },
+    /**
+     * Revokes one of `userId`'s keys by its id. Another account's key, an unknown id and an
+     * already revoked key all answer `keys.not_found`, and nothing is touched.
+     */
+    revokeById(userId: string, id: string): void {
+      if (!keysRepository.revokeOwned(userId, id, deps.clock.now())) throw keyNotFoundError();
+      // Drops the key store's cache now: the gateway refuses the key on its next request.
       deps.onChange?.();
     },
     listForUser(userId: string) {

@@ -137,6 +137,7 @@ describe('quota shared through Redis, and Redis outages', () => {
     const results = await Promise.all(
       Array.from({ length: 8 }, (_, i) => put(i % 2 === 0 ? first : second, account, `shared-${i}`, 300 * KiB)),
     );
+    expect(results.map((result) => `${result.status} ${result.code ?? ''}`.trim()).sort()).toEqual([...Array(3).fill('200'), ...Array(5).fill('403 QuotaExceeded')]);
     expect(results.filter((result) => result.status === 200)).toHaveLength(3);
     expect(results.filter((result) => result.code === 'QuotaExceeded')).toHaveLength(5);
   });

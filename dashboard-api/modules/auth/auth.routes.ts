@@ -3,6 +3,7 @@ import { Hono, type Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
 import { z } from 'zod';
 import { jsonError } from '../../errors.ts';
+import { parseBody } from '../../validation.ts';
 import type { AuthUsecases, StartedSession } from './auth.usecases.ts';
 import { requireUser, SESSION_COOKIE, type AuthVariables } from './session.middleware.ts';
 
@@ -12,14 +13,6 @@ type AuthEnv = { Variables: AuthVariables & { requestId: string } };
 // upper bounds keep absurd inputs away from the KDF.
 const credentialsSchema = z.object({ email: z.string().max(320), password: z.string().max(1024) });
 const passwordChangeSchema = z.object({ oldPassword: z.string().max(1024), newPassword: z.string().max(1024) });
-
-async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<{ ok: true; value: z.output<T> } | { ok: false; response: Response }> {
-  const raw: unknown = await c.req.json().catch(() => undefined);
-  const parsed = schema.safeParse(raw);
-  if (parsed.success) return { ok: true, value: parsed.data };
-  const problems = raw === undefined ? 'the body must be JSON' : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
-  return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: ${problems}.`) };
-}
 
 const clientAddress = (c: Context) => getConnInfo(c).remote.address ?? 'unknown';
 

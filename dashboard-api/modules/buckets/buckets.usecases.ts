@@ -1,0 +1,38 @@
+import type { BucketsUsecases } from '../../../src/buckets/buckets.usecases.ts';
+import { isS3Error } from '../../../src/errors/s3-errors.ts';
+import { bucketNotEmptyError } from './buckets.errors.ts';
+
+export type DashboardBucketsUsecases = ReturnType<typeof createDashboardBucketsUsecases>;
+
+/** What the dashboard shows of a bucket: never its backend name. */
+export interface PublicBucket {
+  name: string;
+  createdAt: Date;
+}
+
+const toPublicBucket = (bucket: { name: string; createdAt: Date }): PublicBucket => ({ name: bucket.name, createdAt: bucket.createdAt });
+
+/**
+ * The dashboard's view of the shared bucket use cases (the same rules as the S3 gateway: names,
+ * per-account limit, ownership). The backend's S3 `BucketNotEmpty` becomes the JSON AppError
+ * `buckets.not_empty`.
+ */
+export function createDashboardBucketsUsecases(deps: { buckets: BucketsUsecases }) {
+  const { buckets } = deps;
+  return {
+    list(userId: string): PublicBucket[] {
+      return buckets.list(userId).map(toPublicBucket);
+    },
+    async create(userId: string, name: string): Promise<PublicBucket> {
+      return toPublicBucket(await buckets.create(userId, name));
+    },
+    async remove(userId: string, name: string): Promise<void> {
+      try {
+        await buckets.remove(userId, name);
+      } catch (error) {
+        if (isS3Error(error, 'BucketNotEmpty')) throw bucketNotEmptyError(name);
+        throw error;
+      }
+    },
+  };
+}

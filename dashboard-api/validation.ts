@@ -1,0 +1,19 @@
+import type { Context } from 'hono';
+import { z } from 'zod';
+import { jsonError } from './errors.ts';
+
+/** Parses a JSON body against a zod shape; a malformed body becomes 400 `invalid_request`. */
+export async function parseBody<T extends z.ZodType>(c: Context, schema: T): Promise<{ ok: true; value: z.output<T> } | { ok: false; response: Response }> {
+  const raw: unknown = await c.req.json().catch(() => undefined);
+  const parsed = schema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const problems = raw === undefined ? 'the body must be JSON' : parsed.error.issues.map((issue) => `${issue.path.join('.') || 'body'}: ${issue.message}`).join('; ');
+  return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: ${problems}.`) };
+}
+
+/** A required, non-empty query parameter; its absence becomes 400 `invalid_request`. */
+export function requireQuery(c: Context, name: string): { ok: true; value: string } | { ok: false; response: Response } {
+  const value = c.req.query(name);
+  if (value !== undefined && value !== '') return { ok: true, value };
+  return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: the ${name} query parameter is required.`) };
+}
