@@ -3,34 +3,10 @@ import { request } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../../src/clock.ts';
 import { startTestServer, TEST_PASSWORD, type TestServer } from '../../../test/support/cloudstorage.ts';
+import { callApi, DASHBOARD_PASSWORD, newEmail } from '../../../test/support/dashboard.ts';
 
-const PASSWORD = 'a long enough password';
-let emailCounter = 0;
-const newEmail = (prefix = 'user') => `${prefix}${++emailCounter}-${Date.now()}@example.com`;
-
-interface CallOptions {
-  method?: string;
-  body?: unknown;
-  cookie?: string;
-  /** Defaults to the server's own origin; `null` sends no Origin header. */
-  origin?: string | null;
-}
-
-/** One dashboard API call; returns the response and its parsed JSON (undefined for empty bodies). */
-async function call(server: TestServer, path: string, options: CallOptions = {}) {
-  const headers: Record<string, string> = {};
-  if (options.body !== undefined) headers['content-type'] = 'application/json';
-  if (options.cookie) headers.cookie = options.cookie;
-  const origin = options.origin === undefined ? server.apiEndpoint : options.origin;
-  if (origin !== null) headers.origin = origin;
-  const response = await fetch(`${server.apiEndpoint}${path}`, {
-    method: options.method ?? (options.body === undefined ? 'GET' : 'POST'),
-    headers,
-    body: options.body === undefined ? undefined : typeof options.body === 'string' ? options.body : JSON.stringify(options.body),
-  });
-  const text = await response.text();
-  return { response, status: response.status, json: text ? JSON.parse(text) : undefined };
-}
+const PASSWORD = DASHBOARD_PASSWORD;
+const call = callApi;
 
 /** The `session` Set-Cookie header of a response, split into its value and attributes. */
 function sessionCookie(response: Response) {
