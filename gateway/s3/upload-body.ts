@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { ObjectChecksum } from '../../src/storage/storage-backend.ts';
-import { createAwsChunkedDecoder } from '../sigv4/aws-chunked.ts';
+import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOptions } from '../sigv4/aws-chunked.ts';
 import { createPayloadVerifier } from '../sigv4/payload-verifier.ts';
 import type { S3RequestContext } from '../handlers/context.ts';
 import { header } from './headers.ts';
@@ -67,10 +67,9 @@ export interface PreparedUpload {
 export function prepareUpload(ctx: S3RequestContext): PreparedUpload {
   const { incoming, verified } = ctx;
   const payload = verified.payload;
-  const streaming = payload.kind.startsWith('streaming');
-  const size = streaming
-    ? parseLength(header(incoming.headers, 'x-amz-decoded-content-length'), 'x-amz-decoded-content-length')
-    : parseLength(header(incoming.headers, 'content-length'), 'content-length');
+  // aws-chunked framing (STREAMING-*): decoder settings and the decoded length come from the verifier's module.
+  const chunked = awsChunkedOptionsFor(verified, incoming.headers);
+  const size = chunked ? chunked.decodedContentLength : parseLength(header(incoming.headers, 'content-length'), 'content-length');
   if (size === undefined) throw new S3Error('MissingContentLength');
   if (size > MAX_SINGLE_UPLOAD_BYTES) throw new S3Error('EntityTooLarge', undefined, { details: { ProposedSize: String(size), MaxSizeAllowed: String(MAX_SINGLE_UPLOAD_BYTES) } });
 
@@ -78,29 +77,18 @@ export function prepareUpload(ctx: S3RequestContext): PreparedUpload {
   if (checksum?.inTrailer && payload.kind !== 'streaming-signed-trailer' && payload.kind !== 'streaming-unsigned-trailer') {
     throw new S3Error('InvalidRequest', 'x-amz-trailer requires a STREAMING-*-TRAILER payload.');
   }
-  return { size, open: () => openUploadBody(ctx, size, streaming, checksum) };
+  return { size, open: () => openUploadBody(ctx, size, chunked, checksum) };
 }
 
 function openUploadBody(
   ctx: S3RequestContext,
   size: number,
-  streaming: boolean,
+  chunked: AwsChunkedDecoderOptions | undefined,
   checksum: { algorithm: ChecksumAlgorithm; expected?: string; inTrailer: boolean } | undefined,
 ): UploadBody {
   const { incoming, verified } = ctx;
   const payload = verified.payload;
-
-  const decoder = streaming
-    ? createAwsChunkedDecoder({
-        mode: payload.kind === 'streaming-signed' ? 'signed' : payload.kind === 'streaming-signed-trailer' ? 'signed-trailer' : 'unsigned-trailer',
-        signingKey: verified.signingKey,
-        seedSignature: verified.seedSignature,
-        amzDate: verified.amzDate,
-        scope: verified.scope,
-        decodedContentLength: size,
-        expectTrailer: checksum?.inTrailer ? [`x-amz-checksum-${checksum.algorithm.toLowerCase()}`] : undefined,
-      })
-    : undefined;
+  const decoder = chunked ? createAwsChunkedDecoder(chunked) : undefined;
 
   // Nothing to verify (UNSIGNED-PAYLOAD, no checksum): the decoded bytes go to the backend as
   // they are, one stream hop fewer. The backend still checks the length and Content-MD5.
