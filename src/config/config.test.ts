@@ -24,6 +24,16 @@ describe('config', () => {
     expect(() => loadConfig({ STORAGE_BACKEND: 'tape' })).toThrow(/STORAGE_BACKEND/);
   });
 
+  it('reads RATE_LIMIT_* as LIMIT/WINDOW rules, off, or the spec defaults', () => {
+    const config = loadConfig({ RATE_LIMIT_WRITE: '200/1s', RATE_LIMIT_LIST: 'off' });
+    expect(config.RATE_LIMIT_WRITE).toEqual({ limit: 200, windowMs: 1000 });
+    expect(config.RATE_LIMIT_READ).toEqual({ limit: 300, windowMs: 1000 });
+    expect(config.RATE_LIMIT_DASHBOARD).toEqual({ limit: 30, windowMs: 60_000 });
+    expect(config.RATE_LIMIT_LOGIN).toEqual({ limit: 5, windowMs: 60_000 });
+    expect(config.RATE_LIMIT_LIST).toBeUndefined();
+    expect(() => loadConfig({ RATE_LIMIT_READ: 'fast' })).toThrow(/RATE_LIMIT_READ/);
+  });
+
   it('documents every variable in the README', () => {
     const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
     for (const name of configVariableNames()) expect(readme, name).toContain(`\`${name}\``);

@@ -5,7 +5,7 @@ import { createMemoryRateLimiter } from './memory-rate-limiter.ts';
 import { createLimits } from './index.ts';
 import { quotaStoreContract } from './quota-store.contract.ts';
 import { rateLimiterContract } from './rate-limiter.contract.ts';
-import { gcraStep, parseRateLimitRule, rateLimitRulesFromEnv, DEFAULT_RATE_LIMIT_RULES } from './rate-limiter.ts';
+import { gcraStep, parseRateLimitRule } from './rate-limiter.ts';
 
 rateLimiterContract('memory', (clock) => createMemoryRateLimiter({ clock }));
 quotaStoreContract('memory', (clock, options) => createMemoryQuotaStore({ clock, ...options }));
@@ -47,18 +47,13 @@ describe('memory rate limiter', () => {
 });
 
 describe('rate limit rules', () => {
-  it('parses LIMIT/WINDOW and the RATE_LIMIT_* variables', () => {
+  it('parses LIMIT/WINDOW', () => {
     expect(parseRateLimitRule('100/1s')).toEqual({ limit: 100, windowMs: 1000 });
     expect(parseRateLimitRule('5/m')).toEqual({ limit: 5, windowMs: 60_000 });
     expect(parseRateLimitRule('30 / 1m')).toEqual({ limit: 30, windowMs: 60_000 });
     expect(parseRateLimitRule('7/250')).toEqual({ limit: 7, windowMs: 250 });
     expect(() => parseRateLimitRule('0/1s')).toThrow(RangeError);
     expect(() => parseRateLimitRule('fast')).toThrow(RangeError);
-    const rules = rateLimitRulesFromEnv({ RATE_LIMIT_WRITE: '200/1s', RATE_LIMIT_LIST: 'off' });
-    expect(rules.write).toEqual({ limit: 200, windowMs: 1000 });
-    expect(rules.read).toEqual(DEFAULT_RATE_LIMIT_RULES.read);
-    expect(rules.login).toEqual({ limit: 5, windowMs: 60_000 });
-    expect(rules.list).toBeUndefined();
   });
 
   it('gcraStep keeps integer state for large limits and windows', () => {

@@ -62,41 +62,10 @@ export interface RateLimiter {
   close(): Promise<void>;
 }
 
-/** The product's defaults; every one is configurable (see `rateLimitRulesFromEnv`). */
-export const DEFAULT_RATE_LIMIT_RULES = {
-  /** PUT / POST / DELETE per account. */
-  write: { limit: 100, windowMs: 1_000 },
-  /** GET / HEAD of objects per account. */
-  read: { limit: 300, windowMs: 1_000 },
-  /** ListBuckets / ListObjects / ListParts / ListMultipartUploads per account. */
-  list: { limit: 50, windowMs: 1_000 },
-  /** Dashboard REST API per session / account. */
-  dashboard: { limit: 30, windowMs: 60_000 },
-  /** Login attempts per key (e.g. per e-mail and per client IP). */
-  login: { limit: 5, windowMs: 60_000 },
-} as const satisfies Record<string, RateLimitRule>;
-
-export type RateLimitClass = keyof typeof DEFAULT_RATE_LIMIT_RULES;
-
 /**
- * Reads `RATE_LIMIT_<CLASS>` variables shaped `LIMIT/WINDOW`, window as `500ms`, `1s`, `1m`, `1h`
- * or plain milliseconds (e.g. `RATE_LIMIT_WRITE=100/1s`, `RATE_LIMIT_LOGIN=5/1m`); unset keys keep
- * the defaults. `RATE_LIMIT_<CLASS>=off` disables that class (the entry is omitted).
+ * Parses `LIMIT/WINDOW`, window as `500ms`, `1s`, `1m`, `1h` or plain milliseconds (`100/1s`,
+ * `5/1m`). The `RATE_LIMIT_*` settings and their defaults live in the config schema, which uses this.
  */
-export function rateLimitRulesFromEnv(env: Record<string, string | undefined>): Partial<Record<RateLimitClass, RateLimitRule>> {
-  const rules: Partial<Record<RateLimitClass, RateLimitRule>> = {};
-  for (const name of Object.keys(DEFAULT_RATE_LIMIT_RULES) as RateLimitClass[]) {
-    const raw = env[`RATE_LIMIT_${name.toUpperCase()}`]?.trim();
-    if (raw === undefined || raw === '') {
-      rules[name] = { ...DEFAULT_RATE_LIMIT_RULES[name] };
-      continue;
-    }
-    if (raw === 'off') continue;
-    rules[name] = parseRateLimitRule(raw, `RATE_LIMIT_${name.toUpperCase()}`);
-  }
-  return rules;
-}
-
 export function parseRateLimitRule(raw: string, what = 'rate limit'): RateLimitRule {
   const match = /^(\d+)\s*\/\s*(\d*)\s*(ms|s|m|h)?$/.exec(raw.trim());
   if (!match) throw new RangeError(`${what}: expected LIMIT/WINDOW like 100/1s or 5/1m, got ${JSON.stringify(raw)}`);
