@@ -6,11 +6,13 @@ import { healthStatus, type HealthDeps } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
 import type { Logger } from '../src/logger.ts';
 import { jsonError } from './errors.ts';
-import { createAuthRoutes } from './modules/auth/auth.routes.ts';
+import { authOperations, createAuthRoutes } from './modules/auth/auth.routes.ts';
+import { createOpenApiRoutes } from './openapi/openapi.routes.ts';
+import type { ApiOperation } from './openapi/operations.ts';
 import type { AuthUsecases } from './modules/auth/auth.usecases.ts';
-import { createBucketsRoutes } from './modules/buckets/buckets.routes.ts';
+import { bucketsOperations, createBucketsRoutes } from './modules/buckets/buckets.routes.ts';
 import type { DashboardBucketsUsecases } from './modules/buckets/buckets.usecases.ts';
-import { createKeysRoutes } from './modules/keys/keys.routes.ts';
+import { createKeysRoutes, keysOperations } from './modules/keys/keys.routes.ts';
 import type { KeysUsecases } from '../src/keys/keys.usecases.ts';
 import { csrfProtection } from './modules/auth/csrf.middleware.ts';
 import { sessionMiddleware, type AuthVariables } from './modules/auth/session.middleware.ts';
@@ -27,6 +29,13 @@ export interface DashboardDeps extends HealthDeps {
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
 }
+
+/** Every documented operation, in the order of /api/openapi.json. */
+export const dashboardOperations: readonly ApiOperation[] = [
+  ...Object.values(authOperations),
+  ...Object.values(keysOperations),
+  ...Object.values(bucketsOperations),
+];
 
 /** Dashboard REST API: health checks, auth (sessions), access keys and buckets; files follow. */
 export function createDashboardApp(deps: DashboardDeps) {
@@ -45,6 +54,7 @@ export function createDashboardApp(deps: DashboardDeps) {
   app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byClientAddress, clock: deps.clock }));
   app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
   app.use('/api/*', sessionMiddleware(deps.authUsecases));
+  app.route('/api', createOpenApiRoutes({ operations: () => dashboardOperations, version: deps.version }));
   app.route('/api/auth', createAuthRoutes({ auth: deps.authUsecases, publicUrl: deps.publicUrl }));
   app.route('/api/keys', createKeysRoutes({ keys: deps.keysUsecases }));
   app.route('/api/buckets', createBucketsRoutes({ buckets: deps.bucketsUsecases }));

@@ -17,3 +17,11 @@ export function requireQuery(c: Context, name: string): { ok: true; value: strin
   if (value !== undefined && value !== '') return { ok: true, value };
   return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: the ${name} query parameter is required.`) };
 }
+
+/** Parses the query string against a zod object; a mismatch becomes 400 `invalid_request`. */
+export function parseQuery<T extends z.ZodObject>(c: Context, schema: T): { ok: true; value: z.output<T> } | { ok: false; response: Response } {
+  const parsed = schema.safeParse(c.req.query());
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`).join('; ');
+  return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: ${problems}.`) };
+}

@@ -63,6 +63,8 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
 
   return {
     core,
+    /** The dashboard Hono app, for route introspection (the OpenAPI completeness test). */
+    dashboardApp: dashboard,
     s3Port,
     apiPort,
     async close() {

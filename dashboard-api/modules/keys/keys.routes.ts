@@ -1,13 +1,46 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
 import type { KeysUsecases } from '../../../src/keys/keys.usecases.ts';
-import { parseBody, requireQuery } from '../../validation.ts';
+import { defineOperation } from '../../openapi/operations.ts';
+import { parseBody, parseQuery } from '../../validation.ts';
 import { requireUser, type AuthVariables } from '../auth/session.middleware.ts';
 
 type KeysEnv = { Variables: AuthVariables & { requestId: string } };
 
-// Shape only; the per-account limit lives in the keys use case.
-const createKeySchema = z.object({ name: z.string().trim().max(64).optional().default('') });
+const keySummarySchema = z.object({ id: z.string(), name: z.string(), accessKey: z.string(), createdAt: z.iso.datetime() });
+
+// Shapes only; the per-account limit lives in the keys use case.
+export const keysOperations = {
+  list: defineOperation({
+    method: 'get',
+    path: '/api/keys',
+    tag: 'Access keys',
+    auth: 'session',
+    summary: "List the account's access keys (never their secrets).",
+    responses: { 200: { description: 'The live keys.', schema: z.object({ keys: z.array(keySummarySchema) }) } },
+  }),
+  create: defineOperation({
+    method: 'post',
+    path: '/api/keys',
+    tag: 'Access keys',
+    auth: 'session',
+    summary: 'Create an access key; the secret is in this response only.',
+    body: { schema: z.object({ name: z.string().trim().max(64).optional().default('') }) },
+    responses: {
+      201: { description: 'The new key with its secret.', schema: keySummarySchema.extend({ secretKey: z.string() }) },
+      409: { description: '`keys.limit_reached`: the account already has 5 keys.' },
+    },
+  }),
+  revoke: defineOperation({
+    method: 'delete',
+    path: '/api/keys',
+    tag: 'Access keys',
+    auth: 'session',
+    summary: 'Revoke a key; the S3 gateway refuses it from the next request.',
+    query: z.object({ id: z.string().min(1) }),
+    responses: { 200: { description: 'Revoked.', schema: z.object({ success: z.literal(true) }) }, 404: { description: '`keys.not_found`.' } },
+  }),
+};
 
 /**
  * `/api/keys`: the signed-in account's S3 access keys. Everything is scoped to `c.get('user')`:
@@ -25,7 +58,7 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
   });
 
   app.post('/', async (c) => {
-    const body = await parseBody(c, createKeySchema);
+    const body = await parseBody(c, keysOperations.create.body.schema);
     if (!body.ok) return body.response;
     const key = keys.create(c.get('user')!.id, body.value.name);
     // The only response that ever carries this secret.
@@ -34,9 +67,9 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
   });
 
   app.delete('/', (c) => {
-    const id = requireQuery(c, 'id');
-    if (!id.ok) return id.response;
-    keys.revokeById(c.get('user')!.id, id.value);
+    const query = parseQuery(c, keysOperations.revoke.query);
+    if (!query.ok) return query.response;
+    keys.revokeById(c.get('user')!.id, query.value.id);
     return c.json({ success: true });
   });
 
