@@ -1,12 +1,36 @@
 import { defineConfig } from 'vitest/config';
 
+/** Client suites that also run with STORAGE_BACKEND=s3 against a real Ceph RGW (project s3-backend). */
+const BACKEND_INDEPENDENT_SUITES = [
+  'test/e2e/sdk.e2e.test.ts',
+  'test/e2e/awscli.e2e.test.ts',
+  'test/e2e/boto3.e2e.test.ts',
+  'test/e2e/rclone.e2e.test.ts',
+  'test/e2e/s3cmd.e2e.test.ts',
+];
+
+/** Suites that need the s3-backend project's RGW and run only there. */
+const RGW_ONLY_SUITES = ['test/e2e/s3-backend.e2e.test.ts', 'src/storage/s3/**/*.test.ts'];
+
 export default defineConfig({
   test: {
-    include: ['**/*.test.ts'],
     exclude: ['node_modules/**', 'data/**'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
     globalSetup: ['test/support/global-setup.ts'],
+    projects: [
+      // The proxy backend's own suite needs the project's RGW; everything else runs on fs.
+      { extends: true, test: { name: 'fs', include: ['**/*.test.ts'], exclude: ['node_modules/**', 'data/**', ...RGW_ONLY_SUITES] } },
+      {
+        extends: true,
+        test: {
+          name: 's3-backend',
+          include: [...BACKEND_INDEPENDENT_SUITES, ...RGW_ONLY_SUITES],
+          env: { CS_TEST_BACKEND: 's3' },
+          globalSetup: ['test/support/global-setup.ts', 'test/support/ceph-global-setup.ts'],
+        },
+      },
+    ],
   },
 });

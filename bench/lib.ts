@@ -98,12 +98,12 @@ export interface RateMeasurement {
 }
 
 /** Requests/s at CONCURRENCY over keep-alive connections, after a one-second warm-up. */
-export async function measureRate(target: Target, body?: Buffer): Promise<RateMeasurement> {
-  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+export async function measureRate(target: Target, body?: Buffer, concurrency = CONCURRENCY): Promise<RateMeasurement> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const run = async (deadline: number) => {
     let completed = 0;
     await Promise.all(
-      Array.from({ length: CONCURRENCY }, async () => {
+      Array.from({ length: concurrency }, async () => {
         while (performance.now() < deadline) {
           const { status } = await send(agent, target, body);
           if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
@@ -122,28 +122,32 @@ export async function measureRate(target: Target, body?: Buffer): Promise<RateMe
   return { requestsPerSecond: completed / ((performance.now() - start) / 1000), cpuMicrosPerRequest };
 }
 
-export function largeBody(): Readable {
+export function largeBody(bytes = LARGE_BYTES): Readable {
   const chunk = Buffer.alloc(1024 * 1024, 3);
   let sent = 0;
   return new Readable({
     read() {
-      if (sent >= LARGE_BYTES) return void this.push(null);
+      if (sent >= bytes) return void this.push(null);
       sent += chunk.length;
       this.push(chunk);
     },
   });
 }
 
-/** Best of three single-stream transfers, in MiB/s. */
-export async function throughput(target: Target, upload: boolean): Promise<number> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+/** Best of three rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
+export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1): Promise<number> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let best = 0;
   for (let round = 0; round < 3; round++) {
     const start = performance.now();
-    const { status, bytes } = await send(agent, target, upload ? largeBody : undefined);
-    if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
-    if (!upload && bytes !== LARGE_BYTES) throw new Error(`short download: ${bytes}`);
-    best = Math.max(best, LARGE_BYTES / 1024 / 1024 / ((performance.now() - start) / 1000));
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        const { status, bytes: received } = await send(agent, target, upload ? () => largeBody(bytes) : undefined);
+        if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
+        if (!upload && received !== bytes) throw new Error(`short download: ${received}`);
+      }),
+    );
+    best = Math.max(best, (concurrency * bytes) / 1024 / 1024 / ((performance.now() - start) / 1000));
   }
   agent.destroy();
   return best;

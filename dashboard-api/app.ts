@@ -16,7 +16,14 @@ import { createKeysRoutes, keysOperations } from './modules/keys/keys.routes.ts'
 import type { KeysUsecases } from '../src/keys/keys.usecases.ts';
 import { csrfProtection } from './modules/auth/csrf.middleware.ts';
 import { sessionMiddleware, type AuthVariables } from './modules/auth/session.middleware.ts';
-import { byClientAddress, rateLimit } from './rate-limit.middleware.ts';
+import { byAccountOrClientAddress, rateLimit } from './rate-limit.middleware.ts';
+import { adminOperations, createAdminRoutes } from './modules/admin/admin.routes.ts';
+import { createFilesRoutes, filesOperations } from './modules/files/files.routes.ts';
+import type { FilesUsecases } from './modules/files/files.usecases.ts';
+import { createExplorerRoutes, explorerOperations } from './modules/explorer/explorer.routes.ts';
+import type { ExplorerUsecases } from './modules/explorer/explorer.usecases.ts';
+import type { KeyStore } from '../src/keys/key-store.ts';
+import type { AdminUsecases } from './modules/admin/admin.usecases.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -26,6 +33,11 @@ export interface DashboardDeps extends HealthDeps {
   authUsecases: AuthUsecases;
   keysUsecases: KeysUsecases;
   bucketsUsecases: DashboardBucketsUsecases;
+  adminUsecases: AdminUsecases;
+  /** The S3 gateway's key store: the file API authenticates the same access keys. */
+  keyStore: KeyStore;
+  filesUsecases: FilesUsecases;
+  explorerUsecases: ExplorerUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
 }
@@ -35,9 +47,12 @@ export const dashboardOperations: readonly ApiOperation[] = [
   ...Object.values(authOperations),
   ...Object.values(keysOperations),
   ...Object.values(bucketsOperations),
+  ...Object.values(adminOperations),
+  ...Object.values(filesOperations),
+  ...Object.values(explorerOperations),
 ];
 
-/** Dashboard REST API: health checks, auth (sessions), access keys and buckets; files follow. */
+/** Dashboard REST API: health checks, auth (sessions), access keys, buckets, administration, the Simple REST file API and the explorer. */
 export function createDashboardApp(deps: DashboardDeps) {
   const app = new Hono<{ Variables: { requestId: string } & AuthVariables }>();
   app.use('*', async (c, next) => {
@@ -50,14 +65,18 @@ export function createDashboardApp(deps: DashboardDeps) {
     const { ok, body } = await healthStatus(deps);
     return c.json(body, ok ? 200 : 503);
   });
-  // Per client address until the API has sessions; authenticated routes will count per account.
-  app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byClientAddress, clock: deps.clock }));
-  app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
+  // The session is resolved first (one indexed lookup, only for a well-formed cookie) so the limit
+  // counts per account once signed in, per client address otherwise.
   app.use('/api/*', sessionMiddleware(deps.authUsecases));
+  app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byAccountOrClientAddress, clock: deps.clock }));
+  app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
   app.route('/api', createOpenApiRoutes({ operations: () => dashboardOperations, version: deps.version }));
   app.route('/api/auth', createAuthRoutes({ auth: deps.authUsecases, publicUrl: deps.publicUrl }));
   app.route('/api/keys', createKeysRoutes({ keys: deps.keysUsecases }));
   app.route('/api/buckets', createBucketsRoutes({ buckets: deps.bucketsUsecases }));
+  app.route('/api/admin', createAdminRoutes({ admin: deps.adminUsecases }));
+  app.route('/api/v1/files', createFilesRoutes({ files: deps.filesUsecases, keyStore: deps.keyStore }));
+  app.route('/api/explorer', createExplorerRoutes({ explorer: deps.explorerUsecases }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);

@@ -4,10 +4,20 @@ import type { Clock } from '../src/clock.ts';
 import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { jsonError } from './errors.ts';
 
-/** Whom a request is counted against: the account once authenticated routes exist, else the client address. */
+/** Whom a request is counted against (the part of the limiter key after the scope). */
 export type RateLimitKey = (c: Context) => string;
 
 export const byClientAddress: RateLimitKey = (c) => `ip:${getConnInfo(c).remote.address ?? 'unknown'}`;
+
+/**
+ * The signed-in account (`c.get('user')`, set by the session middleware, which must run first),
+ * else the client address: one account's sessions share a budget wherever they come from, and
+ * accounts behind one NAT do not starve each other.
+ */
+export const byAccountOrClientAddress: RateLimitKey = (c) => {
+  const user = c.get('user' as never) as { id: string } | undefined;
+  return user ? `user:${user.id}` : byClientAddress(c);
+};
 
 /**
  * Dashboard API rate limiting: X-RateLimit-* headers on every response and, over the limit,

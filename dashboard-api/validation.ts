@@ -25,3 +25,11 @@ export function parseQuery<T extends z.ZodObject>(c: Context, schema: T): { ok: 
   const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'query'}: ${issue.message}`).join('; ');
   return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: ${problems}.`) };
 }
+
+/** Parses the path parameters against a zod object (the operation's `params`); a mismatch becomes 400 `invalid_request`. */
+export function parseParams<T extends z.ZodObject>(c: Context, schema: T): { ok: true; value: z.output<T> } | { ok: false; response: Response } {
+  const parsed = schema.safeParse(c.req.param());
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'path'}: ${issue.message}`).join('; ');
+  return { ok: false, response: jsonError(c, 400, 'invalid_request', `Invalid request: ${problems}.`) };
+}

@@ -11,6 +11,7 @@ import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
 import * as multipart from './handlers/multipart.handlers.ts';
 import * as objects from './handlers/objects.handlers.ts';
+import { authorizeOperation } from './s3/authorize.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
@@ -130,8 +131,9 @@ export function createGatewayApp(deps: GatewayDeps) {
       if (!key) throw new S3Error('InvalidAccessKeyId');
       const operation = parseOperation(method, parsedTarget, incoming.headers);
       await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
+      authorizeOperation(key.scope, operation, parsedTarget.query);
 
-      if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId);
+      if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId, key.scope);
       if (operation.op === 'CreateBucket') return await buckets.createBucket(deps, incoming, verified, key.userId, operation.bucket);
       if (operation.op === 'NotImplemented') throw new S3Error('NotImplemented', `${operation.feature} is not implemented by this server.`);
 
@@ -149,6 +151,7 @@ export function createGatewayApp(deps: GatewayDeps) {
         target: parsedTarget,
         verified,
         userId: key.userId,
+        scope: key.scope,
         operation,
         backendBucket: resolution.bucket.backendName,
         deps,

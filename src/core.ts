@@ -16,6 +16,7 @@ import { createLimits } from './limits/index.ts';
 import { createQuotasUsecases, type QuotasUsecases } from './quotas/quotas.usecases.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createFsBackend } from './storage/fs/fs-backend.ts';
+import { createS3Backend } from './storage/s3/s3-backend.ts';
 import type { StorageBackend } from './storage/storage-backend.ts';
 
 export const VERSION = '0.1.0';
@@ -34,14 +35,14 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
 
   const database = openDatabase(join(dataDir, 'cloudstorage.sqlite'));
   const secretBox = createSecretBox(loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
-  const backend = options.backend ?? (await createFsBackend({ dataDir: join(dataDir, 'objects'), fsync: config.FS_FSYNC }));
+  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir));
 
   const accountsRepository = createAccountsRepository({ db: database.db });
   const keysRepository = createKeysRepository({ db: database.db });
   const bucketsRepository = createBucketsRepository({ db: database.db });
 
   const changes = createChangeWatcher({ dataVersion: database.dataVersion });
-  const keyStore = createKeyStore({ keysRepository, secretBox, changes });
+  const keyStore = createKeyStore({ keysRepository, secretBox, changes, clock });
   const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify });
   const bucketsUsecases = createBucketsUsecases({
     bucketsRepository,
@@ -94,6 +95,23 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
       database.close();
     },
   };
+}
+
+/** STORAGE_BACKEND picks the implementation; both keep their local state under DATA_DIR. */
+async function createConfiguredBackend(config: Config, dataDir: string): Promise<StorageBackend> {
+  if (config.STORAGE_BACKEND === 's3') {
+    return createS3Backend({
+      endpoint: config.BACKEND_S3_ENDPOINT!,
+      accessKeyId: config.BACKEND_S3_ACCESS_KEY!,
+      secretAccessKey: config.BACKEND_S3_SECRET_KEY!,
+      region: config.BACKEND_S3_REGION,
+      forcePathStyle: config.BACKEND_S3_FORCE_PATH_STYLE,
+      timeoutMs: config.BACKEND_TIMEOUT_MS,
+      maxConnections: config.BACKEND_MAX_CONNECTIONS,
+      stateDir: join(dataDir, 's3-backend'),
+    });
+  }
+  return createFsBackend({ dataDir: join(dataDir, 'objects'), fsync: config.FS_FSYNC });
 }
 
 export type Core = Awaited<ReturnType<typeof createCore>>;

@@ -3,7 +3,11 @@ import { createServer } from 'node:http';
 import { createDashboardApp } from '../dashboard-api/app.ts';
 import { createAuthUsecases } from '../dashboard-api/modules/auth/auth.usecases.ts';
 import { createSessionsRepository } from '../dashboard-api/modules/auth/sessions.repository.ts';
+import { createAdminRepository } from '../dashboard-api/modules/admin/admin.repository.ts';
+import { createAdminUsecases } from '../dashboard-api/modules/admin/admin.usecases.ts';
 import { createDashboardBucketsUsecases } from '../dashboard-api/modules/buckets/buckets.usecases.ts';
+import { createFilesUsecases } from '../dashboard-api/modules/files/files.usecases.ts';
+import { createExplorerUsecases } from '../dashboard-api/modules/explorer/explorer.usecases.ts';
 import { createGatewayApp } from '../gateway/app.ts';
 import { closeServer, createS3Server, listen } from '../gateway/server.ts';
 import type { Clock } from './clock.ts';
@@ -35,6 +39,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     quotas: core.quotasUsecases,
   });
   const s3Server = createS3Server(gateway);
+  const sessionsRepository = createSessionsRepository({ db: core.database.db });
   const dashboard = createDashboardApp({
     ...shared,
     logger: core.logger,
@@ -44,7 +49,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     authUsecases: createAuthUsecases({
       accountsRepository: core.accountsRepository,
       accountsUsecases: core.accountsUsecases,
-      sessionsRepository: createSessionsRepository({ db: core.database.db }),
+      sessionsRepository,
       clock: core.clock,
       sessionTtlMs: core.config.SESSION_TTL_MS,
       signupEnabled: core.config.SIGNUP_ENABLED,
@@ -53,6 +58,18 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     }),
     keysUsecases: core.keysUsecases,
     bucketsUsecases: createDashboardBucketsUsecases({ buckets: core.bucketsUsecases }),
+    adminUsecases: createAdminUsecases({
+      adminRepository: createAdminRepository({ db: core.database.db }),
+      accountsRepository: core.accountsRepository,
+      accountsUsecases: core.accountsUsecases,
+      keysUsecases: core.keysUsecases,
+      quotasUsecases: core.quotasUsecases,
+      sessionsRepository,
+      onAccessChanged: keyStore.invalidate,
+    }),
+    keyStore,
+    filesUsecases: createFilesUsecases({ backend: core.backend, buckets: core.bucketsUsecases, quotas: core.quotasUsecases }),
+    explorerUsecases: createExplorerUsecases({ backend: core.backend, buckets: core.bucketsUsecases }),
     publicUrl: core.config.PUBLIC_URL,
   });
   const apiServer = createServer(getRequestListener(dashboard.fetch));

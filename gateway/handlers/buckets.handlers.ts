@@ -4,6 +4,7 @@ import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 import { parseXml } from '../s3/xml.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { scopeCoversBucket, type KeyScope } from '../../src/keys/key-scope.ts';
 import type { GatewayDeps, S3RequestContext } from './context.ts';
 import type { IncomingMessage } from 'node:http';
 
@@ -11,8 +12,9 @@ function owner(userId: string): string {
   return node('Owner', text('ID', userId), text('DisplayName', userId));
 }
 
-export function listBuckets(deps: GatewayDeps, userId: string): Response {
-  const buckets = deps.bucketsUsecases.list(userId);
+/** A bucket-scoped key sees only the buckets its scope names. */
+export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope): Response {
+  const buckets = deps.bucketsUsecases.list(userId).filter((bucket) => scopeCoversBucket(scope, bucket.name));
   return xmlResponse(
     document(
       'ListAllMyBucketsResult',

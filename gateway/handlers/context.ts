@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { BucketsUsecases } from '../../src/buckets/buckets.usecases.ts';
 import type { Config } from '../../src/config/config.ts';
+import type { KeyScope } from '../../src/keys/key-scope.ts';
 import type { KeyStore } from '../../src/keys/key-store.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { HealthDeps } from '../../src/health.ts';
@@ -27,6 +28,8 @@ export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   target: RequestTarget;
   verified: VerifiedRequest;
   userId: string;
+  /** The access key's scope, already checked for `operation` itself (gateway/s3/authorize.ts). */
+  scope: KeyScope;
   operation: Op;
   /** Backend name of the addressed bucket, for bucket- and object-level operations on an owned bucket. */
   backendBucket: string;

@@ -1,8 +1,10 @@
 import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
+import { scopeAllows } from '../../src/keys/key-scope.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { resolveRange } from '../../src/storage/conditions.ts';
+import { replacedSize } from '../../src/storage/replaced-size.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { applyResponseOverrides, header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseTaggingHeader, validateTags } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
@@ -48,13 +50,8 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
 }
 
 /** Size of the object a write would replace (0 when there is none). */
-export async function sizeOf(ctx: S3RequestContext, backendBucket: string, key: string): Promise<number> {
-  try {
-    return (await ctx.deps.backend.headObject({ bucket: backendBucket, key })).size;
-  } catch (error) {
-    if (error instanceof S3Error && error.code === 'NoSuchKey') return 0;
-    throw error;
-  }
+export function sizeOf(ctx: S3RequestContext, backendBucket: string, key: string): Promise<number> {
+  return replacedSize(ctx.deps.backend, backendBucket, key);
 }
 
 function isChecksumMode(ctx: S3RequestContext): boolean {
@@ -158,13 +155,18 @@ export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObj
     return object.Key;
   });
   const quiet = String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true';
-  const result = await ctx.deps.backend.deleteObjects({ bucket: ctx.backendBucket, keys });
-  await ctx.deps.quotas.resync(ctx.userId);
+  // As S3 does under a policy that denies some keys: the allowed ones are deleted, each denied one is an Error entry.
+  const allowed: string[] = [];
+  const denied: string[] = [];
+  for (const key of keys) (scopeAllows(ctx.scope, { action: 'write', bucket: ctx.operation.bucket, key }) ? allowed : denied).push(key);
+  const result = allowed.length > 0 ? await ctx.deps.backend.deleteObjects({ bucket: ctx.backendBucket, keys: allowed }) : { deleted: [], errors: [] };
+  if (allowed.length > 0) await ctx.deps.quotas.resync(ctx.userId);
+  const errors = [...result.errors, ...denied.map((key) => ({ key, code: 'AccessDenied', message: 'Access Denied' }))];
   return xmlResponse(
     document(
       'DeleteResult',
       quiet ? [] : result.deleted.map((key) => node('Deleted', text('Key', key))),
-      result.errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
+      errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
     ),
   );
 }

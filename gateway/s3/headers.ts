@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import type { ByteRangeSpec, Conditions, ObjectInfo, ObjectMetadata } from '../../src/storage/storage-backend.ts';
+import type { Conditions, ObjectInfo, ObjectMetadata } from '../../src/storage/storage-backend.ts';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
 
 export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
@@ -62,19 +62,8 @@ export function validateTags(tags: Record<string, string>): void {
 }
 
 /** One `bytes=` range; anything unparsable is ignored (full object), as S3 and RFC 9110 do. */
-export function parseRange(value: string | undefined): ByteRangeSpec | undefined {
-  if (!value) return undefined;
-  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
-  if (!match) return undefined;
-  const [, first, last] = match;
-  if (first === '' && last === '') return undefined;
-  if (first === '') return { kind: 'suffix', length: Number(last) };
-  const start = Number(first);
-  if (last === '') return { kind: 'from', start };
-  const end = Number(last);
-  if (end < start) return undefined;
-  return { kind: 'from', start, end };
-}
+// Shared with the Simple REST API's downloads.
+export { parseRange } from '../../src/storage/conditions.ts';
 
 function parseHttpDate(value: string | undefined): Date | undefined {
   if (!value) return undefined;

@@ -57,16 +57,21 @@ export function errorDocument(error: S3Error, resource: string, requestId: strin
   return `${XML_DECLARATION}${node('Error', text('Code', error.code), text('Message', error.message), details, text('Resource', resource), text('RequestId', requestId))}`;
 }
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  removeNSPrefix: true,
-  parseTagValue: false,
-  trimValues: false,
-  processEntities: true,
-  // Go's encoder (rclone, minio-go) writes quotes and apostrophes as &#34; and &#39;.
-  htmlEntities: true,
-  isArray: (name) => ['Object', 'Part', 'Tag'].includes(name),
-});
+/** S3 XML as clients and stores write it: text kept verbatim, namespaces dropped, entities decoded. */
+export function s3XmlParser(isArray: (name: string, path: unknown) => boolean): XMLParser {
+  return new XMLParser({
+    ignoreAttributes: true,
+    removeNSPrefix: true,
+    parseTagValue: false,
+    trimValues: false,
+    processEntities: true,
+    // Go's encoder (rclone, minio-go) writes quotes and apostrophes as &#34; and &#39;.
+    htmlEntities: true,
+    isArray: (name, path) => isArray(name, path),
+  });
+}
+
+const parser = s3XmlParser((name) => ['Object', 'Part', 'Tag'].includes(name));
 
 /** Parses a small request body (DeleteObjects, CompleteMultipartUpload, Tagging); MalformedXML on any problem. */
 export function parseXml(body: string): Record<string, unknown> {

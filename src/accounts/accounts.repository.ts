@@ -26,5 +26,8 @@ export function createAccountsRepository({ db }: { db: Db }) {
     setQuota(id: string, quotaBytes: number | null): void {
       db.update(users).set({ quotaBytes }).where(eq(users.id, id)).run();
     },
+    setStatus(id: string, status: UserRow['status']): void {
+      db.update(users).set({ status }).where(eq(users.id, id)).run();
+    },
   };
 }

@@ -39,30 +39,42 @@ describe('config', () => {
     for (const name of configVariableNames()) expect(readme, name).toContain(`\`${name}\``);
   });
 
-  it('compose.yaml sets only variables the config schema knows', () => {
+  it('refuses STORAGE_BACKEND=s3 without an endpoint and credentials, naming each missing variable', () => {
+    expect(() => loadConfig({ STORAGE_BACKEND: 's3' })).toThrow(/BACKEND_S3_ENDPOINT: required when STORAGE_BACKEND=s3.*BACKEND_S3_ACCESS_KEY.*BACKEND_S3_SECRET_KEY/);
+    const config = loadConfig({ STORAGE_BACKEND: 's3', BACKEND_S3_ENDPOINT: 'http://127.0.0.1:7480', BACKEND_S3_ACCESS_KEY: 'a', BACKEND_S3_SECRET_KEY: 'b' });
+    expect(config).toMatchObject({ BACKEND_S3_REGION: 'us-east-1', BACKEND_S3_FORCE_PATH_STYLE: true, BACKEND_TIMEOUT_MS: 30_000, BACKEND_BUCKET_PREFIX: 'cs-' });
+    expect(() => loadConfig({ STORAGE_BACKEND: 's3', BACKEND_S3_ENDPOINT: 'not a url', BACKEND_S3_ACCESS_KEY: 'a', BACKEND_S3_SECRET_KEY: 'b' })).toThrow(/BACKEND_S3_ENDPOINT/);
+  });
+
+  it('compose.yaml configures CloudStorage with schema variables only, valid for the s3 backend, images pinned', () => {
     const compose = readFileSync(new URL('../../compose.yaml', import.meta.url), 'utf8');
-    // Keys of every `environment:` mapping (indented NAME: value lines below it).
-    const names: string[] = [];
-    let inEnvironment = false;
-    let indent = 0;
-    for (const line of compose.split('\n')) {
-      const match = /^(\s*)environment:\s*$/.exec(line);
-      if (match) {
-        inEnvironment = true;
-        indent = match[1].length;
-        continue;
-      }
-      if (!inEnvironment || line.trim() === '' || line.trim().startsWith('#')) continue;
-      const leading = line.length - line.trimStart().length;
-      if (leading <= indent) {
-        inEnvironment = false;
-        continue;
-      }
-      const key = /^\s*-?\s*([A-Za-z_][A-Za-z0-9_]*)\s*[:=]/.exec(line)?.[1];
-      if (key) names.push(key);
+    const lines = compose.split('\n');
+    // The `cloudstorage:` service block: up to the next service at the same indentation.
+    const start = lines.findIndex((line) => /^ {2}cloudstorage:\s*$/.test(line));
+    expect(start).toBeGreaterThan(0);
+    const end = lines.findIndex((line, index) => index > start && /^ {2}\S/.test(line));
+    const block = lines.slice(start, end < 0 ? undefined : end);
+    const envStart = block.findIndex((line) => /^ {4}environment:\s*$/.test(line));
+    expect(envStart).toBeGreaterThan(0);
+    const environment: Record<string, string> = {};
+    for (const line of block.slice(envStart + 1)) {
+      if (line.trim() === '' || line.trim().startsWith('#')) continue;
+      if (!/^ {6}/.test(line)) break;
+      const match = /^\s*([A-Za-z_][A-Za-z0-9_]*):\s*(.*)$/.exec(line);
+      if (!match) throw new Error(`unreadable environment line: ${line}`);
+      // `${VAR:-default}` / `${VAR:?message}` are filled in by compose from the shell or .env.
+      environment[match[1]] = match[2].replace(/^"(.*)"$/, '$1').replace(/\$\{[A-Z_]+:-([^}]*)\}/, '$1').replace(/\$\{[A-Z_]+:\?[^}]*\}/, 'from-the-environment');
     }
-    expect(names.length).toBeGreaterThan(0);
     const known = new Set(configVariableNames());
-    for (const name of names) expect(known.has(name), `${name} is not in the config schema`).toBe(true);
+    for (const name of Object.keys(environment)) expect(known.has(name), `${name} is not in the config schema`).toBe(true);
+    const config = loadConfig(environment);
+    expect(config.STORAGE_BACKEND).toBe('s3');
+    expect(config.BACKEND_S3_ENDPOINT).toBe('http://minio:9000');
+    expect(config.REDIS_URL).toBe('redis://redis:6379/0');
+    // Reproducible deployments: every image has an explicit version tag.
+    const images = [...compose.matchAll(/^\s*image:\s*(\S+)\s*$/gm)].map((match) => match[1]);
+    expect(images.length).toBe(2);
+    for (const image of images) expect(image, image).toMatch(/:[^:]*\d[^:]*$/);
+    expect(images.some((image) => image.startsWith('minio/minio:RELEASE.'))).toBe(true);
   });
 });

@@ -45,7 +45,22 @@ export const configSchema = z.object({
     .optional()
     .describe('Base domain for virtual-hosted-style requests (bucket.S3_DOMAIN). Path-style always works.'),
   MAX_BUCKETS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10).describe('Bucket limit per account (TooManyBuckets).'),
-  STORAGE_BACKEND: z.enum(['fs']).default('fs').describe('Storage backend: fs (embedded filesystem).'),
+  STORAGE_BACKEND: z
+    .enum(['fs', 's3'])
+    .default('fs')
+    .describe('Storage backend: fs (embedded filesystem under DATA_DIR) or s3 (proxy to MinIO, Ceph RGW, Garage, AWS S3…; needs BACKEND_S3_*).'),
+  BACKEND_S3_ENDPOINT: z.url().optional().describe('s3 backend: endpoint URL, e.g. http://minio:9000 or https://s3.eu-central-1.amazonaws.com.'),
+  BACKEND_S3_ACCESS_KEY: z.string().optional().describe('s3 backend: access key id of the backend account that owns the mapped buckets.'),
+  BACKEND_S3_SECRET_KEY: z.string().optional().describe('s3 backend: secret access key of that account.'),
+  BACKEND_S3_REGION: z.string().min(1).default('us-east-1').describe('s3 backend: region the backend expects in signatures.'),
+  BACKEND_S3_FORCE_PATH_STYLE: bool(true).describe('s3 backend: address buckets as ENDPOINT/bucket (true) or bucket.ENDPOINT-host (false, virtual-hosted).'),
+  BACKEND_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(30_000)
+    .describe('s3 backend: connect and response-headers timeout, and the longest pause allowed within a body; beyond it the client gets 503 ServiceUnavailable.'),
+  BACKEND_MAX_CONNECTIONS: z.coerce.number().int().min(1).default(128).describe('s3 backend: keep-alive connection pool size.'),
   BACKEND_BUCKET_PREFIX: z
     .string()
     .regex(/^[a-z0-9-]{0,20}$/)
@@ -76,7 +91,7 @@ export const configSchema = z.object({
   RATE_LIMIT_LOGIN: rateLimit('5/1m').describe('Login attempts per account and per client address (used by the dashboard sign-in).'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
   PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
-  SIGNUP_ENABLED: bool(true).describe('Allow self-service sign-up on the dashboard API (POST /api/auth/signup). Off: accounts come from the CLI only.'),
+  SIGNUP_ENABLED: bool(true).describe('Allow self-service sign-up on the dashboard API (POST /api/auth/signup). Off: accounts come from the CLI or an admin (POST /api/admin/users).'),
   SESSION_TTL_MS: z.coerce
     .number()
     .int()
@@ -84,6 +99,14 @@ export const configSchema = z.object({
     .max(400 * 24 * 3_600_000)
     .default(7 * 24 * 3_600_000)
     .describe('Lifetime of a dashboard sign-in session (absolute, from sign-in), in milliseconds.'),
+});
+
+/** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */
+const validatedConfigSchema = configSchema.superRefine((config, ctx) => {
+  if (config.STORAGE_BACKEND !== 's3') return;
+  for (const name of ['BACKEND_S3_ENDPOINT', 'BACKEND_S3_ACCESS_KEY', 'BACKEND_S3_SECRET_KEY'] as const) {
+    if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when STORAGE_BACKEND=s3' });
+  }
 });
 
 export type Config = z.output<typeof configSchema>;
@@ -98,7 +121,7 @@ export function loadConfig(source: Record<string, unknown> = process.env): Confi
       .filter((name) => source[name] !== undefined && source[name] !== '')
       .map((name) => [name, source[name]]),
   );
-  const parsed = configSchema.safeParse(known);
+  const parsed = validatedConfigSchema.safeParse(known);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
     throw new ConfigError(`Invalid configuration: ${problems}`);

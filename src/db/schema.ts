@@ -35,6 +35,13 @@ export const accessKeys = sqliteTable(
     name: text('name').notNull().default(''),
     createdAt: createdAt(),
     revokedAt: integer('revoked_at', { mode: 'timestamp_ms' }),
+    /** Scope (src/keys/key-scope.ts): JSON array of the account's bucket names; null means every bucket. */
+    scopeBuckets: text('scope_buckets', { mode: 'json' }).$type<string[]>(),
+    /** Object-key prefix the key is confined to; null means any key. */
+    scopePrefix: text('scope_prefix'),
+    permission: text('permission', { enum: ['read', 'write', 'readwrite'] }).notNull().default('readwrite'),
+    /** The key stops authenticating at this instant; null means never. */
+    expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
   },
   (table) => [uniqueIndex('access_keys_access_key_id_unique').on(table.accessKeyId), index('access_keys_user_id_idx').on(table.userId)],
 );

@@ -7,3 +7,4 @@ export const keyLimitReachedError = (limit: number) =>
     409,
     `An account can have at most ${limit} access keys. Delete a key you no longer use before creating a new one.`,
   );
+export const invalidKeyScopeError = (detail: string) => createAppError('keys.invalid_scope', 400, detail);

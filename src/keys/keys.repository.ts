@@ -1,6 +1,7 @@
 import { and, asc, count, eq, isNull, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { accessKeys, users, type AccessKeyRow } from '../db/schema.ts';
+import type { KeyPermission } from './key-scope.ts';
 
 export type KeysRepository = ReturnType<typeof createKeysRepository>;
 
@@ -9,6 +10,10 @@ export interface ActiveKeyRecord {
   accessKeyId: string;
   userId: string;
   secretEncrypted: string;
+  scopeBuckets: string[] | null;
+  scopePrefix: string | null;
+  permission: KeyPermission;
+  expiresAt: Date | null;
 }
 
 export function createKeysRepository({ db }: { db: Db }) {
@@ -17,6 +22,10 @@ export function createKeysRepository({ db }: { db: Db }) {
     accessKeyId: accessKeys.accessKeyId,
     userId: accessKeys.userId,
     secretEncrypted: accessKeys.secretEncrypted,
+    scopeBuckets: accessKeys.scopeBuckets,
+    scopePrefix: accessKeys.scopePrefix,
+    permission: accessKeys.permission,
+    expiresAt: accessKeys.expiresAt,
   };
   const activeCondition = and(isNull(accessKeys.revokedAt), eq(users.status, 'active'));
   const activeByAccessKeyId = db
@@ -27,7 +36,17 @@ export function createKeysRepository({ db }: { db: Db }) {
     .prepare();
 
   return {
-    insert(key: { id: string; userId: string; accessKeyId: string; secretEncrypted: string; name: string }): AccessKeyRow {
+    insert(key: {
+      id: string;
+      userId: string;
+      accessKeyId: string;
+      secretEncrypted: string;
+      name: string;
+      scopeBuckets?: string[] | null;
+      scopePrefix?: string | null;
+      permission?: KeyPermission;
+      expiresAt?: Date | null;
+    }): AccessKeyRow {
       return db.insert(accessKeys).values(key).returning().get();
     },
     /** Revokes by public access key id; returns whether a live key was revoked. */
@@ -66,7 +85,7 @@ export function createKeysRepository({ db }: { db: Db }) {
           .get()?.value ?? 0
       );
     },
-    /** A key usable for authentication: not revoked, owner active. */
+    /** A key usable for authentication: not revoked, owner active (expiry is the key store's check, against its clock). */
     findActive(accessKeyId: string): ActiveKeyRecord | undefined {
       return activeByAccessKeyId.get({ accessKeyId });
     },

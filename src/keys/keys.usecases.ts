@@ -1,7 +1,9 @@
 import type { Clock } from '../clock.ts';
 import type { SecretBox } from '../crypto/secret-box.ts';
 import { newAccessKeyId, newId, newSecretAccessKey } from '../ids.ts';
-import { keyLimitReachedError, keyNotFoundError } from './keys.errors.ts';
+import { bucketNameProblem } from '../buckets/bucket-names.ts';
+import { scopeOfRecord, type KeyPermission, type KeyScope } from './key-scope.ts';
+import { invalidKeyScopeError, keyLimitReachedError, keyNotFoundError } from './keys.errors.ts';
 import type { KeysRepository } from './keys.repository.ts';
 
 export type KeysUsecases = ReturnType<typeof createKeysUsecases>;
@@ -13,7 +15,19 @@ export interface CreatedKey {
   /** Returned once, at creation; only the sealed form is stored. */
   secretAccessKey: string;
   createdAt: Date;
+  scope: KeyScope;
 }
+
+/** A requested scope; omitted fields are unrestricted (permission: readwrite). */
+export interface KeyScopeInput {
+  buckets?: string[];
+  prefix?: string;
+  permission?: KeyPermission;
+  expiresAt?: Date;
+}
+
+/** S3's limit on key length: a longer prefix could match nothing. */
+const MAX_PREFIX_BYTES = 1024;
 
 /** Live (unrevoked) access keys an account may hold at once. */
 export const MAX_KEYS_PER_ACCOUNT = 5;
@@ -21,8 +35,12 @@ export const MAX_KEYS_PER_ACCOUNT = 5;
 export function createKeysUsecases(deps: { keysRepository: KeysRepository; secretBox: SecretBox; clock: Clock; onChange?: () => void }) {
   const { keysRepository, secretBox } = deps;
   return {
-    /** Refuses with `keys.limit_reached` when the account already has MAX_KEYS_PER_ACCOUNT live keys. */
-    create(userId: string, name = ''): CreatedKey {
+    /**
+     * Refuses with `keys.limit_reached` when the account already has MAX_KEYS_PER_ACCOUNT live keys
+     * (expired keys count until deleted), and with `keys.invalid_scope` for an invalid scope.
+     */
+    create(userId: string, name = '', scopeInput: KeyScopeInput = {}): CreatedKey {
+      const scope = validateScope(scopeInput, deps.clock.now());
       // Count and insert run back to back with no await: better-sqlite3 is synchronous in this process.
       if (keysRepository.countLiveForUser(userId) >= MAX_KEYS_PER_ACCOUNT) throw keyLimitReachedError(MAX_KEYS_PER_ACCOUNT);
       const secretAccessKey = newSecretAccessKey();
@@ -32,9 +50,13 @@ export function createKeysUsecases(deps: { keysRepository: KeysRepository; secre
         accessKeyId: newAccessKeyId(),
         secretEncrypted: secretBox.seal(secretAccessKey),
         name,
+        scopeBuckets: scope.buckets ? [...scope.buckets] : null,
+        scopePrefix: scope.prefix ?? null,
+        permission: scope.permission,
+        expiresAt: scope.expiresAt ?? null,
       });
       deps.onChange?.();
-      return { id: row.id, name: row.name, accessKeyId: row.accessKeyId, secretAccessKey, createdAt: row.createdAt };
+      return { id: row.id, name: row.name, accessKeyId: row.accessKeyId, secretAccessKey, createdAt: row.createdAt, scope: scopeOfRecord(row) };
     },
     revoke(accessKeyId: string): void {
       if (!keysRepository.revoke(accessKeyId, deps.clock.now())) throw keyNotFoundError();
@@ -49,8 +71,35 @@ export function createKeysUsecases(deps: { keysRepository: KeysRepository; secre
       // Drops the key store's cache now: the gateway refuses the key on its next request.
       deps.onChange?.();
     },
+    /** Live keys with their scopes (expired ones included, so they can be seen and deleted); never secrets. */
     listForUser(userId: string) {
-      return keysRepository.listForUser(userId).map(({ id, name, accessKeyId, createdAt }) => ({ id, name, accessKeyId, createdAt }));
+      return keysRepository.listForUser(userId).map((row) => ({ id: row.id, name: row.name, accessKeyId: row.accessKeyId, createdAt: row.createdAt, scope: scopeOfRecord(row) }));
     },
   };
+}
+
+/**
+ * Bucket names must be valid S3 names but need not exist yet: like a B2 key naming a bucket, the
+ * key simply has nothing to touch until the account creates it, and names are per account, so
+ * no other account's bucket can ever be reached through it.
+ */
+function validateScope(input: KeyScopeInput, now: Date): KeyScope {
+  const scope: KeyScope = { permission: input.permission ?? 'readwrite' };
+  if (input.buckets !== undefined) {
+    if (input.buckets.length === 0) throw invalidKeyScopeError('buckets must name at least one bucket; omit it for a key that can use every bucket.');
+    for (const bucket of input.buckets) {
+      const problem = bucketNameProblem(bucket);
+      if (problem) throw invalidKeyScopeError(`Invalid bucket name in buckets: ${JSON.stringify(bucket)}. ${problem}`);
+    }
+    scope.buckets = [...new Set(input.buckets)];
+  }
+  if (input.prefix !== undefined && input.prefix !== '') {
+    if (Buffer.byteLength(input.prefix) > MAX_PREFIX_BYTES) throw invalidKeyScopeError(`prefix must be at most ${MAX_PREFIX_BYTES} bytes.`);
+    scope.prefix = input.prefix;
+  }
+  if (input.expiresAt !== undefined) {
+    if (Number.isNaN(input.expiresAt.getTime()) || input.expiresAt.getTime() <= now.getTime()) throw invalidKeyScopeError('expiresAt must be a date-time in the future.');
+    scope.expiresAt = input.expiresAt;
+  }
+  return scope;
 }

@@ -108,8 +108,15 @@ export function createQuotasUsecases(deps: {
       };
     },
 
-    async setQuota(userId: string, quotaBytes: number): Promise<void> {
+    /**
+     * Sets the account's quota; null returns it to DEFAULT_QUOTA_BYTES. `reserve` reads the quota
+     * afresh on every upload, so the next upload is held to the new figure.
+     */
+    async setQuota(userId: string, quotaBytes: number | null): Promise<void> {
       accountsRepository.setQuota(userId, quotaBytes);
     },
+
+    /** The quota the account is held to: its own, else the configured default. */
+    quotaOf,
   };
 }

@@ -1,3 +1,4 @@
+import { countObjects } from '../storage/count-objects.ts';
 import type { StorageBackend } from '../storage/storage-backend.ts';
 
 export interface BucketRecount {
@@ -12,17 +13,7 @@ export interface BucketRecount {
  * and compares it with the usage the backend records: an independent check of the counters.
  */
 export async function recountBucket(backend: StorageBackend, bucket: string, label: string): Promise<BucketRecount> {
-  const recounted = { bytes: 0, objects: 0, multipartBytes: 0 };
-  let startAfter: string | undefined;
-  for (;;) {
-    const page = await backend.listObjects({ bucket, maxKeys: 1000, startAfter });
-    for (const object of page.contents) {
-      recounted.bytes += object.size;
-      recounted.objects += 1;
-    }
-    if (!page.isTruncated || page.nextMarker === undefined) break;
-    startAfter = page.nextMarker;
-  }
+  const recounted = { ...(await countObjects(backend, bucket)), multipartBytes: 0 };
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {
@@ -42,5 +33,7 @@ export async function recountBucket(backend: StorageBackend, bucket: string, lab
   }
   const recorded = await backend.usage(bucket);
   const drift = recorded.bytes !== recounted.bytes || recorded.objects !== recounted.objects || recorded.multipartBytes !== recounted.multipartBytes;
+  // A proxy's counters drift when the store is changed behind its back; the recount is the truth.
+  if (drift) backend.correctUsage?.(bucket, recounted);
   return { bucket: label, recorded, recounted, drift };
 }

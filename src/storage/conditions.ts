@@ -38,6 +38,24 @@ export function evaluateConditions(
   }
 }
 
+/**
+ * Parses `Range: bytes=…` into one range. Anything else (other units, several ranges, garbage)
+ * is undefined and the whole object is served, as S3 does and RFC 9110 allows.
+ */
+export function parseRange(value: string | undefined): ByteRangeSpec | undefined {
+  if (!value) return undefined;
+  const match = /^bytes=(\d*)-(\d*)$/.exec(value.trim());
+  if (!match) return undefined;
+  const [, first, last] = match;
+  if (first === '' && last === '') return undefined;
+  if (first === '') return { kind: 'suffix', length: Number(last) };
+  const start = Number(first);
+  if (last === '') return { kind: 'from', start };
+  const end = Number(last);
+  if (end < start) return undefined;
+  return { kind: 'from', start, end };
+}
+
 /** Resolves a range against the object size (inclusive bounds) or throws InvalidRange (416). */
 export function resolveRange(spec: ByteRangeSpec, size: number): { start: number; end: number } {
   if (spec.kind === 'suffix') {

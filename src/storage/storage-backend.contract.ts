@@ -97,9 +97,19 @@ function expectedListing(keys: string[], prefix: string, delimiter: string | und
   return { contents, commonPrefixes };
 }
 
+/** What a backend cannot do because the store behind it cannot; each is documented in the README. */
+export interface BackendLimitations {
+  /**
+   * Completing a multipart upload with only some of its uploaded parts. S3 drops the unlisted
+   * parts; Ceph RGW Pacific refuses with InvalidPart.
+   */
+  cannotLeaveOutUploadedParts?: boolean;
+}
+
 export function runStorageBackendContract(
   name: string,
   makeBackend: () => Promise<{ backend: StorageBackend; cleanup(): Promise<void> }>,
+  limitations: BackendLimitations = {},
 ): void {
   describe(`StorageBackend contract: ${name}`, () => {
     let backend: StorageBackend;
@@ -210,6 +220,15 @@ export function runStorageBackendContract(
     // ------------------------------------------------------------------ objects
 
     describe('objects', () => {
+      it('keeps keys with dot segments and doubled slashes distinct', async () => {
+        const bucket = await newBucket();
+        const keys = ['x/y', 'x/./y', 'x/../y', 'x//y', './y', '../y', 'x/.', 'x/..'];
+        for (const key of keys) await put(bucket, key, `body of ${key}`);
+        for (const key of keys) expect((await getBytes(bucket, key)).toString(), key).toBe(`body of ${key}`);
+        const listed = await backend.listObjects({ bucket, maxKeys: 1000 });
+        expect(listed.contents.map((o) => o.key).sort(byteCompare)).toEqual([...keys].sort(byteCompare));
+      });
+
       it('round-trips bytes, quoted MD5 ETag, metadata and content headers', async () => {
         const bucket = await newBucket();
         const data = randomBytes(300 * 1024 + 17);
@@ -742,12 +761,10 @@ export function runStorageBackendContract(
         const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
         const first = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('old part'), size: 8 });
         const second = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('new part!'), size: 9 });
-        await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('unused'), size: 6 });
+        const leaveOut = !limitations.cannotLeaveOutUploadedParts;
+        if (leaveOut) await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('unused'), size: 6 });
         const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 1000 });
-        expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual([
-          [1, second.etag, 9],
-          [2, `"${md5Hex('unused')}"`, 6],
-        ]);
+        expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual([[1, second.etag, 9], ...(leaveOut ? [[2, `"${md5Hex('unused')}"`, 6]] : [])]);
         await expectS3Error(
           backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: first.etag }] }),
           'InvalidPart',
@@ -976,8 +993,9 @@ export function runStorageBackendContract(
         await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 2, body: bodyOf(randomBytes(300)), size: 300 });
         // Re-uploading a part replaces it.
         const p2 = await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 2, body: bodyOf(randomBytes(200)), size: 200 });
-        await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 3, body: bodyOf(randomBytes(700)), size: 700 });
-        expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: partSize + 900 });
+        const leaveOut = !limitations.cannotLeaveOutUploadedParts;
+        if (leaveOut) await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 3, body: bodyOf(randomBytes(700)), size: 700 });
+        expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: partSize + (leaveOut ? 900 : 200) });
         // Completing with parts 1 and 2 overwrites "b"; the unlisted part 3 is dropped.
         await backend.completeMultipartUpload({ bucket, key: 'b', uploadId, parts: [{ partNumber: 1, etag: p1.etag }, { partNumber: 2, etag: p2.etag }] });
         expect(await usage()).toEqual({ bytes: partSize + 200, objects: 1, multipartBytes: 0 });

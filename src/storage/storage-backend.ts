@@ -49,6 +49,20 @@ export interface StorageBackend {
    */
   usage(bucket: string): Promise<BucketUsage>;
 
+  /**
+   * Size of the current object from a local index, without asking the store (0 when the index
+   * has no such object), for quota accounting before an upload; undefined when this backend
+   * keeps no index, and callers then use headObject. May miss changes made to the store behind
+   * the gateway's back; `usage reconcile` repairs the totals.
+   */
+  storedSize?(bucket: string, key: string): number | undefined;
+
+  /**
+   * Replaces the recorded usage with a recount (`usage reconcile`), for backends whose counters
+   * can drift because the store is also changed directly; the fs backend's cannot and lacks it.
+   */
+  correctUsage?(bucket: string, usage: BucketUsage): void;
+
   /** Cheap liveness probe for /_health/status. */
   health(): Promise<{ ok: boolean; detail?: string }>;
   close(): Promise<void>;

@@ -91,4 +91,35 @@ describe('admin CLI against a running server (npm start in another process)', ()
     const again = await runCli(['key', 'revoke', '--access-key-id', created.json.accessKeyId], env);
     expect(JSON.parse(again.stderr).error).toBe('keys.not_found');
   });
+
+  it('makes a dashboard administrator with --admin; an account without it gets 403 on the admin routes', async () => {
+    const plain = await runCli(['user', 'create', '--email', 'plain@example.com', '--password', 'long enough password'], env);
+    expect(plain.code).toBe(0);
+    const signIn = async (email: string) => {
+      const response = await fetch(`${server.apiEndpoint}/api/auth/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ email, password: 'long enough password' }),
+      });
+      expect(response.status).toBe(200);
+      return response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+    };
+    const adminCookie = await signIn('admin@example.com');
+    const plainCookie = await signIn('plain@example.com');
+
+    // The CLI's quota shows through the admin API of the running server: one database, one quota use case.
+    expect((await runCli(['user', 'set-quota', '--email', 'plain@example.com', '--bytes', '4096'], env)).code).toBe(0);
+    const listed = await fetch(`${server.apiEndpoint}/api/admin/users`, { headers: { cookie: adminCookie } });
+    expect(listed.status).toBe(200);
+    const { users } = (await listed.json()) as { users: { email: string; isAdmin: boolean; quotaBytes: number; defaultQuota: boolean }[] };
+    expect(users.map(({ email, isAdmin }) => ({ email, isAdmin }))).toEqual([
+      { email: 'admin@example.com', isAdmin: true },
+      { email: 'plain@example.com', isAdmin: false },
+    ]);
+    expect(users[1]).toMatchObject({ quotaBytes: 4096, defaultQuota: false });
+
+    const refused = await fetch(`${server.apiEndpoint}/api/admin/users`, { headers: { cookie: plainCookie } });
+    expect(refused.status).toBe(403);
+    expect(((await refused.json()) as { error: string }).error).toBe('admin.forbidden');
+  });
 });

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -7,6 +7,8 @@ import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startCloudStorage, type RunningCloudStorage } from '../../src/server.ts';
 import type { Clock } from '../../src/clock.ts';
+import { inject } from 'vitest';
+import { parseEnvLines } from './ceph-rgw.ts';
 import { freePort } from './ports.ts';
 
 export { freePort };
@@ -38,6 +40,23 @@ export interface TestServer {
 
 let accountCounter = 0;
 
+/**
+ * Config for the storage backend under test: the embedded fs backend, or in the `s3-backend`
+ * vitest project (CS_TEST_BACKEND=s3) the proxy backend on the project's shared Ceph RGW.
+ */
+export function backendUnderTest(): Partial<ConfigInput> {
+  if (process.env.CS_TEST_BACKEND !== 's3') return {};
+  const rgw = parseEnvLines(readFileSync(inject('cephRgwEnvFile'), 'utf8'));
+  return {
+    STORAGE_BACKEND: 's3',
+    BACKEND_S3_ENDPOINT: rgw.BACKEND_S3_ENDPOINT,
+    BACKEND_S3_ACCESS_KEY: rgw.BACKEND_S3_ACCESS_KEY,
+    BACKEND_S3_SECRET_KEY: rgw.BACKEND_S3_SECRET_KEY,
+    BACKEND_S3_REGION: rgw.BACKEND_S3_REGION,
+    BACKEND_TIMEOUT_MS: 20_000,
+  };
+}
+
 /** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
 export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock } = {}): Promise<TestServer> {
   const dir = tempDir();
@@ -52,6 +71,7 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
     RATE_LIMIT_READ: 'off',
     RATE_LIMIT_WRITE: 'off',
     RATE_LIMIT_LIST: 'off',
+    ...backendUnderTest(),
     ...overrides,
   });
   const running = await startCloudStorage({ config, clock: options.clock, logger: createLogger(config.LOG_LEVEL) });

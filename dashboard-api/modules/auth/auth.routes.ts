@@ -30,7 +30,7 @@ export const authOperations = {
         schema: z.object({
           user: publicUserSchema,
           accessKey: z.object({ id: z.string(), name: z.string(), accessKey: z.string(), secretKey: z.string(), createdAt: z.iso.datetime() }),
-          bucket: z.object({ name: z.string(), createdAt: z.iso.datetime() }),
+          bucket: z.string().describe('The name of the bucket created with the account: `default`.'),
         }),
       },
       403: { description: '`auth.signup_disabled`.' },

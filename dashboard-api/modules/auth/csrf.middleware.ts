@@ -6,6 +6,9 @@ import { SESSION_COOKIE } from './session.middleware.ts';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+const carriesApiKey = (apiKey: string | undefined, authorization: string | undefined) =>
+  apiKey !== undefined || /^Bearer\s/i.test(authorization ?? '');
+
 /**
  * CSRF rule of the dashboard API (on top of SameSite=Lax cookies):
  *
@@ -17,6 +20,10 @@ const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
  *   scripts), but when Origin is present it must be ours too: a cross-site form posting to
  *   /api/auth/login must not sign the visitor into an attacker's account (login CSRF).
  * - GET/HEAD/OPTIONS never change state and are not checked.
+ * - A request carrying an API key (`X-API-Key`, `Authorization: Bearer`; the Simple REST API) is
+ *   not checked: a browser adds such headers to a cross-site request only after a CORS preflight,
+ *   which this API never grants, so no cross-site form or script can send one; and the routes
+ *   that take an API key ignore the cookie.
  *
  * "Our origin" is PUBLIC_URL's origin when set (the only trustworthy value behind a proxy); else
  * the request's Host header with either scheme (http://host or https://host), since a TLS-
@@ -31,6 +38,7 @@ export function csrfProtection(options: { publicUrl: string | undefined }): Midd
   };
   return async (c, next) => {
     if (!STATE_CHANGING.has(c.req.method)) return next();
+    if (carriesApiKey(c.req.header('x-api-key'), c.req.header('authorization'))) return next();
     const origin = c.req.header('origin');
     const hasSessionCookie = getCookie(c, SESSION_COOKIE) !== undefined;
     if (origin === undefined && !hasSessionCookie) return next();

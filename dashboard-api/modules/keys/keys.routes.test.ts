@@ -5,6 +5,7 @@ import { callApi, s3ClientFor, signupViaApi } from '../../../test/support/dashbo
 
 const requestIdShape = expect.stringMatching(/^[0-9A-F]{16}$/);
 const isoDate = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+const UNSCOPED = { buckets: null, prefix: null, permission: 'readwrite', expiresAt: null };
 
 /** Resolves to the S3 error name of a ListBuckets with this key, or 'ok'. */
 async function gatewayAnswer(server: TestServer, key: { accessKey: string; secretKey: string }): Promise<string> {
@@ -31,7 +32,7 @@ describe('dashboard /api/keys', () => {
     const a = await signupViaApi(server);
     const list = await callApi(server, '/api/keys', { cookie: a.cookie });
     expect(list.status).toBe(200);
-    expect(list.json).toEqual({ keys: [{ id: a.firstKey.id, name: 'default', accessKey: a.firstKey.accessKey, createdAt: isoDate }] });
+    expect(list.json).toEqual({ keys: [{ id: a.firstKey.id, name: 'default', accessKey: a.firstKey.accessKey, createdAt: isoDate, ...UNSCOPED }] });
     expect(JSON.stringify(list.json)).not.toContain(a.firstKey.secretKey);
   });
 
@@ -48,6 +49,7 @@ describe('dashboard /api/keys', () => {
         accessKey: expect.stringMatching(/^CS[A-Z0-9]{18}$/),
         secretKey: expect.any(String),
         createdAt: isoDate,
+        ...UNSCOPED,
       });
       expect(result.json.secretKey).toHaveLength(40);
       created.push(result.json);
@@ -62,7 +64,7 @@ describe('dashboard /api/keys', () => {
     const list = await callApi(server, '/api/keys', { cookie: a.cookie });
     expect(list.json.keys).toHaveLength(5);
     expect(list.json.keys.map((key: { id: string }) => key.id)).toEqual([a.firstKey.id, ...created.map((key) => key.id)]);
-    for (const key of list.json.keys) expect(Object.keys(key).sort()).toEqual(['accessKey', 'createdAt', 'id', 'name']);
+    for (const key of list.json.keys) expect(Object.keys(key).sort()).toEqual(['accessKey', 'buckets', 'createdAt', 'expiresAt', 'id', 'name', 'permission', 'prefix']);
     const listed = JSON.stringify(list.json);
     for (const key of [a.firstKey, ...created]) expect(listed).not.toContain(key.secretKey);
 
@@ -70,6 +72,48 @@ describe('dashboard /api/keys', () => {
     expect((await callApi(server, `/api/keys?id=${created[0].id}`, { method: 'DELETE', cookie: a.cookie })).status).toBe(200);
     expect((await callApi(server, '/api/keys', { cookie: a.cookie, body: { name: 'replacement' } })).status).toBe(201);
     expect((await callApi(server, '/api/keys', { cookie: a.cookie, body: { name: 'again too many' } })).json.error).toBe('keys.limit_reached');
+  });
+
+  it('creates a scoped key and shows its scope (never its secret) in the list', async () => {
+    const a = await signupViaApi(server);
+    const expiresAt = new Date(Date.now() + 86_400_000).toISOString();
+    const created = await callApi(server, '/api/keys', {
+      cookie: a.cookie,
+      body: { name: 'uploader', buckets: ['default', 'photos', 'photos'], prefix: 'in/', permission: 'write', expiresAt },
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    // Duplicate names collapse; `photos` need not exist yet.
+    expect(created.json).toMatchObject({ name: 'uploader', buckets: ['default', 'photos'], prefix: 'in/', permission: 'write', expiresAt });
+    const list = await callApi(server, '/api/keys', { cookie: a.cookie });
+    expect(list.json.keys[1]).toEqual({
+      id: created.json.id,
+      name: 'uploader',
+      accessKey: created.json.accessKey,
+      createdAt: isoDate,
+      buckets: ['default', 'photos'],
+      prefix: 'in/',
+      permission: 'write',
+      expiresAt,
+    });
+    expect(JSON.stringify(list.json)).not.toContain(created.json.secretKey);
+
+    // An offset date-time is accepted and shown in UTC; an empty prefix means no prefix.
+    const offset = await callApi(server, '/api/keys', { cookie: a.cookie, body: { permission: 'read', prefix: '', expiresAt: '2999-01-01T02:00:00+02:00' } });
+    expect(offset.status).toBe(201);
+    expect(offset.json).toMatchObject({ buckets: null, prefix: null, permission: 'read', expiresAt: '2999-01-01T00:00:00.000Z' });
+  });
+
+  it('refuses invalid scopes with keys.invalid_scope or invalid_request, creating nothing', async () => {
+    const a = await signupViaApi(server);
+    for (const body of [{ buckets: ['Not_A_Bucket'] }, { buckets: ['ok-bucket', 'x'] }, { expiresAt: new Date(Date.now() - 1000).toISOString() }]) {
+      const refused = await callApi(server, '/api/keys', { cookie: a.cookie, body });
+      expect([refused.status, refused.json.error], JSON.stringify(body)).toEqual([400, 'keys.invalid_scope']);
+    }
+    for (const body of [{ buckets: [] }, { buckets: 'default' }, { permission: 'admin' }, { expiresAt: 'tomorrow' }, { prefix: 'p'.repeat(1025) }]) {
+      const refused = await callApi(server, '/api/keys', { cookie: a.cookie, body });
+      expect([refused.status, refused.json.error], JSON.stringify(body)).toEqual([400, 'invalid_request']);
+    }
+    expect((await callApi(server, '/api/keys', { cookie: a.cookie })).json.keys).toHaveLength(1);
   });
 
   it('accepts a missing name and refuses malformed bodies', async () => {

@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { z } from 'zod';
+import { KEY_PERMISSIONS, type KeyScope } from '../../../src/keys/key-scope.ts';
 import type { KeysUsecases } from '../../../src/keys/keys.usecases.ts';
 import { defineOperation } from '../../openapi/operations.ts';
 import { parseBody, parseQuery } from '../../validation.ts';
@@ -7,7 +8,24 @@ import { requireUser, type AuthVariables } from '../auth/session.middleware.ts';
 
 type KeysEnv = { Variables: AuthVariables & { requestId: string } };
 
-const keySummarySchema = z.object({ id: z.string(), name: z.string(), accessKey: z.string(), createdAt: z.iso.datetime() });
+const keySummarySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  accessKey: z.string(),
+  createdAt: z.iso.datetime(),
+  buckets: z.array(z.string()).nullable().describe('Bucket names the key is confined to; null: every bucket of the account.'),
+  prefix: z.string().nullable().describe('Object-key prefix the key is confined to; null: any key.'),
+  permission: z.enum(KEY_PERMISSIONS),
+  expiresAt: z.iso.datetime().nullable().describe('The key stops working at this instant; null: never.'),
+});
+
+/** The key's scope as the API shows it: every field present, null when unrestricted. */
+const scopeFields = (scope: KeyScope) => ({
+  buckets: scope.buckets ? [...scope.buckets] : null,
+  prefix: scope.prefix ?? null,
+  permission: scope.permission,
+  expiresAt: scope.expiresAt ?? null,
+});
 
 // Shapes only; the per-account limit lives in the keys use case.
 export const keysOperations = {
@@ -24,10 +42,23 @@ export const keysOperations = {
     path: '/api/keys',
     tag: 'Access keys',
     auth: 'session',
-    summary: 'Create an access key; the secret is in this response only.',
-    body: { schema: z.object({ name: z.string().trim().max(64).optional().default('') }) },
+    summary: 'Create an access key, optionally scoped; the secret is in this response only.',
+    description:
+      'A scoped key is confined to `buckets` (names need not exist yet), to object keys under `prefix`, to a `permission` ' +
+      '(`read`: GET/HEAD/list; `write`: PUT/copy/multipart/DELETE; `readwrite`, the default) and stops working at `expiresAt`. ' +
+      'A prefix-scoped key lists only with a request prefix under its own; only unrestricted keys create or delete buckets.',
+    body: {
+      schema: z.object({
+        name: z.string().trim().max(64).optional().default(''),
+        buckets: z.array(z.string().max(63)).min(1).max(100).optional(),
+        prefix: z.string().max(1024).optional(),
+        permission: z.enum(KEY_PERMISSIONS).optional(),
+        expiresAt: z.iso.datetime({ offset: true }).optional(),
+      }),
+    },
     responses: {
       201: { description: 'The new key with its secret.', schema: keySummarySchema.extend({ secretKey: z.string() }) },
+      400: { description: '`invalid_request` (shape) or `keys.invalid_scope`: an invalid bucket name or an `expiresAt` not in the future.' },
       409: { description: '`keys.limit_reached`: the account already has 5 keys.' },
     },
   }),
@@ -54,16 +85,20 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
 
   app.get('/', (c) => {
     const list = keys.listForUser(c.get('user')!.id);
-    return c.json({ keys: list.map((key) => ({ id: key.id, name: key.name, accessKey: key.accessKeyId, createdAt: key.createdAt })) });
+    return c.json({ keys: list.map((key) => ({ id: key.id, name: key.name, accessKey: key.accessKeyId, createdAt: key.createdAt, ...scopeFields(key.scope) })) });
   });
 
   app.post('/', async (c) => {
     const body = await parseBody(c, keysOperations.create.body.schema);
     if (!body.ok) return body.response;
-    const key = keys.create(c.get('user')!.id, body.value.name);
+    const { name, buckets, prefix, permission, expiresAt } = body.value;
+    const key = keys.create(c.get('user')!.id, name, { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) });
     // The only response that ever carries this secret.
     c.header('Cache-Control', 'no-store');
-    return c.json({ id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt }, 201);
+    return c.json(
+      { id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt, ...scopeFields(key.scope) },
+      201,
+    );
   });
 
   app.delete('/', (c) => {

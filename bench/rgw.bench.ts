@@ -1,0 +1,124 @@
+/**
+ * The S3 proxy backend: direct Ceph RGW vs gateway→RGW, measured in one run on the same machine.
+ *
+ *   npm run bench:rgw                       # starts its own RGW (needs scripts/ceph-rgw.sh install)
+ *   BENCH_SECONDS=10 npm run bench:rgw
+ *   CEPH_RGW_ENV_FILE=/tmp/rgw/env npm run bench:rgw   # against an RGW already running
+ *
+ * The same client (node:http, keep-alive) sends the same requests, signed once and replayed, to
+ * RGW directly (the backend account's bucket) and to the gateway (an account bucket mapped onto
+ * RGW), for 4 KiB objects (req/s) and 64 MiB objects (MiB/s), at concurrency 1 and 16. Both
+ * servers share the machine's two cores, so every gateway request also pays for the RGW work
+ * behind it. Gateway RSS is sampled during the 64 MiB runs.
+ */
+import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startCephRgw } from '../test/support/ceph-rgw.ts';
+import { signRaw } from '../test/support/raw-s3.ts';
+import { measureRate, printTable, SECONDS, send, SMALL, startGateway, throughput, type Target } from './lib.ts';
+
+const LARGE = 64 * 1024 * 1024;
+const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
+
+function rssMiB(pid: number | undefined): number {
+  if (!pid) return 0;
+  const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : 0;
+}
+
+async function main() {
+  const rgw = await startCephRgw();
+  const work = mkdtempSync(join(tmpdir(), 'cs-bench-rgw-'));
+  const rgwUrl = new URL(rgw.endpoint);
+  const rgwPort = Number(rgwUrl.port);
+  const directBucket = `bench-direct-${Date.now()}`;
+  const admin = new S3Client({
+    endpoint: rgw.endpoint,
+    region: rgw.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
+  });
+  await admin.send(new CreateBucketCommand({ Bucket: directBucket }));
+  const gateway = await startGateway({
+    DATA_DIR: join(work, 'gateway'),
+    STORAGE_BACKEND: 's3',
+    BACKEND_S3_ENDPOINT: rgw.endpoint,
+    BACKEND_S3_ACCESS_KEY: rgw.accessKey,
+    BACKEND_S3_SECRET_KEY: rgw.secretKey,
+    BACKEND_S3_REGION: rgw.region,
+    ...NO_LIMITS,
+  });
+  const direct = async (method: 'GET' | 'PUT', key: string, headers: Record<string, string> = {}, payloadHash?: string): Promise<Target> => {
+    const request = await signRaw(rgw.endpoint, { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey }, {
+      method,
+      path: `/${directBucket}/${key}`,
+      headers,
+      payloadHash,
+      region: rgw.region,
+      signingDate: new Date(),
+    });
+    return { port: rgwPort, method, path: `/${directBucket}/${key}`, headers: request.headers! };
+  };
+
+  try {
+    const rows: { name: string; direct: number; gateway: number; target: number }[] = [];
+    const smallLength = { 'content-length': String(SMALL.length) };
+    const smallHash = createHash('sha256').update(SMALL).digest('hex');
+    await send(new Agent(), await direct('PUT', 'small.bin', smallLength, smallHash), SMALL);
+    await send(new Agent(), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
+
+    for (const concurrency of [1, 16]) {
+      const directPut = await measureRate(await direct('PUT', 'small.bin', smallLength, smallHash), SMALL, concurrency);
+      const gatewayPut = await measureRate(await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL, concurrency);
+      rows.push({ name: `4 KiB PUT req/s (c=${concurrency})`, direct: directPut.requestsPerSecond, gateway: gatewayPut.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
+      const directGet = await measureRate(await direct('GET', 'small.bin'), undefined, concurrency);
+      const gatewayGet = await measureRate(await gateway.signed('GET', '/default/small.bin'), undefined, concurrency);
+      rows.push({ name: `4 KiB GET req/s (c=${concurrency})`, direct: directGet.requestsPerSecond, gateway: gatewayGet.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
+    }
+
+    const largeLength = { 'content-length': String(LARGE) };
+    const rssBefore = rssMiB(gateway.child.pid);
+    let rssPeak = rssBefore;
+    const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(gateway.child.pid))), 50);
+    for (const concurrency of [1, 16]) {
+      rows.push({
+        name: `64 MiB PUT MiB/s (c=${concurrency})`,
+        direct: await throughput(await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, LARGE, concurrency),
+        gateway: await throughput(await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, LARGE, concurrency),
+        target: 0.85,
+      });
+      rows.push({
+        name: `64 MiB GET MiB/s (c=${concurrency})`,
+        direct: await throughput(await direct('GET', 'large.bin'), false, LARGE, concurrency),
+        gateway: await throughput(await gateway.signed('GET', '/default/large.bin'), false, LARGE, concurrency),
+        target: 0.85,
+      });
+    }
+    clearInterval(sampler);
+
+    printTable(
+      `Direct Ceph RGW vs gateway→RGW (${SECONDS} s per small-object run, node ${process.version})`,
+      ['measurement', 'direct RGW', 'gateway→RGW', 'ratio', 'target'],
+      rows.map((row) => {
+        const ratio = row.gateway / row.direct;
+        const verdict = row.target === 0 ? 'info' : ratio >= row.target ? `>= ${row.target} ok` : `>= ${row.target} MISSED`;
+        return [row.name, row.direct, row.gateway, ratio, verdict];
+      }),
+    );
+    console.log(`\nGateway RSS during the 64 MiB runs: ${rssBefore.toFixed(0)} MiB before, ${rssPeak.toFixed(0)} MiB peak (16 concurrent 64 MiB transfers in flight).`);
+  } finally {
+    gateway.child.kill('SIGTERM');
+    await admin.send(new DeleteObjectCommand({ Bucket: directBucket, Key: 'small.bin' })).catch(() => undefined);
+    await admin.send(new DeleteObjectCommand({ Bucket: directBucket, Key: 'large.bin' })).catch(() => undefined);
+    await admin.send(new DeleteBucketCommand({ Bucket: directBucket })).catch(() => undefined);
+    admin.destroy();
+    await rgw.stop();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();

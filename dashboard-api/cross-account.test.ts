@@ -1,0 +1,186 @@
+import { GetObjectCommand, ListBucketsCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startTestServer, type TestServer } from '../test/support/cloudstorage.ts';
+import { callApi, DASHBOARD_PASSWORD, newEmail, s3ClientFor, signupViaApi, type SignedUp } from '../test/support/dashboard.ts';
+import { dashboardOperations } from './app.ts';
+
+/**
+ * Account B, signed in and holding its own API key, tries every authenticated route against
+ * account A's resources (A's bucket name, key id and file id). Each case asserts what B gets
+ * and that A's resources are untouched. The case table must cover every documented operation
+ * that needs authentication, so a new route cannot ship without its isolation check.
+ */
+describe('cross-account isolation over every authenticated dashboard route', () => {
+  let server: TestServer;
+  let a: SignedUp;
+  let b: SignedUp;
+  let aSecondKeyId: string;
+  let aFileId: string;
+  const aBucket = 'private-a';
+  const secret = 'only for account A';
+
+  const bKey = () => `${b.firstKey.accessKey}:${b.firstKey.secretKey}`;
+  const asB = (path: string, options: Parameters<typeof callApi>[2] = {}) => callApi(server, path, { cookie: b.cookie, ...options });
+  const withBKey = (path: string, init: RequestInit = {}) =>
+    fetch(`${server.apiEndpoint}${path}`, { ...init, headers: { 'X-API-Key': bKey(), ...(init.headers as Record<string, string>) } });
+
+  /** A's object, read through S3 with A's key: still there, still A's bytes. */
+  async function expectAIntact() {
+    const s3 = s3ClientFor(server, a.firstKey);
+    try {
+      const got = await s3.send(new GetObjectCommand({ Bucket: aBucket, Key: 'secret.txt' }));
+      expect(await got.Body!.transformToString()).toBe(secret);
+    } finally {
+      s3.destroy();
+    }
+    const keys = await callApi(server, '/api/keys', { cookie: a.cookie });
+    expect(keys.json.keys.map((key: { id: string }) => key.id)).toContain(aSecondKeyId);
+    const buckets = await callApi(server, '/api/buckets', { cookie: a.cookie });
+    expect(buckets.json.buckets.map((bucket: { name: string }) => bucket.name)).toContain(aBucket);
+  }
+
+  const CASES: Record<string, () => Promise<void>> = {
+    'GET /api/auth/me': async () => {
+      const me = await asB('/api/auth/me');
+      expect(me.json.user.email).toBe(b.email);
+      expect(me.json.user.id).not.toBe(a.userId);
+    },
+    'GET /api/keys': async () => {
+      const list = await asB('/api/keys');
+      expect(list.status).toBe(200);
+      const text = JSON.stringify(list.json);
+      expect(text).not.toContain(a.firstKey.accessKey);
+      expect(text).not.toContain(aSecondKeyId);
+    },
+    'POST /api/keys': async () => {
+      const created = await asB('/api/keys', { body: { name: 'b-own', buckets: [aBucket] } });
+      expect(created.status).toBe(201);
+      // Scoped to "private-a", it could only ever reach B's bucket of that name (none yet); A's
+      // bucket of that name answers AccessDenied, as every foreign bucket does on the gateway.
+      const s3 = s3ClientFor(server, { accessKey: created.json.accessKey, secretKey: created.json.secretKey });
+      const denied = await s3.send(new GetObjectCommand({ Bucket: aBucket, Key: 'secret.txt' })).then(
+        () => 'read',
+        (error: { name: string }) => error.name,
+      );
+      s3.destroy();
+      expect(denied).toBe('AccessDenied');
+    },
+    'DELETE /api/keys': async () => {
+      const refused = await asB(`/api/keys?id=${encodeURIComponent(aSecondKeyId)}`, { method: 'DELETE' });
+      expect([refused.status, refused.json.error]).toEqual([404, 'keys.not_found']);
+      const firstRefused = await asB(`/api/keys?id=${encodeURIComponent(a.firstKey.id)}`, { method: 'DELETE' });
+      expect([firstRefused.status, firstRefused.json.error]).toEqual([404, 'keys.not_found']);
+    },
+    'GET /api/buckets': async () => {
+      const list = await asB('/api/buckets');
+      expect(list.json.buckets.map((bucket: { name: string }) => bucket.name)).toEqual(['default']);
+    },
+    'DELETE /api/buckets': async () => {
+      const refused = await asB(`/api/buckets?name=${aBucket}`, { method: 'DELETE' });
+      expect([refused.status, refused.json.error]).toEqual([404, 'buckets.not_found']);
+    },
+    'POST /api/v1/files': async () => {
+      const refused = await withBKey(`/api/v1/files?bucket=${aBucket}&key=secret.txt`, { method: 'POST', body: 'overwritten by B', headers: { 'Content-Type': 'text/plain' } });
+      expect(refused.status).toBe(404);
+      expect((await refused.json()).error).toBe('buckets.not_found');
+    },
+    'GET /api/v1/files': async () => {
+      const foreign = await withBKey(`/api/v1/files?bucket=${aBucket}`);
+      expect(foreign.status).toBe(404);
+      const own = await withBKey('/api/v1/files');
+      expect(own.status).toBe(200);
+      expect(JSON.stringify(await own.json())).not.toContain(aFileId);
+    },
+    'GET /api/v1/files/{id}': async () => {
+      for (const suffix of ['', '?meta=true']) {
+        const refused = await withBKey(`/api/v1/files/${aFileId}${suffix}`);
+        const body = await refused.text();
+        expect(refused.status, suffix).toBe(404);
+        expect(JSON.parse(body).error).toBe('files.not_found');
+        expect(body).not.toContain(secret);
+      }
+      const head = await withBKey(`/api/v1/files/${aFileId}`, { method: 'HEAD' });
+      expect(head.status).toBe(404);
+    },
+    'DELETE /api/v1/files/{id}': async () => {
+      const refused = await withBKey(`/api/v1/files/${aFileId}`, { method: 'DELETE' });
+      expect(refused.status).toBe(404);
+      expect((await refused.json()).error).toBe('files.not_found');
+    },
+    'GET /api/explorer': async () => {
+      const refused = await asB(`/api/explorer?bucket=${aBucket}`);
+      expect(refused.status).toBe(404);
+      expect(JSON.stringify(refused.json)).not.toContain('secret.txt');
+    },
+    'POST /api/buckets': async () => {
+      // Bucket names are per account: B gets its own, empty "private-a".
+      const created = await asB('/api/buckets', { body: { name: aBucket } });
+      expect(created.status).toBe(201);
+      const s3 = s3ClientFor(server, b.firstKey);
+      const read = await s3.send(new GetObjectCommand({ Bucket: aBucket, Key: 'secret.txt' })).then(
+        () => 'read A’s object',
+        (error: { name: string }) => error.name,
+      );
+      s3.destroy();
+      expect(read).toBe('NoSuchKey');
+      const explorer = await asB(`/api/explorer?bucket=${aBucket}`);
+      expect(explorer.status).toBe(200);
+      expect(JSON.stringify(explorer.json)).not.toContain('secret.txt');
+      const files = await withBKey(`/api/v1/files?bucket=${aBucket}`);
+      expect(JSON.stringify(await files.json())).not.toContain('secret.txt');
+      // A's file id still refers to A's bucket, not B's namesake.
+      expect((await withBKey(`/api/v1/files/${aFileId}`)).status).toBe(404);
+    },
+    'POST /api/auth/password': async () => {
+      const changed = await asB('/api/auth/password', { body: { oldPassword: DASHBOARD_PASSWORD, newPassword: 'b changed its own password' } });
+      expect(changed.status).toBe(204);
+      b.cookie = changed.response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+      const aLogin = await callApi(server, '/api/auth/login', { body: { email: a.email, password: DASHBOARD_PASSWORD } });
+      expect(aLogin.status).toBe(200);
+      expect((await callApi(server, '/api/auth/me', { cookie: a.cookie })).status).toBe(200);
+    },
+  };
+
+  beforeAll(async () => {
+    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off' });
+    a = await signupViaApi(server, newEmail('alice'));
+    b = await signupViaApi(server, newEmail('bob'));
+    expect((await callApi(server, '/api/buckets', { cookie: a.cookie, body: { name: aBucket } })).status).toBe(201);
+    aSecondKeyId = (await callApi(server, '/api/keys', { cookie: a.cookie, body: { name: 'a-second' } })).json.id;
+    const upload = await fetch(`${server.apiEndpoint}/api/v1/files?bucket=${aBucket}&key=secret.txt`, {
+      method: 'POST',
+      body: secret,
+      headers: { 'X-API-Key': `${a.firstKey.accessKey}:${a.firstKey.secretKey}`, 'Content-Type': 'text/plain' },
+    });
+    expect(upload.status).toBe(201);
+    aFileId = (await upload.json()).id;
+  });
+  afterAll(async () => server?.close());
+
+  it('has a case for every authenticated operation (admin routes are checked below)', () => {
+    const authenticated = dashboardOperations.filter((op) => op.auth === 'session' || op.auth === 'apiKey').map((op) => `${op.method.toUpperCase()} ${op.path}`);
+    expect(Object.keys(CASES).sort()).toEqual([...new Set(authenticated)].sort());
+  });
+
+  for (const [route, check] of Object.entries(CASES)) {
+    it(`${route}: account B never reaches account A's data`, async () => {
+      await check();
+      await expectAIntact();
+    });
+  }
+
+  it("admin routes refuse a signed-in non-admin with 403, whatever the target", async () => {
+    const admin = dashboardOperations.filter((op) => op.auth === 'admin');
+    expect(admin.length).toBeGreaterThanOrEqual(6);
+    for (const op of admin) {
+      const path = op.path.replace('{id}', op.path.includes('/keys/') ? aSecondKeyId : a.userId);
+      const body = op.method === 'get' ? undefined : op.method === 'patch' ? { status: 'deactivated' } : { email: newEmail('x'), password: DASHBOARD_PASSWORD };
+      const refused = await asB(path, { method: op.method.toUpperCase(), body });
+      expect([refused.status, refused.json.error], `${op.method} ${op.path}`).toEqual([403, 'admin.forbidden']);
+    }
+    await expectAIntact();
+    const s3 = s3ClientFor(server, a.firstKey);
+    expect((await s3.send(new ListBucketsCommand({}))).Buckets?.map((bucket) => bucket.Name)).toContain(aBucket);
+    s3.destroy();
+  });
+});

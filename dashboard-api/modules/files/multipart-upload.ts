@@ -1,0 +1,81 @@
+import busboy from 'busboy';
+import type { Readable } from 'node:stream';
+import { invalidUploadError } from './files.errors.ts';
+
+export interface FilePart {
+  /** The part's filename (base name only), if any. */
+  filename: string | undefined;
+  contentType: string;
+  /** The part's bytes as they arrive: nothing is buffered beyond the parser's chunk. */
+  stream: Readable;
+  /** Settles once the whole form has been read (after `stream` has been consumed). */
+  finished: Promise<void>;
+  /** Stops parsing and lets the rest of the request body be drained unparsed (after a refusal). */
+  discard(): void;
+  /** Why the form failed after the part began (truncated, malformed): `files.invalid_upload`; else undefined. */
+  formError(): Error | undefined;
+}
+
+/**
+ * Streams the `multipart/form-data` part named `file` out of a request body (busboy): the caller
+ * pipes `stream` to the storage backend while the client is still sending, so memory does not
+ * grow with the file. Other parts are skipped; a second `file` part is ignored. Rejects with
+ * `files.invalid_upload` when the form is malformed or has no `file` part.
+ */
+export function readFilePart(source: Readable, contentType: string): Promise<FilePart> {
+  let parser: busboy.Busboy;
+  try {
+    // Browsers and curl send non-ASCII file names as raw UTF-8 bytes.
+    parser = busboy({ headers: { 'content-type': contentType }, defParamCharset: 'utf8', limits: { fields: 100, fieldSize: 64 * 1024, parts: 200 } });
+  } catch (error) {
+    return Promise.reject(invalidUploadError(`Malformed multipart request: ${(error as Error).message}.`));
+  }
+  let failure: Error | undefined;
+  const finished = new Promise<void>((resolve, reject) => {
+    parser.once('close', resolve);
+    parser.once('error', (error: Error) => {
+      failure = error;
+      reject(error);
+    });
+  });
+  // Observed by the caller after a successful upload; after a refusal nobody waits for it.
+  finished.catch(() => undefined);
+
+  return new Promise((resolve, reject) => {
+    let found = false;
+    const discard = () => {
+      source.unpipe(parser);
+      parser.destroy();
+    };
+    parser.on('file', (name, stream, info) => {
+      if (name !== 'file' || found) {
+        stream.resume();
+        return;
+      }
+      found = true;
+      // The parser fails the stream on a truncated form, maybe before the backend reads it: the
+      // failure reaches the backend through the stream state, and the caller through formError().
+      stream.on('error', () => undefined);
+      resolve({
+        filename: info.filename || undefined,
+        contentType: info.mimeType || 'application/octet-stream',
+        stream,
+        finished,
+        discard,
+        formError: () => (failure ? invalidUploadError(`Malformed multipart body: ${failure.message}; nothing was stored.`) : undefined),
+      });
+    });
+    parser.once('error', (error: Error) => {
+      if (!found) reject(invalidUploadError(`Malformed multipart body: ${error.message}.`));
+    });
+    parser.once('close', () => {
+      if (!found) reject(invalidUploadError('The form has no part named "file".'));
+    });
+    // A request cut short never ends the parser by itself (pipe() does not forward errors):
+    // failing it destroys the file stream, so the backend stores nothing.
+    source.once('close', () => {
+      if (!source.readableEnded) parser.destroy(new Error('the request ended before the form was complete'));
+    });
+    source.pipe(parser);
+  });
+}

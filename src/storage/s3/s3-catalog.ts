@@ -1,0 +1,155 @@
+import Database from 'better-sqlite3';
+import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import type { BucketUsage, ObjectChecksum } from '../storage-backend.ts';
+
+/**
+ * What the proxy backend keeps beside the remote store, in its own SQLite file:
+ * - per-bucket usage counters and object sizes, so quotas cost a local read instead of a listing
+ *   of the whole remote bucket after every upload;
+ * - the additional checksums (CRC32, CRC32C, SHA1, SHA256, CRC64NVME) the gateway verified, which
+ *   many S3 stores (Ceph RGW before Squid, Garage) neither store nor return.
+ * Objects changed directly in the backend, behind the gateway, are not seen here: a checksum is
+ * returned only while the object's ETag still matches, and `usage reconcile` recounts from a
+ * listing of the backend.
+ */
+export function openS3Catalog(path: string) {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS bucket_usage (
+      bucket TEXT PRIMARY KEY,
+      bytes INTEGER NOT NULL DEFAULT 0,
+      objects INTEGER NOT NULL DEFAULT 0,
+      multipart_bytes INTEGER NOT NULL DEFAULT 0
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS objects (
+      bucket TEXT NOT NULL,
+      key BLOB NOT NULL,
+      size INTEGER NOT NULL,
+      etag TEXT NOT NULL,
+      checksum_algorithm TEXT,
+      checksum_value TEXT,
+      checksum_type TEXT,
+      PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS uploads (
+      upload_id TEXT PRIMARY KEY,
+      bucket TEXT NOT NULL,
+      checksum_algorithm TEXT,
+      tags TEXT,
+      initiated INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS uploads_bucket ON uploads (bucket);
+    CREATE TABLE IF NOT EXISTS parts (
+      upload_id TEXT NOT NULL,
+      part_number INTEGER NOT NULL,
+      size INTEGER NOT NULL,
+      etag TEXT NOT NULL,
+      checksum_value TEXT,
+      PRIMARY KEY (upload_id, part_number)
+    ) WITHOUT ROWID;
+  `);
+
+  const keyBytes = (key: string) => Buffer.from(key, 'utf8');
+  const statements = {
+    usage: db.prepare<[string], { bytes: number; objects: number; multipart_bytes: number }>('SELECT bytes, objects, multipart_bytes FROM bucket_usage WHERE bucket = ?'),
+    ensureBucket: db.prepare('INSERT OR IGNORE INTO bucket_usage (bucket) VALUES (?)'),
+    setUsage: db.prepare('INSERT OR REPLACE INTO bucket_usage (bucket, bytes, objects, multipart_bytes) VALUES (?, ?, ?, ?)'),
+    addUsage: db.prepare('UPDATE bucket_usage SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE bucket = ?'),
+    object: db.prepare<[string, Buffer], { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null }>(
+      'SELECT size, etag, checksum_algorithm, checksum_value, checksum_type FROM objects WHERE bucket = ? AND key = ?',
+    ),
+    putObject: db.prepare(
+      'INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    ),
+    deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
+    upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>('SELECT bucket, checksum_algorithm, tags FROM uploads WHERE upload_id = ?'),
+    putUpload: db.prepare('INSERT OR REPLACE INTO uploads (upload_id, bucket, checksum_algorithm, initiated, tags) VALUES (?, ?, ?, ?, ?)'),
+    initiated: db.prepare<[string], { initiated: number }>('SELECT initiated FROM uploads WHERE upload_id = ?'),
+    deleteUpload: db.prepare('DELETE FROM uploads WHERE upload_id = ?'),
+    part: db.prepare<[string, number], { size: number }>('SELECT size FROM parts WHERE upload_id = ? AND part_number = ?'),
+    parts: db.prepare<[string], { part_number: number; size: number; etag: string; checksum_value: string | null }>(
+      'SELECT part_number, size, etag, checksum_value FROM parts WHERE upload_id = ? ORDER BY part_number',
+    ),
+    putPart: db.prepare('INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, checksum_value) VALUES (?, ?, ?, ?, ?)'),
+    partsTotal: db.prepare<[string], { total: number | null }>('SELECT SUM(size) AS total FROM parts WHERE upload_id = ?'),
+    deleteParts: db.prepare('DELETE FROM parts WHERE upload_id = ?'),
+    dropBucketObjects: db.prepare('DELETE FROM objects WHERE bucket = ?'),
+    dropBucketParts: db.prepare('DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)'),
+    dropBucketUploads: db.prepare('DELETE FROM uploads WHERE bucket = ?'),
+    dropBucketUsage: db.prepare('DELETE FROM bucket_usage WHERE bucket = ?'),
+  };
+
+  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
+    const previous = statements.object.get(bucket, keyBytes(key));
+    statements.ensureBucket.run(bucket);
+    statements.putObject.run(bucket, keyBytes(key), size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
+    statements.addUsage.run(size - (previous?.size ?? 0), previous ? 0 : 1, 0, bucket);
+  };
+
+  const dropUpload = (uploadId: string, bucket: string) => {
+    const total = statements.partsTotal.get(uploadId)?.total ?? 0;
+    statements.deleteParts.run(uploadId);
+    statements.deleteUpload.run(uploadId);
+    statements.addUsage.run(0, 0, -total, bucket);
+  };
+
+  return {
+    usage(bucket: string): BucketUsage | undefined {
+      const row = statements.usage.get(bucket);
+      return row && { bytes: row.bytes, objects: row.objects, multipartBytes: row.multipart_bytes };
+    },
+    setUsage: (bucket: string, usage: BucketUsage) => void statements.setUsage.run(bucket, usage.bytes, usage.objects, usage.multipartBytes),
+    ensureBucket: (bucket: string) => void statements.ensureBucket.run(bucket),
+    dropBucket: db.transaction((bucket: string) => {
+      statements.dropBucketObjects.run(bucket);
+      statements.dropBucketParts.run(bucket);
+      statements.dropBucketUploads.run(bucket);
+      statements.dropBucketUsage.run(bucket);
+    }),
+
+    object(bucket: string, key: string) {
+      return statements.object.get(bucket, keyBytes(key));
+    },
+    /** The checksum stored for this object, when the backend's object still has the ETag it was stored with. */
+    checksumFor(bucket: string, key: string, etag: string): ObjectChecksum | undefined {
+      const row = statements.object.get(bucket, keyBytes(key));
+      if (!row || row.etag !== etag || !row.checksum_algorithm || !row.checksum_value) return undefined;
+      return { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] };
+    },
+    recordObject: db.transaction(recordObject),
+    forgetObjects: db.transaction((bucket: string, keys: string[]) => {
+      for (const key of keys) {
+        const previous = statements.object.get(bucket, keyBytes(key));
+        if (!previous) continue;
+        statements.deleteObject.run(bucket, keyBytes(key));
+        statements.addUsage.run(-previous.size, -1, 0, bucket);
+      }
+    }),
+
+    /** `tags` are kept to apply after completion: not every store honours tagging on CreateMultipartUpload. */
+    recordUpload: (uploadId: string, bucket: string, algorithm: ChecksumAlgorithm | undefined, tags: Record<string, string> | undefined) =>
+      void statements.putUpload.run(uploadId, bucket, algorithm ?? null, Date.now(), tags && Object.keys(tags).length > 0 ? JSON.stringify(tags) : null),
+    uploadInitiated: (uploadId: string): number | undefined => statements.initiated.get(uploadId)?.initiated,
+    upload: (uploadId: string) => statements.upload.get(uploadId),
+    parts: (uploadId: string) => statements.parts.all(uploadId),
+    recordPart: db.transaction((uploadId: string, bucket: string, partNumber: number, size: number, etag: string, checksumValue: string | undefined) => {
+      // Parts of uploads started elsewhere are counted too: they occupy the backend all the same.
+      if (!statements.upload.get(uploadId)) statements.putUpload.run(uploadId, bucket, null, Date.now(), null);
+      const previous = statements.part.get(uploadId, partNumber);
+      statements.ensureBucket.run(bucket);
+      statements.putPart.run(uploadId, partNumber, size, etag, checksumValue ?? null);
+      statements.addUsage.run(0, 0, size - (previous?.size ?? 0), bucket);
+    }),
+    completeUpload: db.transaction((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
+      dropUpload(uploadId, bucket);
+      recordObject(bucket, key, size, etag, checksum);
+    }),
+    abortUpload: db.transaction((uploadId: string, bucket: string) => dropUpload(uploadId, bucket)),
+
+    close: () => db.close(),
+  };
+}
+
+export type S3Catalog = ReturnType<typeof openS3Catalog>;

@@ -1,0 +1,199 @@
+import { createHash, createHmac } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
+import { awsUriEncode, buildCanonicalRequest, buildStringToSign, EMPTY_SHA256 } from '../../../gateway/sigv4/canonical.ts';
+import { createSigningKeyCache } from '../../../gateway/sigv4/signing-key-cache.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
+import { parseBackendError } from './s3-xml.ts';
+
+export interface S3HttpOptions {
+  endpoint: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  region: string;
+  forcePathStyle: boolean;
+  timeoutMs: number;
+  maxConnections: number;
+  /** Injected for tests: the signing time. */
+  now?: () => Date;
+}
+
+export interface S3HttpRequest {
+  method: 'GET' | 'HEAD' | 'PUT' | 'POST' | 'DELETE';
+  bucket?: string;
+  key?: string;
+  /** Sub-resources and parameters; `''` renders as a bare name (`?uploads`). */
+  query?: Record<string, string | undefined>;
+  headers?: Record<string, string | undefined>;
+  /** A buffer is signed with its SHA-256; a stream is sent as UNSIGNED-PAYLOAD with its length. */
+  body?: Buffer | Readable;
+  bodyLength?: number;
+  /** Statuses the caller handles itself (304, 412 for conditional reads); others become S3Errors. */
+  passStatuses?: readonly number[];
+}
+
+export interface S3HttpResponse {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Dispatcher.ResponseData['body'];
+}
+
+const UNSIGNED = 'UNSIGNED-PAYLOAD';
+
+/** Node's and undici's names for "the backend is not there or not answering". */
+const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
+
+export function isBackendUnavailable(error: unknown): boolean {
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) return true;
+  if (error instanceof undiciErrors.SocketError) return true;
+  const code = (error as { code?: string } | undefined)?.code;
+  return code !== undefined && UNAVAILABLE_CODES.has(code);
+}
+
+/** 503 with Retry-After: S3 clients retry it with backoff, so a backend outage heals without user action. */
+export function backendUnavailableError(cause: unknown): S3Error {
+  return new S3Error('ServiceUnavailable', 'The storage backend is unavailable or too slow. Retry later.', {
+    headers: { 'Retry-After': '1' },
+    cause,
+  });
+}
+
+/**
+ * A minimal S3 client: SigV4-signed requests over one keep-alive undici pool, with bodies
+ * streamed both ways. Backend error documents become S3Errors (code and status kept) here, so
+ * nothing above this file sees HTTP or XML from the backend.
+ */
+export function createS3Http(options: S3HttpOptions) {
+  const endpoint = new URL(options.endpoint);
+  const basePath = endpoint.pathname.replace(/\/+$/, '');
+  const origin = endpoint.origin;
+  const now = options.now ?? (() => new Date());
+  const signingKeys = createSigningKeyCache({ maxEntries: 4 });
+  const agent = new Agent({
+    connections: options.maxConnections,
+    keepAliveTimeout: 30_000,
+    headersTimeout: options.timeoutMs,
+    bodyTimeout: options.timeoutMs,
+    connect: { timeout: options.timeoutMs },
+    // Pipelining would let one slow response hold up the next request on the connection.
+    pipelining: 1,
+  });
+
+  function target(bucket: string | undefined, key: string | undefined): { host: string; origin: string; path: string } {
+    const encodedKey = key === undefined ? '' : '/' + awsUriEncode(key, false);
+    if (!bucket) return { host: endpoint.host, origin, path: `${basePath}/` };
+    if (options.forcePathStyle) return { host: endpoint.host, origin, path: `${basePath}/${bucket}${encodedKey || (key === undefined ? '' : '/')}` };
+    const host = `${bucket}.${endpoint.host}`;
+    return { host, origin: `${endpoint.protocol}//${host}`, path: `${basePath}${encodedKey || '/'}` };
+  }
+
+  function canonicalQuery(query: Record<string, string | undefined>): string {
+    return Object.entries(query)
+      .filter((entry): entry is [string, string] => entry[1] !== undefined)
+      .map(([name, value]) => [awsUriEncode(name), awsUriEncode(value)] as const)
+      .sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
+      .map(([name, value]) => `${name}=${value}`)
+      .join('&');
+  }
+
+  function sign(method: string, host: string, path: string, query: string, headers: Record<string, string>, payloadHash: string) {
+    const date = now();
+    const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const day = amzDate.slice(0, 8);
+    headers['x-amz-date'] = amzDate;
+    headers['x-amz-content-sha256'] = payloadHash;
+    headers.host = host;
+    // Sign everything we send except hop-by-hop framing: the backend then checks it all.
+    const names = Object.keys(headers)
+      .filter((name) => name !== 'content-length' && name !== 'user-agent')
+      .sort();
+    const canonical = buildCanonicalRequest({
+      method,
+      canonicalUri: path,
+      canonicalQuery: query,
+      signedHeaders: names,
+      headerValues: names.map((name) => headers[name]!.trim().replace(/\s+/g, ' ')),
+      payloadHash,
+    });
+    const scope = `${day}/${options.region}/s3/aws4_request`;
+    const signature = createHmac('sha256', signingKeys.get(options.accessKeyId, options.secretAccessKey, day, options.region, 's3'))
+      .update(buildStringToSign(amzDate, scope, canonical))
+      .digest('hex');
+    headers.authorization = `AWS4-HMAC-SHA256 Credential=${options.accessKeyId}/${scope}, SignedHeaders=${names.join(';')}, Signature=${signature}`;
+    delete headers.host;
+  }
+
+  async function send(input: S3HttpRequest): Promise<S3HttpResponse> {
+    const { host, origin: requestOrigin, path } = target(input.bucket, input.key);
+    const query = canonicalQuery(input.query ?? {});
+    const headers: Record<string, string> = {};
+    for (const [name, value] of Object.entries(input.headers ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
+    let payloadHash = EMPTY_SHA256;
+    if (Buffer.isBuffer(input.body)) {
+      payloadHash = createHash('sha256').update(input.body).digest('hex');
+      headers['content-length'] = String(input.body.length);
+    } else if (input.body) {
+      // The gateway has already verified the client's payload signature and checksums; hashing
+      // the stream again would need it buffered before the headers could be signed.
+      payloadHash = UNSIGNED;
+      if (input.bodyLength !== undefined) headers['content-length'] = String(input.bodyLength);
+    }
+    sign(input.method, host, path, query, headers, payloadHash);
+    if (!options.forcePathStyle && input.bucket) headers.host = host;
+
+    let response: Dispatcher.ResponseData;
+    try {
+      // The dispatcher takes the path verbatim; a URL string would resolve `.`/`..` segments of
+      // keys such as `dir/./x` and so break the signature and address another object.
+      response = await agent.request({ origin: requestOrigin, path: `${path}${query ? `?${query}` : ''}`, method: input.method, headers, body: input.body });
+    } catch (error) {
+      const bodyError = input.body && !Buffer.isBuffer(input.body) ? (input.body as Readable).errored : null;
+      const mismatch = [error, bodyError].find((candidate) => (candidate as { code?: string } | null)?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+      if (mismatch) throw new S3Error('IncompleteBody', undefined, { cause: mismatch });
+      // The client's body failed (disconnect, bad signature): that error, not a backend one.
+      if (bodyError) throw bodyError;
+      if (isBackendUnavailable(error)) throw backendUnavailableError(error);
+      throw error;
+    }
+    const { statusCode } = response;
+    if (statusCode >= 300 && !input.passStatuses?.includes(statusCode)) {
+      const text = input.method === 'HEAD' ? '' : await response.body.text().catch(() => '');
+      throw parseBackendError(statusCode, text, response.headers);
+    }
+    return { statusCode, headers: response.headers, body: response.body };
+  }
+
+  /** Sends and reads the whole (small, XML) response body. */
+  async function sendForText(input: S3HttpRequest): Promise<{ statusCode: number; headers: S3HttpResponse['headers']; text: string }> {
+    const response = await send(input);
+    try {
+      return { statusCode: response.statusCode, headers: response.headers, text: await response.body.text() };
+    } catch (error) {
+      if (isBackendUnavailable(error)) throw backendUnavailableError(error);
+      throw error;
+    }
+  }
+
+  /** Sends and discards the response body (returning the connection to the pool). */
+  async function sendAndDiscard(input: S3HttpRequest): Promise<S3HttpResponse['headers']> {
+    const response = await send(input);
+    await response.body.dump().catch(() => undefined);
+    return response.headers;
+  }
+
+  return {
+    send,
+    sendForText,
+    sendAndDiscard,
+    async close() {
+      await agent.close();
+    },
+  };
+}
+
+export type S3Http = ReturnType<typeof createS3Http>;
+
+export const headerValue = (headers: S3HttpResponse['headers'], name: string): string | undefined => {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
