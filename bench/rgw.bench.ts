@@ -23,6 +23,8 @@ import { measureRate, printTable, SECONDS, send, SMALL, startGateway, throughput
 
 const LARGE = 64 * 1024 * 1024;
 const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
+/** BENCH_ONLY=small or large limits the scenarios (e.g. with BENCH_PROFILE=dir for a CPU profile). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'small,large').split(','));
 
 function rssMiB(pid: number | undefined): number {
   if (!pid) return 0;
@@ -66,25 +68,28 @@ async function main() {
 
   try {
     const rows: { name: string; direct: number; gateway: number; target: number }[] = [];
+    const cpuRows: (string | number)[][] = [];
     const smallLength = { 'content-length': String(SMALL.length) };
     const smallHash = createHash('sha256').update(SMALL).digest('hex');
     await send(new Agent(), await direct('PUT', 'small.bin', smallLength, smallHash), SMALL);
     await send(new Agent(), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
 
-    for (const concurrency of [1, 16]) {
+    for (const concurrency of ONLY.has('small') ? [1, 16] : []) {
       const directPut = await measureRate(await direct('PUT', 'small.bin', smallLength, smallHash), SMALL, concurrency);
       const gatewayPut = await measureRate(await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL, concurrency);
       rows.push({ name: `4 KiB PUT req/s (c=${concurrency})`, direct: directPut.requestsPerSecond, gateway: gatewayPut.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
+      cpuRows.push([`4 KiB PUT (c=${concurrency})`, gatewayPut.cpuMicrosPerRequest]);
       const directGet = await measureRate(await direct('GET', 'small.bin'), undefined, concurrency);
       const gatewayGet = await measureRate(await gateway.signed('GET', '/default/small.bin'), undefined, concurrency);
       rows.push({ name: `4 KiB GET req/s (c=${concurrency})`, direct: directGet.requestsPerSecond, gateway: gatewayGet.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
+      cpuRows.push([`4 KiB GET (c=${concurrency})`, gatewayGet.cpuMicrosPerRequest]);
     }
 
     const largeLength = { 'content-length': String(LARGE) };
     const rssBefore = rssMiB(gateway.child.pid);
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(gateway.child.pid))), 50);
-    for (const concurrency of [1, 16]) {
+    for (const concurrency of ONLY.has('large') ? [1, 16] : []) {
       rows.push({
         name: `64 MiB PUT MiB/s (c=${concurrency})`,
         direct: await throughput(await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, LARGE, concurrency),
@@ -109,6 +114,7 @@ async function main() {
         return [row.name, row.direct, row.gateway, ratio, verdict];
       }),
     );
+    printTable('Gateway CPU per request (µs, user+system of the gateway process)', ['request', 'gateway'], cpuRows);
     console.log(`\nGateway RSS during the 64 MiB runs: ${rssBefore.toFixed(0)} MiB before, ${rssPeak.toFixed(0)} MiB peak (16 concurrent 64 MiB transfers in flight).`);
   } finally {
     gateway.child.kill('SIGTERM');
