@@ -134,11 +134,11 @@ export function largeBody(bytes = LARGE_BYTES): Readable {
   });
 }
 
-/** Best of three rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
-export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1): Promise<number> {
+/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
+export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<number> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let best = 0;
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < rounds; round++) {
     const start = performance.now();
     await Promise.all(
       Array.from({ length: concurrency }, async () => {

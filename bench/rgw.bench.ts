@@ -32,6 +32,38 @@ function rssMiB(pid: number | undefined): number {
   return match ? Number(match[1]) / 1024 : 0;
 }
 
+const LARGE_ROUNDS = Number(process.env.BENCH_LARGE_ROUNDS ?? 7);
+
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+/**
+ * Large transfers alternate direct and gateway rounds and report each side's median: a single
+ * 64 MiB transfer takes well under a second, and RGW's memstore speed drifts over a run.
+ */
+async function interleaved(directTarget: Target, gatewayTarget: Target, upload: boolean, concurrency: number) {
+  const directRates: number[] = [];
+  const gatewayRates: number[] = [];
+  for (let round = 0; round < LARGE_ROUNDS; round++) {
+    directRates.push(await throughput(directTarget, upload, LARGE, concurrency, 1));
+    gatewayRates.push(await throughput(gatewayTarget, upload, LARGE, concurrency, 1));
+  }
+  return { direct: median(directRates), gateway: median(gatewayRates) };
+}
+
+/** Small-object rates, also alternating sides over BENCH_SMALL_ROUNDS rounds, medians reported. */
+async function interleavedRate(directTarget: Target, gatewayTarget: Target, body: Buffer | undefined, concurrency: number) {
+  const directRates: number[] = [];
+  const gatewayRates: number[] = [];
+  const gatewayCpu: number[] = [];
+  for (let round = 0; round < Number(process.env.BENCH_SMALL_ROUNDS ?? 3); round++) {
+    directRates.push((await measureRate(directTarget, body, concurrency)).requestsPerSecond);
+    const measured = await measureRate(gatewayTarget, body, concurrency);
+    gatewayRates.push(measured.requestsPerSecond);
+    gatewayCpu.push(measured.cpuMicrosPerRequest);
+  }
+  return { direct: median(directRates), gateway: median(gatewayRates), gatewayCpu: median(gatewayCpu) };
+}
+
 async function main() {
   const rgw = await startCephRgw();
   const work = mkdtempSync(join(tmpdir(), 'cs-bench-rgw-'));
@@ -75,14 +107,12 @@ async function main() {
     await send(new Agent(), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
 
     for (const concurrency of ONLY.has('small') ? [1, 16] : []) {
-      const directPut = await measureRate(await direct('PUT', 'small.bin', smallLength, smallHash), SMALL, concurrency);
-      const gatewayPut = await measureRate(await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL, concurrency);
-      rows.push({ name: `4 KiB PUT req/s (c=${concurrency})`, direct: directPut.requestsPerSecond, gateway: gatewayPut.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
-      cpuRows.push([`4 KiB PUT (c=${concurrency})`, gatewayPut.cpuMicrosPerRequest]);
-      const directGet = await measureRate(await direct('GET', 'small.bin'), undefined, concurrency);
-      const gatewayGet = await measureRate(await gateway.signed('GET', '/default/small.bin'), undefined, concurrency);
-      rows.push({ name: `4 KiB GET req/s (c=${concurrency})`, direct: directGet.requestsPerSecond, gateway: gatewayGet.requestsPerSecond, target: concurrency === 16 ? 0.6 : 0 });
-      cpuRows.push([`4 KiB GET (c=${concurrency})`, gatewayGet.cpuMicrosPerRequest]);
+      const put = await interleavedRate(await direct('PUT', 'small.bin', smallLength, smallHash), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL, concurrency);
+      rows.push({ name: `4 KiB PUT req/s (c=${concurrency})`, direct: put.direct, gateway: put.gateway, target: concurrency === 16 ? 0.6 : 0 });
+      cpuRows.push([`4 KiB PUT (c=${concurrency})`, put.gatewayCpu]);
+      const get = await interleavedRate(await direct('GET', 'small.bin'), await gateway.signed('GET', '/default/small.bin'), undefined, concurrency);
+      rows.push({ name: `4 KiB GET req/s (c=${concurrency})`, direct: get.direct, gateway: get.gateway, target: concurrency === 16 ? 0.6 : 0 });
+      cpuRows.push([`4 KiB GET (c=${concurrency})`, get.gatewayCpu]);
     }
 
     const largeLength = { 'content-length': String(LARGE) };
@@ -90,18 +120,10 @@ async function main() {
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(gateway.child.pid))), 50);
     for (const concurrency of ONLY.has('large') ? [1, 16] : []) {
-      rows.push({
-        name: `64 MiB PUT MiB/s (c=${concurrency})`,
-        direct: await throughput(await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, LARGE, concurrency),
-        gateway: await throughput(await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, LARGE, concurrency),
-        target: 0.85,
-      });
-      rows.push({
-        name: `64 MiB GET MiB/s (c=${concurrency})`,
-        direct: await throughput(await direct('GET', 'large.bin'), false, LARGE, concurrency),
-        gateway: await throughput(await gateway.signed('GET', '/default/large.bin'), false, LARGE, concurrency),
-        target: 0.85,
-      });
+      const put = await interleaved(await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'), await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, concurrency);
+      rows.push({ name: `64 MiB PUT MiB/s (c=${concurrency})`, ...put, target: 0.85 });
+      const get = await interleaved(await direct('GET', 'large.bin'), await gateway.signed('GET', '/default/large.bin'), false, concurrency);
+      rows.push({ name: `64 MiB GET MiB/s (c=${concurrency})`, ...get, target: 0.85 });
     }
     clearInterval(sampler);
 
