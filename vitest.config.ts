@@ -18,17 +18,22 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',
-    globalSetup: ['test/support/global-setup.ts'],
+    // Global setups live in the projects, not here: `extends: true` concatenates arrays, so a
+    // root entry would run again in every project (the dist/ build ran four times).
     projects: [
       // The proxy backend's own suite needs the project's RGW; everything else runs on fs.
-      { extends: true, test: { name: 'fs', include: ['**/*.test.ts'], exclude: ['node_modules/**', 'data/**', ...RGW_ONLY_SUITES] } },
+      {
+        extends: true,
+        test: { name: 'fs', include: ['**/*.test.ts'], exclude: RGW_ONLY_SUITES, globalSetup: ['test/support/global-setup.ts'] },
+      },
       {
         extends: true,
         test: {
           name: 's3-backend',
           include: [...BACKEND_INDEPENDENT_SUITES, ...RGW_ONLY_SUITES],
           env: { CS_TEST_BACKEND: 's3' },
-          globalSetup: ['test/support/global-setup.ts', 'test/support/ceph-global-setup.ts'],
+          // No dist/ build: these suites run the servers in-process.
+          globalSetup: ['test/support/ceph-global-setup.ts'],
         },
       },
     ],
