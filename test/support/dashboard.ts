@@ -1,4 +1,4 @@
-import { S3Client } from '@aws-sdk/client-s3';
+import { ListBucketsCommand, S3Client } from '@aws-sdk/client-s3';
 import type { TestServer } from './cloudstorage.ts';
 
 export const DASHBOARD_PASSWORD = 'a long enough password';
@@ -56,4 +56,17 @@ export function s3ClientFor(server: TestServer, key: { accessKey: string; secret
     maxAttempts: 1,
     credentials: { accessKeyId: key.accessKey, secretAccessKey: key.secretKey },
   });
+}
+
+/** The S3 error name of a ListBuckets with this key on the gateway, or 'ok'. */
+export async function gatewayAnswer(server: TestServer, key: { accessKey: string; secretKey: string }): Promise<string> {
+  const s3 = s3ClientFor(server, key);
+  try {
+    await s3.send(new ListBucketsCommand({}));
+    return 'ok';
+  } catch (error) {
+    return (error as { name: string }).name;
+  } finally {
+    s3.destroy();
+  }
 }

@@ -1,7 +1,7 @@
-import { ListBucketsCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/cloudstorage.ts';
-import { callApi, DASHBOARD_PASSWORD, newEmail, s3ClientFor, signupViaApi } from '../../../test/support/dashboard.ts';
+import { callApi, DASHBOARD_PASSWORD, gatewayAnswer, newEmail, s3ClientFor, signupViaApi } from '../../../test/support/dashboard.ts';
 import { adminOperations } from './admin.routes.ts';
 
 const requestIdShape = expect.stringMatching(/^[0-9A-F]{16}$/);
@@ -10,18 +10,6 @@ const DEFAULT_QUOTA = 1_000_000;
 
 type Key = { accessKey: string; secretKey: string };
 
-/** The S3 error name of a ListBuckets with this key, or 'ok'. */
-async function gatewayAnswer(server: TestServer, key: Key): Promise<string> {
-  const s3 = s3ClientFor(server, key);
-  try {
-    await s3.send(new ListBucketsCommand({}));
-    return 'ok';
-  } catch (error) {
-    return (error as { name: string }).name;
-  } finally {
-    s3.destroy();
-  }
-}
 
 /** The S3 error name of a PUT of `bytes` bytes into the key's `default` bucket, or 'ok'. */
 async function putAnswer(server: TestServer, key: Key, name: string, bytes: number): Promise<string> {

@@ -1,24 +1,11 @@
-import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/cloudstorage.ts';
-import { callApi, s3ClientFor, signupViaApi } from '../../../test/support/dashboard.ts';
+import { callApi, gatewayAnswer, signupViaApi } from '../../../test/support/dashboard.ts';
 
 const requestIdShape = expect.stringMatching(/^[0-9A-F]{16}$/);
 const isoDate = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
 const UNSCOPED = { buckets: null, prefix: null, permission: 'readwrite', expiresAt: null };
 
-/** Resolves to the S3 error name of a ListBuckets with this key, or 'ok'. */
-async function gatewayAnswer(server: TestServer, key: { accessKey: string; secretKey: string }): Promise<string> {
-  const s3 = s3ClientFor(server, key);
-  try {
-    await s3.send(new ListBucketsCommand({}));
-    return 'ok';
-  } catch (error) {
-    return (error as { name: string }).name;
-  } finally {
-    s3.destroy();
-  }
-}
 
 describe('dashboard /api/keys', () => {
   let server: TestServer;
