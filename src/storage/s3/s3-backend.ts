@@ -386,29 +386,31 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const source = catalog.object(input.sourceBucket, input.sourceKey);
       const known = source && source.etag === etag ? source : undefined;
       const size = known?.size ?? (await headForWrite(input.bucket, input.key)).size;
-      const checksum = known?.checksum_algorithm
-        ? { algorithm: known.checksum_algorithm as ChecksumAlgorithm, value: known.checksum_value!, type: known.checksum_type as 'FULL_OBJECT' | 'COMPOSITE' }
-        : undefined;
+      const checksum = known?.checksum;
       catalog.recordObject(input.bucket, input.key, size, etag, checksum);
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()), ...(checksum ? { checksum } : {}) };
     },
 
     async listObjects(input: ListObjectsInput): Promise<ListObjectsOutput> {
       const { bucket, prefix = '', delimiter, startAfter } = input;
+      if (input.maxKeys === 0) {
+        // S3 answers an empty, untruncated page; the HEAD keeps NoSuchBucket for a missing bucket.
+        await headBucket(bucket);
+        return { contents: [], commonPrefixes: [], isTruncated: false };
+      }
       const contents: ListObjectsOutput['contents'] = [];
       const commonPrefixes: string[] = [];
       let marker = startAfter;
       let isTruncated = false;
       // A common prefix the caller has already seen (startAfter inside or at it) is dropped, and
-      // the page is refilled from the backend: S3 stores differ on whether they repeat it.
-      for (let round = 0; ; round++) {
+      // the page is refilled from the backend: S3 stores differ on whether they repeat it. One
+      // entry more than needed is asked for: if it is left over, the listing is truncated, with
+      // no second request to find out.
+      for (;;) {
         const wanted = input.maxKeys - contents.length - commonPrefixes.length;
-        const response = await http.sendForText({
-          method: 'GET',
-          bucket,
-          query: { prefix, delimiter, marker, 'max-keys': String(Math.max(wanted, round === 0 && input.maxKeys === 0 ? 0 : 1)), 'encoding-type': 'url' },
-        }).catch(bucketLevel);
-        if (input.maxKeys === 0) return { contents: [], commonPrefixes: [], isTruncated: false };
+        const response = await http
+          .sendForText({ method: 'GET', bucket, query: { prefix, delimiter, marker, 'max-keys': String(wanted + 1), 'encoding-type': 'url' } })
+          .catch(bucketLevel);
         const result = parseResponse(response.text, 'ListBucketResult');
         const urlEncoded = str(result.EncodingType) === 'url';
         const page: { key: string; summary?: ListObjectsOutput['contents'][number] }[] = [];
@@ -419,30 +421,24 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         for (const entry of arr(result.CommonPrefixes)) page.push({ key: decodeKey(str(entry.Prefix), urlEncoded)! });
         page.sort((a, b) => byteCompare(a.key, b.key));
         for (const entry of page) {
-          if (contents.length + commonPrefixes.length >= input.maxKeys) break;
           if (entry.summary) {
             if (startAfter !== undefined && byteCompare(entry.key, startAfter) <= 0) continue;
-            contents.push(entry.summary);
-          } else {
-            if (startAfter !== undefined && (byteCompare(entry.key, startAfter) <= 0 || startAfter.startsWith(entry.key))) continue;
-            commonPrefixes.push(entry.key);
+          } else if (startAfter !== undefined && (byteCompare(entry.key, startAfter) <= 0 || startAfter.startsWith(entry.key))) {
+            continue;
           }
+          // Entries after the last one returned are never filtered out: one more means more follow.
+          if (contents.length + commonPrefixes.length >= input.maxKeys) {
+            isTruncated = true;
+            break;
+          }
+          if (entry.summary) contents.push(entry.summary);
+          else commonPrefixes.push(entry.key);
         }
-        const backendTruncated = str(result.IsTruncated) === 'true';
         const last = page[page.length - 1]?.key;
-        if (!backendTruncated || last === undefined) break;
-        if (contents.length + commonPrefixes.length >= input.maxKeys) {
-          isTruncated = true;
-          break;
-        }
+        if (isTruncated || str(result.IsTruncated) !== 'true' || last === undefined) break;
         marker = decodeKey(str(result.NextMarker), urlEncoded) ?? last;
       }
       const returned = [...contents.map((entry) => entry.key), ...commonPrefixes].sort(byteCompare);
-      if (isTruncated) {
-        // Truncated exactly at a page boundary: make sure something follows (S3's own IsTruncated can't tell).
-        const next = await backend.listObjects({ ...input, maxKeys: 1, startAfter: returned[returned.length - 1] });
-        isTruncated = next.contents.length + next.commonPrefixes.length > 0;
-      }
       return { contents, commonPrefixes, isTruncated, ...(isTruncated ? { nextMarker: returned[returned.length - 1] } : {}) };
     },
 

@@ -81,6 +81,16 @@ export function openS3Catalog(path: string) {
     dropBucketUsage: db.prepare('DELETE FROM bucket_usage WHERE bucket = ?'),
   };
 
+  const objectOf = (bucket: string, key: string): { size: number; etag: string; checksum?: ObjectChecksum } | undefined => {
+    const row = statements.object.get(bucket, keyBytes(key));
+    if (!row) return undefined;
+    const checksum: ObjectChecksum | undefined =
+      row.checksum_algorithm && row.checksum_value
+        ? { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] }
+        : undefined;
+    return { size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}) };
+  };
+
   const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
     const previous = statements.object.get(bucket, keyBytes(key));
     statements.ensureBucket.run(bucket);
@@ -109,14 +119,11 @@ export function openS3Catalog(path: string) {
       statements.dropBucketUsage.run(bucket);
     }),
 
-    object(bucket: string, key: string) {
-      return statements.object.get(bucket, keyBytes(key));
-    },
+    object: objectOf,
     /** The checksum stored for this object, when the backend's object still has the ETag it was stored with. */
     checksumFor(bucket: string, key: string, etag: string): ObjectChecksum | undefined {
-      const row = statements.object.get(bucket, keyBytes(key));
-      if (!row || row.etag !== etag || !row.checksum_algorithm || !row.checksum_value) return undefined;
-      return { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] };
+      const known = objectOf(bucket, key);
+      return known?.etag === etag ? known.checksum : undefined;
     },
     recordObject: db.transaction(recordObject),
     forgetObjects: db.transaction((bucket: string, keys: string[]) => {
