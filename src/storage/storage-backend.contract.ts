@@ -501,6 +501,14 @@ export function runStorageBackendContract(
         expect(self.info.userMetadata).toEqual({ self: 'yes' });
       });
 
+      it('copies from and to keys with reserved and non-ASCII characters', async () => {
+        const bucket = await newBucket();
+        const source = "src dir/a+b%20c!*'()&=ü.txt";
+        await put(bucket, source, 'awkward');
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: source, bucket, key: 'dst/ü ?#.txt', metadataDirective: 'COPY' });
+        expect((await getBytes(bucket, 'dst/ü ?#.txt')).toString()).toBe('awkward');
+      });
+
       it('fails a copy from a missing key or with failed source conditions', async () => {
         const bucket = await newBucket();
         const source = await put(bucket, 'src', 'payload');

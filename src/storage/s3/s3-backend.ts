@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../../gateway/s3/xml.ts';
+import { awsUriEncode } from '../../../gateway/sigv4/canonical.ts';
 import { compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { evaluateConditions } from '../conditions.ts';
 import { countObjects } from '../count-objects.ts';
@@ -84,7 +85,7 @@ function conditionHeaders(conditions: Conditions | undefined, prefix = ''): Reco
   };
 }
 
-const copySource = (bucket: string, key: string) => `/${bucket}/${encodeURIComponent(key).replace(/%2F/g, '/')}`;
+const copySource = (bucket: string, key: string) => `/${bucket}/${awsUriEncode(key, false)}`;
 
 /** ETags as S3 renders them, quoted: some stores leave the quotes off in XML results. */
 const quoted = (etag: string | undefined) => (!etag ? '""' : etag.startsWith('"') ? etag : `"${etag}"`);
