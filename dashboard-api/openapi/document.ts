@@ -16,6 +16,9 @@ const securityOf: Record<ApiAuth, Array<Record<string, string[]>>> = {
   apiKey: [{ apiKeyHeader: [] }, { bearerKey: [] }],
 };
 
+/** A response carrying the shared error shape. */
+const errorResponse = (description: string) => ({ description, content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } });
+
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output') {
   const { $schema: _ignored, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' }) as Record<string, unknown>;
   return rest;
@@ -48,10 +51,10 @@ export function buildOpenApiDocument(operations: readonly ApiOperation[], info: 
         ...(response.schema ? { content: { [contentType]: { schema: jsonSchema(response.schema, 'output') } } } : response.contentType ? { content: { [contentType]: {} } } : {}),
       };
     }
-    if (operation.auth !== 'none') responses['401'] ??= { description: 'Not authenticated.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-    if (operation.auth === 'admin') responses['403'] ??= { description: 'Not an admin.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-    responses['400'] ??= { description: 'Invalid request.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
-    responses['429'] ??= { description: 'Rate limited; see Retry-After.', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } };
+    if (operation.auth !== 'none') responses['401'] ??= errorResponse('Not authenticated.');
+    if (operation.auth === 'admin') responses['403'] ??= errorResponse('Not an admin.');
+    responses['400'] ??= errorResponse('Invalid request.');
+    responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
 
     let requestBody: unknown;
     if (operation.body) {
