@@ -240,14 +240,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     await http.sendAndDiscard({ method: 'HEAD', bucket }).catch(bucketLevel);
   }
 
-  async function headForWrite(bucket: string, key: string): Promise<{ size: number; lastModified: Date; etag: string }> {
-    const headers = await http.sendAndDiscard({ method: 'HEAD', bucket, key });
-    return {
-      size: Number(headerValue(headers, 'content-length') ?? 0),
-      lastModified: new Date(headerValue(headers, 'last-modified') ?? Date.now()),
-      etag: headerValue(headers, 'etag') ?? '""',
-    };
-  }
+
 
   const backend: StorageBackend & { catalog: S3Catalog } = {
     kind: 's3',
@@ -386,7 +379,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       else if (input.tags) await backend.deleteObjectTagging({ bucket: input.bucket, key: input.key });
       const source = catalog.object(input.sourceBucket, input.sourceKey);
       const known = source && source.etag === etag ? source : undefined;
-      const size = known?.size ?? (await headForWrite(input.bucket, input.key)).size;
+      const size = known?.size ?? (await backend.headObject({ bucket: input.bucket, key: input.key })).size;
       const checksum = known?.checksum;
       catalog.recordObject(input.bucket, input.key, size, etag, checksum);
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()), ...(checksum ? { checksum } : {}) };
@@ -517,7 +510,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const etag = quoted(str(result.ETag));
       const size = input.sourceRange
         ? input.sourceRange.end - input.sourceRange.start + 1
-        : (catalog.object(input.sourceBucket, input.sourceKey)?.size ?? (await headForWrite(input.sourceBucket, input.sourceKey)).size);
+        : (catalog.object(input.sourceBucket, input.sourceKey)?.size ?? (await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey })).size);
       catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, undefined);
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()) };
     },
@@ -535,7 +528,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       parseResponse(response.text, 'CompleteMultipartUploadResult');
       if (tags) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags: JSON.parse(tags) as Record<string, string> });
       // The result's ETag is not reliable everywhere (RGW Pacific leaves it empty); HEAD is.
-      const written = await headForWrite(input.bucket, input.key);
+      const written = await backend.headObject({ bucket: input.bucket, key: input.key });
       const algorithm = stored.checksumAlgorithm;
       const checksum =
         algorithm && used.every((part) => part.checksum)
