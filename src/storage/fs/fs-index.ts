@@ -568,7 +568,10 @@ export class FsIndex {
     // Lazily wrapped: class field initialisers run before the constructor body opens the db.
     let wrapped: ((...args: A) => R) | undefined;
     return (...args: A) => {
-      wrapped ??= this.db.transaction(fn) as unknown as (...args: A) => R;
+      // BEGIN IMMEDIATE: these transactions read, then write. A deferred one that must upgrade
+      // its read lock after another process wrote fails with SQLITE_BUSY at once, busy_timeout
+      // or not (two gateway processes over one DATA_DIR did, as a 500).
+      wrapped ??= this.db.transaction(fn).immediate as unknown as (...args: A) => R;
       return wrapped(...args);
     };
   }

@@ -16,6 +16,7 @@ export function openS3Catalog(path: string) {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
   db.exec(`
     CREATE TABLE IF NOT EXISTS bucket_usage (
       bucket TEXT PRIMARY KEY,
@@ -52,6 +53,9 @@ export function openS3Catalog(path: string) {
   `);
 
   const keyBytes = (key: string) => Buffer.from(key, 'utf8');
+  // Read-then-write transactions start IMMEDIATE, so another process's write makes them wait
+  // (busy_timeout) instead of failing with SQLITE_BUSY on the lock upgrade.
+  const immediate = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn).immediate as unknown as (...args: A) => R;
   const statements = {
     usage: db.prepare<[string], { bytes: number; objects: number; multipart_bytes: number }>('SELECT bytes, objects, multipart_bytes FROM bucket_usage WHERE bucket = ?'),
     ensureBucket: db.prepare('INSERT OR IGNORE INTO bucket_usage (bucket) VALUES (?)'),
@@ -112,7 +116,7 @@ export function openS3Catalog(path: string) {
     },
     setUsage: (bucket: string, usage: BucketUsage) => void statements.setUsage.run(bucket, usage.bytes, usage.objects, usage.multipartBytes),
     ensureBucket: (bucket: string) => void statements.ensureBucket.run(bucket),
-    dropBucket: db.transaction((bucket: string) => {
+    dropBucket: immediate((bucket: string) => {
       statements.dropBucketObjects.run(bucket);
       statements.dropBucketParts.run(bucket);
       statements.dropBucketUploads.run(bucket);
@@ -125,8 +129,8 @@ export function openS3Catalog(path: string) {
       const known = objectOf(bucket, key);
       return known?.etag === etag ? known.checksum : undefined;
     },
-    recordObject: db.transaction(recordObject),
-    forgetObjects: db.transaction((bucket: string, keys: string[]) => {
+    recordObject: immediate(recordObject),
+    forgetObjects: immediate((bucket: string, keys: string[]) => {
       for (const key of keys) {
         const previous = statements.object.get(bucket, keyBytes(key));
         if (!previous) continue;
@@ -141,7 +145,7 @@ export function openS3Catalog(path: string) {
     uploadInitiated: (uploadId: string): number | undefined => statements.initiated.get(uploadId)?.initiated,
     upload: (uploadId: string) => statements.upload.get(uploadId),
     parts: (uploadId: string) => statements.parts.all(uploadId),
-    recordPart: db.transaction((uploadId: string, bucket: string, partNumber: number, size: number, etag: string, checksumValue: string | undefined) => {
+    recordPart: immediate((uploadId: string, bucket: string, partNumber: number, size: number, etag: string, checksumValue: string | undefined) => {
       // Parts of uploads started elsewhere are counted too: they occupy the backend all the same.
       if (!statements.upload.get(uploadId)) statements.putUpload.run(uploadId, bucket, null, Date.now(), null);
       const previous = statements.part.get(uploadId, partNumber);
@@ -149,11 +153,11 @@ export function openS3Catalog(path: string) {
       statements.putPart.run(uploadId, partNumber, size, etag, checksumValue ?? null);
       statements.addUsage.run(0, 0, size - (previous?.size ?? 0), bucket);
     }),
-    completeUpload: db.transaction((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
+    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
       dropUpload(uploadId, bucket);
       recordObject(bucket, key, size, etag, checksum);
     }),
-    abortUpload: db.transaction((uploadId: string, bucket: string) => dropUpload(uploadId, bucket)),
+    abortUpload: immediate((uploadId: string, bucket: string) => dropUpload(uploadId, bucket)),
 
     close: () => db.close(),
   };
