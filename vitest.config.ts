@@ -7,6 +7,10 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/boto3.e2e.test.ts',
   'test/e2e/rclone.e2e.test.ts',
   'test/e2e/s3cmd.e2e.test.ts',
+  'test/e2e/stalled-uploads.e2e.test.ts',
+  'test/e2e/abort-logging.e2e.test.ts',
+  'test/e2e/request-integrity.e2e.test.ts',
+  'test/e2e/quota-admission.e2e.test.ts',
 ];
 
 /** Suites that need the s3-backend project's RGW and run only there. */

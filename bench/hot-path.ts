@@ -7,6 +7,7 @@ import { createSigV4Verifier } from '../gateway/sigv4/verify.ts';
 import { createSigningKeyCache } from '../gateway/sigv4/signing-key-cache.ts';
 import { systemClock } from '../src/clock.ts';
 import { parseRequestTarget } from '../gateway/s3/request-target.ts';
+import { splitRawUrl } from '../gateway/sigv4/canonical.ts';
 import { parseOperation } from '../gateway/s3/operations.ts';
 import { objectHeaders } from '../gateway/s3/headers.ts';
 
@@ -30,8 +31,8 @@ const time = async (name: string, fn: () => unknown, n = 20000) => {
 };
 await time('parseRequestTarget', () => parseRequestTarget('/default/small.bin', '127.0.0.1:9000', undefined));
 await time('parseOperation', () => parseOperation('GET', parseRequestTarget('/default/small.bin', '127.0.0.1:9000', undefined), headers as any));
-await time('verify', () => verifier.verify({ method: 'GET', rawUrl: '/default/small.bin', headers: headers as any, rawHeaders }));
-await time('verify (no rawHeaders)', () => verifier.verify({ method: 'GET', rawUrl: '/default/small.bin', headers: headers as any }));
+await time('verify', () => verifier.verify({ method: 'GET', target: splitRawUrl('/default/small.bin'), headers: headers as any, rawHeaders }));
+await time('verify (no rawHeaders)', () => verifier.verify({ method: 'GET', target: splitRawUrl('/default/small.bin'), headers: headers as any }));
 await time('keyStore.lookup', () => core.keyStore.lookup(a.accessKeyId));
 await time('buckets.resolve', () => core.bucketsUsecases.resolve(a.userId, 'default'));
 await time('backend.getObject', () => core.backend.getObject({ bucket: bucket.bucket.backendName, key: 'small.bin' }));

@@ -53,7 +53,8 @@ export async function startGateway(env: Record<string, string>): Promise<BenchGa
   const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], fullEnv)).json;
   const port = await freePort();
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
-  const child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, 'dist/main.mjs')], {
+  // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
+  const child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, process.env.BENCH_SERVER ?? 'dist/main.mjs')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, ...fullEnv, S3_PORT: String(port), API_PORT: String(await freePort()) },
     stdio: ['ignore', 'ignore', 'inherit'],

@@ -1,6 +1,9 @@
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { IncomingMessage } from 'node:http';
 import { isAppError } from '../src/errors/app-errors.ts';
+import { isS3Error, type S3Error } from '../src/errors/s3-errors.ts';
+import { isClientAbort } from '../src/http/client-abort.ts';
 import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { healthStatus, type HealthDeps } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -15,6 +18,8 @@ import type { DashboardBucketsUsecases } from './modules/buckets/buckets.usecase
 import { createKeysRoutes, keysOperations } from './modules/keys/keys.routes.ts';
 import type { KeysUsecases } from '../src/keys/keys.usecases.ts';
 import { csrfProtection } from './modules/auth/csrf.middleware.ts';
+import { bodyLimit } from './body-limit.middleware.ts';
+import { hostCheck } from './host-check.middleware.ts';
 import { sessionMiddleware, type AuthVariables } from './modules/auth/session.middleware.ts';
 import { byAccountOrClientAddress, rateLimit } from './rate-limit.middleware.ts';
 import { adminOperations, createAdminRoutes } from './modules/admin/admin.routes.ts';
@@ -40,7 +45,24 @@ export interface DashboardDeps extends HealthDeps {
   explorerUsecases: ExplorerUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
+  /** ALLOWED_HOSTS: Host names served besides loopback names and PUBLIC_URL's host. */
+  allowedHosts: readonly string[];
+  /** API_BODY_LIMIT_BYTES: the largest body a handler may read (streamed uploads excepted). */
+  bodyLimitBytes: number;
 }
+
+/** The Simple REST file API's mount point. */
+const FILES_API = '/api/v1/files';
+/** Routes authenticated by access key alone; every other /api route authenticates by the session cookie. */
+const API_KEY_ROUTES = [FILES_API];
+
+/**
+ * The one route that streams its body to storage instead of reading it into memory (files.routes.ts
+ * `POST /`), so the body cap does not apply: it has its own bounds (Content-Length required, quota
+ * reserved before reading). Exact method and path (`c.req.path`, the decoded path the router
+ * matches), so no other route slips past the cap.
+ */
+const isStreamedUpload = (method: string, path: string) => method === 'POST' && path === FILES_API;
 
 /** Every documented operation, in the order of /api/openapi.json. */
 export const dashboardOperations: readonly ApiOperation[] = [
@@ -60,26 +82,41 @@ export function createDashboardApp(deps: DashboardDeps) {
     await next();
     c.res.headers.set('X-Request-Id', c.get('requestId'));
   });
+  // Health probes stay reachable under any Host (orchestrators probe by pod IP); they read no body,
+  // change nothing and need no session. Everything after them answers only to hosts we serve.
   app.get('/health', (c) => c.json({ status: 'ok' }));
   app.get('/health/status', async (c) => {
     const { ok, body } = await healthStatus(deps);
     return c.json(body, ok ? 200 : 503);
   });
+  app.use('*', hostCheck({ publicUrl: deps.publicUrl, allowedHosts: deps.allowedHosts }));
   // The session is resolved first (one indexed lookup, only for a well-formed cookie) so the limit
   // counts per account once signed in, per client address otherwise.
   app.use('/api/*', sessionMiddleware(deps.authUsecases));
   app.use('/api/*', rateLimit({ limiter: deps.rateLimiter, rule: deps.apiRateLimit, scope: 'dashboard', keyOf: byAccountOrClientAddress, clock: deps.clock }));
-  app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl }));
+  app.use('/api/*', csrfProtection({ publicUrl: deps.publicUrl, apiKeyRoutes: API_KEY_ROUTES }));
+  // After every check that needs only headers, before any handler: refused requests read no body.
+  app.use('*', bodyLimit({ maxBytes: deps.bodyLimitBytes, streamed: (c) => isStreamedUpload(c.req.method, c.req.path) }));
   app.route('/api', createOpenApiRoutes({ operations: () => dashboardOperations, version: deps.version }));
   app.route('/api/auth', createAuthRoutes({ auth: deps.authUsecases, publicUrl: deps.publicUrl }));
   app.route('/api/keys', createKeysRoutes({ keys: deps.keysUsecases }));
   app.route('/api/buckets', createBucketsRoutes({ buckets: deps.bucketsUsecases }));
   app.route('/api/admin', createAdminRoutes({ admin: deps.adminUsecases }));
-  app.route('/api/v1/files', createFilesRoutes({ files: deps.filesUsecases, keyStore: deps.keyStore }));
+  app.route(FILES_API, createFilesRoutes({ files: deps.filesUsecases, keyStore: deps.keyStore }));
   app.route('/api/explorer', createExplorerRoutes({ explorer: deps.explorerUsecases }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);
+    // Storage conditions the backend reports in S3's vocabulary, said in this API's.
+    if (isS3Error(error, 'InsufficientStorage')) return jsonError(c, 507, 'storage.insufficient', error.message);
+    if (isS3Error(error, 'ServiceUnavailable') || isS3Error(error, 'SlowDown')) {
+      return jsonError(c, 503, 'storage.unavailable', 'The storage backend is unavailable. Retry later.', { 'Retry-After': (error as S3Error).headers['Retry-After'] ?? '1' });
+    }
+    const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+    if (incoming && isClientAbort(error, incoming)) {
+      deps.logger.info('request aborted by the client', { requestId: c.get('requestId') });
+      return jsonError(c, 400, 'aborted', 'The request was aborted by the client.');
+    }
     deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
     return jsonError(c, 500, 'internal', 'An unexpected error occurred. Retry later; include the requestId when reporting it.');
   });

@@ -5,6 +5,10 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isAppError, type AppError } from '../src/errors/app-errors.ts';
 import { S3Error, type S3ErrorCode } from '../src/errors/s3-errors.ts';
 import { healthStatus } from '../src/health.ts';
+import { endedByBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
+import { isClientAbort } from '../src/http/client-abort.ts';
+import { createUploadGate } from '../src/limits/upload-gate.ts';
+import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
@@ -87,8 +91,23 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   ListParts: multipart.listParts as Dispatch,
 };
 
+/** Operations that stream an object body from the client: each holds a socket, a temp file or backend connection, and quota. */
+const UPLOAD_OPS: ReadonlySet<S3Operation['op']> = new Set(['PutObject', 'UploadPart']);
+
 export function createGatewayApp(deps: GatewayDeps) {
   const rateLimits = rateLimitRules(deps.config);
+  const uploadGate = deps.uploadGate ?? createUploadGate(deps.config.MAX_CONCURRENT_UPLOADS_PER_ACCOUNT);
+  /** A slot among the account's concurrent uploads (503 SlowDown when all are taken; SDKs back off and retry); a no-op for other operations. */
+  const takeUploadSlot = (operation: S3Operation, userId: string): (() => void) => {
+    if (!UPLOAD_OPS.has(operation.op)) return () => {};
+    const release = uploadGate.tryAcquire(userId);
+    if (!release) {
+      throw new S3Error('SlowDown', `Too many uploads in progress for this account (at most ${uploadGate.maxPerAccount} at once). Retry later.`, {
+        headers: { 'Retry-After': '1' },
+      });
+    }
+    return release;
+  };
   const verifier = createSigV4Verifier({
     clock: deps.clock,
     lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
@@ -126,7 +145,8 @@ export function createGatewayApp(deps: GatewayDeps) {
     try {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
       target = parsedTarget;
-      const verified = verifier.verify({ method, rawUrl: incoming.url ?? '/', headers: incoming.headers, rawHeaders: incoming.rawHeaders });
+      // The signature is checked against the same parsed target the operation is taken from.
+      const verified = verifier.verify({ method, target: parsedTarget.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders });
       const key = deps.keyStore.lookup(verified.accessKeyId);
       if (!key) throw new S3Error('InvalidAccessKeyId');
       const operation = parseOperation(method, parsedTarget, incoming.headers);
@@ -144,18 +164,23 @@ export function createGatewayApp(deps: GatewayDeps) {
 
       const handler = HANDLERS[operation.op];
       if (!handler) throw new S3Error('NotImplemented');
-      return await handler({
-        requestId,
-        incoming,
-        outgoing,
-        target: parsedTarget,
-        verified,
-        userId: key.userId,
-        scope: key.scope,
-        operation,
-        backendBucket: resolution.bucket.backendName,
-        deps,
-      });
+      const releaseUpload = takeUploadSlot(operation, key.userId);
+      try {
+        return await handler({
+          requestId,
+          incoming,
+          outgoing,
+          target: parsedTarget,
+          verified,
+          userId: key.userId,
+          scope: key.scope,
+          operation,
+          backendBucket: resolution.bucket.backendName,
+          deps,
+        });
+      } finally {
+        releaseUpload();
+      }
     } catch (error) {
       const s3Error = toS3Error(error);
       if (outgoing.headersSent) {
@@ -164,7 +189,16 @@ export function createGatewayApp(deps: GatewayDeps) {
         return RESPONSE_ALREADY_SENT;
       }
       if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming, outgoing);
-      deps.logger.error('unhandled gateway error', { requestId, method, url: incoming.url, error: (error as Error).stack ?? String(error) });
+      if (isClientAbort(error, incoming)) {
+        // A client closing mid-upload is routine, not a server fault; a stall was already logged where it was cut.
+        if (!endedByBodyIdleTimeout(incoming)) {
+          deps.logger.info('request aborted by the client', { requestId, method, url: redactSecrets(incoming.url ?? ''), reason: (error as Error).message });
+        }
+        outgoing.destroy();
+        return RESPONSE_ALREADY_SENT;
+      }
+      // The URL is logged for diagnosis, never with a presigned URL's signature or credential.
+      deps.logger.error('unhandled gateway error', { requestId, method, url: redactSecrets(incoming.url ?? ''), error: (error as Error).stack ?? String(error) });
       return errorResponse(new S3Error('InternalError'), method, target, requestId, incoming, outgoing);
     }
   }

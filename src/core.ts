@@ -35,7 +35,7 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
 
   const database = openDatabase(join(dataDir, 'cloudstorage.sqlite'));
   const secretBox = createSecretBox(loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
-  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir));
+  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger));
 
   const accountsRepository = createAccountsRepository({ db: database.db });
   const keysRepository = createKeysRepository({ db: database.db });
@@ -69,6 +69,8 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     backend,
     quotaStore: limits.quotaStore,
     defaultQuotaBytes: config.DEFAULT_QUOTA_BYTES,
+    maxObjectsPerAccount: config.MAX_OBJECTS_PER_ACCOUNT,
+    maxUploadsPerAccount: config.MAX_UPLOADS_PER_ACCOUNT,
     logger,
   });
 
@@ -98,7 +100,7 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
 }
 
 /** STORAGE_BACKEND picks the implementation; both keep their local state under DATA_DIR. */
-async function createConfiguredBackend(config: Config, dataDir: string): Promise<StorageBackend> {
+async function createConfiguredBackend(config: Config, dataDir: string, clock: Clock, logger: Logger): Promise<StorageBackend> {
   if (config.STORAGE_BACKEND === 's3') {
     return createS3Backend({
       endpoint: config.BACKEND_S3_ENDPOINT!,
@@ -111,7 +113,16 @@ async function createConfiguredBackend(config: Config, dataDir: string): Promise
       stateDir: join(dataDir, 's3-backend'),
     });
   }
-  return createFsBackend({ dataDir: join(dataDir, 'objects'), fsync: config.FS_FSYNC });
+  return createFsBackend({
+    dataDir: join(dataDir, 'objects'),
+    fsync: config.FS_FSYNC,
+    orphanSweepIntervalMs: config.FS_ORPHAN_SWEEP_INTERVAL_MS,
+    reserveBytes: config.FS_RESERVE_BYTES,
+    minFreeBytes: config.FS_MIN_FREE_BYTES,
+    minFreePercent: config.FS_MIN_FREE_PERCENT,
+    clock,
+    logger,
+  });
 }
 
 export type Core = Awaited<ReturnType<typeof createCore>>;

@@ -1,5 +1,5 @@
 import type { Clock } from './clock.ts';
-import type { StorageBackend } from './storage/storage-backend.ts';
+import type { StorageBackend, StorageHealth } from './storage/storage-backend.ts';
 
 export interface HealthDeps {
   clock: Clock;
@@ -12,9 +12,12 @@ export interface HealthDeps {
 
 /** The status document both servers serve (`/health/status`, `/_health/status`). */
 export async function healthStatus(deps: HealthDeps) {
-  const storage = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
+  const storage: StorageHealth = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
   const database = deps.checkDatabase();
-  const ok = storage.ok && database;
+  // `degraded`: it works, but e.g. free space is below FS_MIN_FREE_*, so an operator must act
+  // before writes start failing; the status code (503) lets monitoring alert on it.
+  const storageStatus = !storage.ok ? 'unavailable' : storage.degraded ? 'degraded' : 'ok';
+  const ok = storageStatus === 'ok' && database;
   return {
     ok,
     body: {
@@ -22,7 +25,13 @@ export async function healthStatus(deps: HealthDeps) {
       version: deps.version,
       uptimeSeconds: Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
       database: database ? 'ok' : 'unavailable',
-      storage: { backend: deps.backend.kind, status: storage.ok ? 'ok' : 'unavailable', detail: storage.detail },
+      storage: {
+        backend: deps.backend.kind,
+        status: storageStatus,
+        detail: storage.detail,
+        freeBytes: storage.freeBytes,
+        totalBytes: storage.totalBytes,
+      },
     },
   };
 }

@@ -9,6 +9,8 @@ import { createDashboardBucketsUsecases } from '../dashboard-api/modules/buckets
 import { createFilesUsecases } from '../dashboard-api/modules/files/files.usecases.ts';
 import { createExplorerUsecases } from '../dashboard-api/modules/explorer/explorer.usecases.ts';
 import { createGatewayApp } from '../gateway/app.ts';
+import { withBodyIdleTimeout } from './http/body-idle-timeout.ts';
+import { createUploadGate } from './limits/upload-gate.ts';
 import { closeServer, createS3Server, listen } from '../gateway/server.ts';
 import type { Clock } from './clock.ts';
 import type { Config } from './config/config.ts';
@@ -29,6 +31,8 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   };
   const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase };
 
+  // One count of uploads in progress per account, whichever API they came through.
+  const uploadGate = createUploadGate(core.config.MAX_CONCURRENT_UPLOADS_PER_ACCOUNT);
   const gateway = createGatewayApp({
     ...shared,
     config: core.config,
@@ -37,8 +41,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     bucketsUsecases: core.bucketsUsecases,
     rateLimiter: core.rateLimiter,
     quotas: core.quotasUsecases,
+    uploadGate,
   });
-  const s3Server = createS3Server(gateway);
+  const s3Server = createS3Server(gateway, { bodyIdleTimeoutMs: core.config.BODY_IDLE_TIMEOUT_MS, logger: core.logger });
   const sessionsRepository = createSessionsRepository({ db: core.database.db });
   const dashboard = createDashboardApp({
     ...shared,
@@ -68,11 +73,19 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       onAccessChanged: keyStore.invalidate,
     }),
     keyStore,
-    filesUsecases: createFilesUsecases({ backend: core.backend, buckets: core.bucketsUsecases, quotas: core.quotasUsecases }),
+    filesUsecases: createFilesUsecases({ backend: core.backend, buckets: core.bucketsUsecases, quotas: core.quotasUsecases, uploadGate }),
     explorerUsecases: createExplorerUsecases({ backend: core.backend, buckets: core.bucketsUsecases }),
     publicUrl: core.config.PUBLIC_URL,
+    allowedHosts: core.config.ALLOWED_HOSTS,
+    bodyLimitBytes: core.config.API_BODY_LIMIT_BYTES,
   });
-  const apiServer = createServer(getRequestListener(dashboard.fetch));
+  // File API uploads (and any other body) that stop arriving are cut like the gateway's.
+  const apiServer = createServer(
+    withBodyIdleTimeout(getRequestListener(dashboard.fetch), {
+      timeoutMs: core.config.BODY_IDLE_TIMEOUT_MS,
+      onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: (incoming.url ?? '/').split('?')[0] }),
+    }),
+  );
 
   const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);
   const apiPort = await listen(apiServer, core.config.API_PORT, core.config.HOST);

@@ -6,6 +6,7 @@ import type { KeyStore } from '../../src/keys/key-store.ts';
 import type { Logger } from '../../src/logger.ts';
 import type { HealthDeps } from '../../src/health.ts';
 import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
+import type { UploadGate } from '../../src/limits/upload-gate.ts';
 import type { QuotasUsecases } from '../../src/quotas/quotas.usecases.ts';
 import type { VerifiedRequest } from '../sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
@@ -18,6 +19,8 @@ export interface GatewayDeps extends HealthDeps {
   bucketsUsecases: BucketsUsecases;
   rateLimiter: RateLimiter;
   quotas: QuotasUsecases;
+  /** Concurrent uploads per account; shared with the file API when composed by src/server.ts, else the gateway's own. */
+  uploadGate?: UploadGate;
 }
 
 /** What a handler receives: only requests that passed SigV4 verification and authorization. */

@@ -1,4 +1,5 @@
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { parseStrictInteger } from '../../src/strict-integer.ts';
 import type { ObjectSummary } from '../../src/storage/storage-backend.ts';
 import { xmlResponse } from '../s3/responses.ts';
 import { document, node, opt, text } from '../s3/xml.ts';
@@ -8,8 +9,8 @@ const MAX_KEYS = 1000;
 
 export function parseMaxKeys(value: string | null, name = 'max-keys'): number {
   if (value === null || value === '') return MAX_KEYS;
-  const parsed = Number(value);
-  if (!Number.isInteger(parsed) || parsed < 0) {
+  const parsed = parseStrictInteger(value);
+  if (parsed === undefined) {
     throw new S3Error('InvalidArgument', `Provided ${name} not an integer or within integer range`, {
       details: { ArgumentName: name, ArgumentValue: value },
     });

@@ -1,5 +1,6 @@
 import { checksumHeaderName, isChecksumAlgorithm, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
@@ -19,13 +20,12 @@ function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | 
 
 export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'CreateMultipartUpload'>>): Promise<Response> {
   const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
-  const { uploadId } = await ctx.deps.backend.createMultipartUpload({
-    bucket: ctx.backendBucket,
-    key: ctx.operation.key,
-    metadata: parseObjectMetadata(ctx.incoming.headers),
-    tags: parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging')),
-    checksumAlgorithm,
-  });
+  const metadata = parseObjectMetadata(ctx.incoming.headers);
+  const tags = parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging'));
+  // Uploads cost no bytes until parts arrive, but each is an index row: MAX_UPLOADS_PER_ACCOUNT.
+  const { uploadId } = await ctx.deps.quotas.admitUpload(ctx.userId, () =>
+    ctx.deps.backend.createMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm }),
+  );
   const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
   return xmlResponse(
     document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)),
@@ -51,6 +51,7 @@ export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>
       size: upload.size,
       contentMd5: header(ctx.incoming.headers, 'content-md5'),
       checksum: upload.checksum(),
+      admit: hold.admit,
     });
   } finally {
     await hold.settle();
@@ -85,6 +86,8 @@ export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPa
     sourceKey: source.key,
     sourceRange,
     sourceConditions: parseConditions(ctx.incoming.headers, 'x-amz-copy-source-'),
+    // The source may have grown since it was sized above: the part is admitted at its real size.
+    admit: hold.admit,
   }).finally(() => hold.settle());
   return xmlResponse(document('CopyPartResult', text('LastModified', result.lastModified), text('ETag', result.etag)));
 }
@@ -101,14 +104,17 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
   const partsXml = typeof document_ === 'object' ? (document_.Part ?? []) : [];
   if (partsXml.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part');
   const parts = partsXml.map((part) => {
-    const partNumber = Number(part.PartNumber);
-    if (!Number.isInteger(partNumber) || typeof part.ETag !== 'string') throw new S3Error('MalformedXML');
+    const partNumber = typeof part.PartNumber === 'string' ? parseStrictInteger(part.PartNumber) : undefined;
+    if (partNumber === undefined || typeof part.ETag !== 'string') throw new S3Error('MalformedXML');
     const checksumEntry = Object.entries(part).find(([name]) => name.startsWith('Checksum'));
     return { partNumber, etag: part.ETag.trim(), checksum: typeof checksumEntry?.[1] === 'string' ? checksumEntry[1] : undefined };
   });
-  // Completion never grows usage (the parts already count); it can shrink it (unlisted parts, a replaced object).
-  const result = await ctx.deps.backend.completeMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId, parts });
-  await ctx.deps.quotas.resync(ctx.userId);
+  // Completion rarely grows usage (the parts already count) but adds an object (MAX_OBJECTS_PER_ACCOUNT),
+  // and parts a proxy's store holds without the catalog knowing count only now: admitted at commit.
+  const hold = await ctx.deps.quotas.reserve(ctx.userId, 0);
+  const result = await ctx.deps.backend
+    .completeMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId, parts, admit: hold.admit })
+    .finally(() => hold.settle());
   const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
   return xmlResponse(
     document(
@@ -132,8 +138,8 @@ export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'Ab
 export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>): Promise<Response> {
   const { query } = ctx.target;
   const markerValue = query.get('part-number-marker');
-  const partNumberMarker = markerValue === null || markerValue === '' ? undefined : Number(markerValue);
-  if (partNumberMarker !== undefined && (!Number.isInteger(partNumberMarker) || partNumberMarker < 0)) {
+  const partNumberMarker = markerValue === null || markerValue === '' ? undefined : parseStrictInteger(markerValue);
+  if (markerValue !== null && markerValue !== '' && partNumberMarker === undefined) {
     throw new S3Error('InvalidArgument', 'Invalid part-number-marker', { details: { ArgumentName: 'part-number-marker' } });
   }
   const maxParts = parseMaxKeys(query.get('max-parts'), 'max-parts');

@@ -6,7 +6,7 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
 import { resolveRange } from '../../src/storage/conditions.ts';
 import { replacedSize } from '../../src/storage/replaced-size.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
-import { applyResponseOverrides, header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseTaggingHeader, validateTags } from '../s3/headers.ts';
+import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, validateTags } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
@@ -19,7 +19,10 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
   const metadata = parseObjectMetadata(incoming.headers);
   const tags = parseTaggingHeader(header(incoming.headers, 'x-amz-tagging'));
   const prepared = prepareUpload(ctx);
-  // Refused before the body is accepted (and before 100 Continue): an overwrite needs room only for its growth.
+  // Refused before the body is accepted (and before 100 Continue): an overwrite needs room only
+  // for its growth. That is an estimate: the backend admits the write again, before it becomes
+  // visible, against what it actually replaces then (`admit`), since the old object may be deleted
+  // or shrunk while this body arrives.
   const replaced = await sizeOf(ctx, ctx.backendBucket, ctx.operation.key);
   const hold = await ctx.deps.quotas.reserve(ctx.userId, prepared.size - replaced);
   sendContinue(ctx);
@@ -36,6 +39,7 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
       tags,
       contentMd5: header(incoming.headers, 'content-md5'),
       checksum: upload.checksum(),
+      admit: hold.admit,
     });
   } finally {
     await hold.settle();
@@ -67,6 +71,7 @@ function notModifiedResponse(error: unknown, info?: ObjectInfo): Response | unde
 
 export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>): Promise<Response> {
   const { incoming, outgoing, target } = ctx;
+  const overrides = parseResponseOverrides(target.query);
   let result;
   try {
     result = await ctx.deps.backend.getObject({
@@ -82,7 +87,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   }
   const { info, bytes, range } = result;
   const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
-  applyResponseOverrides(headers, target.query);
+  Object.assign(headers, overrides);
   headers['x-amz-request-id'] = ctx.requestId;
   let status = 200;
   if (range) {
@@ -116,6 +121,7 @@ async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | Oper
 export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<Response> {
   const { incoming } = ctx;
   const range = parseRange(header(incoming.headers, 'range'));
+  const overrides = parseResponseOverrides(ctx.target.query);
   let info: ObjectInfo;
   try {
     info = await ctx.deps.backend.headObject({ bucket: ctx.backendBucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
@@ -125,7 +131,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
     throw error;
   }
   const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
-  applyResponseOverrides(headers, ctx.target.query);
+  Object.assign(headers, overrides);
   if (range) {
     const resolved = resolveRange(range, info.size);
     headers['Content-Range'] = `bytes ${resolved.start}-${resolved.end}/${info.size}`;
@@ -195,6 +201,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
     metadata: directive === 'REPLACE' ? parseObjectMetadata(incoming.headers) : undefined,
     tags: taggingDirective === 'REPLACE' ? (parseTaggingHeader(header(incoming.headers, 'x-amz-tagging')) ?? {}) : undefined,
     sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
+    admit: hold.admit,
   }).finally(() => hold.settle());
   const headers: Record<string, string> = {};
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;

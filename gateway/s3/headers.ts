@@ -105,8 +105,12 @@ export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean
   return out;
 }
 
-/** `response-content-type` & co. on GET override the stored headers for this response only. */
-export function applyResponseOverrides(out: Record<string, string>, query: URLSearchParams): void {
+/**
+ * `response-content-type` & co. on GET override the stored headers for this response only.
+ * Parsed before the object is opened, so a bad value is refused without opening anything.
+ */
+export function parseResponseOverrides(query: URLSearchParams): Record<string, string> {
+  const out: Record<string, string> = {};
   const overrides: [string, string][] = [
     ['response-content-type', 'Content-Type'],
     ['response-content-language', 'Content-Language'],
@@ -117,6 +121,26 @@ export function applyResponseOverrides(out: Record<string, string>, query: URLSe
   ];
   for (const [param, headerName] of overrides) {
     const value = query.get(param);
-    if (value !== null) out[headerName] = value;
+    if (value !== null) out[headerName] = responseHeaderValue(param, value);
   }
+  return out;
+}
+
+/**
+ * A `response-*` override becomes a response header, so it must be one: a CR or LF (header
+ * injection) or another control character is the client's error, not a server failure. Text
+ * beyond Latin-1 is sent as its UTF-8 bytes, as S3 does, since header values are bytes.
+ */
+function responseHeaderValue(param: string, value: string): string {
+  let wide = false;
+  for (let i = 0; i < value.length; i++) {
+    const c = value.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09) || c === 0x7f) {
+      throw new S3Error('InvalidArgument', `${param} may not contain control characters such as CR or LF`, {
+        details: { ArgumentName: param },
+      });
+    }
+    if (c > 0xff) wide = true;
+  }
+  return wide ? Buffer.from(value, 'utf8').toString('latin1') : value;
 }

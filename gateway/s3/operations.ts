@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { RequestTarget } from './request-target.ts';
 
@@ -53,8 +54,8 @@ function subresources(query: URLSearchParams): Set<string> {
 const MAX_PART_NUMBER = 10_000;
 
 function parsePartNumber(value: string | null): number {
-  const partNumber = Number(value);
-  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
+  const partNumber = parseStrictInteger(value);
+  if (partNumber === undefined || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
     throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
       details: { ArgumentName: 'partNumber', ArgumentValue: String(value) },
     });

@@ -1,4 +1,5 @@
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { splitRawUrl, type RawTarget } from '../sigv4/canonical.ts';
 
 /**
  * Where an S3 request points, read from the RAW request target (`incoming.url`): WHATWG URL
@@ -11,6 +12,8 @@ export interface RequestTarget {
   query: URLSearchParams;
   rawPath: string;
   rawQuery: string;
+  /** The split target the signature is checked against: the same value the fields above come from. */
+  raw: RawTarget;
   addressing: 'path' | 'virtual-host';
 }
 
@@ -31,17 +34,15 @@ function hostWithoutPort(host: string): string {
 }
 
 export function parseRequestTarget(rawUrl: string, host: string | undefined, s3Domain: string | undefined): RequestTarget {
-  const questionMark = rawUrl.indexOf('?');
-  const rawPath = questionMark === -1 ? rawUrl : rawUrl.slice(0, questionMark);
-  const rawQuery = questionMark === -1 ? '' : rawUrl.slice(questionMark + 1);
-  if (!rawPath.startsWith('/')) throw new S3Error('InvalidURI');
+  const raw = splitRawUrl(rawUrl);
+  const { path: rawPath, query: rawQuery } = raw;
   const query = new URLSearchParams(rawQuery);
 
   const hostname = host ? hostWithoutPort(host) : '';
   if (s3Domain && hostname.endsWith(`.${s3Domain.toLowerCase()}`)) {
     const bucket = hostname.slice(0, -(s3Domain.length + 1));
     const key = rawPath.length > 1 ? decodePathPart(rawPath.slice(1)) : undefined;
-    return { bucket, key: checkKey(key), query, rawPath, rawQuery, addressing: 'virtual-host' };
+    return { bucket, key: checkKey(key), query, rawPath, rawQuery, raw, addressing: 'virtual-host' };
   }
 
   const slash = rawPath.indexOf('/', 1);
@@ -53,6 +54,7 @@ export function parseRequestTarget(rawUrl: string, host: string | undefined, s3D
     query,
     rawPath,
     rawQuery,
+    raw,
     addressing: 'path',
   };
 }

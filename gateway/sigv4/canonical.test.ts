@@ -57,13 +57,18 @@ describe('canonicalUri', () => {
 });
 
 describe('splitRawUrl', () => {
-  it('splits origin-form and absolute-form targets', () => {
+  it('splits origin-form targets at the first ?', () => {
     expect(splitRawUrl('/b/k?x=1&y')).toEqual({ path: '/b/k', query: 'x=1&y' });
     expect(splitRawUrl('/b/k')).toEqual({ path: '/b/k', query: '' });
-    expect(splitRawUrl('http://host:9000/b/k?x=1')).toEqual({ path: '/b/k', query: 'x=1' });
-    expect(splitRawUrl('http://host:9000?x=1')).toEqual({ path: '/', query: 'x=1' });
     expect(splitRawUrl('/b/k?a=b?c')).toEqual({ path: '/b/k', query: 'a=b?c' });
   });
+
+  it.each(['/b/k#private', '/b/k?X-Amz-Signature=x#&tagging', '/b/k?a=1#', 'http://host:9000/b/k?x=1', '*', ''])(
+    'refuses %j (InvalidURI) instead of signing one target and executing another',
+    (rawUrl) => {
+      expect(() => splitRawUrl(rawUrl)).toThrowError(expect.objectContaining({ code: 'InvalidURI', status: 400 }));
+    },
+  );
 });
 
 describe('canonicalQueryString', () => {

@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
+import { S3Error } from '../../src/errors/s3-errors.ts';
 
 export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -135,30 +136,20 @@ export interface RawTarget {
   query: string;
 }
 
-/** Splits Node's `req.url` (origin-form, or absolute-form via a proxy) into path and query. */
+/**
+ * Splits Node's `req.url` into path and query: the one parse of the request target. The gateway
+ * derives the bucket, key and sub-resources from this value and the verifier signs this same
+ * value, so what is signed and what is executed cannot disagree.
+ *
+ * Only origin-form (`/path?query`) is accepted. A raw `#` is refused rather than cut off: a
+ * fragment is never sent by a conforming client, and dropping it for the signature while
+ * something downstream kept it let `/b/k#x` or `?…#&tagging` run an unsigned operation.
+ */
 export function splitRawUrl(rawUrl: string): RawTarget {
-  let target = rawUrl;
-  if (target.length > 0 && target.charCodeAt(0) !== 0x2f) {
-    // absolute-form: scheme://authority/path?query
-    const scheme = target.indexOf('://');
-    if (scheme > 0) {
-      const slash = target.indexOf('/', scheme + 3);
-      const question = target.indexOf('?', scheme + 3);
-      if (slash === -1 || (question !== -1 && question < slash)) {
-        target = '/' + (question === -1 ? '' : target.slice(question));
-      } else {
-        target = target.slice(slash);
-      }
-    } else if (target === '*') {
-      target = '/';
-    }
-  }
-  const hash = target.indexOf('#');
-  if (hash !== -1) target = target.slice(0, hash);
-  const q = target.indexOf('?');
-  const path = q === -1 ? target : target.slice(0, q);
-  const query = q === -1 ? '' : target.slice(q + 1);
-  return { path: path === '' ? '/' : path, query };
+  if (rawUrl.charCodeAt(0) !== 0x2f) throw new S3Error('InvalidURI', 'Couldn\'t parse the specified URI.');
+  if (rawUrl.indexOf('#') !== -1) throw new S3Error('InvalidURI', 'Couldn\'t parse the specified URI: a request target may not contain \'#\'.');
+  const q = rawUrl.indexOf('?');
+  return q === -1 ? { path: rawUrl, query: '' } : { path: rawUrl.slice(0, q), query: rawUrl.slice(q + 1) };
 }
 
 /** S3 canonical URI (see module doc). */

@@ -24,6 +24,7 @@ import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/c
 import { systemClock } from '../../src/clock.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { awsChunkedOptionsFor, createAwsChunkedDecoder } from './aws-chunked.ts';
+import { splitRawUrl } from './canonical.ts';
 import { createPayloadVerifier } from './payload-verifier.ts';
 import { createSigningKeyCache } from './signing-key-cache.ts';
 import { createSigV4Verifier, type VerifiedRequest } from './verify.ts';
@@ -57,7 +58,7 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
   const record: Record_ = { method: req.method!, url: req.url! };
   records.push(record);
   try {
-    const verified = verifier.verify({ method: req.method!, rawUrl: req.url!, headers: req.headers, rawHeaders: req.rawHeaders });
+    const verified = verifier.verify({ method: req.method!, target: splitRawUrl(req.url!), headers: req.headers, rawHeaders: req.rawHeaders });
     record.verified = verified;
     const chunked = awsChunkedOptionsFor(verified, req.headers);
     const decoder = chunked ? createAwsChunkedDecoder(chunked) : undefined;

@@ -5,7 +5,7 @@
  *
  *   const verifier = createSigV4Verifier({ clock, lookupSecret, region: 'us-east-1', regionStrict: false,
  *                                          signingKeyCache: createSigningKeyCache({ maxEntries: 1000 }) });
- *   const verified = verifier.verify({ method: req.method!, rawUrl: req.url!, headers: req.headers,
+ *   const verified = verifier.verify({ method: req.method!, target: splitRawUrl(req.url!), headers: req.headers,
  *                                      rawHeaders: req.rawHeaders });
  *
  * Error mapping (S3's codes):
@@ -22,6 +22,7 @@
  * - presigned URL past X-Amz-Date + X-Amz-Expires             → AccessDenied 'Request has expired'
  * - presigned URL dated more than maxSkewMs in the future     → AccessDenied 'Request is not valid yet'
  * - missing x-amz-content-sha256 (header auth)                → InvalidRequest
+ * - an `x-amz-*` header that is not signed (either form)      → AccessDenied
  * - unknown x-amz-content-sha256 value                        → InvalidArgument
  * - unknown access key                                        → InvalidAccessKeyId
  * - signature mismatch                                        → SignatureDoesNotMatch (CanonicalRequest
@@ -39,8 +40,8 @@ import {
   decodeQuery,
   signedHeaderValues,
   splitQuery,
-  splitRawUrl,
   type QueryParam,
+  type RawTarget,
 } from './canonical.ts';
 import { createSigningKeyCache, type SigningKeyCache } from './signing-key-cache.ts';
 
@@ -82,8 +83,11 @@ export interface VerifiedRequest {
 
 export interface SigV4Request {
   method: string;
-  /** `IncomingMessage.url`, untouched. */
-  rawUrl: string;
+  /**
+   * The request target as the gateway parsed it (`splitRawUrl(IncomingMessage.url)`): the very
+   * value the operation is taken from, so the signature covers exactly what is executed.
+   */
+  target: RawTarget;
   headers: IncomingHttpHeaders;
   /** `IncomingMessage.rawHeaders`; preferred for exact multi-value header joining. */
   rawHeaders?: string[];
@@ -310,21 +314,13 @@ function hmacHex(key: Buffer, data: string): string {
   return createHmac('sha256', key).update(data).digest('hex');
 }
 
-/** True when the request carries any (v2 or v4) authentication information. */
-export function hasAuthentication(request: Pick<SigV4Request, 'rawUrl' | 'headers'>): boolean {
-  if (request.headers.authorization !== undefined) return true;
-  const q = request.rawUrl.indexOf('?');
-  if (q === -1) return false;
-  const query = request.rawUrl.slice(q);
-  return /[?&](X-Amz-Algorithm|X-Amz-Credential|X-Amz-Signature|AWSAccessKeyId|Signature)=/i.test(query);
-}
-
 // ---------------------------------------------------------------------------------------------
 
 /**
- * A presigned URL authorizes exactly what was signed. An `x-amz-*` header its holder adds
- * (`x-amz-copy-source` would turn a presigned PUT into a copy of any object of the account,
- * `x-amz-meta-*`, `x-amz-tagging`) must have been signed, as S3 requires.
+ * A signature authorizes exactly what was signed. An `x-amz-*` header added to a captured
+ * request or a presigned URL (`x-amz-copy-source` would turn a PUT into a copy of any object of
+ * the account, `x-amz-meta-*`, `x-amz-tagging`) must have been signed, as S3 requires of both
+ * header and query authentication.
  */
 function rejectUnsignedAmzHeaders(headers: SigV4Request['headers'], signedHeaders: string[]): void {
   for (const name of Object.keys(headers)) {
@@ -495,6 +491,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       parts.signature,
       cred.accessKeyId,
     );
+    rejectUnsignedAmzHeaders(request.headers, signedHeaders);
     return {
       accessKeyId: cred.accessKeyId,
       auth: 'header',
@@ -633,7 +630,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
 
   return {
     verify(request) {
-      const { path, query } = splitRawUrl(request.rawUrl);
+      const { path, query } = request.target;
       const params = splitQuery(query);
       const authorization = headerString(request.headers.authorization);
 

@@ -99,6 +99,72 @@ export const configSchema = z.object({
     .max(400 * 24 * 3_600_000)
     .default(7 * 24 * 3_600_000)
     .describe('Lifetime of a dashboard sign-in session (absolute, from sign-in), in milliseconds.'),
+  MAX_OBJECTS_PER_ACCOUNT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1_000_000)
+    .describe('Objects one account may hold (zero-byte objects cost no quota but still an index row); 0 = no limit.'),
+  MAX_UPLOADS_PER_ACCOUNT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(1_000)
+    .describe('Multipart uploads one account may have in progress; 0 = no limit.'),
+  API_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(64 * 1024 ** 2)
+    .default(64 * 1024)
+    .describe('Largest request body the dashboard API reads (JSON, forms), in bytes; a bigger one is answered 413 before it is read. Streamed file uploads (POST /api/v1/files) are not bound by it.'),
+  ALLOWED_HOSTS: z
+    .string()
+    .default('')
+    .transform((value, ctx): string[] => {
+      const hosts = value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '');
+      // Names only: a scheme, port or path here would never match a Host header and silently lock everyone out.
+      const bad = hosts.filter((entry) => entry !== '*' && !/^(\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])$/.test(entry));
+      if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not host names: ${bad.join(', ')} (write e.g. storage.example.com, .example.com for subdomains, [fd00::1], or * for any)` });
+      return hosts;
+    })
+    .describe('Comma-separated host names the dashboard API answers to besides loopback names and PUBLIC_URL\'s host (`.example.com` includes subdomains, `*` any host); other Host headers get 421 invalid_host (DNS rebinding).'),
+  BODY_IDLE_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60_000)
+    .describe('A request body (S3 upload, XML body, file API upload) that sends no byte for this long while the server is ready to read is cut: the upload is dropped and its quota freed. Slow uploads that keep moving are never cut; 0 = never.'),
+  MAX_CONCURRENT_UPLOADS_PER_ACCOUNT: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(64)
+    .describe('Uploads (PutObject, UploadPart, file API) one account may have in progress at once, per process; more answer 503 SlowDown (S3) or 429 (file API). 0 = no limit.'),
+  FS_ORPHAN_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(3_600_000)
+    .describe('fs backend: period of the sweep deleting data files no object references whose writer process is gone (left by a crash between write and commit). One also runs at start. 0 = only at start.'),
+  FS_RESERVE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(8 * 1024 * 1024)
+    .describe('fs backend: space kept in DATA_DIR/objects/space-reserve and released when a delete hits a full disk, so deletes can still free space (a 1,000-key DeleteObjects needs about 1 MiB). 0 = no reserve.'),
+  FS_MIN_FREE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(256 * 1024 * 1024)
+    .describe('fs backend: below this many free bytes on the filesystem of DATA_DIR, /_health/status reports the storage degraded (503).'),
+  FS_MIN_FREE_PERCENT: z.coerce
+    .number()
+    .min(0)
+    .max(100)
+    .default(0)
+    .describe('fs backend: the same threshold as a percentage of the filesystem size; the larger of the two applies. 0 = off.'),
 });
 
 /** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */

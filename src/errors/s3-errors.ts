@@ -16,6 +16,8 @@ export const S3_ERRORS = {
   ExpiredToken: [400, 'The provided token has expired.'],
   IncompleteBody: [400, 'You did not provide the number of bytes specified by the Content-Length HTTP header.'],
   InternalError: [500, 'We encountered an internal error. Please try again.'],
+  // Not an AWS code (S3 never runs out of space): HTTP's 507, under the name clients show.
+  InsufficientStorage: [507, 'There is not enough free space to store this data. Delete objects to free space, then retry.'],
   InvalidAccessKeyId: [403, 'The AWS access key Id you provided does not exist in our records.'],
   InvalidArgument: [400, 'Invalid Argument'],
   InvalidBucketName: [400, 'The specified bucket is not valid.'],
@@ -43,6 +45,7 @@ export const S3_ERRORS = {
   QuotaExceeded: [403, 'Upload would exceed your storage quota.'],
   RequestTimeTooSkewed: [403, 'The difference between the request time and the current time is too large.'],
   ServiceUnavailable: [503, 'Please reduce your request rate.'],
+  SlowDown: [503, 'Please reduce your request rate.'],
   SignatureDoesNotMatch: [403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.'],
   TooManyBuckets: [400, 'You have attempted to create more buckets than allowed.'],
   TooManyRequests: [429, 'Please reduce your request rate.'],

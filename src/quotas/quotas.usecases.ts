@@ -3,8 +3,8 @@ import type { BucketsRepository } from '../buckets/buckets.repository.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
 import type { QuotaStore } from '../limits/quota-store.ts';
 import type { Logger } from '../logger.ts';
-import type { StorageBackend } from '../storage/storage-backend.ts';
-import { quotaExceededError } from './quotas.errors.ts';
+import type { AdmitWrite, StorageBackend, UsageChange } from '../storage/storage-backend.ts';
+import { countLimitError, quotaExceededError } from './quotas.errors.ts';
 
 export type QuotasUsecases = ReturnType<typeof createQuotasUsecases>;
 
@@ -18,9 +18,44 @@ export interface AccountUsage {
   buckets: { name: string; bytes: number; objects: number; multipartBytes: number }[];
 }
 
-/** A hold on quota for one upload: settle it exactly once, whatever the outcome. */
+/**
+ * A hold on quota for one write: `reserve` took what the write was expected to add before its body
+ * was read; `admit` (handed to the backend as `AdmitWrite`) settles the write against what it
+ * actually changes when it commits. Settle it exactly once, whatever the outcome.
+ */
 export interface QuotaHold {
+  admit: AdmitWrite;
   settle(): Promise<void>;
+}
+
+/**
+ * Counts per account that must not grow without bound although they cost no bytes (objects,
+ * multipart uploads in progress). The check reads the backend's count and adds the claims of
+ * writes admitted in this process but not yet settled (their rows may not be counted yet); the
+ * claim is taken in the same synchronous step as the comparison, so concurrent requests in one
+ * process cannot pass it together. Gateways sharing a DATA_DIR or a store check independently:
+ * across processes the limit can be passed by at most the number of requests in flight.
+ */
+function createCountGate() {
+  const pending = new Map<string, number>();
+  return {
+    /** Claims one slot or throws `refuse(current)`; the returned function gives it back (idempotent). */
+    async claim(userId: string, limit: number, count: () => Promise<number>, refuse: (current: number) => Error): Promise<() => void> {
+      if (limit <= 0) return () => {};
+      const counted = await count();
+      const claimed = pending.get(userId) ?? 0;
+      if (counted + claimed + 1 > limit) throw refuse(counted + claimed);
+      pending.set(userId, claimed + 1);
+      let released = false;
+      return () => {
+        if (released) return;
+        released = true;
+        const left = (pending.get(userId) ?? 1) - 1;
+        if (left > 0) pending.set(userId, left);
+        else pending.delete(userId);
+      };
+    },
+  };
 }
 
 /**
@@ -29,6 +64,11 @@ export interface QuotaHold {
  * reservations for uploads in flight, shared across gateways through Redis. After every change
  * the account's figure is re-read from the backend and pushed to the store (`resync`), before the
  * reservation is dropped, so the store never undercounts in between.
+ *
+ * A reservation taken before the body is read is only an estimate: what an overwrite replaces
+ * can change while its body arrives (the old object deleted, or replaced by a smaller one). The
+ * backend therefore calls the hold's `admit` with the change measured at commit, and the hold
+ * reserves whatever that exceeds the reservation by, or refuses the write.
  */
 export function createQuotasUsecases(deps: {
   accountsRepository: AccountsRepository;
@@ -36,9 +76,17 @@ export function createQuotasUsecases(deps: {
   backend: StorageBackend;
   quotaStore: QuotaStore;
   defaultQuotaBytes: number;
+  /** MAX_OBJECTS_PER_ACCOUNT; 0 or absent: no limit. */
+  maxObjectsPerAccount?: number;
+  /** MAX_UPLOADS_PER_ACCOUNT (multipart uploads in progress); 0 or absent: no limit. */
+  maxUploadsPerAccount?: number;
   logger: Logger;
 }) {
   const { accountsRepository, bucketsRepository, backend, quotaStore, logger } = deps;
+  const maxObjects = deps.maxObjectsPerAccount ?? 0;
+  const maxUploads = deps.maxUploadsPerAccount ?? 0;
+  const objectsGate = createCountGate();
+  const uploadsGate = createCountGate();
 
   const quotaOf = (userId: string): number => accountsRepository.findById(userId)?.quotaBytes ?? deps.defaultQuotaBytes;
 
@@ -62,6 +110,11 @@ export function createQuotasUsecases(deps: {
     return (await usage(userId)).usedBytes;
   }
 
+  async function uploadsInProgress(userId: string): Promise<number> {
+    const counts = await Promise.all(bucketsRepository.listForOwner(userId).map((bucket) => backend.countUploads(bucket.backendName)));
+    return counts.reduce((sum, count) => sum + count, 0);
+  }
+
   /** Pushes the backend's figure to the store; a store outage only costs accuracy until the next resync. */
   async function resync(userId: string): Promise<void> {
     try {
@@ -71,41 +124,112 @@ export function createQuotasUsecases(deps: {
     }
   }
 
+  /**
+   * Reserves `bytes` more for the account (one atomic check-and-add against used + reserved);
+   * the reservation id, or undefined when the store is unavailable and the check fell back to
+   * stored usage, where the write must fit with `wholeChange` bytes on top.
+   */
+  async function take(userId: string, bytes: number, wholeChange: number): Promise<string | undefined> {
+    const quotaBytes = quotaOf(userId);
+    try {
+      const result = await quotaStore.reserve(userId, bytes, quotaBytes);
+      if (!result.ok) throw quotaExceededError({ ...result, requestedBytes: bytes });
+      return result.reservationId;
+    } catch (error) {
+      if (!isLimitsUnavailable(error)) throw error;
+      logger.warn('quota store unavailable: checking against stored usage without a reservation', { userId });
+      const used = await usedBytes(userId);
+      if (used + wholeChange > quotaBytes) throw quotaExceededError({ usedBytes: used, reservedBytes: 0, quotaBytes, requestedBytes: wholeChange });
+      return undefined;
+    }
+  }
+
   return {
     usage,
     usedBytes,
     resync,
 
-    /**
-     * Reserves room for an upload that adds `growthBytes` (new size minus the size it replaces)
-     * before its body is read; throws QuotaExceeded (403) when it cannot fit. With the store
-     * unavailable (Redis down) the check falls back to the backend's usage without a reservation.
-     */
-    async reserve(userId: string, growthBytes: number): Promise<QuotaHold> {
-      const quotaBytes = quotaOf(userId);
-      const requested = Math.max(0, growthBytes);
-      let reservationId: string | undefined;
+    /** Bytes held by uploads in flight (0 while the store is unavailable): what `reserve` checks on top of usage. */
+    async reservedBytes(userId: string): Promise<number> {
       try {
-        const result = await quotaStore.reserve(userId, requested, quotaBytes);
-        if (!result.ok) throw quotaExceededError({ ...result, requestedBytes: requested });
-        reservationId = result.reservationId;
+        return (await quotaStore.usage(userId)).reservedBytes;
       } catch (error) {
         if (!isLimitsUnavailable(error)) throw error;
-        logger.warn('quota store unavailable: checking against stored usage without a reservation', { userId });
-        const used = await usedBytes(userId);
-        if (used + requested > quotaBytes) throw quotaExceededError({ usedBytes: used, reservedBytes: 0, quotaBytes, requestedBytes: requested });
+        return 0;
       }
+    },
+
+    /**
+     * Reserves room for an upload that is expected to add `growthBytes` (new size minus the size
+     * it replaces) before its body is read; throws QuotaExceeded (403) when it cannot fit. Pass
+     * the hold's `admit` to the backend: it settles the write against what it really replaces.
+     * With the store unavailable (Redis down) the checks fall back to the backend's usage without
+     * a reservation.
+     */
+    async reserve(userId: string, growthBytes: number): Promise<QuotaHold> {
+      const reservations: string[] = [];
+      /** Bytes this hold has already been admitted for (reserved, or checked during an outage). */
+      let held = Math.max(0, growthBytes);
+      // A write that adds nothing needs no reservation (the store would grant it even over quota).
+      if (held > 0) {
+        const id = await take(userId, held, held);
+        if (id) reservations.push(id);
+      }
+      let releaseObject: (() => void) | undefined;
       let settled = false;
       return {
+        async admit(change: UsageChange) {
+          if (settled) throw new Error('quota hold: admit after settle');
+          const extra = change.bytes - held;
+          if (extra > 0) {
+            const id = await take(userId, extra, change.bytes);
+            if (id) reservations.push(id);
+            held = change.bytes;
+          }
+          if (change.objects > 0 && !releaseObject) {
+            releaseObject = await objectsGate.claim(
+              userId,
+              maxObjects,
+              async () => (await usage(userId)).objects,
+              (current) => countLimitError({ what: 'objects', current, limit: maxObjects }),
+            );
+          }
+        },
         async settle() {
           if (settled) return;
           settled = true;
-          await resync(userId);
-          if (reservationId) await quotaStore.release(userId, reservationId).catch((error: unknown) => {
-            if (!isLimitsUnavailable(error)) throw error;
-          });
+          try {
+            await resync(userId);
+            for (const id of reservations) {
+              await quotaStore.release(userId, id).catch((error: unknown) => {
+                if (!isLimitsUnavailable(error)) throw error;
+              });
+            }
+          } finally {
+            // The committed object (if any) is in the backend's count by now.
+            releaseObject?.();
+          }
         },
       };
+    },
+
+    /**
+     * Runs `create` (CreateMultipartUpload) if the account has fewer than MAX_UPLOADS_PER_ACCOUNT
+     * multipart uploads in progress, else throws QuotaExceeded: uploads cost no bytes until their
+     * parts arrive, but each is a row in the index.
+     */
+    async admitUpload<T>(userId: string, create: () => Promise<T>): Promise<T> {
+      const release = await uploadsGate.claim(
+        userId,
+        maxUploads,
+        () => uploadsInProgress(userId),
+        (current) => countLimitError({ what: 'uploads', current, limit: maxUploads }),
+      );
+      try {
+        return await create();
+      } finally {
+        release();
+      }
     },
 
     /**

@@ -690,6 +690,34 @@ export function runStorageBackendContract(
           }
         }
       });
+
+      it('lists with multi-byte and multi-character delimiters and prefixes at the top of the UTF-8 range', async () => {
+        // U+10FFFD is F4 8F BF BD, near the top of the byte range a key can use: skipping past a common
+        // prefix ending in it must increment the right byte; `a:::f` overlaps its `::` delimiter.
+        const top = '\u{10FFFD}';
+        const keys = [top, `${top}/a`, `${top}${top}x`, `a${top}b`, `a${top}c${top}d`, 'a::b::c', 'a::d', 'a:e', 'a:::f', 'ü→1', 'ü→2→3', '→'];
+        const bucket = await bucketWith(keys);
+        for (const prefix of [undefined, top, 'a', 'a::', 'ü', `a${top}`]) {
+          for (const delimiter of [top, '::', '→', '/']) {
+            const expected = expectedListing(keys, prefix ?? '', delimiter);
+            for (const maxKeys of [1, 2, 1000]) {
+              const got = await walk(bucket, prefix, delimiter, maxKeys);
+              const label = `prefix=${prefix} delimiter=${delimiter} maxKeys=${maxKeys}`;
+              expect(got.contents, label).toEqual(expected.contents);
+              expect(got.commonPrefixes, label).toEqual(expected.commonPrefixes);
+            }
+          }
+        }
+        for (const startAfter of [top, 'a::', `a${top}c`, 'a:']) {
+          for (const delimiter of [top, '::']) {
+            const expected = expectedListing(keys, '', delimiter, startAfter);
+            const got = await walk(bucket, undefined, delimiter, 2, startAfter);
+            const label = `startAfter=${startAfter} delimiter=${delimiter}`;
+            expect(got.contents, label).toEqual(expected.contents);
+            expect(got.commonPrefixes, label).toEqual(expected.commonPrefixes);
+          }
+        }
+      });
     });
 
     // ------------------------------------------------------------------ multipart

@@ -63,9 +63,48 @@ export interface StorageBackend {
    */
   correctUsage?(bucket: string, usage: BucketUsage): void;
 
+  /**
+   * Multipart uploads in progress in the bucket (MAX_UPLOADS_PER_ACCOUNT). The s3 backend counts
+   * the uploads its catalog knows: those started through this gateway.
+   */
+  countUploads(bucket: string): Promise<number>;
+
   /** Cheap liveness probe for /_health/status. */
-  health(): Promise<{ ok: boolean; detail?: string }>;
+  health(): Promise<StorageHealth>;
   close(): Promise<void>;
+}
+
+export interface StorageHealth {
+  ok: boolean;
+  detail?: string;
+  /** Working, but short of something (the fs backend: free space below FS_MIN_FREE_*). */
+  degraded?: boolean;
+  /** Free and total bytes of the filesystem holding the data, where the backend knows them. */
+  freeBytes?: number;
+  totalBytes?: number;
+}
+
+/** How one write changes its bucket's usage, measured against what the key holds at commit time. */
+export interface UsageChange {
+  /** Change of the bucket's bytes (objects plus multipart parts); negative when it frees space. */
+  bytes: number;
+  /** Objects it adds: 1 when the key holds no object yet, else 0 (overwrites and parts). */
+  objects: number;
+}
+
+/**
+ * Admission of a write against what it ACTUALLY changes (quotas, object count). A backend calls it
+ * after the data is staged and before it becomes visible; rejecting (QuotaExceeded) makes the
+ * write store nothing and leave the key as it is. Each call states the whole change (not an
+ * increment). A backend calls it again, with the new measurement, when a concurrent write made
+ * an earlier one stale; a change of at most 0 bytes and 0 objects needs no call. Reservations made
+ * by `admit` last until the caller settles them, after the write returned or failed.
+ */
+export type AdmitWrite = (change: UsageChange) => Promise<void>;
+
+interface Admitted {
+  /** See `AdmitWrite`. Without it the write commits unchecked (internal and test callers). */
+  admit?: AdmitWrite;
 }
 
 export interface BucketUsage {
@@ -128,7 +167,7 @@ export interface PartWriteResult {
   checksum?: ObjectChecksum;
 }
 
-export interface PutObjectInput {
+export interface PutObjectInput extends Admitted {
   bucket: string;
   key: string;
   /** Decoded object bytes (aws-chunked framing already removed and verified by the gateway). */
@@ -185,7 +224,7 @@ export interface DeleteObjectsOutput {
   errors: { key: string; code: string; message: string }[];
 }
 
-export interface CopyObjectInput {
+export interface CopyObjectInput extends Admitted {
   sourceBucket: string;
   sourceKey: string;
   bucket: string;
@@ -224,7 +263,7 @@ export interface CreateMultipartUploadInput {
   checksumAlgorithm?: ChecksumAlgorithm;
 }
 
-export interface UploadPartInput {
+export interface UploadPartInput extends Admitted {
   bucket: string;
   key: string;
   uploadId: string;
@@ -235,7 +274,7 @@ export interface UploadPartInput {
   checksum?: ObjectChecksum;
 }
 
-export interface UploadPartCopyInput {
+export interface UploadPartCopyInput extends Admitted {
   bucket: string;
   key: string;
   uploadId: string;
@@ -247,7 +286,7 @@ export interface UploadPartCopyInput {
   sourceConditions?: Conditions;
 }
 
-export interface CompleteMultipartUploadInput {
+export interface CompleteMultipartUploadInput extends Admitted {
   bucket: string;
   key: string;
   uploadId: string;

@@ -1,4 +1,4 @@
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -7,6 +7,7 @@ import { recountBucket } from '../../src/quotas/reconcile.ts';
 import { parseEnvLines } from '../support/ceph-rgw.ts';
 import { backendUnderTest, startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { sendRaw, signRaw } from '../support/raw-s3.ts';
+import { startNormalisingProxy, type NormalisingProxy } from '../support/normalising-proxy.ts';
 import { startTcpRelay } from '../support/tcp-relay.ts';
 
 /** The proxy backend's own promises, on a real Ceph RGW (vitest project s3-backend). */
@@ -76,6 +77,83 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       } finally {
         await other.close();
       }
+    });
+  });
+
+  // Issue #9 item 13: a store behind a reverse proxy that resolves `.`/`..` and re-signs what it
+  // forwards (an ingress with an aws-sigv4-proxy-style sidecar). Keys were forwarded verbatim,
+  // so `incoming/../../<their backend bucket>/secret.txt` in one's own bucket reached another
+  // account's backend bucket, and `..` was ListBuckets, naming every account's backend bucket.
+  describe('keys with dot segments behind a normalising reverse proxy', () => {
+    let proxy: NormalisingProxy;
+    let server: TestServer;
+    let attacker: TestAccount;
+    let victim: TestAccount;
+    let victimBucket: string;
+
+    beforeAll(async () => {
+      const env = rgw();
+      proxy = await startNormalisingProxy({
+        target: env.BACKEND_S3_ENDPOINT,
+        resign: { accessKeyId: env.BACKEND_S3_ACCESS_KEY, secretAccessKey: env.BACKEND_S3_SECRET_KEY, region: env.BACKEND_S3_REGION },
+      });
+      server = await startTestServer({ BACKEND_S3_ENDPOINT: proxy.endpoint });
+      attacker = await server.createAccount();
+      victim = await server.createAccount();
+      await server.client(victim).send(new PutObjectCommand({ Bucket: 'default', Key: 'secret.txt', Body: 'the victim\'s secret' }));
+      const resolution = server.running.core.bucketsUsecases.resolve(victim.userId, 'default');
+      if (resolution.kind !== 'owned') throw new Error(`default bucket not owned: ${resolution.kind}`);
+      victimBucket = resolution.bucket.backendName;
+    });
+    afterAll(async () => {
+      // RGW on memstore keeps objects in RAM: remove what this block wrote.
+      const rgwClient = direct();
+      await rgwClient.send(new DeleteObjectCommand({ Bucket: victimBucket, Key: 'secret.txt' })).catch(() => undefined);
+      const attackerBucket = server?.running.core.bucketsUsecases.resolve(attacker.userId, 'default');
+      if (attackerBucket?.kind === 'owned') {
+        const listed = await rgwClient.send(new ListObjectsV2Command({ Bucket: attackerBucket.bucket.backendName }));
+        for (const object of listed.Contents ?? []) await rgwClient.send(new DeleteObjectCommand({ Bucket: attackerBucket.bucket.backendName, Key: object.Key! }));
+      }
+      rgwClient.destroy();
+      await server?.close();
+      await proxy?.close();
+    });
+
+    const raw = async (method: string, key: string, body?: string) => {
+      const credentials = { accessKeyId: attacker.accessKeyId, secretAccessKey: attacker.secretAccessKey };
+      return sendRaw(server.endpoint, await signRaw(server.endpoint, credentials, { method, path: `/default/${key}`, body }));
+    };
+    const victimSecret = async () => {
+      const got = await server.client(victim).send(new GetObjectCommand({ Bucket: 'default', Key: 'secret.txt' }));
+      return got.Body!.transformToString();
+    };
+
+    it("cannot read, overwrite or delete another account's backend objects, nor list the backend's buckets", async () => {
+      const climbing = `incoming/../../${victimBucket}/secret.txt`;
+      const read = await raw('GET', climbing);
+      expect(read.status).toBe(404);
+      expect(read.code).toBe('NoSuchKey');
+      expect(read.text).not.toContain("the victim's secret");
+
+      expect((await raw('PUT', climbing, 'overwritten by the attacker')).status).toBe(200);
+      expect(await victimSecret()).toBe("the victim's secret");
+      // The write is in the attacker's own bucket, under the key as sent.
+      const own = await raw('GET', climbing);
+      expect(own.status).toBe(200);
+      expect(own.text).toBe('overwritten by the attacker');
+
+      expect((await raw('DELETE', climbing)).status).toBe(204);
+      expect(await victimSecret()).toBe("the victim's secret");
+
+      // `..` alone cannot be protected by any encoding (the proxy would turn /<bucket>/.. into /): refused.
+      const listing = await raw('GET', '..');
+      expect(listing.status).toBe(400);
+      expect(listing.code).toBe('InvalidArgument');
+      expect(listing.text).not.toContain(victimBucket);
+      expect((await raw('PUT', '.', 'x')).code).toBe('InvalidArgument');
+
+      // Nothing the gateway sent was a target the proxy changed.
+      expect(proxy.forwarded).toEqual(proxy.received);
     });
   });
 

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { startCloudStorage, type RunningCloudStorage } from '../../src/server.ts';
 import type { Clock } from '../../src/clock.ts';
 import { inject } from 'vitest';
@@ -58,7 +58,7 @@ export function backendUnderTest(): Partial<ConfigInput> {
 }
 
 /** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
-export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock } = {}): Promise<TestServer> {
+export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock; logger?: Logger } = {}): Promise<TestServer> {
   const dir = tempDir();
   const config = loadConfig({
     HOST: '127.0.0.1',
@@ -74,7 +74,7 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
     ...backendUnderTest(),
     ...overrides,
   });
-  const running = await startCloudStorage({ config, clock: options.clock, logger: createLogger(config.LOG_LEVEL) });
+  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL) });
   const endpoint = `http://127.0.0.1:${running.s3Port}`;
   return {
     running,

@@ -6,9 +6,6 @@ import { SESSION_COOKIE } from './session.middleware.ts';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
-const carriesApiKey = (apiKey: string | undefined, authorization: string | undefined) =>
-  apiKey !== undefined || /^Bearer\s/i.test(authorization ?? '');
-
 /**
  * CSRF rule of the dashboard API (on top of SameSite=Lax cookies):
  *
@@ -20,25 +17,37 @@ const carriesApiKey = (apiKey: string | undefined, authorization: string | undef
  *   scripts), but when Origin is present it must be ours too: a cross-site form posting to
  *   /api/auth/login must not sign the visitor into an attacker's account (login CSRF).
  * - GET/HEAD/OPTIONS never change state and are not checked.
- * - A request carrying an API key (`X-API-Key`, `Authorization: Bearer`; the Simple REST API) is
- *   not checked: a browser adds such headers to a cross-site request only after a CORS preflight,
- *   which this API never grants, so no cross-site form or script can send one; and the routes
- *   that take an API key ignore the cookie.
+ * - The principal is decided by the route, not by the headers a request happens to carry: the
+ *   routes under `apiKeyRoutes` (the Simple REST API) authenticate only by access key and never
+ *   read the cookie, so they are not checked; every other route authenticates only by the cookie,
+ *   so it is checked even when an `X-API-Key` or `Authorization: Bearer` header is present too.
+ *   Such a header proves nothing there (those routes ignore it), and skipping the check because of
+ *   it let any request that could add one ride the victim's session. A request carrying both on a
+ *   cookie route is therefore judged as the cookie request it is; on an API-key route the cookie
+ *   grants nothing and the key alone decides.
  *
  * "Our origin" is PUBLIC_URL's origin when set (the only trustworthy value behind a proxy); else
  * the request's Host header with either scheme (http://host or https://host), since a TLS-
- * terminating proxy in front of us cannot be detected without trusting forwarded headers.
+ * terminating proxy in front of us cannot be detected without trusting forwarded headers. That
+ * Host has passed `hostCheck` (loopback names, PUBLIC_URL's host, ALLOWED_HOSTS) before this
+ * runs, so a DNS-rebound name can never make its own origin "ours".
  * `Origin: null` (sandboxed frames, some redirects) is never ours.
  */
-export function csrfProtection(options: { publicUrl: string | undefined }): MiddlewareHandler {
+export function csrfProtection(options: {
+  publicUrl: string | undefined;
+  /** Path prefixes of the routes authenticated by access key alone (their handlers never read the session cookie). */
+  apiKeyRoutes: readonly string[];
+}): MiddlewareHandler {
   const publicOrigin = options.publicUrl ? new URL(options.publicUrl).origin : undefined;
   const allowedOrigins = (host: string | undefined): string[] => {
     if (publicOrigin) return [publicOrigin];
     return host ? [`http://${host}`.toLowerCase(), `https://${host}`.toLowerCase()] : [];
   };
+  // The same decoded path the router dispatches on, with a segment boundary: `/api/v1/filesX` is not an API-key route.
+  const authenticatesByApiKey = (path: string) => options.apiKeyRoutes.some((prefix) => path === prefix || path.startsWith(`${prefix}/`));
   return async (c, next) => {
     if (!STATE_CHANGING.has(c.req.method)) return next();
-    if (carriesApiKey(c.req.header('x-api-key'), c.req.header('authorization'))) return next();
+    if (authenticatesByApiKey(c.req.path)) return next();
     const origin = c.req.header('origin');
     const hasSessionCookie = getCookie(c, SESSION_COOKIE) !== undefined;
     if (origin === undefined && !hasSessionCookie) return next();

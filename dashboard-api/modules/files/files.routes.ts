@@ -48,7 +48,12 @@ export const filesOperations = {
       403: { description: '`files.access_denied`: outside the key\'s scope.' },
       404: { description: '`buckets.not_found`.' },
       411: { description: '`files.length_required`.' },
-      413: { description: '`files.quota_exceeded`: the upload would exceed the storage quota; nothing is stored.' },
+      413: {
+        description:
+          '`files.quota_exceeded`: the upload would exceed the storage quota (checked before the body and again, against the file it ' +
+          'actually replaces, before it is stored) or MAX_OBJECTS_PER_ACCOUNT; nothing is stored and an existing file is kept.',
+      },
+      429: { description: '`files.too_many_uploads`: the account already has MAX_CONCURRENT_UPLOADS_PER_ACCOUNT uploads in progress (S3 and file API together).' },
     },
   }),
   list: defineOperation({

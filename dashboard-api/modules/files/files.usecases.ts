@@ -5,10 +5,11 @@ import type { BucketsUsecases } from '../../../src/buckets/buckets.usecases.ts';
 import type { BucketRow } from '../../../src/db/schema.ts';
 import { isS3Error, S3Error } from '../../../src/errors/s3-errors.ts';
 import { scopeAllows, type KeyScope, type ScopeRequest } from '../../../src/keys/key-scope.ts';
+import type { UploadGate } from '../../../src/limits/upload-gate.ts';
 import type { QuotasUsecases } from '../../../src/quotas/quotas.usecases.ts';
 import type { ByteRangeSpec, GetObjectOutput, ObjectSummary, StorageBackend } from '../../../src/storage/storage-backend.ts';
 import { decodeCursor, decodeFileId, encodeCursor, encodeFileId } from './file-ids.ts';
-import { fileAccessDeniedError, fileNotFoundError, fileQuotaExceededError, invalidCursorError, invalidUploadError } from './files.errors.ts';
+import { fileAccessDeniedError, fileNotFoundError, fileQuotaExceededError, invalidCursorError, invalidUploadError, tooManyUploadsError } from './files.errors.ts';
 
 export type FilesUsecases = ReturnType<typeof createFilesUsecases>;
 
@@ -58,8 +59,8 @@ const bareEtag = (etag: string) => etag.replace(/^"|"$/g, '');
  * checked with the same rules as the S3 gateway; buckets are the account's own, by name or,
  * inside a file id, by row id.
  */
-export function createFilesUsecases(deps: { backend: StorageBackend; buckets: BucketsUsecases; quotas: QuotasUsecases }) {
-  const { backend, buckets, quotas } = deps;
+export function createFilesUsecases(deps: { backend: StorageBackend; buckets: BucketsUsecases; quotas: QuotasUsecases; uploadGate?: UploadGate }) {
+  const { backend, buckets, quotas, uploadGate } = deps;
 
   const requireScope = (principal: FilesPrincipal, request: ScopeRequest) => {
     if (!scopeAllows(principal.scope, request)) throw fileAccessDeniedError();
@@ -94,7 +95,7 @@ export function createFilesUsecases(deps: { backend: StorageBackend; buckets: Bu
     return { id, key, bucket: bucket.name, size: info.size, contentType: info.contentType ?? DEFAULT_CONTENT_TYPE, etag: bareEtag(info.etag), updatedAt: info.lastModified };
   }
 
-  return {
+  const usecases = {
     head,
 
     /**
@@ -122,9 +123,13 @@ export function createFilesUsecases(deps: { backend: StorageBackend; buckets: Bu
           body: input.body,
           size: input.size,
           metadata: { userMetadata: {}, contentType: input.contentType },
+          // Settled again at commit against what the upload really replaces (the reservation
+          // above assumed the object found before the body arrived).
+          admit: hold.admit,
         });
       } catch (error) {
         if (isS3Error(error, 'IncompleteBody')) throw invalidUploadError('The body was shorter or longer than its Content-Length.');
+        if (isS3Error(error, 'QuotaExceeded')) throw fileQuotaExceededError(error.message);
         throw error;
       } finally {
         await hold.settle();
@@ -182,6 +187,22 @@ export function createFilesUsecases(deps: { backend: StorageBackend; buckets: Bu
       await quotas.resync(principal.userId);
     },
   };
+
+  /**
+   * At most MAX_CONCURRENT_UPLOADS_PER_ACCOUNT uploads per account at once, counted with the S3
+   * gateway's (each holds a socket, a temp file or backend connection, and quota); more answer
+   * 429 `files.too_many_uploads` before anything is reserved.
+   */
+  const upload: typeof usecases.upload = async (principal, input) => {
+    const release = uploadGate ? uploadGate.tryAcquire(principal.userId) : () => {};
+    if (!release) throw tooManyUploadsError(uploadGate!.maxPerAccount);
+    try {
+      return await usecases.upload(principal, input);
+    } finally {
+      release();
+    }
+  };
+  return { ...usecases, upload };
 }
 
 /**

@@ -113,7 +113,7 @@ describe('fs backend specifics', () => {
 
     expect(await fs.readdir(root)).toEqual(['store']);
     const top = await fs.readdir(dataDir);
-    for (const name of top) expect(['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm', 'data', 'tmp']).toContain(name);
+    for (const name of top) expect(['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm', 'data', 'tmp', 'owners']).toContain(name);
     const shards = await fs.readdir(path.join(dataDir, 'data'));
     expect(shards.length).toBe(256);
     for (const shard of shards) expect(shard).toMatch(/^[0-9a-f]{2}$/);
@@ -121,7 +121,9 @@ describe('fs backend specifics', () => {
     expect(files.length).toBe(keys.length);
     for (const file of files) {
       const [shard, name] = file.split(path.sep);
-      expect(name).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+      // A random uuid, then the writing process's owner id (see file-owners.ts).
+      expect(name).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.[0-9a-f]{16}$/);
+      expect(name.endsWith(`.${backend.owner}`)).toBe(true);
       expect(name.slice(0, 2)).toBe(shard);
     }
     expect(await tmpFiles()).toEqual([]);
@@ -385,7 +387,7 @@ describe('fs backend specifics', () => {
 
   it('reports unhealthy once closed', async () => {
     const { backend } = await setup();
-    expect(await backend.health()).toEqual({ ok: true });
+    expect(await backend.health()).toMatchObject({ ok: true });
     await backend.close();
     open.splice(open.indexOf(backend), 1);
     expect((await backend.health()).ok).toBe(false);

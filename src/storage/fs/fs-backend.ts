@@ -3,8 +3,13 @@
  *
  * Layout under `dataDir`:
  *   index.sqlite      buckets, objects, uploads, parts (see fs-index.ts)
- *   data/<xx>/<uuid>  object and part bytes; names are random, object keys never touch the fs
- *   tmp/<uuid>        bodies being received; emptied at startup
+ *   data/<xx>/<uuid>.<owner>  object and part bytes; names are random, object keys never touch the fs
+ *   tmp/<uuid>.<owner>        bodies being received
+ *   owners/<owner>.lock       held locked by each live process writing here (file-owners.ts)
+ *   space-reserve             released when a delete meets a full disk (disk-space.ts)
+ *
+ * Files a crash left uncommitted (in data/ or tmp/) are collected at start and periodically, once
+ * the process that wrote them is gone (orphan-sweep.ts).
  *
  * Writes stream into tmp/ while hashing, are fsynced, renamed into data/ and then committed with
  * one SQLite transaction; the replaced version's files are unlinked only after the commit. An
@@ -12,7 +17,7 @@
  * by reference and CopyObject hard-links. Files being read are reference-counted in-process so
  * that an overwrite or delete racing a GET defers the unlink until the reader is done.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
@@ -21,6 +26,7 @@ import { createChecksummer, compositeChecksum, type ChecksumAlgorithm } from '..
 import { S3Error } from '../../errors/s3-errors.ts';
 import { evaluateConditions, resolveRange } from '../conditions.ts';
 import type {
+  AdmitWrite,
   BucketUsage,
   CompleteMultipartUploadInput,
   CopyObjectInput,
@@ -43,11 +49,18 @@ import type {
   StorageBackend,
   UploadPartCopyInput,
   UploadPartInput,
+  UsageChange,
   WriteResult,
 } from '../storage-backend.ts';
-import { FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
+import { AdmissionStale, FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
 import { delimitedWalk, startsWith, utf8, type ScanCursor } from './key-range.ts';
 import { SegmentReader, bufferStream, readPieces, type ReadPiece } from './segment-reader.ts';
+import { systemClock, type Clock } from '../../clock.ts';
+import type { Logger } from '../../logger.ts';
+import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, type SpaceReserve } from './disk-space.ts';
+import { claimOwner, type FileOwner } from './file-owners.ts';
+import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
+import type { StorageHealth } from '../storage-backend.ts';
 
 export interface FsBackendOptions {
   dataDir: string;
@@ -55,12 +68,41 @@ export interface FsBackendOptions {
   minPartSize?: number;
   /** fsync data files before committing them (default true). */
   fsync?: boolean;
+  /** Period of the sweep collecting unreferenced data files (0: only the one at start). */
+  orphanSweepIntervalMs?: number;
+  /** Age after which an unreferenced data file named before owners existed is collected. */
+  legacyOrphanGraceMs?: number;
+  /** Bytes held in reserve so deletes still work on a full disk (0: none). */
+  reserveBytes?: number;
+  /** Free space below which health reports the storage degraded. */
+  minFreeBytes?: number;
+  minFreePercent?: number;
+  clock?: Clock;
+  timers?: SweepTimers;
+  logger?: Logger;
 }
+
+/** Injected so tests run the periodic sweep on demand instead of waiting. */
+export interface SweepTimers {
+  setTimeout(callback: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+const realTimers: SweepTimers = {
+  setTimeout: (callback, ms) => setTimeout(callback, ms).unref(),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
 
 export interface FsBackend extends StorageBackend {
   readonly kind: 'fs';
   /** Absolute path of the data directory. */
   readonly dataDir: string;
+  /** Index work listings have done so far (range scans started, rows read); a cost gauge for tests. */
+  listingWork(): { scans: number; rows: number };
+  /** This process's owner id, the suffix of every data file it writes (see file-owners.ts). */
+  readonly owner: string;
+  /** Collects data files no index row references whose writer is gone (the periodic sweep). */
+  sweepOrphans(): Promise<SweepReport>;
 }
 
 const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -79,6 +121,8 @@ const INLINE_MAX_BYTES = 32 * 1024;
  */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
 const MAX_PART_NUMBER = 10_000;
+/** Admissions of one write before giving up on a key that keeps changing under it (503, retryable). */
+const MAX_ADMISSIONS = 8;
 const MAX_LIST = 1000;
 
 export async function createFsBackend(options: FsBackendOptions): Promise<FsBackend> {
@@ -87,20 +131,43 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   const tmpDir = path.join(dataDir, 'tmp');
   await fs.promises.mkdir(dataRoot, { recursive: true });
   await fs.promises.mkdir(tmpDir, { recursive: true });
-  // Leftovers of writes interrupted by a crash: never committed, safe to drop.
-  const leftovers = await fs.promises.readdir(tmpDir);
-  await Promise.all(leftovers.map((name) => fs.promises.rm(path.join(tmpDir, name), { recursive: true, force: true })));
   await Promise.all(
     Array.from({ length: 256 }, (_, i) =>
       fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true }),
     ),
   );
-  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true });
-  return new FsStorageBackend(dataDir, index, {
+  const indexFile = path.join(dataDir, 'index.sqlite');
+  const index = new FsIndex(indexFile, { durable: options.fsync ?? true });
+  // Claimed before the first file is written: another process's sweep must see this one alive.
+  const owner = claimOwner(path.join(dataDir, 'owners'));
+  const backend = new FsStorageBackend(dataDir, index, {
     minPartSize: options.minPartSize ?? DEFAULT_MIN_PART_SIZE,
     fsync: options.fsync ?? true,
+    owner,
+    reserve: createSpaceReserve(path.join(dataDir, 'space-reserve'), options.reserveBytes ?? 0),
+    minFreeBytes: options.minFreeBytes ?? 0,
+    minFreePercent: options.minFreePercent ?? 0,
+    sweepIntervalMs: options.orphanSweepIntervalMs ?? 0,
+    legacyGraceMs: options.legacyOrphanGraceMs ?? DEFAULT_LEGACY_ORPHAN_GRACE_MS,
+    clock: options.clock ?? systemClock,
+    timers: options.timers ?? realTimers,
+    logger: options.logger,
   });
+  try {
+    // Leftovers of processes killed mid-write (tmp/ bodies, renamed but uncommitted data files),
+    // before serving: a restart after a crash leaves nothing outside the index.
+    await backend.startupSweep();
+  } catch (error) {
+    await backend.close();
+    throw error;
+  }
+  await backend.reserveSpace();
+  backend.scheduleSweep();
+  return backend;
 }
+
+/** Data files of pre-owner builds are only collected when older than this (their commit window). */
+const DEFAULT_LEGACY_ORPHAN_GRACE_MS = 3_600_000;
 
 interface Received {
   /** Null for an empty or inlined body (no data file is kept). */
@@ -161,14 +228,38 @@ class FsStorageBackend implements FsBackend {
   /** Files with open readers → reader count; doomed files are unlinked when the count drops to 0. */
   private readonly readers = new Map<string, number>();
   private readonly doomed = new Set<string>();
+  private sweepTimer: unknown;
+  private sweeping: Promise<unknown> | undefined;
+  private readonly closing = new AbortController();
 
   constructor(
     readonly dataDir: string,
     private readonly index: FsIndex,
-    private readonly options: { minPartSize: number; fsync: boolean },
+    private readonly options: {
+      minPartSize: number;
+      fsync: boolean;
+      owner: FileOwner;
+      reserve: SpaceReserve;
+      minFreeBytes: number;
+      minFreePercent: number;
+      sweepIntervalMs: number;
+      legacyGraceMs: number;
+      clock: Clock;
+      timers: SweepTimers;
+      logger?: Logger;
+    },
   ) {
     this.dataRoot = path.join(dataDir, 'data');
     this.tmpDir = path.join(dataDir, 'tmp');
+  }
+
+  get owner(): string {
+    return this.options.owner.id;
+  }
+
+  /** A new data/temp file name; carries this process's owner id so no other sweep takes it. */
+  private newFileName(): string {
+    return this.options.owner.newFileName();
   }
 
   // ---------------------------------------------------------------- files
@@ -226,7 +317,7 @@ class FsStorageBackend implements FsBackend {
       expectedMd5 = Buffer.from(expect.contentMd5, 'base64');
       if (expectedMd5.length !== 16) throw new S3Error('InvalidDigest');
     }
-    const id = randomUUID();
+    const id = this.newFileName();
     const tmpPath = path.join(this.tmpDir, id);
     const md5 = createHash('md5');
     const checksummer = expect.checksumAlgorithm ? createChecksummer(expect.checksumAlgorithm) : undefined;
@@ -276,13 +367,14 @@ class FsStorageBackend implements FsBackend {
       return { file: id, size, md5: digest, checksum };
     } catch (error) {
       await fs.promises.rm(tmpPath, { force: true });
-      throw error;
+      // ENOSPC while writing: 507 InsufficientStorage, and nothing of the body is kept.
+      throw storageError(error);
     }
   }
 
   /** A new name for the bytes of `file`: a hard link, or a copy where links are not possible. */
   private async cloneFile(file: string): Promise<string> {
-    const id = randomUUID();
+    const id = this.newFileName();
     const source = this.dataPath(file);
     const target = this.dataPath(id);
     try {
@@ -306,7 +398,8 @@ class FsStorageBackend implements FsBackend {
       return id;
     } catch (error) {
       await fs.promises.rm(tmpPath, { force: true });
-      throw error;
+      // ENOSPC while writing: 507 InsufficientStorage, and nothing of the body is kept.
+      throw storageError(error);
     }
   }
 
@@ -395,12 +488,53 @@ class FsStorageBackend implements FsBackend {
     };
   }
 
-  /** Commits an object row; unlinks the new files if that fails and the old version's if it succeeds. */
-  private async commitObject(record: ObjectRecord): Promise<void> {
+  /**
+   * Commits a staged write through its admission (quota, object count). `commit(admitted)` is one
+   * synchronous index transaction that measures the usage change itself, against what the key
+   * holds at that moment, and throws AdmissionStale (writing nothing) when it exceeds `admitted`.
+   * The admission is asynchronous (it may ask Redis), so it runs outside the transaction, with
+   * `estimate`, and again with the measured change whenever a concurrent write (a delete, a smaller
+   * overwrite) made the previous one stale. A change of at most 0 bytes and 0 objects needs none.
+   */
+  private async commitAdmitted<T>(
+    admit: AdmitWrite | undefined,
+    estimate: UsageChange | undefined,
+    commit: (admitted: UsageChange | undefined) => T,
+  ): Promise<T> {
+    if (!admit) return commit(undefined);
+    let change = estimate ?? { bytes: 0, objects: 0 };
+    for (let attempt = 1; ; attempt++) {
+      const admitted = { bytes: Math.max(0, change.bytes), objects: Math.max(0, change.objects) };
+      if (admitted.bytes > 0 || admitted.objects > 0) await admit(admitted);
+      try {
+        return commit(admitted);
+      } catch (error) {
+        if (!(error instanceof AdmissionStale)) throw error;
+        if (attempt >= MAX_ADMISSIONS) {
+          throw new S3Error('ServiceUnavailable', 'The object changed repeatedly while this write was being committed; nothing was stored. Try again.', {
+            headers: { 'Retry-After': '1' },
+          });
+        }
+        change = error.change;
+      }
+    }
+  }
+
+  /** What committing `record` would change, as the index stands now (re-measured at commit). */
+  private objectChange(record: ObjectRecord): UsageChange {
+    const old = this.index.objectSize(record.bucket, record.key);
+    return { bytes: record.size - (old ?? 0), objects: old === undefined ? 1 : 0 };
+  }
+
+  /**
+   * Commits an object row through its admission; unlinks the new files if that fails (or is
+   * refused: the key keeps what it holds) and the old version's if it succeeds.
+   */
+  private async commitObject(record: ObjectRecord, admit?: AdmitWrite): Promise<void> {
     const newFiles = record.segments.map((s) => s.file);
     let orphans: string[] | null;
     try {
-      orphans = this.index.putObject(record);
+      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted));
     } catch (error) {
       await this.discard(newFiles);
       throw error;
@@ -413,7 +547,7 @@ class FsStorageBackend implements FsBackend {
   }
 
   private async commitReceivedPart(
-    input: { bucket: string; key: string; uploadId: string; partNumber: number },
+    input: { bucket: string; key: string; uploadId: string; partNumber: number; admit?: AdmitWrite },
     received: Received,
     checksum: ObjectChecksum | undefined,
   ): Promise<PartRecord> {
@@ -426,14 +560,15 @@ class FsStorageBackend implements FsBackend {
       checksum,
       file: received.file,
     };
-    await this.commitPart(input.bucket, input.key, part);
+    await this.commitPart(input.bucket, input.key, part, input.admit);
     return part;
   }
 
-  private async commitPart(bucket: string, key: string, part: PartRecord): Promise<void> {
+  private async commitPart(bucket: string, key: string, part: PartRecord, admit?: AdmitWrite): Promise<void> {
     let orphans: string[] | null;
     try {
-      orphans = this.index.putPart(bucket, utf8(key), part);
+      const estimate = admit && { bytes: part.size - (this.index.partSize(part.uploadId, part.partNumber) ?? 0), objects: 0 };
+      orphans = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putPart(bucket, utf8(key), part, admitted));
     } catch (error) {
       await this.discard([part.file]);
       throw error;
@@ -459,11 +594,14 @@ class FsStorageBackend implements FsBackend {
     return usage;
   }
 
+  async countUploads(bucket: string): Promise<number> {
+    return this.index.countUploads(bucket);
+  }
+
   async deleteBucket(bucket: string): Promise<void> {
-    const { result, orphans } = this.index.deleteBucket(bucket);
+    const { result } = await this.freeing(() => this.index.deleteBucket(bucket), (change) => change.orphans);
     if (result === 'missing') throw noSuchBucket(bucket);
     if (result === 'not-empty') throw new S3Error('BucketNotEmpty', undefined, { details: { BucketName: bucket } });
-    await this.discard(orphans);
   }
 
   // ---------------------------------------------------------------- objects
@@ -483,7 +621,7 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    await this.commitObject(record);
+    await this.commitObject(record, input.admit);
     return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
   }
 
@@ -517,12 +655,12 @@ class FsStorageBackend implements FsBackend {
 
   async deleteObject(input: { bucket: string; key: string }): Promise<void> {
     this.requireBucket(input.bucket);
-    await this.discard(this.index.deleteObjects(input.bucket, [utf8(input.key)]));
+    await this.freeing(() => this.index.deleteObjects(input.bucket, [utf8(input.key)]), (orphans) => orphans);
   }
 
   async deleteObjects(input: { bucket: string; keys: string[] }): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
-    await this.discard(this.index.deleteObjects(input.bucket, input.keys.map(utf8)));
+    await this.freeing(() => this.index.deleteObjects(input.bucket, input.keys.map(utf8)), (orphans) => orphans);
     return { deleted: [...input.keys], errors: [] };
   }
 
@@ -555,7 +693,7 @@ class FsStorageBackend implements FsBackend {
         segments,
         inline: source.inline,
       };
-      await this.commitObject(record);
+      await this.commitObject(record, input.admit);
       return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
     } finally {
       this.release(sourceFiles);
@@ -564,12 +702,12 @@ class FsStorageBackend implements FsBackend {
 
   async listObjects(input: ListObjectsInput): Promise<ListObjectsOutput> {
     this.requireBucket(input.bucket);
-    const walk = delimitedWalk<ObjectListRow>({
+    const walk = await delimitedWalk<ObjectListRow>({
       prefix: utf8(input.prefix ?? ''),
       delimiter: input.delimiter ? utf8(input.delimiter) : undefined,
       marker: input.startAfter !== undefined && input.startAfter !== '' ? utf8(input.startAfter) : undefined,
       max: clampMax(input.maxKeys),
-      fetch: (cursor, upper, limit) => this.index.listObjects(input.bucket, cursor, upper, limit),
+      scan: (cursor, upper, limit) => this.index.scanObjects(input.bucket, cursor, upper, limit),
     });
     const out: ListObjectsOutput = {
       contents: walk.rows.map((row) => ({
@@ -680,7 +818,9 @@ class FsStorageBackend implements FsBackend {
       if (input.parts[i].partNumber <= input.parts[i - 1].partNumber) throw new S3Error('InvalidPartOrder');
     }
     const minPartSize = this.options.minPartSize;
-    const committed = this.index.completeUpload(input.uploadId, (upload, stored) => {
+    // Completion usually frees bytes (the parts already count); it is admitted when it adds an
+    // object, or when parts counted too little (measured inside the transaction).
+    const committed = await this.commitAdmitted(input.admit, undefined, (admitted) => this.index.completeUpload(input.uploadId, (upload, stored) => {
       const byNumber = new Map(stored.map((p) => [p.partNumber, p]));
       const used: PartRecord[] = [];
       for (const requested of input.parts) {
@@ -735,7 +875,7 @@ class FsStorageBackend implements FsBackend {
         checksum,
       };
       return { record, result };
-    });
+    }, admitted));
     if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
     await this.discard(committed.orphans);
     return committed.result;
@@ -743,7 +883,7 @@ class FsStorageBackend implements FsBackend {
 
   async abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void> {
     this.requireUpload(input.bucket, input.key, input.uploadId);
-    await this.discard(this.index.deleteUpload(input.uploadId));
+    await this.freeing(() => this.index.deleteUpload(input.uploadId), (orphans) => orphans);
   }
 
   async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
@@ -775,13 +915,13 @@ class FsStorageBackend implements FsBackend {
     if (marker && input.uploadIdMarker && startsWith(marker, prefix)) {
       initialCursor = { kind: 'row', row: { key: marker, uploadId: input.uploadIdMarker, initiated: 0 } };
     }
-    const walk = delimitedWalk<UploadListRow>({
+    const walk = await delimitedWalk<UploadListRow>({
       prefix,
       delimiter: input.delimiter ? utf8(input.delimiter) : undefined,
       marker,
       initialCursor,
       max: clampMax(input.maxUploads),
-      fetch: (cursor, upper, limit) => this.index.listUploads(input.bucket, cursor, upper, limit),
+      scan: (cursor, upper, limit) => this.index.scanUploads(input.bucket, cursor, upper, limit),
     });
     const out: ListMultipartUploadsOutput = {
       uploads: walk.rows.map((row) => ({
@@ -801,21 +941,111 @@ class FsStorageBackend implements FsBackend {
     return out;
   }
 
+  listingWork(): { scans: number; rows: number } {
+    return { ...this.index.listingWork };
+  }
+
   // ---------------------------------------------------------------- lifecycle
 
-  async health(): Promise<{ ok: boolean; detail?: string }> {
+  async health(): Promise<StorageHealth> {
     try {
       if (!this.index.ping()) return { ok: false, detail: 'index did not answer' };
       await fs.promises.access(this.dataRoot, fs.constants.W_OK);
       await fs.promises.access(this.tmpDir, fs.constants.W_OK);
-      return { ok: true };
+      const space = await freeSpace(this.dataDir);
+      if (isLowOnSpace(space, this.options)) {
+        return { ok: true, degraded: true, detail: 'free space is below FS_MIN_FREE_BYTES / FS_MIN_FREE_PERCENT', ...space };
+      }
+      return { ok: true, ...space };
     } catch (error) {
       return { ok: false, detail: error instanceof Error ? error.message : String(error) };
     }
   }
 
   async close(): Promise<void> {
+    this.closing.abort();
+    this.options.timers.clearTimeout(this.sweepTimer);
+    await this.sweeping?.catch(() => {});
     this.index.close();
+    this.options.owner.close();
+  }
+
+  // ---------------------------------------------------------------- orphans and disk space
+
+  /**
+   * Runs an index change that frees space (a delete, an abort) and unlinks the files it orphaned.
+   * On a full disk the change's WAL append fails (SQLITE_FULL) before anything is freed: the
+   * reserve is released and the change retried once, then the reserve refilled from the space the
+   * change freed, so the next delete on a full disk works too.
+   */
+  private async freeing<T>(change: () => T, orphansOf: (result: T) => Iterable<string | null>): Promise<T> {
+    let result: T;
+    try {
+      result = change();
+    } catch (error) {
+      if (!isDiskFull(error)) throw error;
+      await this.options.reserve.release();
+      try {
+        result = change();
+      } catch (again) {
+        throw storageError(again);
+      }
+    }
+    await this.discard(orphansOf(result));
+    await this.options.reserve.ensure();
+    return result;
+  }
+
+  async reserveSpace(): Promise<void> {
+    // Another process may have released the shared reserve: check the file, not the last state.
+    await this.options.reserve.ensure(true);
+  }
+
+  /** At start: only owners that crashed (their lock files are still there), cheap otherwise. */
+  async startupSweep(): Promise<void> {
+    await this.sweep('crashed');
+  }
+
+  async sweepOrphans(): Promise<SweepReport> {
+    return this.sweep('all');
+  }
+
+  private sweep(scope: 'crashed' | 'all'): Promise<SweepReport> {
+    // One sweep at a time per process; a second caller shares the running one.
+    const running = this.sweeping;
+    if (running) return running as Promise<SweepReport>;
+    const sweep = sweepOrphans({
+      dataRoot: this.dataRoot,
+      tmpDir: this.tmpDir,
+      ownersDir: path.join(this.dataDir, 'owners'),
+      indexFile: path.join(this.dataDir, 'index.sqlite'),
+      self: this.owner,
+      scope,
+      clock: this.options.clock,
+      legacyGraceMs: this.options.legacyGraceMs,
+      inUse: (file) => this.readers.has(file),
+      signal: this.closing.signal,
+    })
+      .then((report) => {
+        if (report.files > 0 || report.tmpEntries > 0) this.options.logger?.info('collected unreferenced data files', { scope, ...report });
+        return report;
+      })
+      .finally(() => {
+        this.sweeping = undefined;
+      });
+    this.sweeping = sweep;
+    return sweep;
+  }
+
+  /** Arms the next periodic sweep; re-armed only once the previous one finished. */
+  scheduleSweep(): void {
+    if (this.options.sweepIntervalMs <= 0 || this.closing.signal.aborted) return;
+    this.sweepTimer = this.options.timers.setTimeout(() => {
+      void this.sweep('all')
+        .then(() => this.reserveSpace())
+        .catch((error: unknown) => this.options.logger?.warn('orphan sweep failed', { error: String(error) }))
+        .finally(() => this.scheduleSweep());
+    }, this.options.sweepIntervalMs);
   }
 }
 

@@ -5,8 +5,9 @@
  */
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import type { ObjectChecksum, ObjectMetadata } from '../storage-backend.ts';
+import type { ObjectChecksum, ObjectMetadata, UsageChange } from '../storage-backend.ts';
 import type { ScanCursor } from './key-range.ts';
+import { storageError } from './disk-space.ts';
 
 /** A contiguous run of object bytes stored in one data file. */
 export interface Segment {
@@ -61,6 +62,22 @@ export interface PartRecord {
   checksum?: ObjectChecksum;
   /** Null for an empty part (no data file). */
   file: string | null;
+}
+
+/**
+ * Thrown inside a commit transaction (rolling it back) when the write would change usage by more
+ * than it was admitted for: what it replaces changed since the admission was measured. The
+ * backend admits `change` and tries again.
+ */
+export class AdmissionStale extends Error {
+  constructor(readonly change: UsageChange) {
+    super('the write changes usage by more than it was admitted for');
+    this.name = 'AdmissionStale';
+  }
+}
+
+function checkAdmitted(change: UsageChange, admitted: UsageChange | undefined): void {
+  if (admitted && (change.bytes > admitted.bytes || change.objects > admitted.objects)) throw new AdmissionStale(change);
 }
 
 const SCHEMA_VERSION = 1;
@@ -261,6 +278,11 @@ export class FsIndex {
    * a hot small object is served without a query.
    */
   private readonly objectCache = new ByteBoundedLru<ObjectRecord>(20_000, 64 * 1024 * 1024);
+  /**
+   * Listing work done so far: range scans started and rows stepped. Deterministic (unlike time),
+   * so tests can prove a page costs O(entries) index work.
+   */
+  readonly listingWork = { scans: 0, rows: 0 };
 
   /** `durable`: every commit is fsynced (small objects live in the index, so it holds data too). */
   constructor(file: string, options: { durable: boolean } = { durable: true }) {
@@ -281,6 +303,7 @@ export class FsIndex {
       addUsage: db.prepare('UPDATE buckets SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE name = ?'),
       usage: db.prepare('SELECT bytes, objects, multipart_bytes FROM buckets WHERE name = ?'),
       uploadBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM parts WHERE upload_id = ?').pluck(),
+      countUploads: db.prepare('SELECT COUNT(*) FROM uploads WHERE bucket = ?').pluck(),
       upsertObject: db.prepare(
         `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data)
          VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data)`,
@@ -359,7 +382,11 @@ export class FsIndex {
 
   /** False when it already existed. */
   createBucket(bucket: string, now: number): boolean {
-    return this.stmts.insertBucket.run(bucket, now).changes === 1;
+    try {
+      return this.stmts.insertBucket.run(bucket, now).changes === 1;
+    } catch (error) {
+      throw storageError(error);
+    }
   }
 
   /** Deletes the bucket and its uploads; returns the orphaned part files. */
@@ -390,10 +417,20 @@ export class FsIndex {
     return record;
   }
 
-  /** Replaces the object row; returns the previous version's files. Caller checks the bucket. */
-  private writeObjectRow(record: ObjectRecord): string[] {
-    this.objectCache.delete(objectCacheKey(record.bucket, record.key));
+  /** Size of the stored object, undefined when there is none. */
+  objectSize(bucket: string, key: Buffer): number | undefined {
+    return this.getObject(bucket, key)?.size;
+  }
+
+  /**
+   * Replaces the object row; returns the previous version's files. Caller checks the bucket.
+   * With `admitted`, throws AdmissionStale first (nothing written) when the change, plus
+   * `otherBytes` the caller's transaction changes, exceeds it.
+   */
+  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0): string[] {
     const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number } | undefined;
+    checkAdmitted({ bytes: record.size - (old?.size ?? 0) + otherBytes, objects: old ? 0 : 1 }, admitted);
+    this.objectCache.delete(objectCacheKey(record.bucket, record.key));
     this.stmts.addUsage.run(record.size - (old?.size ?? 0), old ? 0 : 1, 0, record.bucket);
     this.stmts.upsertObject.run({
       bucket: record.bucket,
@@ -412,10 +449,13 @@ export class FsIndex {
     return old === undefined ? [] : segmentFiles(old.segments);
   }
 
-  /** Commits an object version; null when the bucket vanished (nothing written). */
-  putObject = this.tx((record: ObjectRecord): string[] | null => {
+  /**
+   * Commits an object version; null when the bucket vanished (nothing written). With `admitted`,
+   * the usage change is measured inside the transaction: AdmissionStale when it exceeds that.
+   */
+  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange): string[] | null => {
     if (!this.bucketExists(record.bucket)) return null;
-    return this.writeObjectRow(record);
+    return this.writeObjectRow(record, admitted);
   });
 
   /** Returns the deleted version's files (empty for a missing key). */
@@ -442,18 +482,30 @@ export class FsIndex {
   setTags(bucket: string, key: Buffer, tags: Record<string, string>): boolean {
     this.objectCache.delete(objectCacheKey(bucket, key));
     const count = Object.keys(tags).length;
-    return this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes === 1;
+    try {
+      return this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes === 1;
+    } catch (error) {
+      throw storageError(error);
+    }
   }
 
-  listObjects(bucket: string, cursor: ScanCursor<ObjectListRow>, upper: Buffer | undefined, limit: number): ObjectListRow[] {
+  /**
+   * Listing rows from `cursor`, stepped one at a time as the caller pulls them (see delimitedWalk):
+   * abandoning the iterator resets the statement, so rows past a common prefix are never read.
+   */
+  *scanObjects(bucket: string, cursor: ScanCursor<ObjectListRow>, upper: Buffer | undefined, limit: number): Generator<ObjectListRow> {
     const inclusive = cursor.kind === 'key' && cursor.inclusive;
     const from = cursor.kind === 'key' ? cursor.key : cursor.row.key;
     const rows = (
       upper
-        ? (inclusive ? this.stmts.listFromInclUpper : this.stmts.listFromExclUpper).all(bucket, from, upper, limit)
-        : (inclusive ? this.stmts.listFromIncl : this.stmts.listFromExcl).all(bucket, from, limit)
-    ) as { key: Buffer; size: number; etag: string; last_modified: number }[];
-    return rows.map((r) => ({ key: r.key, size: r.size, etag: r.etag, lastModified: r.last_modified }));
+        ? (inclusive ? this.stmts.listFromInclUpper : this.stmts.listFromExclUpper).iterate(bucket, from, upper, limit)
+        : (inclusive ? this.stmts.listFromIncl : this.stmts.listFromExcl).iterate(bucket, from, limit)
+    ) as IterableIterator<{ key: Buffer; size: number; etag: string; last_modified: number }>;
+    this.listingWork.scans++;
+    for (const r of rows) {
+      this.listingWork.rows++;
+      yield { key: r.key, size: r.size, etag: r.etag, lastModified: r.last_modified };
+    }
   }
 
   // ---- multipart ----
@@ -473,16 +525,29 @@ export class FsIndex {
     return true;
   });
 
+  countUploads(bucket: string): number {
+    return this.stmts.countUploads.get(bucket) as number;
+  }
+
   getUpload(uploadId: string): UploadRecord | undefined {
     const row = this.stmts.getUpload.get(uploadId) as UploadRow | undefined;
     return row ? toUploadRecord(row) : undefined;
   }
 
-  /** Stores a part; returns the replaced part's file list, or null when the upload is gone. */
-  putPart = this.tx((bucket: string, key: Buffer, part: PartRecord): string[] | null => {
+  /** Size of a stored part, undefined when there is none. */
+  partSize(uploadId: string, partNumber: number): number | undefined {
+    return (this.stmts.getPart.get(uploadId, partNumber) as PartRow | undefined)?.size;
+  }
+
+  /**
+   * Stores a part; returns the replaced part's file list, or null when the upload is gone. With
+   * `admitted`: AdmissionStale (nothing written) when the usage change exceeds it.
+   */
+  putPart = this.tx((bucket: string, key: Buffer, part: PartRecord, admitted?: UsageChange): string[] | null => {
     const upload = this.getUpload(part.uploadId);
     if (!upload || upload.bucket !== bucket || !upload.key.equals(key)) return null;
     const old = this.stmts.getPart.get(part.uploadId, part.partNumber) as PartRow | undefined;
+    checkAdmitted({ bytes: part.size - (old?.size ?? 0), objects: 0 }, admitted);
     this.stmts.addUsage.run(0, 0, part.size - (old?.size ?? 0), bucket);
     this.stmts.upsertPart.run({
       upload_id: part.uploadId,
@@ -522,14 +587,16 @@ export class FsIndex {
   completeUpload<T>(
     uploadId: string,
     build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T },
+    admitted?: UsageChange,
   ): { result: T; orphans: string[] } | null {
-    return this.completeUploadTx(uploadId, build) as { result: T; orphans: string[] } | null;
+    return this.completeUploadTx(uploadId, build, admitted) as { result: T; orphans: string[] } | null;
   }
 
   private completeUploadTx = this.tx(
     (
       uploadId: string,
       build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown },
+      admitted?: UsageChange,
     ): { result: unknown; orphans: string[] } | null => {
       const upload = this.getUpload(uploadId);
       if (!upload) return null;
@@ -537,9 +604,12 @@ export class FsIndex {
       const { record, result } = build(upload, parts);
       if (!this.bucketExists(record.bucket)) return null;
       const used = new Set(record.segments.map((s) => s.file));
+      const uploadBytes = this.stmts.uploadBytes.get(uploadId) as number;
+      // Checked before anything is written: the object's growth minus the parts it retires.
+      const objectOrphans = this.writeObjectRow(record, admitted, -uploadBytes);
       // The parts stop counting as in-progress uploads; the object counts from now on.
-      this.stmts.addUsage.run(0, 0, -(this.stmts.uploadBytes.get(uploadId) as number), upload.bucket);
-      const orphans = this.writeObjectRow(record).filter((file) => !used.has(file));
+      this.stmts.addUsage.run(0, 0, -uploadBytes, upload.bucket);
+      const orphans = objectOrphans.filter((file) => !used.has(file));
       for (const part of parts) if (part.file && !used.has(part.file)) orphans.push(part.file);
       this.stmts.deleteParts.run(uploadId);
       this.stmts.deleteUpload.run(uploadId);
@@ -547,21 +617,31 @@ export class FsIndex {
     },
   );
 
-  listUploads(bucket: string, cursor: ScanCursor<UploadListRow>, upper: Buffer | undefined, limit: number): UploadListRow[] {
+  /** Like scanObjects, for in-progress uploads in (key, upload id) order. */
+  *scanUploads(bucket: string, cursor: ScanCursor<UploadListRow>, upper: Buffer | undefined, limit: number): Generator<UploadListRow> {
     type Row = { key: Buffer; upload_id: string; initiated: number };
-    const map = (rows: Row[]) => rows.map((r) => ({ key: r.key, uploadId: r.upload_id, initiated: r.initiated }));
+    let left = limit;
     if (cursor.kind === 'row') {
-      const same = map(this.stmts.uploadsSameKeyAfter.all(bucket, cursor.row.key, cursor.row.uploadId, limit) as Row[]);
-      if (same.length >= limit) return same;
-      const rest = this.listUploads(bucket, { kind: 'key', key: cursor.row.key, inclusive: false }, upper, limit - same.length);
-      return same.concat(rest);
+      // The rest of the marker's key first, then the keys after it.
+      this.listingWork.scans++;
+      for (const r of this.stmts.uploadsSameKeyAfter.iterate(bucket, cursor.row.key, cursor.row.uploadId, left) as IterableIterator<Row>) {
+        this.listingWork.rows++;
+        left--;
+        yield { key: r.key, uploadId: r.upload_id, initiated: r.initiated };
+      }
+      if (left <= 0) return;
+      cursor = { kind: 'key', key: cursor.row.key, inclusive: false };
     }
     const rows = (
       upper
-        ? (cursor.inclusive ? this.stmts.uploadsFromInclUpper : this.stmts.uploadsFromExclUpper).all(bucket, cursor.key, upper, limit)
-        : (cursor.inclusive ? this.stmts.uploadsFromIncl : this.stmts.uploadsFromExcl).all(bucket, cursor.key, limit)
-    ) as Row[];
-    return map(rows);
+        ? (cursor.inclusive ? this.stmts.uploadsFromInclUpper : this.stmts.uploadsFromExclUpper).iterate(bucket, cursor.key, upper, left)
+        : (cursor.inclusive ? this.stmts.uploadsFromIncl : this.stmts.uploadsFromExcl).iterate(bucket, cursor.key, left)
+    ) as IterableIterator<Row>;
+    this.listingWork.scans++;
+    for (const r of rows) {
+      this.listingWork.rows++;
+      yield { key: r.key, uploadId: r.upload_id, initiated: r.initiated };
+    }
   }
 
   private tx<A extends unknown[], R>(fn: (...args: A) => R): (...args: A) => R {
@@ -572,7 +652,12 @@ export class FsIndex {
       // its read lock after another process wrote fails with SQLITE_BUSY at once, busy_timeout
       // or not (two gateway processes over one DATA_DIR did, as a 500).
       wrapped ??= this.db.transaction(fn).immediate as unknown as (...args: A) => R;
-      return wrapped(...args);
+      try {
+        return wrapped(...args);
+      } catch (error) {
+        // SQLITE_FULL: 507 InsufficientStorage for the client (the transaction rolled back).
+        throw storageError(error);
+      }
     };
   }
 }

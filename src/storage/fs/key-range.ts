@@ -36,6 +36,17 @@ export function commonPrefixOf(key: Buffer, prefix: Buffer, delimiter: Buffer | 
 /** Where a scan resumes: at/after a key, or strictly after a previously returned row. */
 export type ScanCursor<R> = { kind: 'key'; key: Buffer; inclusive: boolean } | { kind: 'row'; row: R };
 
+/**
+ * Index operations (rows read + range scans started) a walk does before it lets the event loop
+ * run other requests. A page costs at most about 2 × its entries (one row per entry plus one seek
+ * per common prefix), so this splits a 1,000-entry page into a few sub-millisecond slices.
+ */
+export const WALK_BATCH = 256;
+
+function nextTick(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 export interface DelimitedWalkOptions<R extends { key: Buffer }> {
   prefix: Buffer;
   delimiter?: Buffer;
@@ -44,8 +55,16 @@ export interface DelimitedWalkOptions<R extends { key: Buffer }> {
   /** Overrides the cursor derived from `marker` (e.g. key-marker + upload-id-marker). */
   initialCursor?: ScanCursor<R>;
   max: number;
-  /** Rows in table order starting at `cursor`, below `upper` (exclusive) when given, at most `limit`. */
-  fetch(cursor: ScanCursor<R>, upper: Buffer | undefined, limit: number): R[];
+  /**
+   * Rows in table order starting at `cursor`, below `upper` (exclusive) when given, at most
+   * `limit`, produced lazily: the walk pulls only the rows it uses and abandons the iterator (which
+   * must then release its statement) as soon as it jumps past a common prefix or pauses.
+   */
+  scan(cursor: ScanCursor<R>, upper: Buffer | undefined, limit: number): Iterable<R>;
+  /** Index operations between pauses (default WALK_BATCH). */
+  batch?: number;
+  /** Lets other work run between batches (default: the next setImmediate turn). */
+  pause?: () => Promise<void>;
 }
 
 export interface DelimitedWalkResult<R> {
@@ -57,11 +76,18 @@ export interface DelimitedWalkResult<R> {
 
 /**
  * Walks rows in key order, rolling keys up into common prefixes. A common prefix is emitted once
- * and the scan then jumps past everything under it with one range query (key >= increment(CP)),
- * so a folder with millions of keys costs one query, not a scan.
+ * and the scan then jumps past everything under it with one seek (key >= increment(CP)), reading
+ * none of its other keys: a page of N entries reads at most N + 1 rows and starts at most
+ * N + 1 scans (plus one per pause), whatever the folders hold. Scans are consumed lazily because
+ * a prefetched batch would be wasted at every jump (fetching a page of rows per common prefix
+ * made a 1,000-prefix page read a million rows). Every WALK_BATCH operations the walk closes its
+ * scan and yields to the event loop, so no request holds it for long; the cursor makes resuming
+ * exact, and writes landing in between are seen or not, as between pages.
  */
-export function delimitedWalk<R extends { key: Buffer }>(options: DelimitedWalkOptions<R>): DelimitedWalkResult<R> {
+export async function delimitedWalk<R extends { key: Buffer }>(options: DelimitedWalkOptions<R>): Promise<DelimitedWalkResult<R>> {
   const { prefix, delimiter, marker, max } = options;
+  const batch = Math.max(1, options.batch ?? WALK_BATCH);
+  const pause = options.pause ?? nextTick;
   const result: DelimitedWalkResult<R> = { rows: [], commonPrefixes: [], isTruncated: false };
   if (max <= 0) return result;
   const upper = byteIncrement(prefix);
@@ -86,11 +112,17 @@ export function delimitedWalk<R extends { key: Buffer }>(options: DelimitedWalkO
   }
 
   let count = 0;
+  let work = 0;
   for (;;) {
-    const limit = max - count + 1;
-    const rows = options.fetch(cursor, upper, limit);
-    let jumped = false;
-    for (const row of rows) {
+    if (work >= batch) {
+      // No scan is open here: other requests may use the same statements meanwhile.
+      await pause();
+      work = 0;
+    }
+    work++;
+    let resume = false;
+    for (const row of options.scan(cursor, upper, max - count + 1)) {
+      work++;
       const cp = hasDelimiter ? commonPrefixOf(row.key, prefix, delimiter) : undefined;
       if (cp) {
         if (!skipPrefix(cp)) {
@@ -105,7 +137,7 @@ export function delimitedWalk<R extends { key: Buffer }>(options: DelimitedWalkO
         const next = byteIncrement(cp);
         if (!next) return result;
         cursor = { kind: 'key', key: next, inclusive: true };
-        jumped = true;
+        resume = true;
         break;
       }
       if (count === max) {
@@ -116,7 +148,13 @@ export function delimitedWalk<R extends { key: Buffer }>(options: DelimitedWalkO
       result.last = { kind: 'row', row };
       count++;
       cursor = { kind: 'row', row };
+      if (work >= batch) {
+        resume = true;
+        break;
+      }
     }
-    if (!jumped && rows.length < limit) return result;
+    // A scan that ran out without a jump or pause reached the end of the range: with its limit
+    // of max - count + 1, a full one would have returned "truncated" above.
+    if (!resume) return result;
   }
 }

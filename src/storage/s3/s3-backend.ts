@@ -2,15 +2,15 @@ import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../../gateway/s3/xml.ts';
-import { awsUriEncode } from '../../../gateway/sigv4/canonical.ts';
 import { compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { evaluateConditions } from '../conditions.ts';
 import { countObjects } from '../count-objects.ts';
 import { S3Error, isS3Error } from '../../errors/s3-errors.ts';
 import type {
+  AdmitWrite,
   BucketUsage,
   ByteRangeSpec,
   CompleteMultipartUploadInput,
@@ -34,10 +34,11 @@ import type {
   StorageBackend,
   UploadPartCopyInput,
   UploadPartInput,
+  UsageChange,
   WriteResult,
 } from '../storage-backend.ts';
 import { openS3Catalog, type S3Catalog } from './s3-catalog.ts';
-import { createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
+import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
 import { arr, parseResponse, str } from './s3-xml.ts';
 
 export interface S3BackendOptions extends Omit<S3HttpOptions, 'maxConnections' | 'now'> {
@@ -84,8 +85,6 @@ function conditionHeaders(conditions: Conditions | undefined, prefix = ''): Reco
     [`${prefix}if-unmodified-since`]: conditions.ifUnmodifiedSince?.toUTCString(),
   };
 }
-
-const copySource = (bucket: string, key: string) => `/${bucket}/${awsUriEncode(key, false)}`;
 
 /** ETags as S3 renders them, quoted: some stores leave the quotes off in XML results. */
 const quoted = (etag: string | undefined) => (!etag ? '""' : etag.startsWith('"') ? etag : `"${etag}"`);
@@ -170,6 +169,69 @@ function pageOfUploads(all: ListMultipartUploadsOutput['uploads'], input: ListMu
     }
   }
   return { uploads, commonPrefixes, isTruncated: false };
+}
+
+/**
+ * A write's admission (quota, object count) on the proxy backend, where the store, not us, makes
+ * an object visible. Guarantees:
+ * - PutObject and UploadPart: the store makes an object visible when its last byte arrives, so
+ *   the last chunk is held back until `admit` accepted the change measured from the catalog at
+ *   that moment (`beforeLastChunk`); a refusal aborts the store request, so the store keeps the
+ *   previous version and the client gets the refusal.
+ * - CopyObject, UploadPartCopy and CompleteMultipartUpload are one store request each: they are
+ *   admitted with the catalog's measurement just before it.
+ * - In every case the catalog then records the result in one transaction and reports the change
+ *   it actually made. If that exceeds what was admitted (the key or copy source was changed
+ *   through the gateway during the store round trip), the difference is admitted after the fact,
+ *   and if refused the write is undone (`undo`: the new object deleted, a part emptied): the
+ *   quota still holds, but that key then holds nothing rather than its earlier version. Changes
+ *   made in the store behind the gateway's back are not seen until `usage reconcile`.
+ */
+function createAdmission(admit: AdmitWrite | undefined) {
+  let admitted: UsageChange = { bytes: 0, objects: 0 };
+  const ensure = async (change: UsageChange): Promise<void> => {
+    if (!admit || (change.bytes <= admitted.bytes && change.objects <= admitted.objects)) return;
+    const next = { bytes: Math.max(admitted.bytes, change.bytes), objects: Math.max(admitted.objects, change.objects) };
+    await admit(next);
+    admitted = next;
+  };
+  return {
+    ensure,
+    /**
+     * `body` with its last chunk held until the body has ended and `measure()` is admitted; a
+     * refusal fails the stream (the store request is aborted, and s3-http rethrows the body's
+     * error). The source is read to its end first, so a refusal is not mistaken for a client that
+     * went away. An empty body is admitted before the request starts.
+     */
+    async beforeLastChunk(body: Readable, size: number, measure: () => UsageChange): Promise<Readable> {
+      if (!admit) return body;
+      if (size === 0) {
+        await ensure(measure());
+        return body;
+      }
+      return Readable.from(
+        (async function* () {
+          let held: Buffer | undefined;
+          for await (const chunk of body as AsyncIterable<Buffer>) {
+            if (held) yield held;
+            held = chunk;
+          }
+          await ensure(measure());
+          if (held) yield held;
+        })(),
+        { objectMode: false },
+      );
+    },
+    /** Admits what the catalog recorded, after the fact; undoes the write when that is refused. */
+    async settle(recorded: UsageChange, undo: () => Promise<void>): Promise<void> {
+      try {
+        await ensure(recorded);
+      } catch (error) {
+        await undo();
+        throw error;
+      }
+    },
+  };
 }
 
 /** An upload id the store does not know under this key: some stores say NoSuchKey, S3 says NoSuchUpload. */
@@ -283,7 +345,9 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async putObject(input: PutObjectInput): Promise<WriteResult> {
-      return withKnownLength(input.body, input.size, async (body, size) => {
+      const admission = createAdmission(input.admit);
+      return withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
+        const body = await admission.beforeLastChunk(spooledOrStreamed, size, () => objectChange(input.bucket, input.key, size));
         const headers = await http.sendAndDiscard({
           method: 'PUT',
           bucket: input.bucket,
@@ -295,7 +359,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const etag = headerValue(headers, 'etag') ?? '""';
         // A trailer checksum is known only now that the body has ended.
         const checksum = input.checksum && { ...input.checksum };
-        catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+        const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+        await admission.settle(recorded, () => removeObject(input.bucket, input.key));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
         return { etag, size, lastModified, ...(checksum ? { checksum } : {}) };
       });
@@ -355,6 +420,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       // RGW ignores the tagging directive (REPLACE drops the tags, COPY keeps the source's): tags
       // are set again after the copy.
       const tags = input.tags ?? (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey }) : undefined);
+      const admission = createAdmission(input.admit);
+      if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey)));
       const response = await http.sendForText({
         method: 'PUT',
         bucket: input.bucket,
@@ -381,7 +448,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const known = source && source.etag === etag ? source : undefined;
       const size = known?.size ?? (await backend.headObject({ bucket: input.bucket, key: input.key })).size;
       const checksum = known?.checksum;
-      catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+      const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+      await admission.settle(recorded, () => removeObject(input.bucket, input.key));
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()), ...(checksum ? { checksum } : {}) };
     },
 
@@ -476,7 +544,9 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async uploadPart(input: UploadPartInput): Promise<PartWriteResult> {
-      return withKnownLength(input.body, input.size, async (body, size) => {
+      const admission = createAdmission(input.admit);
+      return withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
+        const body = await admission.beforeLastChunk(spooledOrStreamed, size, () => partChange(input.uploadId, input.partNumber, size));
         const headers = await http.sendAndDiscard({
           method: 'PUT',
           bucket: input.bucket,
@@ -488,13 +558,19 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         }).catch(uploadLevel);
         const etag = headerValue(headers, 'etag') ?? '""';
         const checksum = input.checksum && { ...input.checksum };
-        catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, checksum?.value);
+        const recorded = catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, checksum?.value);
+        await admission.settle(recorded, () => emptyPart(input));
         return { etag, size, ...(checksum ? { checksum } : {}) };
       });
     },
 
     async uploadPartCopy(input: UploadPartCopyInput) {
       if (input.sourceConditions) evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
+      const admission = createAdmission(input.admit);
+      if (input.admit) {
+        const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await sizeOfObject(input.sourceBucket, input.sourceKey);
+        await admission.ensure(partChange(input.uploadId, input.partNumber, copied));
+      }
       const response = await http.sendForText({
         method: 'PUT',
         bucket: input.bucket,
@@ -511,7 +587,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const size = input.sourceRange
         ? input.sourceRange.end - input.sourceRange.start + 1
         : (catalog.object(input.sourceBucket, input.sourceKey)?.size ?? (await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey })).size);
-      catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, undefined);
+      const recorded = catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, undefined);
+      await admission.settle(recorded, () => emptyPart(input));
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()) };
     },
 
@@ -522,6 +599,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         document('CompleteMultipartUpload', input.parts.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag))))),
       );
       const tags = catalog.upload(input.uploadId)?.tags;
+      const admission = createAdmission(input.admit);
+      if (input.admit) {
+        const size = used.reduce((sum, part) => sum + part.size, 0);
+        const change = objectChange(input.bucket, input.key, size);
+        await admission.ensure({ bytes: change.bytes - catalog.partsTotal(input.uploadId), objects: change.objects });
+      }
       const response = await http
         .sendForText({ method: 'POST', bucket: input.bucket, key: input.key, query: { uploadId: input.uploadId }, body, headers: { 'content-type': 'application/xml' } })
         .catch(uploadLevel);
@@ -534,7 +617,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         algorithm && used.every((part) => part.checksum)
           ? { algorithm, value: compositeChecksum(algorithm, used.map((part) => part.checksum!.value)), type: 'COMPOSITE' as const }
           : undefined;
-      catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum);
+      const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum);
+      await admission.settle(recorded, () => removeObject(input.bucket, input.key));
       return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
     },
 
@@ -595,6 +679,10 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       catalog.setUsage(bucket, usage);
     },
 
+    async countUploads(bucket: string): Promise<number> {
+      return catalog.countUploads(bucket);
+    },
+
     async usage(bucket: string): Promise<BucketUsage> {
       const recorded = catalog.usage(bucket);
       if (recorded) return recorded;
@@ -619,6 +707,37 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       catalog.close();
     },
   };
+
+  /** The usage change of writing `size` bytes to `key`, as the catalog stands now. */
+  function objectChange(bucket: string, key: string, size: number): UsageChange {
+    const previous = catalog.object(bucket, key);
+    return { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
+  }
+
+  function partChange(uploadId: string, partNumber: number, size: number): UsageChange {
+    return { bytes: size - (catalog.partSize(uploadId, partNumber) ?? 0), objects: 0 };
+  }
+
+  async function sizeOfObject(bucket: string, key: string): Promise<number> {
+    return catalog.object(bucket, key)?.size ?? (await backend.headObject({ bucket, key })).size;
+  }
+
+  /** Undoes an admitted-after-the-fact write that was refused: the new object goes. */
+  async function removeObject(bucket: string, key: string): Promise<void> {
+    await backend.deleteObject({ bucket, key });
+  }
+
+  /** Undoes a refused part: parts cannot be deleted, so the part number is replaced by an empty part. */
+  async function emptyPart(input: { bucket: string; key: string; uploadId: string; partNumber: number }): Promise<void> {
+    const headers = await http.sendAndDiscard({
+      method: 'PUT',
+      bucket: input.bucket,
+      key: input.key,
+      query: { partNumber: String(input.partNumber), uploadId: input.uploadId },
+      body: Buffer.alloc(0),
+    });
+    catalog.recordPart(input.uploadId, input.bucket, input.partNumber, 0, headerValue(headers, 'etag') ?? '""', undefined);
+  }
 
   async function allParts(bucket: string, key: string, uploadId: string) {
     const parts: ListPartsOutput['parts'] = [];

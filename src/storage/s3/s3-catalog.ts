@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import type { BucketUsage, ObjectChecksum } from '../storage-backend.ts';
+import type { BucketUsage, ObjectChecksum, UsageChange } from '../storage-backend.ts';
 
 /**
  * What the proxy backend keeps beside the remote store, in its own SQLite file:
@@ -72,6 +72,7 @@ export function openS3Catalog(path: string) {
     putUpload: db.prepare('INSERT OR REPLACE INTO uploads (upload_id, bucket, checksum_algorithm, initiated, tags) VALUES (?, ?, ?, ?, ?)'),
     initiated: db.prepare<[string], { initiated: number }>('SELECT initiated FROM uploads WHERE upload_id = ?'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE upload_id = ?'),
+    countUploads: db.prepare<[string], { count: number }>('SELECT COUNT(*) AS count FROM uploads WHERE bucket = ?'),
     part: db.prepare<[string, number], { size: number }>('SELECT size FROM parts WHERE upload_id = ? AND part_number = ?'),
     parts: db.prepare<[string], { part_number: number; size: number; etag: string; checksum_value: string | null }>(
       'SELECT part_number, size, etag, checksum_value FROM parts WHERE upload_id = ? ORDER BY part_number',
@@ -95,18 +96,23 @@ export function openS3Catalog(path: string) {
     return { size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}) };
   };
 
-  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
+  /** Records an object version; returns the usage change it made (for the write's admission). */
+  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined): UsageChange => {
     const previous = statements.object.get(bucket, keyBytes(key));
     statements.ensureBucket.run(bucket);
     statements.putObject.run(bucket, keyBytes(key), size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
-    statements.addUsage.run(size - (previous?.size ?? 0), previous ? 0 : 1, 0, bucket);
+    const change = { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
+    statements.addUsage.run(change.bytes, change.objects, 0, bucket);
+    return change;
   };
 
-  const dropUpload = (uploadId: string, bucket: string) => {
+  /** Returns the bytes of parts that stopped counting. */
+  const dropUpload = (uploadId: string, bucket: string): number => {
     const total = statements.partsTotal.get(uploadId)?.total ?? 0;
     statements.deleteParts.run(uploadId);
     statements.deleteUpload.run(uploadId);
     statements.addUsage.run(0, 0, -total, bucket);
+    return total;
   };
 
   return {
@@ -143,21 +149,28 @@ export function openS3Catalog(path: string) {
     recordUpload: (uploadId: string, bucket: string, algorithm: ChecksumAlgorithm | undefined, tags: Record<string, string> | undefined) =>
       void statements.putUpload.run(uploadId, bucket, algorithm ?? null, Date.now(), tags && Object.keys(tags).length > 0 ? JSON.stringify(tags) : null),
     uploadInitiated: (uploadId: string): number | undefined => statements.initiated.get(uploadId)?.initiated,
+    /** Uploads in progress the catalog knows of (started through the gateway, or with a part recorded). */
+    countUploads: (bucket: string): number => statements.countUploads.get(bucket)?.count ?? 0,
+    partSize: (uploadId: string, partNumber: number): number | undefined => statements.part.get(uploadId, partNumber)?.size,
+    partsTotal: (uploadId: string): number => statements.partsTotal.get(uploadId)?.total ?? 0,
     upload: (uploadId: string) => statements.upload.get(uploadId),
     parts: (uploadId: string) => statements.parts.all(uploadId),
-    recordPart: immediate((uploadId: string, bucket: string, partNumber: number, size: number, etag: string, checksumValue: string | undefined) => {
+    recordPart: immediate((uploadId: string, bucket: string, partNumber: number, size: number, etag: string, checksumValue: string | undefined): UsageChange => {
       // Parts of uploads started elsewhere are counted too: they occupy the backend all the same.
       if (!statements.upload.get(uploadId)) statements.putUpload.run(uploadId, bucket, null, Date.now(), null);
       const previous = statements.part.get(uploadId, partNumber);
       statements.ensureBucket.run(bucket);
       statements.putPart.run(uploadId, partNumber, size, etag, checksumValue ?? null);
       statements.addUsage.run(0, 0, size - (previous?.size ?? 0), bucket);
+      return { bytes: size - (previous?.size ?? 0), objects: 0 };
     }),
-    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined) => {
-      dropUpload(uploadId, bucket);
-      recordObject(bucket, key, size, etag, checksum);
+    /** Returns the usage change: the object's growth minus the parts it retires. */
+    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined): UsageChange => {
+      const retired = dropUpload(uploadId, bucket);
+      const change = recordObject(bucket, key, size, etag, checksum);
+      return { bytes: change.bytes - retired, objects: change.objects };
     }),
-    abortUpload: immediate((uploadId: string, bucket: string) => dropUpload(uploadId, bucket)),
+    abortUpload: immediate((uploadId: string, bucket: string) => void dropUpload(uploadId, bucket)),
 
     close: () => db.close(),
   };

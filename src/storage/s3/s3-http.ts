@@ -40,6 +40,42 @@ export interface S3HttpResponse {
 
 const UNSIGNED = 'UNSIGNED-PAYLOAD';
 
+const isDotSegment = (segment: string) => segment === '.' || segment === '..';
+
+/**
+ * An object key as it travels in a request path or `x-amz-copy-source` (`wire`), and as it is
+ * signed (`canonical`).
+ *
+ * Keys are sent verbatim, except keys with a `.` or `..` segment: forwarded as is, any HTTP
+ * intermediary that normalises paths (RFC 3986 dot removal, WHATWG URL, nginx/Envoy path
+ * normalisation) would resolve `incoming/../../cs-other/x` in bucket A into bucket
+ * `cs-other`, another tenant's, and an intermediary that re-signs would make the store answer
+ * it. Percent-encoding the dots does not help: WHATWG URL and RFC 3986 normalisation treat
+ * `%2E%2E` as `..`. So every `/` of such a key is sent as `%2F`: the whole key is then one path
+ * segment, which no normaliser resolves (none splits on `%2F`), and the store decodes it to the
+ * same key. A key that is exactly `.` or `..` is one segment already and cannot be protected
+ * (`/bucket/..` would become `/`, ListBuckets; `/bucket/.` `/bucket/`, a bucket-level request),
+ * so it is refused.
+ *
+ * The canonical URI stays the decoded key re-encoded with `/` kept: RGW decodes the whole path
+ * before signing (verified on Ceph 16: canonical `%2F` or `%2E` is SignatureDoesNotMatch). A
+ * store that signs the path as sent (`%2F` kept) refuses dot-segment keys with
+ * SignatureDoesNotMatch: they fail, never cross.
+ */
+export function encodeKey(key: string): { wire: string; canonical: string } {
+  const canonical = awsUriEncode(key, false);
+  if (!key.split('/').some(isDotSegment)) return { wire: canonical, canonical };
+  if (isDotSegment(key)) {
+    throw new S3Error('InvalidArgument', 'Object keys "." and ".." cannot be stored on the s3 storage backend: an HTTP proxy in front of the store could resolve them as path segments.', {
+      details: { ArgumentName: 'key', ArgumentValue: key },
+    });
+  }
+  return { wire: awsUriEncode(key, true), canonical };
+}
+
+/** `x-amz-copy-source` for a key: encoded as the request path would be (stores URL-decode it). */
+export const copySourceHeader = (bucket: string, key: string) => `/${bucket}/${encodeKey(key).wire}`;
+
 /** Node's and undici's names for "the backend is not there or not answering". */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);
 
@@ -79,12 +115,16 @@ export function createS3Http(options: S3HttpOptions) {
     pipelining: 1,
   });
 
-  function target(bucket: string | undefined, key: string | undefined): { host: string; origin: string; path: string } {
-    const encodedKey = key === undefined ? '' : '/' + awsUriEncode(key, false);
-    if (!bucket) return { host: endpoint.host, origin, path: `${basePath}/` };
-    if (options.forcePathStyle) return { host: endpoint.host, origin, path: `${basePath}/${bucket}${encodedKey || (key === undefined ? '' : '/')}` };
+  /** `path` is sent, `canonicalPath` signed: they differ only for keys with dot segments (see encodeKey). */
+  function target(bucket: string | undefined, key: string | undefined): { host: string; origin: string; path: string; canonicalPath: string } {
+    if (!bucket) return { host: endpoint.host, origin, path: `${basePath}/`, canonicalPath: `${basePath}/` };
+    const encoded = key === undefined ? undefined : encodeKey(key);
+    if (options.forcePathStyle) {
+      const prefix = `${basePath}/${bucket}`;
+      return { host: endpoint.host, origin, path: encoded ? `${prefix}/${encoded.wire}` : prefix, canonicalPath: encoded ? `${prefix}/${encoded.canonical}` : prefix };
+    }
     const host = `${bucket}.${endpoint.host}`;
-    return { host, origin: `${endpoint.protocol}//${host}`, path: `${basePath}${encodedKey || '/'}` };
+    return { host, origin: `${endpoint.protocol}//${host}`, path: `${basePath}/${encoded?.wire ?? ''}`, canonicalPath: `${basePath}/${encoded?.canonical ?? ''}` };
   }
 
   function canonicalQuery(query: Record<string, string | undefined>): string {
@@ -96,7 +136,7 @@ export function createS3Http(options: S3HttpOptions) {
       .join('&');
   }
 
-  function sign(method: string, host: string, path: string, query: string, headers: Record<string, string>, payloadHash: string) {
+  function sign(method: string, host: string, canonicalPath: string, query: string, headers: Record<string, string>, payloadHash: string) {
     const date = now();
     const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
     const day = amzDate.slice(0, 8);
@@ -109,7 +149,7 @@ export function createS3Http(options: S3HttpOptions) {
       .sort();
     const canonical = buildCanonicalRequest({
       method,
-      canonicalUri: path,
+      canonicalUri: canonicalPath,
       canonicalQuery: query,
       signedHeaders: names,
       headerValues: names.map((name) => headers[name]!.trim().replace(/\s+/g, ' ')),
@@ -124,7 +164,7 @@ export function createS3Http(options: S3HttpOptions) {
   }
 
   async function send(input: S3HttpRequest): Promise<S3HttpResponse> {
-    const { host, origin: requestOrigin, path } = target(input.bucket, input.key);
+    const { host, origin: requestOrigin, path, canonicalPath } = target(input.bucket, input.key);
     const query = canonicalQuery(input.query ?? {});
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(input.headers ?? {})) if (value !== undefined) headers[name.toLowerCase()] = value;
@@ -138,7 +178,7 @@ export function createS3Http(options: S3HttpOptions) {
       payloadHash = UNSIGNED;
       if (input.bodyLength !== undefined) headers['content-length'] = String(input.bodyLength);
     }
-    sign(input.method, host, path, query, headers, payloadHash);
+    sign(input.method, host, canonicalPath, query, headers, payloadHash);
     if (!options.forcePathStyle && input.bucket) headers.host = host;
 
     let response: Dispatcher.ResponseData;

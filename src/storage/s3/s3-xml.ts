@@ -42,7 +42,6 @@ function errorFromDocument(status: number, document: XmlObject | undefined, head
     if (code === 'ServiceUnavailable' || code === 'SlowDown') error.headers['Retry-After'] = retryAfter(headers);
     return error;
   }
-  if (code === 'SlowDown') return new S3Error('ServiceUnavailable', message, { headers: { 'Retry-After': retryAfter(headers) } });
   if (status >= 500) {
     return new S3Error('ServiceUnavailable', `The storage backend failed (${code ?? status}${message ? `: ${message}` : ''}). Retry later.`, {
       headers: { 'Retry-After': retryAfter(headers) },
