@@ -55,6 +55,9 @@ export function buildOpenApiDocument(operations: readonly ApiOperation[], info: 
     if (operation.auth === 'admin') responses['403'] ??= errorResponse('Not an admin.');
     responses['400'] ??= errorResponse('Invalid request.');
     responses['429'] ??= errorResponse('Rate limited; see Retry-After.');
+    // Every route: the Host allow-list and the body cap are checked before any handler.
+    responses['421'] ??= errorResponse('`invalid_host`: the Host header is not a loopback name, PUBLIC_URL or one of ALLOWED_HOSTS.');
+    if (operation.method !== 'get') responses['413'] ??= errorResponse('`payload_too_large`: the body exceeds API_BODY_LIMIT_BYTES.');
 
     let requestBody: unknown;
     if (operation.body) {
