@@ -1,5 +1,5 @@
 import { ConfigError, loadConfig } from './src/config/config.ts';
-import { startCloudStorage } from './src/server.ts';
+import { startCloudStorage } from './server.ts';
 
 try {
   const running = await startCloudStorage({ config: loadConfig() });

@@ -3,11 +3,11 @@ import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { startTestServer } from '../test/support/cloudstorage.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
-import { createSigV4Verifier } from '../gateway/sigv4/verify.ts';
-import { createSigningKeyCache } from '../gateway/sigv4/signing-key-cache.ts';
+import { createSigV4Verifier } from '../src/s3-protocol/sigv4/verify.ts';
+import { createSigningKeyCache } from '../src/s3-protocol/sigv4/signing-key-cache.ts';
 import { systemClock } from '../src/clock.ts';
 import { parseRequestTarget } from '../gateway/s3/request-target.ts';
-import { splitRawUrl } from '../gateway/sigv4/canonical.ts';
+import { splitRawUrl } from '../src/s3-protocol/sigv4/canonical.ts';
 import { parseOperation } from '../gateway/s3/operations.ts';
 import { objectHeaders } from '../gateway/s3/headers.ts';
 

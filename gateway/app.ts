@@ -21,9 +21,9 @@ import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
 import { emptyResponse } from './s3/responses.ts';
 import { continueWasSent } from './s3/upload-body.ts';
-import { errorDocument } from './s3/xml.ts';
-import { createSigningKeyCache } from './sigv4/signing-key-cache.ts';
-import { createSigV4Verifier } from './sigv4/verify.ts';
+import { errorDocument } from '../src/s3-protocol/xml.ts';
+import { createSigningKeyCache } from '../src/s3-protocol/sigv4/signing-key-cache.ts';
+import { createSigV4Verifier } from '../src/s3-protocol/sigv4/verify.ts';
 
 export type { GatewayDeps } from './handlers/context.ts';
 

@@ -1,8 +1,8 @@
-import { document, node, text, textDocument } from '../s3/xml.ts';
+import { document, node, text, textDocument } from '../../src/s3-protocol/xml.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
-import type { VerifiedRequest } from '../sigv4/verify.ts';
-import { parseXml } from '../s3/xml.ts';
+import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
+import { parseXml } from '../../src/s3-protocol/xml.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { scopeCoversBucket, type KeyScope } from '../../src/keys/key-scope.ts';
 import type { GatewayDeps, S3RequestContext } from './context.ts';

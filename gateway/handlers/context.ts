@@ -8,7 +8,7 @@ import type { HealthDeps } from '../../src/health.ts';
 import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
 import type { UploadGate } from '../../src/limits/upload-gate.ts';
 import type { QuotasUsecases } from '../../src/quotas/quotas.usecases.ts';
-import type { VerifiedRequest } from '../sigv4/verify.ts';
+import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
 

@@ -2,7 +2,7 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import type { ObjectSummary } from '../../src/storage/storage-backend.ts';
 import { xmlResponse } from '../s3/responses.ts';
-import { document, node, opt, text } from '../s3/xml.ts';
+import { document, node, opt, text } from '../../src/s3-protocol/xml.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 
 const MAX_KEYS = 1000;

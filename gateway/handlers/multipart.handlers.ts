@@ -5,7 +5,7 @@ import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
-import { document, node, opt, parseXml, text } from '../s3/xml.ts';
+import { document, node, opt, parseXml, text } from '../../src/s3-protocol/xml.ts';
 import { resolveCopySource } from './copy-source.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 import { parseMaxKeys } from './listing.handlers.ts';

@@ -1,5 +1,5 @@
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import { splitRawUrl, type RawTarget } from '../sigv4/canonical.ts';
+import { splitRawUrl, type RawTarget } from '../../src/s3-protocol/sigv4/canonical.ts';
 
 /**
  * Where an S3 request points, read from the RAW request target (`incoming.url`): WHATWG URL

@@ -2,8 +2,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { checksumAlgorithmFromHeader, checksumOf } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import { decodeChecksumValue } from '../sigv4/payload-verifier.ts';
-import type { VerifiedRequest } from '../sigv4/verify.ts';
+import { decodeChecksumValue } from '../../src/s3-protocol/sigv4/payload-verifier.ts';
+import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
 
 /** Request bodies that are XML documents, never object data: bounded so they can't exhaust memory. */
 export const MAX_SMALL_BODY_BYTES = 2 * 1024 * 1024;

@@ -4,8 +4,8 @@ import { pipeline } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { ObjectChecksum } from '../../src/storage/storage-backend.ts';
-import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOptions } from '../sigv4/aws-chunked.ts';
-import { createPayloadVerifier } from '../sigv4/payload-verifier.ts';
+import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOptions } from '../../src/s3-protocol/sigv4/aws-chunked.ts';
+import { createPayloadVerifier } from '../../src/s3-protocol/sigv4/payload-verifier.ts';
 import type { S3RequestContext } from '../handlers/context.ts';
 import { header } from './headers.ts';
 

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
-import { startCloudStorage, type RunningCloudStorage } from '../../src/server.ts';
+import { startCloudStorage, type RunningCloudStorage } from '../../server.ts';
 import type { Clock } from '../../src/clock.ts';
 import { inject } from 'vitest';
 import { parseEnvLines } from './ceph-rgw.ts';

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { awsUriEncode, buildCanonicalRequest, buildStringToSign, canonicalQueryString, percentDecode, splitRawUrl } from '../../gateway/sigv4/canonical.ts';
+import { awsUriEncode, buildCanonicalRequest, buildStringToSign, canonicalQueryString, percentDecode, splitRawUrl } from '../../src/s3-protocol/sigv4/canonical.ts';
 
 export interface NormalisingProxyOptions {
   /** The store behind the proxy, e.g. RGW's `http://127.0.0.1:40123`. */

@@ -4,7 +4,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { document, node, text } from '../../../gateway/s3/xml.ts';
+import { document, node, text } from '../../s3-protocol/xml.ts';
 import { compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { evaluateConditions } from '../conditions.ts';
 import { countObjects } from '../count-objects.ts';

@@ -1,8 +1,8 @@
 import { createHash, createHmac } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { Agent, errors as undiciErrors, type Dispatcher } from 'undici';
-import { awsUriEncode, buildCanonicalRequest, buildStringToSign, EMPTY_SHA256 } from '../../../gateway/sigv4/canonical.ts';
-import { createSigningKeyCache } from '../../../gateway/sigv4/signing-key-cache.ts';
+import { awsUriEncode, buildCanonicalRequest, buildStringToSign, EMPTY_SHA256 } from '../../s3-protocol/sigv4/canonical.ts';
+import { createSigningKeyCache } from '../../s3-protocol/sigv4/signing-key-cache.ts';
 import { S3Error } from '../../errors/s3-errors.ts';
 import { parseBackendError } from './s3-xml.ts';
 

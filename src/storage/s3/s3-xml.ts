@@ -1,4 +1,4 @@
-import { s3XmlParser } from '../../../gateway/s3/xml.ts';
+import { s3XmlParser } from '../../s3-protocol/xml.ts';
 import { S3_ERRORS, S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts';
 
 /** Elements that repeat in backend responses: always arrays, even with one entry. */

@@ -20,9 +20,9 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
-import { systemClock } from '../../src/clock.ts';
-import { S3Error } from '../../src/errors/s3-errors.ts';
+import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import { systemClock } from '../../clock.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
 import { awsChunkedOptionsFor, createAwsChunkedDecoder } from './aws-chunked.ts';
 import { splitRawUrl } from './canonical.ts';
 import { createPayloadVerifier } from './payload-verifier.ts';

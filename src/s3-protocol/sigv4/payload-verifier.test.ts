@@ -2,8 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { checksumOf } from '../../src/checksums/checksums.ts';
-import { S3Error, type S3ErrorCode } from '../../src/errors/s3-errors.ts';
+import { checksumOf } from '../../checksums/checksums.ts';
+import { S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts';
 import { createPayloadVerifier, decodeChecksumValue, type PayloadVerifierOptions } from './payload-verifier.ts';
 
 const DATA = randomBytes(1_000_003);

@@ -40,8 +40,8 @@ import {
   createChecksummer,
   type ChecksumAlgorithm,
   type Checksummer,
-} from '../../src/checksums/checksums.ts';
-import { S3Error } from '../../src/errors/s3-errors.ts';
+} from '../../checksums/checksums.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
 
 export interface PayloadVerifierOptions {
   /** Hex sha256 the client declared (payload mode 'sha256'). */

@@ -1,21 +1,21 @@
 import { getRequestListener } from '@hono/node-server';
 import { createServer } from 'node:http';
-import { createDashboardApp } from '../dashboard-api/app.ts';
-import { createAuthUsecases } from '../dashboard-api/modules/auth/auth.usecases.ts';
-import { createSessionsRepository } from '../dashboard-api/modules/auth/sessions.repository.ts';
-import { createAdminRepository } from '../dashboard-api/modules/admin/admin.repository.ts';
-import { createAdminUsecases } from '../dashboard-api/modules/admin/admin.usecases.ts';
-import { createDashboardBucketsUsecases } from '../dashboard-api/modules/buckets/buckets.usecases.ts';
-import { createFilesUsecases } from '../dashboard-api/modules/files/files.usecases.ts';
-import { createExplorerUsecases } from '../dashboard-api/modules/explorer/explorer.usecases.ts';
-import { createGatewayApp } from '../gateway/app.ts';
-import { withBodyIdleTimeout } from './http/body-idle-timeout.ts';
-import { createUploadGate } from './limits/upload-gate.ts';
-import { closeServer, createS3Server, listen } from '../gateway/server.ts';
-import type { Clock } from './clock.ts';
-import type { Config } from './config/config.ts';
-import { createCore, VERSION } from './core.ts';
-import type { Logger } from './logger.ts';
+import { createDashboardApp } from './dashboard-api/app.ts';
+import { createAuthUsecases } from './dashboard-api/modules/auth/auth.usecases.ts';
+import { createSessionsRepository } from './dashboard-api/modules/auth/sessions.repository.ts';
+import { createAdminRepository } from './dashboard-api/modules/admin/admin.repository.ts';
+import { createAdminUsecases } from './dashboard-api/modules/admin/admin.usecases.ts';
+import { createDashboardBucketsUsecases } from './dashboard-api/modules/buckets/buckets.usecases.ts';
+import { createFilesUsecases } from './dashboard-api/modules/files/files.usecases.ts';
+import { createExplorerUsecases } from './dashboard-api/modules/explorer/explorer.usecases.ts';
+import { createGatewayApp } from './gateway/app.ts';
+import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
+import { createUploadGate } from './src/limits/upload-gate.ts';
+import { closeServer, createS3Server, listen } from './gateway/server.ts';
+import type { Clock } from './src/clock.ts';
+import type { Config } from './src/config/config.ts';
+import { createCore, VERSION } from './src/core.ts';
+import type { Logger } from './src/logger.ts';
 
 /** Starts the S3 gateway and the dashboard API over one core (database, keys, backend). */
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {

@@ -1,5 +1,5 @@
 import { XMLParser } from 'fast-xml-parser';
-import { S3Error } from '../../src/errors/s3-errors.ts';
+import { S3Error } from '../errors/s3-errors.ts';
 
 /**
  * The one XML renderer: `text()` for escaped leaf values, `node()` for elements with rendered

@@ -3,7 +3,7 @@ import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { Readable, type Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import zlib from 'node:zlib';
-import { S3Error, type S3ErrorCode } from '../../src/errors/s3-errors.ts';
+import { S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts';
 import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOptions } from './aws-chunked.ts';
 import { createPayloadVerifier } from './payload-verifier.ts';
 import { deriveSigningKey } from './signing-key-cache.ts';

@@ -30,7 +30,7 @@
 import { createHash, createHmac, timingSafeEqual, type Hash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { S3Error } from '../../src/errors/s3-errors.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
 import { EMPTY_SHA256 } from './canonical.ts';
 import type { VerifiedRequest } from './verify.ts';
 

@@ -4,8 +4,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { S3RequestPresigner } from '@aws-sdk/s3-request-presigner';
-import { fixedClock } from '../../src/clock.ts';
-import { S3Error, type S3ErrorCode } from '../../src/errors/s3-errors.ts';
+import { fixedClock } from '../../clock.ts';
+import { S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts';
 import { splitRawUrl } from './canonical.ts';
 import { createSigningKeyCache, deriveSigningKey } from './signing-key-cache.ts';
 import {

@@ -30,8 +30,8 @@
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
-import { S3Error } from '../../src/errors/s3-errors.ts';
-import type { Clock } from '../../src/clock.ts';
+import { S3Error } from '../../errors/s3-errors.ts';
+import type { Clock } from '../../clock.ts';
 import {
   buildCanonicalRequest,
   buildStringToSign,
