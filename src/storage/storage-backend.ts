@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ChecksumAlgorithm } from '../checksums/checksums.ts';
+import type { JournalHook } from '../events/events.ts';
 
 /**
  * The one storage interface. The gateway and the dashboard API talk only to this; the
@@ -26,14 +27,15 @@ export interface StorageBackend {
   getObject(input: GetObjectInput): Promise<GetObjectOutput>;
   headObject(input: HeadObjectInput): Promise<ObjectInfo>;
   /** Deleting a missing key succeeds (S3 semantics). */
-  deleteObject(input: { bucket: string; key: string }): Promise<void>;
-  deleteObjects(input: { bucket: string; keys: string[] }): Promise<DeleteObjectsOutput>;
+  deleteObject(input: { bucket: string; key: string } & Journaled): Promise<void>;
+  /** Calls `journal` once per key it actually deleted. */
+  deleteObjects(input: { bucket: string; keys: string[] } & Journaled): Promise<DeleteObjectsOutput>;
   copyObject(input: CopyObjectInput): Promise<WriteResult>;
   listObjects(input: ListObjectsInput): Promise<ListObjectsOutput>;
 
   getObjectTagging(input: { bucket: string; key: string }): Promise<Record<string, string>>;
-  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> }): Promise<void>;
-  deleteObjectTagging(input: { bucket: string; key: string }): Promise<void>;
+  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled): Promise<void>;
+  deleteObjectTagging(input: { bucket: string; key: string } & Journaled): Promise<void>;
 
   createMultipartUpload(input: CreateMultipartUploadInput): Promise<{ uploadId: string }>;
   uploadPart(input: UploadPartInput): Promise<PartWriteResult>;
@@ -102,9 +104,18 @@ export interface UsageChange {
  */
 export type AdmitWrite = (change: UsageChange) => Promise<void>;
 
-interface Admitted {
+interface Admitted extends Journaled {
   /** See `AdmitWrite`. Without it the write commits unchecked (internal and test callers). */
   admit?: AdmitWrite;
+}
+
+/**
+ * Writes and deletes that become visible take a journal hook: the backend calls it synchronously
+ * inside the transaction that records the change (fs index, s3 catalog) and stores the events it
+ * returns in that same transaction (src/events/events.ts). Without it nothing is journaled.
+ */
+export interface Journaled {
+  journal?: JournalHook;
 }
 
 export interface BucketUsage {
