@@ -2,6 +2,7 @@ import { defineConfig } from 'drizzle-kit';
 
 export default defineConfig({
   dialect: 'sqlite',
-  schema: './src/db/schema.ts',
+  // One file per feature that owns tables (the activity log has its own), besides the core schema.
+  schema: ['./src/db/schema.ts', './src/db/activity.schema.ts'],
   out: './drizzle',
 });

@@ -8,6 +8,9 @@ import { createAdminUsecases } from './dashboard-api/modules/admin/admin.usecase
 import { createDashboardBucketsUsecases } from './dashboard-api/modules/buckets/buckets.usecases.ts';
 import { createFilesUsecases } from './dashboard-api/modules/files/files.usecases.ts';
 import { createExplorerUsecases } from './dashboard-api/modules/explorer/explorer.usecases.ts';
+import { createActivityRepository } from './dashboard-api/modules/activity/activity.repository.ts';
+import { createActivityUsecases } from './dashboard-api/modules/activity/activity.usecases.ts';
+import { createActivitySubscriber } from './dashboard-api/modules/activity/activity.subscriber.ts';
 import { createGatewayApp } from './gateway/app.ts';
 import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
 import { createUploadGate } from './src/limits/upload-gate.ts';
@@ -20,6 +23,8 @@ import type { Logger } from './src/logger.ts';
 /** Starts the S3 gateway and the dashboard API over one core (database, keys, backend). */
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
   const core = await createCore(options);
+  // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
+  core.events.dispatcher.register(createActivitySubscriber({ db: core.database.db }));
   const keyStore = core.keyStore;
   const checkDatabase = () => {
     try {
@@ -40,7 +45,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     keyStore,
     bucketsUsecases: core.bucketsUsecases,
     rateLimiter: core.rateLimiter,
-    quotas: core.quotasUsecases,
+    objects: core.objects,
     uploadGate,
   });
   const s3Server = createS3Server(gateway, { bodyIdleTimeoutMs: core.config.BODY_IDLE_TIMEOUT_MS, logger: core.logger });
@@ -73,8 +78,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       onAccessChanged: keyStore.invalidate,
     }),
     keyStore,
-    filesUsecases: createFilesUsecases({ backend: core.backend, buckets: core.bucketsUsecases, quotas: core.quotasUsecases, uploadGate }),
-    explorerUsecases: createExplorerUsecases({ backend: core.backend, buckets: core.bucketsUsecases }),
+    filesUsecases: createFilesUsecases({ objects: core.objects, uploadGate }),
+    explorerUsecases: createExplorerUsecases({ objects: core.objects }),
+    activityUsecases: createActivityUsecases({ activityRepository: createActivityRepository({ db: core.database.db }), accountsRepository: core.accountsRepository }),
     publicUrl: core.config.PUBLIC_URL,
     allowedHosts: core.config.ALLOWED_HOSTS,
     bodyLimitBytes: core.config.API_BODY_LIMIT_BYTES,

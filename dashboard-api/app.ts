@@ -29,6 +29,8 @@ import { createExplorerRoutes, explorerOperations } from './modules/explorer/exp
 import type { ExplorerUsecases } from './modules/explorer/explorer.usecases.ts';
 import type { KeyStore } from '../src/keys/key-store.ts';
 import type { AdminUsecases } from './modules/admin/admin.usecases.ts';
+import { activityOperations, createActivityRoutes, createAdminActivityRoutes } from './modules/activity/activity.routes.ts';
+import type { ActivityUsecases } from './modules/activity/activity.usecases.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -43,6 +45,8 @@ export interface DashboardDeps extends HealthDeps {
   keyStore: KeyStore;
   filesUsecases: FilesUsecases;
   explorerUsecases: ExplorerUsecases;
+  /** Reads of the activity log (written by the `activity` subscriber of the event log). */
+  activityUsecases: ActivityUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
   /** ALLOWED_HOSTS: Host names served besides loopback names and PUBLIC_URL's host. */
@@ -72,6 +76,7 @@ export const dashboardOperations: readonly ApiOperation[] = [
   ...Object.values(adminOperations),
   ...Object.values(filesOperations),
   ...Object.values(explorerOperations),
+  ...Object.values(activityOperations),
 ];
 
 /** Dashboard REST API: health checks, auth (sessions), access keys, buckets, administration, the Simple REST file API and the explorer. */
@@ -104,6 +109,8 @@ export function createDashboardApp(deps: DashboardDeps) {
   app.route('/api/admin', createAdminRoutes({ admin: deps.adminUsecases }));
   app.route(FILES_API, createFilesRoutes({ files: deps.filesUsecases, keyStore: deps.keyStore }));
   app.route('/api/explorer', createExplorerRoutes({ explorer: deps.explorerUsecases }));
+  app.route('/api/activity', createActivityRoutes({ activity: deps.activityUsecases }));
+  app.route('/api/admin/activity', createAdminActivityRoutes({ activity: deps.activityUsecases }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../test/support/cloudstorage.ts';
 import { callApi, DASHBOARD_PASSWORD, newEmail, s3ClientFor, signupViaApi, type SignedUp } from '../test/support/dashboard.ts';
 import { dashboardOperations } from './app.ts';
+import { createActivitySubscriber } from './modules/activity/activity.subscriber.ts';
 
 /**
  * Account B, signed in and holding its own API key, tries every authenticated route against
@@ -111,6 +112,22 @@ describe('cross-account isolation over every authenticated dashboard route', () 
       const refused = await asB(`/api/explorer?bucket=${aBucket}`);
       expect(refused.status).toBe(404);
       expect(JSON.stringify(refused.json)).not.toContain('secret.txt');
+    },
+    'GET /api/activity': async () => {
+      // A's upload as the activity log records it (fed straight to the subscriber, as the dispatcher does).
+      const aEventId = `evt-cross-account-${Date.now()}`;
+      await createActivitySubscriber({ db: server.running.core.database.db }).handle([
+        { id: aEventId, seq: 9_000_000, type: 'object.created', time: new Date().toISOString(), accountId: a.userId, actor: { kind: 'key', id: a.firstKey.accessKey }, bucket: aBucket, key: 'secret.txt', size: secret.length },
+      ]);
+      expect((await callApi(server, `/api/activity?bucket=${aBucket}`, { cookie: a.cookie })).json.items.map((item: { id: string }) => item.id)).toContain(aEventId);
+      for (const query of ['', `?bucket=${aBucket}`, '?prefix=secret', `?account=${a.userId}`]) {
+        const listed = await asB(`/api/activity${query}`);
+        expect(listed.status, query).toBe(200);
+        const text = JSON.stringify(listed.json);
+        expect(text, query).not.toContain(aEventId);
+        expect(text, query).not.toContain('secret.txt');
+        expect(text, query).not.toContain(a.firstKey.accessKey);
+      }
     },
     'POST /api/buckets': async () => {
       // Bucket names are per account: B gets its own, empty "private-a".

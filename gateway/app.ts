@@ -10,6 +10,7 @@ import { isClientAbort } from '../src/http/client-abort.ts';
 import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
+import { keyPrincipal } from '../src/objects/principal.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
@@ -65,7 +66,7 @@ function shouldCloseAfterError(incoming: IncomingMessage, outgoing: ServerRespon
 
 type Dispatch = (ctx: S3RequestContext) => Promise<Response> | Response;
 
-/** Handlers for operations on an existing, owned bucket (or an object in it). */
+/** Handlers for operations on a bucket (resolved here) or on its objects (through the objects service). */
 const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   DeleteBucket: buckets.deleteBucket as Dispatch,
   HeadBucket: buckets.headBucket,
@@ -90,6 +91,9 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   AbortMultipartUpload: multipart.abortMultipartUpload as Dispatch,
   ListParts: multipart.listParts as Dispatch,
 };
+
+/** Operations on the bucket itself: authorized and resolved here; every other one by the objects service. */
+const BUCKET_LEVEL_OPS: ReadonlySet<S3Operation['op']> = new Set(['DeleteBucket', 'HeadBucket', 'GetBucketLocation', 'GetBucketVersioning']);
 
 /** Operations that stream an object body from the client: each holds a socket, a temp file or backend connection, and quota. */
 const UPLOAD_OPS: ReadonlySet<S3Operation['op']> = new Set(['PutObject', 'UploadPart']);
@@ -157,10 +161,13 @@ export function createGatewayApp(deps: GatewayDeps) {
       if (operation.op === 'CreateBucket') return await buckets.createBucket(deps, incoming, verified, key.userId, operation.bucket);
       if (operation.op === 'NotImplemented') throw new S3Error('NotImplemented', `${operation.feature} is not implemented by this server.`);
 
-      const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
-      // Another account's bucket: refuse before anything about its objects can be learned.
-      if (resolution.kind === 'foreign') throw new S3Error('AccessDenied');
-      if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
+      if (BUCKET_LEVEL_OPS.has(operation.op)) {
+        // Object operations are resolved (and scope-checked) by the objects service, the same for every door.
+        const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
+        // Another account's bucket: refuse before anything about it can be learned.
+        if (resolution.kind === 'foreign') throw new S3Error('AccessDenied');
+        if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
+      }
 
       const handler = HANDLERS[operation.op];
       if (!handler) throw new S3Error('NotImplemented');
@@ -174,8 +181,8 @@ export function createGatewayApp(deps: GatewayDeps) {
           verified,
           userId: key.userId,
           scope: key.scope,
+          principal: keyPrincipal(key, incoming.socket.remoteAddress),
           operation,
-          backendBucket: resolution.bucket.backendName,
           deps,
         });
       } finally {

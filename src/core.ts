@@ -15,6 +15,11 @@ import { createKeysUsecases } from './keys/keys.usecases.ts';
 import { createLimits } from './limits/index.ts';
 import { createQuotasUsecases, type QuotasUsecases } from './quotas/quotas.usecases.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createEventLogRepository } from './events/event-log.repository.ts';
+import { createEventDispatcher } from './events/dispatcher.ts';
+import { createEventRelay } from './events/relay.ts';
+import { realTimers, type Timers } from './events/timers.ts';
+import { createObjectsService } from './objects/objects.service.ts';
 import { createFsBackend } from './storage/fs/fs-backend.ts';
 import { createS3Backend } from './storage/s3/s3-backend.ts';
 import type { StorageBackend } from './storage/storage-backend.ts';
@@ -26,7 +31,16 @@ export const VERSION = '0.1.0';
  * built here from explicit dependencies, so nothing is a module-level singleton and tests build
  * the same graph from a config object.
  */
-export async function createCore(options: { config: Config; clock?: Clock; logger?: Logger; backend?: StorageBackend }) {
+export async function createCore(options: {
+  config: Config;
+  clock?: Clock;
+  logger?: Logger;
+  backend?: StorageBackend;
+  /** The event relay's safety-net timer and subscriber retries (tests fire them by hand). */
+  timers?: Timers;
+  /** Period of the relay's safety-net pass (default 10 s; 0: none). */
+  eventRelayIntervalMs?: number;
+}) {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
@@ -37,19 +51,32 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
   const secretBox = createSecretBox(loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
   const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger));
 
+  // Domain events (src/events/events.ts): the log in the metadata database, a dispatcher that
+  // wakes subscribers after every append, and a relay moving the backend's journal into the log.
+  const timers = options.timers ?? realTimers;
+  const eventLog = createEventLogRepository({ db: database.db, onAppend: () => eventDispatcher.wake() });
+  const eventDispatcher = createEventDispatcher({ eventLog, cursors: eventLog, timers, logger });
+  const eventRelay = backend.eventJournal
+    ? createEventRelay({ journal: backend.eventJournal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, onTick: () => eventDispatcher.wake(), timers, logger })
+    : undefined;
+  // Before serving: events a crash left journaled but not relayed reach the log now.
+  await eventRelay?.start();
+
   const accountsRepository = createAccountsRepository({ db: database.db });
   const keysRepository = createKeysRepository({ db: database.db });
   const bucketsRepository = createBucketsRepository({ db: database.db });
 
   const changes = createChangeWatcher({ dataVersion: database.dataVersion });
   const keyStore = createKeyStore({ keysRepository, secretBox, changes, clock });
-  const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify });
+  const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify, eventLog });
   const bucketsUsecases = createBucketsUsecases({
     bucketsRepository,
     backend,
     maxBucketsPerAccount: config.MAX_BUCKETS_PER_ACCOUNT,
     backendBucketPrefix: config.BACKEND_BUCKET_PREFIX,
     changes,
+    eventLog,
+    clock,
   });
   const accountsUsecases = createAccountsUsecases({ accountsRepository, keysUsecases, bucketsUsecases });
 
@@ -74,6 +101,10 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     logger,
   });
 
+  // The one objects service under every door (S3 gateway, file API, explorer): scope, bucket
+  // resolution, quota, backend call and domain events in one place. Quota events go to the event log.
+  const objects = createObjectsService({ backend, buckets: bucketsUsecases, quotas: quotasUsecases, clock, logger, events: eventLog });
+
   const startedAt = clock.now();
 
   return {
@@ -88,9 +119,23 @@ export async function createCore(options: { config: Config; clock?: Clock; logge
     bucketsUsecases,
     rateLimiter: limits.rateLimiter,
     quotasUsecases,
+    objects,
     accountsRepository,
     startedAt,
+    /** The event log, its dispatcher (`register` subscribers here) and the relay from the backend's journal. */
+    events: {
+      log: eventLog,
+      dispatcher: eventDispatcher,
+      relay: eventRelay,
+      /** Moves what the backend journaled into the log and delivers the log to every subscriber (tests, shutdown). */
+      async flush(): Promise<void> {
+        await eventRelay?.drain();
+        await eventDispatcher.flush();
+      },
+    },
     async close() {
+      await eventRelay?.close();
+      await eventDispatcher.close();
       changes.close();
       await limits.close();
       await backend.close();

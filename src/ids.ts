@@ -24,3 +24,33 @@ export const newRequestId = () => {
   requestCounter = (requestCounter + 1) % 0xffffffffff;
   return requestIdPrefix + requestCounter.toString(16).toUpperCase().padStart(10, '0');
 };
+
+const CROCKFORD = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+/**
+ * Domain event ids (ULID layout): 48-bit milliseconds then 80 random bits, as 26 Crockford base32
+ * characters, so ids sort by creation time and never collide across processes sharing a DATA_DIR.
+ * `at` is the injected clock's time of the event.
+ */
+export const newEventId = (at: Date | number = Date.now()) => {
+  let ms = Math.max(0, Math.floor(typeof at === 'number' ? at : at.getTime()));
+  let time = '';
+  for (let i = 0; i < 10; i++) {
+    time = CROCKFORD[ms % 32] + time;
+    ms = Math.floor(ms / 32);
+  }
+  const random = randomBytes(10);
+  let out = time;
+  // 80 bits = 16 groups of 5 bits.
+  let buffer = 0;
+  let bits = 0;
+  for (const byte of random) {
+    buffer = (buffer << 8) | byte;
+    bits += 8;
+    while (bits >= 5) {
+      bits -= 5;
+      out += CROCKFORD[(buffer >> bits) & 31];
+    }
+    buffer &= (1 << bits) - 1;
+  }
+  return out;
+};

@@ -7,7 +7,8 @@ import type { Logger } from '../../src/logger.ts';
 import type { HealthDeps } from '../../src/health.ts';
 import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
 import type { UploadGate } from '../../src/limits/upload-gate.ts';
-import type { QuotasUsecases } from '../../src/quotas/quotas.usecases.ts';
+import type { ObjectsService } from '../../src/objects/objects.service.ts';
+import type { Principal } from '../../src/objects/principal.ts';
 import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
@@ -18,12 +19,17 @@ export interface GatewayDeps extends HealthDeps {
   keyStore: KeyStore;
   bucketsUsecases: BucketsUsecases;
   rateLimiter: RateLimiter;
-  quotas: QuotasUsecases;
+  /** Every object operation goes through it: scope, bucket resolution, quota, backend call, domain event. */
+  objects: ObjectsService;
   /** Concurrent uploads per account; shared with the file API when composed by src/server.ts, else the gateway's own. */
   uploadGate?: UploadGate;
 }
 
-/** What a handler receives: only requests that passed SigV4 verification and authorization. */
+/**
+ * What a handler receives: only requests that passed SigV4 verification. Bucket-level operations
+ * were authorized and their bucket resolved by the gateway; object operations are authorized by
+ * the objects service the handler calls, with `principal`.
+ */
 export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   requestId: string;
   incoming: IncomingMessage;
@@ -31,11 +37,11 @@ export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   target: RequestTarget;
   verified: VerifiedRequest;
   userId: string;
-  /** The access key's scope, already checked for `operation` itself (gateway/s3/authorize.ts). */
+  /** The access key's scope (checked for bucket-level operations by gateway/s3/authorize.ts, for object operations by the objects service). */
   scope: KeyScope;
+  /** The caller as the objects service sees it: account, access key (actor and scope), client address. */
+  principal: Principal;
   operation: Op;
-  /** Backend name of the addressed bucket, for bucket- and object-level operations on an owned bucket. */
-  backendBucket: string;
   deps: GatewayDeps;
 }
 

@@ -1,14 +1,12 @@
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import { scopeAllows } from '../../src/keys/key-scope.ts';
-import type { S3RequestContext } from './context.ts';
 
 /**
- * `x-amz-copy-source: /bucket/key?versionId=…`, URL-encoded. The source bucket is resolved in
- * the caller's own namespace: another account's bucket is AccessDenied, exactly as for a direct
- * GET, so a copy can never read across accounts. The key's scope must allow reading the source,
- * as it would a GET: a copy must not lift an object out of reach into reach.
+ * `x-amz-copy-source: /bucket/key?versionId=…`, URL-encoded: parsed here, then checked by the
+ * objects service (src/objects), which reads it as a GET would: the key's scope must allow reading
+ * it, and its bucket is resolved in the caller's own namespace (another account's bucket is
+ * AccessDenied), so a copy can never read across accounts or out of the key's reach.
  */
-export function resolveCopySource(ctx: S3RequestContext, rawSource: string): { backendBucket: string; bucket: string; key: string } {
+export function parseCopySource(rawSource: string): { bucket: string; key: string } {
   const questionMark = rawSource.indexOf('?');
   const pathPart = questionMark === -1 ? rawSource : rawSource.slice(0, questionMark);
   if (questionMark !== -1) {
@@ -28,11 +26,5 @@ export function resolveCopySource(ctx: S3RequestContext, rawSource: string): { b
       details: { ArgumentName: 'x-amz-copy-source', ArgumentValue: rawSource },
     });
   }
-  const bucket = trimmed.slice(0, slash);
-  const key = trimmed.slice(slash + 1);
-  if (!scopeAllows(ctx.scope, { action: 'read', bucket, key })) throw new S3Error('AccessDenied', 'Access Denied: the access key is not allowed to read the copy source.');
-  const resolution = ctx.deps.bucketsUsecases.resolve(ctx.userId, bucket);
-  if (resolution.kind === 'foreign') throw new S3Error('AccessDenied');
-  if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket', undefined, { details: { BucketName: bucket } });
-  return { backendBucket: resolution.bucket.backendName, bucket, key };
+  return { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
 }

@@ -6,10 +6,10 @@ import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
 import { document, node, opt, parseXml, text } from '../../src/s3-protocol/xml.ts';
-import { resolveCopySource } from './copy-source.ts';
+import { parseCopySource } from './copy-source.ts';
+import type { CompletedPart } from '../../src/objects/objects.service.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 import { parseMaxKeys } from './listing.handlers.ts';
-import { sizeOf } from './objects.handlers.ts';
 
 function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | undefined {
   const value = header(ctx.incoming.headers, 'x-amz-checksum-algorithm')?.toUpperCase();
@@ -22,10 +22,7 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
   const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
   const metadata = parseObjectMetadata(ctx.incoming.headers);
   const tags = parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging'));
-  // Uploads cost no bytes until parts arrive, but each is an index row: MAX_UPLOADS_PER_ACCOUNT.
-  const { uploadId } = await ctx.deps.quotas.admitUpload(ctx.userId, () =>
-    ctx.deps.backend.createMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm }),
-  );
+  const { uploadId } = await ctx.deps.objects.createMultipartUpload(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm });
   const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
   return xmlResponse(
     document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)),
@@ -36,26 +33,19 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
 
 export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<Response> {
   const prepared = prepareUpload(ctx);
-  // Parts in progress count against the quota; a re-uploaded part is charged in full until it lands.
-  const hold = await ctx.deps.quotas.reserve(ctx.userId, prepared.size);
-  sendContinue(ctx);
-  let result;
-  try {
-    const upload = prepared.open();
-    result = await ctx.deps.backend.uploadPart({
-      bucket: ctx.backendBucket,
-      key: ctx.operation.key,
-      uploadId: ctx.operation.uploadId,
-      partNumber: ctx.operation.partNumber,
-      body: upload.body,
-      size: upload.size,
-      contentMd5: header(ctx.incoming.headers, 'content-md5'),
-      checksum: upload.checksum(),
-      admit: hold.admit,
-    });
-  } finally {
-    await hold.settle();
-  }
+  const result = await ctx.deps.objects.uploadPart(ctx.principal, {
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    uploadId: ctx.operation.uploadId,
+    partNumber: ctx.operation.partNumber,
+    contentMd5: header(ctx.incoming.headers, 'content-md5'),
+    reserveBytes: prepared.size,
+    beforeBody: () => sendContinue(ctx),
+    open: () => {
+      const upload = prepared.open();
+      return { body: upload.body, size: upload.size, checksum: upload.checksum() };
+    },
+  });
   const headers: Record<string, string> = { ETag: result.etag };
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
   return emptyResponse(200, headers);
@@ -73,22 +63,17 @@ function parseCopySourceRange(value: string | undefined): { start: number; end: 
 }
 
 export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<Response> {
-  const source = resolveCopySource(ctx, ctx.operation.copySource);
+  const source = parseCopySource(ctx.operation.copySource);
   const sourceRange = parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range'));
-  const copied = sourceRange ? sourceRange.end - sourceRange.start + 1 : await sizeOf(ctx, source.backendBucket, source.key);
-  const hold = await ctx.deps.quotas.reserve(ctx.userId, copied);
-  const result = await ctx.deps.backend.uploadPartCopy({
-    bucket: ctx.backendBucket,
+  const result = await ctx.deps.objects.uploadPartCopy(ctx.principal, {
+    bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
     partNumber: ctx.operation.partNumber,
-    sourceBucket: source.backendBucket,
-    sourceKey: source.key,
+    source,
     sourceRange,
     sourceConditions: parseConditions(ctx.incoming.headers, 'x-amz-copy-source-'),
-    // The source may have grown since it was sized above: the part is admitted at its real size.
-    admit: hold.admit,
-  }).finally(() => hold.settle());
+  });
   return xmlResponse(document('CopyPartResult', text('LastModified', result.lastModified), text('ETag', result.etag)));
 }
 
@@ -98,23 +83,27 @@ interface CompletePartXml {
   [checksum: string]: unknown;
 }
 
-export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<Response> {
+/** The part list is read from the body only once the service authorized the request. */
+async function readCompletedParts(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<CompletedPart[]> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
   const document_ = parseXml(body.toString('utf8')).CompleteMultipartUpload as { Part?: CompletePartXml[] } | string | undefined;
   const partsXml = typeof document_ === 'object' ? (document_.Part ?? []) : [];
   if (partsXml.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part');
-  const parts = partsXml.map((part) => {
+  return partsXml.map((part) => {
     const partNumber = typeof part.PartNumber === 'string' ? parseStrictInteger(part.PartNumber) : undefined;
     if (partNumber === undefined || typeof part.ETag !== 'string') throw new S3Error('MalformedXML');
     const checksumEntry = Object.entries(part).find(([name]) => name.startsWith('Checksum'));
     return { partNumber, etag: part.ETag.trim(), checksum: typeof checksumEntry?.[1] === 'string' ? checksumEntry[1] : undefined };
   });
-  // Completion rarely grows usage (the parts already count) but adds an object (MAX_OBJECTS_PER_ACCOUNT),
-  // and parts a proxy's store holds without the catalog knowing count only now: admitted at commit.
-  const hold = await ctx.deps.quotas.reserve(ctx.userId, 0);
-  const result = await ctx.deps.backend
-    .completeMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId, parts, admit: hold.admit })
-    .finally(() => hold.settle());
+}
+
+export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<Response> {
+  const result = await ctx.deps.objects.completeMultipartUpload(ctx.principal, {
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    uploadId: ctx.operation.uploadId,
+    parts: () => readCompletedParts(ctx),
+  });
   const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
   return xmlResponse(
     document(
@@ -130,8 +119,7 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
 }
 
 export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<Response> {
-  await ctx.deps.backend.abortMultipartUpload({ bucket: ctx.backendBucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
-  await ctx.deps.quotas.resync(ctx.userId);
+  await ctx.deps.objects.abortMultipartUpload(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
   return emptyResponse(204);
 }
 
@@ -143,8 +131,8 @@ export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>)
     throw new S3Error('InvalidArgument', 'Invalid part-number-marker', { details: { ArgumentName: 'part-number-marker' } });
   }
   const maxParts = parseMaxKeys(query.get('max-parts'), 'max-parts');
-  const page = await ctx.deps.backend.listParts({
-    bucket: ctx.backendBucket,
+  const page = await ctx.deps.objects.listParts(ctx.principal, {
+    bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
     partNumberMarker,

@@ -1,17 +1,15 @@
 import { pipeline } from 'node:stream/promises';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
-import { scopeAllows } from '../../src/keys/key-scope.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { resolveRange } from '../../src/storage/conditions.ts';
-import { replacedSize } from '../../src/storage/replaced-size.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, validateTags } from '../s3/headers.ts';
 import { emptyResponse, xmlResponse } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
-import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
+import { prepareUpload, sendContinue, type UploadBody } from '../s3/upload-body.ts';
 import { document, node, parseXml, text } from '../../src/s3-protocol/xml.ts';
-import { resolveCopySource } from './copy-source.ts';
+import { parseCopySource } from './copy-source.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 
 export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<Response> {
@@ -19,43 +17,28 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
   const metadata = parseObjectMetadata(incoming.headers);
   const tags = parseTaggingHeader(header(incoming.headers, 'x-amz-tagging'));
   const prepared = prepareUpload(ctx);
-  // Refused before the body is accepted (and before 100 Continue): an overwrite needs room only
-  // for its growth. That is an estimate: the backend admits the write again, before it becomes
-  // visible, against what it actually replaces then (`admit`), since the old object may be deleted
-  // or shrunk while this body arrives.
-  const replaced = await sizeOf(ctx, ctx.backendBucket, ctx.operation.key);
-  const hold = await ctx.deps.quotas.reserve(ctx.userId, prepared.size - replaced);
-  sendContinue(ctx);
-  let result;
-  let upload;
-  try {
-    upload = prepared.open();
-    result = await ctx.deps.backend.putObject({
-      bucket: ctx.backendBucket,
-      key: ctx.operation.key,
-      body: upload.body,
-      size: upload.size,
-      metadata,
-      tags,
-      contentMd5: header(incoming.headers, 'content-md5'),
-      checksum: upload.checksum(),
-      admit: hold.admit,
-    });
-  } finally {
-    await hold.settle();
-  }
+  let upload: UploadBody | undefined;
+  // The service reserves the quota before the body is accepted, and only then is 100 Continue sent and the body opened.
+  const result = await ctx.deps.objects.putObject(ctx.principal, {
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    metadata,
+    tags,
+    contentMd5: header(incoming.headers, 'content-md5'),
+    reserveBytes: prepared.size,
+    beforeBody: () => sendContinue(ctx),
+    open: () => {
+      upload = prepared.open();
+      return { body: upload.body, size: upload.size, checksum: upload.checksum() };
+    },
+  });
   const headers: Record<string, string> = { ETag: result.etag };
-  const checksum = upload.checksum();
+  const checksum = upload?.checksum();
   if (checksum) {
     headers[checksumHeaderName(checksum.algorithm)] = checksum.value;
     headers['x-amz-checksum-type'] = checksum.type;
   }
   return emptyResponse(200, headers);
-}
-
-/** Size of the object a write would replace (0 when there is none). */
-export function sizeOf(ctx: S3RequestContext, backendBucket: string, key: string): Promise<number> {
-  return replacedSize(ctx.deps.backend, backendBucket, key);
 }
 
 function isChecksumMode(ctx: S3RequestContext): boolean {
@@ -74,8 +57,8 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   const overrides = parseResponseOverrides(target.query);
   let result;
   try {
-    result = await ctx.deps.backend.getObject({
-      bucket: ctx.backendBucket,
+    result = await ctx.deps.objects.getObject(ctx.principal, {
+      bucket: ctx.operation.bucket,
       key: ctx.operation.key,
       range: parseRange(header(incoming.headers, 'range')),
       conditions: parseConditions(incoming.headers),
@@ -115,7 +98,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
 }
 
 async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | OperationOf<'HeadObject'>>): Promise<ObjectInfo | undefined> {
-  return ctx.deps.backend.headObject({ bucket: ctx.backendBucket, key: ctx.operation.key }).catch(() => undefined);
+  return ctx.deps.objects.headObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key }).catch(() => undefined);
 }
 
 export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<Response> {
@@ -124,7 +107,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   const overrides = parseResponseOverrides(ctx.target.query);
   let info: ObjectInfo;
   try {
-    info = await ctx.deps.backend.headObject({ bucket: ctx.backendBucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
+    info = await ctx.deps.objects.headObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
   } catch (error) {
     const notModified = notModifiedResponse(error, await headQuietly(ctx));
     if (notModified) return notModified;
@@ -143,14 +126,14 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
 }
 
 export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<Response> {
-  await ctx.deps.backend.deleteObject({ bucket: ctx.backendBucket, key: ctx.operation.key });
-  await ctx.deps.quotas.resync(ctx.userId);
+  await ctx.deps.objects.deleteObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }
 
 const MAX_DELETE_KEYS = 1000;
 
-export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<Response> {
+/** The batch is read from the body only once the service authorized it (scope, bucket). */
+async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<{ keys: string[]; quiet: boolean }> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
   const parsed = parseXml(body.toString('utf8')).Delete as { Object?: { Key?: unknown }[]; Quiet?: unknown } | undefined;
   if (!parsed || typeof parsed !== 'object') throw new S3Error('MalformedXML');
@@ -160,49 +143,45 @@ export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObj
     if (typeof object?.Key !== 'string' || object.Key === '') throw new S3Error('MalformedXML');
     return object.Key;
   });
-  const quiet = String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true';
-  // As S3 does under a policy that denies some keys: the allowed ones are deleted, each denied one is an Error entry.
-  const allowed: string[] = [];
-  const denied: string[] = [];
-  for (const key of keys) (scopeAllows(ctx.scope, { action: 'write', bucket: ctx.operation.bucket, key }) ? allowed : denied).push(key);
-  const result = allowed.length > 0 ? await ctx.deps.backend.deleteObjects({ bucket: ctx.backendBucket, keys: allowed }) : { deleted: [], errors: [] };
-  if (allowed.length > 0) await ctx.deps.quotas.resync(ctx.userId);
-  const errors = [...result.errors, ...denied.map((key) => ({ key, code: 'AccessDenied', message: 'Access Denied' }))];
+  return { keys, quiet: String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true' };
+}
+
+export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<Response> {
+  let quiet = false;
+  const result = await ctx.deps.objects.deleteObjects(ctx.principal, {
+    bucket: ctx.operation.bucket,
+    keys: async () => {
+      const batch = await readDeleteBatch(ctx);
+      quiet = batch.quiet;
+      return batch.keys;
+    },
+  });
   return xmlResponse(
     document(
       'DeleteResult',
       quiet ? [] : result.deleted.map((key) => node('Deleted', text('Key', key))),
-      errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
+      result.errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
     ),
   );
 }
 
 export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>>): Promise<Response> {
   const { incoming, operation } = ctx;
-  const source = resolveCopySource(ctx, operation.copySource);
+  const source = parseCopySource(operation.copySource);
   const directive = (header(incoming.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
   if (directive !== 'COPY' && directive !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown metadata directive.');
   const taggingDirective = (header(incoming.headers, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
   if (taggingDirective !== 'COPY' && taggingDirective !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown tagging directive.');
-  if (source.backendBucket === ctx.backendBucket && source.key === operation.key && directive === 'COPY' && taggingDirective === 'COPY') {
-    throw new S3Error(
-      'InvalidRequest',
-      "This copy request is illegal because it is trying to copy an object to itself without changing the object's metadata, storage class, website redirect location or encryption attributes.",
-    );
-  }
-  const growth = (await sizeOf(ctx, source.backendBucket, source.key)) - (await sizeOf(ctx, ctx.backendBucket, operation.key));
-  const hold = await ctx.deps.quotas.reserve(ctx.userId, growth);
-  const result = await ctx.deps.backend.copyObject({
-    sourceBucket: source.backendBucket,
-    sourceKey: source.key,
-    bucket: ctx.backendBucket,
+  const result = await ctx.deps.objects.copyObject(ctx.principal, {
+    bucket: operation.bucket,
     key: operation.key,
+    source,
     metadataDirective: directive,
     metadata: directive === 'REPLACE' ? parseObjectMetadata(incoming.headers) : undefined,
+    taggingDirective,
     tags: taggingDirective === 'REPLACE' ? (parseTaggingHeader(header(incoming.headers, 'x-amz-tagging')) ?? {}) : undefined,
     sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
-    admit: hold.admit,
-  }).finally(() => hold.settle());
+  });
   const headers: Record<string, string> = {};
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
   return xmlResponse(
@@ -218,13 +197,14 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
 }
 
 export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<Response> {
-  const tags = await ctx.deps.backend.getObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
   return xmlResponse(
     document('Tagging', node('TagSet', Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))))),
   );
 }
 
-export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Response> {
+/** The tag set is read from the body only once the service authorized the request. */
+async function readTagSet(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Record<string, string>> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
   const tagging = parseXml(body.toString('utf8')).Tagging as { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | string } | undefined;
   if (!tagging || typeof tagging !== 'object') throw new S3Error('MalformedXML');
@@ -236,11 +216,15 @@ export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObj
     tags[tag.Key] = typeof tag.Value === 'string' ? tag.Value : '';
   }
   validateTags(tags);
-  await ctx.deps.backend.putObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key, tags });
+  return tags;
+}
+
+export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Response> {
+  await ctx.deps.objects.putObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, tags: () => readTagSet(ctx) });
   return emptyResponse(200);
 }
 
 export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<Response> {
-  await ctx.deps.backend.deleteObjectTagging({ bucket: ctx.backendBucket, key: ctx.operation.key });
+  await ctx.deps.objects.deleteObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }

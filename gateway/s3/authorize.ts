@@ -2,13 +2,16 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
 import { scopeAllows, type KeyScope, type ScopeRequest } from '../../src/keys/key-scope.ts';
 import type { S3Operation } from './operations.ts';
 
+/** Object operations: the objects service (src/objects/objects.service.ts) checks the scope, as it does for every door. */
+export const CHECKED_BY_OBJECTS_SERVICE = 'objects-service';
+
 /**
- * What each S3 operation asks of the key's scope. The switch is exhaustive: a new operation does
- * not compile until it is classified here. Two checks happen later, where the information is:
- * each key of a DeleteObjects batch (per-key AccessDenied in the result, as S3 reports it) and
- * the source of CopyObject/UploadPartCopy (`read`, in gateway/handlers/copy-source.ts).
+ * What each bucket-level S3 operation asks of the key's scope. The switch is exhaustive: a new
+ * operation does not compile until it is classified here, as a bucket-level request or as one the
+ * objects service checks (which also checks each key of a DeleteObjects batch and the source of
+ * CopyObject/UploadPartCopy).
  */
-export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): ScopeRequest | undefined {
+export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): ScopeRequest | typeof CHECKED_BY_OBJECTS_SERVICE | undefined {
   switch (operation.op) {
     case 'ListBuckets':
       return undefined; // filtered to the key's buckets by the handler
@@ -24,14 +27,11 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
     case 'ListObjects':
     case 'ListObjectsV2':
     case 'ListMultipartUploads':
-      return { action: 'list', bucket: operation.bucket, prefix: query.get('prefix') ?? '' };
     case 'DeleteObjects':
-      return { action: 'writeSome', bucket: operation.bucket };
     case 'GetObject':
     case 'HeadObject':
     case 'GetObjectTagging':
     case 'ListParts':
-      return { action: 'read', bucket: operation.bucket, key: operation.key };
     case 'PutObject':
     case 'CopyObject':
     case 'DeleteObject':
@@ -42,7 +42,7 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
     case 'UploadPartCopy':
     case 'CompleteMultipartUpload':
     case 'AbortMultipartUpload':
-      return { action: 'write', bucket: operation.bucket, key: operation.key };
+      return CHECKED_BY_OBJECTS_SERVICE;
     default: {
       const unclassified: never = operation;
       throw new Error(`unclassified S3 operation ${(unclassified as S3Operation).op}`);
@@ -51,11 +51,12 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
 }
 
 /**
- * Refuses with AccessDenied what the key's scope does not allow. It runs before the bucket is
+ * Refuses with AccessDenied what the key's scope does not allow a bucket-level operation (object
+ * operations are checked by the objects service, in the same order). It runs before the bucket is
  * resolved, so a bucket outside the scope is AccessDenied whether or not it exists: a scoped key
  * learns nothing about the account's other buckets.
  */
 export function authorizeOperation(scope: KeyScope, operation: S3Operation, query: URLSearchParams): void {
   const request = scopeRequestOf(operation, query);
-  if (request && !scopeAllows(scope, request)) throw new S3Error('AccessDenied', 'Access Denied: the access key is not allowed to do this.');
+  if (request && request !== CHECKED_BY_OBJECTS_SERVICE && !scopeAllows(scope, request)) throw new S3Error('AccessDenied', 'Access Denied: the access key is not allowed to do this.');
 }

@@ -1,3 +1,4 @@
+import type { EventOrigin } from '../events/domain-event.ts';
 import { z } from 'zod';
 import type { BucketsUsecases } from '../buckets/buckets.usecases.ts';
 import { hashPassword } from '../crypto/passwords.ts';
@@ -24,7 +25,8 @@ export function createAccountsUsecases(deps: {
 
   return {
     /** A new account comes with its first access key and a bucket named `default`. */
-    async createAccount(input: { email: string; password: string; isAdmin?: boolean }) {
+    /** `origin`: who the account's first key and bucket events name (default: the CLI); a function gets the new account's id (sign-up). */
+    async createAccount(input: { email: string; password: string; isAdmin?: boolean; origin?: EventOrigin | ((userId: string) => EventOrigin) }) {
       const email = input.email.trim().toLowerCase();
       if (!emailSchema.safeParse(email).success) throw invalidEmailError();
       if (input.password.length < MIN_PASSWORD_LENGTH) throw weakPasswordError();
@@ -37,8 +39,9 @@ export function createAccountsUsecases(deps: {
         if (accountsRepository.findByEmail(email)) throw emailTakenError();
         throw error;
       }
-      const key = keysUsecases.create(user.id, 'default');
-      const bucket = await bucketsUsecases.create(user.id, DEFAULT_BUCKET_NAME);
+      const origin = typeof input.origin === 'function' ? input.origin(user.id) : input.origin;
+      const key = keysUsecases.create(user.id, 'default', {}, origin);
+      const bucket = await bucketsUsecases.create(user.id, DEFAULT_BUCKET_NAME, origin);
       return { user, key, bucket };
     },
 

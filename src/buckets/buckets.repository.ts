@@ -21,6 +21,10 @@ export function createBucketsRepository({ db }: { db: Db }) {
   const ofOwner = db.select().from(buckets).where(eq(buckets.userId, sql.placeholder('userId'))).orderBy(asc(buckets.name)).prepare();
 
   return {
+    /** Runs `fn` in one (immediate) transaction: a bucket row change and its domain event commit together. */
+    transaction<T>(fn: () => T): T {
+      return db.transaction(() => fn(), { behavior: 'immediate' });
+    },
     insert(bucket: { id: string; userId: string; name: string; backendName: string }): BucketRow {
       return db.insert(buckets).values(bucket).returning().get();
     },
@@ -36,8 +40,9 @@ export function createBucketsRepository({ db }: { db: Db }) {
     countForOwner(userId: string): number {
       return db.select({ value: count() }).from(buckets).where(eq(buckets.userId, userId)).get()?.value ?? 0;
     },
-    delete(id: string): void {
-      db.delete(buckets).where(eq(buckets.id, id)).run();
+    /** False when the row was already gone. */
+    delete(id: string): boolean {
+      return db.delete(buckets).where(eq(buckets.id, id)).run().changes > 0;
     },
   };
 }

@@ -5,6 +5,9 @@ import type { StorageBackend } from '../storage/storage-backend.ts';
 import { bucketNameProblem } from './bucket-names.ts';
 import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError } from './buckets.errors.ts';
 import type { BucketsRepository } from './buckets.repository.ts';
+import { systemClock, type Clock } from '../clock.ts';
+import { CLI_ORIGIN, domainEvent, type EventOrigin } from '../events/domain-event.ts';
+import type { DomainEvent } from '../events/events.ts';
 
 export type BucketsUsecases = ReturnType<typeof createBucketsUsecases>;
 
@@ -23,7 +26,11 @@ export function createBucketsUsecases(deps: {
   maxBucketsPerAccount: number;
   backendBucketPrefix: string;
   changes: ChangeWatcher;
+  /** The event log: `bucket.created` / `bucket.deleted` are appended in the bucket row's transaction. */
+  eventLog?: { appendSync(events: DomainEvent[]): number };
+  clock?: Clock;
 }) {
+  const clock = deps.clock ?? systemClock;
   const { bucketsRepository, backend } = deps;
   // Every S3 request resolves its bucket: cache the answers, dropped on any database change.
   let resolutions = new Map<string, BucketResolution>();
@@ -51,7 +58,7 @@ export function createBucketsUsecases(deps: {
       return resolution;
     },
 
-    async create(userId: string, name: string): Promise<BucketRow> {
+    async create(userId: string, name: string, origin: EventOrigin = CLI_ORIGIN): Promise<BucketRow> {
       const problem = bucketNameProblem(name);
       if (problem) throw invalidBucketNameError(problem);
       if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
@@ -61,7 +68,11 @@ export function createBucketsUsecases(deps: {
       const backendName = `${deps.backendBucketPrefix}${newBackendBucketSuffix()}`;
       await backend.createBucket(backendName);
       try {
-        const created = bucketsRepository.insert({ id: newId(), userId, name, backendName });
+        const created = bucketsRepository.transaction(() => {
+          const row = bucketsRepository.insert({ id: newId(), userId, name, backendName });
+          deps.eventLog?.appendSync([domainEvent(clock, 'bucket.created', userId, origin, { bucket: name })]);
+          return row;
+        });
         deps.changes.notify();
         return created;
       } catch (error) {
@@ -73,11 +84,14 @@ export function createBucketsUsecases(deps: {
     },
 
     /** Fails with the backend's BucketNotEmpty while objects remain. */
-    async remove(userId: string, name: string): Promise<void> {
+    async remove(userId: string, name: string, origin: EventOrigin = CLI_ORIGIN): Promise<void> {
       const bucket = bucketsRepository.findByOwnerAndName(userId, name);
       if (!bucket) throw bucketNotFoundError(name);
       await backend.deleteBucket(bucket.backendName);
-      bucketsRepository.delete(bucket.id);
+      bucketsRepository.transaction(() => {
+        // A concurrent remove that got there first records the event, once.
+        if (bucketsRepository.delete(bucket.id)) deps.eventLog?.appendSync([domainEvent(clock, 'bucket.deleted', userId, origin, { bucket: name })]);
+      });
       deps.changes.notify();
     },
   };

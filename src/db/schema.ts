@@ -89,7 +89,51 @@ export const sessions = sqliteTable(
   ],
 );
 
+/**
+ * The domain event log (src/events/events.ts): every change, whichever door it came through, in
+ * `seq` order. AUTOINCREMENT so a seq is never reused even after rows are pruned: subscribers'
+ * cursors stay valid. `id` is unique: appends are idempotent (the relay may move one journaled
+ * event twice after a crash, several processes may relay at once).
+ */
+export const events = sqliteTable(
+  'events',
+  {
+    seq: integer('seq').primaryKey({ autoIncrement: true }),
+    id: text('id').notNull(),
+    type: text('type').notNull(),
+    /** ISO 8601, as the event carries it. */
+    time: text('time').notNull(),
+    accountId: text('account_id').notNull(),
+    actorKind: text('actor_kind').notNull(),
+    actorId: text('actor_id').notNull(),
+    clientAddress: text('client_address'),
+    bucket: text('bucket'),
+    key: text('key'),
+    size: integer('size'),
+    etag: text('etag'),
+    contentType: text('content_type'),
+    versionId: text('version_id'),
+    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+  },
+  (table) => [
+    uniqueIndex('events_id_unique').on(table.id),
+    // An account's events after a cursor; and the bucket / key-prefix filters within it.
+    index('events_account_seq_idx').on(table.accountId, table.seq),
+    index('events_account_bucket_seq_idx').on(table.accountId, table.bucket, table.seq),
+  ],
+);
+
+/** Each subscriber's position in the event log: the last `seq` it handled. */
+export const eventCursors = sqliteTable('event_cursors', {
+  subscriber: text('subscriber').primaryKey(),
+  seq: integer('seq').notNull().default(0),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' })
+    .notNull()
+    .default(sql`(unixepoch('subsec') * 1000)`),
+});
+
 export type UserRow = typeof users.$inferSelect;
 export type AccessKeyRow = typeof accessKeys.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
+export type EventRow = typeof events.$inferSelect;

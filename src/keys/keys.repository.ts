@@ -16,6 +16,13 @@ export interface ActiveKeyRecord {
   expiresAt: Date | null;
 }
 
+export interface RevokedKey {
+  id: string;
+  userId: string;
+  accessKeyId: string;
+  name: string;
+}
+
 export function createKeysRepository({ db }: { db: Db }) {
   const activeKeyColumns = {
     keyId: accessKeys.id,
@@ -35,7 +42,13 @@ export function createKeysRepository({ db }: { db: Db }) {
     .where(and(eq(accessKeys.accessKeyId, sql.placeholder('accessKeyId')), activeCondition))
     .prepare();
 
+  const revokedColumns = { id: accessKeys.id, userId: accessKeys.userId, accessKeyId: accessKeys.accessKeyId, name: accessKeys.name };
+
   return {
+    /** Runs `fn` in one (immediate) transaction: a key row change and its domain event commit together. */
+    transaction<T>(fn: () => T): T {
+      return db.transaction(() => fn(), { behavior: 'immediate' });
+    },
     insert(key: {
       id: string;
       userId: string;
@@ -49,23 +62,23 @@ export function createKeysRepository({ db }: { db: Db }) {
     }): AccessKeyRow {
       return db.insert(accessKeys).values(key).returning().get();
     },
-    /** Revokes by public access key id; returns whether a live key was revoked. */
-    revoke(accessKeyId: string, at: Date): boolean {
-      const result = db
+    /** Revokes by public access key id; returns the key revoked, undefined when no live key matched. */
+    revoke(accessKeyId: string, at: Date): RevokedKey | undefined {
+      return db
         .update(accessKeys)
         .set({ revokedAt: at })
         .where(and(eq(accessKeys.accessKeyId, accessKeyId), isNull(accessKeys.revokedAt)))
-        .run();
-      return result.changes > 0;
+        .returning(revokedColumns)
+        .get();
     },
-    /** Revokes a live key by its row id, only when it belongs to `userId`; returns whether one was revoked. */
-    revokeOwned(userId: string, id: string, at: Date): boolean {
-      const result = db
+    /** Revokes a live key by its row id, only when it belongs to `userId`; returns the key revoked, if any. */
+    revokeOwned(userId: string, id: string, at: Date): RevokedKey | undefined {
+      return db
         .update(accessKeys)
         .set({ revokedAt: at })
         .where(and(eq(accessKeys.id, id), eq(accessKeys.userId, userId), isNull(accessKeys.revokedAt)))
-        .run();
-      return result.changes > 0;
+        .returning(revokedColumns)
+        .get();
     },
     /** The account's live (unrevoked) keys, oldest first (rowid breaks ties within a millisecond; ids are random). */
     listForUser(userId: string): AccessKeyRow[] {

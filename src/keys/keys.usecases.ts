@@ -4,7 +4,9 @@ import { newAccessKeyId, newId, newSecretAccessKey } from '../ids.ts';
 import { bucketNameProblem } from '../buckets/bucket-names.ts';
 import { scopeOfRecord, type KeyPermission, type KeyScope } from './key-scope.ts';
 import { invalidKeyScopeError, keyLimitReachedError, keyNotFoundError } from './keys.errors.ts';
-import type { KeysRepository } from './keys.repository.ts';
+import type { KeysRepository, RevokedKey } from './keys.repository.ts';
+import { CLI_ORIGIN, domainEvent, type EventOrigin } from '../events/domain-event.ts';
+import type { DomainEvent } from '../events/events.ts';
 
 export type KeysUsecases = ReturnType<typeof createKeysUsecases>;
 
@@ -32,42 +34,64 @@ const MAX_PREFIX_BYTES = 1024;
 /** Live (unrevoked) access keys an account may hold at once. */
 export const MAX_KEYS_PER_ACCOUNT = 5;
 
-export function createKeysUsecases(deps: { keysRepository: KeysRepository; secretBox: SecretBox; clock: Clock; onChange?: () => void }) {
+export function createKeysUsecases(deps: {
+  keysRepository: KeysRepository;
+  secretBox: SecretBox;
+  clock: Clock;
+  onChange?: () => void;
+  /** The event log: `key.created` / `key.revoked` are appended in the key row's transaction. */
+  eventLog?: { appendSync(events: DomainEvent[]): number };
+}) {
   const { keysRepository, secretBox } = deps;
+  const keyEvent = (type: 'key.created' | 'key.revoked', key: { userId: string; accessKeyId: string; name: string }, origin: EventOrigin) =>
+    deps.eventLog?.appendSync([domainEvent(deps.clock, type, key.userId, origin, { detail: { accessKeyId: key.accessKeyId, name: key.name } })]);
+  /** Revokes in one transaction with its event; throws keys.not_found when nothing was revoked. */
+  const revokeWith = (revoke: () => RevokedKey | undefined, origin: EventOrigin): void => {
+    const revoked = keysRepository.transaction(() => {
+      const key = revoke();
+      if (key) keyEvent('key.revoked', key, origin);
+      return key;
+    });
+    if (!revoked) throw keyNotFoundError();
+  };
   return {
     /**
      * Refuses with `keys.limit_reached` when the account already has MAX_KEYS_PER_ACCOUNT live keys
      * (expired keys count until deleted), and with `keys.invalid_scope` for an invalid scope.
      */
-    create(userId: string, name = '', scopeInput: KeyScopeInput = {}): CreatedKey {
+    create(userId: string, name = '', scopeInput: KeyScopeInput = {}, origin: EventOrigin = CLI_ORIGIN): CreatedKey {
       const scope = validateScope(scopeInput, deps.clock.now());
       // Count and insert run back to back with no await: better-sqlite3 is synchronous in this process.
       if (keysRepository.countLiveForUser(userId) >= MAX_KEYS_PER_ACCOUNT) throw keyLimitReachedError(MAX_KEYS_PER_ACCOUNT);
       const secretAccessKey = newSecretAccessKey();
-      const row = keysRepository.insert({
-        id: newId(),
-        userId,
-        accessKeyId: newAccessKeyId(),
-        secretEncrypted: secretBox.seal(secretAccessKey),
-        name,
-        scopeBuckets: scope.buckets ? [...scope.buckets] : null,
-        scopePrefix: scope.prefix ?? null,
-        permission: scope.permission,
-        expiresAt: scope.expiresAt ?? null,
+      const row = keysRepository.transaction(() => {
+        const inserted = keysRepository.insert({
+          id: newId(),
+          userId,
+          accessKeyId: newAccessKeyId(),
+          secretEncrypted: secretBox.seal(secretAccessKey),
+          name,
+          scopeBuckets: scope.buckets ? [...scope.buckets] : null,
+          scopePrefix: scope.prefix ?? null,
+          permission: scope.permission,
+          expiresAt: scope.expiresAt ?? null,
+        });
+        keyEvent('key.created', inserted, origin);
+        return inserted;
       });
       deps.onChange?.();
       return { id: row.id, name: row.name, accessKeyId: row.accessKeyId, secretAccessKey, createdAt: row.createdAt, scope: scopeOfRecord(row) };
     },
-    revoke(accessKeyId: string): void {
-      if (!keysRepository.revoke(accessKeyId, deps.clock.now())) throw keyNotFoundError();
+    revoke(accessKeyId: string, origin: EventOrigin = CLI_ORIGIN): void {
+      revokeWith(() => keysRepository.revoke(accessKeyId, deps.clock.now()), origin);
       deps.onChange?.();
     },
     /**
      * Revokes one of `userId`'s keys by its id. Another account's key, an unknown id and an
      * already revoked key all answer `keys.not_found`, and nothing is touched.
      */
-    revokeById(userId: string, id: string): void {
-      if (!keysRepository.revokeOwned(userId, id, deps.clock.now())) throw keyNotFoundError();
+    revokeById(userId: string, id: string, origin: EventOrigin = CLI_ORIGIN): void {
+      revokeWith(() => keysRepository.revokeOwned(userId, id, deps.clock.now()), origin);
       // Drops the key store's cache now: the gateway refuses the key on its next request.
       deps.onChange?.();
     },

@@ -25,7 +25,8 @@ export interface AccountUsage {
  */
 export interface QuotaHold {
   admit: AdmitWrite;
-  settle(): Promise<void>;
+  /** Resolves to the account's used bytes as re-read from the backend after the write (for quota events). */
+  settle(): Promise<number | undefined>;
 }
 
 /**
@@ -115,13 +116,15 @@ export function createQuotasUsecases(deps: {
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
-  /** Pushes the backend's figure to the store; a store outage only costs accuracy until the next resync. */
-  async function resync(userId: string): Promise<void> {
+  /** Pushes the backend's figure to the store (and returns it); a store outage only costs accuracy until the next resync. */
+  async function resync(userId: string): Promise<number> {
+    const used = await usedBytes(userId);
     try {
-      await quotaStore.resync(userId, await usedBytes(userId));
+      await quotaStore.resync(userId, used);
     } catch (error) {
       if (!isLimitsUnavailable(error)) throw error;
     }
+    return used;
   }
 
   /**
@@ -196,15 +199,16 @@ export function createQuotasUsecases(deps: {
           }
         },
         async settle() {
-          if (settled) return;
+          if (settled) return undefined;
           settled = true;
           try {
-            await resync(userId);
+            const used = await resync(userId);
             for (const id of reservations) {
               await quotaStore.release(userId, id).catch((error: unknown) => {
                 if (!isLimitsUnavailable(error)) throw error;
               });
             }
+            return used;
           } finally {
             // The committed object (if any) is in the backend's count by now.
             releaseObject?.();

@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checksumOf, compositeChecksum } from '../checksums/checksums.ts';
 import { S3Error, type S3ErrorCode } from '../errors/s3-errors.ts';
 import type { ByteRangeSpec, ObjectMetadata, StorageBackend } from './storage-backend.ts';
+import type { CommitFacts, DomainEvent, JournalHook } from '../events/events.ts';
 
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
@@ -1045,6 +1046,140 @@ export function runStorageBackendContract(
 
       it('reports NoSuchBucket for a missing bucket', async () => {
         await expectS3Error(backend.usage('contract-missing-usage'), 'NoSuchBucket');
+      });
+    });
+
+    // ------------------------------------------------------------------ journal
+
+    describe('journal', () => {
+      /** A hook that records the facts it was given and journals one marker event per call. */
+      function recordingHook(label: string, options: { skipMissing?: boolean } = {}) {
+        const calls: CommitFacts[] = [];
+        const returned: DomainEvent[] = [];
+        const hook: JournalHook = (facts) => {
+          calls.push(facts);
+          if (options.skipMissing && !facts.replaced) return [];
+          const event: DomainEvent = {
+            id: `${label}-${calls.length}-${randomBytes(6).toString('hex')}`,
+            type: 'object.created',
+            time: '2026-01-01T00:00:00.000Z',
+            accountId: 'contract-account',
+            actor: { kind: 'system', id: 'contract' },
+            key: facts.key,
+            detail: { replaced: facts.replaced },
+          };
+          returned.push(event);
+          return [event];
+        };
+        return { hook, calls, returned };
+      }
+
+      /** Acks everything journaled so far (earlier tests), so each test sees only its own entries. */
+      function drainJournal(): void {
+        const journal = backend.eventJournal!;
+        for (;;) {
+          const entries = journal.readJournal(1000);
+          if (entries.length === 0) return;
+          journal.ackJournal(entries.map((entry) => entry.seq));
+        }
+      }
+
+      const journaled = () => backend.eventJournal!.readJournal(1000).map((entry) => entry.event);
+
+      it('journals exactly the events the hook returned, with the facts of the commit', async () => {
+        expect(backend.eventJournal).toBeDefined();
+        drainJournal();
+        const bucket = await newBucket();
+        const first = recordingHook('put');
+        const written = await backend.putObject({ bucket, key: 'j/k', body: bodyOf('hello'), size: 5, metadata: meta({ contentType: 'text/plain' }), journal: first.hook });
+        expect(first.calls).toEqual([{ key: 'j/k', replaced: false, size: 5, etag: written.etag, contentType: 'text/plain' }]);
+        const second = recordingHook('overwrite');
+        await backend.putObject({ bucket, key: 'j/k', body: bodyOf('hello!'), size: 6, metadata: meta(), journal: second.hook });
+        expect(second.calls).toMatchObject([{ key: 'j/k', replaced: true, size: 6, etag: `"${md5Hex('hello!')}"` }]);
+        const copy = recordingHook('copy');
+        await backend.copyObject({ sourceBucket: bucket, sourceKey: 'j/k', bucket, key: 'j/copy', metadataDirective: 'COPY', journal: copy.hook });
+        expect(copy.calls).toMatchObject([{ key: 'j/copy', replaced: false, size: 6, etag: `"${md5Hex('hello!')}"` }]);
+        const tagging = recordingHook('tagging');
+        await backend.putObjectTagging({ bucket, key: 'j/k', tags: { a: '1' }, journal: tagging.hook });
+        await backend.deleteObjectTagging({ bucket, key: 'j/k', journal: tagging.hook });
+        expect(tagging.calls).toMatchObject([
+          { key: 'j/k', replaced: true },
+          { key: 'j/k', replaced: true },
+        ]);
+        // A hook that returns nothing journals nothing.
+        await backend.putObject({ bucket, key: 'j/quiet', body: bodyOf('q'), size: 1, metadata: meta(), journal: () => [] });
+        expect(journaled()).toEqual([...first.returned, ...second.returned, ...copy.returned, ...tagging.returned]);
+        drainJournal();
+        expect(journaled()).toEqual([]);
+      });
+
+      it('journals a completed multipart upload once, at completion', async () => {
+        drainJournal();
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'mp', metadata: meta() });
+        const part = await backend.uploadPart({ bucket, key: 'mp', uploadId, partNumber: 1, body: bodyOf('only part'), size: 9 });
+        expect(journaled()).toEqual([]);
+        const hook = recordingHook('complete');
+        const done = await backend.completeMultipartUpload({ bucket, key: 'mp', uploadId, parts: [{ partNumber: 1, etag: part.etag }], journal: hook.hook });
+        expect(hook.calls).toMatchObject([{ key: 'mp', replaced: false, size: 9, etag: done.etag }]);
+        expect(journaled()).toEqual(hook.returned);
+      });
+
+      it('journals nothing for a write that failed or was refused', async () => {
+        drainJournal();
+        const bucket = await newBucket();
+        const hook = recordingHook('failed');
+        const data = Buffer.from('the real body');
+        await expectS3Error(
+          backend.putObject({ bucket, key: 'bad-digest', body: bodyOf(data), size: data.length, contentMd5: md5Base64('something else'), metadata: meta(), journal: hook.hook }),
+          'BadDigest',
+        );
+        await expectS3Error(backend.putObject({ bucket, key: 'short', body: bodyOf(data), size: data.length + 10, metadata: meta(), journal: hook.hook }), 'IncompleteBody');
+        await expectS3Error(
+          backend.putObject({
+            bucket,
+            key: 'refused',
+            body: bodyOf(data),
+            size: data.length,
+            metadata: meta(),
+            admit: async () => {
+              throw new S3Error('QuotaExceeded');
+            },
+            journal: hook.hook,
+          }),
+          'QuotaExceeded',
+        );
+        expect(hook.returned).toEqual([]);
+        expect(journaled()).toEqual([]);
+      });
+
+      it('asks the hook about a delete of a missing key (replaced: false) and journals what it returns', async () => {
+        drainJournal();
+        const bucket = await newBucket();
+        await put(bucket, 'present', 'data');
+        const missing = recordingHook('missing');
+        await backend.deleteObject({ bucket, key: 'absent', journal: missing.hook });
+        expect(missing.calls).toEqual([{ key: 'absent', replaced: false }]);
+        const quiet = recordingHook('quiet', { skipMissing: true });
+        await backend.deleteObject({ bucket, key: 'absent', journal: quiet.hook });
+        const deleted = recordingHook('deleted');
+        await backend.deleteObject({ bucket, key: 'present', journal: deleted.hook });
+        expect(deleted.calls).toMatchObject([{ key: 'present', replaced: true, size: 4, etag: `"${md5Hex('data')}"` }]);
+        expect(journaled()).toEqual([...missing.returned, ...deleted.returned]);
+      });
+
+      it('calls the hook of DeleteObjects once per key it deleted', async () => {
+        drainJournal();
+        const bucket = await newBucket();
+        await put(bucket, 'a', '1');
+        await put(bucket, 'b', '22');
+        const hook = recordingHook('many');
+        await backend.deleteObjects({ bucket, keys: ['a', 'nothing-here', 'b'], journal: hook.hook });
+        expect(hook.calls.map((facts) => [facts.key, facts.replaced, facts.size]).sort()).toEqual([
+          ['a', true, 1],
+          ['b', true, 2],
+        ]);
+        expect(journaled()).toEqual(hook.returned);
       });
     });
 

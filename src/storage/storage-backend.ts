@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { ChecksumAlgorithm } from '../checksums/checksums.ts';
-import type { JournalHook } from '../events/events.ts';
+import type { DomainEvent, JournalHook } from '../events/events.ts';
 
 /**
  * The one storage interface. The gateway and the dashboard API talk only to this; the
@@ -71,6 +71,12 @@ export interface StorageBackend {
    */
   countUploads(bucket: string): Promise<number>;
 
+  /**
+   * The events this backend journaled with its commits (see `Journaled`), waiting to be moved to
+   * the event log by the relay (src/events/relay.ts). Both built-in backends have one.
+   */
+  readonly eventJournal?: EventJournal;
+
   /** Cheap liveness probe for /_health/status. */
   health(): Promise<StorageHealth>;
   close(): Promise<void>;
@@ -116,6 +122,26 @@ interface Admitted extends Journaled {
  */
 export interface Journaled {
   journal?: JournalHook;
+}
+
+/** One journaled event; `seq` is its position in the backend's journal (the ack handle). */
+export interface JournalEntry {
+  seq: number;
+  event: DomainEvent;
+}
+
+/**
+ * A backend's local outbox of events (a table in its own database, written in the commit
+ * transaction). Several processes sharing a DATA_DIR may read and ack the same entries: the event
+ * log's append is idempotent by event id.
+ */
+export interface EventJournal {
+  /** The oldest `limit` entries, in journal order. */
+  readJournal(limit: number): JournalEntry[];
+  /** Removes relayed entries; seqs already removed are ignored. */
+  ackJournal(seqs: number[]): void;
+  /** `listener` runs soon after each commit that journaled something; returns the unsubscribe. */
+  onJournaled(listener: () => void): () => void;
 }
 
 export interface BucketUsage {

@@ -1,3 +1,4 @@
+import { requestOrigin } from '../../event-origin.ts';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineOperation } from '../../openapi/operations.ts';
@@ -168,7 +169,7 @@ export function createAdminRoutes(deps: { admin: AdminUsecases }) {
   app.post('/users', async (c) => {
     const body = await parseBody(c, adminOperations.createUser.body.schema);
     if (!body.ok) return body.response;
-    const { user, key, bucket } = await admin.createUser(body.value);
+    const { user, key, bucket } = await admin.createUser(body.value, requestOrigin(c, 'admin', c.get('user')!.id));
     // The only response that ever carries this secret.
     c.header('Cache-Control', 'no-store');
     return c.json({ user: user, accessKey: { id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt }, bucket }, 201);
@@ -199,7 +200,7 @@ export function createAdminRoutes(deps: { admin: AdminUsecases }) {
   app.post('/keys/:id/revoke', (c) => {
     const params = parseParams(c, adminOperations.revokeKey.params);
     if (!params.ok) return params.response;
-    return c.json({ key: admin.revokeKey(params.value.id) });
+    return c.json({ key: admin.revokeKey(params.value.id, requestOrigin(c, 'admin', c.get('user')!.id)) });
   });
 
   return app;

@@ -1,3 +1,4 @@
+import type { EventOrigin } from '../../../src/events/domain-event.ts';
 import type { AccountsRepository } from '../../../src/accounts/accounts.repository.ts';
 import { MIN_PASSWORD_LENGTH, type AccountsUsecases } from '../../../src/accounts/accounts.usecases.ts';
 import { weakPasswordError } from '../../../src/accounts/accounts.errors.ts';
@@ -128,8 +129,8 @@ export function createAdminUsecases(deps: {
      * Creates an account exactly as sign-up does (first key, `default` bucket; SIGNUP_ENABLED does
      * not apply to admins), optionally as an admin and with its own quota. No session is started.
      */
-    async createUser(input: { email: string; password: string; isAdmin?: boolean; quotaBytes?: number }) {
-      const { user, key, bucket } = await accountsUsecases.createAccount({ email: input.email, password: input.password, isAdmin: input.isAdmin ?? false });
+    async createUser(input: { email: string; password: string; isAdmin?: boolean; quotaBytes?: number }, origin?: EventOrigin) {
+      const { user, key, bucket } = await accountsUsecases.createAccount({ email: input.email, password: input.password, isAdmin: input.isAdmin ?? false, origin });
       if (input.quotaBytes !== undefined) await quotasUsecases.setQuota(user.id, input.quotaBytes);
       return { user: await getUser(user.id), key, bucket: bucket.name };
     },
@@ -170,11 +171,11 @@ export function createAdminUsecases(deps: {
     },
 
     /** Revokes any account's key; an unknown or already revoked key is `keys.not_found`, as on /api/keys. */
-    revokeKey(id: string): AdminKey {
+    revokeKey(id: string, origin?: EventOrigin): AdminKey {
       const key = adminRepository.findKey(id);
       if (!key) throw keyNotFoundError();
       // The owner's own revocation path: it notifies the change watcher, so the gateway refuses the key now.
-      keysUsecases.revokeById(key.userId, id);
+      keysUsecases.revokeById(key.userId, id, origin);
       return toAdminKey(adminRepository.findKey(id)!);
     },
   };

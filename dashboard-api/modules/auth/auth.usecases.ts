@@ -76,7 +76,12 @@ export function createAuthUsecases(deps: {
     /** Self-service sign-up: the account with its first access key and `default` bucket, signed in. */
     async signup(input: { email: string; password: string }) {
       if (!deps.signupEnabled) throw signupDisabledError();
-      const { user, key, bucket } = await accountsUsecases.createAccount({ email: input.email, password: input.password });
+      // The new account is the actor of its own first key and bucket.
+      const { user, key, bucket } = await accountsUsecases.createAccount({
+        email: input.email,
+        password: input.password,
+        origin: (userId) => ({ actor: { kind: 'session', id: userId } }),
+      });
       return { user: toPublicUser(user), key, bucket: bucket.name, session: startSession(user.id) };
     },
 

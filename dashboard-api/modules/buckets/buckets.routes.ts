@@ -1,3 +1,4 @@
+import { requestOrigin } from '../../event-origin.ts';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { defineOperation } from '../../openapi/operations.ts';
@@ -61,13 +62,13 @@ export function createBucketsRoutes(deps: { buckets: DashboardBucketsUsecases })
   app.post('/', async (c) => {
     const body = await parseBody(c, bucketsOperations.create.body.schema);
     if (!body.ok) return body.response;
-    return c.json(await buckets.create(c.get('user')!.id, body.value.name), 201);
+    return c.json(await buckets.create(c.get('user')!.id, body.value.name, requestOrigin(c, 'session', c.get('user')!.id)), 201);
   });
 
   app.delete('/', async (c) => {
     const query = parseQuery(c, bucketsOperations.remove.query);
     if (!query.ok) return query.response;
-    await buckets.remove(c.get('user')!.id, query.value.name);
+    await buckets.remove(c.get('user')!.id, query.value.name, requestOrigin(c, 'session', c.get('user')!.id));
     return c.json({ success: true });
   });
 

@@ -1,3 +1,4 @@
+import type { EventOrigin } from '../../../src/events/domain-event.ts';
 import type { BucketsUsecases } from '../../../src/buckets/buckets.usecases.ts';
 import { isS3Error } from '../../../src/errors/s3-errors.ts';
 import { bucketNotEmptyError } from './buckets.errors.ts';
@@ -23,12 +24,12 @@ export function createDashboardBucketsUsecases(deps: { buckets: BucketsUsecases 
     list(userId: string): PublicBucket[] {
       return buckets.list(userId).map(toPublicBucket);
     },
-    async create(userId: string, name: string): Promise<PublicBucket> {
-      return toPublicBucket(await buckets.create(userId, name));
+    async create(userId: string, name: string, origin?: EventOrigin): Promise<PublicBucket> {
+      return toPublicBucket(await buckets.create(userId, name, origin));
     },
-    async remove(userId: string, name: string): Promise<void> {
+    async remove(userId: string, name: string, origin?: EventOrigin): Promise<void> {
       try {
-        await buckets.remove(userId, name);
+        await buckets.remove(userId, name, origin);
       } catch (error) {
         if (isS3Error(error, 'BucketNotEmpty')) throw bucketNotEmptyError(name);
         throw error;

@@ -1,11 +1,13 @@
+import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
+import { sessionPrincipal } from '../../../src/objects/principal.ts';
 import { z } from 'zod';
 import { defineOperation } from '../../openapi/operations.ts';
 import { parseQuery } from '../../validation.ts';
 import { requireUser, type AuthVariables } from '../auth/session.middleware.ts';
 import type { ExplorerUsecases } from './explorer.usecases.ts';
 
-type ExplorerEnv = { Variables: AuthVariables & { requestId: string } };
+type ExplorerEnv = { Bindings: Partial<HttpBindings>; Variables: AuthVariables & { requestId: string } };
 
 const entrySchema = z.union([
   z.object({ key: z.string(), type: z.literal('directory') }),
@@ -51,7 +53,7 @@ export function createExplorerRoutes(deps: { explorer: ExplorerUsecases }) {
   app.get('/', async (c) => {
     const query = parseQuery(c, explorerOperations.browse.query);
     if (!query.ok) return query.response;
-    return c.json(await deps.explorer.browse(c.get('user')!.id, query.value));
+    return c.json(await deps.explorer.browse(sessionPrincipal(c.get('user')!.id, c.env?.incoming?.socket.remoteAddress), query.value));
   });
   return app;
 }

@@ -4,6 +4,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { KeyStore } from '../../../src/keys/key-store.ts';
+import { keyPrincipal } from '../../../src/objects/principal.ts';
 import { parseRange } from '../../../src/storage/conditions.ts';
 import { jsonError } from '../../errors.ts';
 import { defineOperation } from '../../openapi/operations.ts';
@@ -163,7 +164,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
   const { files } = deps;
   const app = new Hono<FilesEnv>();
   app.use('*', apiKeyAuth(deps.keyStore));
-  const principalOf = (c: Context<FilesEnv>): FilesPrincipal => ({ userId: c.get('apiKey').userId, scope: c.get('apiKey').scope });
+  const principalOf = (c: Context<FilesEnv>): FilesPrincipal => keyPrincipal(c.get('apiKey'), c.env?.incoming?.socket.remoteAddress);
 
   app.post('/', async (c) => {
     const query = parseQuery(c, filesOperations.upload.query);

@@ -1,3 +1,4 @@
+import { requestOrigin } from '../../event-origin.ts';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import { KEY_PERMISSIONS, type KeyScope } from '../../../src/keys/key-scope.ts';
@@ -92,7 +93,8 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
     const body = await parseBody(c, keysOperations.create.body.schema);
     if (!body.ok) return body.response;
     const { name, buckets, prefix, permission, expiresAt } = body.value;
-    const key = keys.create(c.get('user')!.id, name, { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) });
+    const userId = c.get('user')!.id;
+    const key = keys.create(userId, name, { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) }, requestOrigin(c, 'session', userId));
     // The only response that ever carries this secret.
     c.header('Cache-Control', 'no-store');
     return c.json(
@@ -104,7 +106,7 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
   app.delete('/', (c) => {
     const query = parseQuery(c, keysOperations.revoke.query);
     if (!query.ok) return query.response;
-    keys.revokeById(c.get('user')!.id, query.value.id);
+    keys.revokeById(c.get('user')!.id, query.value.id, requestOrigin(c, 'session', c.get('user')!.id));
     return c.json({ success: true });
   });
 

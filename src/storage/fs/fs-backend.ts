@@ -34,7 +34,9 @@ import type {
   DeleteObjectsOutput,
   GetObjectInput,
   GetObjectOutput,
+  EventJournal,
   HeadObjectInput,
+  Journaled,
   ListMultipartUploadsInput,
   ListMultipartUploadsOutput,
   ListObjectsInput,
@@ -61,6 +63,7 @@ import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, 
 import { claimOwner, type FileOwner } from './file-owners.ts';
 import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
 import type { StorageHealth } from '../storage-backend.ts';
+import type { JournalHook } from '../../events/events.ts';
 
 export interface FsBackendOptions {
   dataDir: string;
@@ -103,6 +106,8 @@ export interface FsBackend extends StorageBackend {
   readonly owner: string;
   /** Collects data files no index row references whose writer is gone (the periodic sweep). */
   sweepOrphans(): Promise<SweepReport>;
+  /** Always present: the index journals events in its commit transactions. */
+  readonly eventJournal: EventJournal;
 }
 
 const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
@@ -255,6 +260,11 @@ class FsStorageBackend implements FsBackend {
 
   get owner(): string {
     return this.options.owner.id;
+  }
+
+  /** Events journaled in the index's commit transactions. */
+  get eventJournal(): EventJournal {
+    return this.index.journal;
   }
 
   /** A new data/temp file name; carries this process's owner id so no other sweep takes it. */
@@ -530,11 +540,11 @@ class FsStorageBackend implements FsBackend {
    * Commits an object row through its admission; unlinks the new files if that fails (or is
    * refused: the key keeps what it holds) and the old version's if it succeeds.
    */
-  private async commitObject(record: ObjectRecord, admit?: AdmitWrite): Promise<void> {
+  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook): Promise<void> {
     const newFiles = record.segments.map((s) => s.file);
     let orphans: string[] | null;
     try {
-      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted));
+      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal));
     } catch (error) {
       await this.discard(newFiles);
       throw error;
@@ -621,7 +631,7 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    await this.commitObject(record, input.admit);
+    await this.commitObject(record, input.admit, input.journal);
     return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
   }
 
@@ -653,14 +663,15 @@ class FsStorageBackend implements FsBackend {
     return output;
   }
 
-  async deleteObject(input: { bucket: string; key: string }): Promise<void> {
+  async deleteObject(input: { bucket: string; key: string } & Journaled): Promise<void> {
     this.requireBucket(input.bucket);
-    await this.freeing(() => this.index.deleteObjects(input.bucket, [utf8(input.key)]), (orphans) => orphans);
+    // The hook hears of a missing key too (replaced: false): it decides whether that is an event.
+    await this.freeing(() => this.index.deleteObjects(input.bucket, [utf8(input.key)], input.journal, true), (orphans) => orphans);
   }
 
-  async deleteObjects(input: { bucket: string; keys: string[] }): Promise<DeleteObjectsOutput> {
+  async deleteObjects(input: { bucket: string; keys: string[] } & Journaled): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
-    await this.freeing(() => this.index.deleteObjects(input.bucket, input.keys.map(utf8)), (orphans) => orphans);
+    await this.freeing(() => this.index.deleteObjects(input.bucket, input.keys.map(utf8), input.journal), (orphans) => orphans);
     return { deleted: [...input.keys], errors: [] };
   }
 
@@ -693,7 +704,7 @@ class FsStorageBackend implements FsBackend {
         segments,
         inline: source.inline,
       };
-      await this.commitObject(record, input.admit);
+      await this.commitObject(record, input.admit, input.journal);
       return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
     } finally {
       this.release(sourceFiles);
@@ -729,16 +740,16 @@ class FsStorageBackend implements FsBackend {
     return { ...this.requireObject(input.bucket, input.key).tags };
   }
 
-  async putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> }): Promise<void> {
+  async putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled): Promise<void> {
     this.requireBucket(input.bucket);
-    if (!this.index.setTags(input.bucket, utf8(input.key), { ...input.tags })) {
+    if (!this.index.setTags(input.bucket, utf8(input.key), { ...input.tags }, input.journal)) {
       throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
     }
   }
 
-  async deleteObjectTagging(input: { bucket: string; key: string }): Promise<void> {
+  async deleteObjectTagging(input: { bucket: string; key: string } & Journaled): Promise<void> {
     this.requireBucket(input.bucket);
-    if (!this.index.setTags(input.bucket, utf8(input.key), {})) {
+    if (!this.index.setTags(input.bucket, utf8(input.key), {}, input.journal)) {
       throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
     }
   }
@@ -875,7 +886,7 @@ class FsStorageBackend implements FsBackend {
         checksum,
       };
       return { record, result };
-    }, admitted));
+    }, admitted, input.journal));
     if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
     await this.discard(committed.orphans);
     return committed.result;

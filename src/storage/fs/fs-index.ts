@@ -8,6 +8,8 @@ import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, UsageChange } from '../storage-backend.ts';
 import type { ScanCursor } from './key-range.ts';
 import { storageError } from './disk-space.ts';
+import type { JournalHook } from '../../events/events.ts';
+import { createJournalTable } from '../journal-table.ts';
 
 /** A contiguous run of object bytes stored in one data file. */
 export interface Segment {
@@ -283,6 +285,8 @@ export class FsIndex {
    * so tests can prove a page costs O(entries) index work.
    */
   readonly listingWork = { scans: 0, rows: 0 };
+  /** Domain events journaled in the same transactions as the changes (src/storage/journal-table.ts). */
+  readonly journal: ReturnType<typeof createJournalTable>;
 
   /** `durable`: every commit is fsynced (small objects live in the index, so it holds data too). */
   constructor(file: string, options: { durable: boolean } = { durable: true }) {
@@ -291,6 +295,7 @@ export class FsIndex {
     this.db.pragma(options.durable ? 'synchronous = FULL' : 'synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    this.journal = createJournalTable(this.db);
     const db = this.db;
     this.stmts = {
       ping: db.prepare('SELECT 1 AS ok'),
@@ -299,7 +304,8 @@ export class FsIndex {
       deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
       anyObject: db.prepare('SELECT 1 FROM objects WHERE bucket = ? LIMIT 1').pluck(),
       getObject: db.prepare('SELECT * FROM objects WHERE bucket = ? AND key = ?'),
-      getObjectSegments: db.prepare('SELECT segments, size FROM objects WHERE bucket = ? AND key = ?'),
+      getObjectSegments: db.prepare('SELECT segments, size, etag FROM objects WHERE bucket = ? AND key = ?'),
+      getObjectFacts: db.prepare('SELECT size, etag, metadata FROM objects WHERE bucket = ? AND key = ?'),
       addUsage: db.prepare('UPDATE buckets SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE name = ?'),
       usage: db.prepare('SELECT bytes, objects, multipart_bytes FROM buckets WHERE name = ?'),
       uploadBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM parts WHERE upload_id = ?').pluck(),
@@ -427,7 +433,7 @@ export class FsIndex {
    * With `admitted`, throws AdmissionStale first (nothing written) when the change, plus
    * `otherBytes` the caller's transaction changes, exceeds it.
    */
-  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0): string[] {
+  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook): string[] {
     const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number } | undefined;
     checkAdmitted({ bytes: record.size - (old?.size ?? 0) + otherBytes, objects: old ? 0 : 1 }, admitted);
     this.objectCache.delete(objectCacheKey(record.bucket, record.key));
@@ -446,6 +452,13 @@ export class FsIndex {
       segments: encodeSegments(record.segments),
       inline_data: record.inline ?? null,
     });
+    this.journal.record(journal, {
+      key: record.key.toString('utf8'),
+      replaced: old !== undefined,
+      size: record.size,
+      etag: record.etag,
+      contentType: record.metadata.contentType,
+    });
     return old === undefined ? [] : segmentFiles(old.segments);
   }
 
@@ -453,17 +466,24 @@ export class FsIndex {
    * Commits an object version; null when the bucket vanished (nothing written). With `admitted`,
    * the usage change is measured inside the transaction: AdmissionStale when it exceeds that.
    */
-  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange): string[] | null => {
+  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange, journal?: JournalHook): string[] | null => {
     if (!this.bucketExists(record.bucket)) return null;
-    return this.writeObjectRow(record, admitted);
+    return this.writeObjectRow(record, admitted, 0, journal);
   });
 
-  /** Returns the deleted version's files (empty for a missing key). */
-  deleteObjects = this.tx((bucket: string, keys: Buffer[]): string[] => {
+  /**
+   * Returns the deleted version's files (empty for a missing key). `journal` is called once per
+   * deleted key, and with `journalMissing` also for keys that held nothing (replaced: false).
+   */
+  deleteObjects = this.tx((bucket: string, keys: Buffer[], journal?: JournalHook, journalMissing = false): string[] => {
     const orphans: string[] = [];
     for (const key of keys) {
-      const old = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number } | undefined;
-      if (old === undefined) continue;
+      const old = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number; etag: string } | undefined;
+      if (old === undefined) {
+        if (journalMissing) this.journal.record(journal, { key: key.toString('utf8'), replaced: false });
+        continue;
+      }
+      this.journal.record(journal, { key: key.toString('utf8'), replaced: true, size: old.size, etag: old.etag });
       this.objectCache.delete(objectCacheKey(bucket, key));
       this.stmts.deleteObject.run(bucket, key);
       this.stmts.addUsage.run(-old.size, -1, 0, bucket);
@@ -479,15 +499,17 @@ export class FsIndex {
   }
 
   /** False when the object does not exist. */
-  setTags(bucket: string, key: Buffer, tags: Record<string, string>): boolean {
+  setTags = this.tx((bucket: string, key: Buffer, tags: Record<string, string>, journal?: JournalHook): boolean => {
     this.objectCache.delete(objectCacheKey(bucket, key));
     const count = Object.keys(tags).length;
-    try {
-      return this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes === 1;
-    } catch (error) {
-      throw storageError(error);
+    if (this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes !== 1) return false;
+    if (journal) {
+      const row = this.stmts.getObjectFacts.get(bucket, key) as { size: number; etag: string; metadata: string };
+      const metadata = JSON.parse(row.metadata) as ObjectMetadata;
+      this.journal.record(journal, { key: key.toString('utf8'), replaced: true, size: row.size, etag: row.etag, contentType: metadata.contentType });
     }
-  }
+    return true;
+  });
 
   /**
    * Listing rows from `cursor`, stepped one at a time as the caller pulls them (see delimitedWalk):
@@ -588,8 +610,9 @@ export class FsIndex {
     uploadId: string,
     build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T },
     admitted?: UsageChange,
+    journal?: JournalHook,
   ): { result: T; orphans: string[] } | null {
-    return this.completeUploadTx(uploadId, build, admitted) as { result: T; orphans: string[] } | null;
+    return this.completeUploadTx(uploadId, build, admitted, journal) as { result: T; orphans: string[] } | null;
   }
 
   private completeUploadTx = this.tx(
@@ -597,6 +620,7 @@ export class FsIndex {
       uploadId: string,
       build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown },
       admitted?: UsageChange,
+      journal?: JournalHook,
     ): { result: unknown; orphans: string[] } | null => {
       const upload = this.getUpload(uploadId);
       if (!upload) return null;
@@ -606,7 +630,7 @@ export class FsIndex {
       const used = new Set(record.segments.map((s) => s.file));
       const uploadBytes = this.stmts.uploadBytes.get(uploadId) as number;
       // Checked before anything is written: the object's growth minus the parts it retires.
-      const objectOrphans = this.writeObjectRow(record, admitted, -uploadBytes);
+      const objectOrphans = this.writeObjectRow(record, admitted, -uploadBytes, journal);
       // The parts stop counting as in-progress uploads; the object counts from now on.
       this.stmts.addUsage.run(0, 0, -uploadBytes, upload.bucket);
       const orphans = objectOrphans.filter((file) => !used.has(file));

@@ -307,6 +307,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
   const backend: StorageBackend & { catalog: S3Catalog } = {
     kind: 's3',
     catalog,
+    eventJournal: catalog.eventJournal,
 
     async createBucket(bucket) {
       // Some stores (RGW, AWS us-east-1) answer 200 to re-creating a bucket one already owns.
@@ -359,7 +360,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const etag = headerValue(headers, 'etag') ?? '""';
         // A trailer checksum is known only now that the body has ended.
         const checksum = input.checksum && { ...input.checksum };
-        const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+        const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, input.metadata.contentType);
         await admission.settle(recorded, () => removeObject(input.bucket, input.key));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
         return { etag, size, lastModified, ...(checksum ? { checksum } : {}) };
@@ -394,12 +395,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return info;
     },
 
-    async deleteObject({ bucket, key }) {
+    async deleteObject({ bucket, key, journal }) {
       await http.sendAndDiscard({ method: 'DELETE', bucket, key });
-      catalog.forgetObjects(bucket, [key]);
+      catalog.forgetObjects(bucket, [key], journal, true);
     },
 
-    async deleteObjects({ bucket, keys }): Promise<DeleteObjectsOutput> {
+    async deleteObjects({ bucket, keys, journal }): Promise<DeleteObjectsOutput> {
       const body = Buffer.from(document('Delete', text('Quiet', false), keys.map((key) => node('Object', text('Key', key)))));
       const response = await http.sendForText({
         method: 'POST',
@@ -411,7 +412,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const result = parseResponse(response.text, 'DeleteResult');
       const deleted = arr(result.Deleted).map((entry) => str(entry.Key)!);
       const errors = arr(result.Error).map((entry) => ({ key: str(entry.Key)!, code: str(entry.Code) ?? 'InternalError', message: str(entry.Message) ?? '' }));
-      catalog.forgetObjects(bucket, deleted);
+      catalog.forgetObjects(bucket, deleted, journal);
       return { deleted, errors };
     },
 
@@ -448,7 +449,9 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const known = source && source.etag === etag ? source : undefined;
       const size = known?.size ?? (await backend.headObject({ bucket: input.bucket, key: input.key })).size;
       const checksum = known?.checksum;
-      const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum);
+      // The content type is known without a HEAD only when the copy replaced the metadata.
+      const contentType = input.metadataDirective === 'REPLACE' ? input.metadata?.contentType : undefined;
+      const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, contentType);
       await admission.settle(recorded, () => removeObject(input.bucket, input.key));
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()), ...(checksum ? { checksum } : {}) };
     },
@@ -513,7 +516,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return Object.fromEntries(arr(tagSet.Tag).map((tag) => [str(tag.Key) ?? '', str(tag.Value) ?? '']));
     },
 
-    async putObjectTagging({ bucket, key, tags }) {
+    async putObjectTagging({ bucket, key, tags, journal }) {
       const body = Buffer.from(document('Tagging', node('TagSet', Object.entries(tags).map(([name, value]) => node('Tag', text('Key', name), text('Value', value))))));
       await http.sendAndDiscard({
         method: 'PUT',
@@ -523,10 +526,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         body,
         headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
       });
+      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
     },
 
-    async deleteObjectTagging({ bucket, key }) {
+    async deleteObjectTagging({ bucket, key, journal }) {
       await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: { tagging: '' } });
+      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
     },
 
     async createMultipartUpload(input: CreateMultipartUploadInput) {
@@ -617,7 +622,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         algorithm && used.every((part) => part.checksum)
           ? { algorithm, value: compositeChecksum(algorithm, used.map((part) => part.checksum!.value)), type: 'COMPOSITE' as const }
           : undefined;
-      const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum);
+      const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum, input.journal, written.contentType);
       await admission.settle(recorded, () => removeObject(input.bucket, input.key));
       return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
     },

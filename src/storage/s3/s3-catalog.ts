@@ -1,6 +1,8 @@
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { BucketUsage, ObjectChecksum, UsageChange } from '../storage-backend.ts';
+import type { CommitFacts, JournalHook } from '../../events/events.ts';
+import { createJournalTable } from '../journal-table.ts';
 
 /**
  * What the proxy backend keeps beside the remote store, in its own SQLite file:
@@ -8,6 +10,8 @@ import type { BucketUsage, ObjectChecksum, UsageChange } from '../storage-backen
  *   of the whole remote bucket after every upload;
  * - the additional checksums (CRC32, CRC32C, SHA1, SHA256, CRC64NVME) the gateway verified, which
  *   many S3 stores (Ceph RGW before Squid, Garage) neither store nor return.
+ * - the journal of domain events (journal-table.ts), written in the transaction that records a
+ *   change right after the store confirmed it.
  * Objects changed directly in the backend, behind the gateway, are not seen here: a checksum is
  * returned only while the object's ETag still matches, and `usage reconcile` recounts from a
  * listing of the backend.
@@ -52,6 +56,7 @@ export function openS3Catalog(path: string) {
     ) WITHOUT ROWID;
   `);
 
+  const journal = createJournalTable(db);
   const keyBytes = (key: string) => Buffer.from(key, 'utf8');
   // Read-then-write transactions start IMMEDIATE, so another process's write makes them wait
   // (busy_timeout) instead of failing with SQLITE_BUSY on the lock upgrade.
@@ -97,12 +102,22 @@ export function openS3Catalog(path: string) {
   };
 
   /** Records an object version; returns the usage change it made (for the write's admission). */
-  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined): UsageChange => {
+  const recordObject = (
+    bucket: string,
+    key: string,
+    size: number,
+    etag: string,
+    checksum: ObjectChecksum | undefined,
+    hook?: JournalHook,
+    contentType?: string,
+  ): UsageChange => {
     const previous = statements.object.get(bucket, keyBytes(key));
     statements.ensureBucket.run(bucket);
     statements.putObject.run(bucket, keyBytes(key), size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
     const change = { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
     statements.addUsage.run(change.bytes, change.objects, 0, bucket);
+    // `replaced` as far as the catalog knows: an object written behind the gateway is not seen.
+    journal.record(hook, { key, replaced: previous !== undefined, size, etag, ...(contentType !== undefined ? { contentType } : {}) });
     return change;
   };
 
@@ -136,10 +151,18 @@ export function openS3Catalog(path: string) {
       return known?.etag === etag ? known.checksum : undefined;
     },
     recordObject: immediate(recordObject),
-    forgetObjects: immediate((bucket: string, keys: string[]) => {
+    /**
+     * `hook` is called once per key the catalog knew (the store reports every key deleted), and
+     * with `journalMissing` also for the others (replaced: false).
+     */
+    forgetObjects: immediate((bucket: string, keys: string[], hook?: JournalHook, journalMissing = false) => {
       for (const key of keys) {
         const previous = statements.object.get(bucket, keyBytes(key));
-        if (!previous) continue;
+        if (!previous) {
+          if (journalMissing) journal.record(hook, { key, replaced: false });
+          continue;
+        }
+        journal.record(hook, { key, replaced: true, size: previous.size, etag: previous.etag });
         statements.deleteObject.run(bucket, keyBytes(key));
         statements.addUsage.run(-previous.size, -1, 0, bucket);
       }
@@ -165,12 +188,18 @@ export function openS3Catalog(path: string) {
       return { bytes: size - (previous?.size ?? 0), objects: 0 };
     }),
     /** Returns the usage change: the object's growth minus the parts it retires. */
-    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined): UsageChange => {
+    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
       const retired = dropUpload(uploadId, bucket);
-      const change = recordObject(bucket, key, size, etag, checksum);
+      const change = recordObject(bucket, key, size, etag, checksum, hook, contentType);
       return { bytes: change.bytes - retired, objects: change.objects };
     }),
     abortUpload: immediate((uploadId: string, bucket: string) => void dropUpload(uploadId, bucket)),
+    /** Journals a change the catalog keeps nothing about (tagging), right after the store confirmed it. */
+    journalChange: immediate((hook: JournalHook | undefined, facts: Omit<CommitFacts, 'size' | 'etag'> & { bucket: string }) => {
+      const known = statements.object.get(facts.bucket, keyBytes(facts.key));
+      journal.record(hook, { key: facts.key, replaced: facts.replaced, ...(known ? { size: known.size, etag: known.etag } : {}) });
+    }),
+    eventJournal: journal,
 
     close: () => db.close(),
   };

@@ -1,0 +1,64 @@
+import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import type { Db } from '../../../src/db/database.ts';
+import { activity, type ActivityRow, type NewActivityRow } from '../../../src/db/activity.schema.ts';
+import type { DomainEventType } from '../../../src/events/events.ts';
+
+export type ActivityRepository = ReturnType<typeof createActivityRepository>;
+
+/** A position in the list: the last row of the previous page (seq, then event id, both descending). */
+export interface ActivityPosition {
+  seq: number;
+  eventId: string;
+}
+
+export interface ActivityFilter {
+  /** Absent only for the administrator's list across every account. */
+  accountId?: string;
+  bucket?: string;
+  keyPrefix?: string;
+  types?: DomainEventType[];
+  /** Inclusive. */
+  from?: Date;
+  /** Exclusive. */
+  to?: Date;
+}
+
+/** Rows per INSERT: 15 columns each stays far below SQLite's bound-parameter limit. */
+const INSERT_CHUNK = 200;
+
+export function createActivityRepository({ db }: { db: Db }) {
+  return {
+    /** Inserts the rows in one transaction; a row whose event id is already stored is skipped. */
+    insertIgnoringDuplicates(rows: NewActivityRow[]): void {
+      db.transaction((tx) => {
+        for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
+          tx.insert(activity).values(rows.slice(start, start + INSERT_CHUNK)).onConflictDoNothing().run();
+        }
+      });
+    },
+
+    /** Up to `limit` rows matching `filter` after `after` (exclusive), newest (highest seq) first. */
+    list(filter: ActivityFilter, options: { limit: number; after?: ActivityPosition }): ActivityRow[] {
+      const { after } = options;
+      const prefix = filter.keyPrefix;
+      const conditions: (SQL | undefined)[] = [
+        filter.accountId === undefined ? undefined : eq(activity.accountId, filter.accountId),
+        filter.bucket === undefined ? undefined : eq(activity.bucket, filter.bucket),
+        // Not LIKE: it is case-insensitive and treats % and _ as wildcards. The `>=` bound lets the
+        // (account, bucket, key) index start at the prefix; substr() decides exactly.
+        prefix === undefined || prefix === '' ? undefined : and(gte(activity.key, prefix), sql`substr(${activity.key}, 1, length(${prefix})) = ${prefix}`),
+        filter.types === undefined ? undefined : inArray(activity.type, filter.types),
+        filter.from === undefined ? undefined : gte(activity.time, filter.from),
+        filter.to === undefined ? undefined : lt(activity.time, filter.to),
+        after === undefined ? undefined : or(lt(activity.seq, after.seq), and(eq(activity.seq, after.seq), lt(activity.eventId, after.eventId))),
+      ];
+      return db
+        .select()
+        .from(activity)
+        .where(and(...conditions))
+        .orderBy(desc(activity.seq), desc(activity.eventId))
+        .limit(options.limit)
+        .all();
+    },
+  };
+}

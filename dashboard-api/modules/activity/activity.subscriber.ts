@@ -1,0 +1,41 @@
+import type { Subscriber, StoredEvent } from '../../../src/events/events.ts';
+import type { NewActivityRow } from '../../../src/db/activity.schema.ts';
+import type { Db } from '../../../src/db/database.ts';
+import { createActivityRepository } from './activity.repository.ts';
+
+export const ACTIVITY_SUBSCRIBER_NAME = 'activity';
+
+export const toActivityRow = (event: StoredEvent): NewActivityRow => ({
+  eventId: event.id,
+  seq: event.seq,
+  type: event.type,
+  time: new Date(event.time),
+  accountId: event.accountId,
+  actorKind: event.actor.kind,
+  actorId: event.actor.id,
+  clientAddress: event.clientAddress ?? null,
+  bucket: event.bucket ?? null,
+  key: event.key ?? null,
+  size: event.size ?? null,
+  etag: event.etag ?? null,
+  contentType: event.contentType ?? null,
+  versionId: event.versionId ?? null,
+  detail: event.detail ?? null,
+});
+
+/**
+ * The activity log's subscriber of the event log: copies every event into the `activity` table.
+ * Delivery is at least once (the dispatcher advances this subscriber's cursor only after `handle`
+ * resolves), so the write ignores event ids it already has: a replayed batch shows each change once.
+ * One transaction per batch: a crash leaves either the whole batch or none of it.
+ */
+export function createActivitySubscriber(deps: { db: Db }): Subscriber {
+  const repository = createActivityRepository({ db: deps.db });
+  return {
+    name: ACTIVITY_SUBSCRIBER_NAME,
+    async handle(events: StoredEvent[]) {
+      if (events.length === 0) return;
+      repository.insertIgnoringDuplicates(events.map(toActivityRow));
+    },
+  };
+}

@@ -1,0 +1,135 @@
+import type { Logger } from '../logger.ts';
+import type { EventLog, Subscriber } from './events.ts';
+import { realTimers, type Timers } from './timers.ts';
+
+/** Where subscribers' positions persist (the `event_cursors` table). */
+export interface CursorStore {
+  cursor(subscriber: string): number;
+  setCursor(subscriber: string, seq: number): void;
+}
+
+export interface EventDispatcherOptions {
+  eventLog: Pick<EventLog, 'read'>;
+  cursors: CursorStore;
+  batchSize?: number;
+  /** Backoff of a failing subscriber: doubles from `initialMs` up to `maxMs`. */
+  retry?: { initialMs: number; maxMs: number };
+  timers?: Timers;
+  logger?: Logger;
+}
+
+export type EventDispatcher = ReturnType<typeof createEventDispatcher>;
+
+interface SubscriberState {
+  subscriber: Subscriber;
+  running?: Promise<void>;
+  again: boolean;
+  failures: number;
+  /** Armed while the subscriber backs off after a failure. */
+  retryTimer?: unknown;
+}
+
+/**
+ * Delivers the event log to subscribers in `seq` order, each from its own persisted cursor, at
+ * least once: the cursor advances only after `handle` resolved, so a crash (or a failure) replays
+ * the batch. Each subscriber runs on its own: a failing one backs off and retries without holding
+ * up the others. Woken after appends (`wake`, coalesced and deferred to the next turn of the event
+ * loop, so a wake from inside a database transaction never reads before its commit).
+ */
+export function createEventDispatcher(options: EventDispatcherOptions) {
+  const timers = options.timers ?? realTimers;
+  const batchSize = options.batchSize ?? 100;
+  const retry = options.retry ?? { initialMs: 1_000, maxMs: 60_000 };
+  const states = new Map<string, SubscriberState>();
+  let closed = false;
+  let wakeScheduled = false;
+
+  async function deliver(state: SubscriberState): Promise<void> {
+    const { subscriber } = state;
+    for (;;) {
+      // Read from the database each batch: another process may share the cursor (one DATA_DIR).
+      const cursor = options.cursors.cursor(subscriber.name);
+      const events = await options.eventLog.read({ afterSeq: cursor, limit: batchSize });
+      if (events.length === 0 || closed) return;
+      await subscriber.handle(events);
+      options.cursors.setCursor(subscriber.name, events[events.length - 1]!.seq);
+      if (events.length < batchSize) return;
+    }
+  }
+
+  function run(state: SubscriberState): Promise<void> {
+    if (closed || state.retryTimer !== undefined) return state.running ?? Promise.resolve();
+    if (state.running) {
+      state.again = true;
+      return state.running;
+    }
+    state.running = (async () => {
+      try {
+        do {
+          state.again = false;
+          await deliver(state);
+        } while (state.again && !closed);
+        state.failures = 0;
+      } catch (error) {
+        state.failures++;
+        const delay = Math.min(retry.initialMs * 2 ** (state.failures - 1), retry.maxMs);
+        options.logger?.warn('event subscriber failed; will retry', {
+          subscriber: state.subscriber.name,
+          failures: state.failures,
+          retryInMs: delay,
+          error: error instanceof Error ? error.message : String(error),
+        });
+        if (!closed) {
+          state.retryTimer = timers.setTimeout(() => {
+            state.retryTimer = undefined;
+            void run(state);
+          }, delay);
+        }
+      } finally {
+        state.running = undefined;
+      }
+    })();
+    return state.running;
+  }
+
+  return {
+    register(subscriber: Subscriber): void {
+      if (states.has(subscriber.name)) throw new Error(`event subscriber ${subscriber.name} is already registered`);
+      const state: SubscriberState = { subscriber, again: false, failures: 0 };
+      states.set(subscriber.name, state);
+      this.wake();
+    },
+
+    /** Something was appended: every subscriber not backing off catches up, soon. */
+    wake(): void {
+      if (wakeScheduled || closed) return;
+      wakeScheduled = true;
+      setImmediate(() => {
+        wakeScheduled = false;
+        for (const state of states.values()) void run(state);
+      });
+    },
+
+    /**
+     * Delivers everything in the log now to every subscriber not backing off, and resolves when
+     * they are caught up (or have failed and armed a retry). For tests and shutdown.
+     */
+    async flush(): Promise<void> {
+      for (;;) {
+        const runs = [...states.values()].map((state) => run(state));
+        await Promise.all(runs);
+        if (![...states.values()].some((state) => state.running)) return;
+      }
+    },
+
+    /** Stops retries and waits for deliveries in progress; nothing starts afterwards. */
+    async close(): Promise<void> {
+      closed = true;
+      for (const state of states.values()) {
+        timers.clearTimeout(state.retryTimer);
+        state.retryTimer = undefined;
+      }
+      await Promise.all([...states.values()].map((state) => state.running?.catch(() => undefined)));
+    },
+  };
+}
