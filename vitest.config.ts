@@ -14,7 +14,7 @@ const BACKEND_INDEPENDENT_SUITES = [
 ];
 
 /** Suites that need the s3-backend project's RGW and run only there. */
-const RGW_ONLY_SUITES = ['test/e2e/s3-backend.e2e.test.ts', 'src/storage/s3/**/*.test.ts'];
+const RGW_ONLY_SUITES = ['test/e2e/s3-backend.e2e.test.ts', 'test/e2e/client-disconnect.e2e.test.ts', 'test/e2e/outage-json.e2e.test.ts', 'src/storage/s3/**/*.test.ts'];
 
 export default defineConfig({
   test: {

@@ -1,9 +1,9 @@
 import { Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { IncomingMessage } from 'node:http';
-import { isAppError } from '../src/errors/app-errors.ts';
-import { isS3Error, type S3Error } from '../src/errors/s3-errors.ts';
+import { renderJsonError } from '../src/errors/render-json.ts';
 import { isClientAbort } from '../src/http/client-abort.ts';
+import { isAbortError } from '../src/http/client-signal.ts';
 import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { healthStatus, type HealthDeps } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -25,6 +25,7 @@ import { byAccountOrClientAddress, rateLimit } from './rate-limit.middleware.ts'
 import { adminOperations, createAdminRoutes } from './modules/admin/admin.routes.ts';
 import { createFilesRoutes, filesOperations } from './modules/files/files.routes.ts';
 import type { FilesUsecases } from './modules/files/files.usecases.ts';
+import { filesErrorVocabulary } from './modules/files/files.errors.ts';
 import { createExplorerRoutes, explorerOperations } from './modules/explorer/explorer.routes.ts';
 import type { ExplorerUsecases } from './modules/explorer/explorer.usecases.ts';
 import type { KeyStore } from '../src/keys/key-store.ts';
@@ -59,6 +60,7 @@ export interface DashboardDeps extends HealthDeps {
 const FILES_API = '/api/v1/files';
 /** Routes authenticated by access key alone; every other /api route authenticates by the session cookie. */
 const API_KEY_ROUTES = [FILES_API];
+const isFilesApi = (path: string) => path === FILES_API || path.startsWith(`${FILES_API}/`);
 
 /**
  * The one route that streams its body to storage instead of reading it into memory (files.routes.ts
@@ -113,19 +115,19 @@ export function createDashboardApp(deps: DashboardDeps) {
   app.route('/api/admin/activity', createAdminActivityRoutes({ activity: deps.activityUsecases }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
-    if (isAppError(error)) return jsonError(c, error.status as ContentfulStatusCode, error.code, error.detail);
-    // Storage conditions the backend reports in S3's vocabulary, said in this API's.
-    if (isS3Error(error, 'InsufficientStorage')) return jsonError(c, 507, 'storage.insufficient', error.message);
-    if (isS3Error(error, 'ServiceUnavailable') || isS3Error(error, 'SlowDown')) {
-      return jsonError(c, 503, 'storage.unavailable', 'The storage backend is unavailable. Retry later.', { 'Retry-After': (error as S3Error).headers['Retry-After'] ?? '1' });
-    }
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-    if (incoming && isClientAbort(error, incoming)) {
+    // The one JSON mapping of domain errors (src/errors/render-json.ts); the file API names some kinds its own way.
+    const answer = renderJsonError(error, isFilesApi(c.req.path) ? filesErrorVocabulary(c.req.method) : undefined);
+    // A client that left mid-body, or whose departure cancelled the backend call (a download cut short).
+    const clientGone = incoming !== undefined && (isClientAbort(error, incoming) || (isAbortError(error) && (incoming.socket?.destroyed ?? false)));
+    if (!answer.expected && clientGone) {
       deps.logger.info('request aborted by the client', { requestId: c.get('requestId') });
       return jsonError(c, 400, 'aborted', 'The request was aborted by the client.');
     }
-    deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
-    return jsonError(c, 500, 'internal', 'An unexpected error occurred. Retry later; include the requestId when reporting it.');
+    if (!answer.expected) deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
+    // A 304 has no body (no route asks the core a conditional question today; this keeps it valid HTTP if one does).
+    if (answer.status === 304) return c.body(null, 304);
+    return jsonError(c, answer.status as ContentfulStatusCode, answer.error, answer.detail, answer.headers);
   });
   return app;
 }

@@ -2,11 +2,12 @@ import type { HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isAppError, type AppError } from '../src/errors/app-errors.ts';
-import { S3Error, type S3ErrorCode } from '../src/errors/s3-errors.ts';
+import { toS3Error } from '../src/errors/render-s3.ts';
+import { S3Error } from '../src/errors/s3-errors.ts';
 import { healthStatus } from '../src/health.ts';
 import { endedByBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { isClientAbort } from '../src/http/client-abort.ts';
+import { clientSignal, isAbortError } from '../src/http/client-signal.ts';
 import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -27,23 +28,6 @@ import { createSigningKeyCache } from '../src/s3-protocol/sigv4/signing-key-cach
 import { createSigV4Verifier } from '../src/s3-protocol/sigv4/verify.ts';
 
 export type { GatewayDeps } from './handlers/context.ts';
-
-/** Domain errors the gateway can meet, in S3's vocabulary. */
-const APP_ERROR_TO_S3: Record<string, S3ErrorCode> = {
-  'buckets.invalid_name': 'InvalidBucketName',
-  'buckets.limit_reached': 'TooManyBuckets',
-  'buckets.already_exists': 'BucketAlreadyOwnedByYou',
-  'buckets.not_found': 'NoSuchBucket',
-};
-
-function toS3Error(error: unknown): S3Error | undefined {
-  if (error instanceof S3Error) return error;
-  if (isAppError(error)) {
-    const code = APP_ERROR_TO_S3[(error as AppError).code];
-    if (code) return new S3Error(code, error.detail);
-  }
-  return undefined;
-}
 
 /** Node drains a small unread body by itself and keeps the connection; reading a large one would waste the transfer. */
 const DRAIN_LIMIT_BYTES = 1024 * 1024;
@@ -145,6 +129,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     outgoing.setHeader('x-amz-id-2', requestId);
     outgoing.setHeader('Server', 'CloudStorage');
     const method = incoming.method ?? 'GET';
+    const signal = clientSignal(incoming, outgoing);
     let target: Pick<RequestTarget, 'bucket' | 'key'> = {};
     try {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
@@ -184,6 +169,7 @@ export function createGatewayApp(deps: GatewayDeps) {
           principal: keyPrincipal(key, incoming.socket.remoteAddress),
           operation,
           deps,
+          signal,
         });
       } finally {
         releaseUpload();
@@ -196,7 +182,8 @@ export function createGatewayApp(deps: GatewayDeps) {
         return RESPONSE_ALREADY_SENT;
       }
       if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming, outgoing);
-      if (isClientAbort(error, incoming)) {
+      // Or a backend call cancelled by the request's signal (the client went away, even after a complete body, e.g. a GET).
+      if (isClientAbort(error, incoming) || (signal.aborted && isAbortError(error))) {
         // A client closing mid-upload is routine, not a server fault; a stall was already logged where it was cut.
         if (!endedByBodyIdleTimeout(incoming)) {
           deps.logger.info('request aborted by the client', { requestId, method, url: redactSecrets(incoming.url ?? ''), reason: (error as Error).message });

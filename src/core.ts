@@ -56,11 +56,9 @@ export async function createCore(options: {
   const timers = options.timers ?? realTimers;
   const eventLog = createEventLogRepository({ db: database.db, onAppend: () => eventDispatcher.wake() });
   const eventDispatcher = createEventDispatcher({ eventLog, cursors: eventLog, timers, logger });
-  const eventRelay = backend.eventJournal
-    ? createEventRelay({ journal: backend.eventJournal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, onTick: () => eventDispatcher.wake(), timers, logger })
-    : undefined;
+  const eventRelay = createEventRelay({ journal: backend.local.journal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, onTick: () => eventDispatcher.wake(), timers, logger });
   // Before serving: events a crash left journaled but not relayed reach the log now.
-  await eventRelay?.start();
+  await eventRelay.start();
 
   const accountsRepository = createAccountsRepository({ db: database.db });
   const keysRepository = createKeysRepository({ db: database.db });
@@ -129,12 +127,12 @@ export async function createCore(options: {
       relay: eventRelay,
       /** Moves what the backend journaled into the log and delivers the log to every subscriber (tests, shutdown). */
       async flush(): Promise<void> {
-        await eventRelay?.drain();
+        await eventRelay.drain();
         await eventDispatcher.flush();
       },
     },
     async close() {
-      await eventRelay?.close();
+      await eventRelay.close();
       await eventDispatcher.close();
       changes.close();
       await limits.close();

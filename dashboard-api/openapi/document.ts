@@ -58,6 +58,11 @@ export function buildOpenApiDocument(operations: readonly ApiOperation[], info: 
     // Every route: the Host allow-list and the body cap are checked before any handler.
     responses['421'] ??= errorResponse('`invalid_host`: the Host header is not a loopback name, PUBLIC_URL or one of ALLOWED_HOSTS.');
     if (operation.method !== 'get') responses['413'] ??= errorResponse('`payload_too_large`: the body exceeds API_BODY_LIMIT_BYTES.');
+    // Routes that reach the storage backend: an outage is a domain condition (src/errors/render-json.ts), never a 500.
+    if (/^\/api\/(v1\/files|explorer|buckets)\b/.test(operation.path)) {
+      responses['503'] ??= errorResponse('`storage.unavailable`: the storage backend is unreachable or overloaded; retry after `Retry-After` seconds.');
+      if (operation.method !== 'get') responses['507'] ??= errorResponse('`storage.insufficient`: the store is out of space.');
+    }
 
     let requestBody: unknown;
     if (operation.body) {

@@ -43,6 +43,8 @@ export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   principal: Principal;
   operation: Op;
   deps: GatewayDeps;
+  /** Aborts when the client goes away before the response finished (gateway/s3/client-signal.ts); passed to every objects-service call. */
+  signal: AbortSignal;
 }
 
 export type OperationOf<Name extends S3Operation['op']> = Extract<S3Operation, { op: Name }>;

@@ -55,7 +55,7 @@ export async function listObjectsV1(ctx: S3RequestContext<OperationOf<'ListObjec
   const delimiter = emptyToUndefined(query.get('delimiter'));
   const marker = emptyToUndefined(query.get('marker'));
   const maxKeys = parseMaxKeys(query.get('max-keys'));
-  const page = await ctx.deps.objects.listObjects(ctx.principal, { bucket: ctx.operation.bucket, prefix, delimiter, startAfter: marker, maxKeys });
+  const page = await ctx.deps.objects.listObjects(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, prefix, delimiter, startAfter: marker, maxKeys });
   return xmlResponse(
     document(
       'ListBucketResult',
@@ -92,7 +92,7 @@ export async function listObjectsV2(ctx: S3RequestContext<OperationOf<'ListObjec
   const maxKeys = parseMaxKeys(query.get('max-keys'));
   const fetchOwner = query.get('fetch-owner') === 'true';
   const position = continuationToken !== null ? decodeContinuationToken(continuationToken) : startAfter;
-  const page = await ctx.deps.objects.listObjects(ctx.principal, { bucket: ctx.operation.bucket, prefix, delimiter, startAfter: position, maxKeys });
+  const page = await ctx.deps.objects.listObjects(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, prefix, delimiter, startAfter: position, maxKeys });
   return xmlResponse(
     document(
       'ListBucketResult',
@@ -120,7 +120,7 @@ export async function listMultipartUploads(ctx: S3RequestContext<OperationOf<'Li
   const keyMarker = emptyToUndefined(query.get('key-marker'));
   const uploadIdMarker = emptyToUndefined(query.get('upload-id-marker'));
   const maxUploads = parseMaxKeys(query.get('max-uploads'), 'max-uploads');
-  const page = await ctx.deps.objects.listMultipartUploads(ctx.principal, { bucket: ctx.operation.bucket, prefix, delimiter, keyMarker, uploadIdMarker, maxUploads });
+  const page = await ctx.deps.objects.listMultipartUploads(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, prefix, delimiter, keyMarker, uploadIdMarker, maxUploads });
   const owner = node('Owner', text('ID', ctx.userId), text('DisplayName', ctx.userId));
   return xmlResponse(
     document(

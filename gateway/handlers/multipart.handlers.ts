@@ -22,7 +22,7 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
   const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
   const metadata = parseObjectMetadata(ctx.incoming.headers);
   const tags = parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging'));
-  const { uploadId } = await ctx.deps.objects.createMultipartUpload(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm });
+  const { uploadId } = await ctx.deps.objects.createMultipartUpload(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm });
   const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
   return xmlResponse(
     document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)),
@@ -34,6 +34,7 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
 export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<Response> {
   const prepared = prepareUpload(ctx);
   const result = await ctx.deps.objects.uploadPart(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
@@ -43,7 +44,7 @@ export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>
     beforeBody: () => sendContinue(ctx),
     open: () => {
       const upload = prepared.open();
-      return { body: upload.body, size: upload.size, checksum: upload.checksum() };
+      return { body: upload.body, size: upload.size, checksum: upload.checksum };
     },
   });
   const headers: Record<string, string> = { ETag: result.etag };
@@ -66,6 +67,7 @@ export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPa
   const source = parseCopySource(ctx.operation.copySource);
   const sourceRange = parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range'));
   const result = await ctx.deps.objects.uploadPartCopy(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
@@ -99,6 +101,7 @@ async function readCompletedParts(ctx: S3RequestContext<OperationOf<'CompleteMul
 
 export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<Response> {
   const result = await ctx.deps.objects.completeMultipartUpload(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
@@ -119,7 +122,7 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
 }
 
 export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<Response> {
-  await ctx.deps.objects.abortMultipartUpload(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
+  await ctx.deps.objects.abortMultipartUpload(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
   return emptyResponse(204);
 }
 
@@ -132,6 +135,7 @@ export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>)
   }
   const maxParts = parseMaxKeys(query.get('max-parts'), 'max-parts');
   const page = await ctx.deps.objects.listParts(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,

@@ -20,6 +20,7 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
   let upload: UploadBody | undefined;
   // The service reserves the quota before the body is accepted, and only then is 100 Continue sent and the body opened.
   const result = await ctx.deps.objects.putObject(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
     metadata,
@@ -29,11 +30,12 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
     beforeBody: () => sendContinue(ctx),
     open: () => {
       upload = prepared.open();
-      return { body: upload.body, size: upload.size, checksum: upload.checksum() };
+      return { body: upload.body, size: upload.size, checksum: upload.checksum };
     },
   });
   const headers: Record<string, string> = { ETag: result.etag };
-  const checksum = upload?.checksum();
+  // The checksum as the backend stored it, once the body was verified (never read from the body early).
+  const checksum = result.checksum;
   if (checksum) {
     headers[checksumHeaderName(checksum.algorithm)] = checksum.value;
     headers['x-amz-checksum-type'] = checksum.type;
@@ -58,6 +60,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   let result;
   try {
     result = await ctx.deps.objects.getObject(ctx.principal, {
+      signal: ctx.signal,
       bucket: ctx.operation.bucket,
       key: ctx.operation.key,
       range: parseRange(header(incoming.headers, 'range')),
@@ -98,7 +101,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
 }
 
 async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | OperationOf<'HeadObject'>>): Promise<ObjectInfo | undefined> {
-  return ctx.deps.objects.headObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key }).catch(() => undefined);
+  return ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key }).catch(() => undefined);
 }
 
 export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<Response> {
@@ -107,7 +110,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   const overrides = parseResponseOverrides(ctx.target.query);
   let info: ObjectInfo;
   try {
-    info = await ctx.deps.objects.headObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
+    info = await ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
   } catch (error) {
     const notModified = notModifiedResponse(error, await headQuietly(ctx));
     if (notModified) return notModified;
@@ -126,7 +129,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
 }
 
 export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<Response> {
-  await ctx.deps.objects.deleteObject(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
+  await ctx.deps.objects.deleteObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }
 
@@ -149,6 +152,7 @@ async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'
 export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<Response> {
   let quiet = false;
   const result = await ctx.deps.objects.deleteObjects(ctx.principal, {
+    signal: ctx.signal,
     bucket: ctx.operation.bucket,
     keys: async () => {
       const batch = await readDeleteBatch(ctx);
@@ -173,6 +177,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
   const taggingDirective = (header(incoming.headers, 'x-amz-tagging-directive') ?? 'COPY').toUpperCase();
   if (taggingDirective !== 'COPY' && taggingDirective !== 'REPLACE') throw new S3Error('InvalidArgument', 'Unknown tagging directive.');
   const result = await ctx.deps.objects.copyObject(ctx.principal, {
+    signal: ctx.signal,
     bucket: operation.bucket,
     key: operation.key,
     source,
@@ -197,7 +202,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
 }
 
 export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<Response> {
-  const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
+  const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return xmlResponse(
     document('Tagging', node('TagSet', Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))))),
   );
@@ -220,11 +225,11 @@ async function readTagSet(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>
 }
 
 export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Response> {
-  await ctx.deps.objects.putObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key, tags: () => readTagSet(ctx) });
+  await ctx.deps.objects.putObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, tags: () => readTagSet(ctx) });
   return emptyResponse(200);
 }
 
 export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<Response> {
-  await ctx.deps.objects.deleteObjectTagging(ctx.principal, { bucket: ctx.operation.bucket, key: ctx.operation.key });
+  await ctx.deps.objects.deleteObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }

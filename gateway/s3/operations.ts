@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { MAX_PART_NUMBER } from '../../src/storage/multipart-rules.ts';
 import type { RequestTarget } from './request-target.ts';
 
 /**
@@ -51,12 +52,10 @@ function subresources(query: URLSearchParams): Set<string> {
   return found;
 }
 
-const MAX_PART_NUMBER = 10_000;
-
 function parsePartNumber(value: string | null): number {
   const partNumber = parseStrictInteger(value);
   if (partNumber === undefined || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
-    throw new S3Error('InvalidArgument', 'Part number must be an integer between 1 and 10000, inclusive', {
+    throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, {
       details: { ArgumentName: 'partNumber', ArgumentValue: String(value) },
     });
   }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import type { ObjectChecksum } from '../../src/storage/storage-backend.ts';
+import type { UploadChecksum } from '../../src/storage/storage-backend.ts';
 import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOptions } from '../../src/s3-protocol/sigv4/aws-chunked.ts';
 import { createPayloadVerifier } from '../../src/s3-protocol/sigv4/payload-verifier.ts';
 import type { S3RequestContext } from '../handlers/context.ts';
@@ -17,10 +17,11 @@ export interface UploadBody {
   body: Readable;
   size: number;
   /**
-   * The flexible checksum the client asked for. Its `value` is final only once `body` has
-   * ended (trailer checksums arrive after the data), so backends read it at commit time.
+   * The flexible checksum the client asked for. It has no value to read early: `result()`
+   * settles once the verifier has checked the whole body (a trailer checksum arrives after the
+   * data), resolving with the verified value and rejecting when the body failed.
    */
-  checksum(): ObjectChecksum | undefined;
+  checksum?: UploadChecksum;
 }
 
 function parseLength(value: string | undefined, headerName: string): number | undefined {
@@ -93,7 +94,7 @@ function openUploadBody(
   // Nothing to verify (UNSIGNED-PAYLOAD, no checksum): the decoded bytes go to the backend as
   // they are, one stream hop fewer. The backend still checks the length and Content-MD5.
   if (payload.kind === 'unsigned' && !checksum) {
-    return { body: incoming, size, checksum: () => undefined };
+    return { body: incoming, size };
   }
 
   const verifier = createPayloadVerifier({
@@ -108,15 +109,17 @@ function openUploadBody(
   if (decoder) pipeline(incoming, decoder, verifier, () => undefined);
   else pipeline(incoming, verifier, () => undefined);
 
-  // `value` is a getter: a trailer checksum is only known once the body has been read.
-  const lazyChecksum: ObjectChecksum | undefined = checksum && {
-    algorithm: checksum.algorithm,
-    type: 'FULL_OBJECT',
-    get value() {
-      return verifier.computedChecksum ?? checksum.expected ?? '';
-    },
-  };
-  return { body: verifier, size, checksum: () => lazyChecksum };
+  if (!checksum) return { body: verifier, size };
+  // Settled by the verifier itself: 'end' is emitted only after its flush verified every byte
+  // (and the trailer); an error or a close before that means the body failed.
+  const verifiedChecksum = new Promise<string>((resolve, reject) => {
+    verifier.once('end', () => resolve(verifier.computedChecksum ?? checksum.expected ?? ''));
+    verifier.once('error', reject);
+    verifier.once('close', () => reject(new S3Error('IncompleteBody', 'The request body ended before it was verified.')));
+  });
+  // Nobody may ask (a backend that failed first): an unobserved rejection must not crash the process.
+  verifiedChecksum.catch(() => undefined);
+  return { body: verifier, size, checksum: { algorithm: checksum.algorithm, type: 'FULL_OBJECT', result: () => verifiedChecksum } };
 }
 
 const continued = new WeakSet<ServerResponse>();

@@ -53,17 +53,17 @@ describe('event relay', () => {
   it('moves journaled events into the log at start, then acks them', async () => {
     await put('one');
     await put('two');
-    const relay = createEventRelay({ journal: backend.eventJournal, eventLog: log, intervalMs: 0 });
+    const relay = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0 });
     await relay.start();
     expect(await logged()).toEqual(['one', 'two']);
-    expect(backend.eventJournal.readJournal(10)).toEqual([]);
+    expect(backend.local.journal.readJournal(10)).toEqual([]);
     await relay.close();
   });
 
   it('relays soon after each journaled commit, coalescing a burst into few passes', async () => {
     let appends = 0;
     const relay = createEventRelay({
-      journal: backend.eventJournal,
+      journal: backend.local.journal,
       eventLog: { append: async (events) => void (appends++, await log.append(events)) },
       intervalMs: 0,
     });
@@ -79,7 +79,7 @@ describe('event relay', () => {
   it('keeps each event once when a crash falls between the append and the ack', async () => {
     await put('survivor');
     const crashing = createEventRelay({
-      journal: backend.eventJournal,
+      journal: backend.local.journal,
       eventLog: {
         append: async (events) => {
           await log.append(events);
@@ -90,19 +90,19 @@ describe('event relay', () => {
     });
     await expect(crashing.drain()).rejects.toThrow('killed before the ack');
     await crashing.close();
-    expect(backend.eventJournal.readJournal(10)).toHaveLength(1);
+    expect(backend.local.journal.readJournal(10)).toHaveLength(1);
     // The next process relays the same entry again: the log's append ignores the known id.
-    const restarted = createEventRelay({ journal: backend.eventJournal, eventLog: log, intervalMs: 0 });
+    const restarted = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0 });
     await restarted.start();
     expect(await logged()).toEqual(['survivor']);
-    expect(backend.eventJournal.readJournal(10)).toEqual([]);
+    expect(backend.local.journal.readJournal(10)).toEqual([]);
     await restarted.close();
   });
 
   it('two relays over one journal (two processes, one DATA_DIR) log each event once', async () => {
     for (let i = 0; i < 20; i++) await put(`k${i}`);
-    const first = createEventRelay({ journal: backend.eventJournal, eventLog: log, intervalMs: 0, batchSize: 3 });
-    const second = createEventRelay({ journal: backend.eventJournal, eventLog: log, intervalMs: 0, batchSize: 7 });
+    const first = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0, batchSize: 3 });
+    const second = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0, batchSize: 7 });
     await Promise.all([first.drain(), second.drain()]);
     expect(await logged()).toHaveLength(20);
     expect(new Set(await logged()).size).toBe(20);

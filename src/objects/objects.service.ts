@@ -19,11 +19,12 @@ import type {
   ListMultipartUploadsOutput,
   ListObjectsOutput,
   ListPartsOutput,
-  ObjectChecksum,
+  Cancellable,
   ObjectInfo,
   ObjectMetadata,
   PartWriteResult,
   StorageBackend,
+  UploadChecksum,
   WriteResult,
 } from '../storage/storage-backend.ts';
 import { BucketRefusedError, ScopeDeniedError } from './objects.errors.ts';
@@ -42,11 +43,11 @@ export interface UploadSource {
   body: Readable;
   /** Exact length when known; a body of another length stores nothing. */
   size?: number;
-  /** Read by the backend at commit (a trailer checksum is known only once the body ended). */
-  checksum?: ObjectChecksum;
+  /** Settled by the body's producer once it verified the body; the backend awaits it before commit. */
+  checksum?: UploadChecksum;
 }
 
-export interface PutObjectRequest extends ObjectRef {
+export interface PutObjectRequest extends ObjectRef, Cancellable {
   metadata: ObjectMetadata;
   tags?: Record<string, string>;
   contentMd5?: string;
@@ -57,7 +58,7 @@ export interface PutObjectRequest extends ObjectRef {
   open: () => UploadSource;
 }
 
-export interface CopyObjectRequest extends ObjectRef {
+export interface CopyObjectRequest extends ObjectRef, Cancellable {
   source: ObjectRef;
   metadataDirective: 'COPY' | 'REPLACE';
   metadata?: ObjectMetadata;
@@ -67,7 +68,7 @@ export interface CopyObjectRequest extends ObjectRef {
   sourceConditions?: Conditions;
 }
 
-export interface UploadPartRequest extends ObjectRef {
+export interface UploadPartRequest extends ObjectRef, Cancellable {
   uploadId: string;
   partNumber: number;
   contentMd5?: string;
@@ -76,7 +77,7 @@ export interface UploadPartRequest extends ObjectRef {
   open: () => UploadSource;
 }
 
-export interface UploadPartCopyRequest extends ObjectRef {
+export interface UploadPartCopyRequest extends ObjectRef, Cancellable {
   uploadId: string;
   partNumber: number;
   source: ObjectRef;
@@ -253,6 +254,7 @@ export function createObjectsService(deps: {
         (admit) => {
           const upload = input.open();
           return backend.putObject({
+            signal: input.signal,
             bucket: bucket.backendName,
             key: input.key,
             body: upload.body,
@@ -283,6 +285,7 @@ export function createObjectsService(deps: {
       const growth = (await replacedSize(backend, source.backendName, input.source.key)) - (await replacedSize(backend, bucket.backendName, input.key));
       return withQuota(principal, input, growth, (admit) =>
         backend.copyObject({
+          signal: input.signal,
           sourceBucket: source.backendName,
           sourceKey: input.source.key,
           bucket: bucket.backendName,
@@ -297,21 +300,21 @@ export function createObjectsService(deps: {
       );
     },
 
-    async getObject(principal: Principal, input: ObjectRef & { range?: ByteRangeSpec; conditions?: Conditions }): Promise<GetObjectOutput> {
+    async getObject(principal: Principal, input: ObjectRef & Cancellable & { range?: ByteRangeSpec; conditions?: Conditions }): Promise<GetObjectOutput> {
       const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.getObject({ bucket: bucket.backendName, key: input.key, range: input.range, conditions: input.conditions });
+      return backend.getObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, range: input.range, conditions: input.conditions });
     },
 
-    async headObject(principal: Principal, input: ObjectRef & { conditions?: Conditions }): Promise<ObjectInfo> {
+    async headObject(principal: Principal, input: ObjectRef & Cancellable & { conditions?: Conditions }): Promise<ObjectInfo> {
       const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.headObject({ bucket: bucket.backendName, key: input.key, conditions: input.conditions });
+      return backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, conditions: input.conditions });
     },
 
     /** S3's DELETE succeeds for a missing key; `mustExist` (the file API) answers NoSuchKey instead. */
-    async deleteObject(principal: Principal, input: ObjectRef & { mustExist?: boolean }): Promise<void> {
+    async deleteObject(principal: Principal, input: ObjectRef & Cancellable & { mustExist?: boolean }): Promise<void> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      if (input.mustExist) await backend.headObject({ bucket: bucket.backendName, key: input.key });
-      await backend.deleteObject({ bucket: bucket.backendName, key: input.key, journal: deleteJournal(principal, input.bucket) });
+      if (input.mustExist) await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
+      await backend.deleteObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, journal: deleteJournal(principal, input.bucket) });
       await quotas.resync(principal.accountId);
     },
 
@@ -319,7 +322,7 @@ export function createObjectsService(deps: {
      * DeleteObjects: the batch needs write access to the bucket; then, as S3 does under a policy
      * that denies some keys, the allowed keys are deleted and each denied one is an AccessDenied entry.
      */
-    async deleteObjects(principal: Principal, input: { bucket: string; keys: AfterAuthorization<string[]> }): Promise<DeleteObjectsOutput> {
+    async deleteObjects(principal: Principal, input: Cancellable & { bucket: string; keys: AfterAuthorization<string[]> }): Promise<DeleteObjectsOutput> {
       authorize(principal, { action: 'writeSome', bucket: input.bucket });
       const bucket = resolve(principal, input.bucket);
       const keys = await afterAuthorization(input.keys);
@@ -329,35 +332,35 @@ export function createObjectsService(deps: {
       for (const key of keys) (scopeAllows(scope, { action: 'write', bucket: input.bucket, key }) ? allowed : denied).push(key);
       const result =
         allowed.length > 0
-          ? await backend.deleteObjects({ bucket: bucket.backendName, keys: allowed, journal: deleteJournal(principal, input.bucket) })
+          ? await backend.deleteObjects({ signal: input.signal, bucket: bucket.backendName, keys: allowed, journal: deleteJournal(principal, input.bucket) })
           : { deleted: [], errors: [] };
       if (allowed.length > 0) await quotas.resync(principal.accountId);
       return { deleted: result.deleted, errors: [...result.errors, ...denied.map((key) => ({ key, code: 'AccessDenied', message: 'Access Denied' }))] };
     },
 
-    async getObjectTagging(principal: Principal, input: ObjectRef): Promise<Record<string, string>> {
+    async getObjectTagging(principal: Principal, input: ObjectRef & Cancellable): Promise<Record<string, string>> {
       const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.getObjectTagging({ bucket: bucket.backendName, key: input.key });
+      return backend.getObjectTagging({ signal: input.signal, bucket: bucket.backendName, key: input.key });
     },
 
-    async putObjectTagging(principal: Principal, input: ObjectRef & { tags: AfterAuthorization<Record<string, string>> }): Promise<void> {
+    async putObjectTagging(principal: Principal, input: ObjectRef & Cancellable & { tags: AfterAuthorization<Record<string, string>> }): Promise<void> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const tags = await afterAuthorization(input.tags);
-      await backend.putObjectTagging({ bucket: bucket.backendName, key: input.key, tags, journal: taggingJournal(principal, input.bucket) });
+      await backend.putObjectTagging({ signal: input.signal, bucket: bucket.backendName, key: input.key, tags, journal: taggingJournal(principal, input.bucket) });
     },
 
-    async deleteObjectTagging(principal: Principal, input: ObjectRef): Promise<void> {
+    async deleteObjectTagging(principal: Principal, input: ObjectRef & Cancellable): Promise<void> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      await backend.deleteObjectTagging({ bucket: bucket.backendName, key: input.key, journal: taggingJournal(principal, input.bucket) });
+      await backend.deleteObjectTagging({ signal: input.signal, bucket: bucket.backendName, key: input.key, journal: taggingJournal(principal, input.bucket) });
     },
 
     /** One page of keys; a prefix-scoped key lists only under its prefix (`prefix` '' or undefined: the whole bucket). */
     async listObjects(
       principal: Principal,
-      input: { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
+      input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<ListObjectsOutput & { bucketRow: BucketRow }> {
       const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
-      const page = await backend.listObjects({ bucket: bucket.backendName, prefix: input.prefix || undefined, delimiter: input.delimiter, startAfter: input.startAfter, maxKeys: input.maxKeys });
+      const page = await backend.listObjects({ signal: input.signal, bucket: bucket.backendName, prefix: input.prefix || undefined, delimiter: input.delimiter, startAfter: input.startAfter, maxKeys: input.maxKeys });
       return { ...page, bucketRow: bucket };
     },
 
@@ -368,7 +371,7 @@ export function createObjectsService(deps: {
      */
     async listObjectsWithInfo(
       principal: Principal,
-      input: { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
+      input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<{ page: ListObjectsOutput; bucketRow: BucketRow; objects: ObjectInfo[] }> {
       const { bucketRow, ...page } = await service.listObjects(principal, input);
       const described: (ObjectInfo | undefined)[] = new Array(page.contents.length);
@@ -377,7 +380,7 @@ export function createObjectsService(deps: {
         while (next < page.contents.length) {
           const index = next++;
           try {
-            described[index] = await backend.headObject({ bucket: bucketRow.backendName, key: page.contents[index]!.key });
+            described[index] = await backend.headObject({ signal: input.signal, bucket: bucketRow.backendName, key: page.contents[index]!.key });
           } catch (error) {
             if (!isS3Error(error, 'NoSuchKey')) throw error;
           }
@@ -395,12 +398,12 @@ export function createObjectsService(deps: {
     /** Uploads cost no bytes until parts arrive, but each is an index row: MAX_UPLOADS_PER_ACCOUNT. */
     async createMultipartUpload(
       principal: Principal,
-      input: ObjectRef & { metadata: ObjectMetadata; tags?: Record<string, string>; checksumAlgorithm?: ChecksumAlgorithm },
+      input: ObjectRef & Cancellable & { metadata: ObjectMetadata; tags?: Record<string, string>; checksumAlgorithm?: ChecksumAlgorithm },
     ): Promise<{ uploadId: string }> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       try {
         return await quotas.admitUpload(principal.accountId, () =>
-          backend.createMultipartUpload({ bucket: bucket.backendName, key: input.key, metadata: input.metadata, tags: input.tags, checksumAlgorithm: input.checksumAlgorithm }),
+          backend.createMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, metadata: input.metadata, tags: input.tags, checksumAlgorithm: input.checksumAlgorithm }),
         );
       } catch (error) {
         await noteRefusal(principal, input, error);
@@ -418,6 +421,7 @@ export function createObjectsService(deps: {
         (admit) => {
           const upload = input.open();
           return backend.uploadPart({
+            signal: input.signal,
             bucket: bucket.backendName,
             key: input.key,
             uploadId: input.uploadId,
@@ -439,6 +443,7 @@ export function createObjectsService(deps: {
       const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await replacedSize(backend, source.backendName, input.source.key);
       return withQuota(principal, input, copied, (admit) =>
         backend.uploadPartCopy({
+          signal: input.signal,
           bucket: bucket.backendName,
           key: input.key,
           uploadId: input.uploadId,
@@ -458,31 +463,32 @@ export function createObjectsService(deps: {
      * (MAX_OBJECTS_PER_ACCOUNT), and parts a proxy's store holds without the catalog knowing count
      * only now: admitted at commit.
      */
-    async completeMultipartUpload(principal: Principal, input: ObjectRef & { uploadId: string; parts: AfterAuthorization<CompletedPart[]> }): Promise<WriteResult> {
+    async completeMultipartUpload(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string; parts: AfterAuthorization<CompletedPart[]> }): Promise<WriteResult> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const parts = await afterAuthorization(input.parts);
       return withQuota(principal, input, 0, (admit) =>
-        backend.completeMultipartUpload({ bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, parts, admit, journal: writeJournal(principal, input.bucket) }),
+        backend.completeMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, parts, admit, journal: writeJournal(principal, input.bucket) }),
       );
     },
 
-    async abortMultipartUpload(principal: Principal, input: ObjectRef & { uploadId: string }): Promise<void> {
+    async abortMultipartUpload(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string }): Promise<void> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      await backend.abortMultipartUpload({ bucket: bucket.backendName, key: input.key, uploadId: input.uploadId });
+      await backend.abortMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId });
       await quotas.resync(principal.accountId);
     },
 
-    async listParts(principal: Principal, input: ObjectRef & { uploadId: string; partNumberMarker?: number; maxParts: number }): Promise<ListPartsOutput> {
+    async listParts(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string; partNumberMarker?: number; maxParts: number }): Promise<ListPartsOutput> {
       const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.listParts({ bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, partNumberMarker: input.partNumberMarker, maxParts: input.maxParts });
+      return backend.listParts({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, partNumberMarker: input.partNumberMarker, maxParts: input.maxParts });
     },
 
     async listMultipartUploads(
       principal: Principal,
-      input: { bucket: string; prefix?: string; delimiter?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads: number },
+      input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads: number },
     ): Promise<ListMultipartUploadsOutput> {
       const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
       return backend.listMultipartUploads({
+        signal: input.signal,
         bucket: bucket.backendName,
         prefix: input.prefix || undefined,
         delimiter: input.delimiter,

@@ -93,7 +93,7 @@ export function createQuotasUsecases(deps: {
 
   async function usage(userId: string): Promise<AccountUsage> {
     const buckets = await Promise.all(
-      bucketsRepository.listForOwner(userId).map(async (bucket) => ({ name: bucket.name, ...(await backend.usage(bucket.backendName)) })),
+      bucketsRepository.listForOwner(userId).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })),
     );
     const objectBytes = buckets.reduce((sum, bucket) => sum + bucket.bytes, 0);
     const multipartBytes = buckets.reduce((sum, bucket) => sum + bucket.multipartBytes, 0);
@@ -112,7 +112,7 @@ export function createQuotasUsecases(deps: {
   }
 
   async function uploadsInProgress(userId: string): Promise<number> {
-    const counts = await Promise.all(bucketsRepository.listForOwner(userId).map((bucket) => backend.countUploads(bucket.backendName)));
+    const counts = await Promise.all(bucketsRepository.listForOwner(userId).map((bucket) => backend.local.countUploads(bucket.backendName)));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 

@@ -31,9 +31,10 @@ export async function recountBucket(backend: StorageBackend, bucket: string, lab
     keyMarker = page.nextKeyMarker;
     uploadIdMarker = page.nextUploadIdMarker;
   }
-  const recorded = await backend.usage(bucket);
+  const recorded = await backend.local.usage(bucket);
   const drift = recorded.bytes !== recounted.bytes || recorded.objects !== recounted.objects || recorded.multipartBytes !== recounted.multipartBytes;
-  // A proxy's counters drift when the store is changed behind its back; the recount is the truth.
-  if (drift) backend.correctUsage?.(bucket, recounted);
+  // A proxy's counters drift when the store is changed behind its back; the recount is the truth
+  // (the fs index's cannot drift, and its correctUsage is a no-op: see BackendLocalState).
+  if (drift) backend.local.correctUsage(bucket, recounted);
   return { bucket: label, recorded, recounted, drift };
 }

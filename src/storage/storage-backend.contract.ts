@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checksumOf, compositeChecksum } from '../checksums/checksums.ts';
 import { S3Error, type S3ErrorCode } from '../errors/s3-errors.ts';
-import type { ByteRangeSpec, ObjectMetadata, StorageBackend } from './storage-backend.ts';
+import { knownChecksum, type ByteRangeSpec, type ObjectMetadata, type StorageBackend } from './storage-backend.ts';
 import type { CommitFacts, DomainEvent, JournalHook } from '../events/events.ts';
 
 const MiB = 1024 * 1024;
@@ -417,7 +417,7 @@ export function runStorageBackendContract(
         const bucket = await newBucket();
         const data = Buffer.from('checksummed content');
         const checksum = { algorithm: 'CRC32' as const, value: checksumOf('CRC32', data).toString('base64'), type: 'FULL_OBJECT' as const };
-        const written = await backend.putObject({ bucket, key: 'c', body: bodyOf(data), size: data.length, metadata: meta(), checksum });
+        const written = await backend.putObject({ bucket, key: 'c', body: bodyOf(data), size: data.length, metadata: meta(), checksum: knownChecksum('CRC32', checksum.value) });
         expect(written.checksum).toEqual(checksum);
         expect((await backend.headObject({ bucket, key: 'c' })).checksum).toEqual(checksum);
       });
@@ -529,6 +529,92 @@ export function runStorageBackendContract(
     });
 
     // ------------------------------------------------------------------ tagging
+
+    describe('cancellation (AbortSignal)', () => {
+      const isAbortError = (error: unknown) => (error as { name?: unknown } | undefined)?.name === 'AbortError';
+
+      /** Delivers `prefix`, tells the test, then waits (a client that stopped sending): the test aborts. */
+      function stallingBody(prefix: Buffer, onSent: () => void): Readable {
+        let sent = false;
+        return new Readable({
+          read() {
+            if (sent) return;
+            sent = true;
+            this.push(prefix);
+            setImmediate(onSent);
+          },
+        });
+      }
+
+      it('an already-aborted signal makes a put store nothing and reject with an AbortError', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'old version');
+        const signal = AbortSignal.abort();
+        const overwrite = backend.putObject({ bucket, key: 'k', body: bodyOf('new version'), size: 11, metadata: meta(), signal });
+        expect(isAbortError(await overwrite.then(() => undefined, (error: unknown) => error))).toBe(true);
+        const fresh = backend.putObject({ bucket, key: 'fresh', body: bodyOf('never stored'), size: 12, metadata: meta(), signal });
+        expect(isAbortError(await fresh.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect((await getBytes(bucket, 'k')).toString()).toBe('old version');
+        await expectS3Error(backend.headObject({ bucket, key: 'fresh' }), 'NoSuchKey');
+      });
+
+      it('aborting mid-body stores nothing and the old version stays', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'old version');
+        const controller = new AbortController();
+        const body = stallingBody(randomBytes(100_000), () => controller.abort());
+        const write = backend.putObject({ bucket, key: 'k', body, size: 300_000, metadata: meta(), signal: controller.signal });
+        expect(isAbortError(await write.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect((await getBytes(bucket, 'k')).toString()).toBe('old version');
+        const listed = await backend.listObjects({ bucket, maxKeys: 10 });
+        expect(listed.contents.map((entry) => [entry.key, entry.size])).toEqual([['k', 11]]);
+      });
+
+      it('aborting mid-body stores no part either', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
+        const controller = new AbortController();
+        const body = stallingBody(randomBytes(100_000), () => controller.abort());
+        const write = backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body, size: 300_000, signal: controller.signal });
+        expect(isAbortError(await write.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect((await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 })).parts).toEqual([]);
+        await backend.abortMultipartUpload({ bucket, key: 'k', uploadId });
+      });
+
+      it('aborting a GET mid-stream destroys the body stream', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'big', randomBytes(2 * MiB));
+        const controller = new AbortController();
+        const got = await backend.getObject({ bucket, key: 'big', signal: controller.signal });
+        const body = got.body;
+        const first = await new Promise<Buffer>((resolve, reject) => {
+          body.once('error', reject);
+          body.once('data', (chunk: Buffer) => {
+            body.pause();
+            resolve(chunk);
+          });
+        });
+        expect(first.length).toBeGreaterThan(0);
+        body.removeAllListeners('error');
+        const ended = new Promise<unknown>((resolve) => {
+          body.once('error', resolve);
+          body.once('close', () => resolve(undefined));
+        });
+        controller.abort();
+        const error = await ended;
+        expect(body.destroyed).toBe(true);
+        expect(body.readableEnded).toBe(false);
+        expect(isAbortError(error)).toBe(true);
+      });
+
+      it('leaves versionId undefined until versioning exists', async () => {
+        const bucket = await newBucket();
+        const written = await put(bucket, 'k', 'v');
+        expect(written.versionId).toBeUndefined();
+        expect((await backend.headObject({ bucket, key: 'k' })).versionId).toBeUndefined();
+        expect((await backend.listObjects({ bucket, maxKeys: 1 })).contents[0]!.versionId).toBeUndefined();
+      });
+    });
 
     describe('tagging', () => {
       it('stores, replaces and deletes tags; tagCount follows', async () => {
@@ -985,7 +1071,7 @@ export function runStorageBackendContract(
           partNumber: 1,
           body: bodyOf(data),
           size: data.length,
-          checksum: { algorithm: 'CRC32', value: partChecksum, type: 'FULL_OBJECT' },
+          checksum: knownChecksum('CRC32', partChecksum),
         });
         expect((await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 })).checksumAlgorithm).toBe('CRC32');
         const done = await backend.completeMultipartUpload({
@@ -1003,7 +1089,7 @@ export function runStorageBackendContract(
     describe('usage', () => {
       it('stays exact through puts, overwrites, copies, failed writes, deletes and multipart uploads', async () => {
         const bucket = await newBucket();
-        const usage = () => backend.usage(bucket);
+        const usage = () => backend.local.usage(bucket);
         expect(await usage()).toEqual({ bytes: 0, objects: 0, multipartBytes: 0 });
 
         await put(bucket, 'a', 'x'.repeat(1000));
@@ -1045,7 +1131,35 @@ export function runStorageBackendContract(
       });
 
       it('reports NoSuchBucket for a missing bucket', async () => {
-        await expectS3Error(backend.usage('contract-missing-usage'), 'NoSuchBucket');
+        await expectS3Error(backend.local.usage('contract-missing-usage'), 'NoSuchBucket');
+      });
+
+      it('answers stored sizes and uploads in progress from local state, with no store round trip', async () => {
+        const bucket = await newBucket();
+        expect(backend.local.storedSize(bucket, 'sized')).toBe(0);
+        await put(bucket, 'sized', 'x'.repeat(1234));
+        expect(backend.local.storedSize(bucket, 'sized')).toBe(1234);
+        await put(bucket, 'sized', 'y'.repeat(7));
+        expect(backend.local.storedSize(bucket, 'sized')).toBe(7);
+        await backend.deleteObject({ bucket, key: 'sized' });
+        expect(backend.local.storedSize(bucket, 'sized')).toBe(0);
+        // A bucket the local state does not track: unknown, so callers ask the store (headObject).
+        expect(backend.local.storedSize('contract-missing-sized', 'k')).toBeUndefined();
+
+        expect(await backend.local.countUploads(bucket)).toBe(0);
+        const first = await backend.createMultipartUpload({ bucket, key: 'u1', metadata: meta() });
+        await backend.createMultipartUpload({ bucket, key: 'u2', metadata: meta() });
+        expect(await backend.local.countUploads(bucket)).toBe(2);
+        await backend.abortMultipartUpload({ bucket, key: 'u1', uploadId: first.uploadId });
+        expect(await backend.local.countUploads(bucket)).toBe(1);
+      });
+
+      it('correctUsage with the exact usage leaves it unchanged', async () => {
+        const bucket = await newBucket();
+        await put(bucket, 'k', 'hello');
+        const exact = await backend.local.usage(bucket);
+        backend.local.correctUsage(bucket, exact);
+        expect(await backend.local.usage(bucket)).toEqual({ bytes: 5, objects: 1, multipartBytes: 0 });
       });
     });
 
@@ -1076,7 +1190,7 @@ export function runStorageBackendContract(
 
       /** Acks everything journaled so far (earlier tests), so each test sees only its own entries. */
       function drainJournal(): void {
-        const journal = backend.eventJournal!;
+        const journal = backend.local.journal;
         for (;;) {
           const entries = journal.readJournal(1000);
           if (entries.length === 0) return;
@@ -1084,10 +1198,10 @@ export function runStorageBackendContract(
         }
       }
 
-      const journaled = () => backend.eventJournal!.readJournal(1000).map((entry) => entry.event);
+      const journaled = () => backend.local.journal.readJournal(1000).map((entry) => entry.event);
 
       it('journals exactly the events the hook returned, with the facts of the commit', async () => {
-        expect(backend.eventJournal).toBeDefined();
+        expect(backend.local.journal).toBeDefined();
         drainJournal();
         const bucket = await newBucket();
         const first = recordingHook('put');

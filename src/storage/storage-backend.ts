@@ -19,51 +19,78 @@ import type { DomainEvent, JournalHook } from '../events/events.ts';
 export interface StorageBackend {
   readonly kind: 'fs' | 's3';
 
-  createBucket(bucket: string): Promise<void>;
+  createBucket(bucket: string, options?: Cancellable): Promise<void>;
   /** Fails with BucketNotEmpty while objects exist; aborts in-progress multipart uploads. */
-  deleteBucket(bucket: string): Promise<void>;
+  deleteBucket(bucket: string, options?: Cancellable): Promise<void>;
 
   putObject(input: PutObjectInput): Promise<WriteResult>;
   getObject(input: GetObjectInput): Promise<GetObjectOutput>;
   headObject(input: HeadObjectInput): Promise<ObjectInfo>;
   /** Deleting a missing key succeeds (S3 semantics). */
-  deleteObject(input: { bucket: string; key: string } & Journaled): Promise<void>;
+  deleteObject(input: { bucket: string; key: string } & Journaled & Cancellable): Promise<void>;
   /** Calls `journal` once per key it actually deleted. */
-  deleteObjects(input: { bucket: string; keys: string[] } & Journaled): Promise<DeleteObjectsOutput>;
+  deleteObjects(input: { bucket: string; keys: string[] } & Journaled & Cancellable): Promise<DeleteObjectsOutput>;
   copyObject(input: CopyObjectInput): Promise<WriteResult>;
   listObjects(input: ListObjectsInput): Promise<ListObjectsOutput>;
 
-  getObjectTagging(input: { bucket: string; key: string }): Promise<Record<string, string>>;
-  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled): Promise<void>;
-  deleteObjectTagging(input: { bucket: string; key: string } & Journaled): Promise<void>;
+  getObjectTagging(input: { bucket: string; key: string } & Cancellable): Promise<Record<string, string>>;
+  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled & Cancellable): Promise<void>;
+  deleteObjectTagging(input: { bucket: string; key: string } & Journaled & Cancellable): Promise<void>;
 
   createMultipartUpload(input: CreateMultipartUploadInput): Promise<{ uploadId: string }>;
   uploadPart(input: UploadPartInput): Promise<PartWriteResult>;
   uploadPartCopy(input: UploadPartCopyInput): Promise<PartWriteResult & { lastModified: Date }>;
   completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult>;
-  abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void>;
+  abortMultipartUpload(input: { bucket: string; key: string; uploadId: string } & Cancellable): Promise<void>;
   listParts(input: ListPartsInput): Promise<ListPartsOutput>;
   listMultipartUploads(input: ListMultipartUploadsInput): Promise<ListMultipartUploadsOutput>;
 
+  /** State this backend keeps beside its store: usage counters, stored sizes, the event journal. */
+  readonly local: BackendLocalState;
+
+  /** Cheap liveness probe for /_health/status. */
+  health(): Promise<StorageHealth>;
+  close(): Promise<void>;
+}
+
+/**
+ * Every call takes the caller's AbortSignal: a client that goes away cancels the backend work it
+ * started (the proxy's upstream request, the fs backend's next step). An aborted call rejects
+ * with the signal's reason (an AbortError unless the door gave another) and, for writes, commits
+ * nothing: the key keeps what it held. A signal that aborts after a write committed changes nothing.
+ */
+export interface Cancellable {
+  signal?: AbortSignal;
+}
+
+/**
+ * What a backend keeps locally beside its store (fs: index.sqlite; s3: catalog.sqlite), read by
+ * quotas, `usage reconcile`, the objects service and the event relay. Every backend has all of it.
+ */
+export interface BackendLocalState {
   /**
    * Exact usage of a bucket: stored object bytes and count, and bytes of parts of multipart
-   * uploads still in progress. Quotas and `usage reconcile` are computed from it.
+   * uploads still in progress. Quotas and `usage reconcile` are computed from it. NoSuchBucket
+   * for a bucket the store does not have.
    */
   usage(bucket: string): Promise<BucketUsage>;
 
   /**
-   * Size of the current object from a local index, without asking the store (0 when the index
-   * has no such object), for quota accounting before an upload; undefined when this backend
-   * keeps no index, and callers then use headObject. May miss changes made to the store behind
-   * the gateway's back; `usage reconcile` repairs the totals.
+   * Size of the current object from the local rows, without asking the store (0 when there is no
+   * such object), for quota accounting before an upload. Undefined when the local state does not
+   * track the bucket (fs: no such bucket; s3: a bucket the catalog has not seen yet): callers then
+   * use headObject, which also reports a missing bucket. On s3 it may miss changes made to the
+   * store behind the gateway's back; `usage reconcile` repairs the totals.
    */
-  storedSize?(bucket: string, key: string): number | undefined;
+  storedSize(bucket: string, key: string): number | undefined;
 
   /**
-   * Replaces the recorded usage with a recount (`usage reconcile`), for backends whose counters
-   * can drift because the store is also changed directly; the fs backend's cannot and lacks it.
+   * Replaces the recorded usage with a recount (`usage reconcile`). The s3 catalog's counters
+   * drift when the store is changed directly, so it takes the recount. The fs index changes its
+   * counters in the transaction that changes the rows a recount lists, so they cannot drift: a
+   * no-op there (a difference would be a bug, which reconcile reports instead of hiding).
    */
-  correctUsage?(bucket: string, usage: BucketUsage): void;
+  correctUsage(bucket: string, usage: BucketUsage): void;
 
   /**
    * Multipart uploads in progress in the bucket (MAX_UPLOADS_PER_ACCOUNT). The s3 backend counts
@@ -73,13 +100,9 @@ export interface StorageBackend {
 
   /**
    * The events this backend journaled with its commits (see `Journaled`), waiting to be moved to
-   * the event log by the relay (src/events/relay.ts). Both built-in backends have one.
+   * the event log by the relay (src/events/relay.ts).
    */
-  readonly eventJournal?: EventJournal;
-
-  /** Cheap liveness probe for /_health/status. */
-  health(): Promise<StorageHealth>;
-  close(): Promise<void>;
+  readonly journal: EventJournal;
 }
 
 export interface StorageHealth {
@@ -110,7 +133,7 @@ export interface UsageChange {
  */
 export type AdmitWrite = (change: UsageChange) => Promise<void>;
 
-interface Admitted extends Journaled {
+interface Admitted extends Journaled, Cancellable {
   /** See `AdmitWrite`. Without it the write commits unchecked (internal and test callers). */
   admit?: AdmitWrite;
 }
@@ -157,6 +180,30 @@ export interface ObjectChecksum {
   type: 'FULL_OBJECT' | 'COMPOSITE';
 }
 
+/**
+ * The flexible checksum of an upload's body, as verified by whoever produced the body (the
+ * gateway's upload pipeline). There is no value to read before the body has been verified: a
+ * trailer checksum arrives after the data, so `result()` settles only once verification finished
+ * — it resolves with the base64 value, and rejects when the body failed (mismatch, short body,
+ * client gone). A backend awaits it after it has consumed the whole body and before it commits
+ * (awaiting it earlier would wait forever for bytes nobody reads).
+ */
+export interface UploadChecksum {
+  algorithm: ChecksumAlgorithm;
+  type: 'FULL_OBJECT';
+  result(): Promise<string>;
+}
+
+/** An upload checksum already known (tests, internal callers): `result()` resolves at once. */
+export function knownChecksum(algorithm: ChecksumAlgorithm, value: string): UploadChecksum {
+  return { algorithm, type: 'FULL_OBJECT', result: () => Promise.resolve(value) };
+}
+
+/** The stored form of an upload checksum, once the body it describes has been consumed. */
+export async function settledChecksum(checksum: UploadChecksum | undefined): Promise<ObjectChecksum | undefined> {
+  return checksum && { algorithm: checksum.algorithm, type: checksum.type, value: await checksum.result() };
+}
+
 /** Standard content headers S3 stores with an object and returns on GET/HEAD. */
 export interface ContentHeaders {
   contentType?: string;
@@ -182,6 +229,8 @@ export interface ObjectInfo extends ObjectMetadata {
   tagCount: number;
   /** Number of parts for multipart objects, undefined for single uploads. */
   partsCount?: number;
+  /** The version this is; undefined until bucket versioning exists (both backends leave it so). */
+  versionId?: string;
 }
 
 export interface ObjectSummary {
@@ -189,6 +238,7 @@ export interface ObjectSummary {
   size: number;
   etag: string;
   lastModified: Date;
+  versionId?: string;
 }
 
 export interface WriteResult {
@@ -196,6 +246,8 @@ export interface WriteResult {
   size: number;
   lastModified: Date;
   checksum?: ObjectChecksum;
+  /** The version the write created; undefined until bucket versioning exists. */
+  versionId?: string;
 }
 
 export interface PartWriteResult {
@@ -215,11 +267,8 @@ export interface PutObjectInput extends Admitted {
   tags?: Record<string, string>;
   /** base64 MD5 from Content-MD5; the backend verifies it (BadDigest) before committing. */
   contentMd5?: string;
-  /**
-   * Verified by the gateway; stored and returned on GET/HEAD with checksum mode. Read `value`
-   * only once `body` has ended: a trailer checksum arrives after the data.
-   */
-  checksum?: ObjectChecksum;
+  /** Verified by the body's producer; stored and returned on GET/HEAD with checksum mode (see UploadChecksum). */
+  checksum?: UploadChecksum;
 }
 
 /** A parsed `Range: bytes=…` header (one range; S3 serves only the first). */
@@ -234,7 +283,7 @@ export interface Conditions {
   ifUnmodifiedSince?: Date;
 }
 
-export interface HeadObjectInput {
+export interface HeadObjectInput extends Cancellable {
   bucket: string;
   key: string;
   conditions?: Conditions;
@@ -246,6 +295,7 @@ export interface GetObjectInput extends HeadObjectInput {
 
 export interface GetObjectOutput {
   info: ObjectInfo;
+  /** Destroyed (with the signal's reason) when the call's signal aborts while it is being read. */
   body: Readable;
   /**
    * The same bytes as `body` when the backend already holds them in memory (small objects):
@@ -274,7 +324,7 @@ export interface CopyObjectInput extends Admitted {
   sourceConditions?: Conditions;
 }
 
-export interface ListObjectsInput {
+export interface ListObjectsInput extends Cancellable {
   bucket: string;
   prefix?: string;
   delimiter?: string;
@@ -292,7 +342,7 @@ export interface ListObjectsOutput {
   nextMarker?: string;
 }
 
-export interface CreateMultipartUploadInput {
+export interface CreateMultipartUploadInput extends Cancellable {
   bucket: string;
   key: string;
   metadata: ObjectMetadata;
@@ -308,7 +358,7 @@ export interface UploadPartInput extends Admitted {
   body: Readable;
   size?: number;
   contentMd5?: string;
-  checksum?: ObjectChecksum;
+  checksum?: UploadChecksum;
 }
 
 export interface UploadPartCopyInput extends Admitted {
@@ -331,7 +381,7 @@ export interface CompleteMultipartUploadInput extends Admitted {
   parts: { partNumber: number; etag: string; checksum?: string }[];
 }
 
-export interface ListPartsInput {
+export interface ListPartsInput extends Cancellable {
   bucket: string;
   key: string;
   uploadId: string;
@@ -347,7 +397,7 @@ export interface ListPartsOutput {
   initiated: Date;
 }
 
-export interface ListMultipartUploadsInput {
+export interface ListMultipartUploadsInput extends Cancellable {
   bucket: string;
   prefix?: string;
   delimiter?: string;

@@ -56,11 +56,11 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
 
       // That object was never counted; `usage reconcile` finds the drift and corrects the counters.
       const backend = server.running.core.backend;
-      const before = await backend.usage(backendBucket);
+      const before = await backend.local.usage(backendBucket);
       const recount = await recountBucket(backend, backendBucket, 'default');
       expect(recount.drift).toBe(true);
       expect(recount.recounted).toEqual({ bytes: before.bytes + 'written around the gateway'.length, objects: before.objects + 1, multipartBytes: 0 });
-      expect(await backend.usage(backendBucket)).toEqual(recount.recounted);
+      expect(await backend.local.usage(backendBucket)).toEqual(recount.recounted);
       expect((await recountBucket(backend, backendBucket, 'default')).drift).toBe(false);
     });
 

@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono } from 'hono';
 import { sessionPrincipal } from '../../../src/objects/principal.ts';
+import { clientSignal } from '../../../src/http/client-signal.ts';
 import { z } from 'zod';
 import { defineOperation } from '../../openapi/operations.ts';
 import { parseQuery } from '../../validation.ts';
@@ -53,7 +54,9 @@ export function createExplorerRoutes(deps: { explorer: ExplorerUsecases }) {
   app.get('/', async (c) => {
     const query = parseQuery(c, explorerOperations.browse.query);
     if (!query.ok) return query.response;
-    return c.json(await deps.explorer.browse(sessionPrincipal(c.get('user')!.id, c.env?.incoming?.socket.remoteAddress), query.value));
+    // A client that goes away cancels the listing's backend calls.
+    const signal = c.env?.incoming && c.env.outgoing ? clientSignal(c.env.incoming, c.env.outgoing) : undefined;
+    return c.json(await deps.explorer.browse(sessionPrincipal(c.get('user')!.id, c.env?.incoming?.socket.remoteAddress), { ...query.value, signal }));
   });
   return app;
 }

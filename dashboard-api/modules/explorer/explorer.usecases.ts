@@ -1,5 +1,3 @@
-import { bucketNotFoundError } from '../../../src/buckets/buckets.errors.ts';
-import { isBucketRefused } from '../../../src/objects/objects.errors.ts';
 import type { ObjectsService } from '../../../src/objects/objects.service.ts';
 import type { Principal } from '../../../src/objects/principal.ts';
 import { decodeCursor, encodeCursor } from '../files/file-ids.ts';
@@ -21,16 +19,11 @@ export type ExplorerEntry =
 export function createExplorerUsecases(deps: { objects: ObjectsService }) {
   const { objects } = deps;
   return {
-    async browse(principal: Principal, input: { bucket: string; prefix: string; limit: number; cursor?: string }) {
+    async browse(principal: Principal, input: { bucket: string; prefix: string; limit: number; cursor?: string; signal?: AbortSignal }) {
       const startAfter = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
       if (input.cursor !== undefined && startAfter === undefined) throw invalidCursorError();
-      const listed = await objects
-        .listObjectsWithInfo(principal, { bucket: input.bucket, prefix: input.prefix, delimiter: '/', startAfter, maxKeys: input.limit })
-        .catch((error: unknown) => {
-          // Another account's bucket of this name is, for this account, not there.
-          if (isBucketRefused(error)) throw bucketNotFoundError(input.bucket);
-          throw error;
-        });
+      // Refusals (another account's bucket is `buckets.not_found`) and outages are named by the dashboard's one JSON mapper.
+      const listed = await objects.listObjectsWithInfo(principal, { bucket: input.bucket, prefix: input.prefix, delimiter: '/', startAfter, maxKeys: input.limit, signal: input.signal });
       const { page, bucketRow } = listed;
       const files = listed.objects.map((info) => fileInfo(bucketRow, info));
       const entries: ExplorerEntry[] = [

@@ -13,6 +13,7 @@ import { apiKeyAuth, type ApiKeyVariables } from './api-key.middleware.ts';
 import { invalidUploadError, lengthRequiredError } from './files.errors.ts';
 import type { FileInfo, FilesPrincipal, FilesUsecases } from './files.usecases.ts';
 import { readFilePart } from './multipart-upload.ts';
+import { clientSignal } from '../../../src/http/client-signal.ts';
 
 type FilesEnv = { Bindings: Partial<HttpBindings>; Variables: ApiKeyVariables & { requestId: string } };
 
@@ -165,6 +166,8 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
   const app = new Hono<FilesEnv>();
   app.use('*', apiKeyAuth(deps.keyStore));
   const principalOf = (c: Context<FilesEnv>): FilesPrincipal => keyPrincipal(c.get('apiKey'), c.env?.incoming?.socket.remoteAddress);
+  /** Aborts when the client goes away before the response finished: the backend work it started is cancelled. */
+  const signalOf = (c: Context<FilesEnv>): AbortSignal | undefined => (c.env?.incoming && c.env.outgoing ? clientSignal(c.env.incoming, c.env.outgoing) : undefined);
 
   app.post('/', async (c) => {
     const query = parseQuery(c, filesOperations.upload.query);
@@ -183,7 +186,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
         const name = key ?? part.filename;
         if (name === undefined) throw invalidUploadError('Name the file: give the "file" part a filename, or pass the key query parameter.');
         // The whole request length is an upper bound of the part's size: the quota holds before any byte is stored.
-        file = await files.upload(principalOf(c), { bucket, key: name, body: part.stream, reserveBytes: length, contentType: part.contentType });
+        file = await files.upload(principalOf(c), { bucket, key: name, body: part.stream, reserveBytes: length, contentType: part.contentType, signal: signalOf(c) });
       } catch (error) {
         part.discard();
         throw cutShort(source) ?? part.formError() ?? error;
@@ -194,7 +197,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
     }
 
     if (key === undefined) throw invalidUploadError('A raw upload needs the key query parameter (or send multipart/form-data with a "file" part).');
-    const file = await files.upload(principalOf(c), { bucket, key, body: source, size: length, reserveBytes: length, contentType }).catch((error: unknown) => {
+    const file = await files.upload(principalOf(c), { bucket, key, body: source, size: length, reserveBytes: length, contentType, signal: signalOf(c) }).catch((error: unknown) => {
       throw cutShort(source) ?? error;
     });
     return c.json({ ...fileJson(file), createdAt: file.createdAt }, 201);
@@ -203,7 +206,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
   app.get('/', async (c) => {
     const query = parseQuery(c, filesOperations.list.query);
     if (!query.ok) return query.response;
-    const page = await files.list(principalOf(c), query.value);
+    const page = await files.list(principalOf(c), { ...query.value, signal: signalOf(c) });
     return c.json({ files: page.files.map(fileJson), hasMore: page.hasMore, cursor: page.cursor });
   });
 
@@ -213,14 +216,15 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
     const query = parseQuery(c, filesOperations.get.query);
     if (!query.ok) return query.response;
     const principal = principalOf(c);
-    if (query.value.meta === 'true') return c.json(fileJson(await files.head(principal, params.value.id)));
+    const signal = signalOf(c);
+    if (query.value.meta === 'true') return c.json(fileJson(await files.head(principal, params.value.id, { signal })));
     if (c.req.method === 'HEAD') {
       // Hono answers HEAD with the GET route and drops the body: never open a stream nobody reads.
-      const file = await files.head(principal, params.value.id);
+      const file = await files.head(principal, params.value.id, { signal });
       return new Response(null, { headers: { ...downloadHeaders(file), 'Content-Length': String(file.size) } });
     }
 
-    const result = await files.download(principal, params.value.id, parseRange(c.req.header('range')));
+    const result = await files.download(principal, params.value.id, parseRange(c.req.header('range')), { signal });
     if (result.kind === 'unsatisfiable') {
       return jsonError(c, 416, 'files.range_not_satisfiable', `The requested range is not within the file's ${result.size} bytes.`, {
         'Content-Range': `bytes */${result.size}`,
@@ -244,7 +248,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
   app.delete('/:id', async (c) => {
     const params = parseParams(c, filesOperations.remove.params);
     if (!params.ok) return params.response;
-    await files.remove(principalOf(c), params.value.id);
+    await files.remove(principalOf(c), params.value.id, { signal: signalOf(c) });
     return c.json({ success: true });
   });
 

@@ -1,14 +1,12 @@
 import type { Readable } from 'node:stream';
-import { bucketNotFoundError } from '../../../src/buckets/buckets.errors.ts';
 import type { BucketRow } from '../../../src/db/schema.ts';
 import { isS3Error, S3Error } from '../../../src/errors/s3-errors.ts';
 import type { UploadGate } from '../../../src/limits/upload-gate.ts';
-import { isBucketRefused, isScopeDenied } from '../../../src/objects/objects.errors.ts';
 import type { ObjectsService } from '../../../src/objects/objects.service.ts';
 import type { Principal } from '../../../src/objects/principal.ts';
 import type { ByteRangeSpec, GetObjectOutput, ObjectInfo } from '../../../src/storage/storage-backend.ts';
 import { decodeCursor, decodeFileId, encodeCursor, encodeFileId } from './file-ids.ts';
-import { fileAccessDeniedError, fileNotFoundError, fileQuotaExceededError, invalidCursorError, invalidUploadError, tooManyUploadsError } from './files.errors.ts';
+import { fileNotFoundError, invalidCursorError, invalidUploadError, tooManyUploadsError } from './files.errors.ts';
 
 export type FilesUsecases = ReturnType<typeof createFilesUsecases>;
 
@@ -35,6 +33,13 @@ export interface UploadInput {
   /** Upper bound of the stored size, reserved against the quota before the body is read (Content-Length). */
   reserveBytes: number;
   contentType: string;
+  /** Aborts when the client goes away: the backend write is cancelled and stores nothing. */
+  signal?: AbortSignal;
+}
+
+/** The request's cancellation, handed to every objects-service call (src/http/client-signal.ts). */
+export interface FilesCallOptions {
+  signal?: AbortSignal;
 }
 
 export type DownloadResult =
@@ -46,16 +51,6 @@ const MAX_KEY_BYTES = 1024;
 const DEFAULT_CONTENT_TYPE = 'application/octet-stream';
 
 const bareEtag = (etag: string) => etag.replace(/^"|"$/g, '');
-
-/** The objects service's refusals, in this API's vocabulary: another account's bucket is not there for this account. */
-const asFilesError = (error: unknown): never => {
-  if (isScopeDenied(error)) throw fileAccessDeniedError();
-  if (isBucketRefused(error)) throw bucketNotFoundError(error.bucket);
-  if (isS3Error(error, 'NoSuchKey')) throw fileNotFoundError();
-  if (isS3Error(error, 'QuotaExceeded')) throw fileQuotaExceededError(error.message);
-  if (isS3Error(error, 'IncompleteBody')) throw invalidUploadError('The body was shorter or longer than its Content-Length.');
-  throw error;
-};
 
 /** A file's JSON facts from the object's info. */
 export function fileInfo(bucket: Pick<BucketRow, 'id' | 'name'>, info: Pick<ObjectInfo, 'key' | 'size' | 'etag' | 'lastModified' | 'contentType'>): FileInfo {
@@ -74,7 +69,9 @@ export function fileInfo(bucket: Pick<BucketRow, 'id' | 'name'>, info: Pick<Obje
  * The Simple REST file API: a thin adapter over the objects service, which checks the key's scope
  * (the same rules as the S3 gateway), resolves the bucket in the account's namespace, reserves and
  * settles the quota (the same reservation as S3 uploads) and records the domain events. Files are
- * addressed by bucket name or, inside a file id, by bucket row id.
+ * addressed by bucket name or, inside a file id, by bucket row id. The service's refusals pass
+ * through untranslated: the dashboard's one JSON mapper names them (`files.not_found`,
+ * `files.quota_exceeded`… by kind, see files.errors.ts `filesErrorVocabulary`).
  */
 export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?: UploadGate }) {
   const { objects, uploadGate } = deps;
@@ -88,9 +85,9 @@ export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?
   };
 
   const usecases = {
-    async head(principal: Principal, id: string): Promise<FileInfo> {
+    async head(principal: Principal, id: string, options: FilesCallOptions = {}): Promise<FileInfo> {
       const { bucketId, bucket, key } = resolveId(principal, id);
-      const info = await objects.headObject(principal, { bucket, key }).catch(asFilesError);
+      const info = await objects.headObject(principal, { bucket, key, signal: options.signal });
       return { ...fileInfo({ id: bucketId, name: bucket }, info), id };
     },
 
@@ -101,15 +98,14 @@ export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?
      */
     async upload(principal: Principal, input: UploadInput): Promise<FileInfo & { createdAt: Date }> {
       if (input.key === '' || Buffer.byteLength(input.key) > MAX_KEY_BYTES) throw invalidUploadError(`The file key must be 1 to ${MAX_KEY_BYTES} bytes long.`);
-      const result = await objects
-        .putObject(principal, {
-          bucket: input.bucket,
-          key: input.key,
-          metadata: { userMetadata: {}, contentType: input.contentType },
-          reserveBytes: input.reserveBytes,
-          open: () => ({ body: input.body, size: input.size }),
-        })
-        .catch(asFilesError);
+      const result = await objects.putObject(principal, {
+        signal: input.signal,
+        bucket: input.bucket,
+        key: input.key,
+        metadata: { userMetadata: {}, contentType: input.contentType },
+        reserveBytes: input.reserveBytes,
+        open: () => ({ body: input.body, size: input.size }),
+      });
       const file = fileInfo(result.bucketRow, { key: input.key, size: result.size, etag: result.etag, lastModified: result.lastModified, contentType: input.contentType });
       return { ...file, createdAt: result.lastModified };
     },
@@ -118,34 +114,32 @@ export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?
      * One page of the bucket's files under `prefix`, in key order. Without a prefix a
      * prefix-scoped key lists its own prefix; an explicit prefix outside it is refused, as on S3.
      */
-    async list(principal: Principal, input: { bucket: string; prefix?: string; limit: number; cursor?: string }) {
+    async list(principal: Principal, input: { bucket: string; prefix?: string; limit: number; cursor?: string; signal?: AbortSignal }) {
       const prefix = input.prefix ?? principal.scope?.prefix ?? '';
       const startAfter = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
       if (input.cursor !== undefined && startAfter === undefined) throw invalidCursorError();
-      const { page, bucketRow, objects: infos } = await objects
-        .listObjectsWithInfo(principal, { bucket: input.bucket, prefix, startAfter, maxKeys: input.limit })
-        .catch(asFilesError);
+      const { page, bucketRow, objects: infos } = await objects.listObjectsWithInfo(principal, { bucket: input.bucket, prefix, startAfter, maxKeys: input.limit, signal: input.signal });
       const files = infos.map((info) => fileInfo(bucketRow, info));
       return { files, hasMore: page.isTruncated, cursor: page.isTruncated && page.nextMarker !== undefined ? encodeCursor(page.nextMarker) : null };
     },
 
     /** The file's bytes (a single range when asked), streamed from the backend; an unsatisfiable range reports the size. */
-    async download(principal: Principal, id: string, range: ByteRangeSpec | undefined): Promise<DownloadResult> {
+    async download(principal: Principal, id: string, range: ByteRangeSpec | undefined, options: FilesCallOptions = {}): Promise<DownloadResult> {
       const { bucketId, bucket, key } = resolveId(principal, id);
       let object: GetObjectOutput;
       try {
-        object = await objects.getObject(principal, { bucket, key, range });
+        object = await objects.getObject(principal, { bucket, key, range, signal: options.signal });
       } catch (error) {
         if (isS3Error(error, 'InvalidRange')) return { kind: 'unsatisfiable', size: Number((error as S3Error).details.ActualObjectSize) };
-        return asFilesError(error);
+        throw error;
       }
       return { kind: 'file', object, file: { ...fileInfo({ id: bucketId, name: bucket }, object.info), id } };
     },
 
     /** Deletes the file; a missing one is 404 (unlike S3's idempotent DELETE, so a wrong id is noticed). */
-    async remove(principal: Principal, id: string): Promise<void> {
+    async remove(principal: Principal, id: string, options: FilesCallOptions = {}): Promise<void> {
       const { bucket, key } = resolveId(principal, id);
-      await objects.deleteObject(principal, { bucket, key, mustExist: true }).catch(asFilesError);
+      await objects.deleteObject(principal, { bucket, key, mustExist: true, signal: options.signal });
     },
   };
 

@@ -20,21 +20,21 @@
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Readable } from 'node:stream';
+import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createChecksummer, compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import { createChecksummer, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { S3Error } from '../../errors/s3-errors.ts';
 import { evaluateConditions, resolveRange } from '../conditions.ts';
+import { MIN_PART_SIZE, checkPartNumber, clampListMax as clampMax, completedChecksum, multipartEtag, validateCompletion } from '../multipart-rules.ts';
 import type {
   AdmitWrite,
-  BucketUsage,
+  BackendLocalState,
   CompleteMultipartUploadInput,
   CopyObjectInput,
   CreateMultipartUploadInput,
   DeleteObjectsOutput,
   GetObjectInput,
   GetObjectOutput,
-  EventJournal,
   HeadObjectInput,
   Journaled,
   ListMultipartUploadsInput,
@@ -63,6 +63,7 @@ import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, 
 import { claimOwner, type FileOwner } from './file-owners.ts';
 import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
 import type { StorageHealth } from '../storage-backend.ts';
+import { settledChecksum, type UploadChecksum } from '../storage-backend.ts';
 import type { JournalHook } from '../../events/events.ts';
 
 export interface FsBackendOptions {
@@ -106,11 +107,8 @@ export interface FsBackend extends StorageBackend {
   readonly owner: string;
   /** Collects data files no index row references whose writer is gone (the periodic sweep). */
   sweepOrphans(): Promise<SweepReport>;
-  /** Always present: the index journals events in its commit transactions. */
-  readonly eventJournal: EventJournal;
 }
 
-const DEFAULT_MIN_PART_SIZE = 5 * 1024 * 1024;
 /** Responses up to this size are read into memory in one go (fewer round trips for small GETs). */
 const SMALL_READ_BYTES = 64 * 1024;
 /**
@@ -125,10 +123,8 @@ const INLINE_MAX_BYTES = 32 * 1024;
  * queued (coalesced into one writev) while still bounding memory per upload.
  */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
-const MAX_PART_NUMBER = 10_000;
 /** Admissions of one write before giving up on a key that keeps changing under it (503, retryable). */
 const MAX_ADMISSIONS = 8;
-const MAX_LIST = 1000;
 
 export async function createFsBackend(options: FsBackendOptions): Promise<FsBackend> {
   const dataDir = path.resolve(options.dataDir);
@@ -146,7 +142,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   // Claimed before the first file is written: another process's sweep must see this one alive.
   const owner = claimOwner(path.join(dataDir, 'owners'));
   const backend = new FsStorageBackend(dataDir, index, {
-    minPartSize: options.minPartSize ?? DEFAULT_MIN_PART_SIZE,
+    minPartSize: options.minPartSize ?? MIN_PART_SIZE,
     fsync: options.fsync ?? true,
     owner,
     reserve: createSpaceReserve(path.join(dataDir, 'space-reserve'), options.reserveBytes ?? 0),
@@ -183,14 +179,12 @@ interface Received {
   md5: Buffer;
   /** Digest of `checksumAlgorithm` when one was requested. */
   checksum?: Buffer;
+  /** The producer's verified checksum (`declared`), settled once the body was consumed. */
+  declared?: ObjectChecksum;
 }
 
 function quoteEtag(hex: string): string {
   return `"${hex}"`;
-}
-
-function bareEtag(etag: string): string {
-  return etag.trim().replace(/^"|"$/g, '').toLowerCase();
 }
 
 function cleanMetadata(metadata: ObjectMetadata | undefined): ObjectMetadata {
@@ -201,11 +195,6 @@ function cleanMetadata(metadata: ObjectMetadata | undefined): ObjectMetadata {
     if (value !== undefined) out[name] = value;
   }
   return out;
-}
-
-function clampMax(value: number): number {
-  if (!Number.isFinite(value)) return MAX_LIST;
-  return Math.max(0, Math.min(MAX_LIST, Math.floor(value)));
 }
 
 let lastUploadMs = 0;
@@ -256,16 +245,30 @@ class FsStorageBackend implements FsBackend {
   ) {
     this.dataRoot = path.join(dataDir, 'data');
     this.tmpDir = path.join(dataDir, 'tmp');
+    this.local = {
+      usage: async (bucket) => {
+        const usage = index.usage(bucket);
+        if (!usage) throw noSuchBucket(bucket);
+        return usage;
+      },
+      // Undefined for a missing bucket, so the caller's headObject reports NoSuchBucket.
+      storedSize: (bucket, key) => (index.bucketExists(bucket) ? (index.objectSize(bucket, utf8(key)) ?? 0) : undefined),
+      // The counters change in the transactions that change the rows a recount lists: no drift to correct.
+      correctUsage: () => {},
+      countUploads: async (bucket) => index.countUploads(bucket),
+      journal: index.journal,
+    };
   }
 
   get owner(): string {
     return this.options.owner.id;
   }
 
-  /** Events journaled in the index's commit transactions. */
-  get eventJournal(): EventJournal {
-    return this.index.journal;
-  }
+  /**
+   * Usage counters, sizes and the event journal all live in the index, changed in the transactions
+   * that change its rows: exact, with no round trip.
+   */
+  readonly local: BackendLocalState;
 
   /** A new data/temp file name; carries this process's owner id so no other sweep takes it. */
   private newFileName(): string {
@@ -320,8 +323,9 @@ class FsStorageBackend implements FsBackend {
    */
   private async receive(
     body: Readable,
-    expect: { size?: number; contentMd5?: string; checksumAlgorithm?: ChecksumAlgorithm; allowInline?: boolean },
+    expect: { size?: number; contentMd5?: string; checksumAlgorithm?: ChecksumAlgorithm; allowInline?: boolean; declared?: UploadChecksum; signal?: AbortSignal },
   ): Promise<Received> {
+    expect.signal?.throwIfAborted();
     let expectedMd5: Buffer | undefined;
     if (expect.contentMd5 !== undefined) {
       expectedMd5 = Buffer.from(expect.contentMd5, 'base64');
@@ -355,6 +359,8 @@ class FsStorageBackend implements FsBackend {
         inline ? async function (source: AsyncIterable<Buffer>) {
           for await (const _ of source);
         } : fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK }),
+        // An abort (the client went away) stops the copy at its next chunk; the temp file goes below.
+        { signal: expect.signal },
       );
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new S3Error('IncompleteBody', undefined, {
@@ -368,13 +374,16 @@ class FsStorageBackend implements FsBackend {
         });
       }
       const checksum = checksummer?.digest();
-      if (inline) return { file: null, inline: Buffer.concat(inlineChunks, size), size, md5: digest, checksum };
+      // The body has been consumed, so its producer has finished verifying it (see UploadChecksum).
+      const declared = await settledChecksum(expect.declared);
+      expect.signal?.throwIfAborted();
+      if (inline) return { file: null, inline: Buffer.concat(inlineChunks, size), size, md5: digest, checksum, declared };
       if (size === 0) {
         await fs.promises.rm(tmpPath, { force: true });
-        return { file: null, size, md5: digest, checksum };
+        return { file: null, size, md5: digest, checksum, declared };
       }
       await fs.promises.rename(tmpPath, this.dataPath(id));
-      return { file: id, size, md5: digest, checksum };
+      return { file: id, size, md5: digest, checksum, declared };
     } catch (error) {
       await fs.promises.rm(tmpPath, { force: true });
       // ENOSPC while writing: 507 InsufficientStorage, and nothing of the body is kept.
@@ -510,12 +519,18 @@ class FsStorageBackend implements FsBackend {
     admit: AdmitWrite | undefined,
     estimate: UsageChange | undefined,
     commit: (admitted: UsageChange | undefined) => T,
+    signal?: AbortSignal,
   ): Promise<T> {
-    if (!admit) return commit(undefined);
+    // Checked right before each commit: a write whose client went away commits nothing.
+    if (!admit) {
+      signal?.throwIfAborted();
+      return commit(undefined);
+    }
     let change = estimate ?? { bytes: 0, objects: 0 };
     for (let attempt = 1; ; attempt++) {
       const admitted = { bytes: Math.max(0, change.bytes), objects: Math.max(0, change.objects) };
       if (admitted.bytes > 0 || admitted.objects > 0) await admit(admitted);
+      signal?.throwIfAborted();
       try {
         return commit(admitted);
       } catch (error) {
@@ -540,11 +555,11 @@ class FsStorageBackend implements FsBackend {
    * Commits an object row through its admission; unlinks the new files if that fails (or is
    * refused: the key keeps what it holds) and the old version's if it succeeds.
    */
-  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook): Promise<void> {
+  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal): Promise<void> {
     const newFiles = record.segments.map((s) => s.file);
     let orphans: string[] | null;
     try {
-      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal));
+      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal), signal);
     } catch (error) {
       await this.discard(newFiles);
       throw error;
@@ -557,7 +572,7 @@ class FsStorageBackend implements FsBackend {
   }
 
   private async commitReceivedPart(
-    input: { bucket: string; key: string; uploadId: string; partNumber: number; admit?: AdmitWrite },
+    input: { bucket: string; key: string; uploadId: string; partNumber: number; admit?: AdmitWrite; signal?: AbortSignal },
     received: Received,
     checksum: ObjectChecksum | undefined,
   ): Promise<PartRecord> {
@@ -570,15 +585,15 @@ class FsStorageBackend implements FsBackend {
       checksum,
       file: received.file,
     };
-    await this.commitPart(input.bucket, input.key, part, input.admit);
+    await this.commitPart(input.bucket, input.key, part, input.admit, input.signal);
     return part;
   }
 
-  private async commitPart(bucket: string, key: string, part: PartRecord, admit?: AdmitWrite): Promise<void> {
+  private async commitPart(bucket: string, key: string, part: PartRecord, admit?: AdmitWrite, signal?: AbortSignal): Promise<void> {
     let orphans: string[] | null;
     try {
       const estimate = admit && { bytes: part.size - (this.index.partSize(part.uploadId, part.partNumber) ?? 0), objects: 0 };
-      orphans = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putPart(bucket, utf8(key), part, admitted));
+      orphans = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putPart(bucket, utf8(key), part, admitted), signal);
     } catch (error) {
       await this.discard([part.file]);
       throw error;
@@ -598,16 +613,6 @@ class FsStorageBackend implements FsBackend {
     }
   }
 
-  async usage(bucket: string): Promise<BucketUsage> {
-    const usage = this.index.usage(bucket);
-    if (!usage) throw noSuchBucket(bucket);
-    return usage;
-  }
-
-  async countUploads(bucket: string): Promise<number> {
-    return this.index.countUploads(bucket);
-  }
-
   async deleteBucket(bucket: string): Promise<void> {
     const { result } = await this.freeing(() => this.index.deleteBucket(bucket), (change) => change.orphans);
     if (result === 'missing') throw noSuchBucket(bucket);
@@ -618,7 +623,7 @@ class FsStorageBackend implements FsBackend {
 
   async putObject(input: PutObjectInput): Promise<WriteResult> {
     this.requireBucket(input.bucket);
-    const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true });
+    const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true, declared: input.checksum, signal: input.signal });
     const record: ObjectRecord = {
       bucket: input.bucket,
       key: utf8(input.key),
@@ -627,11 +632,11 @@ class FsStorageBackend implements FsBackend {
       lastModified: Date.now(),
       metadata: cleanMetadata(input.metadata),
       tags: { ...(input.tags ?? {}) },
-      checksum: input.checksum,
+      checksum: received.declared,
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    await this.commitObject(record, input.admit, input.journal);
+    await this.commitObject(record, input.admit, input.journal, input.signal);
     return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
   }
 
@@ -642,6 +647,7 @@ class FsStorageBackend implements FsBackend {
   }
 
   async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+    input.signal?.throwIfAborted();
     const record = this.requireObject(input.bucket, input.key);
     const info = this.info(record, input.key);
     evaluateConditions(info, input.conditions);
@@ -649,16 +655,19 @@ class FsStorageBackend implements FsBackend {
     const start = range ? range.start : 0;
     const end = range ? range.end + 1 : record.size;
     const opened = await this.openRange(record, start, end);
+    const signal = input.signal;
     // For in-memory bytes the stream is built only if a caller asks for it (the gateway sends `bytes`).
     const output: GetObjectOutput = Buffer.isBuffer(opened)
       ? {
           info,
           bytes: opened,
           get body() {
-            return bufferStream(opened);
+            const stream = bufferStream(opened);
+            return signal ? addAbortSignal(signal, stream) : stream;
           },
         }
-      : { info, body: opened };
+      : // An abort destroys the reader, which closes its file and unpins the data files.
+        { info, body: signal ? addAbortSignal(signal, opened) : opened };
     if (range) output.range = range;
     return output;
   }
@@ -704,7 +713,7 @@ class FsStorageBackend implements FsBackend {
         segments,
         inline: source.inline,
       };
-      await this.commitObject(record, input.admit, input.journal);
+      await this.commitObject(record, input.admit, input.journal, input.signal);
       return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
     } finally {
       this.release(sourceFiles);
@@ -781,9 +790,11 @@ class FsStorageBackend implements FsBackend {
       size: input.size,
       contentMd5: input.contentMd5,
       checksumAlgorithm: computeAlgorithm,
+      declared: input.checksum,
+      signal: input.signal,
     });
     const checksum: ObjectChecksum | undefined =
-      input.checksum ??
+      received.declared ??
       (computeAlgorithm && received.checksum
         ? { algorithm: computeAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
         : undefined);
@@ -811,7 +822,7 @@ class FsStorageBackend implements FsBackend {
       end = last + 1;
     }
     const body = await this.openRangeStream(source, start, end);
-    const received = await this.receive(body, { size: end - start, checksumAlgorithm: upload.checksumAlgorithm });
+    const received = await this.receive(body, { size: end - start, checksumAlgorithm: upload.checksumAlgorithm, signal: input.signal });
     const checksum: ObjectChecksum | undefined =
       upload.checksumAlgorithm && received.checksum
         ? { algorithm: upload.checksumAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
@@ -822,56 +833,18 @@ class FsStorageBackend implements FsBackend {
 
   async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
     this.requireUpload(input.bucket, input.key, input.uploadId);
-    if (input.parts.length === 0) {
-      throw new S3Error('MalformedXML', 'You must specify at least one part.');
-    }
-    for (let i = 1; i < input.parts.length; i++) {
-      if (input.parts[i].partNumber <= input.parts[i - 1].partNumber) throw new S3Error('InvalidPartOrder');
-    }
     const minPartSize = this.options.minPartSize;
     // Completion usually frees bytes (the parts already count); it is admitted when it adds an
     // object, or when parts counted too little (measured inside the transaction).
     const committed = await this.commitAdmitted(input.admit, undefined, (admitted) => this.index.completeUpload(input.uploadId, (upload, stored) => {
-      const byNumber = new Map(stored.map((p) => [p.partNumber, p]));
-      const used: PartRecord[] = [];
-      for (const requested of input.parts) {
-        const part = byNumber.get(requested.partNumber);
-        if (!part || bareEtag(requested.etag) !== bareEtag(part.etag)) {
-          throw new S3Error('InvalidPart', undefined, {
-            details: { PartNumber: String(requested.partNumber), ETag: requested.etag },
-          });
-        }
-        if (requested.checksum !== undefined && part.checksum && requested.checksum !== part.checksum.value) {
-          throw new S3Error('InvalidPart', `The checksum of part ${requested.partNumber} does not match.`, {
-            details: { PartNumber: String(requested.partNumber) },
-          });
-        }
-        used.push(part);
-      }
-      for (let i = 0; i < used.length - 1; i++) {
-        if (used[i].size < minPartSize) {
-          throw new S3Error('EntityTooSmall', undefined, {
-            details: {
-              PartNumber: String(used[i].partNumber),
-              ETag: used[i].etag,
-              ProposedSize: String(used[i].size),
-              MinSizeAllowed: String(minPartSize),
-            },
-          });
-        }
-      }
-      const md5 = createHash('md5');
-      for (const part of used) md5.update(Buffer.from(bareEtag(part.etag), 'hex'));
-      const algorithm = upload.checksumAlgorithm;
-      const checksum: ObjectChecksum | undefined =
-        algorithm && used.every((p) => p.checksum?.algorithm === algorithm)
-          ? { algorithm, value: compositeChecksum(algorithm, used.map((p) => p.checksum!.value)), type: 'COMPOSITE' }
-          : undefined;
+      // The whole request is checked here, in S3's order (InvalidPartOrder before InvalidPart).
+      const used = validateCompletion(input.parts, stored, minPartSize);
+      const checksum = completedChecksum(upload.checksumAlgorithm, used);
       const record: ObjectRecord = {
         bucket: upload.bucket,
         key: upload.key,
         size: used.reduce((sum, p) => sum + p.size, 0),
-        etag: `"${md5.digest('hex')}-${used.length}"`,
+        etag: multipartEtag(used),
         lastModified: Date.now(),
         metadata: upload.metadata,
         tags: upload.tags,
@@ -886,7 +859,7 @@ class FsStorageBackend implements FsBackend {
         checksum,
       };
       return { record, result };
-    }, admitted, input.journal));
+    }, admitted, input.journal), input.signal);
     if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
     await this.discard(committed.orphans);
     return committed.result;
@@ -1064,10 +1037,3 @@ function noSuchBucket(bucket: string): S3Error {
   return new S3Error('NoSuchBucket', undefined, { details: { BucketName: bucket } });
 }
 
-function checkPartNumber(partNumber: number) {
-  if (!Number.isInteger(partNumber) || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
-    throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, {
-      details: { ArgumentName: 'partNumber', ArgumentValue: String(partNumber) },
-    });
-  }
-}

@@ -5,12 +5,14 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../s3-protocol/xml.ts';
-import { compositeChecksum, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
+import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { evaluateConditions } from '../conditions.ts';
 import { countObjects } from '../count-objects.ts';
+import { checkPartNumber, compareKeys as byteCompare, completedChecksum, pageOfUploads, sortUploads, validateCompletion } from '../multipart-rules.ts';
 import { S3Error, isS3Error } from '../../errors/s3-errors.ts';
 import type {
   AdmitWrite,
+  BackendLocalState,
   BucketUsage,
   ByteRangeSpec,
   CompleteMultipartUploadInput,
@@ -37,6 +39,7 @@ import type {
   UsageChange,
   WriteResult,
 } from '../storage-backend.ts';
+import { settledChecksum } from '../storage-backend.ts';
 import { openS3Catalog, type S3Catalog } from './s3-catalog.ts';
 import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
 import { arr, parseResponse, str } from './s3-xml.ts';
@@ -95,81 +98,6 @@ const multipartPartsOf = (etag: string): number | undefined => {
 };
 
 const decodeKey = (value: string | undefined, urlEncoded: boolean) => (value === undefined ? undefined : urlEncoded ? decodeURIComponent(value.replace(/\+/g, '%20')) : value);
-
-const byteCompare = (a: string, b: string) => Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-
-/** S3's completion checks, in S3's order, before the backend is asked (stores order them differently). */
-function validateCompletion(input: CompleteMultipartUploadInput, stored: ListPartsOutput['parts']): ListPartsOutput['parts'] {
-  if (input.parts.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part.');
-  for (let i = 1; i < input.parts.length; i++) {
-    if (input.parts[i]!.partNumber <= input.parts[i - 1]!.partNumber) throw new S3Error('InvalidPartOrder');
-  }
-  const byNumber = new Map(stored.map((part) => [part.partNumber, part]));
-  const used = input.parts.map((requested) => {
-    const part = byNumber.get(requested.partNumber);
-    if (!part || quoted(requested.etag) !== part.etag) {
-      throw new S3Error('InvalidPart', undefined, { details: { PartNumber: String(requested.partNumber), ETag: requested.etag } });
-    }
-    if (requested.checksum !== undefined && part.checksum && requested.checksum !== part.checksum.value) {
-      throw new S3Error('InvalidPart', `The checksum of part ${requested.partNumber} does not match.`, { details: { PartNumber: String(requested.partNumber) } });
-    }
-    return part;
-  });
-  for (const part of used.slice(0, -1)) {
-    if (part.size < MIN_PART_SIZE) {
-      throw new S3Error('EntityTooSmall', undefined, {
-        details: { PartNumber: String(part.partNumber), ETag: part.etag, ProposedSize: String(part.size), MinSizeAllowed: String(MIN_PART_SIZE) },
-      });
-    }
-  }
-  return used;
-}
-
-const MIN_PART_SIZE = 5 * 1024 * 1024;
-
-/** A page of uploads with S3's delimiter and marker rules, over the full sorted list. */
-function pageOfUploads(all: ListMultipartUploadsOutput['uploads'], input: ListMultipartUploadsInput): ListMultipartUploadsOutput {
-  const prefix = input.prefix ?? '';
-  const { keyMarker, uploadIdMarker, delimiter } = input;
-  let start = 0;
-  if (keyMarker !== undefined) {
-    const afterMarker = all.findIndex((upload) => byteCompare(upload.key, keyMarker) > 0);
-    start = afterMarker < 0 ? all.length : afterMarker;
-    if (uploadIdMarker !== undefined) {
-      const at = all.findIndex((upload) => upload.key === keyMarker && upload.uploadId === uploadIdMarker);
-      if (at >= 0) start = at + 1;
-    }
-  }
-  const uploads: ListMultipartUploadsOutput['uploads'] = [];
-  const commonPrefixes: string[] = [];
-  let last: { key: string; uploadId?: string } | undefined;
-  for (let i = start; i < all.length; i++) {
-    const upload = all[i]!;
-    if (!upload.key.startsWith(prefix)) continue;
-    const cut = delimiter ? upload.key.indexOf(delimiter, prefix.length) : -1;
-    const commonPrefix = cut >= 0 ? upload.key.slice(0, cut + delimiter!.length) : undefined;
-    if (commonPrefix !== undefined) {
-      if (commonPrefixes[commonPrefixes.length - 1] === commonPrefix) continue;
-      if (keyMarker !== undefined && (byteCompare(commonPrefix, keyMarker) <= 0 || keyMarker.startsWith(commonPrefix))) continue;
-    }
-    if (uploads.length + commonPrefixes.length >= input.maxUploads) {
-      return {
-        uploads,
-        commonPrefixes,
-        isTruncated: true,
-        ...(last ? { nextKeyMarker: last.key, ...(last.uploadId ? { nextUploadIdMarker: last.uploadId } : {}) } : {}),
-      };
-    }
-    if (commonPrefix !== undefined) {
-      commonPrefixes.push(commonPrefix);
-      last = { key: commonPrefix };
-    } else {
-      uploads.push(upload);
-      last = upload;
-    }
-  }
-  return { uploads, commonPrefixes, isTruncated: false };
-}
 
 /**
  * A write's admission (quota, object count) on the proxy backend, where the store, not us, makes
@@ -304,12 +232,42 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
 
 
+  /** Usage, sizes and uploads as the catalog recorded them; its journal. */
+  const local: BackendLocalState = {
+    storedSize(bucket: string, key: string): number | undefined {
+      // Only for buckets the catalog tracks; others fall back to a HEAD.
+      if (!catalog.usage(bucket)) return undefined;
+      return catalog.object(bucket, key)?.size ?? 0;
+    },
+
+    correctUsage(bucket: string, usage: BucketUsage): void {
+      catalog.setUsage(bucket, usage);
+    },
+
+    async countUploads(bucket: string): Promise<number> {
+      return catalog.countUploads(bucket);
+    },
+
+    async usage(bucket: string): Promise<BucketUsage> {
+      const recorded = catalog.usage(bucket);
+      if (recorded) return recorded;
+      // A bucket the catalog has never seen (created before it, or by another tool): count it once.
+      await headBucket(bucket);
+      const counted = { ...(await countObjects(backend, bucket)), multipartBytes: 0 };
+      catalog.setUsage(bucket, counted);
+      return counted;
+    },
+
+    journal: catalog.eventJournal,
+  };
+
   const backend: StorageBackend & { catalog: S3Catalog } = {
     kind: 's3',
     catalog,
-    eventJournal: catalog.eventJournal,
+    local,
 
-    async createBucket(bucket) {
+    async createBucket(bucket, options) {
+      options?.signal?.throwIfAborted();
       // Some stores (RGW, AWS us-east-1) answer 200 to re-creating a bucket one already owns.
       const exists = await headBucket(bucket).then(
         () => true,
@@ -329,7 +287,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       catalog.setUsage(bucket, { bytes: 0, objects: 0, multipartBytes: 0 });
     },
 
-    async deleteBucket(bucket) {
+    async deleteBucket(bucket, options) {
+      options?.signal?.throwIfAborted();
       const listing = await backend.listObjects({ bucket, maxKeys: 1 });
       if (listing.contents.length > 0 || listing.commonPrefixes.length > 0) throw new S3Error('BucketNotEmpty');
       for (;;) {
@@ -356,10 +315,11 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           body,
           bodyLength: size,
           headers: { ...metadataHeaders(input.metadata), 'content-md5': input.contentMd5, 'x-amz-tagging': tagHeader(input.tags) },
+          signal: whileStreaming(input.signal, body),
         });
         const etag = headerValue(headers, 'etag') ?? '""';
-        // A trailer checksum is known only now that the body has ended.
-        const checksum = input.checksum && { ...input.checksum };
+        // The body has been consumed: its producer has verified it (see UploadChecksum).
+        const checksum = await settledChecksum(input.checksum);
         const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, input.metadata.contentType);
         await admission.settle(recorded, () => removeObject(input.bucket, input.key));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
@@ -368,8 +328,10 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+      // Cancelling closes the upstream request, or destroys the body while it streams.
       const response = await http.send({
         method: 'GET',
+        signal: input.signal,
         bucket: input.bucket,
         key: input.key,
         headers: { range: rangeHeader(input.range), ...conditionHeaders(input.conditions) },
@@ -385,7 +347,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
-      const headers = await http.sendAndDiscard({ method: 'HEAD', bucket: input.bucket, key: input.key, headers: conditionHeaders(input.conditions) }).catch(async (error: unknown) => {
+      const headers = await http.sendAndDiscard({ method: 'HEAD', bucket: input.bucket, key: input.key, headers: conditionHeaders(input.conditions), signal: input.signal }).catch(async (error: unknown) => {
         // HEAD has no body to tell a missing key from a missing bucket.
         if (isS3Error(error, 'NoSuchKey')) await headBucket(input.bucket);
         throw error;
@@ -395,12 +357,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return info;
     },
 
-    async deleteObject({ bucket, key, journal }) {
+    async deleteObject({ bucket, key, journal, signal }) {
+      signal?.throwIfAborted();
       await http.sendAndDiscard({ method: 'DELETE', bucket, key });
       catalog.forgetObjects(bucket, [key], journal, true);
     },
 
-    async deleteObjects({ bucket, keys, journal }): Promise<DeleteObjectsOutput> {
+    async deleteObjects({ bucket, keys, journal, signal }): Promise<DeleteObjectsOutput> {
+      signal?.throwIfAborted();
       const body = Buffer.from(document('Delete', text('Quiet', false), keys.map((key) => node('Object', text('Key', key)))));
       const response = await http.sendForText({
         method: 'POST',
@@ -423,6 +387,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const tags = input.tags ?? (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey }) : undefined);
       const admission = createAdmission(input.admit);
       if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey)));
+      // A store-side copy is not cancelled half way (the catalog must learn its outcome): checked before it starts.
+      input.signal?.throwIfAborted();
       const response = await http.sendForText({
         method: 'PUT',
         bucket: input.bucket,
@@ -474,7 +440,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       for (;;) {
         const wanted = input.maxKeys - contents.length - commonPrefixes.length;
         const response = await http
-          .sendForText({ method: 'GET', bucket, query: { prefix, delimiter, marker, 'max-keys': String(wanted + 1), 'encoding-type': 'url' } })
+          .sendForText({ method: 'GET', bucket, query: { prefix, delimiter, marker, 'max-keys': String(wanted + 1), 'encoding-type': 'url' }, signal: input.signal })
           .catch(bucketLevel);
         const result = parseResponse(response.text, 'ListBucketResult');
         const urlEncoded = str(result.EncodingType) === 'url';
@@ -507,7 +473,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return { contents, commonPrefixes, isTruncated, ...(isTruncated ? { nextMarker: returned[returned.length - 1] } : {}) };
     },
 
-    async getObjectTagging({ bucket, key }) {
+    async getObjectTagging({ bucket, key, signal }) {
+      signal?.throwIfAborted();
       const response = await http.sendForText({ method: 'GET', bucket, key, query: { tagging: '' } });
       // RGW answers an untagged object with an empty body.
       if (response.text.trim() === '') return {};
@@ -516,7 +483,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return Object.fromEntries(arr(tagSet.Tag).map((tag) => [str(tag.Key) ?? '', str(tag.Value) ?? '']));
     },
 
-    async putObjectTagging({ bucket, key, tags, journal }) {
+    async putObjectTagging({ bucket, key, tags, journal, signal }) {
+      signal?.throwIfAborted();
       const body = Buffer.from(document('Tagging', node('TagSet', Object.entries(tags).map(([name, value]) => node('Tag', text('Key', name), text('Value', value))))));
       await http.sendAndDiscard({
         method: 'PUT',
@@ -529,12 +497,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
     },
 
-    async deleteObjectTagging({ bucket, key, journal }) {
+    async deleteObjectTagging({ bucket, key, journal, signal }) {
+      signal?.throwIfAborted();
       await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: { tagging: '' } });
       if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
     },
 
     async createMultipartUpload(input: CreateMultipartUploadInput) {
+      input.signal?.throwIfAborted();
       const response = await http.sendForText({
         method: 'POST',
         bucket: input.bucket,
@@ -549,6 +519,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async uploadPart(input: UploadPartInput): Promise<PartWriteResult> {
+      checkPartNumber(input.partNumber);
       const admission = createAdmission(input.admit);
       return withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
         const body = await admission.beforeLastChunk(spooledOrStreamed, size, () => partChange(input.uploadId, input.partNumber, size));
@@ -560,9 +531,11 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           body,
           bodyLength: size,
           headers: { 'content-md5': input.contentMd5 },
+          signal: whileStreaming(input.signal, body),
         }).catch(uploadLevel);
         const etag = headerValue(headers, 'etag') ?? '""';
-        const checksum = input.checksum && { ...input.checksum };
+        // The body has been consumed: its producer has verified it (see UploadChecksum).
+        const checksum = await settledChecksum(input.checksum);
         const recorded = catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, checksum?.value);
         await admission.settle(recorded, () => emptyPart(input));
         return { etag, size, ...(checksum ? { checksum } : {}) };
@@ -570,6 +543,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async uploadPartCopy(input: UploadPartCopyInput) {
+      input.signal?.throwIfAborted();
+      checkPartNumber(input.partNumber);
       if (input.sourceConditions) evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
       const admission = createAdmission(input.admit);
       if (input.admit) {
@@ -599,9 +574,11 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
       const stored = await allParts(input.bucket, input.key, input.uploadId);
-      const used = validateCompletion(input, stored.parts);
+      // Checked here, in S3's order, before the store is asked: stores order the checks differently.
+      const used = validateCompletion(input.parts, stored.parts);
+      // The stored ETags (the client's may differ in quotes or case), in the requested order.
       const body = Buffer.from(
-        document('CompleteMultipartUpload', input.parts.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag))))),
+        document('CompleteMultipartUpload', used.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag))))),
       );
       const tags = catalog.upload(input.uploadId)?.tags;
       const admission = createAdmission(input.admit);
@@ -610,6 +587,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const change = objectChange(input.bucket, input.key, size);
         await admission.ensure({ bytes: change.bytes - catalog.partsTotal(input.uploadId), objects: change.objects });
       }
+      // The store-side completion is not cancelled half way (the catalog must learn its outcome): checked before it starts.
+      input.signal?.throwIfAborted();
       const response = await http
         .sendForText({ method: 'POST', bucket: input.bucket, key: input.key, query: { uploadId: input.uploadId }, body, headers: { 'content-type': 'application/xml' } })
         .catch(uploadLevel);
@@ -618,21 +597,20 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       // The result's ETag is not reliable everywhere (RGW Pacific leaves it empty); HEAD is.
       const written = await backend.headObject({ bucket: input.bucket, key: input.key });
       const algorithm = stored.checksumAlgorithm;
-      const checksum =
-        algorithm && used.every((part) => part.checksum)
-          ? { algorithm, value: compositeChecksum(algorithm, used.map((part) => part.checksum!.value)), type: 'COMPOSITE' as const }
-          : undefined;
+      const checksum = completedChecksum(algorithm, used);
       const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum, input.journal, written.contentType);
       await admission.settle(recorded, () => removeObject(input.bucket, input.key));
       return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
     },
 
-    async abortMultipartUpload({ bucket, key, uploadId }) {
+    async abortMultipartUpload({ bucket, key, uploadId, signal }) {
+      signal?.throwIfAborted();
       await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: { uploadId } }).catch(uploadLevel);
       catalog.abortUpload(uploadId, bucket);
     },
 
     async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
+      input.signal?.throwIfAborted();
       const response = await http.sendForText({
         method: 'GET',
         bucket: input.bucket,
@@ -667,35 +645,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async listMultipartUploads(input: ListMultipartUploadsInput): Promise<ListMultipartUploadsOutput> {
+      input.signal?.throwIfAborted();
       // Delimiters and markers are applied here, over the backend's plain listing under the
       // prefix: stores disagree on them (RGW Pacific ignores the delimiter), and uploads in
       // progress are few.
       const all = await allUploads(input.bucket, input.prefix ?? '');
       return pageOfUploads(all, input);
-    },
-
-    storedSize(bucket: string, key: string): number | undefined {
-      // Only for buckets the catalog tracks; others fall back to a HEAD.
-      if (!catalog.usage(bucket)) return undefined;
-      return catalog.object(bucket, key)?.size ?? 0;
-    },
-
-    correctUsage(bucket: string, usage: BucketUsage): void {
-      catalog.setUsage(bucket, usage);
-    },
-
-    async countUploads(bucket: string): Promise<number> {
-      return catalog.countUploads(bucket);
-    },
-
-    async usage(bucket: string): Promise<BucketUsage> {
-      const recorded = catalog.usage(bucket);
-      if (recorded) return recorded;
-      // A bucket the catalog has never seen (created before it, or by another tool): count it once.
-      await headBucket(bucket);
-      const counted = { ...(await countObjects(backend, bucket)), multipartBytes: 0 };
-      catalog.setUsage(bucket, counted);
-      return counted;
     },
 
     async health() {
@@ -712,6 +667,26 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       catalog.close();
     },
   };
+
+  /**
+   * The caller's signal for an upload to the store, in force only while the body is still being
+   * sent: cancelling then fails the request before the store has the whole body, so it stores
+   * nothing. Once the body has been sent the store may already have committed, and the catalog
+   * must learn the outcome: the request is then left to finish.
+   */
+  function whileStreaming(signal: AbortSignal | undefined, body: Readable): AbortSignal | undefined {
+    if (!signal) return undefined;
+    if (signal.aborted) return signal;
+    const upstream = new AbortController();
+    const onAbort = () => {
+      if (!body.readableEnded) upstream.abort(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+    const detach = () => signal.removeEventListener('abort', onAbort);
+    body.once('end', detach);
+    body.once('close', detach);
+    return upstream.signal;
+  }
 
   /** The usage change of writing `size` bytes to `key`, as the catalog stands now. */
   function objectChange(bucket: string, key: string, size: number): UsageChange {
@@ -777,7 +752,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       uploadIdMarker = uploads[uploads.length - 1]!.uploadId;
     }
     // Stable: uploads of one key keep the backend's order (by initiation).
-    return uploads.sort((a, b) => byteCompare(a.key, b.key));
+    return sortUploads(uploads);
   }
 
   return backend;

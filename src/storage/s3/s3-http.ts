@@ -30,6 +30,11 @@ export interface S3HttpRequest {
   bodyLength?: number;
   /** Statuses the caller handles itself (304, 412 for conditional reads); others become S3Errors. */
   passStatuses?: readonly number[];
+  /**
+   * The caller's cancellation: aborting it closes the upstream request, or the response body
+   * being read (undici destroys it), and the call rejects with the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 export interface S3HttpResponse {
@@ -84,6 +89,12 @@ export function isBackendUnavailable(error: unknown): boolean {
   if (error instanceof undiciErrors.SocketError) return true;
   const code = (error as { code?: string } | undefined)?.code;
   return code !== undefined && UNAVAILABLE_CODES.has(code);
+}
+
+/** A failure of undici's own connection to the backend (never of the client's request stream). */
+function isBackendConnectionFailure(error: unknown): boolean {
+  if (error instanceof undiciErrors.UndiciError) return isBackendUnavailable(error);
+  return (error as { syscall?: string } | undefined)?.syscall === 'connect' && isBackendUnavailable(error);
 }
 
 /** 503 with Retry-After: S3 clients retry it with backoff, so a backend outage heals without user action. */
@@ -185,13 +196,17 @@ export function createS3Http(options: S3HttpOptions) {
     try {
       // The dispatcher takes the path verbatim; a URL string would resolve `.`/`..` segments of
       // keys such as `dir/./x` and so break the signature and address another object.
-      response = await agent.request({ origin: requestOrigin, path: `${path}${query ? `?${query}` : ''}`, method: input.method, headers, body: input.body });
+      response = await agent.request({ origin: requestOrigin, path: `${path}${query ? `?${query}` : ''}`, method: input.method, headers, body: input.body, signal: input.signal });
     } catch (error) {
+      // Cancelled by the caller (its client went away): its reason, not a backend outage.
+      if (input.signal?.aborted) throw input.signal.reason;
       const bodyError = input.body && !Buffer.isBuffer(input.body) ? (input.body as Readable).errored : null;
       const mismatch = [error, bodyError].find((candidate) => (candidate as { code?: string } | null)?.code === 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
       if (mismatch) throw new S3Error('IncompleteBody', undefined, { cause: mismatch });
-      // The client's body failed (disconnect, bad signature): that error, not a backend one.
-      if (bodyError) throw bodyError;
+      // The client's body failed (disconnect, bad signature): that error, not a backend one. But
+      // undici also destroys a streamed body with its own connection failure (a refused connect, a
+      // reset backend socket): that one is the backend's, an outage (503), not a 500.
+      if (bodyError && !(bodyError === error && isBackendConnectionFailure(error))) throw bodyError;
       if (isBackendUnavailable(error)) throw backendUnavailableError(error);
       throw error;
     }
@@ -209,6 +224,7 @@ export function createS3Http(options: S3HttpOptions) {
     try {
       return { statusCode: response.statusCode, headers: response.headers, text: await response.body.text() };
     } catch (error) {
+      if (input.signal?.aborted) throw input.signal.reason;
       if (isBackendUnavailable(error)) throw backendUnavailableError(error);
       throw error;
     }
