@@ -1,7 +1,7 @@
 import { and, asc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { eventCursors, events, type EventRow } from '../db/schema.ts';
-import type { Actor, DomainEvent, DomainEventType, EventLog, EventQuery, StoredEvent } from './events.ts';
+import { eventColumns, type Actor, type DomainEvent, type DomainEventType, type EventLog, type EventQuery, type StoredEvent } from './events.ts';
 
 export type EventLogRepository = ReturnType<typeof createEventLogRepository>;
 
@@ -50,23 +50,8 @@ export function createEventLogRepository({ db, onAppend }: { db: Db; onAppend?: 
   const appendSync = (list: DomainEvent[]): number => {
     let added = 0;
     for (const event of list) {
-      const result = insert.run({
-        id: event.id,
-        type: event.type,
-        time: event.time,
-        accountId: event.accountId,
-        actorKind: event.actor.kind,
-        actorId: event.actor.id,
-        clientAddress: event.clientAddress ?? null,
-        bucket: event.bucket ?? null,
-        key: event.key ?? null,
-        size: event.size ?? null,
-        etag: event.etag ?? null,
-        contentType: event.contentType ?? null,
-        versionId: event.versionId ?? null,
-        // Serialised by the column's JSON mapping, placeholders included.
-        detail: event.detail ?? null,
-      });
+      // `detail` is serialised by the column's JSON mapping, placeholders included.
+      const result = insert.run({ id: event.id, time: event.time, ...eventColumns(event) });
       added += result.changes;
     }
     if (added > 0) onAppend?.();

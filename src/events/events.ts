@@ -117,3 +117,21 @@ export interface Subscriber {
   readonly name: string;
   handle(events: StoredEvent[]): Promise<void>;
 }
+
+/** An event's facts as flat, nullable columns: the one mapping every table that stores events uses. */
+export function eventColumns(event: DomainEvent) {
+  return {
+    type: event.type,
+    accountId: event.accountId,
+    actorKind: event.actor.kind,
+    actorId: event.actor.id,
+    clientAddress: event.clientAddress ?? null,
+    bucket: event.bucket ?? null,
+    key: event.key ?? null,
+    size: event.size ?? null,
+    etag: event.etag ?? null,
+    contentType: event.contentType ?? null,
+    versionId: event.versionId ?? null,
+    detail: event.detail ?? null,
+  };
+}

@@ -1,27 +1,11 @@
-import type { Subscriber, StoredEvent } from '../../../src/events/events.ts';
+import { eventColumns, type StoredEvent, type Subscriber } from '../../../src/events/events.ts';
 import type { NewActivityRow } from '../../../src/db/activity.schema.ts';
 import type { Db } from '../../../src/db/database.ts';
 import { createActivityRepository } from './activity.repository.ts';
 
 export const ACTIVITY_SUBSCRIBER_NAME = 'activity';
 
-export const toActivityRow = (event: StoredEvent): NewActivityRow => ({
-  eventId: event.id,
-  seq: event.seq,
-  type: event.type,
-  time: new Date(event.time),
-  accountId: event.accountId,
-  actorKind: event.actor.kind,
-  actorId: event.actor.id,
-  clientAddress: event.clientAddress ?? null,
-  bucket: event.bucket ?? null,
-  key: event.key ?? null,
-  size: event.size ?? null,
-  etag: event.etag ?? null,
-  contentType: event.contentType ?? null,
-  versionId: event.versionId ?? null,
-  detail: event.detail ?? null,
-});
+export const toActivityRow = (event: StoredEvent): NewActivityRow => ({ eventId: event.id, seq: event.seq, time: new Date(event.time), ...eventColumns(event) });
 
 /**
  * The activity log's subscriber of the event log: copies every event into the `activity` table.
