@@ -11,6 +11,7 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/abort-logging.e2e.test.ts',
   'test/e2e/request-integrity.e2e.test.ts',
   'test/e2e/quota-admission.e2e.test.ts',
+  'test/e2e/events-seam.e2e.test.ts',
 ];
 
 /** Suites that need the s3-backend project's RGW and run only there. */
