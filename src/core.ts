@@ -26,6 +26,9 @@ import type { StorageBackend } from './storage/storage-backend.ts';
 
 export const VERSION = '0.1.0';
 
+/** Commits within this many ms share one relay pass and one dispatch (see relay.ts `coalesceMs`). */
+const EVENT_RELAY_COALESCE_MS = 20;
+
 /**
  * The composition root shared by the servers and the CLI: every repository and use case is
  * built here from explicit dependencies, so nothing is a module-level singleton and tests build
@@ -56,7 +59,7 @@ export async function createCore(options: {
   const timers = options.timers ?? realTimers;
   const eventLog = createEventLogRepository({ db: database.db, onAppend: () => eventDispatcher.wake() });
   const eventDispatcher = createEventDispatcher({ eventLog, cursors: eventLog, timers, logger });
-  const eventRelay = createEventRelay({ journal: backend.local.journal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, onTick: () => eventDispatcher.wake(), timers, logger });
+  const eventRelay = createEventRelay({ journal: backend.local.journal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, coalesceMs: EVENT_RELAY_COALESCE_MS, onTick: () => eventDispatcher.wake(), timers, logger });
   // Before serving: events a crash left journaled but not relayed reach the log now.
   await eventRelay.start();
 
@@ -96,6 +99,7 @@ export async function createCore(options: {
     defaultQuotaBytes: config.DEFAULT_QUOTA_BYTES,
     maxObjectsPerAccount: config.MAX_OBJECTS_PER_ACCOUNT,
     maxUploadsPerAccount: config.MAX_UPLOADS_PER_ACCOUNT,
+    clock,
     logger,
   });
 

@@ -13,6 +13,13 @@ export interface EventRelayOptions {
   /** Also called on every safety-net tick, whether or not anything moved (wakes the dispatcher for other processes' appends). */
   onTick?: () => void;
   batchSize?: number;
+  /**
+   * How long a notification waits for others before the pass runs (0: at once). Relaying each
+   * commit on its own costs every write two more transactions (append, ack) and a dispatch; a
+   * few milliseconds let concurrent writes share them. Durability does not depend on it: the
+   * journal entry is committed with the change.
+   */
+  coalesceMs?: number;
   timers?: Timers;
   logger?: Logger;
 }
@@ -70,7 +77,22 @@ export function createEventRelay(options: EventRelayOptions) {
     return running;
   }
 
+  let coalescing: unknown;
   function notify(): void {
+    if (closed) return;
+    const coalesceMs = options.coalesceMs ?? 0;
+    if (coalesceMs > 0) {
+      if (coalescing !== undefined) return;
+      coalescing = timers.setTimeout(() => {
+        coalescing = undefined;
+        runNow();
+      }, coalesceMs);
+      return;
+    }
+    runNow();
+  }
+
+  function runNow(): void {
     if (closed) return;
     drain().catch((error: unknown) => {
       // Entries stay journaled; the next notification or the safety-net tick moves them.
@@ -106,6 +128,7 @@ export function createEventRelay(options: EventRelayOptions) {
       closed = true;
       unsubscribe();
       timers.clearTimeout(timer);
+      if (coalescing !== undefined) timers.clearTimeout(coalescing);
       await running?.catch(() => undefined);
     },
   };

@@ -231,7 +231,7 @@ export function createObjectsService(deps: {
       usedAfter = await hold.settle();
     }
     if (admittedBytes > 0 && usedAfter !== undefined) {
-      const quotaBytes = quotas.quotaOf(principal.accountId);
+      const { quotaBytes } = hold;
       const threshold = quotaBytes * QUOTA_WARNING_RATIO;
       if (quotaBytes > 0 && usedAfter - admittedBytes < threshold && usedAfter >= threshold) {
         await appendQuietly([event(principal, 'quota.warning', { bucket: ref.bucket, key: ref.key, detail: { usedBytes: usedAfter, quotaBytes } })]);

@@ -2,6 +2,7 @@ import type { AccountsRepository } from '../accounts/accounts.repository.ts';
 import type { BucketsRepository } from '../buckets/buckets.repository.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
 import type { QuotaStore } from '../limits/quota-store.ts';
+import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { AdmitWrite, StorageBackend, UsageChange } from '../storage/storage-backend.ts';
 import { countLimitError, quotaExceededError } from './quotas.errors.ts';
@@ -24,6 +25,8 @@ export interface AccountUsage {
  * actually changes when it commits. Settle it exactly once, whatever the outcome.
  */
 export interface QuotaHold {
+  /** The account's quota when the hold was taken. */
+  quotaBytes: number;
   admit: AdmitWrite;
   /** Resolves to the account's used bytes as re-read from the backend after the write (for quota events). */
   settle(): Promise<number | undefined>;
@@ -37,6 +40,9 @@ export interface QuotaHold {
  * process cannot pass it together. Gateways sharing a DATA_DIR or a store check independently:
  * across processes the limit can be passed by at most the number of requests in flight.
  */
+/** How long a count read by this process stands in for a fresh one (see `objectCounts`). */
+const OBJECT_COUNT_REUSE_MS = 1000;
+
 function createCountGate() {
   const pending = new Map<string, number>();
   return {
@@ -81,9 +87,19 @@ export function createQuotasUsecases(deps: {
   maxObjectsPerAccount?: number;
   /** MAX_UPLOADS_PER_ACCOUNT (multipart uploads in progress); 0 or absent: no limit. */
   maxUploadsPerAccount?: number;
+  /** Ages the object counts the count limit reuses; without it they are read afresh for every new object. */
+  clock?: Clock;
   logger: Logger;
 }) {
   const { accountsRepository, bucketsRepository, backend, quotaStore, logger } = deps;
+  /**
+   * The account's object count as of the last time this process read its totals (every write's
+   * settlement does), reused by the object limit for OBJECT_COUNT_REUSE_MS instead of re-reading
+   * every bucket before each new object. Writes of this process are exact (a write releases its
+   * claim only after its settlement refreshed the count); another process's writes are seen at
+   * most that much later, which widens the cross-process slack of the limit by them.
+   */
+  const objectCounts = new Map<string, { objects: number; at: number }>();
   const maxObjects = deps.maxObjectsPerAccount ?? 0;
   const maxUploads = deps.maxUploadsPerAccount ?? 0;
   const objectsGate = createCountGate();
@@ -91,24 +107,30 @@ export function createQuotasUsecases(deps: {
 
   const quotaOf = (userId: string): number => accountsRepository.findById(userId)?.quotaBytes ?? deps.defaultQuotaBytes;
 
-  async function usage(userId: string): Promise<AccountUsage> {
+  /** The account's stored totals (no quota lookup: a write's hot path needs only these). */
+  async function totals(userId: string): Promise<Omit<AccountUsage, 'quotaBytes'>> {
     const buckets = await Promise.all(
       bucketsRepository.listForOwner(userId).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })),
     );
     const objectBytes = buckets.reduce((sum, bucket) => sum + bucket.bytes, 0);
     const multipartBytes = buckets.reduce((sum, bucket) => sum + bucket.multipartBytes, 0);
+    const objects = buckets.reduce((sum, bucket) => sum + bucket.objects, 0);
+    if (deps.clock) objectCounts.set(userId, { objects, at: deps.clock.now().getTime() });
     return {
       usedBytes: objectBytes + multipartBytes,
       objectBytes,
-      objects: buckets.reduce((sum, bucket) => sum + bucket.objects, 0),
+      objects,
       multipartBytes,
-      quotaBytes: quotaOf(userId),
       buckets,
     };
   }
 
+  async function usage(userId: string): Promise<AccountUsage> {
+    return { ...(await totals(userId)), quotaBytes: quotaOf(userId) };
+  }
+
   async function usedBytes(userId: string): Promise<number> {
-    return (await usage(userId)).usedBytes;
+    return (await totals(userId)).usedBytes;
   }
 
   async function uploadsInProgress(userId: string): Promise<number> {
@@ -132,8 +154,7 @@ export function createQuotasUsecases(deps: {
    * the reservation id, or undefined when the store is unavailable and the check fell back to
    * stored usage, where the write must fit with `wholeChange` bytes on top.
    */
-  async function take(userId: string, bytes: number, wholeChange: number): Promise<string | undefined> {
-    const quotaBytes = quotaOf(userId);
+  async function take(userId: string, quotaBytes: number, bytes: number, wholeChange: number): Promise<string | undefined> {
     try {
       const result = await quotaStore.reserve(userId, bytes, quotaBytes);
       if (!result.ok) throw quotaExceededError({ ...result, requestedBytes: bytes });
@@ -171,21 +192,24 @@ export function createQuotasUsecases(deps: {
      */
     async reserve(userId: string, growthBytes: number): Promise<QuotaHold> {
       const reservations: string[] = [];
+      // Read once per write: the reservation, the admission at commit and the quota events use the same figure.
+      const quotaBytes = quotaOf(userId);
       /** Bytes this hold has already been admitted for (reserved, or checked during an outage). */
       let held = Math.max(0, growthBytes);
       // A write that adds nothing needs no reservation (the store would grant it even over quota).
       if (held > 0) {
-        const id = await take(userId, held, held);
+        const id = await take(userId, quotaBytes, held, held);
         if (id) reservations.push(id);
       }
       let releaseObject: (() => void) | undefined;
       let settled = false;
       return {
+        quotaBytes,
         async admit(change: UsageChange) {
           if (settled) throw new Error('quota hold: admit after settle');
           const extra = change.bytes - held;
           if (extra > 0) {
-            const id = await take(userId, extra, change.bytes);
+            const id = await take(userId, quotaBytes, extra, change.bytes);
             if (id) reservations.push(id);
             held = change.bytes;
           }
@@ -193,7 +217,11 @@ export function createQuotasUsecases(deps: {
             releaseObject = await objectsGate.claim(
               userId,
               maxObjects,
-              async () => (await usage(userId)).objects,
+              async () => {
+                const known = objectCounts.get(userId);
+                if (known && deps.clock && deps.clock.now().getTime() - known.at <= OBJECT_COUNT_REUSE_MS) return known.objects;
+                return (await totals(userId)).objects;
+              },
               (current) => countLimitError({ what: 'objects', current, limit: maxObjects }),
             );
           }
