@@ -1,5 +1,6 @@
 import { index, integer, sqliteTable, text } from 'drizzle-orm/sqlite-core';
-import type { Actor, DomainEventType } from '../events/events.ts';
+import { eventFactColumns } from './event-columns.ts';
+import type { DomainEventType } from '../events/events.ts';
 
 /**
  * The activity log (dashboard-api/modules/activity): one row per domain event, written by the
@@ -17,17 +18,7 @@ export const activity = sqliteTable(
     type: text('type').$type<DomainEventType>().notNull(),
     /** Epoch ms, so `from`/`to` filters compare numbers. */
     time: integer('time', { mode: 'timestamp_ms' }).notNull(),
-    accountId: text('account_id').notNull(),
-    actorKind: text('actor_kind').$type<Actor['kind']>().notNull(),
-    actorId: text('actor_id').notNull(),
-    clientAddress: text('client_address'),
-    bucket: text('bucket'),
-    key: text('key'),
-    size: integer('size'),
-    etag: text('etag'),
-    contentType: text('content_type'),
-    versionId: text('version_id'),
-    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+    ...eventFactColumns(),
   },
   (table) => [
     // The account's list, newest first, and its time-window filter.

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { eventFactColumns } from './event-columns.ts';
 
 const createdAt = () =>
   integer('created_at', { mode: 'timestamp_ms' })
@@ -103,17 +104,7 @@ export const events = sqliteTable(
     type: text('type').notNull(),
     /** ISO 8601, as the event carries it. */
     time: text('time').notNull(),
-    accountId: text('account_id').notNull(),
-    actorKind: text('actor_kind').notNull(),
-    actorId: text('actor_id').notNull(),
-    clientAddress: text('client_address'),
-    bucket: text('bucket'),
-    key: text('key'),
-    size: integer('size'),
-    etag: text('etag'),
-    contentType: text('content_type'),
-    versionId: text('version_id'),
-    detail: text('detail', { mode: 'json' }).$type<Record<string, unknown>>(),
+    ...eventFactColumns(),
   },
   (table) => [
     uniqueIndex('events_id_unique').on(table.id),
