@@ -3,7 +3,6 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { IncomingMessage } from 'node:http';
 import { renderJsonError } from '../src/errors/render-json.ts';
 import { isClientAbort } from '../src/http/client-abort.ts';
-import { isAbortError } from '../src/http/client-signal.ts';
 import type { RateLimiter, RateLimitRule } from '../src/limits/rate-limiter.ts';
 import { healthStatus, type HealthDeps } from '../src/health.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -119,8 +118,7 @@ export function createDashboardApp(deps: DashboardDeps) {
     // The one JSON mapping of domain errors (src/errors/render-json.ts); the file API names some kinds its own way.
     const answer = renderJsonError(error, isFilesApi(c.req.path) ? filesErrorVocabulary(c.req.method) : undefined);
     // A client that left mid-body, or whose departure cancelled the backend call (a download cut short).
-    const clientGone = incoming !== undefined && (isClientAbort(error, incoming) || (isAbortError(error) && (incoming.socket?.destroyed ?? false)));
-    if (!answer.expected && clientGone) {
+    if (!answer.expected && incoming !== undefined && isClientAbort(error, incoming)) {
       deps.logger.info('request aborted by the client', { requestId: c.get('requestId') });
       return jsonError(c, 400, 'aborted', 'The request was aborted by the client.');
     }

@@ -7,7 +7,7 @@ import { S3Error } from '../src/errors/s3-errors.ts';
 import { healthStatus } from '../src/health.ts';
 import { endedByBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { isClientAbort } from '../src/http/client-abort.ts';
-import { clientSignal, isAbortError } from '../src/http/client-signal.ts';
+import { clientSignal } from '../src/http/client-signal.ts';
 import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -182,8 +182,7 @@ export function createGatewayApp(deps: GatewayDeps) {
         return RESPONSE_ALREADY_SENT;
       }
       if (s3Error) return errorResponse(s3Error, method, target, requestId, incoming, outgoing);
-      // Or a backend call cancelled by the request's signal (the client went away, even after a complete body, e.g. a GET).
-      if (isClientAbort(error, incoming) || (signal.aborted && isAbortError(error))) {
+      if (isClientAbort(error, incoming)) {
         // A client closing mid-upload is routine, not a server fault; a stall was already logged where it was cut.
         if (!endedByBodyIdleTimeout(incoming)) {
           deps.logger.info('request aborted by the client', { requestId, method, url: redactSecrets(incoming.url ?? ''), reason: (error as Error).message });
