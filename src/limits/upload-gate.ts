@@ -1,3 +1,5 @@
+import { createAccountCounter } from './account-counter.ts';
+
 /**
  * Caps the uploads one account has in progress at once (S3 PutObject and UploadPart, file API
  * uploads): each holds a socket, a temp file or backend connection and a quota reservation, so
@@ -17,22 +19,13 @@ export interface UploadGate {
 
 /** `maxPerAccount` 0 disables the cap. */
 export function createUploadGate(maxPerAccount: number): UploadGate {
-  const running = new Map<string, number>();
+  const running = createAccountCounter();
   return {
     maxPerAccount,
     tryAcquire(accountId) {
-      const current = running.get(accountId) ?? 0;
-      if (maxPerAccount > 0 && current >= maxPerAccount) return undefined;
-      running.set(accountId, current + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (running.get(accountId) ?? 1) - 1;
-        if (left > 0) running.set(accountId, left);
-        else running.delete(accountId);
-      };
+      if (maxPerAccount > 0 && running.get(accountId) >= maxPerAccount) return undefined;
+      return running.add(accountId);
     },
-    inProgress: (accountId) => running.get(accountId) ?? 0,
+    inProgress: running.get,
   };
 }

@@ -1,5 +1,6 @@
 import type { AccountsRepository } from '../accounts/accounts.repository.ts';
 import type { BucketsRepository } from '../buckets/buckets.repository.ts';
+import { createAccountCounter } from '../limits/account-counter.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
 import type { QuotaStore } from '../limits/quota-store.ts';
 import type { Clock } from '../clock.ts';
@@ -44,23 +45,15 @@ export interface QuotaHold {
 const OBJECT_COUNT_REUSE_MS = 1000;
 
 function createCountGate() {
-  const pending = new Map<string, number>();
+  const pending = createAccountCounter();
   return {
     /** Claims one slot or throws `refuse(current)`; the returned function gives it back (idempotent). */
     async claim(userId: string, limit: number, count: () => Promise<number>, refuse: (current: number) => Error): Promise<() => void> {
       if (limit <= 0) return () => {};
       const counted = await count();
-      const claimed = pending.get(userId) ?? 0;
+      const claimed = pending.get(userId);
       if (counted + claimed + 1 > limit) throw refuse(counted + claimed);
-      pending.set(userId, claimed + 1);
-      let released = false;
-      return () => {
-        if (released) return;
-        released = true;
-        const left = (pending.get(userId) ?? 1) - 1;
-        if (left > 0) pending.set(userId, left);
-        else pending.delete(userId);
-      };
+      return pending.add(userId);
     },
   };
 }
