@@ -252,7 +252,9 @@ class FsStorageBackend implements FsBackend {
         return usage;
       },
       // Undefined for a missing bucket, so the caller's headObject reports NoSuchBucket.
-      storedSize: (bucket, key) => (index.bucketExists(bucket) ? (index.objectSize(bucket, utf8(key)) ?? 0) : undefined),
+      // The object's row first: an overwrite (the common case) answers in one query; only a new
+      // key asks whether the bucket exists (0) or not (undefined).
+      storedSize: (bucket, key) => index.objectSize(bucket, utf8(key)) ?? (index.bucketExists(bucket) ? 0 : undefined),
       // The counters change in the transactions that change the rows a recount lists: no drift to correct.
       correctUsage: () => {},
       countUploads: async (bucket) => index.countUploads(bucket),
