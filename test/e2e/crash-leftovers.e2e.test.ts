@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, tempDir } from '../support/cloudstorage.ts';
+import { signupForS3 } from '../support/dashboard.ts';
 import { sendRaw, signRaw, type Credentials } from '../support/raw-s3.ts';
 
 const KiB = 1024;
@@ -17,17 +18,6 @@ const KiB = 1024;
 const OBJECT_BYTES = 200 * KiB;
 
 type Server = Awaited<ReturnType<typeof spawnServer>>;
-
-async function signup(server: Server, email: string): Promise<Credentials> {
-  const response = await fetch(`${server.apiEndpoint}/api/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: server.apiEndpoint },
-    body: JSON.stringify({ email, password: 'long enough password' }),
-  });
-  expect(response.status).toBe(201);
-  const body = (await response.json()) as { accessKey: { accessKey: string; secretKey: string } };
-  return { accessKeyId: body.accessKey.accessKey, secretAccessKey: body.accessKey.secretKey };
-}
 
 async function s3(server: Server, account: Credentials, method: string, path: string, body?: Buffer) {
   return sendRaw(server.endpoint, await signRaw(server.endpoint, account, { method, path, body, signingDate: new Date() }));
@@ -72,7 +62,7 @@ describe('crash leftovers: kill -9 during uploads', () => {
     // A second server process over the same DATA_DIR, as behind a load balancer.
     const peer = await spawnServer(env);
     servers.push(peer);
-    const account = await signup(victim, `crash-${Date.now()}@example.com`);
+    const account = await signupForS3(victim, `crash-${Date.now()}@example.com`);
     for (let i = 0; i < 4; i++) expect((await s3(victim, account, 'PUT', `/default/before-${i}`, randomBytes(OBJECT_BYTES))).status).toBe(200);
 
     // The peer is receiving an upload: its body is in tmp/, to be committed later.

@@ -12,21 +12,10 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, tempDir } from '../support/cloudstorage.ts';
+import { signupForS3 } from '../support/dashboard.ts';
 import { sendRaw, signRaw, type Credentials } from '../support/raw-s3.ts';
 
 type Server = Awaited<ReturnType<typeof spawnServer>>;
-
-async function signup(server: Server, email: string): Promise<Credentials & { cookie: string }> {
-  const response = await fetch(`${server.apiEndpoint}/api/auth/signup`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', origin: server.apiEndpoint },
-    body: JSON.stringify({ email, password: 'long enough password' }),
-  });
-  expect(response.status).toBe(201);
-  const body = (await response.json()) as { accessKey: { accessKey: string; secretKey: string } };
-  const cookie = response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
-  return { accessKeyId: body.accessKey.accessKey, secretAccessKey: body.accessKey.secretKey, cookie };
-}
 
 /** The activity log's items for `key` (the first subscriber of the event log), once it shows `expected` of them. */
 async function activityOf(server: Server, cookie: string, key: string, expected: number): Promise<{ id: string; type: string }[]> {
@@ -89,7 +78,7 @@ describe('domain events survive kill -9 between the write and the event log', ()
     const env = { DATA_DIR: dir.path, FS_FSYNC: 'false', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_READ: 'off', RATE_LIMIT_LIST: 'off', RATE_LIMIT_DASHBOARD: 'off', LOG_LEVEL: 'error' };
     const victim = await spawnServer(env);
     servers.push(victim);
-    const account = await signup(victim, `events-crash-${Date.now()}@example.com`);
+    const account = await signupForS3(victim, `events-crash-${Date.now()}@example.com`);
 
     // Hold the metadata database's write lock: the relay cannot append to the event log.
     const locker = new Database(mainDb);

@@ -14,7 +14,7 @@ export interface CallOptions {
 }
 
 /** One dashboard API call over real HTTP; returns the response and its parsed JSON (undefined for empty bodies). */
-export async function callApi(server: TestServer, path: string, options: CallOptions = {}) {
+export async function callApi(server: Pick<TestServer, 'apiEndpoint'>, path: string, options: CallOptions = {}) {
   const headers: Record<string, string> = {};
   if (options.body !== undefined) headers['content-type'] = 'application/json';
   if (options.cookie) headers.cookie = options.cookie;
@@ -39,12 +39,18 @@ export interface SignedUp {
 }
 
 /** Signs up through /api/auth/signup; throws unless it answers 201 with a session cookie. */
-export async function signupViaApi(server: TestServer, email = newEmail()): Promise<SignedUp> {
+export async function signupViaApi(server: Pick<TestServer, 'apiEndpoint'>, email = newEmail()): Promise<SignedUp> {
   const result = await callApi(server, '/api/auth/signup', { body: { email, password: DASHBOARD_PASSWORD } });
   if (result.status !== 201) throw new Error(`signup failed: ${result.status} ${JSON.stringify(result.json)}`);
   const header = result.response.headers.getSetCookie().find((line) => line.startsWith('session='));
   if (!header) throw new Error('signup set no session cookie');
   return { userId: result.json.user.id, email, cookie: header.split(';')[0]!, firstKey: result.json.accessKey };
+}
+
+/** Signs up (any server with a dashboard API, spawned ones included): the first key as S3 credentials, and the session cookie. */
+export async function signupForS3(server: Pick<TestServer, 'apiEndpoint'>, email = newEmail()): Promise<{ accessKeyId: string; secretAccessKey: string; cookie: string }> {
+  const { firstKey, cookie } = await signupViaApi(server, email);
+  return { accessKeyId: firstKey.accessKey, secretAccessKey: firstKey.secretKey, cookie };
 }
 
 /** An S3 client for a dashboard-issued key, without retries (a refusal shows at once). */
