@@ -79,7 +79,8 @@ export function buildOpenApiDocument(operations: readonly ApiOperation[], info: 
       };
     }
 
-    (paths[operation.path] ??= {})[operation.method] = {
+    paths[operation.path] ??= {};
+    paths[operation.path][operation.method] = {
       operationId: `${operation.method}${operation.path.replace(/[{}]/g, '').replace(/[^A-Za-z0-9]+(.)?/g, (_m, next: string | undefined) => (next ?? '').toUpperCase())}`,
       summary: operation.summary,
       ...(operation.description ? { description: operation.description } : {}),

@@ -64,7 +64,12 @@ describe('event relay', () => {
     let appends = 0;
     const relay = createEventRelay({
       journal: backend.local.journal,
-      eventLog: { append: async (events) => void (appends++, await log.append(events)) },
+      eventLog: {
+        append: async (events) => {
+          appends++;
+          await log.append(events);
+        },
+      },
       intervalMs: 0,
     });
     await relay.start();

@@ -12,6 +12,7 @@ const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;'
 
 export function escapeXml(value: string): string {
   // Characters XML 1.0 cannot carry at all are rendered as numeric references S3 also uses.
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: matching those control characters is the point
   return value.replace(/[&<>"']/g, (char) => ESCAPES[char]).replace(/[\u0000-\u0008\u000B\u000C\u000E-\u001F]/g, (char) => `&#x${char.charCodeAt(0).toString(16)};`);
 }
 

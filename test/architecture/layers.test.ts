@@ -16,7 +16,7 @@ describe('layers point one way: apps depend on the core, never the reverse', () 
     const root = fixture.path;
     for (const dir of ['src/storage', 'gateway/handlers', 'dashboard-api/modules/files']) mkdirSync(join(root, dir), { recursive: true });
     writeFileSync(join(root, 'gateway/handlers/objects.handlers.ts'), "import { x } from '../../src/storage/backend.ts';\nexport const y = x;\n");
-    writeFileSync(join(root, 'dashboard-api/modules/files/files.routes.ts'), "export const z = 1;\n");
+    writeFileSync(join(root, 'dashboard-api/modules/files/files.routes.ts'), 'export const z = 1;\n');
     writeFileSync(join(root, 'server.ts'), "import '../x/outside.ts';\nimport { y } from './gateway/handlers/objects.handlers.ts';\nexport { y };\n");
     const coreFile = join(root, 'src/storage/backend.ts');
 

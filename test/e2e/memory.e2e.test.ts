@@ -82,7 +82,7 @@ describe('memory stays flat for multi-GiB objects', () => {
           expect(res.headers['content-length']).toBe(String(SIZE));
           pipeline(
             res,
-            async function* (chunks: AsyncIterable<Buffer>) {
+            async (chunks: AsyncIterable<Buffer>) => {
               for await (const chunk of chunks) {
                 bytes += chunk.length;
                 downloaded.update(chunk);

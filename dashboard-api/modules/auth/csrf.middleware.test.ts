@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from '../../../test/support/cloudstorage.ts';
 import { DASHBOARD_PASSWORD, newEmail, signupViaApi, type SignedUp } from '../../../test/support/dashboard.ts';
@@ -40,9 +41,10 @@ describe('dashboard CSRF: the principal decides, not the headers present', () =>
       { authorization: `Bearer ${apiKey}` },
     ];
     for (const extra of apiKeyHeaders) {
-      for (const origin of [EVIL, 'null', undefined]) {
-        const headers = { cookie: victim.cookie, ...extra, ...(origin === undefined ? {} : { origin }) };
-        const label = `${JSON.stringify(extra)} origin=${origin}`;
+      // A foreign or opaque Origin, or a browser's Sec-Fetch-Site without any Origin.
+      for (const browser of [{ origin: EVIL }, { origin: 'null' }, { 'sec-fetch-site': 'cross-site' }] as Record<string, string>[]) {
+        const headers = { cookie: victim.cookie, ...extra, ...browser };
+        const label = `${JSON.stringify(extra)} ${JSON.stringify(browser)}`;
         // Create a key in the victim's account, delete their bucket, end their session.
         const create = await call(server, '/api/keys', { method: 'POST', headers, body: { name: 'attacker' } });
         expect(create.status, label).toBe(403);
@@ -71,9 +73,16 @@ describe('dashboard CSRF: the principal decides, not the headers present', () =>
   });
 
   it('lets same-origin cookie writes through whatever API-key header they carry (the cookie is the principal)', async () => {
-    const create = await call(server, '/api/keys', { method: 'POST', headers: { cookie: victim.cookie, origin: server.apiEndpoint, 'x-api-key': 'AKIAFORGED:nothing' }, body: { name: 'mine' } });
+    const create = await call(server, '/api/keys', {
+      method: 'POST',
+      headers: { cookie: victim.cookie, origin: server.apiEndpoint, 'x-api-key': 'AKIAFORGED:nothing' },
+      body: { name: 'mine' },
+    });
     expect(create.status, JSON.stringify(create.json)).toBe(201);
-    const revoke = await call(server, `/api/keys?id=${create.json.id}`, { method: 'DELETE', headers: { cookie: victim.cookie, origin: server.apiEndpoint, authorization: 'Bearer x:y' } });
+    const revoke = await call(server, `/api/keys?id=${create.json.id}`, {
+      method: 'DELETE',
+      headers: { cookie: victim.cookie, origin: server.apiEndpoint, authorization: 'Bearer x:y' },
+    });
     expect(revoke.status).toBe(200);
   });
 
@@ -90,5 +99,97 @@ describe('dashboard CSRF: the principal decides, not the headers present', () =>
     expect(forged.status).toBe(401);
     const withKey = await call(server, path, { method: 'DELETE', headers: { cookie: victim.cookie, origin: EVIL, authorization: `Bearer ${apiKey}` } });
     expect(withKey.status).toBe(200);
+  });
+});
+
+/**
+ * What curl sends: exactly these headers (node:http adds only Host, Content-Length and
+ * Connection), so no Origin and no Sec-Fetch-Site unless a test names them.
+ */
+function curl(server: TestServer, path: string, init: { method: string; headers: Record<string, string>; body?: string }): Promise<{ status: number; json: any }> {
+  const url = new URL(path, server.apiEndpoint);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, method: init.method, path: `${url.pathname}${url.search}`, headers: init.headers, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (text += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: text ? JSON.parse(text) : undefined }));
+    });
+    req.once('error', reject);
+    req.end(init.body);
+  });
+}
+
+describe('dashboard CSRF: scripts (curl) write with the session cookie and JSON, browsers need our Origin', () => {
+  let server: TestServer;
+  let user: SignedUp;
+
+  beforeAll(async () => {
+    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off' });
+    user = await signupViaApi(server);
+  });
+  afterAll(async () => server?.close());
+
+  const keyNames = async () => (await curl(server, '/api/keys', { method: 'GET', headers: { cookie: user.cookie } })).json.keys.map((key: { name: string }) => key.name).sort();
+
+  it('accepts a cookie-authenticated JSON write without Origin and Sec-Fetch-Site, as the API spec shows with curl', async () => {
+    const created = await curl(server, '/api/keys', {
+      method: 'POST',
+      headers: { cookie: user.cookie, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'from-curl' }),
+    });
+    expect(created.status, JSON.stringify(created.json)).toBe(201);
+    expect(created.json).toMatchObject({ name: 'from-curl', accessKey: expect.any(String), secretKey: expect.any(String) });
+    const bucket = await curl(server, '/api/buckets', {
+      method: 'POST',
+      headers: { cookie: user.cookie, 'content-type': 'Application/JSON; charset=utf-8' },
+      body: JSON.stringify({ name: 'curl-bucket' }),
+    });
+    expect(bucket.status, JSON.stringify(bucket.json)).toBe(201);
+    expect(await keyNames()).toContain('from-curl');
+  });
+
+  it('still refuses browser-style requests without our Origin: a cross-site Origin, or Sec-Fetch-Site without Origin, even with a JSON body', async () => {
+    const before = await keyNames();
+    const json = { cookie: user.cookie, 'content-type': 'application/json' };
+    for (const browser of [
+      { origin: EVIL },
+      { origin: EVIL, 'sec-fetch-site': 'cross-site' },
+      { origin: 'null' },
+      { 'sec-fetch-site': 'cross-site' },
+      { 'sec-fetch-site': 'same-site' },
+      { 'sec-fetch-site': 'same-origin' },
+      { 'sec-fetch-site': 'none' },
+    ] as Record<string, string>[]) {
+      const refused = await curl(server, '/api/keys', { method: 'POST', headers: { ...json, ...browser }, body: JSON.stringify({ name: 'forged' }) });
+      expect(refused.status, JSON.stringify(browser)).toBe(403);
+      expect(refused.json, JSON.stringify(browser)).toEqual(csrfRefusal);
+    }
+    expect(await keyNames()).toEqual(before);
+    // The dashboard itself: our Origin (and the Sec-Fetch-Site a browser adds) is accepted.
+    const sameOrigin = await curl(server, '/api/keys', {
+      method: 'POST',
+      headers: { ...json, origin: server.apiEndpoint, 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({ name: 'from-dashboard' }),
+    });
+    expect(sameOrigin.status).toBe(201);
+  });
+
+  it('refuses form and text bodies (what a cross-site HTML form sends) and body-less writes without Origin', async () => {
+    const before = await keyNames();
+    const body = JSON.stringify({ name: 'forged' });
+    for (const contentType of ['application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'text/plain', 'text/plain;charset=UTF-8', 'application/json-patch']) {
+      const refused = await curl(server, '/api/keys', { method: 'POST', headers: { cookie: user.cookie, 'content-type': contentType }, body });
+      expect(refused.status, contentType).toBe(403);
+      expect(refused.json, contentType).toEqual(csrfRefusal);
+    }
+    const noType = await curl(server, '/api/keys', { method: 'POST', headers: { cookie: user.cookie }, body });
+    expect(noType.status).toBe(403);
+    const removeBucket = await curl(server, '/api/buckets?name=curl-bucket', { method: 'DELETE', headers: { cookie: user.cookie } });
+    expect(removeBucket.status).toBe(403);
+    const logout = await curl(server, '/api/auth/logout', { method: 'POST', headers: { cookie: user.cookie } });
+    expect(logout.status).toBe(403);
+    // Nothing happened: same keys, and the session still works.
+    expect(await keyNames()).toEqual(before);
   });
 });

@@ -6,13 +6,27 @@ import { SESSION_COOKIE } from './session.middleware.ts';
 
 const STATE_CHANGING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
 
+/** `application/json`, parameters (charset) aside: a type no HTML form and no CORS-simple request can send. */
+function isJsonBody(contentType: string | undefined): boolean {
+  if (contentType === undefined) return false;
+  const semicolon = contentType.indexOf(';');
+  return (semicolon < 0 ? contentType : contentType.slice(0, semicolon)).trim().toLowerCase() === 'application/json';
+}
+
 /**
  * CSRF rule of the dashboard API (on top of SameSite=Lax cookies):
  *
  * - A state-changing request (POST/PUT/PATCH/DELETE) that carries a `session` cookie must carry
- *   an `Origin` header equal to the server's own origin; a missing or foreign Origin is refused
- *   with 403 `auth.csrf`. Browsers send Origin on every cross-origin and same-origin POST, so the
+ *   an `Origin` header equal to the server's own origin; a foreign Origin is refused with 403
+ *   `auth.csrf`. Browsers send Origin on every cross-origin and same-origin POST, so the
  *   dashboard never trips over this; a cross-site form or fetch does.
+ * - Scripts (curl) send neither `Origin` nor `Sec-Fetch-Site`: such a cookie request is accepted
+ *   when its body is JSON (`Content-Type: application/json`), and refused otherwise (no body, a
+ *   form or a text body). A page on another site cannot produce that request: an HTML form can
+ *   only send `application/x-www-form-urlencoded`, `multipart/form-data` or `text/plain`, and a
+ *   cross-origin fetch with a JSON body needs a CORS preflight this API never grants (and would
+ *   carry Origin and Sec-Fetch-Site anyway). A request with `Sec-Fetch-Site` comes from a browser,
+ *   so without Origin it is refused whatever its body.
  * - A state-changing request without a session cookie (sign-up, sign-in) may omit Origin (curl,
  *   scripts), but when Origin is present it must be ours too: a cross-site form posting to
  *   /api/auth/login must not sign the visitor into an attacker's account (login CSRF).
@@ -52,6 +66,8 @@ export function csrfProtection(options: {
     const hasSessionCookie = getCookie(c, SESSION_COOKIE) !== undefined;
     if (origin === undefined && !hasSessionCookie) return next();
     if (origin !== undefined && allowedOrigins(c.req.header('host')).includes(origin.toLowerCase())) return next();
+    // A script's cookie request: no browser metadata at all, and a body only scripts can send cross-site.
+    if (origin === undefined && c.req.header('sec-fetch-site') === undefined && isJsonBody(c.req.header('content-type'))) return next();
     const error = csrfError();
     return jsonError(c, 403, error.code, error.detail);
   };

@@ -127,9 +127,8 @@ describe('dashboard /api/keys', () => {
     const deleted = await callApi(server, `/api/keys?id=${encodeURIComponent(created.id)}`, { method: 'DELETE', cookie: a.cookie });
     expect(deleted.status).toBe(200);
     expect(deleted.json).toEqual({ success: true });
-    const started = Date.now();
+    // "At once": the very next request is refused, with no wait or retry.
     expect(await gatewayAnswer(server, created)).toBe('InvalidAccessKeyId');
-    expect(Date.now() - started).toBeLessThan(1000);
 
     // The account's other key is untouched; the deleted one is gone from the list.
     expect(await gatewayAnswer(server, a.firstKey)).toBe('ok');

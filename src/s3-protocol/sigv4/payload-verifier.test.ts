@@ -149,20 +149,17 @@ describe('createPayloadVerifier', () => {
     expect(long.received.length).toBeLessThan(DATA.length);
   });
 
-  it('streams fast (sha256 + crc32 over 64 MiB)', async () => {
+  // Throughput is measured by `npm run bench`, not asserted here.
+  it('streams a large body through sha256 + crc32 in many chunks and passes every byte on', async () => {
     const block = randomBytes(1 << 20);
     const blocks = Array.from({ length: 64 }, () => block);
     const hash = createHash('sha256');
     for (const b of blocks) hash.update(b);
     const verifier = createPayloadVerifier({ expectedSha256: hash.digest('hex'), checksum: { algorithm: 'CRC32' }, expectedLength: 64 << 20 });
-    const start = performance.now();
     let total = 0;
     await pipeline(Readable.from(blocks), verifier, async (s: AsyncIterable<Buffer>) => {
       for await (const c of s) total += c.length;
     });
-    const seconds = (performance.now() - start) / 1000;
     expect(total).toBe(64 << 20);
-    // sha256 alone runs at ~0.5–2 GB/s natively; stay generous for slow CI machines.
-    expect(64 / seconds).toBeGreaterThan(50);
   });
 });
