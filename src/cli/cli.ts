@@ -1,7 +1,9 @@
 import { parseArgs } from 'node:util';
 import { isAppError } from '../errors/app-errors.ts';
 import { loadConfig } from '../config/config.ts';
-import { createCore } from '../core.ts';
+import { BackendSettingsMismatchError } from '../config/backend-settings.ts';
+import { loadEnvFileIfPresent } from '../config/env-file.ts';
+import { createAdminCore } from '../core.ts';
 import { createLogger } from '../logger.ts';
 import { recountBucket } from '../quotas/reconcile.ts';
 
@@ -14,6 +16,10 @@ const USAGE = `Usage: npm run --silent cli -- <command>
   usage reconcile [--email E]`;
 
 class UsageError extends Error {}
+
+const COMMANDS = new Set(['user create', 'user set-quota', 'key create', 'key revoke', 'usage ', 'usage reconcile']);
+/** Commands that create a bucket or read usage from the storage backend. */
+const NEEDS_BACKEND = new Set(['user create', 'usage ', 'usage reconcile']);
 
 /** Prints exactly one JSON document on stdout; errors go to stderr as JSON with a non-zero exit. */
 export async function runCli(argv: string[], env: Record<string, string | undefined> = process.env): Promise<{ code: number; output: unknown }> {
@@ -40,10 +46,14 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
     return value;
   };
 
+  const command = `${group} ${action}`;
+  if (!COMMANDS.has(command)) throw new UsageError(`unknown command: ${[group, action].filter(Boolean).join(' ') || '(none)'}`);
   const config = loadConfig({ ...env, LOG_LEVEL: env.LOG_LEVEL ?? 'warn' });
-  const core = await createCore({ config, logger: createLogger('warn') });
+  // Only what the command needs, and never a server's start-up work (a server may be running on
+  // the same DATA_DIR): the backend only for the commands that read or create buckets.
+  const core = await createAdminCore({ config, logger: createLogger('warn'), backend: NEEDS_BACKEND.has(command) });
   try {
-    switch (`${group} ${action}`) {
+    switch (command) {
       case 'user create': {
         const { user, key, bucket } = await core.accountsUsecases.createAccount({
           email: require('email'),
@@ -96,11 +106,16 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
 
 async function main() {
   try {
+    // Variables already in the environment win over the file (config/env-file.ts).
+    loadEnvFileIfPresent();
     const { code, output } = await runCli(process.argv.slice(2));
     process.stdout.write(`${JSON.stringify(output)}\n`);
     process.exitCode = code;
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    if (error instanceof BackendSettingsMismatchError) {
+      process.stderr.write(`${JSON.stringify({ error: error.code, detail: error.message, differences: error.differences })}\n`);
+      process.exitCode = 78;
+    } else if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       process.stderr.write(`${JSON.stringify({ error: 'usage', detail: (error as Error).message, usage: USAGE })}\n`);
       process.exitCode = 64;
     } else if (isAppError(error)) {

@@ -15,7 +15,9 @@
  * one SQLite transaction; the replaced version's files are unlinked only after the commit. An
  * object is a list of segments (file + length), so CompleteMultipartUpload commits the part files
  * by reference and CopyObject hard-links. Files being read are reference-counted in-process so
- * that an overwrite or delete racing a GET defers the unlink until the reader is done.
+ * that an overwrite or delete racing a GET defers the unlink until the reader is done; a GET
+ * opens every file it reads before answering, so another process's unlink cannot cut it short
+ * either (segment-reader.ts).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -56,7 +58,7 @@ import type {
 } from '../storage-backend.ts';
 import { AdmissionStale, FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
 import { delimitedWalk, startsWith, utf8, type ScanCursor } from './key-range.ts';
-import { SegmentReader, bufferStream, readPieces, type ReadPiece } from './segment-reader.ts';
+import { SegmentReader, bufferStream, openPieces, readPieces, type ReadPiece } from './segment-reader.ts';
 import { systemClock, type Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
 import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, type SpaceReserve } from './disk-space.ts';
@@ -84,6 +86,13 @@ export interface FsBackendOptions {
   clock?: Clock;
   timers?: SweepTimers;
   logger?: Logger;
+  /**
+   * false: opened for administration (the CLI, while servers may be running on the same data
+   * directory): the index and nothing else. No owner is claimed and no data file can be written
+   * (createBucket, usage and listings are index work), tmp/ and data/ are not touched, no sweep
+   * runs, the space reserve is left alone and no timer is armed. Default true (a server).
+   */
+  maintenance?: boolean;
 }
 
 /** Injected so tests run the periodic sweep on demand instead of waiting. */
@@ -123,11 +132,14 @@ const INLINE_MAX_BYTES = 32 * 1024;
  * queued (coalesced into one writev) while still bounding memory per upload.
  */
 const WRITE_HIGH_WATER_MARK = 1024 * 1024;
+/** Row reads of one GET whose files another process unlinked before they were opened (then a 500). */
+const MAX_OPEN_ATTEMPTS = 4;
 /** Admissions of one write before giving up on a key that keeps changing under it (503, retryable). */
 const MAX_ADMISSIONS = 8;
 
 export async function createFsBackend(options: FsBackendOptions): Promise<FsBackend> {
   const dataDir = path.resolve(options.dataDir);
+  if (options.maintenance === false) return openForAdministration(dataDir, options);
   const dataRoot = path.join(dataDir, 'data');
   const tmpDir = path.join(dataDir, 'tmp');
   await fs.promises.mkdir(dataRoot, { recursive: true });
@@ -165,6 +177,32 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   await backend.reserveSpace();
   backend.scheduleSweep();
   return backend;
+}
+
+/** See FsBackendOptions.maintenance. */
+async function openForAdministration(dataDir: string, options: FsBackendOptions): Promise<FsBackend> {
+  await fs.promises.mkdir(dataDir, { recursive: true });
+  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true });
+  const noOwner: FileOwner = {
+    id: 'administration',
+    newFileName() {
+      throw new Error('the fs backend was opened for administration: it writes no data files');
+    },
+    close() {},
+  };
+  return new FsStorageBackend(dataDir, index, {
+    minPartSize: options.minPartSize ?? MIN_PART_SIZE,
+    fsync: options.fsync ?? true,
+    owner: noOwner,
+    reserve: { ensure: async () => {}, release: async () => false },
+    minFreeBytes: 0,
+    minFreePercent: 0,
+    sweepIntervalMs: 0,
+    legacyGraceMs: DEFAULT_LEGACY_ORPHAN_GRACE_MS,
+    clock: options.clock ?? systemClock,
+    timers: options.timers ?? realTimers,
+    logger: options.logger,
+  });
 }
 
 /** Data files of pre-owner builds are only collected when older than this (their commit window). */
@@ -447,26 +485,30 @@ class FsStorageBackend implements FsBackend {
   /**
    * Object bytes [start, end): a Buffer for small ranges (inline, or read in one go), a stream
    * otherwise. Must be called in the same tick as the index read that produced `object` (it pins
-   * the files before any await).
+   * the files before any await). Every file is opened before this resolves, so a stream cannot be
+   * cut short by another process unlinking a later segment (segment-reader.ts); an ENOENT here
+   * means another process replaced or deleted the object after the index read (the caller reads
+   * the index again: see `readObject`).
    */
-  private openRange(object: { segments: Segment[]; inline?: Buffer }, start: number, end: number): Readable | Buffer | Promise<Buffer> {
+  private openRange(object: { segments: Segment[]; inline?: Buffer }, start: number, end: number): Buffer | Promise<Readable | Buffer> {
     if (object.inline) return object.inline.subarray(start, end);
     const pieces = this.piecesOf(object.segments, start, end).filter((p) => p.end > p.start);
     const files = pieces.map((p) => p.file);
     this.acquire(files);
-    if (end - start <= SMALL_READ_BYTES) {
-      return readPieces(pieces).then(
-        (buffer) => {
-          this.release(files);
-          return buffer;
-        },
-        (error: unknown) => {
-          this.release(files);
-          throw error;
-        },
-      );
+    return this.openPinned(pieces, files, end - start <= SMALL_READ_BYTES);
+  }
+
+  /** Opens the pinned files; unpins them on failure, after a small read, or when the stream closes. */
+  private async openPinned(pieces: ReadPiece[], files: string[], small: boolean): Promise<Readable | Buffer> {
+    let streaming = false;
+    try {
+      const open = await openPieces(pieces);
+      if (small) return await readPieces(open);
+      streaming = true;
+      return new SegmentReader(open, () => this.release(files));
+    } finally {
+      if (!streaming) this.release(files);
     }
-    return new SegmentReader(pieces, () => this.release(files));
   }
 
   private async openRangeStream(object: { segments: Segment[]; inline?: Buffer }, start: number, end: number): Promise<Readable> {
@@ -650,13 +692,25 @@ class FsStorageBackend implements FsBackend {
 
   async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
     input.signal?.throwIfAborted();
-    const record = this.requireObject(input.bucket, input.key);
-    const info = this.info(record, input.key);
-    evaluateConditions(info, input.conditions);
-    const range = input.range ? resolveRange(input.range, record.size) : undefined;
-    const start = range ? range.start : 0;
-    const end = range ? range.end + 1 : record.size;
-    const opened = await this.openRange(record, start, end);
+    let record: ObjectRecord;
+    let info: ObjectInfo;
+    let range: { start: number; end: number } | undefined;
+    let opened: Readable | Buffer;
+    for (let attempt = 1; ; attempt++) {
+      record = this.requireObject(input.bucket, input.key);
+      info = this.info(record, input.key);
+      evaluateConditions(info, input.conditions);
+      range = input.range ? resolveRange(input.range, record.size) : undefined;
+      try {
+        opened = await this.openRange(record, range ? range.start : 0, range ? range.end + 1 : record.size);
+        break;
+      } catch (error) {
+        // Another process sharing the data directory replaced or deleted the object between the
+        // row read and the open (its commit unlinks the old files at once): nothing was sent yet,
+        // so the request reads the row again and answers with what the key holds now.
+        if (attempt >= MAX_OPEN_ATTEMPTS || !isErrno(error, 'ENOENT')) throw error;
+      }
+    }
     const signal = input.signal;
     // For in-memory bytes the stream is built only if a caller asks for it (the gateway sends `bytes`).
     const output: GetObjectOutput = Buffer.isBuffer(opened)

@@ -265,6 +265,11 @@ class ByteBoundedLru<V> {
     this.entries.delete(key);
     this.bytes -= entry.bytes;
   }
+
+  clear(): void {
+    this.entries.clear();
+    this.bytes = 0;
+  }
 }
 
 /**
@@ -275,11 +280,13 @@ export class FsIndex {
   private readonly db: Database.Database;
   private readonly stmts;
   /**
-   * Recently read object rows. This process is the only writer of the index (one server per
-   * DATA_DIR), and every write path below drops the entry first, so the cache is never stale;
-   * a hot small object is served without a query.
+   * Recently read object rows. Every write path below drops the entry first; commits of other
+   * processes sharing the DATA_DIR move `PRAGMA data_version` (never this connection's own), and
+   * the cache is emptied when it moved, so it is never stale; a hot small object is served
+   * without reading its row.
    */
   private readonly objectCache = new ByteBoundedLru<ObjectRecord>(20_000, 64 * 1024 * 1024);
+  private cachedVersion = -1;
   /**
    * Listing work done so far: range scans started and rows stepped. Deterministic (unlike time),
    * so tests can prove a page costs O(entries) index work.
@@ -299,6 +306,7 @@ export class FsIndex {
     const db = this.db;
     this.stmts = {
       ping: db.prepare('SELECT 1 AS ok'),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       bucketExists: db.prepare('SELECT 1 FROM buckets WHERE name = ?').pluck(),
       insertBucket: db.prepare('INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)'),
       deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
@@ -413,6 +421,11 @@ export class FsIndex {
 
   /** The returned record may be shared with later callers: treat it as read-only. */
   getObject(bucket: string, key: Buffer): ObjectRecord | undefined {
+    const version = this.stmts.dataVersion.get() as number;
+    if (version !== this.cachedVersion) {
+      this.objectCache.clear();
+      this.cachedVersion = version;
+    }
     const cacheKey = objectCacheKey(bucket, key);
     const cached = this.objectCache.get(cacheKey);
     if (cached) return cached;

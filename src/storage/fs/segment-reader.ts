@@ -1,6 +1,14 @@
 /**
  * Reading object bytes back out of data files: a byte range of an object maps to pieces of one
  * or more segment files, streamed in order with backpressure (one bounded chunk in flight).
+ *
+ * Every file of a read is opened before the response starts (`openPieces`): several processes
+ * may share one data directory, and another process's overwrite or delete unlinks the replaced
+ * files right after its commit, without knowing who reads them. An open descriptor keeps an
+ * unlinked file's bytes readable, so a read that holds all of them cannot be cut short half-way
+ * (in-process deletes also wait for readers: see fs-backend.ts `discard`). The cost is one
+ * descriptor per segment for the length of the read (a 10,000-part object: 10,000; Node raises
+ * the soft RLIMIT_NOFILE to the hard limit at start).
  */
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
@@ -12,23 +20,31 @@ export interface ReadPiece {
   end: number;
 }
 
+/** A piece whose file is open. */
+export interface OpenPiece extends ReadPiece {
+  fd: number;
+}
+
 const CHUNK_SIZE = 256 * 1024;
 
 function noop() {}
 
-/** Streams the pieces in order; `onClose` runs exactly once when the stream ends or is destroyed. */
+/**
+ * Streams the open pieces in order, closing each descriptor once its piece is read; `onClose`
+ * runs exactly once when the stream ends or is destroyed, after which no descriptor is left open.
+ */
 export class SegmentReader extends Readable {
   private index = 0;
-  private fd: number | null = null;
-  private position = 0;
+  private position: number;
   private busy = false;
   private released = false;
 
   constructor(
-    private readonly pieces: ReadPiece[],
+    private readonly pieces: OpenPiece[],
     private readonly onClose: () => void,
   ) {
     super({ highWaterMark: CHUNK_SIZE });
+    this.position = pieces[0]?.start ?? 0;
   }
 
   override _read(): void {
@@ -39,29 +55,14 @@ export class SegmentReader extends Readable {
       return;
     }
     this.busy = true;
-    if (this.fd === null) {
-      fs.open(piece.path, 'r', (error, fd) => {
-        this.busy = false;
-        if (this.destroyed) {
-          if (!error) fs.close(fd, noop);
-          return;
-        }
-        if (error) {
-          this.destroy(error);
-          return;
-        }
-        this.fd = fd;
-        this.position = piece.start;
-        this._read();
-      });
-      return;
-    }
     const length = Math.min(CHUNK_SIZE, piece.end - this.position);
     const buffer = Buffer.allocUnsafe(length);
-    fs.read(this.fd, buffer, 0, length, this.position, (error, bytesRead) => {
+    fs.read(piece.fd, buffer, 0, length, this.position, (error, bytesRead) => {
       this.busy = false;
       if (this.destroyed) {
-        this.closeFd();
+        // The read in flight kept its descriptor from being closed by _destroy (its number could
+        // otherwise be reused under the pending read): close what is left now.
+        this.closeFrom(this.index);
         return;
       }
       if (error) {
@@ -74,24 +75,22 @@ export class SegmentReader extends Readable {
       }
       this.position += bytesRead;
       if (this.position >= piece.end) {
-        this.closeFd();
+        fs.close(piece.fd, noop);
         this.index++;
+        this.position = this.pieces[this.index]?.start ?? 0;
       }
       this.push(bytesRead === length ? buffer : buffer.subarray(0, bytesRead));
     });
   }
 
-  private closeFd() {
-    if (this.fd !== null) {
-      fs.close(this.fd, noop);
-      this.fd = null;
-    }
+  /** Closes the descriptors of pieces `from` onwards (those not yet read to their end). */
+  private closeFrom(from: number) {
+    for (let i = from; i < this.pieces.length; i++) fs.close(this.pieces[i].fd, noop);
+    this.index = this.pieces.length;
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    // With a read in flight the fd is closed by its callback (closing it now could let the fd
-    // number be reused under the pending read).
-    if (!this.busy) this.closeFd();
+    if (!this.busy) this.closeFrom(this.index);
     if (!this.released) {
       this.released = true;
       this.onClose();
@@ -111,27 +110,47 @@ function readAt(fd: number, buffer: Buffer, offset: number, length: number, posi
 }
 
 /**
- * Reads all pieces into one buffer (small responses: fewer thread-pool round trips than a
- * stream). Callback fs calls and a close that is not awaited keep it to two round trips a file.
+ * Opens every piece's file (all at once: the thread pool overlaps them). On a failure the files
+ * already opened are closed and the first error is thrown (ENOENT: another process replaced the
+ * object between the index read and the open; the caller reads the index again).
  */
-export async function readPieces(pieces: ReadPiece[]): Promise<Buffer> {
+export async function openPieces(pieces: ReadPiece[]): Promise<OpenPiece[]> {
+  if (pieces.length === 1) return [{ ...pieces[0], fd: await openFile(pieces[0].path) }];
+  const results = await Promise.allSettled(pieces.map((piece) => openFile(piece.path)));
+  const failed = results.find((result) => result.status === 'rejected');
+  if (failed) {
+    for (const result of results) if (result.status === 'fulfilled') fs.close(result.value, noop);
+    throw failed.reason;
+  }
+  return pieces.map((piece, i) => ({ ...piece, fd: (results[i] as PromiseFulfilledResult<number>).value }));
+}
+
+/** Closes the descriptors of pieces nobody will read. */
+export function closePieces(pieces: OpenPiece[]): void {
+  for (const piece of pieces) fs.close(piece.fd, noop);
+}
+
+/**
+ * Reads all open pieces into one buffer (small responses: fewer thread-pool round trips than a
+ * stream), closing every descriptor (a close that is not awaited: one round trip less).
+ */
+export async function readPieces(pieces: OpenPiece[]): Promise<Buffer> {
   let total = 0;
   for (const piece of pieces) total += piece.end - piece.start;
   const out = Buffer.allocUnsafe(total);
   let offset = 0;
-  for (const piece of pieces) {
-    const fd = await openFile(piece.path);
-    try {
+  try {
+    for (const piece of pieces) {
       let position = piece.start;
       while (position < piece.end) {
-        const bytesRead = await readAt(fd, out, offset, piece.end - position, position);
+        const bytesRead = await readAt(piece.fd, out, offset, piece.end - position, position);
         if (bytesRead === 0) throw new Error(`data file ${piece.path} is shorter than the index records`);
         position += bytesRead;
         offset += bytesRead;
       }
-    } finally {
-      fs.close(fd, noop);
     }
+  } finally {
+    closePieces(pieces);
   }
   return out;
 }
