@@ -31,6 +31,9 @@ import type { KeyStore } from '../src/keys/key-store.ts';
 import type { AdminUsecases } from './modules/admin/admin.usecases.ts';
 import { activityOperations, createActivityRoutes, createAdminActivityRoutes } from './modules/activity/activity.routes.ts';
 import type { ActivityUsecases } from './modules/activity/activity.usecases.ts';
+import { noteApiRequest, noteError } from '../src/observability/access-log.ts';
+import { metricsHandler, type MetricsSource } from './metrics.route.ts';
+import type { ApiKeyVariables } from './modules/files/api-key.middleware.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -53,6 +56,10 @@ export interface DashboardDeps extends HealthDeps {
   allowedHosts: readonly string[];
   /** API_BODY_LIMIT_BYTES: the largest body a handler may read (streamed uploads excepted). */
   bodyLimitBytes: number;
+  /** `GET /metrics` (Prometheus text); without it there is no such route. */
+  metrics?: MetricsSource;
+  /** METRICS_TOKEN: when set, /metrics requires `Authorization: Bearer <token>`. */
+  metricsToken?: string;
 }
 
 /** The Simple REST file API's mount point. */
@@ -82,15 +89,20 @@ export const dashboardOperations: readonly ApiOperation[] = [
 
 /** Dashboard REST API: health checks, auth (sessions), access keys, buckets, administration, the Simple REST file API and the explorer. */
 export function createDashboardApp(deps: DashboardDeps) {
-  const app = new Hono<{ Variables: { requestId: string } & AuthVariables }>();
+  const app = new Hono<{ Variables: { requestId: string } & AuthVariables & Partial<ApiKeyVariables> }>();
   app.use('*', async (c, next) => {
     c.set('requestId', newRequestId());
     await next();
     c.res.headers.set('X-Request-Id', c.get('requestId'));
+    // The access line (written when the response is done): the matched route pattern, and who signed in or which access key.
+    const apiKey = c.get('apiKey');
+    noteApiRequest((c.env as { incoming?: IncomingMessage } | undefined)?.incoming, c.get('requestId'), c.req.routePath, c.get('user')?.id ?? apiKey?.userId, apiKey?.accessKeyId);
   });
   // Health probes stay reachable under any Host (orchestrators probe by pod IP); they read no body,
   // change nothing and need no session. Everything after them answers only to hosts we serve.
   app.get('/health', (c) => c.json({ status: 'ok' }));
+  // Scraped by pod IP or service name like the probes: before the Host check (token-protected with METRICS_TOKEN).
+  if (deps.metrics) app.get('/metrics', metricsHandler(deps.metrics, deps.metricsToken));
   app.get('/health/status', async (c) => {
     const { ok, body } = await healthStatus(deps);
     return c.json(body, ok ? 200 : 503);
@@ -117,6 +129,7 @@ export function createDashboardApp(deps: DashboardDeps) {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
     // The one JSON mapping of domain errors (src/errors/render-json.ts); the file API names some kinds its own way.
     const answer = renderJsonError(error, isFilesApi(c.req.path) ? filesErrorVocabulary(c.req.method) : undefined);
+    noteError(incoming, answer.error);
     // A client that left mid-body, or whose departure cancelled the backend call (a download cut short).
     if (!answer.expected && incoming !== undefined && isClientAbort(error, incoming)) {
       deps.logger.info('request aborted by the client', { requestId: c.get('requestId') });
