@@ -14,17 +14,35 @@ import { createActivitySubscriber } from './dashboard-api/modules/activity/activ
 import { createGatewayApp } from './gateway/app.ts';
 import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
 import { createUploadGate } from './src/limits/upload-gate.ts';
-import { closeServer, createS3Server, listen } from './gateway/server.ts';
+import { createS3Server, listen } from './gateway/server.ts';
+import { createHttpDrain } from './src/lifecycle/http-drain.ts';
 import type { Clock } from './src/clock.ts';
 import type { Config } from './src/config/config.ts';
 import { createCore, VERSION } from './src/core.ts';
 import type { Logger } from './src/logger.ts';
+import { createAccessLog } from './src/observability/access-log.ts';
+import { instrumentBackend, instrumentRateLimiter, limitsDegraded } from './src/observability/instrument.ts';
+import { createMetrics } from './src/observability/metrics.ts';
+import cluster from 'node:cluster';
+import { createClusterMetrics } from './src/cluster/metrics.ts';
 
 /** Starts the S3 gateway and the dashboard API over one core (database, keys, backend). */
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
   const core = await createCore(options);
   // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
-  core.events.dispatcher.register(createActivitySubscriber({ db: core.database.db }));
+  const activitySubscriber = createActivitySubscriber({ db: core.database.db });
+  core.events.dispatcher.register(activitySubscriber);
+  // Metrics (GET /metrics on the API port) and access lines: one registry per server, fed from one
+  // place each — the backend and the limiter wrapped here, requests by the servers' access log.
+  const metrics = createMetrics();
+  instrumentBackend(core.backend, metrics);
+  const rateLimiter = instrumentRateLimiter(core.rateLimiter, metrics);
+  metrics.setRedisProbe(() => limitsDegraded(core.rateLimiter));
+  metrics.setOutboxBacklog(() => {
+    const last = core.events.log.lastSeq();
+    return [activitySubscriber.name].map((subscriber) => ({ subscriber, events: Math.max(0, last - core.events.log.cursor(subscriber)) }));
+  });
+  const accessLog = createAccessLog({ logger: core.logger, metrics, enabled: core.config.ACCESS_LOG && ['debug', 'info'].includes(core.config.LOG_LEVEL) });
   const keyStore = core.keyStore;
   const checkDatabase = () => {
     try {
@@ -34,7 +52,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       return false;
     }
   };
-  const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase };
+  // Set when shutdown begins: the health status answers 503 from then on, so balancers stop sending.
+  let shuttingDown = false;
+  const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase, shuttingDown: () => shuttingDown };
 
   // One count of uploads in progress per account, whichever API they came through.
   const uploadGate = createUploadGate(core.config.MAX_CONCURRENT_UPLOADS_PER_ACCOUNT);
@@ -44,16 +64,19 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     logger: core.logger,
     keyStore,
     bucketsUsecases: core.bucketsUsecases,
-    rateLimiter: core.rateLimiter,
+    rateLimiter,
     objects: core.objects,
     uploadGate,
   });
   const s3Server = createS3Server(gateway, { bodyIdleTimeoutMs: core.config.BODY_IDLE_TIMEOUT_MS, logger: core.logger });
+  // Prepended: the access record (start time, socket byte counts) exists before the gateway runs.
+  s3Server.prependListener('request', accessLog.s3);
+  s3Server.prependListener('checkContinue', accessLog.s3);
   const sessionsRepository = createSessionsRepository({ db: core.database.db });
   const dashboard = createDashboardApp({
     ...shared,
     logger: core.logger,
-    rateLimiter: core.rateLimiter,
+    rateLimiter,
     apiRateLimit: core.config.RATE_LIMIT_DASHBOARD,
     // The dashboard's own feature modules are composed here, beside the app that serves them.
     authUsecases: createAuthUsecases({
@@ -63,7 +86,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       clock: core.clock,
       sessionTtlMs: core.config.SESSION_TTL_MS,
       signupEnabled: core.config.SIGNUP_ENABLED,
-      rateLimiter: core.rateLimiter,
+      rateLimiter,
       loginRule: core.config.RATE_LIMIT_LOGIN,
     }),
     keysUsecases: core.keysUsecases,
@@ -84,6 +107,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     publicUrl: core.config.PUBLIC_URL,
     allowedHosts: core.config.ALLOWED_HOSTS,
     bodyLimitBytes: core.config.API_BODY_LIMIT_BYTES,
+    // With WORKERS > 1 a scrape reaches one worker, which answers with every worker's figures (merged by the primary).
+    metrics: cluster.isWorker ? clusterMetricsSource(createClusterMetrics(metrics.registry), metrics.contentType) : metrics,
+    metricsToken: core.config.METRICS_TOKEN,
   });
   // File API uploads (and any other body) that stop arriving are cut like the gateway's.
   const apiServer = createServer(
@@ -92,7 +118,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: (incoming.url ?? '/').split('?')[0] }),
     }),
   );
+  apiServer.prependListener('request', accessLog.api);
 
+  const drains = [createHttpDrain(s3Server), createHttpDrain(apiServer)];
   const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);
   const apiPort = await listen(apiServer, core.config.API_PORT, core.config.HOST);
   core.logger.info('CloudStorage started', { s3Port, apiPort, dataDir: core.config.DATA_DIR, backend: core.backend.kind });
@@ -101,13 +129,26 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     core,
     /** The dashboard Hono app, for route introspection (the OpenAPI completeness test). */
     dashboardApp: dashboard,
+    /** This process's metrics registry (GET /metrics renders it). */
+    metrics,
     s3Port,
     apiPort,
-    async close() {
-      await Promise.all([closeServer(s3Server), closeServer(apiServer)]);
+    /**
+     * Health turns 503, both servers stop accepting, requests in flight get `graceMs` (default 0:
+     * cut at once) to finish, then the core closes. main.ts passes SHUTDOWN_GRACE_MS.
+     */
+    async close(options: { graceMs?: number } = {}) {
+      shuttingDown = true;
+      const results = await Promise.all(drains.map((drain) => drain.close(options.graceMs ?? 0)));
+      const cut = results.reduce((sum, result) => sum + result.cut, 0);
+      if (cut > 0 && options.graceMs) core.logger.warn('shutdown: grace period over, connections cut', { connections: cut, graceMs: options.graceMs });
       await core.close();
     },
   };
 }
 
 export type RunningCloudStorage = Awaited<ReturnType<typeof startCloudStorage>>;
+
+function clusterMetricsSource(clusterMetrics: ReturnType<typeof createClusterMetrics>, contentType: string) {
+  return { contentType, render: async () => (await clusterMetrics.metrics()).text };
+}

@@ -10,6 +10,11 @@
  * against both servers and the ratio measures the server side. The gateway runs with
  * FS_FSYNC=false like the bare server, which never fsyncs; a second PUT figure with fsync on shows
  * what durability costs. Rate limits are off here (bench/limits.bench.ts measures them).
+ *
+ * A second table puts WORKERS=1 and WORKERS=2 side by side for 4 KiB GET and PUT (BENCH_ONLY
+ * `get`/`put`; `BENCH_WORKERS=0` skips it). WORKERS > 1 needs REDIS_URL, so both columns run
+ * with the same local redis-server, and CPU counts the primary and its workers. The load
+ * generator is this one process on the same machine, so on few cores it competes with the workers.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,15 +22,19 @@ import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/cloudstorage.ts';
+import { startRedisServer, type RedisTestServer } from '../test/support/redis-server.ts';
 import { CONCURRENCY, LARGE_BYTES, measureRate, printTable, SECONDS, send, SMALL, startChild, startGateway, throughput, waitForHttp, type Target } from './lib.ts';
 
 /** BENCH_ONLY=get,put,large limits the scenarios. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'put,get,large').split(','));
 const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
+/** WORKERS counts compared in the second table (BENCH_WORKERS=0: skip it). */
+const WORKER_COUNTS = process.env.BENCH_WORKERS === '0' ? [] : [1, 2];
 
 async function main() {
   const work = mkdtempSync(join(tmpdir(), 'cs-bench-'));
   const children = [];
+  let redis: RedisTestServer | undefined;
   try {
     const barePort = await freePort();
     const bareChild = startChild(['bench/bare-server.ts'], { PORT: String(barePort), BARE_DIR: join(work, 'bare') });
@@ -87,7 +96,37 @@ async function main() {
     if (cpuRows.length > 0) {
       printTable('Server CPU per request (µs, user+system of the server process; independent of the load generator)', ['request', 'bare node:http', 'gateway', 'ratio bare/gateway'], cpuRows);
     }
+
+    const smallScenarios = ['put', 'get'].filter((name) => ONLY.has(name));
+    if (WORKER_COUNTS.length > 0 && smallScenarios.length > 0) {
+      redis = await startRedisServer();
+      const results = new Map<string, Map<number, { requestsPerSecond: number; cpuMicrosPerRequest: number }>>(smallScenarios.map((name) => [name, new Map()]));
+      for (const workers of WORKER_COUNTS) {
+        // One cluster at a time: the machine's cores go to the server being measured.
+        const cluster = await startGateway({ DATA_DIR: join(work, `workers-${workers}`), FS_FSYNC: 'false', WORKERS: String(workers), REDIS_URL: redis.url, ...NO_LIMITS });
+        try {
+          await send(new Agent(), await cluster.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
+          if (ONLY.has('put')) results.get('put')!.set(workers, await measureRate(await cluster.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL));
+          if (ONLY.has('get')) results.get('get')!.set(workers, await measureRate(await cluster.signed('GET', '/default/small.bin')));
+        } finally {
+          const exited = new Promise((resolve) => cluster.child.once('exit', resolve));
+          cluster.child.kill('SIGTERM');
+          await exited;
+        }
+      }
+      const [one, two] = WORKER_COUNTS as [number, number];
+      printTable(
+        `WORKERS=${one} vs WORKERS=${two} (node:cluster; both with REDIS_URL, fsync off, c=${CONCURRENCY}, ${SECONDS} s per run; load generator on the same machine)`,
+        ['4 KiB request', `req/s ${one} worker`, `req/s ${two} workers`, 'ratio', `CPU µs/req ${one}`, `CPU µs/req ${two}`],
+        smallScenarios.map((name) => {
+          const a = results.get(name)!.get(one)!;
+          const b = results.get(name)!.get(two)!;
+          return [name.toUpperCase(), a.requestsPerSecond, b.requestsPerSecond, b.requestsPerSecond / a.requestsPerSecond, a.cpuMicrosPerRequest, b.cpuMicrosPerRequest];
+        }),
+      );
+    }
   } finally {
+    await redis?.close();
     for (const child of children) child.kill('SIGTERM');
     await new Promise((resolve) => setTimeout(resolve, 300));
     rmSync(work, { recursive: true, force: true });

@@ -2,9 +2,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { freePort, PROJECT_ROOT, runCli } from '../test/support/cloudstorage.ts';
+import { PROJECT_ROOT, runCli } from '../test/support/cloudstorage.ts';
+import { spawnServer } from '../test/support/spawned-server.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
@@ -49,18 +49,13 @@ export interface BenchGateway {
  * with a fresh account. BENCH_PROFILE=dir writes a V8 CPU profile (bench/profile-summary.ts reads it).
  */
 export async function startGateway(env: Record<string, string>): Promise<BenchGateway> {
-  const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'error', ...env };
-  const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], fullEnv)).json;
-  const port = await freePort();
+  // LOG_LEVEL=info only for the start line that reports the bound ports; no per-request lines.
+  const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: 'false', ...env };
+  const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], { ...fullEnv, LOG_LEVEL: 'error' })).json;
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
-  const child = spawn(process.execPath, [...profile, join(PROJECT_ROOT, process.env.BENCH_SERVER ?? 'dist/main.mjs')], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, ...fullEnv, S3_PORT: String(port), API_PORT: String(await freePort()) },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  await waitForHttp(`http://127.0.0.1:${port}/_health`);
-  const endpoint = `http://127.0.0.1:${port}`;
+  const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: profile });
+  const { child, s3Port: port, endpoint } = server;
   return {
     port,
     child,
@@ -85,11 +80,17 @@ export function send(agent: Agent, target: Target, body?: Buffer | (() => Readab
   });
 }
 
-/** user+system CPU seconds a process has used so far (Linux /proc). */
+/** user+system CPU seconds a process and its live children (cluster workers) have used so far (Linux /proc). */
 function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    // no /proc children list on this kernel: the process alone
+  }
+  return (Number(fields[11]) + Number(fields[12])) / 100 + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
 }
 
 export interface RateMeasurement {

@@ -12,6 +12,7 @@ import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
 import { keyPrincipal } from '../src/objects/principal.ts';
+import { noteError, noteS3Request } from '../src/observability/access-log.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
@@ -112,6 +113,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     incoming: IncomingMessage,
     outgoing: ServerResponse,
   ): Response {
+    noteError(incoming, error.code);
     const headers: Record<string, string> = { ...error.headers };
     if (shouldCloseAfterError(incoming, outgoing)) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
@@ -139,6 +141,7 @@ export function createGatewayApp(deps: GatewayDeps) {
       const key = deps.keyStore.lookup(verified.accessKeyId);
       if (!key) throw new S3Error('InvalidAccessKeyId');
       const operation = parseOperation(method, parsedTarget, incoming.headers);
+      noteS3Request(incoming, key.userId, verified.accessKeyId, operation);
       await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
       authorizeOperation(key.scope, operation, parsedTarget.query);
 

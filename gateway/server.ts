@@ -58,10 +58,3 @@ export function listen(server: Server, port: number, host: string): Promise<numb
     });
   });
 }
-
-export function closeServer(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
-}

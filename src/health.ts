@@ -8,10 +8,15 @@ export interface HealthDeps {
   version: string;
   /** True when the metadata database answers. */
   checkDatabase(): boolean;
+  /** True once shutdown began: the status answers 503 at once, without probing anything. */
+  shuttingDown?(): boolean;
 }
 
 /** The status document both servers serve (`/health/status`, `/_health/status`). */
 export async function healthStatus(deps: HealthDeps) {
+  if (deps.shuttingDown?.()) {
+    return { ok: false, body: { status: 'shutting_down', version: deps.version, uptimeSeconds: uptimeSeconds(deps) } };
+  }
   const storage: StorageHealth = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
   const database = deps.checkDatabase();
   // `degraded`: it works, but e.g. free space is below FS_MIN_FREE_*, so an operator must act
@@ -23,7 +28,7 @@ export async function healthStatus(deps: HealthDeps) {
     body: {
       status: ok ? 'ok' : 'degraded',
       version: deps.version,
-      uptimeSeconds: Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000),
+      uptimeSeconds: uptimeSeconds(deps),
       database: database ? 'ok' : 'unavailable',
       storage: {
         backend: deps.backend.kind,
@@ -34,4 +39,8 @@ export async function healthStatus(deps: HealthDeps) {
       },
     },
   };
+}
+
+function uptimeSeconds(deps: HealthDeps): number {
+  return Math.floor((deps.clock.now().getTime() - deps.startedAt.getTime()) / 1000);
 }

@@ -165,6 +165,26 @@ export const configSchema = z.object({
     .max(100)
     .default(0)
     .describe('fs backend: the same threshold as a percentage of the filesystem size; the larger of the two applies. 0 = off.'),
+  WORKERS: z
+    .union([z.literal('auto'), z.coerce.number().int().min(1).max(1024)])
+    .default(1)
+    .describe('Server processes sharing the two ports (node:cluster); `auto` = one per core. More than 1 needs REDIS_URL, so rate limits and quotas stay exact across them. MAX_CONCURRENT_UPLOADS_PER_ACCOUNT applies per process.'),
+  SHUTDOWN_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(25_000)
+    .describe('On SIGTERM/SIGINT: health answers 503, new connections are refused, and requests in flight get this long to finish before their connections are cut. A second signal exits at once.'),
+  ACCESS_LOG: bool(true).describe(
+    'One JSON access line per request on both ports (at info: LOG_LEVEL=warn drops them too). Query strings, secrets and signatures are never logged.',
+  ),
+  METRICS_TOKEN: z
+    .string()
+    .min(16)
+    .optional()
+    .describe(
+      'When set, GET /metrics (API port, Prometheus text format) requires `Authorization: Bearer <token>`. Unset: /metrics is open (scrape it on a private network; it holds no account, bucket or key names).',
+    ),
 });
 
 /** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import type { Clock } from '../../src/clock.ts';
 import { inject } from 'vitest';
 import { parseEnvLines } from './ceph-rgw.ts';
 import { freePort } from './ports.ts';
+import { spawnServer } from './spawned-server.ts';
 
 export { freePort };
 
@@ -104,44 +105,10 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
 
 /**
  * The server as `npm start` runs it (`node dist/main.mjs`, built by the global setup): a separate
- * process, so its RSS and the CLI's cross-process effects are real.
+ * process, so its RSS and the CLI's cross-process effects are real. It binds ports of its own
+ * choosing and reports them (see spawned-server.ts).
  */
-export async function spawnServer(env: Record<string, string>): Promise<{ child: ChildProcess; endpoint: string; apiEndpoint: string; stop(): Promise<void> }> {
-  const s3Port = await freePort();
-  const apiPort = await freePort();
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/main.mjs')], {
-    cwd: PROJECT_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', S3_PORT: String(s3Port), API_PORT: String(apiPort), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk) => (output += chunk));
-  child.stderr?.on('data', (chunk) => (output += chunk));
-  const apiEndpoint = `http://127.0.0.1:${apiPort}`;
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited early: ${output}`);
-    try {
-      const response = await fetch(`${apiEndpoint}/health`);
-      if (response.ok) break;
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error(`server did not start: ${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return {
-    child,
-    endpoint: `http://127.0.0.1:${s3Port}`,
-    apiEndpoint,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (child.exitCode !== null) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
-}
+export { spawnServer, type SpawnedServer } from './spawned-server.ts';
 
 /** `spawnServer` over a fresh temp DATA_DIR; `env` is what the CLI needs to reach the same data. */
 export async function spawnServerInTempDir(extraEnv: Record<string, string> = {}) {
