@@ -1,5 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { RESPONSE_ALREADY_SENT as HONO_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { Hono, type MiddlewareHandler } from 'hono';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { toS3Error } from '../src/errors/render-s3.ts';
@@ -22,7 +22,7 @@ import { authorizeOperation } from './s3/authorize.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
-import { emptyResponse } from './s3/responses.ts';
+import { emptyResponse, RESPONSE_ALREADY_SENT, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { continueWasSent } from './s3/upload-body.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
 import { createSigningKeyCache } from '../src/s3-protocol/sigv4/signing-key-cache.ts';
@@ -49,7 +49,7 @@ function shouldCloseAfterError(incoming: IncomingMessage, outgoing: ServerRespon
   return declared > DRAIN_LIMIT_BYTES;
 }
 
-type Dispatch = (ctx: S3RequestContext) => Promise<Response> | Response;
+type Dispatch = (ctx: S3RequestContext) => Promise<S3Reply> | S3Reply;
 
 /** Handlers for operations on a bucket (resolved here) or on its objects (through the objects service). */
 const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
@@ -112,20 +112,17 @@ export function createGatewayApp(deps: GatewayDeps) {
     requestId: string,
     incoming: IncomingMessage,
     outgoing: ServerResponse,
-  ): Response {
+  ): S3Reply {
     noteError(incoming, error.code);
     const headers: Record<string, string> = { ...error.headers };
     if (shouldCloseAfterError(incoming, outgoing)) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
     if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
     if (error.code === 'NoSuchBucket' && target.bucket && !error.details.BucketName) error.details.BucketName = target.bucket;
-    return new Response(errorDocument(error, resourceOf(target), requestId), {
-      status: error.status,
-      headers: { 'Content-Type': 'application/xml', ...headers },
-    });
+    return xmlResponse(errorDocument(error, resourceOf(target), requestId), error.status, headers);
   }
 
-  async function handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<Response> {
+  async function handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<S3Reply> {
     const requestId = newRequestId();
     outgoing.setHeader('x-amz-request-id', requestId);
     outgoing.setHeader('x-amz-id-2', requestId);
@@ -214,7 +211,12 @@ export function createGatewayApp(deps: GatewayDeps) {
     const { ok, body } = await healthStatus(deps);
     return c.json(body, ok ? 200 : 503);
   });
-  app.all('*', (c) => handleS3(c.env.incoming, c.env.outgoing));
+  // The S3 server (gateway/server.ts) calls `handleS3` directly for everything but these routes;
+  // this route keeps the app complete for anything that serves it through Hono's adapter.
+  app.all('*', async (c) => {
+    writeReply(await handleS3(c.env.incoming, c.env.outgoing), c.env.outgoing);
+    return HONO_ALREADY_SENT;
+  });
 
-  return app;
+  return Object.assign(app, { handleS3 });
 }

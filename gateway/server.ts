@@ -1,10 +1,14 @@
 import { getRequestListener } from '@hono/node-server';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type RequestListener, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import { withBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import type { Logger } from '../src/logger.ts';
 import { continueWasSent } from './s3/upload-body.ts';
+import { writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
+import { S3Error } from '../src/errors/s3-errors.ts';
+import { newRequestId } from '../src/ids.ts';
+import { errorDocument } from '../src/s3-protocol/xml.ts';
 
 export interface S3ServerOptions {
   /** BODY_IDLE_TIMEOUT_MS: a request body that sends no byte for this long is cut (0: never). */
@@ -21,6 +25,35 @@ export function pathOf(url: string | undefined): string {
   return query === -1 ? target : target.slice(0, query);
 }
 
+/** The gateway app: Hono routes (health) plus the S3 request handler the server calls directly. */
+export type S3App = Hono<any> & { handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<S3Reply> };
+
+/** Paths the Hono app serves itself (`_` cannot start a bucket name, so none shadows a bucket). */
+function isHonoPath(url: string | undefined): boolean {
+  return url !== undefined && url.startsWith('/_health') && (url.length === 8 || url[8] === '/' || url[8] === '?');
+}
+
+/**
+ * S3 requests go straight to `handleS3`: the fetch adapter would build a web Request, a Response
+ * and their headers for every request only for the gateway to ignore them (it reads the raw
+ * `incoming` and writes `outgoing` itself), which cost as much CPU as a signature check.
+ */
+function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
+  const viaHono = getRequestListener(app.fetch, { autoCleanupIncoming: false });
+  return (incoming, outgoing) => {
+    if (isHonoPath(incoming.url)) return viaHono(incoming, outgoing);
+    app.handleS3(incoming, outgoing).then(
+      (reply) => writeReply(reply, outgoing),
+      (error: unknown) => {
+        // handleS3 renders every error itself; this is a last resort that must not leak anything.
+        logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) });
+        if (outgoing.headersSent) outgoing.destroy();
+        else writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), newRequestId()), 500), outgoing);
+      },
+    );
+  };
+}
+
 /**
  * The gateway's HTTP server. Two Node defaults are wrong for object storage:
  * - `checkContinue` is handled so `100 Continue` goes out only after authentication (the
@@ -29,8 +62,8 @@ export function pathOf(url: string | undefined): string {
  *   still bounded by `headersTimeout` and `keepAliveTimeout`, and a body that stops arriving by
  *   the body idle timeout (src/http/body-idle-timeout.ts), which cuts stalls but not slow uploads.
  */
-export function createS3Server(app: Hono<any>, options: S3ServerOptions = {}): Server {
-  const listener = withBodyIdleTimeout(getRequestListener(app.fetch, { autoCleanupIncoming: false }), {
+export function createS3Server(app: S3App, options: S3ServerOptions = {}): Server {
+  const listener = withBodyIdleTimeout(s3Listener(app, options.logger), {
     timeoutMs: options.bodyIdleTimeoutMs ?? 0,
     // Until the gateway sends `100 Continue` (after authentication and the quota check) the client
     // rightly waits. A handler that reads a body without inviting it (the small XML bodies) gets it

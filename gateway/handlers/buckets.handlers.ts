@@ -1,5 +1,5 @@
 import { document, node, text, textDocument } from '../../src/s3-protocol/xml.ts';
-import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { emptyResponse, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
 import { parseXml } from '../../src/s3-protocol/xml.ts';
@@ -13,7 +13,7 @@ function owner(userId: string): string {
 }
 
 /** A bucket-scoped key sees only the buckets its scope names. */
-export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope): Response {
+export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope): S3Reply {
   const buckets = deps.bucketsUsecases.list(userId).filter((bucket) => scopeCoversBucket(scope, bucket.name));
   return xmlResponse(
     document(
@@ -28,28 +28,28 @@ export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope):
 }
 
 /** CreateBucket bodies carry an optional LocationConstraint; any region is accepted and ignored. */
-export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: VerifiedRequest, userId: string, bucket: string): Promise<Response> {
+export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: VerifiedRequest, userId: string, bucket: string): Promise<S3Reply> {
   const body = await readVerifiedSmallBody(incoming, verified);
   if (body.length > 0) parseXml(body.toString('utf8'));
   await deps.bucketsUsecases.create(userId, bucket);
   return emptyResponse(200, { Location: `/${bucket}` });
 }
 
-export async function deleteBucket(ctx: S3RequestContext<{ op: 'DeleteBucket'; bucket: string }>): Promise<Response> {
+export async function deleteBucket(ctx: S3RequestContext<{ op: 'DeleteBucket'; bucket: string }>): Promise<S3Reply> {
   await ctx.deps.bucketsUsecases.remove(ctx.userId, ctx.operation.bucket);
   return emptyResponse(204);
 }
 
-export function headBucket(ctx: S3RequestContext): Response {
+export function headBucket(ctx: S3RequestContext): S3Reply {
   return emptyResponse(200, { 'x-amz-bucket-region': ctx.deps.config.S3_REGION });
 }
 
-export function getBucketLocation(ctx: S3RequestContext): Response {
+export function getBucketLocation(ctx: S3RequestContext): S3Reply {
   return xmlResponse(textDocument('LocationConstraint', ctx.deps.config.S3_REGION));
 }
 
 /** Buckets are unversioned: an empty VersioningConfiguration, as S3 returns for a bucket that never had versioning. */
-export function getBucketVersioning(): Response {
+export function getBucketVersioning(): S3Reply {
   return xmlResponse(document('VersioningConfiguration'));
 }
 

@@ -1,7 +1,7 @@
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import type { ObjectSummary } from '../../src/storage/storage-backend.ts';
-import { xmlResponse } from '../s3/responses.ts';
+import { xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { document, node, opt, text } from '../../src/s3-protocol/xml.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 
@@ -48,7 +48,7 @@ function emptyToUndefined(value: string | null): string | undefined {
   return value === null || value === '' ? undefined : value;
 }
 
-export async function listObjectsV1(ctx: S3RequestContext<OperationOf<'ListObjects'>>): Promise<Response> {
+export async function listObjectsV1(ctx: S3RequestContext<OperationOf<'ListObjects'>>): Promise<S3Reply> {
   const { query } = ctx.target;
   const encode = encoderFor(query);
   const prefix = emptyToUndefined(query.get('prefix'));
@@ -82,7 +82,7 @@ function decodeContinuationToken(token: string): string {
   return decoded;
 }
 
-export async function listObjectsV2(ctx: S3RequestContext<OperationOf<'ListObjectsV2'>>): Promise<Response> {
+export async function listObjectsV2(ctx: S3RequestContext<OperationOf<'ListObjectsV2'>>): Promise<S3Reply> {
   const { query } = ctx.target;
   const encode = encoderFor(query);
   const prefix = emptyToUndefined(query.get('prefix'));
@@ -112,7 +112,7 @@ export async function listObjectsV2(ctx: S3RequestContext<OperationOf<'ListObjec
   );
 }
 
-export async function listMultipartUploads(ctx: S3RequestContext<OperationOf<'ListMultipartUploads'>>): Promise<Response> {
+export async function listMultipartUploads(ctx: S3RequestContext<OperationOf<'ListMultipartUploads'>>): Promise<S3Reply> {
   const { query } = ctx.target;
   const encode = encoderFor(query);
   const prefix = emptyToUndefined(query.get('prefix'));

@@ -2,7 +2,7 @@ import { checksumHeaderName, isChecksumAlgorithm, type ChecksumAlgorithm } from 
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from '../s3/headers.ts';
-import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { emptyResponse, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
 import { document, node, opt, parseXml, text } from '../../src/s3-protocol/xml.ts';
@@ -18,7 +18,7 @@ function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | 
   return value;
 }
 
-export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'CreateMultipartUpload'>>): Promise<Response> {
+export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'CreateMultipartUpload'>>): Promise<S3Reply> {
   const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
   const metadata = parseObjectMetadata(ctx.incoming.headers);
   const tags = parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging'));
@@ -31,7 +31,7 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
   );
 }
 
-export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<Response> {
+export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<S3Reply> {
   const prepared = prepareUpload(ctx);
   const result = await ctx.deps.objects.uploadPart(ctx.principal, {
     signal: ctx.signal,
@@ -63,7 +63,7 @@ function parseCopySourceRange(value: string | undefined): { start: number; end: 
   return { start: Number(match[1]), end: Number(match[2]) };
 }
 
-export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<Response> {
+export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<S3Reply> {
   const source = parseCopySource(ctx.operation.copySource);
   const sourceRange = parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range'));
   const result = await ctx.deps.objects.uploadPartCopy(ctx.principal, {
@@ -99,7 +99,7 @@ async function readCompletedParts(ctx: S3RequestContext<OperationOf<'CompleteMul
   });
 }
 
-export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<Response> {
+export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<'CompleteMultipartUpload'>>): Promise<S3Reply> {
   const result = await ctx.deps.objects.completeMultipartUpload(ctx.principal, {
     signal: ctx.signal,
     bucket: ctx.operation.bucket,
@@ -121,12 +121,12 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
   );
 }
 
-export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<Response> {
+export async function abortMultipartUpload(ctx: S3RequestContext<OperationOf<'AbortMultipartUpload'>>): Promise<S3Reply> {
   await ctx.deps.objects.abortMultipartUpload(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, uploadId: ctx.operation.uploadId });
   return emptyResponse(204);
 }
 
-export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>): Promise<Response> {
+export async function listParts(ctx: S3RequestContext<OperationOf<'ListParts'>>): Promise<S3Reply> {
   const { query } = ctx.target;
   const markerValue = query.get('part-number-marker');
   const partNumberMarker = markerValue === null || markerValue === '' ? undefined : parseStrictInteger(markerValue);

@@ -1,18 +1,17 @@
 import { pipeline } from 'node:stream/promises';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { resolveRange } from '../../src/storage/conditions.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, validateTags } from '../s3/headers.ts';
-import { emptyResponse, xmlResponse } from '../s3/responses.ts';
+import { emptyResponse, RESPONSE_ALREADY_SENT, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue, type UploadBody } from '../s3/upload-body.ts';
 import { document, node, parseXml, text } from '../../src/s3-protocol/xml.ts';
 import { parseCopySource } from './copy-source.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
 
-export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<Response> {
+export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<S3Reply> {
   const { incoming } = ctx;
   const metadata = parseObjectMetadata(incoming.headers);
   const tags = parseTaggingHeader(header(incoming.headers, 'x-amz-tagging'));
@@ -47,14 +46,14 @@ function isChecksumMode(ctx: S3RequestContext): boolean {
   return header(ctx.incoming.headers, 'x-amz-checksum-mode')?.toUpperCase() === 'ENABLED';
 }
 
-function notModifiedResponse(error: unknown, info?: ObjectInfo): Response | undefined {
+function notModifiedResponse(error: unknown, info?: ObjectInfo): S3Reply | undefined {
   if (error instanceof S3Error && error.code === 'NotModified') {
     return emptyResponse(304, info ? { ETag: info.etag, 'Last-Modified': info.lastModified.toUTCString() } : {});
   }
   return undefined;
 }
 
-export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>): Promise<Response> {
+export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>): Promise<S3Reply> {
   const { incoming, outgoing, target } = ctx;
   const overrides = parseResponseOverrides(target.query);
   let result;
@@ -104,7 +103,7 @@ async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | Oper
   return ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key }).catch(() => undefined);
 }
 
-export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<Response> {
+export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<S3Reply> {
   const { incoming } = ctx;
   const range = parseRange(header(incoming.headers, 'range'));
   const overrides = parseResponseOverrides(ctx.target.query);
@@ -128,7 +127,7 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   return emptyResponse(200, headers);
 }
 
-export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<Response> {
+export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<S3Reply> {
   await ctx.deps.objects.deleteObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }
@@ -149,7 +148,7 @@ async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'
   return { keys, quiet: String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true' };
 }
 
-export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<Response> {
+export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<S3Reply> {
   let quiet = false;
   const result = await ctx.deps.objects.deleteObjects(ctx.principal, {
     signal: ctx.signal,
@@ -169,7 +168,7 @@ export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObj
   );
 }
 
-export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>>): Promise<Response> {
+export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>>): Promise<S3Reply> {
   const { incoming, operation } = ctx;
   const source = parseCopySource(operation.copySource);
   const directive = (header(incoming.headers, 'x-amz-metadata-directive') ?? 'COPY').toUpperCase();
@@ -201,7 +200,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
   );
 }
 
-export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<Response> {
+export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<S3Reply> {
   const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return xmlResponse(
     document('Tagging', node('TagSet', Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))))),
@@ -224,12 +223,12 @@ async function readTagSet(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>
   return tags;
 }
 
-export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Response> {
+export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<S3Reply> {
   await ctx.deps.objects.putObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, tags: () => readTagSet(ctx) });
   return emptyResponse(200);
 }
 
-export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<Response> {
+export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<S3Reply> {
   await ctx.deps.objects.deleteObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return emptyResponse(204);
 }

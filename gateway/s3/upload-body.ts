@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { UploadChecksum } from '../../src/storage/storage-backend.ts';
@@ -8,6 +7,7 @@ import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOp
 import { createPayloadVerifier } from '../../src/s3-protocol/sigv4/payload-verifier.ts';
 import type { S3RequestContext } from '../handlers/context.ts';
 import { header } from './headers.ts';
+import { linkStreams } from '../../src/http/link-streams.ts';
 
 /** S3's limit for one PUT (and one part). */
 export const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -106,8 +106,12 @@ function openUploadBody(
 
   // Any stage failing (client gone, bad chunk signature) destroys the others, so the backend's
   // read of `verifier` errors and it discards the partial object.
-  if (decoder) pipeline(incoming, decoder, verifier, () => undefined);
-  else pipeline(incoming, verifier, () => undefined);
+  if (decoder) {
+    linkStreams(incoming, decoder);
+    linkStreams(decoder, verifier);
+  } else {
+    linkStreams(incoming, verifier);
+  }
 
   if (!checksum) return { body: verifier, size };
   // Settled by the verifier itself: 'end' is emitted only after its flush verified every byte

@@ -34,6 +34,16 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
   return length !== undefined && length !== '0';
 }
 
+/** Longest pause between two sweeps: bounds how long a finished request stays referenced. */
+const MAX_SWEEP_PERIOD_MS = 1_000;
+
+interface WatchedBody {
+  readonly incoming: IncomingMessage;
+  readonly outgoing: ServerResponse;
+  lastBytesRead: number;
+  idleSince: number;
+}
+
 /**
  * Cuts a request whose body stops arriving: once `timeoutMs` passed without one byte read from
  * the socket while the server was ready for more, the request is destroyed with a
@@ -47,55 +57,62 @@ function hasBody(headers: IncomingHttpHeaders): boolean {
  * long it takes, and nothing here reads or re-modes the body stream. Time is not counted while
  * the server is the one not reading: bytes buffered and unconsumed (backpressure from a slow
  * backend, a handler still checking the quota) or `serverHoldsBody` (100-continue not sent).
- * The check runs every quarter of the timeout, so a stall is cut between `timeoutMs` and
- * 1.25 × `timeoutMs` after the last byte, and a body that moves at least once per `timeoutMs`
- * never is.
+ *
+ * One sweep timer serves every watched request (a timer and two listeners per request were a
+ * measurable part of a small PUT): it runs every quarter of the timeout (at most every second)
+ * while any body is watched, forgets requests whose body is complete, and cuts a stall between
+ * `timeoutMs` and `timeoutMs` plus one period after the last byte; a body that moves at least once
+ * per `timeoutMs` never is.
  */
-export function watchBodyIdle(incoming: IncomingMessage, outgoing: ServerResponse, options: BodyIdleTimeoutOptions): void {
+export function createBodyIdleWatcher(options: BodyIdleTimeoutOptions): (incoming: IncomingMessage, outgoing: ServerResponse) => void {
   const { timeoutMs } = options;
-  if (timeoutMs <= 0 || !hasBody(incoming.headers)) return;
-  const socket = incoming.socket;
-  const period = Math.max(1, Math.ceil(timeoutMs / 4));
-  let lastBytesRead = socket.bytesRead;
-  let idleSince = performance.now();
+  const period = Math.max(1, Math.min(Math.ceil(timeoutMs / 4), MAX_SWEEP_PERIOD_MS));
+  const watched = new Set<WatchedBody>();
   let timer: NodeJS.Timeout | undefined;
 
-  const stop = () => {
-    clearTimeout(timer);
-    timer = undefined;
-    incoming.off('end', stop);
-    incoming.off('close', stop);
-  };
-  const check = () => {
-    // The whole body arrived: whatever happens to it now is the server's doing.
-    if (incoming.complete) return stop();
+  const sweep = () => {
     const now = performance.now();
-    const bytesRead = socket.bytesRead;
-    const waitingOnServer = incoming.readableLength > 0 || (options.serverHoldsBody?.(incoming, outgoing) ?? false);
-    if (bytesRead !== lastBytesRead || waitingOnServer) {
-      lastBytesRead = bytesRead;
-      idleSince = now;
-    } else if (now - idleSince >= timeoutMs) {
-      stop();
-      options.onTimeout?.(incoming, outgoing);
-      incoming.destroy(new BodyIdleTimeoutError(timeoutMs));
-      return;
+    for (const body of watched) {
+      const { incoming, outgoing } = body;
+      // The whole body arrived (whatever happens to it now is the server's doing), or it is gone.
+      if (incoming.complete || incoming.destroyed) {
+        watched.delete(body);
+        continue;
+      }
+      const bytesRead = incoming.socket.bytesRead;
+      const waitingOnServer = incoming.readableLength > 0 || (options.serverHoldsBody?.(incoming, outgoing) ?? false);
+      if (bytesRead !== body.lastBytesRead || waitingOnServer) {
+        body.lastBytesRead = bytesRead;
+        body.idleSince = now;
+      } else if (now - body.idleSince >= timeoutMs) {
+        watched.delete(body);
+        options.onTimeout?.(incoming, outgoing);
+        incoming.destroy(new BodyIdleTimeoutError(timeoutMs));
+      }
     }
-    timer = setTimeout(check, period);
-    // A pending check must not keep a closing process alive.
-    timer.unref();
+    if (watched.size === 0) {
+      clearInterval(timer);
+      timer = undefined;
+    }
   };
-  incoming.once('end', stop);
-  incoming.once('close', stop);
-  timer = setTimeout(check, period);
-  timer.unref();
+
+  return (incoming, outgoing) => {
+    if (timeoutMs <= 0 || !hasBody(incoming.headers)) return;
+    watched.add({ incoming, outgoing, lastBytesRead: incoming.socket.bytesRead, idleSince: performance.now() });
+    if (timer === undefined) {
+      timer = setInterval(sweep, period);
+      // A pending sweep must not keep a closing process alive.
+      timer.unref();
+    }
+  };
 }
 
-/** Wraps a request listener so that every request body it serves is watched by `watchBodyIdle`. */
+/** Wraps a request listener so that every request body it serves is watched (see `createBodyIdleWatcher`). */
 export function withBodyIdleTimeout(listener: RequestListener, options: BodyIdleTimeoutOptions): RequestListener {
   if (options.timeoutMs <= 0) return listener;
+  const watch = createBodyIdleWatcher(options);
   return (incoming, outgoing) => {
-    watchBodyIdle(incoming, outgoing, options);
+    watch(incoming, outgoing);
     return listener(incoming, outgoing);
   };
 }

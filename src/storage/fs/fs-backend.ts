@@ -257,6 +257,8 @@ class FsStorageBackend implements FsBackend {
   readonly kind = 'fs' as const;
   private readonly dataRoot: string;
   private readonly tmpDir: string;
+  /** `info()` per index record (records are immutable; a change makes a new one). */
+  private readonly infos = new WeakMap<ObjectRecord, ObjectInfo>();
   /** Files with open readers → reader count; doomed files are unlinked when the count drops to 0. */
   private readonly readers = new Map<string, number>();
   private readonly doomed = new Set<string>();
@@ -380,28 +382,35 @@ class FsStorageBackend implements FsBackend {
     // Small bodies of a declared size are kept in memory (bounded: a longer body fails below).
     const inline = expect.allowInline === true && expectedSize !== undefined && expectedSize > 0 && expectedSize <= INLINE_MAX_BYTES;
     const inlineChunks: Buffer[] = [];
+    const take = (chunk: Buffer | string): Buffer => {
+      const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+      size += bytes.length;
+      if (expectedSize !== undefined && size > expectedSize) {
+        throw new S3Error('IncompleteBody', `The body is longer than the ${expectedSize} bytes specified.`);
+      }
+      md5.update(bytes);
+      checksummer?.update(bytes);
+      return bytes;
+    };
     try {
-      await pipeline(
-        body,
-        async function* (source: AsyncIterable<Buffer | string>) {
-          for await (const chunk of source) {
-            const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-            size += bytes.length;
-            if (expectedSize !== undefined && size > expectedSize) {
-              throw new S3Error('IncompleteBody', `The body is longer than the ${expectedSize} bytes specified.`);
-            }
-            md5.update(bytes);
-            checksummer?.update(bytes);
-            if (inline) inlineChunks.push(bytes);
-            else yield bytes;
-          }
-        },
-        inline ? async function (source: AsyncIterable<Buffer>) {
-          for await (const _ of source);
-        } : fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK }),
-        // An abort (the client went away) stops the copy at its next chunk; the temp file goes below.
-        { signal: expect.signal },
-      );
+      if (inline) {
+        // A few KiB into memory: iterating the body directly spares the stream pipeline's
+        // per-call AbortController and generator stages (a visible part of a small PUT).
+        for await (const chunk of body as AsyncIterable<Buffer | string>) {
+          inlineChunks.push(take(chunk));
+          expect.signal?.throwIfAborted();
+        }
+      } else {
+        await pipeline(
+          body,
+          async function* (source: AsyncIterable<Buffer | string>) {
+            for await (const chunk of source) yield take(chunk);
+          },
+          fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK }),
+          // An abort (the client went away) stops the copy at its next chunk; the temp file goes below.
+          { signal: expect.signal },
+        );
+      }
       if (expectedSize !== undefined && size !== expectedSize) {
         throw new S3Error('IncompleteBody', undefined, {
           details: { ExpectedBytes: String(expectedSize), ReceivedBytes: String(size) },
@@ -538,9 +547,18 @@ class FsStorageBackend implements FsBackend {
     return upload;
   }
 
+  /**
+   * The object's description, built once per cached index record and shared frozen by every GET
+   * and HEAD of that version (building it was a visible part of a small GET). Frozen, so a caller
+   * that tried to change a shared description would fail loudly instead of corrupting the next one.
+   */
   private info(record: ObjectRecord, key: string): ObjectInfo {
-    return {
-      ...cleanMetadata(record.metadata),
+    const cached = this.infos.get(record);
+    if (cached !== undefined && cached.key === key) return cached;
+    const metadata = cleanMetadata(record.metadata);
+    Object.freeze(metadata.userMetadata);
+    const info: ObjectInfo = Object.freeze({
+      ...metadata,
       key,
       size: record.size,
       etag: record.etag,
@@ -548,7 +566,9 @@ class FsStorageBackend implements FsBackend {
       checksum: record.checksum,
       tagCount: Object.keys(record.tags).length,
       partsCount: record.partsCount,
-    };
+    });
+    this.infos.set(record, info);
+    return info;
   }
 
   /**
