@@ -94,7 +94,11 @@ async function main() {
       }),
     );
     if (cpuRows.length > 0) {
-      printTable('Server CPU per request (µs, user+system of the server process; independent of the load generator)', ['request', 'bare node:http', 'gateway', 'ratio bare/gateway'], cpuRows);
+      printTable(
+        'Server CPU per request (µs, user+system of the server process; independent of the load generator)',
+        ['request', 'bare node:http', 'gateway', 'ratio bare/gateway'],
+        cpuRows,
+      );
     }
 
     const smallScenarios = ['put', 'get'].filter((name) => ONLY.has(name));

@@ -21,13 +21,19 @@ await core.backend.putObject({ bucket: bucket.bucket.backendName, key: 'small.bi
 const req = await signRaw(server.endpoint, a, { method: 'GET', path: '/default/small.bin' });
 const headers = Object.fromEntries(Object.entries(req.headers!).map(([k, v]) => [k.toLowerCase(), v]));
 const rawHeaders = Object.entries(headers).flat();
-const verifier = createSigV4Verifier({ clock: systemClock, lookupSecret: (id) => core.keyStore.lookup(id)?.secretAccessKey, region: 'eu-central-1', regionStrict: false, signingKeyCache: createSigningKeyCache({}) });
+const verifier = createSigV4Verifier({
+  clock: systemClock,
+  lookupSecret: (id) => core.keyStore.lookup(id)?.secretAccessKey,
+  region: 'eu-central-1',
+  regionStrict: false,
+  signingKeyCache: createSigningKeyCache({}),
+});
 const time = async (name: string, fn: () => unknown, n = 20000) => {
   for (let i = 0; i < 2000; i++) await fn();
   const t = process.cpuUsage();
   for (let i = 0; i < n; i++) await fn();
   const u = process.cpuUsage(t);
-  console.log(name.padEnd(30), (((u.user + u.system) / n)).toFixed(2), 'µs');
+  console.log(name.padEnd(30), ((u.user + u.system) / n).toFixed(2), 'µs');
 };
 await time('parseRequestTarget', () => parseRequestTarget('/default/small.bin', '127.0.0.1:9000', undefined));
 await time('parseOperation', () => parseOperation('GET', parseRequestTarget('/default/small.bin', '127.0.0.1:9000', undefined), headers as any));

@@ -87,14 +87,18 @@ async function main() {
     ...NO_LIMITS,
   });
   const direct = async (method: 'GET' | 'PUT', key: string, headers: Record<string, string> = {}, payloadHash?: string): Promise<Target> => {
-    const request = await signRaw(rgw.endpoint, { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey }, {
-      method,
-      path: `/${directBucket}/${key}`,
-      headers,
-      payloadHash,
-      region: rgw.region,
-      signingDate: new Date(),
-    });
+    const request = await signRaw(
+      rgw.endpoint,
+      { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey },
+      {
+        method,
+        path: `/${directBucket}/${key}`,
+        headers,
+        payloadHash,
+        region: rgw.region,
+        signingDate: new Date(),
+      },
+    );
     return { port: rgwPort, method, path: `/${directBucket}/${key}`, headers: request.headers! };
   };
 
@@ -107,7 +111,12 @@ async function main() {
     await send(new Agent(), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
 
     for (const concurrency of ONLY.has('small') ? [1, 16] : []) {
-      const put = await interleavedRate(await direct('PUT', 'small.bin', smallLength, smallHash), await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL, concurrency);
+      const put = await interleavedRate(
+        await direct('PUT', 'small.bin', smallLength, smallHash),
+        await gateway.signed('PUT', '/default/small.bin', smallLength, smallHash),
+        SMALL,
+        concurrency,
+      );
       rows.push({ name: `4 KiB PUT req/s (c=${concurrency})`, direct: put.direct, gateway: put.gateway, target: concurrency === 16 ? 0.6 : 0 });
       cpuRows.push([`4 KiB PUT (c=${concurrency})`, put.gatewayCpu]);
       const get = await interleavedRate(await direct('GET', 'small.bin'), await gateway.signed('GET', '/default/small.bin'), undefined, concurrency);
@@ -120,7 +129,12 @@ async function main() {
     let rssPeak = rssBefore;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, rssMiB(gateway.child.pid))), 50);
     for (const concurrency of ONLY.has('large') ? [1, 16] : []) {
-      const put = await interleaved(await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'), await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, concurrency);
+      const put = await interleaved(
+        await direct('PUT', 'large.bin', largeLength, 'UNSIGNED-PAYLOAD'),
+        await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'),
+        true,
+        concurrency,
+      );
       rows.push({ name: `64 MiB PUT MiB/s (c=${concurrency})`, ...put, target: 0.85 });
       const get = await interleaved(await direct('GET', 'large.bin'), await gateway.signed('GET', '/default/large.bin'), false, concurrency);
       rows.push({ name: `64 MiB GET MiB/s (c=${concurrency})`, ...get, target: 0.85 });

@@ -50,7 +50,9 @@ describe('dashboard API body cap (API_BODY_LIMIT_BYTES)', () => {
   it('answers 413 to an oversized Content-Length on every route that reads a body, before reading a byte of it', async () => {
     const targets = cappedTargets();
     // Every route class: anonymous (sign-up, sign-in), session, admin, access key, unknown.
-    expect(targets.map((target) => target.path)).toEqual(expect.arrayContaining(['/api/auth/login', '/api/keys', '/api/admin/users', `/api/v1/files/${encodeURIComponent(fileId)}`]));
+    expect(targets.map((target) => target.path)).toEqual(
+      expect.arrayContaining(['/api/auth/login', '/api/keys', '/api/admin/users', `/api/v1/files/${encodeURIComponent(fileId)}`]),
+    );
     for (const { method, path } of targets) {
       // Headers only: a server that waited for these 400 MB would never answer.
       const response = await rawHttp(port, [`${method} ${path} HTTP/1.1`, ...credentialHeaders(), 'Content-Type: application/json', `Content-Length: ${HUGE}`]);
@@ -105,14 +107,20 @@ describe('dashboard API body cap (API_BODY_LIMIT_BYTES)', () => {
     ] as const) {
       const body = atCap(size);
       expect(body.length).toBe(size);
-      const response = await rawHttp(port, ['POST /api/auth/login HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Content-Type: application/json', `Content-Length: ${size}`], (socket) => socket.write(body));
+      const response = await rawHttp(port, ['POST /api/auth/login HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Content-Type: application/json', `Content-Length: ${size}`], (socket) =>
+        socket.write(body),
+      );
       expect(response.status, `${size} bytes: ${response.body}`).toBe(status);
     }
   });
 
   it('does not cap the streamed file upload (POST /api/v1/files): raw and multipart bodies far above the cap are stored intact', async () => {
     const data = randomBytes(DEFAULT_CAP * 16);
-    const raw = await fetch(`${server.apiEndpoint}/api/v1/files?key=big.bin`, { method: 'POST', headers: { 'x-api-key': apiKey, 'content-type': 'application/octet-stream' }, body: data });
+    const raw = await fetch(`${server.apiEndpoint}/api/v1/files?key=big.bin`, {
+      method: 'POST',
+      headers: { 'x-api-key': apiKey, 'content-type': 'application/octet-stream' },
+      body: data,
+    });
     expect(raw.status, await raw.clone().text()).toBe(201);
     const form = new FormData();
     form.set('file', new Blob([data]), 'big-form.bin');

@@ -117,7 +117,17 @@ describe('cross-account isolation over every authenticated dashboard route', () 
       // A's upload as the activity log records it (fed straight to the subscriber, as the dispatcher does).
       const aEventId = `evt-cross-account-${Date.now()}`;
       await createActivitySubscriber({ db: server.running.core.database.db }).handle([
-        { id: aEventId, seq: 9_000_000, type: 'object.created', time: new Date().toISOString(), accountId: a.userId, actor: { kind: 'key', id: a.firstKey.accessKey }, bucket: aBucket, key: 'secret.txt', size: secret.length },
+        {
+          id: aEventId,
+          seq: 9_000_000,
+          type: 'object.created',
+          time: new Date().toISOString(),
+          accountId: a.userId,
+          actor: { kind: 'key', id: a.firstKey.accessKey },
+          bucket: aBucket,
+          key: 'secret.txt',
+          size: secret.length,
+        },
       ]);
       expect((await callApi(server, `/api/activity?bucket=${aBucket}`, { cookie: a.cookie })).json.items.map((item: { id: string }) => item.id)).toContain(aEventId);
       for (const query of ['', `?bucket=${aBucket}`, '?prefix=secret', `?account=${a.userId}`]) {
@@ -151,7 +161,10 @@ describe('cross-account isolation over every authenticated dashboard route', () 
     'POST /api/auth/password': async () => {
       const changed = await asB('/api/auth/password', { body: { oldPassword: DASHBOARD_PASSWORD, newPassword: 'b changed its own password' } });
       expect(changed.status).toBe(204);
-      b.cookie = changed.response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+      b.cookie = changed.response.headers
+        .getSetCookie()
+        .find((line) => line.startsWith('session='))!
+        .split(';')[0]!;
       const aLogin = await callApi(server, '/api/auth/login', { body: { email: a.email, password: DASHBOARD_PASSWORD } });
       expect(aLogin.status).toBe(200);
       expect((await callApi(server, '/api/auth/me', { cookie: a.cookie })).status).toBe(200);
@@ -186,7 +199,7 @@ describe('cross-account isolation over every authenticated dashboard route', () 
     });
   }
 
-  it("admin routes refuse a signed-in non-admin with 403, whatever the target", async () => {
+  it('admin routes refuse a signed-in non-admin with 403, whatever the target', async () => {
     const admin = dashboardOperations.filter((op) => op.auth === 'admin');
     expect(admin.length).toBeGreaterThanOrEqual(6);
     for (const op of admin) {

@@ -80,7 +80,12 @@ describe('dashboard API Host check (DNS rebinding), without PUBLIC_URL', () => {
     expect(curl.status).toBe(201);
     // A browser at http://localhost:PORT: same-origin sign-up, then a cookie-authenticated write.
     const origin = `http://localhost:${port}`;
-    const browser = await send(server, `localhost:${port}`, { method: 'POST', path: '/api/auth/signup', origin, body: { email: newEmail('browser'), password: DASHBOARD_PASSWORD } });
+    const browser = await send(server, `localhost:${port}`, {
+      method: 'POST',
+      path: '/api/auth/signup',
+      origin,
+      body: { email: newEmail('browser'), password: DASHBOARD_PASSWORD },
+    });
     expect(browser.status).toBe(201);
     const write = await send(server, `localhost:${port}`, { method: 'POST', path: '/api/buckets', origin, cookie: sessionOf(browser), body: { name: `b-${Date.now()}` } });
     expect(write.status, write.body).toBe(201);

@@ -6,7 +6,10 @@ import { callApi } from '../test/support/dashboard.ts';
 async function login(server: TestServer, email: string): Promise<string> {
   const result = await callApi(server, '/api/auth/login', { body: { email, password: TEST_PASSWORD } });
   expect(result.status).toBe(200);
-  return result.response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+  return result.response.headers
+    .getSetCookie()
+    .find((line) => line.startsWith('session='))!
+    .split(';')[0]!;
 }
 
 async function me(server: TestServer, cookie?: string) {
@@ -23,7 +26,7 @@ describe('dashboard rate limit per account (RATE_LIMIT_DASHBOARD 4/1m)', () => {
   });
   afterAll(async () => server?.close());
 
-  it("counts signed-in requests per account: two sessions share one budget, another account and anonymous callers keep theirs", async () => {
+  it('counts signed-in requests per account: two sessions share one budget, another account and anonymous callers keep theirs', async () => {
     const a = await server.createAccount();
     const b = await server.createAccount();
     // Sign-ins are anonymous requests (counted per address); start every budget afresh afterwards.

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { jsonError } from './errors.ts';
 
 /** Parses a JSON body against a zod shape; a malformed body becomes 400 `invalid_request`. */

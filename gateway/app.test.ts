@@ -98,7 +98,12 @@ describe('S3 gateway over raw HTTP', () => {
     expect([md5.status, md5.code]).toEqual([400, 'BadDigest']);
     const get = await send({ method: 'GET', path: '/default/digest.txt' });
     expect(get.text).toBe('original');
-    const goodMd5 = await send({ method: 'PUT', path: '/default/digest.txt', body: 'replacement', headers: { 'content-md5': createHash('md5').update('replacement').digest('base64') } });
+    const goodMd5 = await send({
+      method: 'PUT',
+      path: '/default/digest.txt',
+      body: 'replacement',
+      headers: { 'content-md5': createHash('md5').update('replacement').digest('base64') },
+    });
     expect(goodMd5.status).toBe(200);
   });
 
@@ -129,7 +134,7 @@ describe('S3 gateway over raw HTTP', () => {
       headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
     });
     expect(response.status).toBe(200);
-    expect(response.text).toContain("<Key>it&apos;s</Key>");
+    expect(response.text).toContain('<Key>it&apos;s</Key>');
     expect((await send({ method: 'HEAD', path: "/default/it's" })).status).toBe(404);
   });
 

@@ -121,9 +121,7 @@ describe('scoped access keys on the S3 gateway', () => {
     expect(await bodyOf(full, 'default', 'drop/one.txt')).toBe('dropped');
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'default', Key: 'drop/multi.bin' }));
     const part = await s3.send(new UploadPartCommand({ Bucket: 'default', Key: 'drop/multi.bin', UploadId, PartNumber: 1, Body: 'part-one' }));
-    await s3.send(
-      new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'drop/multi.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
-    );
+    await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'drop/multi.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
     expect(await bodyOf(full, 'default', 'drop/multi.bin')).toBe('part-one');
     // Uploaders probe the bucket before writing: bucket facts are open to write keys.
     expect(await outcome(s3.send(new HeadBucketCommand({ Bucket: 'default' })))).toBe('ok');
@@ -229,10 +227,12 @@ describe('scoped access keys on the S3 gateway', () => {
 
     // UploadPartCopy reads its source under the same rule.
     const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'default', Key: 'photos/assembled.bin' }));
-    expect(await outcome(s3.send(new UploadPartCopyCommand({ Bucket: 'default', Key: 'photos/assembled.bin', UploadId, PartNumber: 1, CopySource: 'default/docs/readme.txt' })))).toBe(
-      'AccessDenied',
-    );
-    expect(await outcome(s3.send(new UploadPartCopyCommand({ Bucket: 'default', Key: 'photos/assembled.bin', UploadId, PartNumber: 1, CopySource: 'default/photos/cat.jpg' })))).toBe('ok');
+    expect(
+      await outcome(s3.send(new UploadPartCopyCommand({ Bucket: 'default', Key: 'photos/assembled.bin', UploadId, PartNumber: 1, CopySource: 'default/docs/readme.txt' }))),
+    ).toBe('AccessDenied');
+    expect(
+      await outcome(s3.send(new UploadPartCopyCommand({ Bucket: 'default', Key: 'photos/assembled.bin', UploadId, PartNumber: 1, CopySource: 'default/photos/cat.jpg' }))),
+    ).toBe('ok');
     await s3.send(new AbortMultipartUploadCommand({ Bucket: 'default', Key: 'photos/assembled.bin', UploadId }));
   });
 

@@ -122,7 +122,15 @@ export async function createCore(options: {
   const timers = options.timers ?? realTimers;
   const eventLog = createEventLogRepository({ db: database.db, onAppend: () => eventDispatcher.wake() });
   const eventDispatcher = createEventDispatcher({ eventLog, cursors: eventLog, timers, logger });
-  const eventRelay = createEventRelay({ journal: backend.local.journal, eventLog, intervalMs: options.eventRelayIntervalMs ?? 10_000, coalesceMs: EVENT_RELAY_COALESCE_MS, onTick: () => eventDispatcher.wake(), timers, logger });
+  const eventRelay = createEventRelay({
+    journal: backend.local.journal,
+    eventLog,
+    intervalMs: options.eventRelayIntervalMs ?? 10_000,
+    coalesceMs: EVENT_RELAY_COALESCE_MS,
+    onTick: () => eventDispatcher.wake(),
+    timers,
+    logger,
+  });
   // Before serving: events a crash left journaled but not relayed reach the log now.
   await eventRelay.start();
 

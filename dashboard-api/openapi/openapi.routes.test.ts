@@ -49,9 +49,7 @@ describe('OpenAPI document', () => {
     const createKey = document.paths['/api/keys'].post;
     expect(createKey.security).toEqual([{ sessionCookie: [] }]);
     expect(createKey.requestBody.content['application/json'].schema.properties.name).toMatchObject({ type: 'string', maxLength: 64 });
-    expect(createKey.responses['201'].content['application/json'].schema.required).toEqual(
-      expect.arrayContaining(['id', 'name', 'accessKey', 'secretKey', 'createdAt']),
-    );
+    expect(createKey.responses['201'].content['application/json'].schema.required).toEqual(expect.arrayContaining(['id', 'name', 'accessKey', 'secretKey', 'createdAt']));
     expect(createKey.responses['409'].description).toContain('keys.limit_reached');
     const deleteBucket = document.paths['/api/buckets'].delete;
     expect(deleteBucket.parameters).toEqual([{ name: 'name', in: 'query', required: true, schema: { type: 'string', minLength: 1 } }]);

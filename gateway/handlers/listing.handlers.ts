@@ -120,7 +120,15 @@ export async function listMultipartUploads(ctx: S3RequestContext<OperationOf<'Li
   const keyMarker = emptyToUndefined(query.get('key-marker'));
   const uploadIdMarker = emptyToUndefined(query.get('upload-id-marker'));
   const maxUploads = parseMaxKeys(query.get('max-uploads'), 'max-uploads');
-  const page = await ctx.deps.objects.listMultipartUploads(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, prefix, delimiter, keyMarker, uploadIdMarker, maxUploads });
+  const page = await ctx.deps.objects.listMultipartUploads(ctx.principal, {
+    signal: ctx.signal,
+    bucket: ctx.operation.bucket,
+    prefix,
+    delimiter,
+    keyMarker,
+    uploadIdMarker,
+    maxUploads,
+  });
   const owner = node('Owner', text('ID', ctx.userId), text('DisplayName', ctx.userId));
   return xmlResponse(
     document(

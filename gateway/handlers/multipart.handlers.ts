@@ -22,13 +22,16 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
   const checksumAlgorithm = requestedChecksumAlgorithm(ctx);
   const metadata = parseObjectMetadata(ctx.incoming.headers);
   const tags = parseTaggingHeader(header(ctx.incoming.headers, 'x-amz-tagging'));
-  const { uploadId } = await ctx.deps.objects.createMultipartUpload(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, metadata, tags, checksumAlgorithm });
+  const { uploadId } = await ctx.deps.objects.createMultipartUpload(ctx.principal, {
+    signal: ctx.signal,
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    metadata,
+    tags,
+    checksumAlgorithm,
+  });
   const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
-  return xmlResponse(
-    document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)),
-    200,
-    headers,
-  );
+  return xmlResponse(document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)), 200, headers);
 }
 
 export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>>): Promise<S3Reply> {
@@ -56,9 +59,13 @@ function parseCopySourceRange(value: string | undefined): { start: number; end: 
   if (value === undefined) return undefined;
   const match = /^bytes=(\d+)-(\d+)$/.exec(value.trim());
   if (!match || Number(match[2]) < Number(match[1])) {
-    throw new S3Error('InvalidArgument', 'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy', {
-      details: { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: value },
-    });
+    throw new S3Error(
+      'InvalidArgument',
+      'The x-amz-copy-source-range value must be of the form bytes=first-last where first and last are the zero-based offsets of the first and last bytes to copy',
+      {
+        details: { ArgumentName: 'x-amz-copy-source-range', ArgumentValue: value },
+      },
+    );
   }
   return { start: Number(match[1]), end: Number(match[2]) };
 }

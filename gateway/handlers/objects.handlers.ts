@@ -109,7 +109,12 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   const overrides = parseResponseOverrides(ctx.target.query);
   let info: ObjectInfo;
   try {
-    info = await ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, conditions: parseConditions(incoming.headers) });
+    info = await ctx.deps.objects.headObject(ctx.principal, {
+      signal: ctx.signal,
+      bucket: ctx.operation.bucket,
+      key: ctx.operation.key,
+      conditions: parseConditions(incoming.headers),
+    });
   } catch (error) {
     const notModified = notModifiedResponse(error, await headQuietly(ctx));
     if (notModified) return notModified;
@@ -145,7 +150,13 @@ async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'
     if (typeof object?.Key !== 'string' || object.Key === '') throw new S3Error('MalformedXML');
     return object.Key;
   });
-  return { keys, quiet: String(parsed.Quiet ?? 'false').trim().toLowerCase() === 'true' };
+  return {
+    keys,
+    quiet:
+      String(parsed.Quiet ?? 'false')
+        .trim()
+        .toLowerCase() === 'true',
+  };
 }
 
 export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<S3Reply> {
@@ -203,7 +214,13 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
 export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<S3Reply> {
   const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return xmlResponse(
-    document('Tagging', node('TagSet', Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))))),
+    document(
+      'Tagging',
+      node(
+        'TagSet',
+        Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))),
+      ),
+    ),
   );
 }
 

@@ -58,5 +58,6 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
  */
 export function authorizeOperation(scope: KeyScope, operation: S3Operation, query: URLSearchParams): void {
   const request = scopeRequestOf(operation, query);
-  if (request && request !== CHECKED_BY_OBJECTS_SERVICE && !scopeAllows(scope, request)) throw new S3Error('AccessDenied', 'Access Denied: the access key is not allowed to do this.');
+  if (request && request !== CHECKED_BY_OBJECTS_SERVICE && !scopeAllows(scope, request))
+    throw new S3Error('AccessDenied', 'Access Denied: the access key is not allowed to do this.');
 }

@@ -39,11 +39,42 @@ export type S3OperationName = S3Operation['op'];
 
 /** Sub-resources S3 defines; any we don't serve answers 501 (clients like Cyberduck probe them). */
 const KNOWN_SUBRESOURCES = [
-  'accelerate', 'acl', 'analytics', 'attributes', 'cors', 'delete', 'encryption', 'intelligent-tiering', 'inventory',
-  'legal-hold', 'lifecycle', 'location', 'logging', 'metadataConfiguration', 'metrics', 'notification', 'object-lock',
-  'ownershipControls', 'partNumber', 'policy', 'policyStatus', 'publicAccessBlock', 'replication', 'requestPayment',
-  'restore', 'retention', 'select', 'tagging', 'torrent', 'uploadId', 'uploads', 'versioning', 'versions', 'website',
-  'renameObject', 'session',
+  'accelerate',
+  'acl',
+  'analytics',
+  'attributes',
+  'cors',
+  'delete',
+  'encryption',
+  'intelligent-tiering',
+  'inventory',
+  'legal-hold',
+  'lifecycle',
+  'location',
+  'logging',
+  'metadataConfiguration',
+  'metrics',
+  'notification',
+  'object-lock',
+  'ownershipControls',
+  'partNumber',
+  'policy',
+  'policyStatus',
+  'publicAccessBlock',
+  'replication',
+  'requestPayment',
+  'restore',
+  'retention',
+  'select',
+  'tagging',
+  'torrent',
+  'uploadId',
+  'uploads',
+  'versioning',
+  'versions',
+  'website',
+  'renameObject',
+  'session',
 ] as const;
 
 function subresources(query: URLSearchParams): Set<string> {
@@ -113,9 +144,7 @@ export function parseOperation(method: string, target: RequestTarget, headers: I
       if (only('tagging')) return { op: 'PutObjectTagging', bucket, key };
       if (present.size === 2 && present.has('partNumber') && present.has('uploadId') && uploadId) {
         const partNumber = parsePartNumber(query.get('partNumber'));
-        return copySource
-          ? { op: 'UploadPartCopy', bucket, key, uploadId, partNumber, copySource }
-          : { op: 'UploadPart', bucket, key, uploadId, partNumber };
+        return copySource ? { op: 'UploadPartCopy', bucket, key, uploadId, partNumber, copySource } : { op: 'UploadPart', bucket, key, uploadId, partNumber };
       }
       return notImplemented([...present].join(','));
     case 'DELETE':

@@ -6,7 +6,11 @@ export type AccountsRepository = ReturnType<typeof createAccountsRepository>;
 
 export function createAccountsRepository({ db }: { db: Db }) {
   // Prepared once: quota checks read it on every upload.
-  const byId = db.select().from(users).where(eq(users.id, sql.placeholder('id'))).prepare();
+  const byId = db
+    .select()
+    .from(users)
+    .where(eq(users.id, sql.placeholder('id')))
+    .prepare();
   return {
     insert(user: { id: string; email: string; passwordHash: string; isAdmin: boolean }): UserRow {
       return db.insert(users).values(user).returning().get();

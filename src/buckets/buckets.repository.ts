@@ -18,7 +18,12 @@ export function createBucketsRepository({ db }: { db: Db }) {
     .limit(1)
     .prepare();
 
-  const ofOwner = db.select().from(buckets).where(eq(buckets.userId, sql.placeholder('userId'))).orderBy(asc(buckets.name)).prepare();
+  const ofOwner = db
+    .select()
+    .from(buckets)
+    .where(eq(buckets.userId, sql.placeholder('userId')))
+    .orderBy(asc(buckets.name))
+    .prepare();
 
   return {
     /** Runs `fn` in one (immediate) transaction: a bucket row change and its domain event commit together. */

@@ -48,11 +48,7 @@ export function createBucketsUsecases(deps: {
       const cached = resolutions.get(cacheKey);
       if (cached) return cached;
       const bucket = bucketsRepository.findByOwnerAndName(userId, name);
-      const resolution: BucketResolution = bucket
-        ? { kind: 'owned', bucket }
-        : bucketsRepository.existsForAnotherOwner(userId, name)
-          ? { kind: 'foreign' }
-          : { kind: 'missing' };
+      const resolution: BucketResolution = bucket ? { kind: 'owned', bucket } : bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
       if (resolutions.size >= MAX_CACHED_RESOLUTIONS) resolutions = new Map();
       resolutions.set(cacheKey, resolution);
       return resolution;

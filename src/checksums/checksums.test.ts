@@ -11,9 +11,7 @@ describe('checksums', () => {
     expect(checksumOf('CRC32C', CHECK_INPUT).toString('hex')).toBe('e3069283');
     expect(checksumOf('CRC64NVME', CHECK_INPUT).toString('hex')).toBe('ae8b14860a799888');
     expect(checksumOf('SHA1', Buffer.from('abc')).toString('hex')).toBe('a9993e364706816aba3e25717850c26c9cd0d89d');
-    expect(checksumOf('SHA256', Buffer.alloc(0)).toString('hex')).toBe(
-      'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-    );
+    expect(checksumOf('SHA256', Buffer.alloc(0)).toString('hex')).toBe('e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');
   });
 
   it('gives the same CRC64NVME as the AWS SDK, across chunk boundaries', async () => {

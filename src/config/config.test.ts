@@ -63,7 +63,10 @@ describe('config', () => {
       const match = /^\s*([A-Za-z_][A-Za-z0-9_]*):\s*(.*)$/.exec(line);
       if (!match) throw new Error(`unreadable environment line: ${line}`);
       // `${VAR:-default}` / `${VAR:?message}` are filled in by compose from the shell or .env.
-      environment[match[1]] = match[2].replace(/^"(.*)"$/, '$1').replace(/\$\{[A-Z_]+:-([^}]*)\}/, '$1').replace(/\$\{[A-Z_]+:\?[^}]*\}/, 'from-the-environment');
+      environment[match[1]] = match[2]
+        .replace(/^"(.*)"$/, '$1')
+        .replace(/\$\{[A-Z_]+:-([^}]*)\}/, '$1')
+        .replace(/\$\{[A-Z_]+:\?[^}]*\}/, 'from-the-environment');
     }
     const known = new Set(configVariableNames());
     for (const name of Object.keys(environment)) expect(known.has(name), `${name} is not in the config schema`).toBe(true);

@@ -40,10 +40,7 @@ export const configSchema = z.object({
     .describe('32-byte key (64 hex chars or base64) encrypting access-key secrets at rest. Generated into DATA_DIR/master.key (mode 0600) when unset.'),
   S3_REGION: z.string().min(1).default('eu-central-1').describe('Region answered by GetBucketLocation.'),
   S3_REGION_STRICT: bool(false).describe('Reject signatures scoped to another region than S3_REGION.'),
-  S3_DOMAIN: z
-    .string()
-    .optional()
-    .describe('Base domain for virtual-hosted-style requests (bucket.S3_DOMAIN). Path-style always works.'),
+  S3_DOMAIN: z.string().optional().describe('Base domain for virtual-hosted-style requests (bucket.S3_DOMAIN). Path-style always works.'),
   MAX_BUCKETS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10).describe('Bucket limit per account (TooManyBuckets).'),
   STORAGE_BACKEND: z
     .enum(['fs', 's3'])
@@ -73,16 +70,8 @@ export const configSchema = z.object({
     .min(0)
     .default(10 * 1024 ** 3)
     .describe('Storage quota of an account without its own (bytes; `user set-quota` overrides per account).'),
-  QUOTA_RESERVATION_TTL_MS: z.coerce
-    .number()
-    .int()
-    .min(1000)
-    .default(3_600_000)
-    .describe('How long an upload in progress may hold quota before its reservation is reclaimed.'),
-  REDIS_URL: z
-    .string()
-    .optional()
-    .describe('Redis (redis://host:port/db) shared by all gateway processes for rate limits. Unset: in-process counters.'),
+  QUOTA_RESERVATION_TTL_MS: z.coerce.number().int().min(1000).default(3_600_000).describe('How long an upload in progress may hold quota before its reservation is reclaimed.'),
+  REDIS_URL: z.string().optional().describe('Redis (redis://host:port/db) shared by all gateway processes for rate limits. Unset: in-process counters.'),
   REDIS_TIMEOUT_MS: z.coerce.number().int().min(1).default(100).describe('Upper bound for one Redis call; slower means Redis is treated as down (limits fail open).'),
   RATE_LIMIT_WRITE: rateLimit('100/1s').describe('S3 PUT/POST/DELETE per account, as LIMIT/WINDOW (e.g. 100/1s) or off.'),
   RATE_LIMIT_READ: rateLimit('300/1s').describe('S3 GET/HEAD per account.'),
@@ -91,7 +80,9 @@ export const configSchema = z.object({
   RATE_LIMIT_LOGIN: rateLimit('5/1m').describe('Login attempts per account and per client address (used by the dashboard sign-in).'),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info').describe('Log verbosity (JSON lines on stderr).'),
   PUBLIC_URL: z.string().url().optional().describe('Public URL of the dashboard API (https enables Secure cookies).'),
-  SIGNUP_ENABLED: bool(true).describe('Allow self-service sign-up on the dashboard API (POST /api/auth/signup). Off: accounts come from the CLI or an admin (POST /api/admin/users).'),
+  SIGNUP_ENABLED: bool(true).describe(
+    'Allow self-service sign-up on the dashboard API (POST /api/auth/signup). Off: accounts come from the CLI or an admin (POST /api/admin/users).',
+  ),
   SESSION_TTL_MS: z.coerce
     .number()
     .int()
@@ -105,36 +96,41 @@ export const configSchema = z.object({
     .min(0)
     .default(1_000_000)
     .describe('Objects one account may hold (zero-byte objects cost no quota but still an index row); 0 = no limit.'),
-  MAX_UPLOADS_PER_ACCOUNT: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .default(1_000)
-    .describe('Multipart uploads one account may have in progress; 0 = no limit.'),
+  MAX_UPLOADS_PER_ACCOUNT: z.coerce.number().int().min(0).default(1_000).describe('Multipart uploads one account may have in progress; 0 = no limit.'),
   API_BODY_LIMIT_BYTES: z.coerce
     .number()
     .int()
     .min(1024)
     .max(64 * 1024 ** 2)
     .default(64 * 1024)
-    .describe('Largest request body the dashboard API reads (JSON, forms), in bytes; a bigger one is answered 413 before it is read. Streamed file uploads (POST /api/v1/files) are not bound by it.'),
+    .describe(
+      'Largest request body the dashboard API reads (JSON, forms), in bytes; a bigger one is answered 413 before it is read. Streamed file uploads (POST /api/v1/files) are not bound by it.',
+    ),
   ALLOWED_HOSTS: z
     .string()
     .default('')
     .transform((value, ctx): string[] => {
-      const hosts = value.split(',').map((entry) => entry.trim().toLowerCase()).filter((entry) => entry !== '');
+      const hosts = value
+        .split(',')
+        .map((entry) => entry.trim().toLowerCase())
+        .filter((entry) => entry !== '');
       // Names only: a scheme, port or path here would never match a Host header and silently lock everyone out.
       const bad = hosts.filter((entry) => entry !== '*' && !/^(\.?[a-z0-9_-]+(\.[a-z0-9_-]+)*|\[[0-9a-f:.]+\])$/.test(entry));
-      if (bad.length > 0) ctx.addIssue({ code: 'custom', message: `not host names: ${bad.join(', ')} (write e.g. storage.example.com, .example.com for subdomains, [fd00::1], or * for any)` });
+      if (bad.length > 0)
+        ctx.addIssue({ code: 'custom', message: `not host names: ${bad.join(', ')} (write e.g. storage.example.com, .example.com for subdomains, [fd00::1], or * for any)` });
       return hosts;
     })
-    .describe('Comma-separated host names the dashboard API answers to besides loopback names and PUBLIC_URL\'s host (`.example.com` includes subdomains, `*` any host); other Host headers get 421 invalid_host (DNS rebinding).'),
+    .describe(
+      "Comma-separated host names the dashboard API answers to besides loopback names and PUBLIC_URL's host (`.example.com` includes subdomains, `*` any host); other Host headers get 421 invalid_host (DNS rebinding).",
+    ),
   BODY_IDLE_TIMEOUT_MS: z.coerce
     .number()
     .int()
     .min(0)
     .default(60_000)
-    .describe('A request body (S3 upload, XML body, file API upload) that sends no byte for this long while the server is ready to read is cut: the upload is dropped and its quota freed. Slow uploads that keep moving are never cut; 0 = never.'),
+    .describe(
+      'A request body (S3 upload, XML body, file API upload) that sends no byte for this long while the server is ready to read is cut: the upload is dropped and its quota freed. Slow uploads that keep moving are never cut; 0 = never.',
+    ),
   MAX_CONCURRENT_UPLOADS_PER_ACCOUNT: z.coerce
     .number()
     .int()
@@ -146,13 +142,17 @@ export const configSchema = z.object({
     .int()
     .min(0)
     .default(3_600_000)
-    .describe('fs backend: period of the sweep deleting data files no object references whose writer process is gone (left by a crash between write and commit). One also runs at start. 0 = only at start.'),
+    .describe(
+      'fs backend: period of the sweep deleting data files no object references whose writer process is gone (left by a crash between write and commit). One also runs at start. 0 = only at start.',
+    ),
   FS_RESERVE_BYTES: z.coerce
     .number()
     .int()
     .min(0)
     .default(8 * 1024 * 1024)
-    .describe('fs backend: space kept in DATA_DIR/objects/space-reserve and released when a delete hits a full disk, so deletes can still free space (a 1,000-key DeleteObjects needs about 1 MiB). 0 = no reserve.'),
+    .describe(
+      'fs backend: space kept in DATA_DIR/objects/space-reserve and released when a delete hits a full disk, so deletes can still free space (a 1,000-key DeleteObjects needs about 1 MiB). 0 = no reserve.',
+    ),
   FS_MIN_FREE_BYTES: z.coerce
     .number()
     .int()
@@ -168,13 +168,17 @@ export const configSchema = z.object({
   WORKERS: z
     .union([z.literal('auto'), z.coerce.number().int().min(1).max(1024)])
     .default(1)
-    .describe('Server processes sharing the two ports (node:cluster); `auto` = one per core. More than 1 needs REDIS_URL, so rate limits and quotas stay exact across them. MAX_CONCURRENT_UPLOADS_PER_ACCOUNT applies per process.'),
+    .describe(
+      'Server processes sharing the two ports (node:cluster); `auto` = one per core. More than 1 needs REDIS_URL, so rate limits and quotas stay exact across them. MAX_CONCURRENT_UPLOADS_PER_ACCOUNT applies per process.',
+    ),
   SHUTDOWN_GRACE_MS: z.coerce
     .number()
     .int()
     .min(0)
     .default(25_000)
-    .describe('On SIGTERM/SIGINT: health answers 503, new connections are refused, and requests in flight get this long to finish before their connections are cut. A second signal exits at once.'),
+    .describe(
+      'On SIGTERM/SIGINT: health answers 503, new connections are refused, and requests in flight get this long to finish before their connections are cut. A second signal exits at once.',
+    ),
   ACCESS_LOG: bool(true).describe(
     'One JSON access line per request on both ports (at info: LOG_LEVEL=warn drops them too). Query strings, secrets and signatures are never logged.',
   ),

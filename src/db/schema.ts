@@ -2,10 +2,7 @@ import { sql } from 'drizzle-orm';
 import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { eventFactColumns } from './event-columns.ts';
 
-const createdAt = () =>
-  integer('created_at', { mode: 'timestamp_ms' })
-    .notNull()
-    .default(sql`(unixepoch('subsec') * 1000)`);
+const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(unixepoch('subsec') * 1000)`);
 
 export const users = sqliteTable(
   'users',
@@ -15,7 +12,9 @@ export const users = sqliteTable(
     email: text('email').notNull(),
     passwordHash: text('password_hash').notNull(),
     isAdmin: integer('is_admin', { mode: 'boolean' }).notNull().default(false),
-    status: text('status', { enum: ['active', 'deactivated'] }).notNull().default('active'),
+    status: text('status', { enum: ['active', 'deactivated'] })
+      .notNull()
+      .default('active'),
     /** Storage quota in bytes; null means the configured default (DEFAULT_QUOTA_BYTES). */
     quotaBytes: integer('quota_bytes'),
     createdAt: createdAt(),
@@ -40,7 +39,9 @@ export const accessKeys = sqliteTable(
     scopeBuckets: text('scope_buckets', { mode: 'json' }).$type<string[]>(),
     /** Object-key prefix the key is confined to; null means any key. */
     scopePrefix: text('scope_prefix'),
-    permission: text('permission', { enum: ['read', 'write', 'readwrite'] }).notNull().default('readwrite'),
+    permission: text('permission', { enum: ['read', 'write', 'readwrite'] })
+      .notNull()
+      .default('readwrite'),
     /** The key stops authenticating at this instant; null means never. */
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }),
   },
@@ -83,11 +84,7 @@ export const sessions = sqliteTable(
     createdAt: createdAt(),
     expiresAt: integer('expires_at', { mode: 'timestamp_ms' }).notNull(),
   },
-  (table) => [
-    uniqueIndex('sessions_token_hash_unique').on(table.tokenHash),
-    index('sessions_user_id_idx').on(table.userId),
-    index('sessions_expires_at_idx').on(table.expiresAt),
-  ],
+  (table) => [uniqueIndex('sessions_token_hash_unique').on(table.tokenHash), index('sessions_user_id_idx').on(table.userId), index('sessions_expires_at_idx').on(table.expiresAt)],
 );
 
 /**
@@ -118,9 +115,7 @@ export const events = sqliteTable(
 export const eventCursors = sqliteTable('event_cursors', {
   subscriber: text('subscriber').primaryKey(),
   seq: integer('seq').notNull().default(0),
-  updatedAt: integer('updated_at', { mode: 'timestamp_ms' })
-    .notNull()
-    .default(sql`(unixepoch('subsec') * 1000)`),
+  updatedAt: integer('updated_at', { mode: 'timestamp_ms' }).notNull().default(sql`(unixepoch('subsec') * 1000)`),
 });
 
 export type UserRow = typeof users.$inferSelect;

@@ -78,7 +78,7 @@ describe('render-json: any error in the REST APIs vocabulary', () => {
     }
   });
 
-  it('answers an outage with 503 storage.unavailable and a fixed sentence, never the backend\'s words', () => {
+  it("answers an outage with 503 storage.unavailable and a fixed sentence, never the backend's words", () => {
     const backendSaid = new S3Error('ServiceUnavailable', 'The storage backend failed (InternalError: rgw-host-7 ECONNRESET). Retry later.', { headers: { 'Retry-After': '2' } });
     expect(renderJsonError(backendSaid)).toEqual({
       status: 503,
@@ -91,14 +91,24 @@ describe('render-json: any error in the REST APIs vocabulary', () => {
   });
 
   it('keeps an AppError code, status and detail; Retry-After for retryable kinds', () => {
-    expect(renderJsonError(createAppError('keys.not_found', 404, 'No such access key.'))).toEqual({ status: 404, error: 'keys.not_found', detail: 'No such access key.', headers: {}, expected: true });
+    expect(renderJsonError(createAppError('keys.not_found', 404, 'No such access key.'))).toEqual({
+      status: 404,
+      error: 'keys.not_found',
+      detail: 'No such access key.',
+      headers: {},
+      expected: true,
+    });
     expect(renderJsonError(createAppError('files.too_many_uploads', 429, 'Wait.')).headers).toEqual({ 'Retry-After': '1' });
   });
 
   it("names generic kinds in a door's vocabulary, never an explicitly named code", () => {
     const files = { not_found: 'files.not_found', forbidden: 'files.access_denied', quota_exceeded: 'files.quota_exceeded' };
     expect(renderJsonError(new S3Error('NoSuchKey'), files)).toMatchObject({ status: 404, error: 'files.not_found' });
-    expect(renderJsonError(new S3Error('QuotaExceeded', 'Upload would exceed your storage quota.'), files)).toMatchObject({ status: 413, error: 'files.quota_exceeded', detail: 'Upload would exceed your storage quota.' });
+    expect(renderJsonError(new S3Error('QuotaExceeded', 'Upload would exceed your storage quota.'), files)).toMatchObject({
+      status: 413,
+      error: 'files.quota_exceeded',
+      detail: 'Upload would exceed your storage quota.',
+    });
     expect(renderJsonError(new ScopeDeniedError(), files)).toMatchObject({ status: 403, error: 'files.access_denied' });
     expect(renderJsonError(new S3Error('NoSuchBucket'), files)).toMatchObject({ status: 404, error: 'buckets.not_found' });
     expect(renderJsonError(new S3Error('ServiceUnavailable'), files)).toMatchObject({ status: 503, error: 'storage.unavailable' });
@@ -106,12 +116,24 @@ describe('render-json: any error in the REST APIs vocabulary', () => {
 
   it("answers another account's bucket as a missing one (404 buckets.not_found), not S3's 403", () => {
     for (const reason of ['foreign', 'missing'] as const) {
-      expect(renderJsonError(new BucketRefusedError('photos', reason))).toEqual({ status: 404, error: 'buckets.not_found', detail: 'No bucket named photos.', headers: {}, expected: true });
+      expect(renderJsonError(new BucketRefusedError('photos', reason))).toEqual({
+        status: 404,
+        error: 'buckets.not_found',
+        detail: 'No bucket named photos.',
+        headers: {},
+        expected: true,
+      });
     }
   });
 
   it('answers anything else with 500 internal and a fixed sentence, flagged for the log', () => {
     const answer = renderJsonError(new TypeError("Cannot read properties of undefined (reading 'backendName')"));
-    expect(answer).toEqual({ status: 500, error: 'internal', detail: 'An unexpected error occurred. Retry later; include the requestId when reporting it.', headers: {}, expected: false });
+    expect(answer).toEqual({
+      status: 500,
+      error: 'internal',
+      detail: 'An unexpected error occurred. Retry later; include the requestId when reporting it.',
+      headers: {},
+      expected: false,
+    });
   });
 });

@@ -27,11 +27,15 @@ export const S3_ERRORS = {
   InvalidBucketName: [400, 'The specified bucket is not valid.', 'invalid_input'],
   InvalidChunkSizeError: [403, 'Only the last chunk is allowed to have a size less than 8192 bytes', 'invalid_input'],
   InvalidDigest: [400, 'The Content-MD5 or checksum you specified is not valid.', 'invalid_input'],
-  InvalidPart: [400, 'One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part\'s entity tag.', 'invalid_input'],
+  InvalidPart: [
+    400,
+    "One or more of the specified parts could not be found. The part may not have been uploaded, or the specified entity tag may not match the part's entity tag.",
+    'invalid_input',
+  ],
   InvalidPartOrder: [400, 'The list of parts was not in ascending order. Parts must be ordered by part number.', 'invalid_input'],
   InvalidRange: [416, 'The requested range is not satisfiable', 'range_not_satisfiable'],
   InvalidRequest: [400, 'Invalid Request', 'invalid_input'],
-  InvalidURI: [400, 'Couldn\'t parse the specified URI.', 'invalid_input'],
+  InvalidURI: [400, "Couldn't parse the specified URI.", 'invalid_input'],
   InvalidStorageClass: [400, 'The storage class you specified is not valid.', 'invalid_input'],
   InvalidTag: [400, 'The tag provided was not a valid tag.', 'invalid_input'],
   KeyTooLongError: [400, 'Your key is too long.', 'invalid_input'],
@@ -54,7 +58,7 @@ export const S3_ERRORS = {
   SignatureDoesNotMatch: [403, 'The request signature we calculated does not match the signature you provided. Check your key and signing method.', 'unauthenticated'],
   TooManyBuckets: [400, 'You have attempted to create more buckets than allowed.', 'invalid_input'],
   TooManyRequests: [429, 'Please reduce your request rate.', 'rate_limited'],
-  XAmzContentSHA256Mismatch: [400, 'The provided \'x-amz-content-sha256\' header does not match what was computed.', 'invalid_input'],
+  XAmzContentSHA256Mismatch: [400, "The provided 'x-amz-content-sha256' header does not match what was computed.", 'invalid_input'],
 } as const satisfies Record<string, readonly [number, string, ErrorKind]>;
 
 export type S3ErrorCode = keyof typeof S3_ERRORS;

@@ -62,7 +62,13 @@ describe('event dispatcher', () => {
   });
 
   function dispatcher(options: { batchSize?: number; timers?: ReturnType<typeof manualTimers> } = {}) {
-    const created = createEventDispatcher({ eventLog: log, cursors: log, batchSize: options.batchSize, timers: options.timers ?? manualTimers(), retry: { initialMs: 1_000, maxMs: 4_000 } });
+    const created = createEventDispatcher({
+      eventLog: log,
+      cursors: log,
+      batchSize: options.batchSize,
+      timers: options.timers ?? manualTimers(),
+      retry: { initialMs: 1_000, maxMs: 4_000 },
+    });
     closers.push(() => created.close());
     return created;
   }

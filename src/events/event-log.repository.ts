@@ -88,7 +88,12 @@ export function createEventLogRepository({ db, onAppend }: { db: Db; onAppend?: 
     },
 
     lastSeq(): number {
-      return db.select({ seq: sql<number>`coalesce(max(${events.seq}), 0)` }).from(events).get()?.seq ?? 0;
+      return (
+        db
+          .select({ seq: sql<number>`coalesce(max(${events.seq}), 0)` })
+          .from(events)
+          .get()?.seq ?? 0
+      );
     },
 
     cursor(subscriber: string): number {

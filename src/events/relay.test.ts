@@ -120,7 +120,11 @@ describe('event relay', () => {
     const quietJournal: EventJournal = {
       readJournal: (limit) => entries.slice(0, limit),
       ackJournal: (seqs) => {
-        for (const seq of seqs) entries.splice(entries.findIndex((entry) => entry.seq === seq), 1);
+        for (const seq of seqs)
+          entries.splice(
+            entries.findIndex((entry) => entry.seq === seq),
+            1,
+          );
       },
       onJournaled: () => () => undefined,
     };

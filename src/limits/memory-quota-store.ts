@@ -1,15 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.ts';
 import { LimitsUnavailableError } from './errors.ts';
-import {
-  assertBytes,
-  assertQuota,
-  DEFAULT_RESERVATION_TTL_MS,
-  type QuotaStore,
-  type QuotaStoreCommonOptions,
-  type QuotaUsage,
-  type ReserveResult,
-} from './quota-store.ts';
+import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
 import { createUsageLoader } from './usage-loader.ts';
 
 export interface MemoryQuotaStoreOptions extends QuotaStoreCommonOptions {

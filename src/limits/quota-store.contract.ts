@@ -11,10 +11,7 @@ type TestClock = ReturnType<typeof fixedClock>;
  * The QuotaStore contract, run against every implementation. Account ids are unique per test, so
  * implementations may share a backend across tests.
  */
-export function quotaStoreContract(
-  name: string,
-  makeStore: (clock: Clock, options: QuotaStoreCommonOptions) => QuotaStore | Promise<QuotaStore>,
-): void {
+export function quotaStoreContract(name: string, makeStore: (clock: Clock, options: QuotaStoreCommonOptions) => QuotaStore | Promise<QuotaStore>): void {
   describe(`QuotaStore contract: ${name}`, () => {
     const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
       const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');

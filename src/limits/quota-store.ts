@@ -15,9 +15,7 @@
  * Byte counts are non-negative safe integers; a quota may be `Infinity` (unlimited).
  */
 
-export type ReserveResult =
-  | { ok: true; reservationId: string }
-  | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number };
+export type ReserveResult = { ok: true; reservationId: string } | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number };
 
 export interface QuotaUsage {
   usedBytes: number;

@@ -3,15 +3,7 @@ import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger, withTimeout } from './errors.ts';
-import {
-  assertBytes,
-  assertQuota,
-  DEFAULT_RESERVATION_TTL_MS,
-  type QuotaStore,
-  type QuotaStoreCommonOptions,
-  type QuotaUsage,
-  type ReserveResult,
-} from './quota-store.ts';
+import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
 import { defineScripts } from './redis-scripts.ts';
 import { createUsageLoader } from './usage-loader.ts';
 

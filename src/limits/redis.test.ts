@@ -63,12 +63,8 @@ afterAll(async () => {
 // (in production, with real clocks, the default 1 s slack covers clock skew between processes).
 const FROZEN_CLOCK_SLACK_MS = 600_000;
 
-rateLimiterContract('redis', (clock) =>
-  createRedisRateLimiter({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS }),
-);
-quotaStoreContract('redis', (clock, options) =>
-  createRedisQuotaStore({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, ...options }),
-);
+rateLimiterContract('redis', (clock) => createRedisRateLimiter({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS }));
+quotaStoreContract('redis', (clock, options) => createRedisQuotaStore({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, ...options }));
 
 describe('Redis limits shared between processes', () => {
   it('two clients (two gateway processes) share one rate limit', async () => {

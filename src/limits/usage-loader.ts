@@ -5,10 +5,7 @@ import { isLimitsUnavailable } from './errors.ts';
  * usage (one load per account at a time, however many requests are waiting), initialises the
  * store with it if still absent, and runs `op` once more.
  */
-export function createUsageLoader(
-  loadUsage: ((accountId: string) => Promise<number>) | undefined,
-  initIfAbsent: (accountId: string, usedBytes: number) => Promise<void>,
-) {
+export function createUsageLoader(loadUsage: ((accountId: string) => Promise<number>) | undefined, initIfAbsent: (accountId: string, usedBytes: number) => Promise<void>) {
   const loading = new Map<string, Promise<void>>();
   const load = (accountId: string): Promise<void> => {
     let pending = loading.get(accountId);

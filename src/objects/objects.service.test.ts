@@ -46,29 +46,57 @@ function recordingBackend(inner: StorageBackend): StorageBackend & { journaled: 
   wrapper.journaled = journaled;
   wrapper.putObject = async (input) => {
     const replaced = await exists(input.bucket, input.key);
-    return journaledCall(input.journal, (journal) => inner.putObject({ ...input, journal }), (r) => [
-      { key: input.key, replaced, size: r.size, etag: r.etag, contentType: input.metadata.contentType },
-    ]);
+    return journaledCall(
+      input.journal,
+      (journal) => inner.putObject({ ...input, journal }),
+      (r) => [{ key: input.key, replaced, size: r.size, etag: r.etag, contentType: input.metadata.contentType }],
+    );
   };
   wrapper.copyObject = async (input) => {
     const replaced = await exists(input.bucket, input.key);
-    return journaledCall(input.journal, (journal) => inner.copyObject({ ...input, journal }), (r) => [{ key: input.key, replaced, size: r.size, etag: r.etag }]);
+    return journaledCall(
+      input.journal,
+      (journal) => inner.copyObject({ ...input, journal }),
+      (r) => [{ key: input.key, replaced, size: r.size, etag: r.etag }],
+    );
   };
   wrapper.completeMultipartUpload = async (input) => {
     const replaced = await exists(input.bucket, input.key);
-    return journaledCall(input.journal, (journal) => inner.completeMultipartUpload({ ...input, journal }), (r) => [{ key: input.key, replaced, size: r.size, etag: r.etag }]);
+    return journaledCall(
+      input.journal,
+      (journal) => inner.completeMultipartUpload({ ...input, journal }),
+      (r) => [{ key: input.key, replaced, size: r.size, etag: r.etag }],
+    );
   };
   wrapper.deleteObject = async (input) => {
     const replaced = await exists(input.bucket, input.key);
-    return journaledCall(input.journal, (journal) => inner.deleteObject({ ...input, journal }), () => [{ key: input.key, replaced }]);
+    return journaledCall(
+      input.journal,
+      (journal) => inner.deleteObject({ ...input, journal }),
+      () => [{ key: input.key, replaced }],
+    );
   };
   wrapper.deleteObjects = async (input) => {
     const present = new Set<string>();
     for (const key of input.keys) if (await exists(input.bucket, key)) present.add(key);
-    return journaledCall(input.journal, (journal) => inner.deleteObjects({ ...input, journal }), (r) => r.deleted.filter((key) => present.has(key)).map((key) => ({ key, replaced: true })));
+    return journaledCall(
+      input.journal,
+      (journal) => inner.deleteObjects({ ...input, journal }),
+      (r) => r.deleted.filter((key) => present.has(key)).map((key) => ({ key, replaced: true })),
+    );
   };
-  wrapper.putObjectTagging = (input) => journaledCall(input.journal, (journal) => inner.putObjectTagging({ ...input, journal }), () => [{ key: input.key, replaced: true }]);
-  wrapper.deleteObjectTagging = (input) => journaledCall(input.journal, (journal) => inner.deleteObjectTagging({ ...input, journal }), () => [{ key: input.key, replaced: true }]);
+  wrapper.putObjectTagging = (input) =>
+    journaledCall(
+      input.journal,
+      (journal) => inner.putObjectTagging({ ...input, journal }),
+      () => [{ key: input.key, replaced: true }],
+    );
+  wrapper.deleteObjectTagging = (input) =>
+    journaledCall(
+      input.journal,
+      (journal) => inner.deleteObjectTagging({ ...input, journal }),
+      () => [{ key: input.key, replaced: true }],
+    );
   return wrapper;
 }
 
@@ -118,7 +146,13 @@ describe('objects service', () => {
     const { backend, objects, principal, put, alice } = await setup();
     const created = await put('docs/a.txt', 'hello');
     await put('docs/a.txt', 'hello, world');
-    await objects.copyObject(principal, { bucket: 'default', key: 'docs/b.txt', source: { bucket: 'default', key: 'docs/a.txt' }, metadataDirective: 'COPY', taggingDirective: 'COPY' });
+    await objects.copyObject(principal, {
+      bucket: 'default',
+      key: 'docs/b.txt',
+      source: { bucket: 'default', key: 'docs/a.txt' },
+      metadataDirective: 'COPY',
+      taggingDirective: 'COPY',
+    });
     await objects.putObjectTagging(principal, { bucket: 'default', key: 'docs/b.txt', tags: async () => ({ team: 'blue' }) });
     await objects.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt' });
     await objects.deleteObject(principal, { bucket: 'default', key: 'docs/never-there' });
@@ -168,7 +202,13 @@ describe('objects service', () => {
     await expect(objects.getObject(bucketScoped, { bucket: 'nowhere', key: 'x' })).rejects.toMatchObject({ code: 'AccessDenied' });
     // A prefix key may not copy an object from outside its prefix into it.
     const prefixed: Principal = { ...principal, scope: { permission: 'readwrite', prefix: 'public/' } };
-    const copy = objects.copyObject(prefixed, { bucket: 'default', key: 'public/stolen.txt', source: { bucket: 'default', key: 'private/b.txt' }, metadataDirective: 'COPY', taggingDirective: 'COPY' });
+    const copy = objects.copyObject(prefixed, {
+      bucket: 'default',
+      key: 'public/stolen.txt',
+      source: { bucket: 'default', key: 'private/b.txt' },
+      metadataDirective: 'COPY',
+      taggingDirective: 'COPY',
+    });
     await expect(copy).rejects.toBeInstanceOf(ScopeDeniedError);
     // DeleteObjects: the allowed keys are deleted, each denied one is an AccessDenied entry.
     let bodyRead = false;
@@ -209,7 +249,13 @@ describe('objects service', () => {
     const getForeign = objects.getObject(principal, { bucket: bobsBucket, key: 'secret.txt' });
     await expect(getForeign).rejects.toBeInstanceOf(BucketRefusedError);
     await expect(getForeign).rejects.toMatchObject({ code: 'AccessDenied', status: 403, reason: 'foreign' });
-    const copyForeign = objects.copyObject(principal, { bucket: 'default', key: 'copy.txt', source: { bucket: bobsBucket, key: 'secret.txt' }, metadataDirective: 'COPY', taggingDirective: 'COPY' });
+    const copyForeign = objects.copyObject(principal, {
+      bucket: 'default',
+      key: 'copy.txt',
+      source: { bucket: bobsBucket, key: 'secret.txt' },
+      metadataDirective: 'COPY',
+      taggingDirective: 'COPY',
+    });
     await expect(copyForeign).rejects.toMatchObject({ code: 'AccessDenied', reason: 'foreign' });
     const missing = objects.listObjects(principal, { bucket: 'nobodys-bucket', maxKeys: 10 });
     await expect(missing).rejects.toMatchObject({ code: 'NoSuchBucket', status: 404, details: { BucketName: 'nobodys-bucket' } });
@@ -234,4 +280,3 @@ describe('objects service', () => {
     expect(backend.journaled.map((event) => event.key)).toEqual(['a', 'b', 'c']);
   });
 });
-

@@ -93,8 +93,7 @@ export type CompletedPart = { partNumber: number; etag: string; checksum?: strin
  */
 export type AfterAuthorization<T> = T | (() => Promise<T>);
 
-const afterAuthorization = <T>(input: AfterAuthorization<T>): Promise<T> =>
-  typeof input === 'function' ? (input as () => Promise<T>)() : Promise.resolve(input);
+const afterAuthorization = <T>(input: AfterAuthorization<T>): Promise<T> => (typeof input === 'function' ? (input as () => Promise<T>)() : Promise.resolve(input));
 
 /** Objects a listing with details looks up at once (one HEAD each on a proxied backend). */
 const HEAD_CONCURRENCY = 16;
@@ -174,7 +173,8 @@ export function createObjectsService(deps: {
   /** Deletes journal only what they actually deleted (a delete of a missing key changes nothing). */
   const deleteJournal =
     (principal: Principal, bucket: string): JournalHook =>
-    (facts) => (facts.replaced ? [event(principal, 'object.deleted', objectFacts(bucket, facts))] : []);
+    (facts) =>
+      facts.replaced ? [event(principal, 'object.deleted', objectFacts(bucket, facts))] : [];
 
   const taggingJournal =
     (principal: Principal, bucket: string): JournalHook =>
@@ -196,7 +196,12 @@ export function createObjectsService(deps: {
     const detail: Record<string, unknown> =
       details.Limit !== undefined
         ? { limit: details.Limit === 'MaxObjects' ? 'objects' : 'uploads', current: Number(details.Current), maximum: Number(details.Maximum) }
-        : { usedBytes: Number(details.UsedBytes), quotaBytes: Number(details.QuotaBytes), reservedBytes: Number(details.ReservedBytes), requestedBytes: Number(details.RequestedBytes) };
+        : {
+            usedBytes: Number(details.UsedBytes),
+            quotaBytes: Number(details.QuotaBytes),
+            reservedBytes: Number(details.ReservedBytes),
+            requestedBytes: Number(details.RequestedBytes),
+          };
     await appendQuietly([event(principal, 'quota.exceeded', { bucket: ref.bucket, key: ref.key, detail })]);
   }
 
@@ -360,7 +365,14 @@ export function createObjectsService(deps: {
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<ListObjectsOutput & { bucketRow: BucketRow }> {
       const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
-      const page = await backend.listObjects({ signal: input.signal, bucket: bucket.backendName, prefix: input.prefix || undefined, delimiter: input.delimiter, startAfter: input.startAfter, maxKeys: input.maxKeys });
+      const page = await backend.listObjects({
+        signal: input.signal,
+        bucket: bucket.backendName,
+        prefix: input.prefix || undefined,
+        delimiter: input.delimiter,
+        startAfter: input.startAfter,
+        maxKeys: input.maxKeys,
+      });
       return { ...page, bucketRow: bucket };
     },
 
@@ -403,7 +415,14 @@ export function createObjectsService(deps: {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       try {
         return await quotas.admitUpload(principal.accountId, () =>
-          backend.createMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, metadata: input.metadata, tags: input.tags, checksumAlgorithm: input.checksumAlgorithm }),
+          backend.createMultipartUpload({
+            signal: input.signal,
+            bucket: bucket.backendName,
+            key: input.key,
+            metadata: input.metadata,
+            tags: input.tags,
+            checksumAlgorithm: input.checksumAlgorithm,
+          }),
         );
       } catch (error) {
         await noteRefusal(principal, input, error);
@@ -467,7 +486,15 @@ export function createObjectsService(deps: {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const parts = await afterAuthorization(input.parts);
       return withQuota(principal, input, 0, (admit) =>
-        backend.completeMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, parts, admit, journal: writeJournal(principal, input.bucket) }),
+        backend.completeMultipartUpload({
+          signal: input.signal,
+          bucket: bucket.backendName,
+          key: input.key,
+          uploadId: input.uploadId,
+          parts,
+          admit,
+          journal: writeJournal(principal, input.bucket),
+        }),
       );
     },
 
@@ -479,7 +506,14 @@ export function createObjectsService(deps: {
 
     async listParts(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string; partNumberMarker?: number; maxParts: number }): Promise<ListPartsOutput> {
       const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.listParts({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId, partNumberMarker: input.partNumberMarker, maxParts: input.maxParts });
+      return backend.listParts({
+        signal: input.signal,
+        bucket: bucket.backendName,
+        key: input.key,
+        uploadId: input.uploadId,
+        partNumberMarker: input.partNumberMarker,
+        maxParts: input.maxParts,
+      });
     },
 
     async listMultipartUploads(

@@ -18,11 +18,7 @@ function seconds(date: Date): number {
  * RFC 7232 evaluation with S3's precedence: If-Match wins over If-Unmodified-Since, If-None-Match
  * over If-Modified-Since. For CopyObject sources every failure is a 412 (`forCopySource`).
  */
-export function evaluateConditions(
-  object: { etag: string; lastModified: Date },
-  conditions: Conditions | undefined,
-  options: { forCopySource?: boolean } = {},
-): void {
+export function evaluateConditions(object: { etag: string; lastModified: Date }, conditions: Conditions | undefined, options: { forCopySource?: boolean } = {}): void {
   if (!conditions) return;
   const { ifMatch, ifNoneMatch, ifModifiedSince, ifUnmodifiedSince } = conditions;
   if (ifMatch !== undefined) {

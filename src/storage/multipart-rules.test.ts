@@ -34,7 +34,13 @@ describe('validateCompletion', () => {
   const stored = [part(1, 5 * MiB), part(2, 1 * MiB), part(3, 10)];
 
   it('returns the stored parts in the requested order, the last one may be small', () => {
-    const used = validateCompletion([{ partNumber: 1, etag: etag(1) }, { partNumber: 3, etag: etag(3) }], stored);
+    const used = validateCompletion(
+      [
+        { partNumber: 1, etag: etag(1) },
+        { partNumber: 3, etag: etag(3) },
+      ],
+      stored,
+    );
     expect(used.map((p) => p.partNumber)).toEqual([1, 3]);
   });
 
@@ -44,18 +50,64 @@ describe('validateCompletion', () => {
 
   it("checks in S3's order: InvalidPartOrder before InvalidPart before EntityTooSmall", () => {
     // Unordered AND an unknown part AND a small part: order wins.
-    expect(s3Code(() => validateCompletion([{ partNumber: 2, etag: etag(2) }, { partNumber: 9, etag: etag(9) }, { partNumber: 1, etag: 'x' }], stored)).code).toBe('InvalidPartOrder');
+    expect(
+      s3Code(() =>
+        validateCompletion(
+          [
+            { partNumber: 2, etag: etag(2) },
+            { partNumber: 9, etag: etag(9) },
+            { partNumber: 1, etag: 'x' },
+          ],
+          stored,
+        ),
+      ).code,
+    ).toBe('InvalidPartOrder');
     // A repeated number is out of order too.
-    expect(s3Code(() => validateCompletion([{ partNumber: 1, etag: etag(1) }, { partNumber: 1, etag: etag(1) }], stored)).code).toBe('InvalidPartOrder');
+    expect(
+      s3Code(() =>
+        validateCompletion(
+          [
+            { partNumber: 1, etag: etag(1) },
+            { partNumber: 1, etag: etag(1) },
+          ],
+          stored,
+        ),
+      ).code,
+    ).toBe('InvalidPartOrder');
     // Ordered, but part 2 is too small for a non-last part and part 9 was never uploaded: InvalidPart.
-    const invalid = s3Code(() => validateCompletion([{ partNumber: 2, etag: etag(2) }, { partNumber: 9, etag: etag(9) }], stored));
+    const invalid = s3Code(() =>
+      validateCompletion(
+        [
+          { partNumber: 2, etag: etag(2) },
+          { partNumber: 9, etag: etag(9) },
+        ],
+        stored,
+      ),
+    );
     expect(invalid).toEqual({ code: 'InvalidPart', details: { PartNumber: '9', ETag: etag(9) } });
-    const small = s3Code(() => validateCompletion([{ partNumber: 2, etag: etag(2) }, { partNumber: 3, etag: etag(3) }], stored));
+    const small = s3Code(() =>
+      validateCompletion(
+        [
+          { partNumber: 2, etag: etag(2) },
+          { partNumber: 3, etag: etag(3) },
+        ],
+        stored,
+      ),
+    );
     expect(small).toEqual({ code: 'EntityTooSmall', details: { PartNumber: '2', ETag: etag(2), ProposedSize: String(MiB), MinSizeAllowed: String(MIN_PART_SIZE) } });
   });
 
   it('honours a smaller configured minimum', () => {
-    expect(validateCompletion([{ partNumber: 2, etag: etag(2) }, { partNumber: 3, etag: etag(3) }], stored, MiB)).toHaveLength(2);
+    expect(
+      validateCompletion(
+        [
+          { partNumber: 2, etag: etag(2) },
+          { partNumber: 3, etag: etag(3) },
+        ],
+        stored,
+        MiB,
+      ),
+    ).toHaveLength(2);
   });
 
   it('matches ETags quoted or not, in either case, and refuses another ETag', () => {

@@ -56,11 +56,7 @@ export interface StoredPart {
  * or checksum), EntityTooSmall (a part but the last under `minPartSize`). Returns the stored
  * parts the object is made of, in the requested order.
  */
-export function validateCompletion<P extends StoredPart>(
-  requested: CompleteMultipartUploadInput['parts'],
-  stored: Iterable<P>,
-  minPartSize: number = MIN_PART_SIZE,
-): P[] {
+export function validateCompletion<P extends StoredPart>(requested: CompleteMultipartUploadInput['parts'], stored: Iterable<P>, minPartSize: number = MIN_PART_SIZE): P[] {
   if (requested.length === 0) throw new S3Error('MalformedXML', 'You must specify at least one part.');
   for (let i = 1; i < requested.length; i++) {
     if (requested[i]!.partNumber <= requested[i - 1]!.partNumber) throw new S3Error('InvalidPartOrder');
@@ -100,7 +96,14 @@ export function multipartEtag(parts: readonly { etag: string }[]): string {
  */
 export function completedChecksum(algorithm: ChecksumAlgorithm | undefined, parts: readonly StoredPart[]): ObjectChecksum | undefined {
   if (!algorithm || !parts.every((part) => part.checksum?.algorithm === algorithm)) return undefined;
-  return { algorithm, value: compositeChecksum(algorithm, parts.map((part) => part.checksum!.value)), type: 'COMPOSITE' };
+  return {
+    algorithm,
+    value: compositeChecksum(
+      algorithm,
+      parts.map((part) => part.checksum!.value),
+    ),
+    type: 'COMPOSITE',
+  };
 }
 
 /** S3's key order: by UTF-8 bytes (not UTF-16 code units, which differ above the BMP). */

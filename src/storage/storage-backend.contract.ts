@@ -206,14 +206,8 @@ export function runStorageBackendContract(
         await expectS3Error(backend.putObjectTagging({ bucket, key: 'k', tags: { a: 'b' } }), 'NoSuchBucket');
         await expectS3Error(backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() }), 'NoSuchBucket');
         await expectS3Error(backend.listMultipartUploads({ bucket, maxUploads: 10 }), 'NoSuchBucket');
-        await expectS3Error(
-          backend.copyObject({ sourceBucket: existing, sourceKey: 'src', bucket, key: 'k', metadataDirective: 'COPY' }),
-          'NoSuchBucket',
-        );
-        await expectS3Error(
-          backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket: existing, key: 'k', metadataDirective: 'COPY' }),
-          'NoSuchBucket',
-        );
+        await expectS3Error(backend.copyObject({ sourceBucket: existing, sourceKey: 'src', bucket, key: 'k', metadataDirective: 'COPY' }), 'NoSuchBucket');
+        await expectS3Error(backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket: existing, key: 'k', metadataDirective: 'COPY' }), 'NoSuchBucket');
         await expectS3Error(backend.headObject({ bucket: existing, key: 'k' }), 'NoSuchKey');
       });
     });
@@ -378,10 +372,7 @@ export function runStorageBackendContract(
         const got = await backend.getObject({ bucket, key: 'k' });
         expect((await readAll(got.body)).toString()).toBe('original');
         expect(got.info.etag).toBe(original.etag);
-        await expectS3Error(
-          backend.putObject({ bucket, key: 'new', body: bodyOf('data'), size: 4, metadata: meta(), contentMd5: md5Base64('datx') }),
-          'BadDigest',
-        );
+        await expectS3Error(backend.putObject({ bucket, key: 'new', body: bodyOf('data'), size: 4, metadata: meta(), contentMd5: md5Base64('datx') }), 'BadDigest');
         await expectS3Error(backend.headObject({ bucket, key: 'new' }), 'NoSuchKey');
         // A matching Content-MD5 is accepted.
         const good = await backend.putObject({ bucket, key: 'k', body: bodyOf('replacement'), size: 11, metadata: meta(), contentMd5: md5Base64('replacement') });
@@ -391,13 +382,9 @@ export function runStorageBackendContract(
       it('stores nothing when the body stream fails mid-way', async () => {
         const bucket = await newBucket();
         await put(bucket, 'k', 'intact');
-        await expect(
-          backend.putObject({ bucket, key: 'k', body: failingBody(randomBytes(100_000)), size: 200_000, metadata: meta() }),
-        ).rejects.toThrow();
+        await expect(backend.putObject({ bucket, key: 'k', body: failingBody(randomBytes(100_000)), size: 200_000, metadata: meta() })).rejects.toThrow();
         expect((await getBytes(bucket, 'k')).toString()).toBe('intact');
-        await expect(
-          backend.putObject({ bucket, key: 'fresh', body: failingBody(randomBytes(1000)), metadata: meta() }),
-        ).rejects.toThrow();
+        await expect(backend.putObject({ bucket, key: 'fresh', body: failingBody(randomBytes(1000)), metadata: meta() })).rejects.toThrow();
         await expectS3Error(backend.headObject({ bucket, key: 'fresh' }), 'NoSuchKey');
         const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
         expect(listing.contents.map((o) => o.key)).toEqual(['k']);
@@ -513,12 +500,8 @@ export function runStorageBackendContract(
       it('fails a copy from a missing key or with failed source conditions', async () => {
         const bucket = await newBucket();
         const source = await put(bucket, 'src', 'payload');
-        await expectS3Error(
-          backend.copyObject({ sourceBucket: bucket, sourceKey: 'nope', bucket, key: 'dst', metadataDirective: 'COPY' }),
-          'NoSuchKey',
-        );
-        const copy = (sourceConditions: object) =>
-          backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket, key: 'dst', metadataDirective: 'COPY', sourceConditions });
+        await expectS3Error(backend.copyObject({ sourceBucket: bucket, sourceKey: 'nope', bucket, key: 'dst', metadataDirective: 'COPY' }), 'NoSuchKey');
+        const copy = (sourceConditions: object) => backend.copyObject({ sourceBucket: bucket, sourceKey: 'src', bucket, key: 'dst', metadataDirective: 'COPY', sourceConditions });
         await expectS3Error(copy({ ifMatch: '"00000000000000000000000000000000"' }), 'PreconditionFailed');
         await expectS3Error(copy({ ifNoneMatch: source.etag }), 'PreconditionFailed');
         await expectS3Error(copy({ ifModifiedSince: new Date(Date.now() + 3600_000) }), 'PreconditionFailed');
@@ -551,9 +534,23 @@ export function runStorageBackendContract(
         await put(bucket, 'k', 'old version');
         const signal = AbortSignal.abort();
         const overwrite = backend.putObject({ bucket, key: 'k', body: bodyOf('new version'), size: 11, metadata: meta(), signal });
-        expect(isAbortError(await overwrite.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect(
+          isAbortError(
+            await overwrite.then(
+              () => undefined,
+              (error: unknown) => error,
+            ),
+          ),
+        ).toBe(true);
         const fresh = backend.putObject({ bucket, key: 'fresh', body: bodyOf('never stored'), size: 12, metadata: meta(), signal });
-        expect(isAbortError(await fresh.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect(
+          isAbortError(
+            await fresh.then(
+              () => undefined,
+              (error: unknown) => error,
+            ),
+          ),
+        ).toBe(true);
         expect((await getBytes(bucket, 'k')).toString()).toBe('old version');
         await expectS3Error(backend.headObject({ bucket, key: 'fresh' }), 'NoSuchKey');
       });
@@ -564,7 +561,14 @@ export function runStorageBackendContract(
         const controller = new AbortController();
         const body = stallingBody(randomBytes(100_000), () => controller.abort());
         const write = backend.putObject({ bucket, key: 'k', body, size: 300_000, metadata: meta(), signal: controller.signal });
-        expect(isAbortError(await write.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect(
+          isAbortError(
+            await write.then(
+              () => undefined,
+              (error: unknown) => error,
+            ),
+          ),
+        ).toBe(true);
         expect((await getBytes(bucket, 'k')).toString()).toBe('old version');
         const listed = await backend.listObjects({ bucket, maxKeys: 10 });
         expect(listed.contents.map((entry) => [entry.key, entry.size])).toEqual([['k', 11]]);
@@ -576,7 +580,14 @@ export function runStorageBackendContract(
         const controller = new AbortController();
         const body = stallingBody(randomBytes(100_000), () => controller.abort());
         const write = backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body, size: 300_000, signal: controller.signal });
-        expect(isAbortError(await write.then(() => undefined, (error: unknown) => error))).toBe(true);
+        expect(
+          isAbortError(
+            await write.then(
+              () => undefined,
+              (error: unknown) => error,
+            ),
+          ),
+        ).toBe(true);
         expect((await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 })).parts).toEqual([]);
         await backend.abortMultipartUpload({ bucket, key: 'k', uploadId });
       });
@@ -888,10 +899,7 @@ export function runStorageBackendContract(
         if (leaveOut) await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('unused'), size: 6 });
         const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 1000 });
         expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual([[1, second.etag, 9], ...(leaveOut ? [[2, `"${md5Hex('unused')}"`, 6]] : [])]);
-        await expectS3Error(
-          backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: first.etag }] }),
-          'InvalidPart',
-        );
+        await expectS3Error(backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: first.etag }] }), 'InvalidPart');
         const done = await backend.completeMultipartUpload({ bucket, key: 'k', uploadId, parts: [{ partNumber: 1, etag: second.etag }] });
         expect(done.size).toBe(9);
         expect(done.etag).toMatch(/-1"$/);
@@ -903,23 +911,34 @@ export function runStorageBackendContract(
         const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
         const p1 = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('one'), size: 3 });
         const p2 = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: bodyOf('two'), size: 3 });
-        const complete = (parts: { partNumber: number; etag: string }[], id = uploadId, key = 'k') =>
-          backend.completeMultipartUpload({ bucket, key, uploadId: id, parts });
+        const complete = (parts: { partNumber: number; etag: string }[], id = uploadId, key = 'k') => backend.completeMultipartUpload({ bucket, key, uploadId: id, parts });
 
-        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }, { partNumber: 3, etag: p2.etag }]), 'InvalidPart');
+        await expectS3Error(
+          complete([
+            { partNumber: 1, etag: p1.etag },
+            { partNumber: 3, etag: p2.etag },
+          ]),
+          'InvalidPart',
+        );
         await expectS3Error(complete([{ partNumber: 1, etag: p2.etag }]), 'InvalidPart');
-        await expectS3Error(complete([{ partNumber: 2, etag: p2.etag }, { partNumber: 1, etag: p1.etag }]), 'InvalidPartOrder');
-        await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }, { partNumber: 2, etag: p2.etag }]), 'EntityTooSmall');
+        await expectS3Error(
+          complete([
+            { partNumber: 2, etag: p2.etag },
+            { partNumber: 1, etag: p1.etag },
+          ]),
+          'InvalidPartOrder',
+        );
+        await expectS3Error(
+          complete([
+            { partNumber: 1, etag: p1.etag },
+            { partNumber: 2, etag: p2.etag },
+          ]),
+          'EntityTooSmall',
+        );
         await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }], 'no-such-upload-id'), 'NoSuchUpload');
         await expectS3Error(complete([{ partNumber: 1, etag: p1.etag }], uploadId, 'other-key'), 'NoSuchUpload');
-        await expectS3Error(
-          backend.uploadPart({ bucket, key: 'k', uploadId: 'no-such-upload-id', partNumber: 1, body: bodyOf('x'), size: 1 }),
-          'NoSuchUpload',
-        );
-        await expectS3Error(
-          backend.uploadPart({ bucket, key: 'other-key', uploadId, partNumber: 1, body: bodyOf('x'), size: 1 }),
-          'NoSuchUpload',
-        );
+        await expectS3Error(backend.uploadPart({ bucket, key: 'k', uploadId: 'no-such-upload-id', partNumber: 1, body: bodyOf('x'), size: 1 }), 'NoSuchUpload');
+        await expectS3Error(backend.uploadPart({ bucket, key: 'other-key', uploadId, partNumber: 1, body: bodyOf('x'), size: 1 }), 'NoSuchUpload');
         await expectS3Error(backend.listParts({ bucket, key: 'k', uploadId: 'no-such-upload-id', maxParts: 10 }), 'NoSuchUpload');
         await expectS3Error(backend.abortMultipartUpload({ bucket, key: 'k', uploadId: 'no-such-upload-id' }), 'NoSuchUpload');
 
@@ -939,14 +958,9 @@ export function runStorageBackendContract(
         const bucket = await newBucket();
         const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'k', metadata: meta() });
         const good = await backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('good'), size: 4, contentMd5: md5Base64('good') });
-        await expectS3Error(
-          backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('evil'), size: 4, contentMd5: md5Base64('good') }),
-          'BadDigest',
-        );
+        await expectS3Error(backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('evil'), size: 4, contentMd5: md5Base64('good') }), 'BadDigest');
         await expectS3Error(backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 1, body: bodyOf('ev'), size: 4 }), 'IncompleteBody');
-        await expect(
-          backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: failingBody(Buffer.from('partial')), size: 100 }),
-        ).rejects.toThrow();
+        await expect(backend.uploadPart({ bucket, key: 'k', uploadId, partNumber: 2, body: failingBody(Buffer.from('partial')), size: 100 })).rejects.toThrow();
         const listed = await backend.listParts({ bucket, key: 'k', uploadId, maxParts: 10 });
         expect(listed.parts.map((p) => [p.partNumber, p.etag])).toEqual([[1, good.etag]]);
       });
@@ -1031,10 +1045,7 @@ export function runStorageBackendContract(
         const p2 = await backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 2, sourceBucket: bucket, sourceKey: 'source' });
         expect(p2.etag).toBe(`"${md5Hex(source)}"`);
         const p3 = await backend.uploadPart({ bucket, key: 'assembled', uploadId, partNumber: 3, body: bodyOf('tail'), size: 4 });
-        await expectS3Error(
-          backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 4, sourceBucket: bucket, sourceKey: 'missing' }),
-          'NoSuchKey',
-        );
+        await expectS3Error(backend.uploadPartCopy({ bucket, key: 'assembled', uploadId, partNumber: 4, sourceBucket: bucket, sourceKey: 'missing' }), 'NoSuchKey');
         await expectS3Error(
           backend.uploadPartCopy({
             bucket,
@@ -1120,7 +1131,15 @@ export function runStorageBackendContract(
         if (leaveOut) await backend.uploadPart({ bucket, key: 'b', uploadId, partNumber: 3, body: bodyOf(randomBytes(700)), size: 700 });
         expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: partSize + (leaveOut ? 900 : 200) });
         // Completing with parts 1 and 2 overwrites "b"; the unlisted part 3 is dropped.
-        await backend.completeMultipartUpload({ bucket, key: 'b', uploadId, parts: [{ partNumber: 1, etag: p1.etag }, { partNumber: 2, etag: p2.etag }] });
+        await backend.completeMultipartUpload({
+          bucket,
+          key: 'b',
+          uploadId,
+          parts: [
+            { partNumber: 1, etag: p1.etag },
+            { partNumber: 2, etag: p2.etag },
+          ],
+        });
         expect(await usage()).toEqual({ bytes: partSize + 200, objects: 1, multipartBytes: 0 });
 
         const aborted = await backend.createMultipartUpload({ bucket, key: 'e', metadata: meta() });

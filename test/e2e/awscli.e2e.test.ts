@@ -8,20 +8,7 @@ import { mkdirSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
-import {
-  awsCli,
-  describeRun,
-  describeTree,
-  ensureOk,
-  hashFile,
-  hashTree,
-  md5,
-  sha256,
-  writeRandomFile,
-  writeTree,
-  type CliHarness,
-  type RunResult,
-} from '../support/clients.ts';
+import { awsCli, describeRun, describeTree, ensureOk, hashFile, hashTree, md5, sha256, writeRandomFile, writeTree, type CliHarness, type RunResult } from '../support/clients.ts';
 
 const MiB = 1024 * 1024;
 const TIMEOUT = 120_000;
@@ -162,7 +149,11 @@ describe('aws CLI against the gateway', () => {
 
     const up = ensureOk(await cli.run(['s3', 'sync', source, 's3://default/tree/']));
     expect(up.stdout.match(/^upload: /gm)?.length, describeRun(up)).toBe(Object.keys(tree).length);
-    expect(await listKeys(s3, 'default', 'tree/')).toEqual(Object.keys(tree).map((key) => `tree/${key}`).sort());
+    expect(await listKeys(s3, 'default', 'tree/')).toEqual(
+      Object.keys(tree)
+        .map((key) => `tree/${key}`)
+        .sort(),
+    );
 
     // Nothing changed: a second sync transfers nothing (sizes and timestamps from the listing match).
     const again = ensureOk(await cli.run(['s3', 'sync', source, 's3://default/tree/']));
@@ -180,7 +171,11 @@ describe('aws CLI against the gateway', () => {
     expect(withDelete.stdout).toContain('upload: ');
     const expected = { ...tree, 'top.txt': 'changed, and longer than before\n' } as Record<string, string | Buffer>;
     delete expected['a/b/two.txt'];
-    expect(await listKeys(s3, 'default', 'tree/')).toEqual(Object.keys(expected).map((key) => `tree/${key}`).sort());
+    expect(await listKeys(s3, 'default', 'tree/')).toEqual(
+      Object.keys(expected)
+        .map((key) => `tree/${key}`)
+        .sort(),
+    );
 
     const back2 = join(work, 'sync-back-2');
     ensureOk(await cli.run(['s3', 'sync', 's3://default/tree/', back2]));
@@ -191,7 +186,12 @@ describe('aws CLI against the gateway', () => {
 
   it('s3 ls lists buckets, a prefix non-recursively and recursively', { timeout: TIMEOUT }, async () => {
     const buckets = ensureOk(await cli.run(['s3', 'ls']));
-    expect(buckets.stdout.trim().split('\n').map((line) => line.split(' ').at(-1))).toEqual(['default']);
+    expect(
+      buckets.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ').at(-1)),
+    ).toEqual(['default']);
 
     const flat = parseLs(ensureOk(await cli.run(['s3', 'ls', 's3://default/tree/'])).stdout);
     expect(flat.prefixes).toEqual(['a/', 'plus+sign/', 'with space/', 'ünïcødé/']);
@@ -258,7 +258,12 @@ describe('aws CLI against the gateway', () => {
     expect(again.stderr).toContain('BucketAlreadyOwnedByYou');
 
     const buckets = ensureOk(await cli.run(['s3', 'ls']));
-    expect(buckets.stdout.trim().split('\n').map((line) => line.split(' ').at(-1))).toEqual(['cli-made', 'default']);
+    expect(
+      buckets.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ').at(-1)),
+    ).toEqual(['cli-made', 'default']);
     const location = json(await cli.run(['s3api', 'get-bucket-location', '--bucket', 'cli-made']));
     expect(location.LocationConstraint).toBe('eu-central-1');
 
@@ -271,7 +276,12 @@ describe('aws CLI against the gateway', () => {
     const forced = ensureOk(await cli.run(['s3', 'rb', '--force', 's3://cli-made']));
     expect(forced.stdout).toContain('remove_bucket: cli-made');
     const after = ensureOk(await cli.run(['s3', 'ls']));
-    expect(after.stdout.trim().split('\n').map((line) => line.split(' ').at(-1))).toEqual(['default']);
+    expect(
+      after.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(' ').at(-1)),
+    ).toEqual(['default']);
     await expect(s3.send(new HeadBucketCommand({ Bucket: 'cli-made' }))).rejects.toMatchObject({ $metadata: { httpStatusCode: 404 } });
   });
 
@@ -281,9 +291,22 @@ describe('aws CLI against the gateway', () => {
     writeFileSync(body, contents);
     const put = json(
       await cli.run([
-        's3api', 'put-object', '--bucket', 'default', '--key', 'api/meta object+1.json', '--body', body,
-        '--content-type', 'application/json', '--cache-control', 'no-cache',
-        '--metadata', 'owner=cli,project-id=42', '--tagging', 'env=test&team=storage',
+        's3api',
+        'put-object',
+        '--bucket',
+        'default',
+        '--key',
+        'api/meta object+1.json',
+        '--body',
+        body,
+        '--content-type',
+        'application/json',
+        '--cache-control',
+        'no-cache',
+        '--metadata',
+        'owner=cli,project-id=42',
+        '--tagging',
+        'env=test&team=storage',
       ]),
     );
     expect(put.ETag).toBe(`"${md5(contents)}"`);
@@ -309,8 +332,14 @@ describe('aws CLI against the gateway', () => {
     ]);
     ensureOk(
       await cli.run([
-        's3api', 'put-object-tagging', '--bucket', 'default', '--key', 'api/meta object+1.json',
-        '--tagging', JSON.stringify({ TagSet: [{ Key: 'replaced', Value: 'yes' }] }),
+        's3api',
+        'put-object-tagging',
+        '--bucket',
+        'default',
+        '--key',
+        'api/meta object+1.json',
+        '--tagging',
+        JSON.stringify({ TagSet: [{ Key: 'replaced', Value: 'yes' }] }),
       ]),
     );
     const replaced = json(await cli.run(['s3api', 'get-object-tagging', '--bucket', 'default', '--key', 'api/meta object+1.json']));
@@ -405,7 +434,9 @@ describe('aws CLI against the gateway', () => {
     const completed = json(
       await cli.run(['s3api', 'complete-multipart-upload', '--bucket', 'default', '--key', key, '--upload-id', uploadId, '--multipart-upload', `file://${spec}`]),
     );
-    const expectedEtag = `"${createHash('md5').update(Buffer.concat([Buffer.from(sums1.md5, 'hex'), Buffer.from(sums2.md5, 'hex')])).digest('hex')}-2"`;
+    const expectedEtag = `"${createHash('md5')
+      .update(Buffer.concat([Buffer.from(sums1.md5, 'hex'), Buffer.from(sums2.md5, 'hex')]))
+      .digest('hex')}-2"`;
     expect(completed.ETag).toBe(expectedEtag);
     expect(completed.Key).toBe(key);
 

@@ -71,7 +71,10 @@ describe('bucket and key events', () => {
     const email = newEmail('admin');
     const { user: adminUser } = await server.running.core.accountsUsecases.createAccount({ email, password: DASHBOARD_PASSWORD, isAdmin: true });
     const login = await callApi(server, '/api/auth/login', { body: { email, password: DASHBOARD_PASSWORD } });
-    const cookie = login.response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+    const cookie = login.response.headers
+      .getSetCookie()
+      .find((line) => line.startsWith('session='))!
+      .split(';')[0]!;
     // Created as `user create` does: the CLI is the actor.
     expect(eventsOf(adminUser.id).map((e) => [e.type, e.actorKind, e.actorId])).toEqual([
       ['key.created', 'system', 'cli'],

@@ -1,4 +1,4 @@
-import { GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, type S3ServiceException } from '@aws-sdk/client-s3';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -50,7 +50,11 @@ describe('admin CLI against a running server (npm start in another process)', ()
     const mode = statSync(join(env.DATA_DIR, 'master.key')).mode & 0o777;
     expect(mode).toBe(0o600);
     const { execFileSync } = await import('node:child_process');
-    const dump = execFileSync('python3', ['-c', `import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select group_concat(secret_encrypted, ' ') from access_keys").fetchone()[0])`, join(env.DATA_DIR, 'cloudstorage.sqlite')]).toString();
+    const dump = execFileSync('python3', [
+      '-c',
+      `import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select group_concat(secret_encrypted, ' ') from access_keys").fetchone()[0])`,
+      join(env.DATA_DIR, 'cloudstorage.sqlite'),
+    ]).toString();
     expect(dump).toMatch(/^v1\./);
     const created = await runCli(['key', 'create', '--email', 'admin@example.com', '--name', 'probe'], env);
     expect(dump).not.toContain(created.json.secretAccessKey);
@@ -96,7 +100,10 @@ describe('admin CLI against a running server (npm start in another process)', ()
         body: JSON.stringify({ email, password: 'long enough password' }),
       });
       expect(response.status).toBe(200);
-      return response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]!;
+      return response.headers
+        .getSetCookie()
+        .find((line) => line.startsWith('session='))!
+        .split(';')[0]!;
     };
     const adminCookie = await signIn('admin@example.com');
     const plainCookie = await signIn('plain@example.com');

@@ -53,7 +53,13 @@ describe('a client disconnecting from a GET cancels the upstream request (s3 bac
     // The client has the status line and some of the body, then goes away.
     await client.waitFor(/^HTTP\/1\.1 200 /);
     client.socket.destroy();
-    expect(await within(upstream.clientClosed.then(() => 'closed'), WAIT_MS, 'still open')).toBe('closed');
+    expect(
+      await within(
+        upstream.clientClosed.then(() => 'closed'),
+        WAIT_MS,
+        'still open',
+      ),
+    ).toBe('closed');
     expect(upstream.relayedBytes()).toBeLessThan(OBJECT_BYTES);
   });
 
@@ -64,7 +70,13 @@ describe('a client disconnecting from a GET cancels the upstream request (s3 bac
     const client = await openGet('large.bin');
     const upstream = await held;
     client.socket.destroy();
-    expect(await within(upstream.clientClosed.then(() => 'closed'), WAIT_MS, 'still open')).toBe('closed');
+    expect(
+      await within(
+        upstream.clientClosed.then(() => 'closed'),
+        WAIT_MS,
+        'still open',
+      ),
+    ).toBe('closed');
     expect(upstream.relayedBytes()).toBe(0);
     // The gateway still serves the next request (the cancelled one left nothing behind).
     const again = await openGet('large.bin');

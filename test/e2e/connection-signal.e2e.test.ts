@@ -64,9 +64,7 @@ describe('one keep-alive connection serving many requests', () => {
       if (round % 5 === 0) {
         const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: 'default', Key: 'parts.bin' }));
         const part = await s3.send(new UploadPartCommand({ Bucket: 'default', Key: 'parts.bin', UploadId, PartNumber: 1, Body: 'one part' }));
-        await s3.send(
-          new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'parts.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }),
-        );
+        await s3.send(new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'parts.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: part.ETag }] } }));
       }
     }
     await new Promise((resolve) => setImmediate(resolve));

@@ -55,7 +55,7 @@ describe('crash leftovers: kill -9 during uploads', () => {
     return dataFiles().filter((file) => !known.has(file));
   };
 
-  it('collects at restart what the killed server renamed but never committed, and keeps a live peer\'s upload', async () => {
+  it("collects at restart what the killed server renamed but never committed, and keeps a live peer's upload", async () => {
     const env = { DATA_DIR: dir.path, FS_FSYNC: 'false', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_READ: 'off', RATE_LIMIT_LIST: 'off', BODY_IDLE_TIMEOUT_MS: '0', LOG_LEVEL: 'error' };
     const victim = await spawnServer(env);
     servers.push(victim);
@@ -69,7 +69,13 @@ describe('crash leftovers: kill -9 during uploads', () => {
     const held = randomBytes(300 * KiB);
     const signed = await signRaw(peer.endpoint, account, { method: 'PUT', path: '/default/held', body: held, signingDate: new Date() });
     const url = new URL(peer.endpoint);
-    const heldRequest = request({ host: url.hostname, port: url.port, method: 'PUT', path: '/default/held', headers: { ...signed.headers, 'content-length': String(held.length) } });
+    const heldRequest = request({
+      host: url.hostname,
+      port: url.port,
+      method: 'PUT',
+      path: '/default/held',
+      headers: { ...signed.headers, 'content-length': String(held.length) },
+    });
     const heldResponse = new Promise<number>((resolve, reject) => {
       heldRequest.on('response', (response) => {
         response.resume();

@@ -92,7 +92,11 @@ describe('domain events survive kill -9 between the write and the event log', ()
       expect(response.status).toBe(200);
 
       // Confirmed to the client, journaled with the commit, not yet in the log.
-      expect(journaled().filter((event) => event.key === 'crash-key').map((event) => event.type)).toEqual(['object.created']);
+      expect(
+        journaled()
+          .filter((event) => event.key === 'crash-key')
+          .map((event) => event.type),
+      ).toEqual(['object.created']);
       expect(locker.prepare("SELECT COUNT(*) FROM events WHERE key = 'crash-key'").pluck().get()).toBe(0);
 
       await killHard(victim);
@@ -107,9 +111,7 @@ describe('domain events survive kill -9 between the write and the event log', ()
     const restarted = await spawnServer(env);
     servers.push(restarted);
     const logged = loggedEvents('crash-key');
-    expect(logged).toEqual([
-      { id: expect.any(String), type: 'object.created', actorKind: 'key', actorId: account.accessKeyId, bucket: 'default', key: 'crash-key', size: 1000 },
-    ]);
+    expect(logged).toEqual([{ id: expect.any(String), type: 'object.created', actorKind: 'key', actorId: account.accessKeyId, bucket: 'default', key: 'crash-key', size: 1000 }]);
     expect(journaled()).toEqual([]);
     // Delivered to the subscriber once.
     expect((await activityOf(restarted, account.cookie, 'crash-key', 1)).map((item) => [item.id, item.type])).toEqual([[logged[0]!.id, 'object.created']]);

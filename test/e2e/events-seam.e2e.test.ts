@@ -74,12 +74,7 @@ describe('one objects service and domain events under every door', () => {
 
       await uploadThroughFileApi(user, 'notes/todo.txt', 'buy milk');
 
-      ensureOk(
-        await py.run([
-          '-c',
-          "import boto3, os; boto3.client('s3', endpoint_url=os.environ['CS_ENDPOINT']).delete_object(Bucket='default', Key='docs/report.txt')",
-        ]),
-      );
+      ensureOk(await py.run(['-c', "import boto3, os; boto3.client('s3', endpoint_url=os.environ['CS_ENDPOINT']).delete_object(Bucket='default', Key='docs/report.txt')"]));
     } finally {
       cli.cleanup();
       py.cleanup();

@@ -160,9 +160,7 @@ describe('listing cost on the fs backend (issue #9 item 6)', () => {
     expect(work.rows).toBeLessThanOrEqual(102);
     expect(work.scans).toBeLessThanOrEqual(110);
 
-    const page2 = await client.send(
-      new ListMultipartUploadsCommand({ Bucket: 'default', Prefix: 'mp/', Delimiter: '/', MaxUploads: 100, KeyMarker: page1.NextKeyMarker }),
-    );
+    const page2 = await client.send(new ListMultipartUploadsCommand({ Bucket: 'default', Prefix: 'mp/', Delimiter: '/', MaxUploads: 100, KeyMarker: page1.NextKeyMarker }));
     expect((page2.CommonPrefixes ?? []).map((p) => p.Prefix)).toEqual(Array.from({ length: 20 }, (_, i) => `mp/${folder(100 + i)}/`));
     expect((page2.Uploads ?? []).map((u) => u.Key)).toEqual(['mp/top']);
     expect(page2.IsTruncated).toBe(false);

@@ -80,15 +80,12 @@ describe('memory stays flat for multi-GiB objects', () => {
         const req = request({ host: url.hostname, port: url.port, method: 'GET', path: get.path, headers: get.headers }, (res) => {
           expect(res.statusCode).toBe(200);
           expect(res.headers['content-length']).toBe(String(SIZE));
-          pipeline(
-            res,
-            async (chunks: AsyncIterable<Buffer>) => {
-              for await (const chunk of chunks) {
-                bytes += chunk.length;
-                downloaded.update(chunk);
-              }
-            },
-          ).then(resolve, reject);
+          pipeline(res, async (chunks: AsyncIterable<Buffer>) => {
+            for await (const chunk of chunks) {
+              bytes += chunk.length;
+              downloaded.update(chunk);
+            }
+          }).then(resolve, reject);
         });
         req.on('error', reject);
         req.end();

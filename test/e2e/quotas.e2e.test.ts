@@ -1,4 +1,4 @@
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
+import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, PutObjectCommand, type S3Client, UploadPartCommand, AbortMultipartUploadCommand } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -107,7 +107,12 @@ describe('quota with multipart uploads and copies', () => {
         Bucket: 'default',
         Key: 'big',
         UploadId,
-        MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] },
+        MultipartUpload: {
+          Parts: [
+            { PartNumber: 1, ETag: p1.ETag },
+            { PartNumber: 2, ETag: p2.ETag },
+          ],
+        },
       }),
     );
     expect(await usedBytes(server, account)).toBe(10 * MiB);
@@ -134,9 +139,7 @@ describe('quota shared through Redis, and Redis outages', () => {
   afterAll(async () => pair?.close());
 
   it('lets two gateways fill one quota exactly, concurrently', async () => {
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => put(i % 2 === 0 ? first : second, account, `shared-${i}`, 300 * KiB)),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => put(i % 2 === 0 ? first : second, account, `shared-${i}`, 300 * KiB)));
     expect(results.map((result) => `${result.status} ${result.code ?? ''}`.trim()).sort()).toEqual([...Array(3).fill('200'), ...Array(5).fill('403 QuotaExceeded')]);
     expect(results.filter((result) => result.status === 200)).toHaveLength(3);
     expect(results.filter((result) => result.code === 'QuotaExceeded')).toHaveLength(5);

@@ -74,7 +74,11 @@ describe('rclone against the gateway', () => {
     const copied = await cli.run(['copy', src, 'cs:default/prefix', '-v']);
     expect(copied.code, describeRun(copied)).toBe(0);
     expect(copied.stderr).not.toMatch(/ERROR/);
-    expect(await remoteKeys('prefix/')).toEqual(Object.keys(tree).map((path) => `prefix/${path}`).sort());
+    expect(await remoteKeys('prefix/')).toEqual(
+      Object.keys(tree)
+        .map((path) => `prefix/${path}`)
+        .sort(),
+    );
 
     const head = await s3.send(new HeadObjectCommand({ Bucket: 'default', Key: 'prefix/blob.bin' }));
     expect(head.ContentLength).toBe(MiB + 3);
@@ -109,8 +113,18 @@ describe('rclone against the gateway', () => {
     }
 
     const top = await lsjson(['cs:default/prefix']);
-    expect(top.filter((entry) => entry.IsDir).map((entry) => entry.Name).sort()).toEqual(['docs', 'plus+dir', 'with space', 'ünïcødé']);
-    expect(top.filter((entry) => !entry.IsDir).map((entry) => entry.Name).sort()).toEqual(['blob.bin', 'empty.txt', 'readme.txt']);
+    expect(
+      top
+        .filter((entry) => entry.IsDir)
+        .map((entry) => entry.Name)
+        .sort(),
+    ).toEqual(['docs', 'plus+dir', 'with space', 'ünïcødé']);
+    expect(
+      top
+        .filter((entry) => !entry.IsDir)
+        .map((entry) => entry.Name)
+        .sort(),
+    ).toEqual(['blob.bin', 'empty.txt', 'readme.txt']);
 
     const deep = await lsjson(['cs:default/prefix/docs/deep']);
     expect(deep.map((entry) => [entry.Name, entry.IsDir])).toEqual([['er', true]]);
@@ -157,7 +171,11 @@ describe('rclone against the gateway', () => {
     expect(synced.code, describeRun(synced)).toBe(0);
     expect(synced.stderr).toMatch(/with space\/file name\.txt: Deleted/);
     expect(synced.stderr).toMatch(/docs\/deep\/er\/still\.txt: Deleted/);
-    expect(await remoteKeys('prefix/')).toEqual(Object.keys(expected).map((path) => `prefix/${path}`).sort());
+    expect(await remoteKeys('prefix/')).toEqual(
+      Object.keys(expected)
+        .map((path) => `prefix/${path}`)
+        .sort(),
+    );
 
     const checked = await cli.run(['check', src, 'cs:default/prefix']);
     expect(checked.code, describeRun(checked)).toBe(0);

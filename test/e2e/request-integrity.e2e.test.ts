@@ -105,7 +105,10 @@ describe('every x-amz-* header must be signed, for header auth as for presigned 
 
   it('an added x-amz-meta-* or x-amz-tagging header on a header-signed PUT is refused', async () => {
     const signed = await signRaw(server.endpoint, account, { method: 'PUT', path: `/${bucket}/meta.txt`, body: 'x' });
-    for (const [name, value] of [['x-amz-meta-injected', '1'], ['x-amz-tagging', 'a=b']]) {
+    for (const [name, value] of [
+      ['x-amz-meta-injected', '1'],
+      ['x-amz-tagging', 'a=b'],
+    ]) {
       const replayed = await sendRaw(server.endpoint, { ...signed, headers: { ...signed.headers, [name]: value } });
       expect(replayed.status).toBe(403);
       expect(replayed.code).toBe('AccessDenied');

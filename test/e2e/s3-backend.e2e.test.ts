@@ -100,7 +100,7 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       server = await startTestServer({ BACKEND_S3_ENDPOINT: proxy.endpoint });
       attacker = await server.createAccount();
       victim = await server.createAccount();
-      await server.client(victim).send(new PutObjectCommand({ Bucket: 'default', Key: 'secret.txt', Body: 'the victim\'s secret' }));
+      await server.client(victim).send(new PutObjectCommand({ Bucket: 'default', Key: 'secret.txt', Body: "the victim's secret" }));
       const resolution = server.running.core.bucketsUsecases.resolve(victim.userId, 'default');
       if (resolution.kind !== 'owned') throw new Error(`default bucket not owned: ${resolution.kind}`);
       victimBucket = resolution.bucket.backendName;
@@ -200,7 +200,13 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       // The blackhole never answers: only the BACKEND_TIMEOUT_MS timer can produce this 503.
       expect(read.code).toBe('ServiceUnavailable');
 
-      const s3 = new S3Client({ endpoint: server.endpoint, region: 'eu-central-1', forcePathStyle: true, maxAttempts: 1, credentials: { accessKeyId: account.accessKeyId, secretAccessKey: account.secretAccessKey } });
+      const s3 = new S3Client({
+        endpoint: server.endpoint,
+        region: 'eu-central-1',
+        forcePathStyle: true,
+        maxAttempts: 1,
+        credentials: { accessKeyId: account.accessKeyId, secretAccessKey: account.secretAccessKey },
+      });
       const failed = await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'during-outage', Body: randomBytes(256 * 1024) })).then(
         () => undefined,
         (error: { name: string; $metadata?: { httpStatusCode?: number } }) => error,

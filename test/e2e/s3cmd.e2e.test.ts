@@ -63,7 +63,7 @@ describe('s3cmd against the gateway', () => {
     bigSums = writeRandomFile(big, 20 * MiB);
 
     const putSmall = ensureOk(await cli.run(['put', small, 's3://default/s3cmd/small.txt']));
-    expect(putSmall.stdout).toContain("upload: ");
+    expect(putSmall.stdout).toContain('upload: ');
     ensureOk(await cli.run(['put', big, 's3://default/s3cmd/big.bin']));
 
     const smallHead = await s3.send(new HeadObjectCommand({ Bucket: 'default', Key: 's3cmd/small.txt' }));
@@ -110,7 +110,11 @@ describe('s3cmd against the gateway', () => {
     writeTree(source, tree);
     const put = ensureOk(await cli.run(['put', '-r', `${source}/`, 's3://default/tree/']));
     expect(put.stdout.match(/^upload: /gm)?.length, describeRun(put)).toBe(Object.keys(tree).length);
-    expect(await remoteKeys('default', 'tree/')).toEqual(Object.keys(tree).map((path) => `tree/${path}`).sort());
+    expect(await remoteKeys('default', 'tree/')).toEqual(
+      Object.keys(tree)
+        .map((path) => `tree/${path}`)
+        .sort(),
+    );
 
     const down = join(work, 'tree-down');
     mkdirSync(down);
@@ -134,7 +138,9 @@ describe('s3cmd against the gateway', () => {
   });
 
   it('ls, ls -r, la and du list the expected names and sizes', { timeout: TIMEOUT }, async () => {
-    const buckets = ensureOk(await cli.run(['ls'])).stdout.trim().split('\n');
+    const buckets = ensureOk(await cli.run(['ls']))
+      .stdout.trim()
+      .split('\n');
     expect(buckets.map((line) => line.split(/\s+/).at(-1))).toEqual(['s3://default']);
 
     const flat = parseLs(ensureOk(await cli.run(['ls', 's3://default/tree/'])).stdout);
@@ -143,7 +149,11 @@ describe('s3cmd against the gateway', () => {
 
     const recursive = parseLs(ensureOk(await cli.run(['ls', '-r', 's3://default/tree/'])).stdout);
     expect(recursive.dirs).toEqual([]);
-    expect(recursive.objects.map((entry) => entry.url).sort()).toEqual(Object.keys(tree).map((path) => `s3://default/tree/${path}`).sort());
+    expect(recursive.objects.map((entry) => entry.url).sort()).toEqual(
+      Object.keys(tree)
+        .map((path) => `s3://default/tree/${path}`)
+        .sort(),
+    );
     expect(recursive.objects.find((entry) => entry.url.endsWith('side.bin'))?.size).toBe(40_000);
 
     const all = parseLs(ensureOk(await cli.run(['la'])).stdout);

@@ -20,7 +20,7 @@ import {
   ListPartsCommand,
   PutObjectCommand,
   PutObjectTaggingCommand,
-  S3Client,
+  type S3Client,
   S3ServiceException,
   UploadPartCommand,
   UploadPartCopyCommand,
@@ -188,11 +188,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     await expectS3Error(s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'cond.txt', IfMatch: '"nope"' })), 'PreconditionFailed', 412);
     const notModified = await expectS3Error(s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'cond.txt', IfNoneMatch: put.ETag })), null, 304);
     expect(notModified.$metadata.httpStatusCode).toBe(304);
-    await expectS3Error(
-      s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'cond.txt', IfModifiedSince: new Date(head.LastModified!.getTime() + 1000) })),
-      null,
-      304,
-    );
+    await expectS3Error(s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'cond.txt', IfModifiedSince: new Date(head.LastModified!.getTime() + 1000) })), null, 304);
     await expectS3Error(
       s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'cond.txt', IfUnmodifiedSince: new Date(head.LastModified!.getTime() - 10_000) })),
       'PreconditionFailed',
@@ -202,15 +198,13 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
 
   it('applies response-content-* overrides', async () => {
     await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'override.txt', Body: 'x', ContentType: 'text/plain' }));
-    const got = await s3.send(
-      new GetObjectCommand({ Bucket: 'default', Key: 'override.txt', ResponseContentType: 'application/json', ResponseContentDisposition: 'inline' }),
-    );
+    const got = await s3.send(new GetObjectCommand({ Bucket: 'default', Key: 'override.txt', ResponseContentType: 'application/json', ResponseContentDisposition: 'inline' }));
     expect(got.ContentType).toBe('application/json');
     expect(got.ContentDisposition).toBe('inline');
   });
 
   it('handles keys with spaces, plus, percent, unicode, = and &', async () => {
-    const keys = ['with space.txt', 'plus+sign.txt', 'percent%20literal.txt', 'ünïcødé/文件.txt', 'a=b&c=d.txt', 'dir/./dot', 'tilde~!*()\'.txt'];
+    const keys = ['with space.txt', 'plus+sign.txt', 'percent%20literal.txt', 'ünïcødé/文件.txt', 'a=b&c=d.txt', 'dir/./dot', "tilde~!*()'.txt"];
     for (const key of keys) {
       await s3.send(new PutObjectCommand({ Bucket: 'default', Key: key, Body: key }));
       const got = await s3.send(new GetObjectCommand({ Bucket: 'default', Key: key }));
@@ -231,9 +225,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'copies' }));
     const body = Buffer.from('copy me');
     await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'src dir/original+1.txt', Body: body, ContentType: 'text/plain', Metadata: { a: '1' } }));
-    const copied = await s3.send(
-      new CopyObjectCommand({ Bucket: 'copies', Key: 'same-meta.txt', CopySource: `default/${encodeURIComponent('src dir/original+1.txt')}` }),
-    );
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'same-meta.txt', CopySource: `default/${encodeURIComponent('src dir/original+1.txt')}` }));
     expect(copied.CopyObjectResult?.ETag).toBe(`"${md5(body)}"`);
     const same = await s3.send(new GetObjectCommand({ Bucket: 'copies', Key: 'same-meta.txt' }));
     expect(same.Metadata).toEqual({ a: '1' });
@@ -252,11 +244,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     const replaced = await s3.send(new HeadObjectCommand({ Bucket: 'copies', Key: 'new-meta.txt' }));
     expect(replaced.Metadata).toEqual({ b: '2' });
     expect(replaced.ContentType).toBe('application/octet-stream');
-    await expectS3Error(
-      s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'same-meta.txt', CopySource: 'copies/same-meta.txt' })),
-      'InvalidRequest',
-      400,
-    );
+    await expectS3Error(s3.send(new CopyObjectCommand({ Bucket: 'copies', Key: 'same-meta.txt', CopySource: 'copies/same-meta.txt' })), 'InvalidRequest', 400);
     await s3.send(new DeleteObjectsCommand({ Bucket: 'copies', Delete: { Objects: [{ Key: 'same-meta.txt' }, { Key: 'new-meta.txt' }] } }));
     await s3.send(new DeleteBucketCommand({ Bucket: 'copies' }));
   });
@@ -326,7 +314,14 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
 
     const p1 = await s3.send(new UploadPartCommand({ Bucket: 'default', Key: 'multi/big.bin', UploadId, PartNumber: 1, Body: part1 }));
     const p2 = await s3.send(
-      new UploadPartCopyCommand({ Bucket: 'default', Key: 'multi/big.bin', UploadId, PartNumber: 2, CopySource: 'default/copy-source.bin', CopySourceRange: `bytes=0-${5 * 1024 * 1024 - 1}` }),
+      new UploadPartCopyCommand({
+        Bucket: 'default',
+        Key: 'multi/big.bin',
+        UploadId,
+        PartNumber: 2,
+        CopySource: 'default/copy-source.bin',
+        CopySourceRange: `bytes=0-${5 * 1024 * 1024 - 1}`,
+      }),
     );
     const p3 = await s3.send(new UploadPartCommand({ Bucket: 'default', Key: 'multi/big.bin', UploadId, PartNumber: 3, Body: part3 }));
     expect(p1.ETag).toBe(`"${md5(part1)}"`);
@@ -345,16 +340,19 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
           Bucket: 'default',
           Key: 'multi/big.bin',
           UploadId,
-          MultipartUpload: { Parts: [{ PartNumber: 2, ETag: p2.CopyPartResult!.ETag }, { PartNumber: 1, ETag: p1.ETag }] },
+          MultipartUpload: {
+            Parts: [
+              { PartNumber: 2, ETag: p2.CopyPartResult!.ETag },
+              { PartNumber: 1, ETag: p1.ETag },
+            ],
+          },
         }),
       ),
       'InvalidPartOrder',
       400,
     );
     await expectS3Error(
-      s3.send(
-        new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'multi/big.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0123"' }] } }),
-      ),
+      s3.send(new CompleteMultipartUploadCommand({ Bucket: 'default', Key: 'multi/big.bin', UploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: '"0123"' }] } })),
       'InvalidPart',
       400,
     );
@@ -394,7 +392,12 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
           Bucket: 'default',
           Key: 'small-parts',
           UploadId,
-          MultipartUpload: { Parts: [{ PartNumber: 1, ETag: p1.ETag }, { PartNumber: 2, ETag: p2.ETag }] },
+          MultipartUpload: {
+            Parts: [
+              { PartNumber: 1, ETag: p1.ETag },
+              { PartNumber: 2, ETag: p2.ETag },
+            ],
+          },
         }),
       ),
       'EntityTooSmall',
@@ -433,7 +436,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     expect(await tampered.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
   });
 
-  it('keeps accounts isolated: Bob gets AccessDenied on every operation on Alice\'s buckets', async () => {
+  it("keeps accounts isolated: Bob gets AccessDenied on every operation on Alice's buckets", async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'alice-private' }));
     await s3.send(new PutObjectCommand({ Bucket: 'alice-private', Key: 'secret.txt', Body: 'secret' }));
     const attempts: [string, () => Promise<unknown>][] = [

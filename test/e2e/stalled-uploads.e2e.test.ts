@@ -99,7 +99,10 @@ describe(`body idle timeout (BODY_IDLE_TIMEOUT_MS=${IDLE_MS})`, () => {
 
     expect(await within(stalled.closed, GUARD_MS, 'still open')).not.toBe('still open');
     await expectReservationFreed(server, account);
-    const parts = await sendRaw(server.endpoint, await signRaw(server.endpoint, creds(account), { method: 'GET', path: `/default/parts.bin?uploadId=${encodeURIComponent(uploadId)}` }));
+    const parts = await sendRaw(
+      server.endpoint,
+      await signRaw(server.endpoint, creds(account), { method: 'GET', path: `/default/parts.bin?uploadId=${encodeURIComponent(uploadId)}` }),
+    );
     expect(parts.status, parts.text).toBe(200);
     expect(parts.text).not.toContain('<Part>');
   });

@@ -80,15 +80,10 @@ export async function startCephRgw(): Promise<CephRgw> {
   let stdout: string;
   try {
     stdout = await new Promise<string>((resolve, reject) => {
-      execFile(
-        'bash',
-        [CEPH_RGW_SCRIPT, 'start', dir],
-        { timeout: 150_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' },
-        (error, out, err) => {
-          if (error) reject(new Error(`${CEPH_RGW_SCRIPT} start ${dir} failed (${error.killed ? 'timed out' : `exit ${error.code}`}):\n${err.slice(-4_000)}`));
-          else resolve(out);
-        },
-      );
+      execFile('bash', [CEPH_RGW_SCRIPT, 'start', dir], { timeout: 150_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' }, (error, out, err) => {
+        if (error) reject(new Error(`${CEPH_RGW_SCRIPT} start ${dir} failed (${error.killed ? 'timed out' : `exit ${error.code}`}):\n${err.slice(-4_000)}`));
+        else resolve(out);
+      });
     });
   } catch (error) {
     await stopDir(dir).catch(() => {});

@@ -87,13 +87,19 @@ function resign(method: string, rawTarget: string, headers: IncomingHttpHeaders,
     canonicalUri: awsUriEncode(percentDecode(path), false),
     canonicalQuery: canonicalQueryString(query),
     signedHeaders,
-    headerValues: signedHeaders.map((name) => String(headers[name] ?? '').trim().replace(/\s+/g, ' ')),
+    headerValues: signedHeaders.map((name) =>
+      String(headers[name] ?? '')
+        .trim()
+        .replace(/\s+/g, ' '),
+    ),
     payloadHash: String(headers['x-amz-content-sha256'] ?? 'UNSIGNED-PAYLOAD'),
   });
   const day = amzDate.slice(0, 8);
   const scope = `${day}/${credentials.region}/s3/aws4_request`;
   let key = createHmac('sha256', `AWS4${credentials.secretAccessKey}`).update(day).digest();
   for (const part of [credentials.region, 's3', 'aws4_request']) key = createHmac('sha256', key).update(part).digest();
-  const signature = createHmac('sha256', key).update(buildStringToSign(amzDate, scope, canonical)).digest('hex');
+  const signature = createHmac('sha256', key)
+    .update(buildStringToSign(amzDate, scope, canonical))
+    .digest('hex');
   headers.authorization = `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders.join(';')}, Signature=${signature}`;
 }

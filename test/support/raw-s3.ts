@@ -105,11 +105,7 @@ export async function signRaw(
   return { ...req, headers: signed.headers as Record<string, string> };
 }
 
-export async function presignRaw(
-  endpoint: string,
-  credentials: Credentials,
-  req: { method: string; path: string; expiresIn: number; signingDate?: Date },
-): Promise<string> {
+export async function presignRaw(endpoint: string, credentials: Credentials, req: { method: string; path: string; expiresIn: number; signingDate?: Date }): Promise<string> {
   const url = new URL(endpoint);
   const { pathname, query } = splitPath(req.path);
   const presigned = await signer(credentials).presign(

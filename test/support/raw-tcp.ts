@@ -46,7 +46,9 @@ export async function openRawConnection(endpoint: string): Promise<RawConnection
 
 /** The request line and headers of an HTTP/1.1 request, ready to write. */
 export function requestHead(method: string, path: string, headers: Record<string, string>): string {
-  return `${method} ${path} HTTP/1.1\r\n${Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('')}\r\n`;
+  return `${method} ${path} HTTP/1.1\r\n${Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('')}\r\n`;
 }
 
 /** `promise`'s value, or `fallback` if it has not settled within `ms` (a guard so a test fails instead of hanging). */

@@ -32,7 +32,10 @@ export function createActivityRepository({ db }: { db: Db }) {
     insertIgnoringDuplicates(rows: NewActivityRow[]): void {
       db.transaction((tx) => {
         for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
-          tx.insert(activity).values(rows.slice(start, start + INSERT_CHUNK)).onConflictDoNothing().run();
+          tx.insert(activity)
+            .values(rows.slice(start, start + INSERT_CHUNK))
+            .onConflictDoNothing()
+            .run();
         }
       });
     },

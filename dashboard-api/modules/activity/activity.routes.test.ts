@@ -82,14 +82,29 @@ describe('dashboard /api/activity and /api/admin/activity', () => {
     const email = newEmail('admin');
     const { user } = await server.running.core.accountsUsecases.createAccount({ email, password: DASHBOARD_PASSWORD, isAdmin: true });
     const login = await callApi(server, '/api/auth/login', { body: { email, password: DASHBOARD_PASSWORD } });
-    admin = { id: user.id, email, cookie: login.response.headers.getSetCookie().find((line) => line.startsWith('session='))!.split(';')[0]! };
+    admin = {
+      id: user.id,
+      email,
+      cookie: login.response.headers
+        .getSetCookie()
+        .find((line) => line.startsWith('session='))!
+        .split(';')[0]!,
+    };
   });
   afterAll(async () => server?.close());
 
   it("lists the account's own events newest first with every field; another account never sees them, whatever it asks", async () => {
     const created = objectEvent(a.userId, { bucket: 'act-own', key: 'report.pdf', contentType: 'application/pdf', size: 1234 });
     const updated = objectEvent(a.userId, { type: 'object.updated', bucket: 'act-own', key: 'report.pdf', versionId: 'v2', detail: { change: 'metadata' } });
-    const deleted = objectEvent(a.userId, { type: 'object.deleted', bucket: 'act-own', key: 'report.pdf', actor: { kind: 'session', id: a.userId }, size: undefined, etag: undefined, contentType: undefined });
+    const deleted = objectEvent(a.userId, {
+      type: 'object.deleted',
+      bucket: 'act-own',
+      key: 'report.pdf',
+      actor: { kind: 'session', id: a.userId },
+      size: undefined,
+      etag: undefined,
+      contentType: undefined,
+    });
     const bOwn = objectEvent(b.userId, { bucket: 'act-own', key: 'b-file' });
     await subscriber.handle([created, updated, bOwn, deleted]);
 
@@ -147,7 +162,10 @@ describe('dashboard /api/activity and /api/admin/activity', () => {
       expect(expected.length, query).toBeGreaterThan(0);
       for (const limit of [1, 7, 500]) {
         const { items, pages } = await allPages(`/api/activity?${query}`, a.cookie, limit);
-        expect(items.map((item) => item.id), `${query} limit=${limit}`).toEqual(expected);
+        expect(
+          items.map((item) => item.id),
+          `${query} limit=${limit}`,
+        ).toEqual(expected);
         expect(pages).toBe(Math.max(1, Math.ceil(expected.length / limit)));
       }
     }
@@ -166,10 +184,25 @@ describe('dashboard /api/activity and /api/admin/activity', () => {
   it('refuses malformed filters and cursors with 400 JSON errors', async () => {
     const good = await callApi(server, '/api/activity?limit=1', { cookie: a.cookie });
     const forged = Buffer.from('a1:1:x').toString('base64url');
-    for (const query of ['limit=0', 'limit=501', 'limit=ten', 'action=object.created,object.exploded', 'action=', 'from=yesterday', 'to=2026-13-01T00:00:00Z', 'cursor=not-a-cursor!', `cursor=${good.json.nextCursor}x%2F`, 'cursor=Zm9v']) {
+    for (const query of [
+      'limit=0',
+      'limit=501',
+      'limit=ten',
+      'action=object.created,object.exploded',
+      'action=',
+      'from=yesterday',
+      'to=2026-13-01T00:00:00Z',
+      'cursor=not-a-cursor!',
+      `cursor=${good.json.nextCursor}x%2F`,
+      'cursor=Zm9v',
+    ]) {
       const refused = await callApi(server, `/api/activity?${query}`, { cookie: a.cookie });
       expect(refused.status, query).toBe(400);
-      expect(refused.json, query).toEqual({ error: query.startsWith('cursor') ? 'activity.invalid_cursor' : 'invalid_request', detail: expect.any(String), requestId: requestIdShape });
+      expect(refused.json, query).toEqual({
+        error: query.startsWith('cursor') ? 'activity.invalid_cursor' : 'invalid_request',
+        detail: expect.any(String),
+        requestId: requestIdShape,
+      });
     }
     expect((await callApi(server, `/api/activity?cursor=${forged}`, { cookie: a.cookie })).status).toBe(200);
     expect((await callApi(server, '/api/activity?limit=500', { cookie: a.cookie })).status).toBe(200);
@@ -178,7 +211,16 @@ describe('dashboard /api/activity and /api/admin/activity', () => {
   it('admin: refuses non-admins (403) and anonymous callers (401); lists every account with accountId, or one by id or email', async () => {
     const aEvent = objectEvent(a.userId, { bucket: 'act-admin', key: 'a.txt' });
     const bEvents = [objectEvent(b.userId, { bucket: 'act-admin', key: 'b1.txt' }), objectEvent(b.userId, { bucket: 'act-admin', key: 'b2.txt', type: 'object.deleted' })];
-    const keyEvent = objectEvent(a.userId, { type: 'key.created', bucket: undefined, key: undefined, size: undefined, etag: undefined, contentType: undefined, actor: { kind: 'admin', id: admin.id }, detail: { accessKeyId: 'AKIAX', name: 'ci' } });
+    const keyEvent = objectEvent(a.userId, {
+      type: 'key.created',
+      bucket: undefined,
+      key: undefined,
+      size: undefined,
+      etag: undefined,
+      contentType: undefined,
+      actor: { kind: 'admin', id: admin.id },
+      detail: { accessKeyId: 'AKIAX', name: 'ci' },
+    });
     await subscriber.handle([aEvent, ...bEvents, keyEvent]);
 
     for (const cookie of [a.cookie, b.cookie]) {

@@ -24,7 +24,10 @@ const activityItemSchema = z.object({
   etag: z.string().nullable(),
   contentType: z.string().nullable(),
   versionId: z.string().nullable(),
-  detail: z.record(z.string(), z.unknown()).nullable().describe('Type-specific facts: `object.updated` → `{change}`; `key.*` → `{accessKeyId, name}`; `quota.*` → `{usedBytes, quotaBytes}`.'),
+  detail: z
+    .record(z.string(), z.unknown())
+    .nullable()
+    .describe('Type-specific facts: `object.updated` → `{change}`; `key.*` → `{accessKeyId, name}`; `quota.*` → `{usedBytes, quotaBytes}`.'),
 });
 const nextCursorSchema = z.string().nullable().describe('Pass as `cursor` to get the next (older) page; null on the last page.');
 
@@ -35,7 +38,12 @@ const filterQuery = {
   prefix: z.string().min(1).max(1024).optional().describe('Only object keys starting with this (case-sensitive).'),
   action: z
     .string()
-    .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+    .transform((value) =>
+      value
+        .split(',')
+        .map((part) => part.trim())
+        .filter((part) => part !== ''),
+    )
     .pipe(z.array(z.enum(DOMAIN_EVENT_TYPES)).min(1))
     .optional()
     .describe(`Only these event types, comma-separated or repeated: ${DOMAIN_EVENT_TYPES.join(', ')}.`),

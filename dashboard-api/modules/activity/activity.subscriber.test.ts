@@ -37,23 +37,60 @@ describe('activity subscriber', () => {
     return handle;
   }
   const rows = (handle: DatabaseHandle) =>
-    handle.sqlite.prepare('SELECT event_id AS id, seq, type, time, account_id, actor_kind, actor_id, client_address, bucket, key, size, etag, content_type, version_id, detail FROM activity ORDER BY seq').all() as Record<string, unknown>[];
+    handle.sqlite
+      .prepare(
+        'SELECT event_id AS id, seq, type, time, account_id, actor_kind, actor_id, client_address, bucket, key, size, etag, content_type, version_id, detail FROM activity ORDER BY seq',
+      )
+      .all() as Record<string, unknown>[];
 
   it('is named "activity" and stores every field of an event, absent ones as NULL', async () => {
     const handle = database();
     const subscriber = createActivitySubscriber({ db: handle.db });
     expect(subscriber.name).toBe('activity');
     const full = event(1, { type: 'object.updated', versionId: 'v1', detail: { change: 'overwrite' } });
-    const bare = { id: 'evt-bare', seq: 2, type: 'bucket.deleted', time: '2026-01-01T00:02:00.000Z', accountId: 'account-a', actor: { kind: 'system', id: 'cli' } } satisfies StoredEvent;
+    const bare = {
+      id: 'evt-bare',
+      seq: 2,
+      type: 'bucket.deleted',
+      time: '2026-01-01T00:02:00.000Z',
+      accountId: 'account-a',
+      actor: { kind: 'system', id: 'cli' },
+    } satisfies StoredEvent;
     await subscriber.handle([full, bare]);
     expect(rows(handle)).toEqual([
       {
-        id: full.id, seq: 1, type: 'object.updated', time: Date.parse(full.time), account_id: 'account-a', actor_kind: 'key', actor_id: 'AKIAEXAMPLE',
-        client_address: '127.0.0.1', bucket: 'photos', key: 'k1', size: 1, etag: '"etag1"', content_type: 'text/plain', version_id: 'v1', detail: '{"change":"overwrite"}',
+        id: full.id,
+        seq: 1,
+        type: 'object.updated',
+        time: Date.parse(full.time),
+        account_id: 'account-a',
+        actor_kind: 'key',
+        actor_id: 'AKIAEXAMPLE',
+        client_address: '127.0.0.1',
+        bucket: 'photos',
+        key: 'k1',
+        size: 1,
+        etag: '"etag1"',
+        content_type: 'text/plain',
+        version_id: 'v1',
+        detail: '{"change":"overwrite"}',
       },
       {
-        id: 'evt-bare', seq: 2, type: 'bucket.deleted', time: Date.parse(bare.time), account_id: 'account-a', actor_kind: 'system', actor_id: 'cli',
-        client_address: null, bucket: null, key: null, size: null, etag: null, content_type: null, version_id: null, detail: null,
+        id: 'evt-bare',
+        seq: 2,
+        type: 'bucket.deleted',
+        time: Date.parse(bare.time),
+        account_id: 'account-a',
+        actor_kind: 'system',
+        actor_id: 'cli',
+        client_address: null,
+        bucket: null,
+        key: null,
+        size: null,
+        etag: null,
+        content_type: null,
+        version_id: null,
+        detail: null,
       },
     ]);
   });

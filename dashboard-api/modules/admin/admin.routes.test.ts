@@ -10,7 +10,6 @@ const DEFAULT_QUOTA = 1_000_000;
 
 type Key = { accessKey: string; secretKey: string };
 
-
 /** The S3 error name of a PUT of `bytes` bytes into the key's `default` bucket, or 'ok'. */
 async function putAnswer(server: TestServer, key: Key, name: string, bytes: number): Promise<string> {
   const s3 = s3ClientFor(server, key);
@@ -58,7 +57,12 @@ describe('dashboard /api/admin', () => {
     const requests = Object.values(adminOperations).map((operation) => ({
       method: operation.method.toUpperCase(),
       path: operation.path.replace('{id}', operation.path.startsWith('/api/admin/keys') ? victim.firstKey.id : victim.userId),
-      body: operation.method === 'patch' ? { status: 'deactivated' } : operation.method === 'post' && !operation.path.endsWith('/revoke') ? { email: newEmail(), password: DASHBOARD_PASSWORD, isAdmin: true } : undefined,
+      body:
+        operation.method === 'patch'
+          ? { status: 'deactivated' }
+          : operation.method === 'post' && !operation.path.endsWith('/revoke')
+            ? { email: newEmail(), password: DASHBOARD_PASSWORD, isAdmin: true }
+            : undefined,
     }));
     expect(requests).toHaveLength(6);
     for (const { method, path, body } of requests) {
@@ -184,14 +188,19 @@ describe('dashboard /api/admin', () => {
     expect(weak.json.error).toBe('accounts.weak_password');
     const invalidEmail = await callApi(server, '/api/admin/users', { cookie: admin.cookie, body: { email: 'nope', password: DASHBOARD_PASSWORD } });
     expect(invalidEmail.json.error).toBe('accounts.invalid_email');
-    for (const body of ['{nope', { email: newEmail() }, { email: newEmail(), password: DASHBOARD_PASSWORD, quotaBytes: -1 }, { email: newEmail(), password: DASHBOARD_PASSWORD, isAdmin: 'yes' }]) {
+    for (const body of [
+      '{nope',
+      { email: newEmail() },
+      { email: newEmail(), password: DASHBOARD_PASSWORD, quotaBytes: -1 },
+      { email: newEmail(), password: DASHBOARD_PASSWORD, isAdmin: 'yes' },
+    ]) {
       const refused = await callApi(server, '/api/admin/users', { cookie: admin.cookie, body });
       expect(refused.status, JSON.stringify(body)).toBe(400);
       expect(refused.json.error).toBe('invalid_request');
     }
   });
 
-  it("deactivates an account: its sessions and S3 keys stop at once; reactivation restores the keys, not the sessions", async () => {
+  it('deactivates an account: its sessions and S3 keys stop at once; reactivation restores the keys, not the sessions', async () => {
     const user = await signupViaApi(server);
     const secondSession = (await login(server, user.email)).cookie!;
     // Warm the key store's cache with this key: deactivation must drop it.
@@ -289,7 +298,12 @@ describe('dashboard /api/admin', () => {
     const missing = await patchUser(server, admin.cookie, 'no-such-user', { status: 'deactivated' });
     expect(missing.status).toBe(404);
     expect(missing.json.error).toBe('admin.user_not_found');
-    const crossSite = await callApi(server, `/api/admin/users/${user.userId}`, { method: 'PATCH', cookie: admin.cookie, body: { status: 'deactivated' }, origin: 'https://evil.example' });
+    const crossSite = await callApi(server, `/api/admin/users/${user.userId}`, {
+      method: 'PATCH',
+      cookie: admin.cookie,
+      body: { status: 'deactivated' },
+      origin: 'https://evil.example',
+    });
     expect(crossSite.status).toBe(403);
     expect(crossSite.json.error).toBe('auth.csrf');
     expect((await me(server, user.cookie)).status).toBe(200);

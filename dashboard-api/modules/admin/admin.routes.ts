@@ -97,8 +97,8 @@ export const adminOperations = {
     auth: 'admin',
     summary: 'Change an account: quota, status (deactivate/activate) and/or password.',
     description:
-      'Deactivation ends the account\'s sessions and stops its access keys on the S3 gateway and the file API from the next request; ' +
-      'activation restores the keys (sessions are not revived: sign in again). A password reset ends all of the account\'s sessions. ' +
+      "Deactivation ends the account's sessions and stops its access keys on the S3 gateway and the file API from the next request; " +
+      "activation restores the keys (sessions are not revived: sign in again). A password reset ends all of the account's sessions. " +
       '`quotaBytes: null` returns the account to DEFAULT_QUOTA_BYTES. All changes are validated before any is applied.',
     params: idParams,
     body: {

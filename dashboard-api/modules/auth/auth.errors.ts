@@ -6,5 +6,4 @@ export const wrongPasswordError = () => createAppError('auth.invalid_credentials
 export const accountDeactivatedError = () => createAppError('auth.account_deactivated', 403, 'This account has been deactivated. Contact the administrator.');
 export const signupDisabledError = () => createAppError('auth.signup_disabled', 403, 'Sign-up is disabled on this server. Ask the administrator for an account.');
 export const unauthenticatedError = () => createAppError('auth.unauthenticated', 401, 'Sign in first: this route needs a session.');
-export const csrfError = () =>
-  createAppError('auth.csrf', 403, 'Cross-site request refused: state-changing requests must come from the dashboard origin (Origin header).');
+export const csrfError = () => createAppError('auth.csrf', 403, 'Cross-site request refused: state-changing requests must come from the dashboard origin (Origin header).');

@@ -288,7 +288,14 @@ function loginFrom(server: TestServer, localAddress: string, email: string, pass
     const url = new URL('/api/auth/login', server.apiEndpoint);
     const body = JSON.stringify({ email, password });
     const req = request(
-      { host: url.hostname, port: url.port, path: url.pathname, method: 'POST', localAddress, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } },
+      {
+        host: url.hostname,
+        port: url.port,
+        path: url.pathname,
+        method: 'POST',
+        localAddress,
+        headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8');

@@ -44,9 +44,20 @@ export const authOperations = {
     auth: 'none',
     summary: 'Sign in; sets the `session` cookie. Rate limited per account and per client address.',
     body: { schema: credentialsSchema },
-    responses: { 200: { description: 'Signed in.', schema: z.object({ user: publicUserSchema }) }, 401: { description: '`auth.invalid_credentials`.' }, 403: { description: '`auth.account_deactivated`.' } },
+    responses: {
+      200: { description: 'Signed in.', schema: z.object({ user: publicUserSchema }) },
+      401: { description: '`auth.invalid_credentials`.' },
+      403: { description: '`auth.account_deactivated`.' },
+    },
   }),
-  logout: defineOperation({ method: 'post', path: '/api/auth/logout', tag: 'Auth', auth: 'none', summary: 'End the current session.', responses: { 204: { description: 'Signed out.' } } }),
+  logout: defineOperation({
+    method: 'post',
+    path: '/api/auth/logout',
+    tag: 'Auth',
+    auth: 'none',
+    summary: 'End the current session.',
+    responses: { 204: { description: 'Signed out.' } },
+  }),
   me: defineOperation({
     method: 'get',
     path: '/api/auth/me',
@@ -78,8 +89,7 @@ export function createAuthRoutes(deps: { auth: AuthUsecases; publicUrl: string |
   const secure = deps.publicUrl?.startsWith('https:') ?? false;
   const cookieOptions = { httpOnly: true, sameSite: 'Lax', path: '/', secure } as const;
 
-  const setSessionCookie = (c: Context, session: StartedSession) =>
-    setCookie(c, SESSION_COOKIE, session.token, { ...cookieOptions, maxAge: session.maxAgeSeconds });
+  const setSessionCookie = (c: Context, session: StartedSession) => setCookie(c, SESSION_COOKIE, session.token, { ...cookieOptions, maxAge: session.maxAgeSeconds });
 
   // Run the dummy KDF once now, so the first sign-in with an unknown email is not the odd one out.
   void auth.prepare();

@@ -6,9 +6,7 @@ import { fileInfo } from '../files/files.usecases.ts';
 
 export type ExplorerUsecases = ReturnType<typeof createExplorerUsecases>;
 
-export type ExplorerEntry =
-  | { key: string; type: 'directory' }
-  | { key: string; type: 'file'; id: string; size: number; contentType: string; lastModified: Date };
+export type ExplorerEntry = { key: string; type: 'directory' } | { key: string; type: 'file'; id: string; size: number; contentType: string; lastModified: Date };
 
 /**
  * The storage explorer: one "folder" of a bucket at a time, that is the delimiter listing with `/`
@@ -23,7 +21,14 @@ export function createExplorerUsecases(deps: { objects: ObjectsService }) {
       const startAfter = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
       if (input.cursor !== undefined && startAfter === undefined) throw invalidCursorError();
       // Refusals (another account's bucket is `buckets.not_found`) and outages are named by the dashboard's one JSON mapper.
-      const listed = await objects.listObjectsWithInfo(principal, { bucket: input.bucket, prefix: input.prefix, delimiter: '/', startAfter, maxKeys: input.limit, signal: input.signal });
+      const listed = await objects.listObjectsWithInfo(principal, {
+        bucket: input.bucket,
+        prefix: input.prefix,
+        delimiter: '/',
+        startAfter,
+        maxKeys: input.limit,
+        signal: input.signal,
+      });
       const { page, bucketRow } = listed;
       const files = listed.objects.map((info) => fileInfo(bucketRow, info));
       const entries: ExplorerEntry[] = [

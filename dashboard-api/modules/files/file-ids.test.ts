@@ -21,7 +21,17 @@ describe('file ids and cursors', () => {
 
   it('refuses ids it could not have produced', () => {
     const id = encodeFileId(randomUUID(), 'k');
-    for (const bad of ['', 'abc', `${id}=`, `${id}!`, id.slice(0, -1), Buffer.from([2, 1, 65, 66]).toString('base64url'), Buffer.from([1, 0, 65]).toString('base64url'), Buffer.from([1, 5, 65]).toString('base64url'), Buffer.from([1, 1, 65, 0xff]).toString('base64url')]) {
+    for (const bad of [
+      '',
+      'abc',
+      `${id}=`,
+      `${id}!`,
+      id.slice(0, -1),
+      Buffer.from([2, 1, 65, 66]).toString('base64url'),
+      Buffer.from([1, 0, 65]).toString('base64url'),
+      Buffer.from([1, 5, 65]).toString('base64url'),
+      Buffer.from([1, 1, 65, 0xff]).toString('base64url'),
+    ]) {
       expect(decodeFileId(bad), bad).toBeUndefined();
     }
   });

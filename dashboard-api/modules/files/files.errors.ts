@@ -6,8 +6,7 @@ export const fileNotFoundError = () => createAppError('files.not_found', 404, 'N
 export const invalidUploadError = (detail: string) => createAppError('files.invalid_upload', 400, detail);
 export const tooManyUploadsError = (max: number) =>
   createAppError('files.too_many_uploads', 429, `Too many uploads in progress for this account (at most ${max} at once). Retry when one has finished.`);
-export const lengthRequiredError = () =>
-  createAppError('files.length_required', 411, 'Uploads need a Content-Length header: the quota is reserved before the body is read.');
+export const lengthRequiredError = () => createAppError('files.length_required', 411, 'Uploads need a Content-Length header: the quota is reserved before the body is read.');
 export const invalidCursorError = () => createAppError('files.invalid_cursor', 400, 'The cursor is not one this API returned.');
 
 export const apiKeyRequiredError = () =>

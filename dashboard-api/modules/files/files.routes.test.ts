@@ -71,11 +71,15 @@ describe('Simple REST file API /api/v1/files', () => {
     const tail = options.tail ?? Buffer.alloc(0);
     const hash = createHash('md5');
     return new Promise<{ status: number; json: any; md5: string }>((resolve, reject) => {
-      const req = httpRequest(`${server.apiEndpoint}${path}`, { method: 'POST', headers: { ...headers, 'content-length': String(head.length + options.size + tail.length) } }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), md5: hash.digest('hex') }));
-      });
+      const req = httpRequest(
+        `${server.apiEndpoint}${path}`,
+        { method: 'POST', headers: { ...headers, 'content-length': String(head.length + options.size + tail.length) } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null'), md5: hash.digest('hex') }));
+        },
+      );
       req.on('error', reject);
       (async () => {
         const write = (chunk: Buffer) => (req.write(chunk) ? Promise.resolve() : new Promise<void>((drained) => req.once('drain', drained)));
@@ -155,8 +159,24 @@ describe('Simple REST file API /api/v1/files', () => {
     const cases: [string, Record<string, string>, BodyInit | undefined, number, string][] = [
       ['/api/v1/files', headers, 'no key for a raw body', 400, 'files.invalid_upload'],
       ['/api/v1/files', headers, form('x', undefined), 400, 'files.invalid_upload'],
-      ['/api/v1/files?key=k', headers, (() => { const data = new FormData(); data.append('other', 'x'); return data; })(), 400, 'files.invalid_upload'],
-      ['/api/v1/files?key=k', { ...headers, 'content-type': 'multipart/form-data; boundary=zzz' }, '--zzz\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\ntruncated', 400, 'files.invalid_upload'],
+      [
+        '/api/v1/files?key=k',
+        headers,
+        (() => {
+          const data = new FormData();
+          data.append('other', 'x');
+          return data;
+        })(),
+        400,
+        'files.invalid_upload',
+      ],
+      [
+        '/api/v1/files?key=k',
+        { ...headers, 'content-type': 'multipart/form-data; boundary=zzz' },
+        '--zzz\r\nContent-Disposition: form-data; name="file"; filename="a"\r\n\r\ntruncated',
+        400,
+        'files.invalid_upload',
+      ],
       ['/api/v1/files?key=k', { ...headers, 'content-type': 'multipart/form-data' }, 'no boundary', 400, 'files.invalid_upload'],
       ['/api/v1/files?bucket=nope-not-here', headers, form('x', 'x.txt'), 404, 'buckets.not_found'],
       [`/api/v1/files?key=${'k'.repeat(1025)}`, headers, 'x', 400, 'invalid_request'],
@@ -209,7 +229,15 @@ describe('Simple REST file API /api/v1/files', () => {
     expect(all.json.hasMore).toBe(false);
     expect(all.json.cursor).toBeNull();
     expect(all.json.files).toHaveLength(26);
-    expect(all.json.files[0]).toEqual({ id: expect.any(String), key: 'other/z.txt', bucket: 'default', size: 1, contentType: 'application/octet-stream', etag: md5('z'), updatedAt: isoDate });
+    expect(all.json.files[0]).toEqual({
+      id: expect.any(String),
+      key: 'other/z.txt',
+      bucket: 'default',
+      size: 1,
+      contentType: 'application/octet-stream',
+      etag: md5('z'),
+      updatedAt: isoDate,
+    });
     expect(all.json.files[1]).toMatchObject({ key: 'paged/00.txt', contentType: 'text/plain', size: 12 });
     // Default limit: 100.
     expect((await call('/api/v1/files', { headers: apiKey(bob.firstKey) })).json.files).toHaveLength(26);
@@ -226,7 +254,11 @@ describe('Simple REST file API /api/v1/files', () => {
     const file = await upload(alice.firstKey, 'ranged.txt', content);
     const full = await call(`/api/v1/files/${file.id}`, { headers: apiKey(alice.firstKey) });
     expect(full.status).toBe(200);
-    expect(Object.fromEntries(['content-type', 'content-length', 'content-disposition', 'etag', 'accept-ranges', 'cache-control', 'x-content-type-options'].map((name) => [name, full.headers.get(name)]))).toEqual({
+    expect(
+      Object.fromEntries(
+        ['content-type', 'content-length', 'content-disposition', 'etag', 'accept-ranges', 'cache-control', 'x-content-type-options'].map((name) => [name, full.headers.get(name)]),
+      ),
+    ).toEqual({
       'content-type': 'application/octet-stream',
       'content-length': '20',
       'content-disposition': 'attachment; filename="ranged.txt"',
@@ -264,7 +296,11 @@ describe('Simple REST file API /api/v1/files', () => {
     const deleted = await call(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: apiKey(alice.firstKey) });
     expect([deleted.status, deleted.json]).toEqual([200, { success: true }]);
     expect(await exists(aliceS3, 'default', 'doomed.txt')).toBe(false);
-    for (const [method, suffix] of [['GET', ''], ['GET', '?meta=true'], ['DELETE', '']]) {
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['GET', '?meta=true'],
+      ['DELETE', ''],
+    ]) {
       const gone = await call(`/api/v1/files/${file.id}${suffix}`, { method, headers: apiKey(alice.firstKey) });
       expect([gone.status, gone.json.error]).toEqual([404, 'files.not_found']);
     }
@@ -364,7 +400,14 @@ describe('Simple REST file API /api/v1/files', () => {
     expect([missing.status, missing.json]).toEqual([401, { error: 'auth.unauthenticated', detail: expect.stringContaining('X-API-Key'), requestId: requestIdShape }]);
     expect(missing.headers.get('www-authenticate')).toContain('Bearer');
     expect((await call('/api/v1/files', { headers: { authorization: 'Basic dXNlcjpwYXNz' } })).json.error).toBe('auth.unauthenticated');
-    for (const credential of [key.accessKey, `${key.accessKey}:`, `${key.accessKey}:${key.secretKey}x`, `${key.accessKey}:${key.secretKey.slice(0, -1)}`, `CSUNKNOWNUNKNOWN0000:${key.secretKey}`, `:${key.secretKey}`]) {
+    for (const credential of [
+      key.accessKey,
+      `${key.accessKey}:`,
+      `${key.accessKey}:${key.secretKey}x`,
+      `${key.accessKey}:${key.secretKey.slice(0, -1)}`,
+      `CSUNKNOWNUNKNOWN0000:${key.secretKey}`,
+      `:${key.secretKey}`,
+    ]) {
       const refused = await call('/api/v1/files', { headers: { 'x-api-key': credential } });
       expect([refused.status, refused.json.error], credential).toEqual([401, 'auth.invalid_api_key']);
     }
@@ -391,7 +434,11 @@ describe('Simple REST file API /api/v1/files', () => {
     const mallory = await signupViaApi(server);
     const secret = await upload(alice.firstKey, 'private/diary.txt', 'dear diary', '?bucket=photos');
     const headers = apiKey(mallory.firstKey);
-    for (const [method, suffix] of [['GET', ''], ['GET', '?meta=true'], ['DELETE', '']]) {
+    for (const [method, suffix] of [
+      ['GET', ''],
+      ['GET', '?meta=true'],
+      ['DELETE', ''],
+    ]) {
       const refused = await call(`/api/v1/files/${secret.id}${suffix}`, { method, headers });
       expect([refused.status, refused.json.error], `${method}${suffix}`).toEqual([404, 'files.not_found']);
     }

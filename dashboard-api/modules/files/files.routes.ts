@@ -37,8 +37,8 @@ export const filesOperations = {
     summary: 'Upload a file: multipart form-data (part `file`) or a raw body named by `key`.',
     description:
       'The body is streamed to storage, never buffered. A Content-Length is required: the upload reserves that much quota ' +
-      '(minus the size of the file it replaces) before its body is read. The file key is `key`, else the form part\'s file ' +
-      'name. The content type is the part\'s (multipart) or the request\'s (raw). Uploading to an existing key replaces the file.',
+      "(minus the size of the file it replaces) before its body is read. The file key is `key`, else the form part's file " +
+      "name. The content type is the part's (multipart) or the request's (raw). Uploading to an existing key replaces the file.",
     query: z.object({
       bucket: z.string().min(1).max(63).default('default'),
       key: z.string().min(1).max(1024).optional().describe('The file key; required for raw bodies.'),
@@ -47,7 +47,7 @@ export const filesOperations = {
     responses: {
       201: { description: 'Stored.', schema: fileSchema.extend({ createdAt: z.iso.datetime() }) },
       400: { description: '`files.invalid_upload`: no `file` part, no key, a malformed form or a short body.' },
-      403: { description: '`files.access_denied`: outside the key\'s scope.' },
+      403: { description: "`files.access_denied`: outside the key's scope." },
       404: { description: '`buckets.not_found`.' },
       411: { description: '`files.length_required`.' },
       413: {
@@ -87,7 +87,10 @@ export const filesOperations = {
     params: idParams,
     query: z.object({ meta: z.enum(['true', 'false']).optional() }),
     responses: {
-      200: { description: 'The bytes, with Content-Type, Content-Length, Content-Disposition, ETag and Accept-Ranges; with `meta=true`, the file as JSON (`fileSchema`).', contentType: '*/*' },
+      200: {
+        description: 'The bytes, with Content-Type, Content-Length, Content-Disposition, ETag and Accept-Ranges; with `meta=true`, the file as JSON (`fileSchema`).',
+        contentType: '*/*',
+      },
       206: { description: 'The requested range, with Content-Range.', contentType: '*/*' },
       403: { description: '`files.access_denied`.' },
       404: { description: '`files.not_found`.' },

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { BucketRow } from '../../../src/db/schema.ts';
-import { isS3Error, S3Error } from '../../../src/errors/s3-errors.ts';
+import { isS3Error, type S3Error } from '../../../src/errors/s3-errors.ts';
 import type { UploadGate } from '../../../src/limits/upload-gate.ts';
 import type { ObjectsService } from '../../../src/objects/objects.service.ts';
 import type { Principal } from '../../../src/objects/principal.ts';
@@ -42,9 +42,7 @@ export interface FilesCallOptions {
   signal?: AbortSignal;
 }
 
-export type DownloadResult =
-  | { kind: 'file'; file: FileInfo; object: GetObjectOutput }
-  | { kind: 'unsatisfiable'; size: number };
+export type DownloadResult = { kind: 'file'; file: FileInfo; object: GetObjectOutput } | { kind: 'unsatisfiable'; size: number };
 
 /** S3's object key limit. */
 const MAX_KEY_BYTES = 1024;
@@ -118,7 +116,11 @@ export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?
       const prefix = input.prefix ?? principal.scope?.prefix ?? '';
       const startAfter = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
       if (input.cursor !== undefined && startAfter === undefined) throw invalidCursorError();
-      const { page, bucketRow, objects: infos } = await objects.listObjectsWithInfo(principal, { bucket: input.bucket, prefix, startAfter, maxKeys: input.limit, signal: input.signal });
+      const {
+        page,
+        bucketRow,
+        objects: infos,
+      } = await objects.listObjectsWithInfo(principal, { bucket: input.bucket, prefix, startAfter, maxKeys: input.limit, signal: input.signal });
       const files = infos.map((info) => fileInfo(bucketRow, info));
       return { files, hasMore: page.isTruncated, cursor: page.isTruncated && page.nextMarker !== undefined ? encodeCursor(page.nextMarker) : null };
     },

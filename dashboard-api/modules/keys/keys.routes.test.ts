@@ -6,7 +6,6 @@ const requestIdShape = expect.stringMatching(/^[0-9A-F]{16}$/);
 const isoDate = expect.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
 const UNSCOPED = { buckets: null, prefix: null, permission: 'readwrite', expiresAt: null };
 
-
 describe('dashboard /api/keys', () => {
   let server: TestServer;
 

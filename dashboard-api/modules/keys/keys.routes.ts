@@ -94,13 +94,15 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
     if (!body.ok) return body.response;
     const { name, buckets, prefix, permission, expiresAt } = body.value;
     const userId = c.get('user')!.id;
-    const key = keys.create(userId, name, { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) }, requestOrigin(c, 'session', userId));
+    const key = keys.create(
+      userId,
+      name,
+      { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) },
+      requestOrigin(c, 'session', userId),
+    );
     // The only response that ever carries this secret.
     c.header('Cache-Control', 'no-store');
-    return c.json(
-      { id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt, ...scopeFields(key.scope) },
-      201,
-    );
+    return c.json({ id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt, ...scopeFields(key.scope) }, 201);
   });
 
   app.delete('/', (c) => {

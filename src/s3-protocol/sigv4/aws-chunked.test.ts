@@ -88,9 +88,7 @@ function encode(
   let previous = SEED;
   for (const chunk of [...chunks, Buffer.alloc(0)]) {
     if (options.signed) {
-      previous = hmacHex(
-        ['AWS4-HMAC-SHA256-PAYLOAD', AMZ_DATE, SCOPE, previous, EMPTY_SHA, createHash('sha256').update(chunk).digest('hex')].join('\n'),
-      );
+      previous = hmacHex(['AWS4-HMAC-SHA256-PAYLOAD', AMZ_DATE, SCOPE, previous, EMPTY_SHA, createHash('sha256').update(chunk).digest('hex')].join('\n'));
       parts.push(Buffer.from(`${chunk.length.toString(16)};chunk-signature=${previous}\r\n`));
     } else {
       parts.push(Buffer.from(`${chunk.length.toString(16)}\r\n`));
@@ -293,7 +291,10 @@ describe('signed payload with a signed trailer', () => {
   });
 
   it('signs several trailers sorted by name', async () => {
-    const trailers: [string, string][] = [['x-amz-checksum-crc32', crc], ['x-amz-checksum-crc32c', 'AAAAAA==']];
+    const trailers: [string, string][] = [
+      ['x-amz-checksum-crc32', crc],
+      ['x-amz-checksum-crc32c', 'AAAAAA=='],
+    ];
     const body = encode(chunks, { signed: true, trailers: [trailers[1], trailers[0]], signTrailers: true });
     const decoder = createAwsChunkedDecoder({ ...options, expectTrailer: undefined });
     await decode(decoder, [body]);
@@ -308,10 +309,7 @@ describe('awsChunkedOptionsFor', () => {
     expect(awsChunkedOptionsFor({ ...verified, payload: { kind: 'unsigned' } }, {})).toBeUndefined();
     expect(awsChunkedOptionsFor({ ...verified, payload: { kind: 'sha256', hash: EMPTY_SHA } }, {})).toBeUndefined();
     expect(
-      awsChunkedOptionsFor(
-        { ...verified, payload: { kind: 'streaming-unsigned-trailer' } },
-        { 'x-amz-decoded-content-length': '42', 'x-amz-trailer': 'X-Amz-Checksum-CRC32' },
-      ),
+      awsChunkedOptionsFor({ ...verified, payload: { kind: 'streaming-unsigned-trailer' } }, { 'x-amz-decoded-content-length': '42', 'x-amz-trailer': 'X-Amz-Checksum-CRC32' }),
     ).toMatchObject({ mode: 'unsigned-trailer', decodedContentLength: 42, expectTrailer: ['x-amz-checksum-crc32'] });
     expect(awsChunkedOptionsFor({ ...verified, payload: { kind: 'streaming-signed' } }, {})).toMatchObject({
       mode: 'signed',

@@ -159,21 +159,14 @@ class Decoder extends Transform implements AwsChunkedDecoder {
 
   override _flush(callback: TransformCallback): void {
     try {
-      if (
-        this.mode === 'unsigned-trailer' &&
-        this.state === State.Trailer &&
-        this.pendingLineLength === 0 &&
-        this.trailerLines === 0
-      ) {
+      if (this.mode === 'unsigned-trailer' && this.state === State.Trailer && this.pendingLineLength === 0 && this.trailerLines === 0) {
         // EOF right after the zero-length chunk's header line: the AWS JS SDK ends an
         // unsigned aws-chunked body that carries no trailer with "0\r\n" and no final CRLF.
         this.finishTrailers();
       }
       if (this.state !== State.Done) throw incomplete();
       if (this.decodedContentLength !== undefined && this.decodedLength !== this.decodedContentLength) {
-        throw incomplete(
-          `The decoded body is ${this.decodedLength} bytes; x-amz-decoded-content-length says ${this.decodedContentLength}.`,
-        );
+        throw incomplete(`The decoded body is ${this.decodedLength} bytes; x-amz-decoded-content-length says ${this.decodedContentLength}.`);
       }
       callback();
     } catch (error) {
@@ -307,7 +300,7 @@ class Decoder extends Transform implements AwsChunkedDecoder {
       this.trailerSignature = value;
       return;
     }
-    if (Object.prototype.hasOwnProperty.call(this.trailers, name)) throw invalid(`Duplicate trailing header ${name}.`);
+    if (Object.hasOwn(this.trailers, name)) throw invalid(`Duplicate trailing header ${name}.`);
     if (this.expectTrailer !== undefined && !this.expectTrailer.includes(name)) {
       throw invalid(`The trailing header ${name} was not declared in x-amz-trailer.`);
     }
@@ -321,7 +314,7 @@ class Decoder extends Transform implements AwsChunkedDecoder {
     }
     if (this.expectTrailer !== undefined) {
       for (const expected of this.expectTrailer) {
-        if (!Object.prototype.hasOwnProperty.call(this.trailers, expected)) {
+        if (!Object.hasOwn(this.trailers, expected)) {
           throw invalid(`The trailing header ${expected} declared in x-amz-trailer is missing.`);
         }
       }
@@ -333,8 +326,7 @@ class Decoder extends Transform implements AwsChunkedDecoder {
       names.sort();
       let canonical = '';
       for (const name of names) canonical += name + ':' + this.trailers[name] + '\n';
-      const stringToSign =
-        this.trailerPrefix + this.prevSignature + '\n' + createHash('sha256').update(canonical, 'latin1').digest('hex');
+      const stringToSign = this.trailerPrefix + this.prevSignature + '\n' + createHash('sha256').update(canonical, 'latin1').digest('hex');
       const expected = createHmac('sha256', this.signingKey!).update(stringToSign).digest('hex');
       if (!sameHex(expected, this.trailerSignature)) {
         throw new S3Error('SignatureDoesNotMatch', 'The trailer signature we calculated does not match the signature you provided.');

@@ -123,11 +123,7 @@ describe('headers', () => {
   });
 
   it('joins repeated headers with a comma from rawHeaders', () => {
-    const values = signedHeaderValues(
-      ['host', 'x-amz-meta-a'],
-      { host: 'h', 'x-amz-meta-a': 'one, two' },
-      ['Host', 'h', 'X-Amz-Meta-A', ' one ', 'x-amz-meta-a', 'two'],
-    );
+    const values = signedHeaderValues(['host', 'x-amz-meta-a'], { host: 'h', 'x-amz-meta-a': 'one, two' }, ['Host', 'h', 'X-Amz-Meta-A', ' one ', 'x-amz-meta-a', 'two']);
     expect(values).toEqual(['h', 'one,two']);
   });
 

@@ -26,11 +26,7 @@ export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca49
 /** 1 for bytes in the AWS unreserved set. */
 const UNRESERVED = new Uint8Array(256);
 for (let c = 0; c < 256; c++) {
-  UNRESERVED[c] =
-    (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) ||
-    c === 0x2d || c === 0x5f || c === 0x2e || c === 0x7e
-      ? 1
-      : 0;
+  UNRESERVED[c] = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x5f || c === 0x2e || c === 0x7e ? 1 : 0;
 }
 
 /** Encoded form of every byte: itself when unreserved, `%XX` (upper-case hex) otherwise. */
@@ -146,8 +142,8 @@ export interface RawTarget {
  * something downstream kept it let `/b/k#x` or `?…#&tagging` run an unsigned operation.
  */
 export function splitRawUrl(rawUrl: string): RawTarget {
-  if (rawUrl.charCodeAt(0) !== 0x2f) throw new S3Error('InvalidURI', 'Couldn\'t parse the specified URI.');
-  if (rawUrl.indexOf('#') !== -1) throw new S3Error('InvalidURI', 'Couldn\'t parse the specified URI: a request target may not contain \'#\'.');
+  if (rawUrl.charCodeAt(0) !== 0x2f) throw new S3Error('InvalidURI', "Couldn't parse the specified URI.");
+  if (rawUrl.indexOf('#') !== -1) throw new S3Error('InvalidURI', "Couldn't parse the specified URI: a request target may not contain '#'.");
   const q = rawUrl.indexOf('?');
   return q === -1 ? { path: rawUrl, query: '' } : { path: rawUrl.slice(0, q), query: rawUrl.slice(q + 1) };
 }
@@ -247,11 +243,7 @@ export function normalizeHeaderValue(value: string): string {
  * Values of the named (lower-case) headers, each normalised, repeated headers joined with `,`.
  * `host` falls back to HTTP/2's `:authority`. A missing header yields ''.
  */
-export function signedHeaderValues(
-  names: readonly string[],
-  headers: IncomingHttpHeaders,
-  rawHeaders?: readonly string[],
-): string[] {
+export function signedHeaderValues(names: readonly string[], headers: IncomingHttpHeaders, rawHeaders?: readonly string[]): string[] {
   const values: string[] = new Array(names.length);
   if (rawHeaders && rawHeaders.length > 0) {
     const index = new Map<string, number>();
@@ -304,14 +296,7 @@ export function buildCanonicalRequest(input: CanonicalRequestInput): string {
   for (let i = 0; i < input.signedHeaders.length; i++) {
     headerBlock += input.signedHeaders[i] + ':' + input.headerValues[i] + '\n';
   }
-  return (
-    input.method + '\n' +
-    input.canonicalUri + '\n' +
-    input.canonicalQuery + '\n' +
-    headerBlock + '\n' +
-    input.signedHeaders.join(';') + '\n' +
-    input.payloadHash
-  );
+  return input.method + '\n' + input.canonicalUri + '\n' + input.canonicalQuery + '\n' + headerBlock + '\n' + input.signedHeaders.join(';') + '\n' + input.payloadHash;
 }
 
 export function sha256Hex(data: string | Uint8Array): string {

@@ -34,13 +34,7 @@
  */
 import { createHash, timingSafeEqual, type Hash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import {
-  CHECKSUM_DIGEST_BYTES,
-  checksumHeaderName,
-  createChecksummer,
-  type ChecksumAlgorithm,
-  type Checksummer,
-} from '../../checksums/checksums.ts';
+import { CHECKSUM_DIGEST_BYTES, checksumHeaderName, createChecksummer, type ChecksumAlgorithm, type Checksummer } from '../../checksums/checksums.ts';
 import { S3Error } from '../../errors/s3-errors.ts';
 
 export interface PayloadVerifierOptions {
@@ -92,10 +86,7 @@ export function decodeChecksumValue(algorithm: ChecksumAlgorithm, value: string)
 }
 
 function invalidChecksumValue(algorithm: ChecksumAlgorithm, trailer: boolean): S3Error {
-  return new S3Error(
-    'InvalidRequest',
-    `Value for ${checksumHeaderName(algorithm)} ${trailer ? 'trailing header' : 'header'} is invalid.`,
-  );
+  return new S3Error('InvalidRequest', `Value for ${checksumHeaderName(algorithm)} ${trailer ? 'trailing header' : 'header'} is invalid.`);
 }
 
 function decodeMd5(value: string): Buffer | undefined {

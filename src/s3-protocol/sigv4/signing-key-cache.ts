@@ -12,7 +12,9 @@
 import { createHmac } from 'node:crypto';
 
 export function deriveSigningKey(secret: string, date: string, region: string, service: string): Buffer {
-  const kDate = createHmac('sha256', 'AWS4' + secret).update(date).digest();
+  const kDate = createHmac('sha256', 'AWS4' + secret)
+    .update(date)
+    .digest();
   const kRegion = createHmac('sha256', kDate).update(region).digest();
   const kService = createHmac('sha256', kRegion).update(service).digest();
   return createHmac('sha256', kService).update('aws4_request').digest();

@@ -101,10 +101,14 @@ async function handle(req: http.IncomingMessage, res: http.ServerResponse) {
       res.end('<?xml version="1.0" encoding="UTF-8"?><DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"></DeleteResult>');
     } else if (req.method === 'POST' && url.includes('uploads')) {
       res.writeHead(200, { 'Content-Type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>up+load/id=</UploadId></InitiateMultipartUploadResult>');
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Bucket>b</Bucket><Key>k</Key><UploadId>up+load/id=</UploadId></InitiateMultipartUploadResult>',
+      );
     } else if (req.method === 'GET' && url.includes('list-type=2')) {
       res.writeHead(200, { 'Content-Type': 'application/xml' });
-      res.end('<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>');
+      res.end(
+        '<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>',
+      );
     } else {
       res.writeHead(200, { 'Content-Length': '5', 'Content-Type': 'text/plain', ETag: '"x"' });
       res.end(req.method === 'HEAD' ? undefined : 'hello');

@@ -237,12 +237,9 @@ interface AuthorizationParts {
   signature: string;
 }
 
-const THREE_COMPONENTS =
-  'The authorization header is malformed; the authorization header requires three components: ' +
-  'Credential, SignedHeaders, and Signature.';
+const THREE_COMPONENTS = 'The authorization header is malformed; the authorization header requires three components: ' + 'Credential, SignedHeaders, and Signature.';
 
-const UNSUPPORTED_MECHANISM =
-  'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.';
+const UNSUPPORTED_MECHANISM = 'The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.';
 
 /**
  * Parses `AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`, tolerating missing
@@ -419,10 +416,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       );
     }
     if (cred.service !== service) {
-      throw new S3Error(
-        'AuthorizationHeaderMalformed',
-        `The authorization header is malformed; incorrect service "${cred.service}". This endpoint belongs to "${service}".`,
-      );
+      throw new S3Error('AuthorizationHeaderMalformed', `The authorization header is malformed; incorrect service "${cred.service}". This endpoint belongs to "${service}".`);
     }
 
     // Request time: x-amz-date, else Date.
@@ -442,17 +436,12 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       throw new S3Error('AccessDenied', 'AWS authentication requires a valid Date or x-amz-date header');
     }
     if (amzDate.slice(0, 8) !== cred.date) {
-      throw new S3Error(
-        'AuthorizationHeaderMalformed',
-        'The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date.',
-      );
+      throw new S3Error('AuthorizationHeaderMalformed', 'The authorization header is malformed; Invalid credential date. Date is not the same as X-Amz-Date.');
     }
     if (regionStrict && cred.region !== serverRegion) {
-      throw new S3Error(
-        'AuthorizationHeaderMalformed',
-        `The authorization header is malformed; the region '${cred.region}' is wrong; expecting '${serverRegion}'`,
-        { details: { Region: serverRegion } },
-      );
+      throw new S3Error('AuthorizationHeaderMalformed', `The authorization header is malformed; the region '${cred.region}' is wrong; expecting '${serverRegion}'`, {
+        details: { Region: serverRegion },
+      });
     }
     const nowMs = clock.now().getTime();
     if (Math.abs(nowMs - requestMs) > maxSkewMs) {
@@ -479,18 +468,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     const payload = parsePayloadMode(payloadHash);
 
     const { scope, signingKey } = signingKeyFor(cred);
-    const seedSignature = checkSignature(
-      request,
-      { path, params, rawQuery },
-      false,
-      signedHeaders,
-      payloadHash,
-      amzDate,
-      scope,
-      signingKey,
-      parts.signature,
-      cred.accessKeyId,
-    );
+    const seedSignature = checkSignature(request, { path, params, rawQuery }, false, signedHeaders, payloadHash, amzDate, scope, signingKey, parts.signature, cred.accessKeyId);
     rejectUnsignedAmzHeaders(request.headers, signedHeaders);
     return {
       accessKeyId: cred.accessKeyId,
@@ -523,10 +501,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       }
       throw queryError('X-Amz-Algorithm only supports "AWS4-HMAC-SHA256"');
     }
-    if (
-      algorithm === undefined || credential === undefined || date === undefined ||
-      expires === undefined || signedHeadersParam === undefined || signature === undefined
-    ) {
+    if (algorithm === undefined || credential === undefined || date === undefined || expires === undefined || signedHeadersParam === undefined || signature === undefined) {
       throw queryError(
         'Query-string authentication version 4 requires the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, ' +
           'X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires parameters.',
@@ -534,16 +509,14 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     }
     const cred = parseCredential(credential);
     if (cred === undefined) {
-      throw queryError(
-        'Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".',
-      );
+      throw queryError('Error parsing the X-Amz-Credential parameter; the Credential is mal-formed; expecting "<YOUR-AKID>/YYYYMMDD/REGION/SERVICE/aws4_request".');
     }
     if (cred.service !== service) {
       throw queryError(`Error parsing the X-Amz-Credential parameter; incorrect service "${cred.service}". This endpoint belongs to "${service}".`);
     }
     const requestMs = parseAmzDate(date);
     if (requestMs === undefined) {
-      throw queryError('X-Amz-Date must be in the ISO8601 Long Format "yyyyMMdd\'T\'HHmmss\'Z\'"');
+      throw queryError("X-Amz-Date must be in the ISO8601 Long Format \"yyyyMMdd'T'HHmmss'Z'\"");
     }
     if (date.slice(0, 8) !== cred.date) {
       throw queryError('Error parsing the X-Amz-Credential parameter; Invalid credential date. Date is not the same as X-Amz-Date.');
@@ -559,10 +532,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
       throw queryError('X-Amz-Expires must be at least 1 second');
     }
     if (regionStrict && cred.region !== serverRegion) {
-      throw queryError(
-        `Error parsing the X-Amz-Credential parameter; the region '${cred.region}' is wrong; expecting '${serverRegion}'`,
-        { Region: serverRegion },
-      );
+      throw queryError(`Error parsing the X-Amz-Credential parameter; the region '${cred.region}' is wrong; expecting '${serverRegion}'`, { Region: serverRegion });
     }
     const nowMs = clock.now().getTime();
     const expiresAtMs = requestMs + expiresSeconds * 1000;
@@ -600,18 +570,7 @@ export function createSigV4Verifier(options: SigV4VerifierOptions): SigV4Verifie
     const payload = parsePayloadMode(payloadHash);
 
     const { scope, signingKey } = signingKeyFor(cred);
-    const seedSignature = checkSignature(
-      request,
-      { path, params, rawQuery },
-      true,
-      signedHeaders,
-      payloadHash,
-      date,
-      scope,
-      signingKey,
-      signature,
-      cred.accessKeyId,
-    );
+    const seedSignature = checkSignature(request, { path, params, rawQuery }, true, signedHeaders, payloadHash, date, scope, signingKey, signature, cred.accessKeyId);
     rejectUnsignedAmzHeaders(request.headers, signedHeaders);
     return {
       accessKeyId: cred.accessKeyId,

@@ -6,14 +6,7 @@ import { Readable } from 'node:stream';
 import Database from 'better-sqlite3';
 import { checksumOf, compositeChecksum } from '../../checksums/checksums.ts';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  bodyOf,
-  expectS3Error,
-  failingBody,
-  md5Base64,
-  readAll,
-  runStorageBackendContract,
-} from '../storage-backend.contract.ts';
+import { bodyOf, expectS3Error, failingBody, md5Base64, readAll, runStorageBackendContract } from '../storage-backend.contract.ts';
 import type { ObjectMetadata } from '../storage-backend.ts';
 import { createFsBackend, type FsBackend } from './fs-backend.ts';
 
@@ -157,19 +150,10 @@ describe('fs backend specifics', () => {
   it('rejects malformed arguments', async () => {
     const { backend } = await setup();
     await put(backend, 'src', 'source bytes');
-    await expectS3Error(
-      backend.putObject({ bucket: 'bucket', key: 'k', body: bodyOf('x'), size: 1, metadata: meta(), contentMd5: 'bm90LWFuLW1kNQ' }),
-      'InvalidDigest',
-    );
+    await expectS3Error(backend.putObject({ bucket: 'bucket', key: 'k', body: bodyOf('x'), size: 1, metadata: meta(), contentMd5: 'bm90LWFuLW1kNQ' }), 'InvalidDigest');
     const { uploadId } = await backend.createMultipartUpload({ bucket: 'bucket', key: 'mp', metadata: meta() });
-    await expectS3Error(
-      backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 0, body: bodyOf('x'), size: 1 }),
-      'InvalidArgument',
-    );
-    await expectS3Error(
-      backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 10_001, body: bodyOf('x'), size: 1 }),
-      'InvalidArgument',
-    );
+    await expectS3Error(backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 0, body: bodyOf('x'), size: 1 }), 'InvalidArgument');
+    await expectS3Error(backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 10_001, body: bodyOf('x'), size: 1 }), 'InvalidArgument');
     await expectS3Error(
       backend.uploadPartCopy({ bucket: 'bucket', key: 'mp', uploadId, partNumber: 1, sourceBucket: 'bucket', sourceKey: 'src', sourceRange: { start: 5, end: 12 } }),
       'InvalidRange',
@@ -221,8 +205,7 @@ describe('fs backend specifics', () => {
   it('commits multipart uploads by reference and cleans up unused, replaced and aborted parts', async () => {
     const { backend, dataFiles } = await setup({ minPartSize: 1 });
     const { uploadId } = await backend.createMultipartUpload({ bucket: 'bucket', key: 'mp', metadata: meta() });
-    const upload = (n: number, data: string) =>
-      backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: n, body: bodyOf(data), size: data.length });
+    const upload = (n: number, data: string) => backend.uploadPart({ bucket: 'bucket', key: 'mp', uploadId, partNumber: n, body: bodyOf(data), size: data.length });
     const p1 = await upload(1, 'one-');
     await upload(2, 'two-');
     await upload(2, 'TWO-');

@@ -144,11 +144,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   const tmpDir = path.join(dataDir, 'tmp');
   await fs.promises.mkdir(dataRoot, { recursive: true });
   await fs.promises.mkdir(tmpDir, { recursive: true });
-  await Promise.all(
-    Array.from({ length: 256 }, (_, i) =>
-      fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true }),
-    ),
-  );
+  await Promise.all(Array.from({ length: 256 }, (_, i) => fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true })));
   const indexFile = path.join(dataDir, 'index.sqlite');
   const index = new FsIndex(indexFile, { durable: options.fsync ?? true });
   // Claimed before the first file is written: another process's sweep must see this one alive.
@@ -678,7 +674,10 @@ class FsStorageBackend implements FsBackend {
   }
 
   async deleteBucket(bucket: string): Promise<void> {
-    const { result } = await this.freeing(() => this.index.deleteBucket(bucket), (change) => change.orphans);
+    const { result } = await this.freeing(
+      () => this.index.deleteBucket(bucket),
+      (change) => change.orphans,
+    );
     if (result === 'missing') throw noSuchBucket(bucket);
     if (result === 'not-empty') throw new S3Error('BucketNotEmpty', undefined, { details: { BucketName: bucket } });
   }
@@ -751,12 +750,18 @@ class FsStorageBackend implements FsBackend {
   async deleteObject(input: { bucket: string; key: string } & Journaled): Promise<void> {
     this.requireBucket(input.bucket);
     // The hook hears of a missing key too (replaced: false): it decides whether that is an event.
-    await this.freeing(() => this.index.deleteObjects(input.bucket, [utf8(input.key)], input.journal, true), (orphans) => orphans);
+    await this.freeing(
+      () => this.index.deleteObjects(input.bucket, [utf8(input.key)], input.journal, true),
+      (orphans) => orphans,
+    );
   }
 
   async deleteObjects(input: { bucket: string; keys: string[] } & Journaled): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
-    await this.freeing(() => this.index.deleteObjects(input.bucket, input.keys.map(utf8), input.journal), (orphans) => orphans);
+    await this.freeing(
+      () => this.index.deleteObjects(input.bucket, input.keys.map(utf8), input.journal),
+      (orphans) => orphans,
+    );
     return { deleted: [...input.keys], errors: [] };
   }
 
@@ -870,10 +875,7 @@ class FsStorageBackend implements FsBackend {
       signal: input.signal,
     });
     const checksum: ObjectChecksum | undefined =
-      received.declared ??
-      (computeAlgorithm && received.checksum
-        ? { algorithm: computeAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
-        : undefined);
+      received.declared ?? (computeAlgorithm && received.checksum ? { algorithm: computeAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' } : undefined);
     const part = await this.commitReceivedPart(input, received, checksum);
     return { etag: part.etag, size: part.size, checksum: part.checksum };
   }
@@ -900,9 +902,7 @@ class FsStorageBackend implements FsBackend {
     const body = await this.openRangeStream(source, start, end);
     const received = await this.receive(body, { size: end - start, checksumAlgorithm: upload.checksumAlgorithm, signal: input.signal });
     const checksum: ObjectChecksum | undefined =
-      upload.checksumAlgorithm && received.checksum
-        ? { algorithm: upload.checksumAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' }
-        : undefined;
+      upload.checksumAlgorithm && received.checksum ? { algorithm: upload.checksumAlgorithm, value: received.checksum.toString('base64'), type: 'FULL_OBJECT' } : undefined;
     const part = await this.commitReceivedPart(input, received, checksum);
     return { etag: part.etag, size: part.size, checksum, lastModified: new Date(part.lastModified) };
   }
@@ -912,30 +912,41 @@ class FsStorageBackend implements FsBackend {
     const minPartSize = this.options.minPartSize;
     // Completion usually frees bytes (the parts already count); it is admitted when it adds an
     // object, or when parts counted too little (measured inside the transaction).
-    const committed = await this.commitAdmitted(input.admit, undefined, (admitted) => this.index.completeUpload(input.uploadId, (upload, stored) => {
-      // The whole request is checked here, in S3's order (InvalidPartOrder before InvalidPart).
-      const used = validateCompletion(input.parts, stored, minPartSize);
-      const checksum = completedChecksum(upload.checksumAlgorithm, used);
-      const record: ObjectRecord = {
-        bucket: upload.bucket,
-        key: upload.key,
-        size: used.reduce((sum, p) => sum + p.size, 0),
-        etag: multipartEtag(used),
-        lastModified: Date.now(),
-        metadata: upload.metadata,
-        tags: upload.tags,
-        checksum,
-        partsCount: used.length,
-        segments: used.filter((p) => p.file !== null && p.size > 0).map((p) => ({ file: p.file!, size: p.size })),
-      };
-      const result: WriteResult = {
-        etag: record.etag,
-        size: record.size,
-        lastModified: new Date(record.lastModified),
-        checksum,
-      };
-      return { record, result };
-    }, admitted, input.journal), input.signal);
+    const committed = await this.commitAdmitted(
+      input.admit,
+      undefined,
+      (admitted) =>
+        this.index.completeUpload(
+          input.uploadId,
+          (upload, stored) => {
+            // The whole request is checked here, in S3's order (InvalidPartOrder before InvalidPart).
+            const used = validateCompletion(input.parts, stored, minPartSize);
+            const checksum = completedChecksum(upload.checksumAlgorithm, used);
+            const record: ObjectRecord = {
+              bucket: upload.bucket,
+              key: upload.key,
+              size: used.reduce((sum, p) => sum + p.size, 0),
+              etag: multipartEtag(used),
+              lastModified: Date.now(),
+              metadata: upload.metadata,
+              tags: upload.tags,
+              checksum,
+              partsCount: used.length,
+              segments: used.filter((p) => p.file !== null && p.size > 0).map((p) => ({ file: p.file!, size: p.size })),
+            };
+            const result: WriteResult = {
+              etag: record.etag,
+              size: record.size,
+              lastModified: new Date(record.lastModified),
+              checksum,
+            };
+            return { record, result };
+          },
+          admitted,
+          input.journal,
+        ),
+      input.signal,
+    );
     if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
     await this.discard(committed.orphans);
     return committed.result;
@@ -943,7 +954,10 @@ class FsStorageBackend implements FsBackend {
 
   async abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void> {
     this.requireUpload(input.bucket, input.key, input.uploadId);
-    await this.freeing(() => this.index.deleteUpload(input.uploadId), (orphans) => orphans);
+    await this.freeing(
+      () => this.index.deleteUpload(input.uploadId),
+      (orphans) => orphans,
+    );
   }
 
   async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
@@ -1112,4 +1126,3 @@ class FsStorageBackend implements FsBackend {
 function noSuchBucket(bucket: string): S3Error {
   return new S3Error('NoSuchBucket', undefined, { details: { BucketName: bucket } });
 }
-

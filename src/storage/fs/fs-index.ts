@@ -324,18 +324,10 @@ export class FsIndex {
       ),
       deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
       setTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ?'),
-      listFromIncl: db.prepare(
-        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?',
-      ),
-      listFromExcl: db.prepare(
-        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?',
-      ),
-      listFromInclUpper: db.prepare(
-        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?',
-      ),
-      listFromExclUpper: db.prepare(
-        'SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? AND key < ? ORDER BY key LIMIT ?',
-      ),
+      listFromIncl: db.prepare('SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? ORDER BY key LIMIT ?'),
+      listFromExcl: db.prepare('SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? ORDER BY key LIMIT ?'),
+      listFromInclUpper: db.prepare('SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key LIMIT ?'),
+      listFromExclUpper: db.prepare('SELECT key, size, etag, last_modified FROM objects WHERE bucket = ? AND key > ? AND key < ? ORDER BY key LIMIT ?'),
       insertUpload: db.prepare(
         `INSERT INTO uploads (upload_id, bucket, key, initiated, metadata, tags, checksum_algorithm)
          VALUES (@upload_id, @bucket, @key, @initiated, @metadata, @tags, @checksum_algorithm)`,
@@ -343,21 +335,11 @@ export class FsIndex {
       getUpload: db.prepare('SELECT * FROM uploads WHERE upload_id = ?'),
       deleteUpload: db.prepare('DELETE FROM uploads WHERE upload_id = ?'),
       uploadsOfBucket: db.prepare('SELECT upload_id FROM uploads WHERE bucket = ?').pluck(),
-      uploadsSameKeyAfter: db.prepare(
-        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? ORDER BY upload_id LIMIT ?',
-      ),
-      uploadsFromIncl: db.prepare(
-        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? ORDER BY key, upload_id LIMIT ?',
-      ),
-      uploadsFromExcl: db.prepare(
-        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? ORDER BY key, upload_id LIMIT ?',
-      ),
-      uploadsFromInclUpper: db.prepare(
-        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key, upload_id LIMIT ?',
-      ),
-      uploadsFromExclUpper: db.prepare(
-        'SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? AND key < ? ORDER BY key, upload_id LIMIT ?',
-      ),
+      uploadsSameKeyAfter: db.prepare('SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key = ? AND upload_id > ? ORDER BY upload_id LIMIT ?'),
+      uploadsFromIncl: db.prepare('SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? ORDER BY key, upload_id LIMIT ?'),
+      uploadsFromExcl: db.prepare('SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? ORDER BY key, upload_id LIMIT ?'),
+      uploadsFromInclUpper: db.prepare('SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key >= ? AND key < ? ORDER BY key, upload_id LIMIT ?'),
+      uploadsFromExclUpper: db.prepare('SELECT key, upload_id, initiated FROM uploads WHERE bucket = ? AND key > ? AND key < ? ORDER BY key, upload_id LIMIT ?'),
       getPart: db.prepare('SELECT * FROM parts WHERE upload_id = ? AND part_number = ?'),
       upsertPart: db.prepare(
         `INSERT OR REPLACE INTO parts (upload_id, part_number, etag, size, last_modified, checksum, file)

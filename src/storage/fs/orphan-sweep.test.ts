@@ -40,7 +40,11 @@ describe('fs backend: collecting unreferenced data files', () => {
       await fs.writeFile(dataFile(name), randomBytes(50_000));
       return name;
     };
-    const exists = (name: string) => fs.access(dataFile(name)).then(() => true, () => false);
+    const exists = (name: string) =>
+      fs.access(dataFile(name)).then(
+        () => true,
+        () => false,
+      );
     return { dataDir, start, close, dataFile, uncommitted, exists };
   }
 

@@ -75,7 +75,10 @@ export async function sweepOrphans(options: OrphanSweepOptions): Promise<SweepRe
   const collectible = (id: string) => {
     if (id === options.self) return false;
     let verdict = verdicts.get(id);
-    if (verdict === undefined) verdicts.set(id, (verdict = ownerLiveness(options.ownersDir, id)));
+    if (verdict === undefined) {
+      verdict = ownerLiveness(options.ownersDir, id);
+      verdicts.set(id, verdict);
+    }
     return options.scope === 'all' ? verdict !== 'alive' : verdict === 'crashed';
   };
 
@@ -177,9 +180,7 @@ async function dropReferenced(options: OrphanSweepOptions, candidates: Set<strin
   try {
     db.pragma('busy_timeout = 5000');
     const objectsFirst = db.prepare("SELECT bucket, key, segments FROM objects WHERE segments <> '[]' ORDER BY bucket, key LIMIT ?");
-    const objectsAfter = db.prepare(
-      "SELECT bucket, key, segments FROM objects WHERE (bucket, key) > (?, ?) AND segments <> '[]' ORDER BY bucket, key LIMIT ?",
-    );
+    const objectsAfter = db.prepare("SELECT bucket, key, segments FROM objects WHERE (bucket, key) > (?, ?) AND segments <> '[]' ORDER BY bucket, key LIMIT ?");
     const partsFirst = db.prepare('SELECT upload_id, part_number, file FROM parts WHERE file IS NOT NULL ORDER BY upload_id, part_number LIMIT ?');
     const partsAfter = db.prepare(
       'SELECT upload_id, part_number, file FROM parts WHERE (upload_id, part_number) > (?, ?) AND file IS NOT NULL ORDER BY upload_id, part_number LIMIT ?',

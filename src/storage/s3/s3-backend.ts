@@ -69,11 +69,9 @@ function metadataHeaders(metadata: ObjectMetadata | undefined): Record<string, s
   return headers;
 }
 
-const tagHeader = (tags: Record<string, string> | undefined) =>
-  tags && Object.keys(tags).length > 0 ? new URLSearchParams(tags).toString() : undefined;
+const tagHeader = (tags: Record<string, string> | undefined) => (tags && Object.keys(tags).length > 0 ? new URLSearchParams(tags).toString() : undefined);
 
-const rangeHeader = (range: ByteRangeSpec | undefined) =>
-  !range ? undefined : range.kind === 'suffix' ? `bytes=-${range.length}` : `bytes=${range.start}-${range.end ?? ''}`;
+const rangeHeader = (range: ByteRangeSpec | undefined) => (!range ? undefined : range.kind === 'suffix' ? `bytes=-${range.length}` : `bytes=${range.start}-${range.end ?? ''}`);
 
 /**
  * Conditions are forwarded so the backend can skip sending a body, and evaluated again here on
@@ -201,7 +199,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     for (const [name, value] of Object.entries(headers)) {
       if (name.startsWith('x-amz-meta-') && value !== undefined) userMetadata[name.slice(11)] = Array.isArray(value) ? value.join(',') : value;
     }
-    const info: ObjectInfo = { key, size, etag, lastModified: new Date(headerValue(headers, 'last-modified') ?? 0), userMetadata, tagCount: Number(headerValue(headers, 'x-amz-tagging-count') ?? 0) };
+    const info: ObjectInfo = {
+      key,
+      size,
+      etag,
+      lastModified: new Date(headerValue(headers, 'last-modified') ?? 0),
+      userMetadata,
+      tagCount: Number(headerValue(headers, 'x-amz-tagging-count') ?? 0),
+    };
     for (const [field, header] of CONTENT_HEADERS) {
       const value = headerValue(headers, header);
       if (value !== undefined) info[field] = value;
@@ -229,8 +234,6 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
   async function headBucket(bucket: string): Promise<void> {
     await http.sendAndDiscard({ method: 'HEAD', bucket }).catch(bucketLevel);
   }
-
-
 
   /** Usage, sizes and uploads as the catalog recorded them; its journal. */
   const local: BackendLocalState = {
@@ -347,11 +350,13 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
-      const headers = await http.sendAndDiscard({ method: 'HEAD', bucket: input.bucket, key: input.key, headers: conditionHeaders(input.conditions), signal: input.signal }).catch(async (error: unknown) => {
-        // HEAD has no body to tell a missing key from a missing bucket.
-        if (isS3Error(error, 'NoSuchKey')) await headBucket(input.bucket);
-        throw error;
-      });
+      const headers = await http
+        .sendAndDiscard({ method: 'HEAD', bucket: input.bucket, key: input.key, headers: conditionHeaders(input.conditions), signal: input.signal })
+        .catch(async (error: unknown) => {
+          // HEAD has no body to tell a missing key from a missing bucket.
+          if (isS3Error(error, 'NoSuchKey')) await headBucket(input.bucket);
+          throw error;
+        });
       const { info } = objectInfo(input.key, input.bucket, headers, 200);
       evaluateConditions(info, input.conditions);
       return info;
@@ -365,14 +370,22 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async deleteObjects({ bucket, keys, journal, signal }): Promise<DeleteObjectsOutput> {
       signal?.throwIfAborted();
-      const body = Buffer.from(document('Delete', text('Quiet', false), keys.map((key) => node('Object', text('Key', key)))));
-      const response = await http.sendForText({
-        method: 'POST',
-        bucket,
-        query: { delete: '' },
-        body,
-        headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
-      }).catch(bucketLevel);
+      const body = Buffer.from(
+        document(
+          'Delete',
+          text('Quiet', false),
+          keys.map((key) => node('Object', text('Key', key))),
+        ),
+      );
+      const response = await http
+        .sendForText({
+          method: 'POST',
+          bucket,
+          query: { delete: '' },
+          body,
+          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+        })
+        .catch(bucketLevel);
       const result = parseResponse(response.text, 'DeleteResult');
       const deleted = arr(result.Deleted).map((entry) => str(entry.Key)!);
       const errors = arr(result.Error).map((entry) => ({ key: str(entry.Key)!, code: str(entry.Code) ?? 'InternalError', message: str(entry.Message) ?? '' }));
@@ -381,7 +394,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async copyObject(input: CopyObjectInput): Promise<WriteResult> {
-      if (input.sourceConditions) evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
+      if (input.sourceConditions)
+        evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
       // RGW ignores the tagging directive (REPLACE drops the tags, COPY keeps the source's): tags
       // are set again after the copy.
       const tags = input.tags ?? (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey }) : undefined);
@@ -389,24 +403,26 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey)));
       // A store-side copy is not cancelled half way (the catalog must learn its outcome): checked before it starts.
       input.signal?.throwIfAborted();
-      const response = await http.sendForText({
-        method: 'PUT',
-        bucket: input.bucket,
-        key: input.key,
-        headers: {
-          'x-amz-copy-source': copySource(input.sourceBucket, input.sourceKey),
-          'x-amz-metadata-directive': input.metadataDirective,
-          ...(input.metadataDirective === 'REPLACE' ? metadataHeaders(input.metadata) : {}),
-          ...(tags ? { 'x-amz-tagging-directive': 'REPLACE', 'x-amz-tagging': tagHeader(tags) ?? '' } : { 'x-amz-tagging-directive': 'COPY' }),
-          ...conditionHeaders(input.sourceConditions, 'x-amz-copy-source-'),
-        },
-      }).catch(async (error: unknown) => {
-        if (isS3Error(error, 'NoSuchBucket') || isS3Error(error, 'NoSuchKey')) {
-          await headBucket(input.bucket);
-          await headBucket(input.sourceBucket);
-        }
-        throw error;
-      });
+      const response = await http
+        .sendForText({
+          method: 'PUT',
+          bucket: input.bucket,
+          key: input.key,
+          headers: {
+            'x-amz-copy-source': copySource(input.sourceBucket, input.sourceKey),
+            'x-amz-metadata-directive': input.metadataDirective,
+            ...(input.metadataDirective === 'REPLACE' ? metadataHeaders(input.metadata) : {}),
+            ...(tags ? { 'x-amz-tagging-directive': 'REPLACE', 'x-amz-tagging': tagHeader(tags) ?? '' } : { 'x-amz-tagging-directive': 'COPY' }),
+            ...conditionHeaders(input.sourceConditions, 'x-amz-copy-source-'),
+          },
+        })
+        .catch(async (error: unknown) => {
+          if (isS3Error(error, 'NoSuchBucket') || isS3Error(error, 'NoSuchKey')) {
+            await headBucket(input.bucket);
+            await headBucket(input.sourceBucket);
+          }
+          throw error;
+        });
       const result = parseResponse(response.text, 'CopyObjectResult');
       const etag = quoted(str(result.ETag));
       if (tags && Object.keys(tags).length > 0) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags });
@@ -485,7 +501,15 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async putObjectTagging({ bucket, key, tags, journal, signal }) {
       signal?.throwIfAborted();
-      const body = Buffer.from(document('Tagging', node('TagSet', Object.entries(tags).map(([name, value]) => node('Tag', text('Key', name), text('Value', value))))));
+      const body = Buffer.from(
+        document(
+          'Tagging',
+          node(
+            'TagSet',
+            Object.entries(tags).map(([name, value]) => node('Tag', text('Key', name), text('Value', value))),
+          ),
+        ),
+      );
       await http.sendAndDiscard({
         method: 'PUT',
         bucket,
@@ -505,13 +529,15 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async createMultipartUpload(input: CreateMultipartUploadInput) {
       input.signal?.throwIfAborted();
-      const response = await http.sendForText({
-        method: 'POST',
-        bucket: input.bucket,
-        key: input.key,
-        query: { uploads: '' },
-        headers: { ...metadataHeaders(input.metadata), 'x-amz-tagging': tagHeader(input.tags) },
-      }).catch(bucketLevel);
+      const response = await http
+        .sendForText({
+          method: 'POST',
+          bucket: input.bucket,
+          key: input.key,
+          query: { uploads: '' },
+          headers: { ...metadataHeaders(input.metadata), 'x-amz-tagging': tagHeader(input.tags) },
+        })
+        .catch(bucketLevel);
       const uploadId = str(parseResponse(response.text, 'InitiateMultipartUploadResult').UploadId);
       if (!uploadId) throw new S3Error('InternalError', 'The storage backend returned no upload id.');
       catalog.recordUpload(uploadId, input.bucket, input.checksumAlgorithm, input.tags);
@@ -523,16 +549,18 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const admission = createAdmission(input.admit);
       return withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
         const body = await admission.beforeLastChunk(spooledOrStreamed, size, () => partChange(input.uploadId, input.partNumber, size));
-        const headers = await http.sendAndDiscard({
-          method: 'PUT',
-          bucket: input.bucket,
-          key: input.key,
-          query: { partNumber: String(input.partNumber), uploadId: input.uploadId },
-          body,
-          bodyLength: size,
-          headers: { 'content-md5': input.contentMd5 },
-          signal: whileStreaming(input.signal, body),
-        }).catch(uploadLevel);
+        const headers = await http
+          .sendAndDiscard({
+            method: 'PUT',
+            bucket: input.bucket,
+            key: input.key,
+            query: { partNumber: String(input.partNumber), uploadId: input.uploadId },
+            body,
+            bodyLength: size,
+            headers: { 'content-md5': input.contentMd5 },
+            signal: whileStreaming(input.signal, body),
+          })
+          .catch(uploadLevel);
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
         const checksum = await settledChecksum(input.checksum);
@@ -545,7 +573,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     async uploadPartCopy(input: UploadPartCopyInput) {
       input.signal?.throwIfAborted();
       checkPartNumber(input.partNumber);
-      if (input.sourceConditions) evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
+      if (input.sourceConditions)
+        evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
       const admission = createAdmission(input.admit);
       if (input.admit) {
         const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await sizeOfObject(input.sourceBucket, input.sourceKey);
@@ -578,7 +607,10 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const used = validateCompletion(input.parts, stored.parts);
       // The stored ETags (the client's may differ in quotes or case), in the requested order.
       const body = Buffer.from(
-        document('CompleteMultipartUpload', used.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag))))),
+        document(
+          'CompleteMultipartUpload',
+          used.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag)))),
+        ),
       );
       const tags = catalog.upload(input.uploadId)?.tags;
       const admission = createAdmission(input.admit);
@@ -611,12 +643,18 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
       input.signal?.throwIfAborted();
-      const response = await http.sendForText({
-        method: 'GET',
-        bucket: input.bucket,
-        key: input.key,
-        query: { uploadId: input.uploadId, 'max-parts': String(input.maxParts), 'part-number-marker': input.partNumberMarker === undefined ? undefined : String(input.partNumberMarker) },
-      }).catch(uploadLevel);
+      const response = await http
+        .sendForText({
+          method: 'GET',
+          bucket: input.bucket,
+          key: input.key,
+          query: {
+            uploadId: input.uploadId,
+            'max-parts': String(input.maxParts),
+            'part-number-marker': input.partNumberMarker === undefined ? undefined : String(input.partNumberMarker),
+          },
+        })
+        .catch(uploadLevel);
       const result = parseResponse(response.text, 'ListPartsResult');
       const recorded = new Map(catalog.parts(input.uploadId).map((part) => [part.part_number, part]));
       const upload = catalog.upload(input.uploadId);
@@ -630,7 +668,9 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           etag,
           size: Number(str(part.Size) ?? 0),
           lastModified: new Date(str(part.LastModified) ?? 0),
-          ...(checksumValue && upload?.checksum_algorithm ? { checksum: { algorithm: upload.checksum_algorithm as ChecksumAlgorithm, value: checksumValue, type: 'FULL_OBJECT' as const } } : {}),
+          ...(checksumValue && upload?.checksum_algorithm
+            ? { checksum: { algorithm: upload.checksum_algorithm as ChecksumAlgorithm, value: checksumValue, type: 'FULL_OBJECT' as const } }
+            : {}),
         };
       });
       const isTruncated = str(result.IsTruncated) === 'true';

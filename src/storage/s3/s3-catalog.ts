@@ -69,11 +69,11 @@ export function openS3Catalog(path: string) {
     object: db.prepare<[string, Buffer], { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null }>(
       'SELECT size, etag, checksum_algorithm, checksum_value, checksum_type FROM objects WHERE bucket = ? AND key = ?',
     ),
-    putObject: db.prepare(
-      'INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)',
-    ),
+    putObject: db.prepare('INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
-    upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>('SELECT bucket, checksum_algorithm, tags FROM uploads WHERE upload_id = ?'),
+    upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>(
+      'SELECT bucket, checksum_algorithm, tags FROM uploads WHERE upload_id = ?',
+    ),
     putUpload: db.prepare('INSERT OR REPLACE INTO uploads (upload_id, bucket, checksum_algorithm, initiated, tags) VALUES (?, ?, ?, ?, ?)'),
     initiated: db.prepare<[string], { initiated: number }>('SELECT initiated FROM uploads WHERE upload_id = ?'),
     deleteUpload: db.prepare('DELETE FROM uploads WHERE upload_id = ?'),
@@ -102,15 +102,7 @@ export function openS3Catalog(path: string) {
   };
 
   /** Records an object version; returns the usage change it made (for the write's admission). */
-  const recordObject = (
-    bucket: string,
-    key: string,
-    size: number,
-    etag: string,
-    checksum: ObjectChecksum | undefined,
-    hook?: JournalHook,
-    contentType?: string,
-  ): UsageChange => {
+  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
     const previous = statements.object.get(bucket, keyBytes(key));
     statements.ensureBucket.run(bucket);
     statements.putObject.run(bucket, keyBytes(key), size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
@@ -188,11 +180,13 @@ export function openS3Catalog(path: string) {
       return { bytes: size - (previous?.size ?? 0), objects: 0 };
     }),
     /** Returns the usage change: the object's growth minus the parts it retires. */
-    completeUpload: immediate((uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
-      const retired = dropUpload(uploadId, bucket);
-      const change = recordObject(bucket, key, size, etag, checksum, hook, contentType);
-      return { bytes: change.bytes - retired, objects: change.objects };
-    }),
+    completeUpload: immediate(
+      (uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
+        const retired = dropUpload(uploadId, bucket);
+        const change = recordObject(bucket, key, size, etag, checksum, hook, contentType);
+        return { bytes: change.bytes - retired, objects: change.objects };
+      },
+    ),
     abortUpload: immediate((uploadId: string, bucket: string) => void dropUpload(uploadId, bucket)),
     /** Journals a change the catalog keeps nothing about (tagging), right after the store confirmed it. */
     journalChange: immediate((hook: JournalHook | undefined, facts: Omit<CommitFacts, 'size' | 'etag'> & { bucket: string }) => {

@@ -18,7 +18,11 @@ const readAll = async (stream: Readable) => {
   for await (const chunk of stream) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
 };
-const errorCode = (promise: Promise<unknown>) => promise.then(() => 'resolved', (error: unknown) => (isS3Error(error) ? error.code : String(error)));
+const errorCode = (promise: Promise<unknown>) =>
+  promise.then(
+    () => 'resolved',
+    (error: unknown) => (isS3Error(error) ? error.code : String(error)),
+  );
 
 /**
  * Issue #9 item 13: object keys with `.`/`..` segments on the s3 proxy backend, behind a
@@ -68,7 +72,7 @@ describe('s3 proxy backend: keys with dot segments behind a normalising proxy (C
   });
 
   const directKeys = async (bucket: string) => ((await direct.send(new ListObjectsV2Command({ Bucket: bucket }))).Contents ?? []).map((object) => object.Key).sort();
-  const otherSecret = async () => (await direct.send(new GetObjectCommand({ Bucket: other, Key: 'secret.txt' })).then((got) => got.Body!.transformToString()));
+  const otherSecret = async () => await direct.send(new GetObjectCommand({ Bucket: other, Key: 'secret.txt' })).then((got) => got.Body!.transformToString());
 
   it('sends no request target a normaliser would change, and keeps a climbing key inside its own bucket (GET, PUT, copy, DELETE)', async () => {
     const climbing = `incoming/../../${other}/secret.txt`;

@@ -71,9 +71,13 @@ export function encodeKey(key: string): { wire: string; canonical: string } {
   const canonical = awsUriEncode(key, false);
   if (!key.split('/').some(isDotSegment)) return { wire: canonical, canonical };
   if (isDotSegment(key)) {
-    throw new S3Error('InvalidArgument', 'Object keys "." and ".." cannot be stored on the s3 storage backend: an HTTP proxy in front of the store could resolve them as path segments.', {
-      details: { ArgumentName: 'key', ArgumentValue: key },
-    });
+    throw new S3Error(
+      'InvalidArgument',
+      'Object keys "." and ".." cannot be stored on the s3 storage backend: an HTTP proxy in front of the store could resolve them as path segments.',
+      {
+        details: { ArgumentName: 'key', ArgumentValue: key },
+      },
+    );
   }
   return { wire: awsUriEncode(key, true), canonical };
 }
@@ -149,7 +153,10 @@ export function createS3Http(options: S3HttpOptions) {
 
   function sign(method: string, host: string, canonicalPath: string, query: string, headers: Record<string, string>, payloadHash: string) {
     const date = now();
-    const amzDate = date.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}/, '');
+    const amzDate = date
+      .toISOString()
+      .replace(/[-:]/g, '')
+      .replace(/\.\d{3}/, '');
     const day = amzDate.slice(0, 8);
     headers['x-amz-date'] = amzDate;
     headers['x-amz-content-sha256'] = payloadHash;
