@@ -50,7 +50,7 @@ export interface BenchGateway {
  */
 export async function startGateway(env: Record<string, string>): Promise<BenchGateway> {
   // LOG_LEVEL=info only for the start line that reports the bound ports; no per-request lines.
-  const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: 'false', ...env };
+  const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'false', ...env };
   const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], { ...fullEnv, LOG_LEVEL: 'error' })).json;
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
