@@ -2,12 +2,10 @@ import { readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.ts';
-import { startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
-import { signupForS3 } from '../support/dashboard.ts';
+import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { freePort } from '../support/ports.ts';
+import { parsePrometheus } from '../support/prometheus.ts';
 import { presignRaw, sendRaw, signRaw } from '../support/raw-s3.ts';
-import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
-import { spawnServer, type SpawnedServer } from '../support/spawned-server.ts';
 
 /**
  * Issue #11, observability: `GET /metrics` (Prometheus text, API port, METRICS_TOKEN) is scraped
@@ -15,19 +13,6 @@ import { spawnServer, type SpawnedServer } from '../support/spawned-server.ts';
  * (request id, account, key id, operation, bucket, status, bytes in/out) without a signature,
  * credential, secret or query string in any line.
  */
-
-/** Samples of a Prometheus text exposition: `name{a="x",b="y"}` (labels sorted) → value. */
-function parsePrometheus(text: string): Map<string, number> {
-  const samples = new Map<string, number>();
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue;
-    const match = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!match) throw new Error(`not a sample line: ${line}`);
-    const labels = [...(match[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map(([, name, value]) => `${name}="${value}"`).sort();
-    samples.set(labels.length ? `${match[1]}{${labels.join(',')}}` : match[1]!, Number(match[3]));
-  }
-  return samples;
-}
 
 type AccessLine = Record<string, unknown> & { message: string; server: string; status: number | null; path: string };
 
@@ -220,52 +205,6 @@ describe('/metrics without a token, with Redis unreachable', () => {
     const m = parsePrometheus(await response.text());
     expect(m.get('cloudstorage_redis_degraded')).toBe(1);
     expect(m.get('cloudstorage_rate_limit_fail_open_total{scope="s3:list"}')).toBe(1);
-  });
-});
-
-describe('/metrics with WORKERS=2 (dist/main.mjs, node:cluster)', () => {
-  const dir = tempDir('cs-metrics-workers-');
-  let redis: RedisTestServer;
-  let server: SpawnedServer;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    server = await spawnServer({
-      DATA_DIR: dir.path,
-      WORKERS: '2',
-      REDIS_URL: redis.url,
-      REDIS_TIMEOUT_MS: '2000',
-      FS_FSYNC: 'false',
-      RATE_LIMIT_DASHBOARD: 'off',
-      METRICS_TOKEN: 'workers-metrics-token-0123',
-    });
-  }, 60_000);
-  afterAll(async () => {
-    server?.child.kill('SIGKILL');
-    await server?.exited;
-    await redis?.close();
-    dir.remove();
-  });
-
-  it("answers with every worker's requests summed, whichever worker the scrape reaches; access lines go to stderr with each worker's pid", async () => {
-    const account = await signupForS3(server);
-    // A connection each, so the requests are dealt to both workers.
-    for (let i = 0; i < 8; i++) {
-      const signed = await signRaw(server.endpoint, account, { method: 'PUT', path: `/default/w-${i}`, body: 'x'.repeat(100) });
-      expect((await sendRaw(server.endpoint, { ...signed, headers: { ...signed.headers, connection: 'close' } })).status).toBe(200);
-    }
-    await expect.poll(() => server.lines.filter((line) => line.message === 'access' && String(line.path).startsWith('/default/w-')).length).toBe(8);
-    const lines = server.lines.filter((line) => line.message === 'access' && String(line.path).startsWith('/default/w-'));
-    expect(new Set(lines.map((line) => line.pid)).size).toBe(2);
-    expect(lines.every((line) => line.bytesIn === 100 && line.operation === 'PutObject' && line.keyId === account.accessKeyId)).toBe(true);
-    for (let scrape = 0; scrape < 2; scrape++) {
-      const response = await fetch(`${server.apiEndpoint}/metrics`, { headers: { authorization: 'Bearer workers-metrics-token-0123', connection: 'close' } });
-      expect(response.status).toBe(200);
-      const m = parsePrometheus(await response.text());
-      expect(m.get('cloudstorage_s3_requests_total{operation="PutObject",status_class="2xx"}')).toBe(8);
-      expect(m.get('cloudstorage_s3_received_bytes_total{operation="PutObject",status_class="2xx"}')).toBe(800);
-      // A shared-state gauge is the same figure in every worker: merged by maximum, not summed.
-      expect(m.get('cloudstorage_redis_degraded')).toBe(0);
-    }
   });
 });
 

@@ -15,6 +15,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, spawnServer, tempDir, type SpawnedServer } from '../support/cloudstorage.ts';
 import { signupForS3 } from '../support/dashboard.ts';
+import { parsePrometheus } from '../support/prometheus.ts';
 import { sendRaw, signRaw, type Credentials, type RawResponse } from '../support/raw-s3.ts';
 import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
 import type { LogLine } from '../support/spawned-server.ts';
@@ -72,6 +73,7 @@ describe('WORKERS=2 with a shared Redis', () => {
       RATE_LIMIT_WRITE: '10/1m',
       RATE_LIMIT_DASHBOARD: 'off',
       DEFAULT_QUOTA_BYTES: String(1 * MiB),
+      METRICS_TOKEN: 'workers-metrics-token-0123',
     });
   }, 60_000);
   afterAll(async () => {
@@ -133,6 +135,35 @@ describe('WORKERS=2 with a shared Redis', () => {
       expect(logged).toEqual(keys.map((key) => ({ key, n: 1 })));
     } finally {
       db.close();
+    }
+  });
+
+  it("answers with every worker's requests summed, whichever worker the scrape reaches; access lines go to stderr with each worker's pid", async () => {
+    const scrape = async () => {
+      const response = await fetch(`${server.apiEndpoint}/metrics`, { headers: { authorization: 'Bearer workers-metrics-token-0123', connection: 'close' } });
+      expect(response.status).toBe(200);
+      return parsePrometheus(await response.text());
+    };
+    // The suite's earlier tests wrote too: count from here.
+    const before = await scrape();
+    const putsBefore = before.get('cloudstorage_s3_requests_total{operation="PutObject",status_class="2xx"}') ?? 0;
+    const bytesBefore = before.get('cloudstorage_s3_received_bytes_total{operation="PutObject",status_class="2xx"}') ?? 0;
+    const account = await signupForS3(server);
+    // A connection each, so the requests are dealt to both workers.
+    for (let i = 0; i < 8; i++) {
+      const signed = await signRaw(server.endpoint, account, { method: 'PUT', path: `/default/w-${i}`, body: 'x'.repeat(100) });
+      expect((await sendRaw(server.endpoint, { ...signed, headers: { ...signed.headers, connection: 'close' } })).status).toBe(200);
+    }
+    await expect.poll(() => server.lines.filter((line) => line.message === 'access' && String(line.path).startsWith('/default/w-')).length).toBe(8);
+    const lines = server.lines.filter((line) => line.message === 'access' && String(line.path).startsWith('/default/w-'));
+    expect(new Set(lines.map((line) => line.pid)).size).toBe(2);
+    expect(lines.every((line) => line.bytesIn === 100 && line.operation === 'PutObject' && line.keyId === account.accessKeyId)).toBe(true);
+    for (let round = 0; round < 2; round++) {
+      const m = await scrape();
+      expect(m.get('cloudstorage_s3_requests_total{operation="PutObject",status_class="2xx"}')).toBe(putsBefore + 8);
+      expect(m.get('cloudstorage_s3_received_bytes_total{operation="PutObject",status_class="2xx"}')).toBe(bytesBefore + 800);
+      // A shared-state gauge is the same figure in every worker: merged by maximum, not summed.
+      expect(m.get('cloudstorage_redis_degraded')).toBe(0);
     }
   });
 
