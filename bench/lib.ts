@@ -81,7 +81,7 @@ export function send(agent: Agent, target: Target, body?: Buffer | (() => Readab
 }
 
 /** user+system CPU seconds a process and its live children (cluster workers) have used so far (Linux /proc). */
-function cpuSeconds(pid: number | undefined): number {
+export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
   let children: number[] = [];
