@@ -13,6 +13,7 @@ import { createActivityUsecases } from './dashboard-api/modules/activity/activit
 import { createActivitySubscriber } from './dashboard-api/modules/activity/activity.subscriber.ts';
 import { createGatewayApp } from './gateway/app.ts';
 import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
+import { pathOf } from './src/http/request-path.ts';
 import { createUploadGate } from './src/limits/upload-gate.ts';
 import { createS3Server, listen } from './gateway/server.ts';
 import { createHttpDrain } from './src/lifecycle/http-drain.ts';
@@ -115,7 +116,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   const apiServer = createServer(
     withBodyIdleTimeout(getRequestListener(dashboard.fetch), {
       timeoutMs: core.config.BODY_IDLE_TIMEOUT_MS,
-      onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: (incoming.url ?? '/').split('?')[0] }),
+      onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: pathOf(incoming.url) }),
     }),
   );
   apiServer.prependListener('request', accessLog.api);

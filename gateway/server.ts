@@ -3,6 +3,7 @@ import { createServer, type IncomingMessage, type RequestListener, type Server, 
 import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import { withBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
+import { pathOf } from '../src/http/request-path.ts';
 import type { Logger } from '../src/logger.ts';
 import { continueWasSent } from './s3/upload-body.ts';
 import { writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
@@ -17,13 +18,6 @@ export interface S3ServerOptions {
 }
 
 const expectsContinue = (incoming: IncomingMessage) => incoming.headers.expect?.toLowerCase() === '100-continue';
-
-/** The request target without its query: a presigned URL's query carries its signature and credential. */
-export function pathOf(url: string | undefined): string {
-  const target = url ?? '/';
-  const query = target.indexOf('?');
-  return query === -1 ? target : target.slice(0, query);
-}
 
 /** The gateway app: Hono routes (health) plus the S3 request handler the server calls directly. */
 export type S3App = Hono<any> & { handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<S3Reply> };

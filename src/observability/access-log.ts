@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { pathOf } from '../http/request-path.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -92,13 +93,6 @@ export function createAccessLog(options: AccessLogOptions) {
     };
   };
   return { s3: listener('s3'), api: listener('api') };
-}
-
-/** The path without its query string: a presigned URL's query carries its signature and credential. */
-function pathOf(url: string | undefined): string {
-  if (url === undefined) return '/';
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
 }
 
 /** Body bytes of a request: its declared length once received in full; else what its socket read meanwhile (chunked or cut short: approximate). */
