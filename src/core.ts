@@ -220,7 +220,8 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
   }
   const backend = options.backend ? await createConfiguredBackend(config, dataDir, clock, logger, false) : backendNotOpened();
   const eventLog = createEventLogRepository({ db: database.db });
-  const changes = inProcessChanges();
+  // One command's lifetime: its own changes matter (caches it builds), nobody else's.
+  const changes = createChangeWatcher({ dataVersion: database.dataVersion, pollIntervalMs: 0 });
   const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify, eventLog });
   const limits = await createLimits({ clock, logger });
   const usecases = createAccountUsecases({ config, clock, logger, metadata, backend, keysUsecases, changes, eventLog, quotaStore: limits.quotaStore });
@@ -239,18 +240,6 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
 }
 
 export type AdminCore = Awaited<ReturnType<typeof createAdminCore>>;
-
-/** Change notifications within this process only: the CLI lives for one command, nothing to poll for. */
-function inProcessChanges(): ChangeWatcher {
-  const listeners: (() => void)[] = [];
-  return {
-    subscribe: (listener) => void listeners.push(listener),
-    notify: () => {
-      for (const listener of listeners) listener();
-    },
-    close: () => {},
-  };
-}
 
 /** The backend of a CLI command that needs none: a use would be a bug in the command's wiring. */
 function backendNotOpened(): StorageBackend {

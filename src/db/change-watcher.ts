@@ -9,20 +9,28 @@ export interface ChangeWatcher {
   close(): void;
 }
 
+/**
+ * `pollIntervalMs: 0` watches this process's own changes only (no timer): for a process that
+ * lives for one command (the CLI), where another process's commit cannot matter.
+ */
 export function createChangeWatcher(deps: { dataVersion: () => number; pollIntervalMs?: number }): ChangeWatcher {
   const listeners: (() => void)[] = [];
-  let seenVersion = deps.dataVersion();
   const notify = () => {
     for (const listener of listeners) listener();
   };
-  const timer = setInterval(() => {
-    const version = deps.dataVersion();
-    if (version !== seenVersion) {
-      seenVersion = version;
-      notify();
-    }
-  }, deps.pollIntervalMs ?? 250);
-  timer.unref();
+  const pollIntervalMs = deps.pollIntervalMs ?? 250;
+  let timer: NodeJS.Timeout | undefined;
+  if (pollIntervalMs > 0) {
+    let seenVersion = deps.dataVersion();
+    timer = setInterval(() => {
+      const version = deps.dataVersion();
+      if (version !== seenVersion) {
+        seenVersion = version;
+        notify();
+      }
+    }, pollIntervalMs);
+    timer.unref();
+  }
   return {
     subscribe: (listener) => void listeners.push(listener),
     notify,
