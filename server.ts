@@ -31,8 +31,7 @@ import { createClusterMetrics } from './src/cluster/metrics.ts';
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
   const core = await createCore(options);
   // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
-  const activitySubscriber = createActivitySubscriber({ db: core.database.db });
-  core.events.dispatcher.register(activitySubscriber);
+  core.events.dispatcher.register(createActivitySubscriber({ db: core.database.db }));
   // Metrics (GET /metrics on the API port) and access lines: one registry per server, fed from one
   // place each — the backend and the limiter wrapped here, requests by the servers' access log.
   const metrics = createMetrics();
@@ -41,7 +40,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   metrics.setRedisProbe(() => limitsDegraded(core.rateLimiter));
   metrics.setOutboxBacklog(() => {
     const last = core.events.log.lastSeq();
-    return [activitySubscriber.name].map((subscriber) => ({ subscriber, events: Math.max(0, last - core.events.log.cursor(subscriber)) }));
+    return core.events.dispatcher.subscribers().map((subscriber) => ({ subscriber, events: Math.max(0, last - core.events.log.cursor(subscriber)) }));
   });
   const accessLog = createAccessLog({ logger: core.logger, metrics, enabled: core.config.ACCESS_LOG && ['debug', 'info'].includes(core.config.LOG_LEVEL) });
   const keyStore = core.keyStore;

@@ -100,6 +100,11 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
       this.wake();
     },
 
+    /** The names of the registered subscribers (each has its own cursor in the log). */
+    subscribers(): string[] {
+      return [...states.keys()];
+    },
+
     /** Something was appended: every subscriber not backing off catches up, soon. */
     wake(): void {
       if (wakeScheduled || closed) return;
