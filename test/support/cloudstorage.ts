@@ -125,10 +125,13 @@ export async function spawnServerInTempDir(extraEnv: Record<string, string> = {}
   };
 }
 
-/** Runs `npm run --silent cli -- …` against a DATA_DIR; returns parsed stdout JSON. */
+/**
+ * Runs the CLI as `npm run --silent cli -- …` does (the `dist/cli.mjs` bundle the global setup
+ * built, on plain node) against a DATA_DIR; returns parsed stdout JSON.
+ */
 export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; json: any; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'src/cli/cli.ts'), ...args], {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/cli.mjs'), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
