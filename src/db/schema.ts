@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { index, integer, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from 'drizzle-orm/sqlite-core';
 import { eventFactColumns } from './event-columns.ts';
 
 const createdAt = () => integer('created_at', { mode: 'timestamp_ms' }).notNull().default(sql`(unixepoch('subsec') * 1000)`);
@@ -60,12 +60,35 @@ export const buckets = sqliteTable(
     /** The globally unique name in the storage backend. */
     backendName: text('backend_name').notNull(),
     createdAt: createdAt(),
+    /** Canned ACL: who besides the owner may list the bucket (public-read: anyone; authenticated-read: any account). */
+    acl: text('acl', { enum: ['private', 'public-read', 'authenticated-read'] })
+      .notNull()
+      .default('private'),
+    /** The bucket's CORS configuration (JSON array of rules, AWS's semantics); null when none is set. */
+    cors: text('cors', { mode: 'json' }).$type<unknown[]>(),
   },
   (table) => [
     uniqueIndex('buckets_user_name_unique').on(table.userId, table.name),
     uniqueIndex('buckets_backend_name_unique').on(table.backendName),
     index('buckets_name_idx').on(table.name),
   ],
+);
+
+/**
+ * Object ACLs other than `private` (the default, never stored): sparse, so the common private
+ * object costs nothing. The objects service clears a key's row when the object is replaced or
+ * deleted, whichever door did it.
+ */
+export const objectAcls = sqliteTable(
+  'object_acls',
+  {
+    bucketId: text('bucket_id')
+      .notNull()
+      .references(() => buckets.id, { onDelete: 'cascade' }),
+    key: text('key').notNull(),
+    acl: text('acl', { enum: ['public-read', 'authenticated-read'] }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.bucketId, table.key] })],
 );
 
 /**
@@ -123,3 +146,4 @@ export type AccessKeyRow = typeof accessKeys.$inferSelect;
 export type BucketRow = typeof buckets.$inferSelect;
 export type SessionRow = typeof sessions.$inferSelect;
 export type EventRow = typeof events.$inferSelect;
+export type ObjectAclRow = typeof objectAcls.$inferSelect;
