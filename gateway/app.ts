@@ -18,6 +18,7 @@ import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
 import * as multipart from './handlers/multipart.handlers.ts';
 import * as objects from './handlers/objects.handlers.ts';
+import { createAuthenticator } from './s3/authenticate.ts';
 import { authorizeOperation } from './s3/authorize.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
@@ -25,8 +26,6 @@ import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request
 import { emptyResponse, RESPONSE_ALREADY_SENT, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { continueWasSent } from './s3/upload-body.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
-import { createSigningKeyCache } from '../src/s3-protocol/sigv4/signing-key-cache.ts';
-import { createSigV4Verifier } from '../src/s3-protocol/sigv4/verify.ts';
 
 export type { GatewayDeps } from './handlers/context.ts';
 
@@ -97,13 +96,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     }
     return release;
   };
-  const verifier = createSigV4Verifier({
-    clock: deps.clock,
-    lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
-    region: deps.config.S3_REGION,
-    regionStrict: deps.config.S3_REGION_STRICT,
-    signingKeyCache: createSigningKeyCache({ maxEntries: 10_000 }),
-  });
+  const authenticator = createAuthenticator(deps);
 
   function errorResponse(
     error: S3Error,
@@ -133,11 +126,11 @@ export function createGatewayApp(deps: GatewayDeps) {
     try {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
       target = parsedTarget;
-      // The signature is checked against the same parsed target the operation is taken from.
-      const verified = verifier.verify({ method, target: parsedTarget.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders });
-      const key = deps.keyStore.lookup(verified.accessKeyId);
-      if (!key) throw new S3Error('InvalidAccessKeyId');
+      const caller = authenticator.authenticate(method, parsedTarget, incoming);
       const operation = parseOperation(method, parsedTarget, incoming.headers);
+      // No credentials at all: refused as before any public access rule exists (AWS's answer).
+      if (caller.kind === 'anonymous') throw new S3Error('AccessDenied');
+      const { key, verified } = caller;
       noteS3Request(incoming, key.userId, verified.accessKeyId, operation);
       await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
       authorizeOperation(key.scope, operation, parsedTarget.query);
