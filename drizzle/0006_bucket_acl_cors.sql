@@ -7,4 +7,6 @@ CREATE TABLE `object_acls` (
 );
 --> statement-breakpoint
 ALTER TABLE `buckets` ADD `acl` text DEFAULT 'private' NOT NULL;--> statement-breakpoint
-ALTER TABLE `buckets` ADD `cors` text;
+ALTER TABLE `buckets` ADD `cors` text;--> statement-breakpoint
+ALTER TABLE `buckets` ADD `public_name` integer DEFAULT false NOT NULL;--> statement-breakpoint
+CREATE UNIQUE INDEX `buckets_public_name_unique` ON `buckets` (`name`) WHERE public_name = 1;

@@ -66,9 +66,18 @@ export const buckets = sqliteTable(
       .default('private'),
     /** The bucket's CORS configuration (JSON array of rules, AWS's semantics); null when none is set. */
     cors: text('cors', { mode: 'json' }).$type<unknown[]>(),
+    /**
+     * Whether this bucket claims its name in the one namespace anonymous (and other accounts')
+     * requests address, because it or an object in it is readable beyond its owner. Private names
+     * are per account; at most one bucket may claim a name publicly (partial unique index).
+     */
+    publicName: integer('public_name', { mode: 'boolean' }).notNull().default(false),
   },
   (table) => [
     uniqueIndex('buckets_user_name_unique').on(table.userId, table.name),
+    uniqueIndex('buckets_public_name_unique')
+      .on(table.name)
+      .where(sql`public_name = 1`),
     uniqueIndex('buckets_backend_name_unique').on(table.backendName),
     index('buckets_name_idx').on(table.name),
   ],
