@@ -11,6 +11,9 @@ import { createExplorerUsecases } from './dashboard-api/modules/explorer/explore
 import { createActivityRepository } from './dashboard-api/modules/activity/activity.repository.ts';
 import { createActivityUsecases } from './dashboard-api/modules/activity/activity.usecases.ts';
 import { createActivitySubscriber } from './dashboard-api/modules/activity/activity.subscriber.ts';
+import { createSharesRepository } from './dashboard-api/modules/shares/shares.repository.ts';
+import { createSharesUsecases } from './dashboard-api/modules/shares/shares.usecases.ts';
+import { hashPassword, verifyPassword } from './src/crypto/passwords.ts';
 import { createGatewayApp } from './gateway/app.ts';
 import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
 import { pathOf } from './src/http/request-path.ts';
@@ -72,6 +75,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   // Prepended: the access record (start time, socket byte counts) exists before the gateway runs.
   s3Server.prependListener('request', accessLog.s3);
   s3Server.prependListener('checkContinue', accessLog.s3);
+  s3Server.prependListener('checkExpectation', accessLog.s3);
   const sessionsRepository = createSessionsRepository({ db: core.database.db });
   const dashboard = createDashboardApp({
     ...shared,
@@ -104,6 +108,21 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     filesUsecases: createFilesUsecases({ objects: core.objects, uploadGate }),
     explorerUsecases: createExplorerUsecases({ objects: core.objects }),
     activityUsecases: createActivityUsecases({ activityRepository: createActivityRepository({ db: core.database.db }), accountsRepository: core.accountsRepository }),
+    // Share links read through the objects service as the share's owner; downloads are counted in SQL, events go to the log.
+    sharesUsecases: createSharesUsecases({
+      repository: createSharesRepository({ db: core.database.db }),
+      objects: core.objects,
+      buckets: core.bucketsUsecases,
+      accounts: core.accountsRepository,
+      keyStore,
+      files: createFilesUsecases({ objects: core.objects, uploadGate }),
+      passwords: { hash: hashPassword, verify: verifyPassword },
+      clock: core.clock,
+      limiter: rateLimiter,
+      accessRule: core.config.RATE_LIMIT_SHARE_ACCESS,
+      passwordRule: core.config.RATE_LIMIT_SHARE_PASSWORD,
+      eventLog: core.events.log,
+    }),
     publicUrl: core.config.PUBLIC_URL,
     allowedHosts: core.config.ALLOWED_HOSTS,
     bodyLimitBytes: core.config.API_BODY_LIMIT_BYTES,

@@ -12,6 +12,13 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/request-integrity.e2e.test.ts',
   'test/e2e/quota-admission.e2e.test.ts',
   'test/e2e/events-seam.e2e.test.ts',
+  'test/e2e/conditional-writes.e2e.test.ts',
+  'test/e2e/s3-semantics.e2e.test.ts',
+  'test/e2e/sigv2.e2e.test.ts',
+  'test/e2e/acl.e2e.test.ts',
+  'test/e2e/post-object.e2e.test.ts',
+  'test/e2e/shares.e2e.test.ts',
+  'test/e2e/cors.e2e.test.ts',
 ];
 
 /** Suites that need the s3-backend project's RGW and run only there. */

@@ -34,6 +34,8 @@ import type { ActivityUsecases } from './modules/activity/activity.usecases.ts';
 import { noteApiRequest, noteError } from '../src/observability/access-log.ts';
 import { metricsHandler, type MetricsSource } from './metrics.route.ts';
 import type { ApiKeyVariables } from './modules/files/api-key.middleware.ts';
+import { createSharePublicRoutes, createSharesApiRoutes, sharesOperations } from './modules/shares/shares.routes.ts';
+import type { SharesUsecases } from './modules/shares/shares.usecases.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -50,6 +52,8 @@ export interface DashboardDeps extends HealthDeps {
   explorerUsecases: ExplorerUsecases;
   /** Reads of the activity log (written by the `activity` subscriber of the event log). */
   activityUsecases: ActivityUsecases;
+  /** Share links: `/api/shares` (owner) and the public `/s/{code}` pages; without it neither is mounted. */
+  sharesUsecases?: SharesUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
   /** ALLOWED_HOSTS: Host names served besides loopback names and PUBLIC_URL's host. */
@@ -67,14 +71,16 @@ const FILES_API = '/api/v1/files';
 /** Routes authenticated by access key alone; every other /api route authenticates by the session cookie. */
 const API_KEY_ROUTES = [FILES_API];
 const isFilesApi = (path: string) => path === FILES_API || path.startsWith(`${FILES_API}/`);
+/** `POST /api/shares/upload` streams its multipart body to storage like the file API (shares.routes.ts). */
+const SHARES_UPLOAD = '/api/shares/upload';
 
 /**
- * The one route that streams its body to storage instead of reading it into memory (files.routes.ts
+ * The routes that stream their body to storage instead of reading it into memory (files.routes.ts
  * `POST /`), so the body cap does not apply: it has its own bounds (Content-Length required, quota
  * reserved before reading). Exact method and path (`c.req.path`, the decoded path the router
  * matches), so no other route slips past the cap.
  */
-const isStreamedUpload = (method: string, path: string) => method === 'POST' && path === FILES_API;
+const isStreamedUpload = (method: string, path: string) => method === 'POST' && (path === FILES_API || path === SHARES_UPLOAD);
 
 /** Every documented operation, in the order of /api/openapi.json. */
 export const dashboardOperations: readonly ApiOperation[] = [
@@ -85,6 +91,7 @@ export const dashboardOperations: readonly ApiOperation[] = [
   ...Object.values(filesOperations),
   ...Object.values(explorerOperations),
   ...Object.values(activityOperations),
+  ...Object.values(sharesOperations),
 ];
 
 /** Dashboard REST API: health checks, auth (sessions), access keys, buckets, administration, the Simple REST file API and the explorer. */
@@ -124,6 +131,10 @@ export function createDashboardApp(deps: DashboardDeps) {
   app.route('/api/explorer', createExplorerRoutes({ explorer: deps.explorerUsecases }));
   app.route('/api/activity', createActivityRoutes({ activity: deps.activityUsecases }));
   app.route('/api/admin/activity', createAdminActivityRoutes({ activity: deps.activityUsecases }));
+  if (deps.sharesUsecases) {
+    app.route('/api/shares', createSharesApiRoutes({ shares: deps.sharesUsecases, keyStore: deps.keyStore, publicUrl: deps.publicUrl }));
+    app.route('/s', createSharePublicRoutes({ shares: deps.sharesUsecases }));
+  }
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;

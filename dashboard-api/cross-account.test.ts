@@ -40,6 +40,13 @@ describe('cross-account isolation over every authenticated dashboard route', () 
     expect(buckets.json.buckets.map((bucket: { name: string }) => bucket.name)).toContain(aBucket);
   }
 
+  /** A's share link of A's object (created once, on first use). */
+  let aShareCreated: { id: string; code: string } | undefined;
+  async function aShare() {
+    aShareCreated ??= (await callApi(server, '/api/shares', { cookie: a.cookie, body: { bucket: aBucket, objectKey: 'secret.txt', expiresIn: '1h' } })).json;
+    return aShareCreated!;
+  }
+
   const CASES: Record<string, () => Promise<void>> = {
     'GET /api/auth/me': async () => {
       const me = await asB('/api/auth/me');
@@ -57,14 +64,14 @@ describe('cross-account isolation over every authenticated dashboard route', () 
       const created = await asB('/api/keys', { body: { name: 'b-own', buckets: [aBucket] } });
       expect(created.status).toBe(201);
       // Scoped to "private-a", it could only ever reach B's bucket of that name (none yet); A's
-      // bucket of that name answers AccessDenied, as every foreign bucket does on the gateway.
+      // bucket of that name is NoSuchBucket, as every other account's bucket is on the gateway.
       const s3 = s3ClientFor(server, { accessKey: created.json.accessKey, secretKey: created.json.secretKey });
       const denied = await s3.send(new GetObjectCommand({ Bucket: aBucket, Key: 'secret.txt' })).then(
         () => 'read',
         (error: { name: string }) => error.name,
       );
       s3.destroy();
-      expect(denied).toBe('AccessDenied');
+      expect(denied).toBe('NoSuchBucket');
     },
     'DELETE /api/keys': async () => {
       const refused = await asB(`/api/keys?id=${encodeURIComponent(aSecondKeyId)}`, { method: 'DELETE' });
@@ -157,6 +164,46 @@ describe('cross-account isolation over every authenticated dashboard route', () 
       expect(JSON.stringify(await files.json())).not.toContain('secret.txt');
       // A's file id still refers to A's bucket, not B's namesake.
       expect((await withBKey(`/api/v1/files/${aFileId}`)).status).toBe(404);
+    },
+    'POST /api/shares': async () => {
+      // A's bucket name means nothing in B's namespace: no share of A's object, by session or key.
+      const refused = await asB('/api/shares', { body: { bucket: aBucket, objectKey: 'secret.txt', expiresIn: '1h' } });
+      expect(refused.status).toBe(404);
+      const byKey = await withBKey('/api/shares', {
+        method: 'POST',
+        body: JSON.stringify({ bucket: aBucket, objectKey: 'secret.txt' }),
+        headers: { 'Content-Type': 'application/json' },
+      });
+      expect(byKey.status).toBe(404);
+      expect((await asB('/api/shares')).json.shares).toEqual([]);
+    },
+    'POST /api/shares/upload': async () => {
+      const form = new FormData();
+      form.append('file', new Blob(['from B']), 'secret.txt');
+      const uploaded = await withBKey('/api/shares/upload', { method: 'POST', body: form });
+      expect(uploaded.status).toBe(201);
+      // Into B's own default bucket; A's list does not show it.
+      expect(await uploaded.json()).toMatchObject({ bucket: 'default', objectKey: expect.stringMatching(/^shares\//) });
+      expect((await callApi(server, '/api/shares', { cookie: a.cookie })).json.shares.map((entry: { fileName: string }) => entry.fileName)).not.toContain('secret.txt');
+    },
+    'GET /api/shares': async () => {
+      const share = await aShare();
+      const listed = JSON.stringify((await asB('/api/shares')).json);
+      expect(listed).not.toContain(share.id);
+      expect(listed).not.toContain(share.code);
+    },
+    'PATCH /api/shares': async () => {
+      const share = await aShare();
+      const refused = await asB('/api/shares', { method: 'PATCH', body: { id: share.id, maxDownloads: 1, password: 'taken over' } });
+      expect([refused.status, refused.json.error]).toEqual([404, 'shares.not_found']);
+      const mine = (await callApi(server, '/api/shares', { cookie: a.cookie })).json.shares.find((entry: { id: string }) => entry.id === share.id);
+      expect(mine).toMatchObject({ maxDownloads: null, passwordProtected: false, active: true });
+    },
+    'DELETE /api/shares': async () => {
+      const share = await aShare();
+      const refused = await asB(`/api/shares?id=${share.id}`, { method: 'DELETE' });
+      expect([refused.status, refused.json.error]).toEqual([404, 'shares.not_found']);
+      expect(await (await fetch(`${server.apiEndpoint}/s/${share.code}/download`)).text()).toBe(secret);
     },
     'POST /api/auth/password': async () => {
       const changed = await asB('/api/auth/password', { body: { oldPassword: DASHBOARD_PASSWORD, newPassword: 'b changed its own password' } });

@@ -139,7 +139,7 @@ describe('S3 gateway over raw HTTP', () => {
   });
 
   it('answers sub-resources it does not implement with 501 NotImplemented', async () => {
-    for (const path of ['/default?lifecycle', '/default?policy', '/default?cors', '/default/key?acl', '/default?website']) {
+    for (const path of ['/default?lifecycle', '/default?policy', '/default?replication', '/default/key?retention', '/default?website']) {
       const response = await send({ method: 'GET', path });
       expect([response.status, response.code], path).toEqual([501, 'NotImplemented']);
     }

@@ -12,14 +12,19 @@ import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
 import { keyPrincipal } from '../src/objects/principal.ts';
+import * as acl from './handlers/acl.handlers.ts';
+import { serveAnonymousRead } from './s3/anonymous.ts';
 import { noteError, noteS3Request } from '../src/observability/access-log.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
+import * as cors from './handlers/cors.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
 import * as multipart from './handlers/multipart.handlers.ts';
 import * as objects from './handlers/objects.handlers.ts';
+import { createPostObjectHandler } from './handlers/post-object.handlers.ts';
 import { createAuthenticator } from './s3/authenticate.ts';
 import { authorizeOperation } from './s3/authorize.ts';
+import { applyRequestCors, corsPreflight } from './s3/cors.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
@@ -56,6 +61,13 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   HeadBucket: buckets.headBucket,
   GetBucketLocation: buckets.getBucketLocation,
   GetBucketVersioning: buckets.getBucketVersioning,
+  PutBucketCors: cors.putBucketCors as Dispatch,
+  GetBucketAcl: acl.getBucketAcl as Dispatch,
+  PutBucketAcl: acl.putBucketAcl as Dispatch,
+  GetObjectAcl: acl.getObjectAcl as Dispatch,
+  PutObjectAcl: acl.putObjectAcl as Dispatch,
+  GetBucketCors: cors.getBucketCors as Dispatch,
+  DeleteBucketCors: cors.deleteBucketCors as Dispatch,
   ListObjects: listing.listObjectsV1 as Dispatch,
   ListObjectsV2: listing.listObjectsV2 as Dispatch,
   ListMultipartUploads: listing.listMultipartUploads as Dispatch,
@@ -66,6 +78,7 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   HeadObject: objects.headObject as Dispatch,
   DeleteObject: objects.deleteObject as Dispatch,
   GetObjectTagging: objects.getObjectTagging as Dispatch,
+  GetObjectAttributes: objects.getObjectAttributes as Dispatch,
   PutObjectTagging: objects.putObjectTagging as Dispatch,
   DeleteObjectTagging: objects.deleteObjectTagging as Dispatch,
   CreateMultipartUpload: multipart.createMultipartUpload as Dispatch,
@@ -77,10 +90,20 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
 };
 
 /** Operations on the bucket itself: authorized and resolved here; every other one by the objects service. */
-const BUCKET_LEVEL_OPS: ReadonlySet<S3Operation['op']> = new Set(['DeleteBucket', 'HeadBucket', 'GetBucketLocation', 'GetBucketVersioning']);
+const BUCKET_LEVEL_OPS: ReadonlySet<S3Operation['op']> = new Set([
+  'DeleteBucket',
+  'HeadBucket',
+  'GetBucketLocation',
+  'GetBucketVersioning',
+  'PutBucketCors',
+  'GetBucketCors',
+  'DeleteBucketCors',
+  'GetBucketAcl',
+  'PutBucketAcl',
+]);
 
 /** Operations that stream an object body from the client: each holds a socket, a temp file or backend connection, and quota. */
-const UPLOAD_OPS: ReadonlySet<S3Operation['op']> = new Set(['PutObject', 'UploadPart']);
+const UPLOAD_OPS: ReadonlySet<S3Operation['op']> = new Set(['PutObject', 'UploadPart', 'PostObject']);
 
 export function createGatewayApp(deps: GatewayDeps) {
   const rateLimits = rateLimitRules(deps.config);
@@ -97,6 +120,14 @@ export function createGatewayApp(deps: GatewayDeps) {
     return release;
   };
   const authenticator = createAuthenticator(deps);
+  // Browser form uploads authenticate from their form; the signer then counts as any caller does.
+  const postObject = createPostObjectHandler(deps, {
+    async admitSigner(request, key) {
+      noteS3Request(request.incoming, key.userId, key.accessKeyId, request.operation);
+      await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, request.operation, request.outgoing, deps.clock.now().getTime());
+      return takeUploadSlot(request.operation, key.userId);
+    },
+  });
 
   function errorResponse(
     error: S3Error,
@@ -111,7 +142,8 @@ export function createGatewayApp(deps: GatewayDeps) {
     if (shouldCloseAfterError(incoming, outgoing)) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
     if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
-    if (error.code === 'NoSuchBucket' && target.bucket && !error.details.BucketName) error.details.BucketName = target.bucket;
+    // Backends name no bucket (their names are internal): the caller's own name for it is added here.
+    if ((error.code === 'NoSuchBucket' || error.code === 'BucketNotEmpty') && target.bucket && !error.details.BucketName) error.details.BucketName = target.bucket;
     return xmlResponse(errorDocument(error, resourceOf(target), requestId), error.status, headers);
   }
 
@@ -123,13 +155,24 @@ export function createGatewayApp(deps: GatewayDeps) {
     const method = incoming.method ?? 'GET';
     const signal = clientSignal(incoming, outgoing);
     let target: Pick<RequestTarget, 'bucket' | 'key'> = {};
+    const origin = incoming.headers.origin;
+    let corsDone = origin === undefined || method === 'OPTIONS';
     try {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
       target = parsedTarget;
+      // A CORS preflight carries no credentials: answered from the bucket's rules alone.
+      if (method === 'OPTIONS') return corsPreflight(deps.bucketsUsecases, parsedTarget, incoming.headers);
       const caller = authenticator.authenticate(method, parsedTarget, incoming);
+      if (!corsDone) {
+        // Only requests with Origin (browsers' cross-origin ones) look up the bucket's rules.
+        corsDone = true;
+        applyRequestCors(deps.bucketsUsecases, caller.kind === 'key' ? caller.key.userId : undefined, parsedTarget.bucket, origin as string, method, outgoing);
+      }
       const operation = parseOperation(method, parsedTarget, incoming.headers);
-      // No credentials at all: refused as before any public access rule exists (AWS's answer).
-      if (caller.kind === 'anonymous') throw new S3Error('AccessDenied');
+      // A POST upload's credentials are fields of its form body, so it is anonymous here: its handler authenticates it.
+      if (operation.op === 'PostObject') return await postObject({ requestId, incoming, outgoing, target: parsedTarget, operation, signal });
+      // No credentials: only reads a public ACL may open go on (gateway/s3/anonymous.ts); the objects service decides.
+      if (caller.kind === 'anonymous') return await serveAnonymousRead(deps, HANDLERS, { requestId, incoming, outgoing, target: parsedTarget, operation, signal });
       const { key, verified } = caller;
       noteS3Request(incoming, key.userId, verified.accessKeyId, operation);
       await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
@@ -142,8 +185,8 @@ export function createGatewayApp(deps: GatewayDeps) {
       if (BUCKET_LEVEL_OPS.has(operation.op)) {
         // Object operations are resolved (and scope-checked) by the objects service, the same for every door.
         const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
-        // Another account's bucket: refuse before anything about it can be learned.
-        if (resolution.kind === 'foreign') throw new S3Error('AccessDenied');
+        // Another account's bucket: names are per account, so it is answered as a missing one; nothing about it can be learned.
+        if (resolution.kind === 'foreign') throw new S3Error('NoSuchBucket');
         if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
       }
 
@@ -169,6 +212,8 @@ export function createGatewayApp(deps: GatewayDeps) {
       }
     } catch (error) {
       const s3Error = toS3Error(error);
+      // Failed before the caller was known (bad signature, bad URL): a browser may still read the error.
+      if (!corsDone && !outgoing.headersSent) applyRequestCors(deps.bucketsUsecases, undefined, target.bucket, origin as string, method, outgoing);
       if (outgoing.headersSent) {
         // Too late for an error document: cut the connection so the client sees a failure.
         outgoing.destroy();

@@ -73,6 +73,8 @@ export function createS3Server(app: S3App, options: S3ServerOptions = {}): Serve
   });
   const server = createServer({ requestTimeout: 0, headersTimeout: 60_000, keepAliveTimeout: 65_000 }, listener);
   server.on('checkContinue', listener);
+  // Node answers 417 to any other Expect value; S3 ignores them and serves the request.
+  server.on('checkExpectation', listener);
   return server;
 }
 

@@ -23,6 +23,7 @@ import { createEventDispatcher } from './events/dispatcher.ts';
 import { createEventRelay } from './events/relay.ts';
 import { realTimers, type Timers } from './events/timers.ts';
 import { createObjectsService } from './objects/objects.service.ts';
+import { createObjectAclStore } from './objects/object-acls.ts';
 import { createFsBackend } from './storage/fs/fs-backend.ts';
 import { createS3Backend } from './storage/s3/s3-backend.ts';
 import type { StorageBackend } from './storage/storage-backend.ts';
@@ -154,7 +155,18 @@ export async function createCore(options: {
 
   // The one objects service under every door (S3 gateway, file API, explorer): scope, bucket
   // resolution, quota, backend call and domain events in one place. Quota events go to the event log.
-  const objects = createObjectsService({ backend, buckets: bucketsUsecases, quotas: quotasUsecases, clock, logger, events: eventLog });
+  // Object ACLs live beside the objects in the metadata database, so they work on every backend.
+  const acls = createObjectAclStore({ db: database.db, bucketsRepository: metadata.bucketsRepository, dataVersion: database.dataVersion, onClaim: changes.notify });
+  const objects = createObjectsService({
+    backend,
+    buckets: bucketsUsecases,
+    quotas: quotasUsecases,
+    clock,
+    logger,
+    events: eventLog,
+    acls,
+    allowPublicAccess: config.ALLOW_PUBLIC_ACCESS,
+  });
 
   const startedAt = clock.now();
 

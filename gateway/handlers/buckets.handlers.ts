@@ -1,11 +1,13 @@
 import { document, node, text, textDocument } from '../../src/s3-protocol/xml.ts';
 import { emptyResponse, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
-import type { VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
+import type { AuthenticatedRequest } from '../s3/authenticate.ts';
 import { parseXml } from '../../src/s3-protocol/xml.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { isAppError } from '../../src/errors/app-errors.ts';
 import { scopeCoversBucket, type KeyScope } from '../../src/keys/key-scope.ts';
 import type { GatewayDeps, S3RequestContext } from './context.ts';
+import { admitCreateBucketAcl, setCreatedBucketAcl } from './acl.handlers.ts';
 import type { IncomingMessage } from 'node:http';
 
 function owner(userId: string): string {
@@ -27,11 +29,36 @@ export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope):
   );
 }
 
-/** CreateBucket bodies carry an optional LocationConstraint; any region is accepted and ignored. */
-export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: VerifiedRequest, userId: string, bucket: string): Promise<S3Reply> {
+/**
+ * The region a CreateBucket asks for: the body's LocationConstraint, else the region the request
+ * was signed for (SigV4's credential scope); SigV2 names none, which is us-east-1 (AWS's default).
+ */
+function requestedRegion(body: Buffer, verified: AuthenticatedRequest): string {
+  if (body.length > 0) {
+    const configuration = parseXml(body.toString('utf8')).CreateBucketConfiguration as { LocationConstraint?: unknown } | undefined;
+    const constraint = typeof configuration === 'object' ? configuration?.LocationConstraint : undefined;
+    if (typeof constraint === 'string' && constraint.trim() !== '') return constraint.trim();
+  }
+  return 'region' in verified ? verified.region : 'us-east-1';
+}
+
+/**
+ * CreateBucket bodies carry an optional LocationConstraint; any region is accepted. Re-creating a
+ * bucket the caller already owns is 200 in us-east-1 (AWS's legacy rule) and
+ * BucketAlreadyOwnedByYou in any other region. Another account's bucket of the same name does not
+ * matter: names are per account.
+ */
+export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: AuthenticatedRequest, userId: string, bucket: string): Promise<S3Reply> {
   const body = await readVerifiedSmallBody(incoming, verified);
-  if (body.length > 0) parseXml(body.toString('utf8'));
-  await deps.bucketsUsecases.create(userId, bucket);
+  const region = requestedRegion(body, verified);
+  const acl = admitCreateBucketAcl(deps, incoming, verified, userId, bucket);
+  try {
+    await deps.bucketsUsecases.create(userId, bucket);
+  } catch (error) {
+    if (region === 'us-east-1' && isAppError(error, 'buckets.already_exists')) return emptyResponse(200, { Location: `/${bucket}` });
+    throw error;
+  }
+  await setCreatedBucketAcl(deps, verified, userId, bucket, acl);
   return emptyResponse(200, { Location: `/${bucket}` });
 }
 

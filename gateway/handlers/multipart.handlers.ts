@@ -2,6 +2,7 @@ import { checksumHeaderName, isChecksumAlgorithm, type ChecksumAlgorithm } from 
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { header, parseConditions, parseObjectMetadata, parseTaggingHeader } from '../s3/headers.ts';
+import { parseWriteConditions } from '../../src/storage/conditions.ts';
 import { emptyResponse, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue } from '../s3/upload-body.ts';
@@ -9,6 +10,7 @@ import { document, node, opt, parseXml, text } from '../../src/s3-protocol/xml.t
 import { parseCopySource } from './copy-source.ts';
 import type { CompletedPart } from '../../src/objects/objects.service.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
+import { cannedAclOfRequest } from '../../src/objects/acl.ts';
 import { parseMaxKeys } from './listing.handlers.ts';
 
 function requestedChecksumAlgorithm(ctx: S3RequestContext): ChecksumAlgorithm | undefined {
@@ -29,6 +31,7 @@ export async function createMultipartUpload(ctx: S3RequestContext<OperationOf<'C
     metadata,
     tags,
     checksumAlgorithm,
+    acl: cannedAclOfRequest(ctx.incoming.headers),
   });
   const headers: Record<string, string> = checksumAlgorithm ? { 'x-amz-checksum-algorithm': checksumAlgorithm, 'x-amz-checksum-type': 'COMPOSITE' } : {};
   return xmlResponse(document('InitiateMultipartUploadResult', text('Bucket', ctx.operation.bucket), text('Key', ctx.operation.key), text('UploadId', uploadId)), 200, headers);
@@ -113,6 +116,7 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
     key: ctx.operation.key,
     uploadId: ctx.operation.uploadId,
     parts: () => readCompletedParts(ctx),
+    conditions: parseWriteConditions(header(ctx.incoming.headers, 'if-match'), header(ctx.incoming.headers, 'if-none-match')),
   });
   const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
   return xmlResponse(

@@ -1,7 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import { resolveRange } from '../../src/storage/conditions.ts';
+import { parseWriteConditions, resolveRange } from '../../src/storage/conditions.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, validateTags } from '../s3/headers.ts';
 import { emptyResponse, RESPONSE_ALREADY_SENT, xmlResponse, type S3Reply } from '../s3/responses.ts';
@@ -9,7 +9,11 @@ import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue, type UploadBody } from '../s3/upload-body.ts';
 import { document, node, parseXml, text } from '../../src/s3-protocol/xml.ts';
 import { parseCopySource } from './copy-source.ts';
+import { cannedAclOfRequest } from '../../src/objects/acl.ts';
 import type { OperationOf, S3RequestContext } from './context.ts';
+import { parseStrictInteger } from '../../src/strict-integer.ts';
+import { MAX_PART_NUMBER } from '../../src/storage/multipart-rules.ts';
+import { parseMaxKeys } from './listing.handlers.ts';
 
 export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<S3Reply> {
   const { incoming } = ctx;
@@ -25,6 +29,9 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
     metadata,
     tags,
     contentMd5: header(incoming.headers, 'content-md5'),
+    acl: cannedAclOfRequest(incoming.headers),
+    // S3 conditional writes; NotImplemented for the forms S3 refuses, never silently ignored.
+    conditions: parseWriteConditions(header(incoming.headers, 'if-match'), header(incoming.headers, 'if-none-match')),
     reserveBytes: prepared.size,
     beforeBody: () => sendContinue(ctx),
     open: () => {
@@ -53,17 +60,42 @@ function notModifiedResponse(error: unknown, info?: ObjectInfo): S3Reply | undef
   return undefined;
 }
 
+/**
+ * `?partNumber=N` on GET/HEAD: the n-th part of the object (1..10000; AWS refuses it together with
+ * a Range header). Undefined without one.
+ */
+function requestedPartNumber(ctx: S3RequestContext): number | undefined {
+  const value = ctx.target.query.get('partNumber');
+  if (value === null) return undefined;
+  const partNumber = parseStrictInteger(value);
+  if (partNumber === undefined || partNumber < 1 || partNumber > MAX_PART_NUMBER) {
+    throw new S3Error('InvalidArgument', `Part number must be an integer between 1 and ${MAX_PART_NUMBER}, inclusive`, {
+      details: { ArgumentName: 'partNumber', ArgumentValue: value },
+    });
+  }
+  if (ctx.incoming.headers.range !== undefined) throw new S3Error('InvalidRequest', 'Cannot specify both Range header and partNumber query parameter');
+  return partNumber;
+}
+
+/** Content-Range and Content-Length of a 206; an empty part (end < start) has no byte range to name. */
+function partialHeaders(headers: Record<string, string>, range: { start: number; end: number }, size: number): void {
+  if (range.end >= range.start) headers['Content-Range'] = `bytes ${range.start}-${range.end}/${size}`;
+  headers['Content-Length'] = String(Math.max(0, range.end - range.start + 1));
+}
+
 export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>): Promise<S3Reply> {
   const { incoming, outgoing, target } = ctx;
   const overrides = parseResponseOverrides(target.query);
+  const partNumber = requestedPartNumber(ctx);
   let result;
   try {
     result = await ctx.deps.objects.getObject(ctx.principal, {
       signal: ctx.signal,
       bucket: ctx.operation.bucket,
       key: ctx.operation.key,
-      range: parseRange(header(incoming.headers, 'range')),
+      range: partNumber === undefined ? parseRange(header(incoming.headers, 'range')) : undefined,
       conditions: parseConditions(incoming.headers),
+      partNumber,
     });
   } catch (error) {
     const notModified = notModifiedResponse(error, await headQuietly(ctx));
@@ -71,14 +103,13 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
     throw error;
   }
   const { info, bytes, range } = result;
-  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
+  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined, partNumber: partNumber !== undefined });
   Object.assign(headers, overrides);
   headers['x-amz-request-id'] = ctx.requestId;
   let status = 200;
   if (range) {
     status = 206;
-    headers['Content-Range'] = `bytes ${range.start}-${range.end}/${info.size}`;
-    headers['Content-Length'] = String(range.end - range.start + 1);
+    partialHeaders(headers, range, info.size);
   } else {
     headers['Content-Length'] = String(info.size);
   }
@@ -105,7 +136,8 @@ async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | Oper
 
 export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<S3Reply> {
   const { incoming } = ctx;
-  const range = parseRange(header(incoming.headers, 'range'));
+  const partNumber = requestedPartNumber(ctx);
+  const range = partNumber === undefined ? parseRange(header(incoming.headers, 'range')) : undefined;
   const overrides = parseResponseOverrides(ctx.target.query);
   let info: ObjectInfo;
   try {
@@ -114,14 +146,19 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
       bucket: ctx.operation.bucket,
       key: ctx.operation.key,
       conditions: parseConditions(incoming.headers),
+      partNumber,
     });
   } catch (error) {
     const notModified = notModifiedResponse(error, await headQuietly(ctx));
     if (notModified) return notModified;
     throw error;
   }
-  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined });
+  const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined || partNumber !== undefined, partNumber: partNumber !== undefined });
   Object.assign(headers, overrides);
+  if (info.partRange) {
+    partialHeaders(headers, info.partRange, info.size);
+    return emptyResponse(206, headers);
+  }
   if (range) {
     const resolved = resolveRange(range, info.size);
     headers['Content-Range'] = `bytes ${resolved.start}-${resolved.end}/${info.size}`;
@@ -196,6 +233,7 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
     taggingDirective,
     tags: taggingDirective === 'REPLACE' ? (parseTaggingHeader(header(incoming.headers, 'x-amz-tagging')) ?? {}) : undefined,
     sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
+    acl: cannedAclOfRequest(incoming.headers),
   });
   const headers: Record<string, string> = {};
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
@@ -213,14 +251,87 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
 
 export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<S3Reply> {
   const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
+  // Sorted by key (UTF-16 order, as AWS lists them), whatever order the backend kept them in.
+  const entries = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return xmlResponse(
     document(
       'Tagging',
       node(
         'TagSet',
-        Object.entries(tags).map(([key, value]) => node('Tag', text('Key', key), text('Value', value))),
+        entries.map(([key, value]) => node('Tag', text('Key', key), text('Value', value))),
       ),
     ),
+  );
+}
+
+const OBJECT_ATTRIBUTES = new Set(['ETag', 'Checksum', 'ObjectParts', 'StorageClass', 'ObjectSize']);
+
+/** `x-amz-object-attributes`: a comma-separated list of AWS's attribute names; none or an unknown one is InvalidArgument. */
+function requestedAttributes(value: string | undefined): Set<string> {
+  const names = new Set(
+    (value ?? '')
+      .split(',')
+      .map((name) => name.trim())
+      .filter((name) => name !== ''),
+  );
+  if (names.size === 0) throw new S3Error('InvalidArgument', 'Empty attribute name', { details: { ArgumentName: 'x-amz-object-attributes' } });
+  for (const name of names) {
+    if (!OBJECT_ATTRIBUTES.has(name))
+      throw new S3Error('InvalidArgument', 'Invalid attribute name specified.', { details: { ArgumentName: 'x-amz-object-attributes', ArgumentValue: name } });
+  }
+  return names;
+}
+
+/**
+ * GetObjectAttributes: what HEAD knows, as XML, plus the part list (paged by `x-amz-max-parts` and
+ * `x-amz-part-number-marker`). The ETag is unquoted, as AWS renders it here. Parts are listed
+ * whenever the backend knows them (AWS lists them only for uploads with additional checksums;
+ * PartsCount is always there for a multipart object).
+ */
+export async function getObjectAttributes(ctx: S3RequestContext<OperationOf<'GetObjectAttributes'>>): Promise<S3Reply> {
+  const { headers } = ctx.incoming;
+  const attributes = requestedAttributes(header(headers, 'x-amz-object-attributes'));
+  const maxParts = parseMaxKeys(header(headers, 'x-amz-max-parts') ?? null, 'x-amz-max-parts');
+  const markerValue = header(headers, 'x-amz-part-number-marker');
+  const marker = markerValue === undefined || markerValue === '' ? 0 : parseStrictInteger(markerValue);
+  if (marker === undefined)
+    throw new S3Error('InvalidArgument', 'Invalid part-number-marker', { details: { ArgumentName: 'x-amz-part-number-marker', ArgumentValue: String(markerValue) } });
+  const info = await ctx.deps.objects.headObject(ctx.principal, {
+    signal: ctx.signal,
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    conditions: parseConditions(headers),
+    withParts: attributes.has('ObjectParts'),
+  });
+  let objectParts: string | undefined;
+  if (attributes.has('ObjectParts') && info.partsCount !== undefined) {
+    const after = (info.parts ?? []).filter((part) => part.partNumber > marker);
+    const page = after.slice(0, maxParts);
+    const isTruncated = after.length > page.length;
+    objectParts = node(
+      'ObjectParts',
+      text('IsTruncated', isTruncated),
+      text('MaxParts', maxParts),
+      text('NextPartNumberMarker', page.length > 0 ? page[page.length - 1]!.partNumber : marker),
+      text('PartNumberMarker', marker),
+      page.map((part) =>
+        node('Part', part.checksum ? text(`Checksum${part.checksum.algorithm}`, part.checksum.value) : undefined, text('PartNumber', part.partNumber), text('Size', part.size)),
+      ),
+      text('PartsCount', info.partsCount),
+    );
+  }
+  const checksum = attributes.has('Checksum') && info.checksum ? info.checksum : undefined;
+  return xmlResponse(
+    document(
+      'GetObjectAttributesResponse',
+      attributes.has('ETag') ? text('ETag', info.etag.replace(/^"|"$/g, '')) : undefined,
+      checksum ? node('Checksum', text(`Checksum${checksum.algorithm}`, checksum.value), text('ChecksumType', checksum.type)) : undefined,
+      objectParts,
+      attributes.has('StorageClass') ? text('StorageClass', 'STANDARD') : undefined,
+      attributes.has('ObjectSize') ? text('ObjectSize', info.size) : undefined,
+    ),
+    200,
+    { 'Last-Modified': info.lastModified.toUTCString() },
   );
 }
 

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { ResolvedKey } from '../../src/keys/key-store.ts';
 import { createSigningKeyCache } from '../../src/s3-protocol/sigv4/signing-key-cache.ts';
+import { createSigV2Verifier, isSigV2Request, type SigV2VerifiedRequest } from '../../src/s3-protocol/sigv2/verify.ts';
 import { createSigV4Verifier, type VerifiedRequest } from '../../src/s3-protocol/sigv4/verify.ts';
 import type { GatewayDeps } from '../handlers/context.ts';
 import type { RequestTarget } from './request-target.ts';
@@ -11,7 +12,13 @@ import type { RequestTarget } from './request-target.ts';
  * a `key` caller; a request with no credentials at all is `anonymous`, which the gateway refuses
  * unless the operation allows it (public ACLs, browser POST uploads, CORS preflight).
  */
-export type Caller = { kind: 'key'; key: ResolvedKey; verified: VerifiedRequest } | { kind: 'anonymous' };
+export type Caller = { kind: 'key'; key: ResolvedKey; verified: AuthenticatedRequest } | { kind: 'anonymous' };
+
+/**
+ * What a key caller's signature proved. SigV2 signs no body (`payload.kind` is 'unsigned') and
+ * has no signing key, so code that needs SigV4's (aws-chunked) narrows with `'signingKey' in verified`.
+ */
+export type AuthenticatedRequest = VerifiedRequest | SigV2VerifiedRequest;
 
 export interface Authenticator {
   authenticate(method: string, target: RequestTarget, incoming: IncomingMessage): Caller;
@@ -34,11 +41,24 @@ export function createAuthenticator(deps: Pick<GatewayDeps, 'clock' | 'keyStore'
     regionStrict: deps.config.S3_REGION_STRICT,
     signingKeyCache: createSigningKeyCache({ maxEntries: 10_000 }),
   });
+  // S3_SIGV2=false: SigV2 requests go to the SigV4 verifier, which answers InvalidRequest (use AWS4-HMAC-SHA256).
+  const sigV2 = deps.config.S3_SIGV2
+    ? createSigV2Verifier({ clock: deps.clock, lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey })
+    : undefined;
   return {
     authenticate(method, target, incoming) {
       if (carriesNoCredentials(target, incoming)) return ANONYMOUS;
       // The signature is checked against the same parsed target the operation is taken from.
-      const verified = sigV4.verify({ method, target: target.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders });
+      const verified: AuthenticatedRequest =
+        sigV2 !== undefined && isSigV2Request(incoming.headers.authorization, target.query)
+          ? sigV2.verify({
+              method,
+              target: target.raw,
+              headers: incoming.headers,
+              rawHeaders: incoming.rawHeaders,
+              bucketInHost: target.addressing === 'virtual-host' ? target.bucket : undefined,
+            })
+          : sigV4.verify({ method, target: target.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders });
       const key = deps.keyStore.lookup(verified.accessKeyId);
       if (!key) throw new S3Error('InvalidAccessKeyId');
       return { kind: 'key', key, verified };

@@ -20,17 +20,33 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
     case 'CreateBucket':
     case 'DeleteBucket':
       return { action: 'bucketAdmin' };
+    // Bucket configuration is the account's act, as creating the bucket is: a key restricted to
+    // some buckets, a prefix or reading cannot open the bucket to other origins.
+    case 'PutBucketCors':
+    case 'DeleteBucketCors':
+      return { action: 'bucketAdmin' };
+    // Opening a bucket to everyone is the account's act too (the objects service checks it again).
+    case 'PutBucketAcl':
+      return { action: 'bucketAdmin' };
+    case 'GetBucketAcl':
+      return { action: 'bucketInfo', bucket: operation.bucket };
     case 'HeadBucket':
     case 'GetBucketLocation':
     case 'GetBucketVersioning':
+    case 'GetBucketCors':
       return { action: 'bucketInfo', bucket: operation.bucket };
     case 'ListObjects':
     case 'ListObjectsV2':
     case 'ListMultipartUploads':
     case 'DeleteObjects':
+    // The signer and its scope are known only once the form was read (gateway/handlers/post-object.handlers.ts).
+    case 'PostObject':
     case 'GetObject':
     case 'HeadObject':
     case 'GetObjectTagging':
+    case 'GetObjectAttributes':
+    case 'GetObjectAcl':
+    case 'PutObjectAcl':
     case 'ListParts':
     case 'PutObject':
     case 'CopyObject':

@@ -82,7 +82,7 @@ export function parseConditions(headers: IncomingHttpHeaders, prefix = ''): Cond
 }
 
 /** Headers describing a stored object on GET/HEAD (and 304s). */
-export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean; ranged: boolean }): Record<string, string> {
+export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean; ranged: boolean; partNumber?: boolean }): Record<string, string> {
   const out: Record<string, string> = {
     ETag: info.etag,
     'Last-Modified': info.lastModified.toUTCString(),
@@ -96,7 +96,8 @@ export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean
   if (info.expires) out.Expires = info.expires;
   for (const [name, value] of Object.entries(info.userMetadata)) out[`x-amz-meta-${name}`] = value;
   if (info.tagCount > 0) out['x-amz-tagging-count'] = String(info.tagCount);
-  if (info.partsCount !== undefined) out['x-amz-mp-parts-count'] = String(info.partsCount);
+  // Only when the request named a part (?partNumber=), as AWS sends it.
+  if (options.partNumber && info.partsCount !== undefined) out['x-amz-mp-parts-count'] = String(info.partsCount);
   // A checksum describes the whole object: S3 never returns it for a range.
   if (options.checksumMode && !options.ranged && info.checksum) {
     out[checksumHeaderName(info.checksum.algorithm)] = info.checksum.value;

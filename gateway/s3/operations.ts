@@ -15,16 +15,26 @@ export type S3Operation =
   | { op: 'HeadBucket'; bucket: string }
   | { op: 'GetBucketLocation'; bucket: string }
   | { op: 'GetBucketVersioning'; bucket: string }
+  | { op: 'PutBucketCors'; bucket: string }
+  | { op: 'GetBucketAcl'; bucket: string }
+  | { op: 'PutBucketAcl'; bucket: string }
+  | { op: 'GetObjectAcl'; bucket: string; key: string }
+  | { op: 'PutObjectAcl'; bucket: string; key: string }
+  | { op: 'GetBucketCors'; bucket: string }
+  | { op: 'DeleteBucketCors'; bucket: string }
   | { op: 'ListObjects'; bucket: string }
   | { op: 'ListObjectsV2'; bucket: string }
   | { op: 'ListMultipartUploads'; bucket: string }
   | { op: 'DeleteObjects'; bucket: string }
+  /** A browser form upload (multipart/form-data): the key and the credentials are in the form. */
+  | { op: 'PostObject'; bucket: string }
   | { op: 'PutObject'; bucket: string; key: string }
   | { op: 'CopyObject'; bucket: string; key: string; copySource: string }
   | { op: 'GetObject'; bucket: string; key: string }
   | { op: 'HeadObject'; bucket: string; key: string }
   | { op: 'DeleteObject'; bucket: string; key: string }
   | { op: 'GetObjectTagging'; bucket: string; key: string }
+  | { op: 'GetObjectAttributes'; bucket: string; key: string }
   | { op: 'PutObjectTagging'; bucket: string; key: string }
   | { op: 'DeleteObjectTagging'; bucket: string; key: string }
   | { op: 'CreateMultipartUpload'; bucket: string; key: string }
@@ -111,16 +121,22 @@ export function parseOperation(method: string, target: RequestTarget, headers: I
         if (present.size === 1 && present.has('location')) return { op: 'GetBucketLocation', bucket };
         if (present.size === 1 && present.has('versioning')) return { op: 'GetBucketVersioning', bucket };
         if (present.size === 1 && present.has('uploads')) return { op: 'ListMultipartUploads', bucket };
+        if (present.size === 1 && present.has('cors')) return { op: 'GetBucketCors', bucket };
+        if (present.size === 1 && present.has('acl')) return { op: 'GetBucketAcl', bucket };
         return notImplemented([...present].join(','));
       case 'HEAD':
         return present.size === 0 ? { op: 'HeadBucket', bucket } : notImplemented([...present].join(','));
       case 'PUT':
+        if (present.size === 1 && present.has('cors')) return { op: 'PutBucketCors', bucket };
+        if (present.size === 1 && present.has('acl')) return { op: 'PutBucketAcl', bucket };
         return present.size === 0 ? { op: 'CreateBucket', bucket } : notImplemented([...present].join(','));
       case 'DELETE':
+        if (present.size === 1 && present.has('cors')) return { op: 'DeleteBucketCors', bucket };
         return present.size === 0 ? { op: 'DeleteBucket', bucket } : notImplemented([...present].join(','));
       case 'POST':
         if (present.size === 1 && present.has('delete')) return { op: 'DeleteObjects', bucket };
-        return notImplemented([...present].join(',') || 'POST object (browser upload)');
+        if (present.size === 0) return { op: 'PostObject', bucket };
+        return notImplemented([...present].join(','));
       default:
         throw new S3Error('MethodNotAllowed');
     }
@@ -135,13 +151,18 @@ export function parseOperation(method: string, target: RequestTarget, headers: I
     case 'GET':
       if (present.size === 0) return { op: 'GetObject', bucket, key };
       if (only('tagging')) return { op: 'GetObjectTagging', bucket, key };
+      if (only('acl')) return { op: 'GetObjectAcl', bucket, key };
+      if (only('attributes')) return { op: 'GetObjectAttributes', bucket, key };
+      // ?partNumber= reads one part of the object (parsed by the handler, as Range is).
+      if (only('partNumber')) return { op: 'GetObject', bucket, key };
       if (only('uploadId') && uploadId) return { op: 'ListParts', bucket, key, uploadId };
       return notImplemented([...present].join(','));
     case 'HEAD':
-      return present.size === 0 ? { op: 'HeadObject', bucket, key } : notImplemented([...present].join(','));
+      return present.size === 0 || only('partNumber') ? { op: 'HeadObject', bucket, key } : notImplemented([...present].join(','));
     case 'PUT':
       if (present.size === 0) return copySource ? { op: 'CopyObject', bucket, key, copySource } : { op: 'PutObject', bucket, key };
       if (only('tagging')) return { op: 'PutObjectTagging', bucket, key };
+      if (only('acl')) return { op: 'PutObjectAcl', bucket, key };
       if (present.size === 2 && present.has('partNumber') && present.has('uploadId') && uploadId) {
         const partNumber = parsePartNumber(query.get('partNumber'));
         return copySource ? { op: 'UploadPartCopy', bucket, key, uploadId, partNumber, copySource } : { op: 'UploadPart', bucket, key, uploadId, partNumber };

@@ -7,7 +7,18 @@ import type { S3Operation } from './operations.ts';
 export type S3RateLimitClass = 'read' | 'write' | 'list';
 
 const LIST_OPERATIONS = new Set<S3Operation['op']>(['ListBuckets', 'ListObjects', 'ListObjectsV2', 'ListMultipartUploads', 'ListParts']);
-const READ_OPERATIONS = new Set<S3Operation['op']>(['GetObject', 'HeadObject', 'HeadBucket', 'GetBucketLocation', 'GetBucketVersioning', 'GetObjectTagging', 'NotImplemented']);
+const READ_OPERATIONS = new Set<S3Operation['op']>([
+  'GetObject',
+  'HeadObject',
+  'HeadBucket',
+  'GetBucketLocation',
+  'GetBucketVersioning',
+  'GetObjectTagging',
+  'GetObjectAttributes',
+  'GetBucketAcl',
+  'GetObjectAcl',
+  'NotImplemented',
+]);
 
 /** The spec's operation classes: listings, reads (GET/HEAD), and everything that changes state. */
 export function rateLimitClassOf(operation: S3Operation): S3RateLimitClass {
@@ -42,6 +53,21 @@ export async function enforceRateLimit(
   outgoing.setHeader('X-RateLimit-Reset', String(Math.ceil((nowMs + result.resetMs) / 1000)));
   if (!result.allowed) {
     throw new S3Error('TooManyRequests', `Rate limit of ${rule.limit} ${rateClass} requests per ${rule.windowMs} ms exceeded.`, {
+      headers: { 'Retry-After': String(result.retryAfterSeconds) },
+    });
+  }
+}
+
+/**
+ * Unsigned requests have no account to count against: they are counted per client address (the
+ * socket's, no proxy header trusted), all classes together. Over the limit: 503 SlowDown with
+ * Retry-After, the answer S3 clients and CDNs back off on.
+ */
+export async function enforceAnonymousRateLimit(limiter: RateLimiter, rule: RateLimitRule | undefined, clientAddress: string | undefined): Promise<void> {
+  if (!rule) return;
+  const result = await limiter.check(`s3:anonymous:${clientAddress ?? 'unknown'}`, rule);
+  if (!result.allowed) {
+    throw new S3Error('SlowDown', `Rate limit of ${rule.limit} unsigned requests per ${rule.windowMs} ms from this address exceeded.`, {
       headers: { 'Retry-After': String(result.retryAfterSeconds) },
     });
   }

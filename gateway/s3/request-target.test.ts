@@ -92,7 +92,8 @@ describe('operation parsing', () => {
     ['DELETE', '/b/k?uploadId=u1', {}, 'AbortMultipartUpload'],
     ['GET', '/b/k?uploadId=u1', {}, 'ListParts'],
     ['GET', '/b?lifecycle', {}, 'NotImplemented'],
-    ['GET', '/b/k?acl', {}, 'NotImplemented'],
+    ['GET', '/b/k?retention', {}, 'NotImplemented'],
+    ['GET', '/b/k?acl', {}, 'GetObjectAcl'],
     ['PUT', '/b?policy', {}, 'NotImplemented'],
     ['GET', '/b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Signature=abc', {}, 'GetObject'],
   ])('%s %s → %s', (method, rawUrl, headers, expected) => {

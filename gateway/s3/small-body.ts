@@ -30,7 +30,7 @@ function sameBytes(a: Buffer, b: Buffer): boolean {
  * Content-MD5 and any `x-amz-checksum-*` header. DeleteObjects from current SDKs carries a CRC32
  * instead of Content-MD5, so either is accepted.
  */
-export async function readVerifiedSmallBody(incoming: IncomingMessage, verified: VerifiedRequest): Promise<Buffer> {
+export async function readVerifiedSmallBody(incoming: IncomingMessage, verified: Pick<VerifiedRequest, 'payload'>): Promise<Buffer> {
   if (verified.payload.kind !== 'sha256' && verified.payload.kind !== 'unsigned') {
     throw new S3Error('InvalidRequest', 'Streaming payloads are only accepted for object uploads.');
   }

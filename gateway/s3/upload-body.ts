@@ -69,7 +69,8 @@ export function prepareUpload(ctx: S3RequestContext): PreparedUpload {
   const { incoming, verified } = ctx;
   const payload = verified.payload;
   // aws-chunked framing (STREAMING-*): decoder settings and the decoded length come from the verifier's module.
-  const chunked = awsChunkedOptionsFor(verified, incoming.headers);
+  // SigV2 has no signing key and no streaming payloads: its body is taken as sent.
+  const chunked = 'signingKey' in verified ? awsChunkedOptionsFor(verified, incoming.headers) : undefined;
   const size = chunked ? chunked.decodedContentLength : parseLength(header(incoming.headers, 'content-length'), 'content-length');
   if (size === undefined) throw new S3Error('MissingContentLength');
   if (size > MAX_SINGLE_UPLOAD_BYTES) throw new S3Error('EntityTooLarge', undefined, { details: { ProposedSize: String(size), MaxSizeAllowed: String(MAX_SINGLE_UPLOAD_BYTES) } });

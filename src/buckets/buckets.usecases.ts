@@ -3,7 +3,7 @@ import { newBackendBucketSuffix, newId } from '../ids.ts';
 import type { ChangeWatcher } from '../db/change-watcher.ts';
 import type { StorageBackend } from '../storage/storage-backend.ts';
 import { bucketNameProblem } from './bucket-names.ts';
-import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError } from './buckets.errors.ts';
+import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError, publicNameTakenError } from './buckets.errors.ts';
 import type { BucketsRepository } from './buckets.repository.ts';
 import { systemClock, type Clock } from '../clock.ts';
 import { CLI_ORIGIN, domainEvent, type EventOrigin } from '../events/domain-event.ts';
@@ -36,6 +36,18 @@ export function createBucketsUsecases(deps: {
   let resolutions = new Map<string, BucketResolution>();
   deps.changes.subscribe(() => {
     resolutions = new Map();
+  });
+
+  // CORS rules a credential-less preflight is answered from, per bucket name (null: none applies).
+  let preflightCors = new Map<string, unknown[] | null>();
+  deps.changes.subscribe(() => {
+    preflightCors = new Map();
+  });
+
+  // Names in the public namespace (anonymous and other accounts' requests): null for "no public bucket".
+  let publicResolutions = new Map<string, BucketRow | null>();
+  deps.changes.subscribe(() => {
+    publicResolutions = new Map();
   });
 
   return {
@@ -77,6 +89,68 @@ export function createBucketsUsecases(deps: {
         if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
         throw error;
       }
+    },
+
+    /** Sets (validated rules) or removes (null) the CORS configuration of the caller's bucket `name`. */
+    setCors(userId: string, name: string, rules: unknown[] | null): void {
+      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+      if (!bucket || !bucketsRepository.setCors(bucket.id, rules)) throw bucketNotFoundError(name);
+      deps.changes.notify();
+    },
+
+    /**
+     * The CORS rules a preflight for bucket `name` is answered from. A preflight carries no
+     * credentials and names are per account, so the URL alone must pick the bucket: the one bucket
+     * of that name with CORS rules, or among several the one holding the name in the public
+     * namespace (`public_name`); otherwise none (the preflight is refused).
+     */
+    corsForPreflight(name: string): unknown[] | undefined {
+      let rules = preflightCors.get(name);
+      if (rules === undefined) {
+        const candidates = bucketsRepository.corsCandidatesByName(name);
+        const chosen = candidates.length === 1 ? candidates[0] : candidates.find((candidate) => candidate.publicName);
+        rules = chosen?.cors ?? null;
+        if (preflightCors.size >= MAX_CACHED_RESOLUTIONS) preflightCors = new Map();
+        preflightCors.set(name, rules);
+      }
+      return rules ?? undefined;
+    },
+
+    /**
+     * The bucket that holds `name` in the public namespace (its ACL or one of its objects' is not
+     * private), for callers that do not own a bucket of that name; undefined when none does.
+     */
+    resolvePublic(name: string): BucketRow | undefined {
+      let bucket = publicResolutions.get(name);
+      if (bucket === undefined) {
+        bucket = bucketsRepository.findPublicByName(name) ?? null;
+        if (publicResolutions.size >= MAX_CACHED_RESOLUTIONS) publicResolutions = new Map();
+        publicResolutions.set(name, bucket);
+      }
+      return bucket ?? undefined;
+    },
+
+    /** CreateBucket with a public ACL: refused before the bucket exists when another account's public bucket holds the name. */
+    assertPublicNameAvailable(userId: string, name: string): void {
+      const holder = bucketsRepository.findPublicByName(name);
+      if (holder && holder.userId !== userId) throw publicNameTakenError(name);
+    },
+
+    /**
+     * Sets the canned ACL of the caller's bucket `name`. A non-private ACL claims the name in the
+     * public namespace in the same transaction (publicNameTakenError when another account's bucket
+     * holds it); back to private, the claim is released unless an object ACL still needs it.
+     */
+    setAcl(userId: string, name: string, acl: BucketRow['acl']): BucketRow {
+      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+      if (!bucket) throw bucketNotFoundError(name);
+      bucketsRepository.transaction(() => {
+        if (acl !== 'private' && !bucketsRepository.claimPublicName(bucket.id, bucket.name)) throw publicNameTakenError(name);
+        if (!bucketsRepository.setAcl(bucket.id, acl)) throw bucketNotFoundError(name);
+        if (acl === 'private') bucketsRepository.releasePublicNameIfUnused(bucket.id);
+      });
+      deps.changes.notify();
+      return { ...bucket, acl };
     },
 
     /** Fails with the backend's BucketNotEmpty while objects remain. */

@@ -189,6 +189,19 @@ export const configSchema = z.object({
     .describe(
       'When set, GET /metrics (API port, Prometheus text format) requires `Authorization: Bearer <token>`. Unset: /metrics is open (scrape it on a private network; it holds no account, bucket or key names).',
     ),
+  S3_SIGV2: bool(true).describe(
+    'Accept AWS Signature Version 2 (`Authorization: AWS key:sig` and `?AWSAccessKeyId=&Expires=&Signature=` URLs, which boto3 presigns by default for us-east-1). false: such requests answer InvalidRequest (use AWS4-HMAC-SHA256).',
+  ),
+  RATE_LIMIT_SHARE_ACCESS: rateLimit('60/1m').describe('Public share-link requests (/s/{code}…, /api/shares/download) per client address.'),
+  RATE_LIMIT_SHARE_PASSWORD: rateLimit('5/1m').describe(
+    'Share password attempts per share and per client address, counted before any hash is computed (429 + Retry-After over it).',
+  ),
+  ALLOW_PUBLIC_ACCESS: bool(true).describe(
+    'Allow canned ACLs public-read and authenticated-read (S3 x-amz-acl, PutBucketAcl/PutObjectAcl, POST uploads). false: setting one answers AccessDenied, and ACLs already stored grant nothing beyond the owner.',
+  ),
+  RATE_LIMIT_ANONYMOUS: rateLimit('600/1m').describe(
+    'Unsigned S3 requests (anonymous reads of public-read objects and buckets) per client address; over it 503 SlowDown with Retry-After.',
+  ),
 });
 
 /** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */

@@ -75,9 +75,7 @@ export const buckets = sqliteTable(
   },
   (table) => [
     uniqueIndex('buckets_user_name_unique').on(table.userId, table.name),
-    uniqueIndex('buckets_public_name_unique')
-      .on(table.name)
-      .where(sql`public_name = 1`),
+    uniqueIndex('buckets_public_name_unique').on(table.name).where(sql`public_name = 1`),
     uniqueIndex('buckets_backend_name_unique').on(table.backendName),
     index('buckets_name_idx').on(table.name),
   ],

@@ -31,6 +31,8 @@ export const APP_ERROR_TO_S3: Readonly<Record<string, S3ErrorCode>> = {
   'buckets.limit_reached': 'TooManyBuckets',
   'buckets.already_exists': 'BucketAlreadyOwnedByYou',
   'buckets.not_found': 'NoSuchBucket',
+  // Another account's public bucket holds the name: AWS's answer for a name taken in a shared namespace.
+  'buckets.public_name_taken': 'BucketAlreadyExists',
 };
 
 /**

@@ -27,14 +27,16 @@ export const DOMAIN_EVENT_TYPES = [
   'key.revoked',
   'quota.warning',
   'quota.exceeded',
+  'share.created',
+  'share.downloaded',
 ] as const;
 
 export type DomainEventType = (typeof DOMAIN_EVENT_TYPES)[number];
 
 /** Who caused a change: an access key (S3, file API), a dashboard session, an administrator, or the system (CLI, sweeps). */
 export interface Actor {
-  kind: 'key' | 'session' | 'admin' | 'system';
-  /** Access key id for `key`; the signed-in user's id for `session` and `admin`; a short name (`cli`) for `system`. */
+  kind: 'key' | 'session' | 'admin' | 'system' | 'anonymous';
+  /** Access key id for `key`; the signed-in user's id for `session` and `admin`; a short name (`cli`) for `system`; the client address for `anonymous` (an unsigned S3 read of public data). */
   id: string;
 }
 
@@ -59,7 +61,8 @@ export interface DomainEvent {
   versionId?: string;
   /**
    * Type-specific facts: `object.updated` → `{ change: 'overwrite' | 'metadata' | 'tagging' }`;
-   * `key.*` → `{ accessKeyId, name }`; `quota.*` → `{ usedBytes, quotaBytes }`.
+   * `key.*` → `{ accessKeyId, name }`; `quota.*` → `{ usedBytes, quotaBytes }`; `share.*` → `{ shareId, kind }`
+   * (`share.downloaded` adds `downloads`, the count after this one; the code itself is never recorded).
    */
   detail?: Record<string, unknown>;
 }

@@ -15,15 +15,16 @@ export class ScopeDeniedError extends S3Error {
 }
 
 /**
- * The bucket name is not one of the caller's buckets: another account's (403 AccessDenied before
- * anything about its objects can be learned) or nobody's (404 NoSuchBucket).
+ * The bucket name is not one of the caller's buckets: another account's or nobody's. Names are
+ * per account, so both are 404 NoSuchBucket with the caller's own name for it: the answer never
+ * tells that another account uses the name. `reason` stays for rules layered on top (public ACLs).
  */
 export class BucketRefusedError extends S3Error {
   constructor(
     readonly bucket: string,
     readonly reason: 'foreign' | 'missing',
   ) {
-    super(reason === 'foreign' ? 'AccessDenied' : 'NoSuchBucket', undefined, reason === 'foreign' ? {} : { details: { BucketName: bucket } });
+    super('NoSuchBucket', undefined, { details: { BucketName: bucket } });
   }
 }
 

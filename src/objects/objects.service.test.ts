@@ -238,7 +238,7 @@ describe('objects service', () => {
     expect(backend.journaled.map((event) => event.key)).toEqual(['public/a.txt', 'private/b.txt', 'public/a.txt']);
   });
 
-  it("answers AccessDenied for another account's bucket (also as a copy source) and NoSuchBucket for nobody's", async () => {
+  it("answers another account's bucket (also as a copy source) exactly like nobody's: NoSuchBucket", async () => {
     const { core, objects, account, principal } = await setup();
     const bob = await account('bob@example.com');
     const bobPrincipal: Principal = { accountId: bob, actor: { kind: 'session', id: bob } };
@@ -248,7 +248,7 @@ describe('objects service', () => {
     await objects.putObject(bobPrincipal, { bucket: bobsBucket, key: 'secret.txt', metadata: { userMetadata: {} }, reserveBytes: 6, open: () => body('secret') });
     const getForeign = objects.getObject(principal, { bucket: bobsBucket, key: 'secret.txt' });
     await expect(getForeign).rejects.toBeInstanceOf(BucketRefusedError);
-    await expect(getForeign).rejects.toMatchObject({ code: 'AccessDenied', status: 403, reason: 'foreign' });
+    await expect(getForeign).rejects.toMatchObject({ code: 'NoSuchBucket', status: 404, reason: 'foreign', details: { BucketName: bobsBucket } });
     const copyForeign = objects.copyObject(principal, {
       bucket: 'default',
       key: 'copy.txt',
@@ -256,7 +256,7 @@ describe('objects service', () => {
       metadataDirective: 'COPY',
       taggingDirective: 'COPY',
     });
-    await expect(copyForeign).rejects.toMatchObject({ code: 'AccessDenied', reason: 'foreign' });
+    await expect(copyForeign).rejects.toMatchObject({ code: 'NoSuchBucket', status: 404, reason: 'foreign' });
     const missing = objects.listObjects(principal, { bucket: 'nobodys-bucket', maxKeys: 10 });
     await expect(missing).rejects.toMatchObject({ code: 'NoSuchBucket', status: 404, details: { BucketName: 'nobodys-bucket' } });
     await expect(objects.headObject(principal, { bucket: 'default', key: 'copy.txt' })).rejects.toMatchObject({ code: 'NoSuchKey' });

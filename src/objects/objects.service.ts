@@ -10,6 +10,7 @@ import { scopeAllows, type ScopeRequest } from '../keys/key-scope.ts';
 import type { Logger } from '../logger.ts';
 import type { QuotasUsecases } from '../quotas/quotas.usecases.ts';
 import { replacedSize } from '../storage/replaced-size.ts';
+import { checkWriteConditions } from '../storage/conditions.ts';
 import type {
   AdmitWrite,
   ByteRangeSpec,
@@ -25,10 +26,13 @@ import type {
   PartWriteResult,
   StorageBackend,
   UploadChecksum,
+  WriteConditions,
   WriteResult,
 } from '../storage/storage-backend.ts';
+import { aclGrantsRead, isNonPrivate, type CannedAcl } from './acl.ts';
+import { uploadAclKey, type ObjectAclStore } from './object-acls.ts';
 import { BucketRefusedError, ScopeDeniedError } from './objects.errors.ts';
-import { scopeOf, type Principal } from './principal.ts';
+import { isAnonymous, scopeOf, type Principal } from './principal.ts';
 
 export type ObjectsService = ReturnType<typeof createObjectsService>;
 
@@ -56,6 +60,10 @@ export interface PutObjectRequest extends ObjectRef, Cancellable {
   /** Called once the quota is reserved, before the body is opened (the gateway's 100 Continue). */
   beforeBody?: () => void;
   open: () => UploadSource;
+  /** The object's canned ACL; undefined is private (a new write without one makes the key private again, as on AWS). */
+  acl?: CannedAcl;
+  /** S3 conditional write (If-Match / If-None-Match); decided by the backend at commit (see WriteConditions). */
+  conditions?: WriteConditions;
 }
 
 export interface CopyObjectRequest extends ObjectRef, Cancellable {
@@ -66,6 +74,8 @@ export interface CopyObjectRequest extends ObjectRef, Cancellable {
   /** With taggingDirective REPLACE. */
   tags?: Record<string, string>;
   sourceConditions?: Conditions;
+  /** The copy's canned ACL: the request's, never the source's (private when none, as on AWS). */
+  acl?: CannedAcl;
 }
 
 export interface UploadPartRequest extends ObjectRef, Cancellable {
@@ -99,6 +109,14 @@ const afterAuthorization = <T>(input: AfterAuthorization<T>): Promise<T> => (typ
 const HEAD_CONCURRENCY = 16;
 /** `quota.warning` is appended when a write takes the account's usage across this share of its quota. */
 const QUOTA_WARNING_RATIO = 0.8;
+const PUBLIC_ACCESS_DISABLED = 'Public access is disabled on this server (ALLOW_PUBLIC_ACCESS=false): only the private ACL can be set.';
+
+/** A bucket's or object's ACL as GetBucketAcl/GetObjectAcl render it. */
+export interface AclView {
+  acl: CannedAcl;
+  /** The owning account (the grant document's Owner and FULL_CONTROL grantee). */
+  ownerId: string;
+}
 
 /**
  * The one application service for objects, under every door (the S3 gateway, the file API, the
@@ -119,8 +137,13 @@ export function createObjectsService(deps: {
   /** Where quota events go (object events are journaled by the backend); without it they are dropped. */
   events?: Pick<EventLog, 'append'>;
   logger?: Logger;
+  /** Object ACLs (metadata database); without it only private ACLs can be set. */
+  acls?: ObjectAclStore;
+  /** ALLOW_PUBLIC_ACCESS (default true): false refuses non-private ACLs and makes stored ones grant nothing. */
+  allowPublicAccess?: boolean;
 }) {
-  const { backend, buckets, quotas, clock } = deps;
+  const { backend, buckets, quotas, clock, acls } = deps;
+  const publicAccess = deps.allowPublicAccess !== false;
 
   const authorize = (principal: Principal, request: ScopeRequest, message?: string): void => {
     if (!scopeAllows(scopeOf(principal), request)) throw new ScopeDeniedError(message);
@@ -128,7 +151,8 @@ export function createObjectsService(deps: {
 
   const resolve = (principal: Principal, name: string): BucketRow => {
     const resolution = buckets.resolve(principal.accountId, name);
-    // Another account's bucket: refused before anything about its objects can be learned.
+    // Another account's bucket: names are per account, so it is answered exactly like a missing one
+    // (NoSuchBucket), and nothing about it, not even that the name is used, can be learned.
     if (resolution.kind === 'foreign') throw new BucketRefusedError(name, 'foreign');
     if (resolution.kind === 'missing') throw new BucketRefusedError(name, 'missing');
     return resolution.bucket;
@@ -140,9 +164,86 @@ export function createObjectsService(deps: {
     return resolve(principal, request.bucket);
   };
 
+  /** A name the caller does not own, for a request no public ACL can open: today's answer (anonymous: AccessDenied, as AWS). */
+  const refuseForeign = (principal: Principal, name: string): never => {
+    if (!isAnonymous(principal)) resolve(principal, name);
+    throw new S3Error('AccessDenied');
+  };
+
+  /**
+   * The bucket a name the caller does not own addresses for a read: the one bucket holding it in
+   * the public namespace (`public_name`), when public access is on. Names are per account, so this
+   * is the only way an anonymous or other account's request can name a bucket.
+   */
+  const publicBucket = (principal: Principal, name: string): BucketRow => {
+    const bucket = publicAccess && acls ? buckets.resolvePublic(name) : undefined;
+    if (bucket === undefined || bucket.userId === principal.accountId) return refuseForeign(principal, name);
+    return bucket;
+  };
+
+  /**
+   * An object read (GET/HEAD, a copy's source): the caller's own bucket as always; otherwise the
+   * public bucket of that name when the OBJECT's ACL grants this reader READ (a bucket ACL does
+   * not open its objects, as on AWS). A reader the bucket ACL lets list learns that a key does
+   * not exist (NoSuchKey); anyone else gets AccessDenied for any key.
+   */
+  const objectReadAccess = (principal: Principal, ref: ObjectRef & Cancellable, message?: string): BucketRow | Promise<BucketRow> => {
+    authorize(principal, { action: 'read', bucket: ref.bucket, key: ref.key }, message);
+    if (!isAnonymous(principal)) {
+      const resolution = buckets.resolve(principal.accountId, ref.bucket);
+      if (resolution.kind === 'owned') return resolution.bucket;
+    }
+    return foreignObjectRead(principal, ref);
+  };
+
+  async function foreignObjectRead(principal: Principal, ref: ObjectRef & Cancellable): Promise<BucketRow> {
+    const bucket = publicBucket(principal, ref.bucket);
+    const reader = isAnonymous(principal) ? 'anonymous' : 'authenticated';
+    if (aclGrantsRead(acls!.get(bucket.id, ref.key), reader)) return bucket;
+    if (aclGrantsRead(bucket.acl, reader)) await backend.headObject({ signal: ref.signal, bucket: bucket.backendName, key: ref.key });
+    throw new S3Error('AccessDenied');
+  }
+
+  /** A listing: the caller's own bucket, or the public bucket of that name when its bucket ACL grants this reader READ. */
+  const listAccess = (principal: Principal, request: ScopeRequest & { action: 'list'; bucket: string }): BucketRow => {
+    authorize(principal, request);
+    if (!isAnonymous(principal)) {
+      const resolution = buckets.resolve(principal.accountId, request.bucket);
+      if (resolution.kind === 'owned') return resolution.bucket;
+    }
+    const bucket = publicBucket(principal, request.bucket);
+    if (!aclGrantsRead(bucket.acl, isAnonymous(principal) ? 'anonymous' : 'authenticated')) throw new S3Error('AccessDenied');
+    return bucket;
+  };
+
   /** The source of a copy is read as a GET would read it: a copy must not lift an object out of reach into reach. */
-  const copySource = (principal: Principal, source: ObjectRef): BucketRow =>
-    access(principal, { action: 'read', bucket: source.bucket, key: source.key }, 'Access Denied: the access key is not allowed to read the copy source.');
+  const copySource = (principal: Principal, source: ObjectRef & Cancellable): BucketRow | Promise<BucketRow> =>
+    objectReadAccess(principal, source, 'Access Denied: the access key is not allowed to read the copy source.');
+
+  /** A non-private ACL a write asks for: refused when the operator forbids public access; claims the bucket's public name before anything is stored. */
+  const admitAcl = (bucket: BucketRow, acl: CannedAcl | undefined): void => {
+    if (!isNonPrivate(acl)) return;
+    if (!publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
+    if (!acls) throw new S3Error('NotImplemented', 'ACLs other than private are not available on this server.');
+    acls.claim(bucket);
+  };
+
+  /**
+   * Before a write that stores no public ACL reaches the backend: the key's ACL row goes first, so
+   * the new bytes are never readable beyond the owner, not even between commit and ACL update (a
+   * write that then fails leaves the old object private: closed, never open). A bucket that never
+   * had a public object pays no query (`mayHaveAcls`).
+   */
+  const clearBeforeWrite = (bucket: BucketRow, key: string, acl: CannedAcl | undefined): void => {
+    if (acls && !isNonPrivate(acl) && acls.mayHaveAcls(bucket.id)) acls.clear(bucket.id, key);
+  };
+
+  /** After the write committed: a public ACL is stored now (the object was private until then); a private write clears again, in case an ACL change landed during the upload. */
+  const applyAfterWrite = (bucket: BucketRow, key: string, acl: CannedAcl | undefined): void => {
+    if (!acls) return;
+    if (isNonPrivate(acl)) acls.set(bucket, key, acl);
+    else if (acls.mayHaveAcls(bucket.id)) acls.clear(bucket.id, key);
+  };
 
   function event(principal: Principal, type: DomainEventType, facts: Partial<DomainEvent>): DomainEvent {
     const now = clock.now();
@@ -245,18 +346,32 @@ export function createObjectsService(deps: {
     return result;
   }
 
+  /** Early evaluation of write conditions against the key as it is now (a HEAD on a proxied backend). */
+  async function precheckConditions(backendBucket: string, key: string, conditions: WriteConditions, signal?: AbortSignal): Promise<void> {
+    const current = await backend.headObject({ signal, bucket: backendBucket, key }).catch((error: unknown) => {
+      if (isS3Error(error, 'NoSuchKey')) return undefined;
+      throw error;
+    });
+    checkWriteConditions(current, conditions, key);
+  }
+
   const service = {
     /** Stores an object (S3 PutObject, a file API upload): an overwrite reserves only its growth. */
     async putObject(principal: Principal, input: PutObjectRequest): Promise<WriteResult & { bucketRow: BucketRow }> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      // A condition that already fails is answered before any quota is reserved or body read; the
+      // backend decides it again, atomically, at commit. Unconditional writes skip this lookup.
+      if (input.conditions) await precheckConditions(bucket.backendName, input.key, input.conditions, input.signal);
       // An estimate before the body is accepted: the backend admits the write again, at commit,
       // against what it actually replaces then (the old object may change while the body arrives).
       const replaced = await replacedSize(backend, bucket.backendName, input.key);
+      admitAcl(bucket, input.acl);
       const result = await withQuota(
         principal,
         input,
         input.reserveBytes - replaced,
         (admit) => {
+          clearBeforeWrite(bucket, input.key, input.acl);
           const upload = input.open();
           return backend.putObject({
             signal: input.signal,
@@ -268,19 +383,22 @@ export function createObjectsService(deps: {
             tags: input.tags,
             contentMd5: input.contentMd5,
             checksum: upload.checksum,
+            conditions: input.conditions,
             admit,
             journal: writeJournal(principal, input.bucket, input.metadata.contentType),
           });
         },
         input.beforeBody,
       );
+      applyAfterWrite(bucket, input.key, input.acl);
       return { ...result, bucketRow: bucket };
     },
 
     /** CopyObject: the source is read-checked and resolved like the destination; the copy reserves its growth. */
     async copyObject(principal: Principal, input: CopyObjectRequest): Promise<WriteResult> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      const source = copySource(principal, input.source);
+      const source = await copySource(principal, { ...input.source, signal: input.signal });
+      admitAcl(bucket, input.acl);
       if (source.backendName === bucket.backendName && input.source.key === input.key && input.metadataDirective === 'COPY' && input.taggingDirective === 'COPY') {
         throw new S3Error(
           'InvalidRequest',
@@ -288,8 +406,9 @@ export function createObjectsService(deps: {
         );
       }
       const growth = (await replacedSize(backend, source.backendName, input.source.key)) - (await replacedSize(backend, bucket.backendName, input.key));
-      return withQuota(principal, input, growth, (admit) =>
-        backend.copyObject({
+      const result = await withQuota(principal, input, growth, (admit) => {
+        clearBeforeWrite(bucket, input.key, input.acl);
+        return backend.copyObject({
           signal: input.signal,
           sourceBucket: source.backendName,
           sourceKey: input.source.key,
@@ -301,18 +420,35 @@ export function createObjectsService(deps: {
           sourceConditions: input.sourceConditions,
           admit,
           journal: writeJournal(principal, input.bucket),
-        }),
-      );
+        });
+      });
+      applyAfterWrite(bucket, input.key, input.acl);
+      return result;
     },
 
-    async getObject(principal: Principal, input: ObjectRef & Cancellable & { range?: ByteRangeSpec; conditions?: Conditions }): Promise<GetObjectOutput> {
-      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.getObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, range: input.range, conditions: input.conditions });
+    async getObject(principal: Principal, input: ObjectRef & Cancellable & { range?: ByteRangeSpec; conditions?: Conditions; partNumber?: number }): Promise<GetObjectOutput> {
+      const bucket = await objectReadAccess(principal, input);
+      return backend.getObject({
+        signal: input.signal,
+        bucket: bucket.backendName,
+        key: input.key,
+        range: input.range,
+        conditions: input.conditions,
+        partNumber: input.partNumber,
+      });
     },
 
-    async headObject(principal: Principal, input: ObjectRef & Cancellable & { conditions?: Conditions }): Promise<ObjectInfo> {
-      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
-      return backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, conditions: input.conditions });
+    /** `partNumber`: S3's HEAD ?partNumber=; `withParts`: the part layout too (GetObjectAttributes), a read like HEAD. */
+    async headObject(principal: Principal, input: ObjectRef & Cancellable & { conditions?: Conditions; partNumber?: number; withParts?: boolean }): Promise<ObjectInfo> {
+      const bucket = await objectReadAccess(principal, input);
+      return backend.headObject({
+        signal: input.signal,
+        bucket: bucket.backendName,
+        key: input.key,
+        conditions: input.conditions,
+        partNumber: input.partNumber,
+        withParts: input.withParts,
+      });
     },
 
     /** S3's DELETE succeeds for a missing key; `mustExist` (the file API) answers NoSuchKey instead. */
@@ -320,6 +456,7 @@ export function createObjectsService(deps: {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       if (input.mustExist) await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
       await backend.deleteObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, journal: deleteJournal(principal, input.bucket) });
+      if (acls?.mayHaveAcls(bucket.id)) acls.clear(bucket.id, input.key);
       await quotas.resync(principal.accountId);
     },
 
@@ -339,6 +476,7 @@ export function createObjectsService(deps: {
         allowed.length > 0
           ? await backend.deleteObjects({ signal: input.signal, bucket: bucket.backendName, keys: allowed, journal: deleteJournal(principal, input.bucket) })
           : { deleted: [], errors: [] };
+      if (allowed.length > 0 && acls?.mayHaveAcls(bucket.id)) acls.clearMany(bucket.id, allowed);
       if (allowed.length > 0) await quotas.resync(principal.accountId);
       return { deleted: result.deleted, errors: [...result.errors, ...denied.map((key) => ({ key, code: 'AccessDenied', message: 'Access Denied' }))] };
     },
@@ -364,7 +502,7 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<ListObjectsOutput & { bucketRow: BucketRow }> {
-      const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
+      const bucket = listAccess(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
       const page = await backend.listObjects({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -410,11 +548,12 @@ export function createObjectsService(deps: {
     /** Uploads cost no bytes until parts arrive, but each is an index row: MAX_UPLOADS_PER_ACCOUNT. */
     async createMultipartUpload(
       principal: Principal,
-      input: ObjectRef & Cancellable & { metadata: ObjectMetadata; tags?: Record<string, string>; checksumAlgorithm?: ChecksumAlgorithm },
+      input: ObjectRef & Cancellable & { metadata: ObjectMetadata; tags?: Record<string, string>; checksumAlgorithm?: ChecksumAlgorithm; acl?: CannedAcl },
     ): Promise<{ uploadId: string }> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      admitAcl(bucket, input.acl);
       try {
-        return await quotas.admitUpload(principal.accountId, () =>
+        const created = await quotas.admitUpload(principal.accountId, () =>
           backend.createMultipartUpload({
             signal: input.signal,
             bucket: bucket.backendName,
@@ -424,6 +563,9 @@ export function createObjectsService(deps: {
             checksumAlgorithm: input.checksumAlgorithm,
           }),
         );
+        // The ACL applies at completion (as on AWS): kept under the upload's pseudo key until then.
+        if (isNonPrivate(input.acl)) acls!.set(bucket, uploadAclKey(created.uploadId), input.acl);
+        return created;
       } catch (error) {
         await noteRefusal(principal, input, error);
         throw error;
@@ -458,7 +600,7 @@ export function createObjectsService(deps: {
 
     async uploadPartCopy(principal: Principal, input: UploadPartCopyRequest): Promise<PartWriteResult & { lastModified: Date }> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      const source = copySource(principal, input.source);
+      const source = await copySource(principal, { ...input.source, signal: input.signal });
       const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await replacedSize(backend, source.backendName, input.source.key);
       return withQuota(principal, input, copied, (admit) =>
         backend.uploadPartCopy({
@@ -482,25 +624,44 @@ export function createObjectsService(deps: {
      * (MAX_OBJECTS_PER_ACCOUNT), and parts a proxy's store holds without the catalog knowing count
      * only now: admitted at commit.
      */
-    async completeMultipartUpload(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string; parts: AfterAuthorization<CompletedPart[]> }): Promise<WriteResult> {
+    async completeMultipartUpload(
+      principal: Principal,
+      input: ObjectRef & Cancellable & { uploadId: string; parts: AfterAuthorization<CompletedPart[]>; conditions?: WriteConditions },
+    ): Promise<WriteResult> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const parts = await afterAuthorization(input.parts);
-      return withQuota(principal, input, 0, (admit) =>
+      const marker = acls?.mayHaveAcls(bucket.id) ? uploadAclKey(input.uploadId) : undefined;
+      const acl = marker === undefined ? undefined : acls!.get(bucket.id, marker);
+      // A retried completion the backend answers from memory commits nothing (no journal call):
+      // it must not touch the object's ACL, which the first completion set.
+      let committed = false;
+      const journal = writeJournal(principal, input.bucket);
+      const result = await withQuota(principal, input, 0, (admit) =>
         backend.completeMultipartUpload({
           signal: input.signal,
           bucket: bucket.backendName,
           key: input.key,
           uploadId: input.uploadId,
           parts,
+          conditions: input.conditions,
           admit,
-          journal: writeJournal(principal, input.bucket),
+          journal: (facts) => {
+            committed = true;
+            return journal(facts);
+          },
         }),
       );
+      if (committed) {
+        applyAfterWrite(bucket, input.key, acl);
+        if (acl !== undefined) acls!.clear(bucket.id, marker!);
+      }
+      return result;
     },
 
     async abortMultipartUpload(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string }): Promise<void> {
       const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       await backend.abortMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId });
+      if (acls?.mayHaveAcls(bucket.id)) acls.clear(bucket.id, uploadAclKey(input.uploadId));
       await quotas.resync(principal.accountId);
     },
 
@@ -530,6 +691,53 @@ export function createObjectsService(deps: {
         uploadIdMarker: input.uploadIdMarker,
         maxUploads: input.maxUploads,
       });
+    },
+
+    /** GetObjectAcl: the owner's view of an object's canned ACL (public ACLs never open ACL reads, as on AWS). */
+    async getObjectAcl(principal: Principal, input: ObjectRef & Cancellable): Promise<AclView> {
+      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
+      await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
+      const acl = acls?.mayHaveAcls(bucket.id) ? acls.get(bucket.id, input.key) : undefined;
+      return { acl: acl ?? 'private', ownerId: bucket.userId };
+    },
+
+    /** PutObjectAcl on an existing object (NoSuchKey otherwise); the ACL (header or XML body) is read only once authorized. */
+    async putObjectAcl(principal: Principal, input: ObjectRef & Cancellable & { acl: AfterAuthorization<CannedAcl> }): Promise<void> {
+      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const acl = await afterAuthorization(input.acl);
+      admitAcl(bucket, acl);
+      await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
+      if (!acls) return;
+      if (isNonPrivate(acl)) acls.set(bucket, input.key, acl);
+      else if (acls.mayHaveAcls(bucket.id)) {
+        acls.clear(bucket.id, input.key);
+        acls.releaseIfUnused(bucket.id);
+      }
+    },
+
+    /** GetBucketAcl (the key's scope must cover the bucket). */
+    getBucketAcl(principal: Principal, name: string): AclView {
+      const bucket = access(principal, { action: 'bucketInfo', bucket: name });
+      return { acl: bucket.acl, ownerId: bucket.userId };
+    },
+
+    /**
+     * PutBucketAcl (and CreateBucket's x-amz-acl): opening a bucket to others is the account's
+     * act, like creating it (`bucketAdmin`: an unrestricted key or a session).
+     */
+    async putBucketAcl(principal: Principal, name: string, aclInput: AfterAuthorization<CannedAcl>): Promise<void> {
+      authorize(principal, { action: 'bucketAdmin' });
+      resolve(principal, name);
+      const acl = await afterAuthorization(aclInput);
+      if (isNonPrivate(acl) && !publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
+      buckets.setAcl(principal.accountId, name, acl);
+    },
+
+    /** CreateBucket with x-amz-acl, before the bucket is created: the ACL must be settable (public access on, public name free). */
+    admitBucketAcl(principal: Principal, name: string, acl: CannedAcl | undefined): void {
+      if (!isNonPrivate(acl)) return;
+      if (!publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
+      buckets.assertPublicNameAvailable(principal.accountId, name);
     },
   };
   return service;

@@ -27,4 +27,20 @@ export function sessionPrincipal(userId: string, clientAddress?: string): Princi
   return { accountId: userId, actor: { kind: 'session', id: userId }, clientAddress };
 }
 
+/** Account id of the anonymous principal: not a user id (those are UUIDs), so it owns no bucket. */
+export const ANONYMOUS_ACCOUNT_ID = 'anonymous';
+/** Reads only, whatever else goes wrong: an unsigned request can never pass a write's scope check. */
+const ANONYMOUS_SCOPE: KeyScope = Object.freeze({ permission: 'read' });
+
+/**
+ * An unsigned S3 request (no credentials in any scheme): it may only read what a public ACL opens
+ * (the objects service decides). The actor is the client address, so access logs and events can
+ * tell anonymous readers apart.
+ */
+export function anonymousPrincipal(clientAddress?: string): Principal {
+  return { accountId: ANONYMOUS_ACCOUNT_ID, actor: { kind: 'anonymous', id: clientAddress ?? 'unknown' }, scope: ANONYMOUS_SCOPE, clientAddress };
+}
+
+export const isAnonymous = (principal: Principal): boolean => principal.actor.kind === 'anonymous';
+
 export const scopeOf = (principal: Principal): KeyScope => principal.scope ?? UNRESTRICTED_SCOPE;

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { checksumOf, compositeChecksum } from '../checksums/checksums.ts';
 import { S3Error, type S3ErrorCode } from '../errors/s3-errors.ts';
-import { knownChecksum, type ByteRangeSpec, type ObjectMetadata, type StorageBackend } from './storage-backend.ts';
+import { knownChecksum, type ByteRangeSpec, type ObjectMetadata, type StorageBackend, type WriteConditions } from './storage-backend.ts';
 import type { CommitFacts, DomainEvent, JournalHook } from '../events/events.ts';
 
 const MiB = 1024 * 1024;
@@ -1285,6 +1285,119 @@ export function runStorageBackendContract(
           ['b', true, 2],
         ]);
         expect(journaled()).toEqual(hook.returned);
+      });
+    });
+
+    describe('conditional writes (If-None-Match / If-Match)', () => {
+      const putIf = (bucket: string, key: string, data: string, conditions: WriteConditions, journal?: JournalHook) =>
+        backend.putObject({ bucket, key, body: bodyOf(data), size: Buffer.byteLength(data), metadata: meta(), conditions, journal });
+
+      /** Fails the test unless the hook is never called (a failed condition commits, so journals, nothing). */
+      const refusingHook: JournalHook = (facts) => {
+        throw new Error(`a failed conditional write reached its commit for ${facts.key}`);
+      };
+
+      it('If-None-Match: * creates a missing key and refuses an existing one with 412, keeping it and its usage', async () => {
+        const bucket = await newBucket();
+        const created = await putIf(bucket, 'k', 'first', { ifNoneMatch: '*' });
+        expect(created.etag).toBe(`"${md5Hex('first')}"`);
+        const before = await backend.local.usage(bucket);
+        const refused = await expectS3Error(putIf(bucket, 'k', 'second, longer', { ifNoneMatch: '*' }, refusingHook), 'PreconditionFailed');
+        expect(refused.status).toBe(412);
+        expect(refused.details.Condition).toBe('If-None-Match');
+        expect((await getBytes(bucket, 'k')).toString()).toBe('first');
+        expect(await backend.local.usage(bucket)).toEqual(before);
+      });
+
+      it('If-Match replaces only the version it names (ETag quoted or not); NoSuchKey for a missing key', async () => {
+        const bucket = await newBucket();
+        const first = await put(bucket, 'k', 'v1');
+        const second = await putIf(bucket, 'k', 'v2', { ifMatch: first.etag });
+        expect((await getBytes(bucket, 'k')).toString()).toBe('v2');
+        await putIf(bucket, 'k', 'v3', { ifMatch: second.etag.replace(/"/g, '') });
+        expect((await getBytes(bucket, 'k')).toString()).toBe('v3');
+        const stale = await expectS3Error(putIf(bucket, 'k', 'v4', { ifMatch: first.etag }, refusingHook), 'PreconditionFailed');
+        expect(stale.details.Condition).toBe('If-Match');
+        expect((await getBytes(bucket, 'k')).toString()).toBe('v3');
+        await expectS3Error(putIf(bucket, 'missing', 'v', { ifMatch: first.etag }, refusingHook), 'NoSuchKey');
+        await expectS3Error(backend.headObject({ bucket, key: 'missing' }), 'NoSuchKey');
+      });
+
+      it('of 8 racing If-None-Match: * writes of one key exactly one succeeds, and the key holds its bytes', async () => {
+        const bucket = await newBucket();
+        // Bodies of several chunks, so the writes overlap while their bodies are in flight.
+        const bodies = Array.from({ length: 8 }, (_, i) => Buffer.alloc(256 * 1024, 65 + i));
+        const outcomes = await Promise.allSettled(
+          bodies.map((bytes) => backend.putObject({ bucket, key: 'race', body: bodyOf(bytes), size: bytes.length, metadata: meta(), conditions: { ifNoneMatch: '*' } })),
+        );
+        const winners = outcomes.flatMap((outcome, index) => (outcome.status === 'fulfilled' ? [index] : []));
+        expect(winners).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') expect(['PreconditionFailed', 'ConditionalRequestConflict']).toContain((outcome.reason as S3Error).code);
+        }
+        expect((await getBytes(bucket, 'race')).equals(bodies[winners[0]!]!)).toBe(true);
+        expect(await backend.local.usage(bucket)).toMatchObject({ bytes: 256 * 1024, objects: 1 });
+      });
+
+      it('completes a multipart upload conditionally; a failed condition leaves the upload completable and abortable', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'mp', metadata: meta() });
+        const part = await backend.uploadPart({ bucket, key: 'mp', uploadId, partNumber: 1, body: bodyOf('part one'), size: 8 });
+        const parts = [{ partNumber: 1, etag: part.etag }];
+        // The key appeared while the upload was in progress.
+        const meanwhile = await put(bucket, 'mp', 'meanwhile');
+        const refused = await expectS3Error(
+          backend.completeMultipartUpload({ bucket, key: 'mp', uploadId, parts, conditions: { ifNoneMatch: '*' }, journal: refusingHook }),
+          'PreconditionFailed',
+        );
+        expect(refused.details.Condition).toBe('If-None-Match');
+        await expectS3Error(backend.completeMultipartUpload({ bucket, key: 'mp', uploadId, parts, conditions: { ifMatch: `"${md5Hex('other')}"` } }), 'PreconditionFailed');
+        expect((await getBytes(bucket, 'mp')).toString()).toBe('meanwhile');
+        expect((await backend.listParts({ bucket, key: 'mp', uploadId, maxParts: 10 })).parts).toHaveLength(1);
+        // Still completable, here on the condition that the key still holds what it held.
+        const completed = await backend.completeMultipartUpload({ bucket, key: 'mp', uploadId, parts, conditions: { ifMatch: meanwhile.etag } });
+        expect(completed.etag).toMatch(/-1"$/);
+        expect((await getBytes(bucket, 'mp')).toString()).toBe('part one');
+        // A second upload refused the same way can still be aborted.
+        const other = await backend.createMultipartUpload({ bucket, key: 'mp', metadata: meta() });
+        const otherPart = await backend.uploadPart({ bucket, key: 'mp', uploadId: other.uploadId, partNumber: 1, body: bodyOf('x'), size: 1 });
+        await expectS3Error(
+          backend.completeMultipartUpload({ bucket, key: 'mp', uploadId: other.uploadId, parts: [{ partNumber: 1, etag: otherPart.etag }], conditions: { ifNoneMatch: '*' } }),
+          'PreconditionFailed',
+        );
+        await backend.abortMultipartUpload({ bucket, key: 'mp', uploadId: other.uploadId });
+        expect((await backend.listMultipartUploads({ bucket, maxUploads: 10 })).uploads).toEqual([]);
+        expect((await getBytes(bucket, 'mp')).toString()).toBe('part one');
+      });
+
+      it('If-None-Match: * completes a multipart upload of a key that holds nothing', async () => {
+        const bucket = await newBucket();
+        const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'fresh', metadata: meta() });
+        const part = await backend.uploadPart({ bucket, key: 'fresh', uploadId, partNumber: 1, body: bodyOf('only part'), size: 9 });
+        await backend.completeMultipartUpload({ bucket, key: 'fresh', uploadId, parts: [{ partNumber: 1, etag: part.etag }], conditions: { ifNoneMatch: '*' } });
+        expect((await getBytes(bucket, 'fresh')).toString()).toBe('only part');
+      });
+
+      it('of racing If-None-Match: * completions of one key exactly one succeeds; the others stay in progress', async () => {
+        // Stores may ignore conditions on completion (RGW Pacific does): the backend decides.
+        const bucket = await newBucket();
+        const uploads = await Promise.all(
+          ['A', 'B', 'C', 'D'].map(async (label) => {
+            const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'once', metadata: meta() });
+            const part = await backend.uploadPart({ bucket, key: 'once', uploadId, partNumber: 1, body: bodyOf(label), size: 1 });
+            return { label, uploadId, parts: [{ partNumber: 1, etag: part.etag }] };
+          }),
+        );
+        const outcomes = await Promise.allSettled(
+          uploads.map((upload) => backend.completeMultipartUpload({ bucket, key: 'once', uploadId: upload.uploadId, parts: upload.parts, conditions: { ifNoneMatch: '*' } })),
+        );
+        const winners = uploads.filter((_, index) => outcomes[index]!.status === 'fulfilled');
+        expect(winners).toHaveLength(1);
+        for (const outcome of outcomes) {
+          if (outcome.status === 'rejected') expect(['PreconditionFailed', 'ConditionalRequestConflict']).toContain((outcome.reason as S3Error).code);
+        }
+        expect((await getBytes(bucket, 'once')).toString()).toBe(winners[0]!.label);
+        expect((await backend.listMultipartUploads({ bucket, maxUploads: 10 })).uploads).toHaveLength(3);
       });
     });
 

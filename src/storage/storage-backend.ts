@@ -231,6 +231,20 @@ export interface ObjectInfo extends ObjectMetadata {
   partsCount?: number;
   /** The version this is; undefined until bucket versioning exists (both backends leave it so). */
   versionId?: string;
+  /** The parts of a multipart object, in order; only with `HeadObjectInput.withParts` (GetObjectAttributes). */
+  parts?: ObjectPart[];
+  /** Inclusive bytes of the part a HEAD asked for (`HeadObjectInput.partNumber`); end < start for an empty part. */
+  partRange?: { start: number; end: number };
+}
+
+/**
+ * One part of a completed multipart object: `partNumber` as the upload named it, its size and its
+ * own checksum (FULL_OBJECT of the part) when the upload used an additional checksum.
+ */
+export interface ObjectPart {
+  partNumber: number;
+  size: number;
+  checksum?: ObjectChecksum;
 }
 
 export interface ObjectSummary {
@@ -269,6 +283,25 @@ export interface PutObjectInput extends Admitted {
   contentMd5?: string;
   /** Verified by the body's producer; stored and returned on GET/HEAD with checksum mode (see UploadChecksum). */
   checksum?: UploadChecksum;
+  /** Checked against the key as it is at commit, atomically with the commit (see WriteConditions). */
+  conditions?: WriteConditions;
+}
+
+/**
+ * Preconditions of a write (PutObject, CompleteMultipartUpload), S3's conditional writes: at most
+ * one of the two (the gateway refuses both, and other values, with NotImplemented as S3 does).
+ * A backend evaluates them against what the key holds when the write becomes visible, in the
+ * same atomic step (fs: the index transaction; s3: a key claim in the catalog), so of two racing
+ * `If-None-Match: *` writes exactly one succeeds. A failed condition stores nothing, journals
+ * nothing and leaves the key (and a multipart upload) as it was: PreconditionFailed (412, with
+ * `Condition`), NoSuchKey for If-Match on a key that holds nothing, ConditionalRequestConflict
+ * (409) when another conditional write of the key is being committed at that moment.
+ */
+export interface WriteConditions {
+  /** The write happens only if the key holds an object with this ETag (quoted or not). */
+  ifMatch?: string;
+  /** The write happens only if the key holds no object. */
+  ifNoneMatch?: '*';
 }
 
 /** A parsed `Range: bytes=…` header (one range; S3 serves only the first). */
@@ -287,6 +320,14 @@ export interface HeadObjectInput extends Cancellable {
   bucket: string;
   key: string;
   conditions?: Conditions;
+  /**
+   * S3's `partNumber`: the n-th part of a multipart object (1-based, in the object's part order),
+   * or part 1 = the whole object otherwise; out of range is 416 InvalidPartNumber. GET serves that
+   * part's bytes as its `range`, HEAD reports them as `info.partRange` (src/storage/part-number.ts).
+   */
+  partNumber?: number;
+  /** Fill `ObjectInfo.parts` (GetObjectAttributes): undefined for an object that is not multipart. */
+  withParts?: boolean;
 }
 
 export interface GetObjectInput extends HeadObjectInput {
@@ -302,7 +343,7 @@ export interface GetObjectOutput {
    * callers may send these directly and never touch `body` (a backend may build it lazily).
    */
   bytes?: Buffer;
-  /** Inclusive byte range served, when a range was requested and satisfiable. */
+  /** Inclusive byte range served, when a range or a part was requested (end < start: an empty part). */
   range?: { start: number; end: number };
 }
 
@@ -379,6 +420,8 @@ export interface CompleteMultipartUploadInput extends Admitted {
   uploadId: string;
   /** As the client listed them; ETags may be quoted or not. */
   parts: { partNumber: number; etag: string; checksum?: string }[];
+  /** See WriteConditions; a failed condition leaves the upload in progress (completable, abortable). */
+  conditions?: WriteConditions;
 }
 
 export interface ListPartsInput extends Cancellable {

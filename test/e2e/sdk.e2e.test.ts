@@ -84,8 +84,8 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     await expectS3Error(s3.send(new DeleteBucketCommand({ Bucket: 'photos' })), 'BucketNotEmpty', 409);
     await s3.send(new DeleteObjectCommand({ Bucket: 'photos', Key: 'a.txt' }));
     await s3.send(new DeleteBucketCommand({ Bucket: 'photos' }));
-    // Bob still owns a "photos": to Alice it is now someone else's bucket.
-    await expectS3Error(s3.send(new HeadBucketCommand({ Bucket: 'photos' })), null, 403);
+    // Bob still owns a "photos": names are per account, so to Alice it is simply missing (404, not 403).
+    await expectS3Error(s3.send(new HeadBucketCommand({ Bucket: 'photos' })), null, 404);
     await bobS3.send(new DeleteBucketCommand({ Bucket: 'photos' }));
     await expectS3Error(s3.send(new HeadBucketCommand({ Bucket: 'photos' })), null, 404);
   });
@@ -436,7 +436,7 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
     expect(await tampered.text()).toContain('<Code>SignatureDoesNotMatch</Code>');
   });
 
-  it("keeps accounts isolated: Bob gets AccessDenied on every operation on Alice's buckets", async () => {
+  it("keeps accounts isolated: Bob gets NoSuchBucket on every operation on Alice's buckets (names are per account)", async () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'alice-private' }));
     await s3.send(new PutObjectCommand({ Bucket: 'alice-private', Key: 'secret.txt', Body: 'secret' }));
     const attempts: [string, () => Promise<unknown>][] = [
@@ -454,15 +454,15 @@ describe('S3 gateway with @aws-sdk/client-s3', () => {
       ['CopyObject from Alice', () => bobS3.send(new CopyObjectCommand({ Bucket: 'default', Key: 'stolen', CopySource: 'alice-private/secret.txt' }))],
     ];
     for (const [name, attempt] of attempts) {
-      await expectS3Error(attempt(), 'AccessDenied', 403).catch((failure) => {
+      await expectS3Error(attempt(), 'NoSuchBucket', 404).catch((failure) => {
         throw new Error(`${name}: ${failure}`);
       });
     }
     // HEAD errors have no body: the SDK reports the status only.
-    const head = await expectS3Error(bobS3.send(new HeadObjectCommand({ Bucket: 'alice-private', Key: 'secret.txt' })), null, 403);
-    expect(head.$metadata.httpStatusCode).toBe(403);
-    const headMissing = await expectS3Error(bobS3.send(new HeadObjectCommand({ Bucket: 'alice-private', Key: 'nothing' })), null, 403);
-    expect(headMissing.$metadata.httpStatusCode).toBe(403);
+    const head = await expectS3Error(bobS3.send(new HeadObjectCommand({ Bucket: 'alice-private', Key: 'secret.txt' })), null, 404);
+    expect(head.$metadata.httpStatusCode).toBe(404);
+    const headMissing = await expectS3Error(bobS3.send(new HeadObjectCommand({ Bucket: 'alice-private', Key: 'nothing' })), null, 404);
+    expect(headMissing.$metadata.httpStatusCode).toBe(404);
     const still = await s3.send(new GetObjectCommand({ Bucket: 'alice-private', Key: 'secret.txt' }));
     expect(await still.Body!.transformToString()).toBe('secret');
     const bobList = await bobS3.send(new ListBucketsCommand({}));

@@ -26,7 +26,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createChecksummer, type ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { S3Error } from '../../errors/s3-errors.ts';
-import { evaluateConditions, resolveRange } from '../conditions.ts';
+import { checkWriteConditions, evaluateConditions, resolveRange } from '../conditions.ts';
 import { MIN_PART_SIZE, checkPartNumber, clampListMax as clampMax, completedChecksum, multipartEtag, validateCompletion } from '../multipart-rules.ts';
 import type {
   AdmitWrite,
@@ -54,6 +54,7 @@ import type {
   UploadPartCopyInput,
   UploadPartInput,
   UsageChange,
+  WriteConditions,
   WriteResult,
 } from '../storage-backend.ts';
 import { AdmissionStale, FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
@@ -67,6 +68,8 @@ import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
 import type { StorageHealth } from '../storage-backend.ts';
 import { settledChecksum, type UploadChecksum } from '../storage-backend.ts';
 import type { JournalHook } from '../../events/events.ts';
+import { partByteRange } from '../part-number.ts';
+import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 
 export interface FsBackendOptions {
   dataDir: string;
@@ -615,11 +618,11 @@ class FsStorageBackend implements FsBackend {
    * Commits an object row through its admission; unlinks the new files if that fails (or is
    * refused: the key keeps what it holds) and the old version's if it succeeds.
    */
-  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal): Promise<void> {
+  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal, conditions?: WriteConditions): Promise<void> {
     const newFiles = record.segments.map((s) => s.file);
     let orphans: string[] | null;
     try {
-      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal), signal);
+      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
     } catch (error) {
       await this.discard(newFiles);
       throw error;
@@ -669,7 +672,7 @@ class FsStorageBackend implements FsBackend {
 
   async createBucket(bucket: string): Promise<void> {
     if (!this.index.createBucket(bucket, Date.now())) {
-      throw new S3Error('BucketAlreadyOwnedByYou', undefined, { details: { BucketName: bucket } });
+      throw new S3Error('BucketAlreadyOwnedByYou');
     }
   }
 
@@ -679,7 +682,7 @@ class FsStorageBackend implements FsBackend {
       (change) => change.orphans,
     );
     if (result === 'missing') throw noSuchBucket(bucket);
-    if (result === 'not-empty') throw new S3Error('BucketNotEmpty', undefined, { details: { BucketName: bucket } });
+    if (result === 'not-empty') throw new S3Error('BucketNotEmpty');
   }
 
   // ---------------------------------------------------------------- objects
@@ -699,14 +702,20 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    await this.commitObject(record, input.admit, input.journal, input.signal);
+    await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions);
     return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
   }
 
   async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
-    const info = this.info(this.requireObject(input.bucket, input.key), input.key);
+    const record = this.requireObject(input.bucket, input.key);
+    const info = this.info(record, input.key);
     evaluateConditions(info, input.conditions);
-    return info;
+    if (input.partNumber === undefined && !input.withParts) return info;
+    // The shared description is frozen: a part request gets its own copy.
+    const described: ObjectInfo = { ...info };
+    if (input.partNumber !== undefined) described.partRange = partByteRange(record.size, partSizes(record), input.partNumber);
+    if (input.withParts && record.partsCount !== undefined) described.parts = record.parts ?? partSizes(record)!.map((size, index) => ({ partNumber: index + 1, size }));
+    return described;
   }
 
   async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
@@ -719,7 +728,7 @@ class FsStorageBackend implements FsBackend {
       record = this.requireObject(input.bucket, input.key);
       info = this.info(record, input.key);
       evaluateConditions(info, input.conditions);
-      range = input.range ? resolveRange(input.range, record.size) : undefined;
+      range = input.partNumber !== undefined ? partByteRange(record.size, partSizes(record), input.partNumber) : input.range ? resolveRange(input.range, record.size) : undefined;
       try {
         opened = await this.openRange(record, range ? range.start : 0, range ? range.end + 1 : record.size);
         break;
@@ -791,6 +800,7 @@ class FsStorageBackend implements FsBackend {
         tags: { ...(input.tags ?? source.tags) },
         checksum: source.checksum,
         partsCount: source.partsCount,
+        parts: source.parts,
         segments,
         inline: source.inline,
       };
@@ -908,6 +918,9 @@ class FsStorageBackend implements FsBackend {
   }
 
   async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
+    // A retry of a completion that already happened (with the same part list) answers as it did.
+    const replayed = this.index.getUpload(input.uploadId) ? undefined : this.replayCompletion(input);
+    if (replayed) return replayed;
     this.requireUpload(input.bucket, input.key, input.uploadId);
     const minPartSize = this.options.minPartSize;
     // Completion usually frees bytes (the parts already count); it is admitted when it adds an
@@ -919,6 +932,9 @@ class FsStorageBackend implements FsBackend {
         this.index.completeUpload(
           input.uploadId,
           (upload, stored) => {
+            // Conditional completion: decided inside the completing transaction, against the key as
+            // it is now, before the part list (S3's order); a failure leaves the upload in progress.
+            if (input.conditions) checkWriteConditions(this.index.getObject(upload.bucket, upload.key), input.conditions, input.key);
             // The whole request is checked here, in S3's order (InvalidPartOrder before InvalidPart).
             const used = validateCompletion(input.parts, stored, minPartSize);
             const checksum = completedChecksum(upload.checksumAlgorithm, used);
@@ -932,6 +948,7 @@ class FsStorageBackend implements FsBackend {
               tags: upload.tags,
               checksum,
               partsCount: used.length,
+              parts: used.map((p) => (p.checksum ? { partNumber: p.partNumber, size: p.size, checksum: p.checksum } : { partNumber: p.partNumber, size: p.size })),
               segments: used.filter((p) => p.file !== null && p.size > 0).map((p) => ({ file: p.file!, size: p.size })),
             };
             const result: WriteResult = {
@@ -940,16 +957,25 @@ class FsStorageBackend implements FsBackend {
               lastModified: new Date(record.lastModified),
               checksum,
             };
-            return { record, result };
+            return { record, result, completion: encodeCompletion(input.parts, result) };
           },
           admitted,
           input.journal,
         ),
       input.signal,
     );
-    if (!committed) throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
+    if (!committed) {
+      // A concurrent completion of the same upload got there first: the same request answers as it did.
+      const concurrent = this.replayCompletion(input);
+      if (concurrent) return concurrent;
+      throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
+    }
     await this.discard(committed.orphans);
     return committed.result;
+  }
+
+  private replayCompletion(input: CompleteMultipartUploadInput): WriteResult | undefined {
+    return replayCompletion(this.index.completion(input.uploadId, input.bucket, utf8(input.key), Date.now()), input.parts);
   }
 
   async abortMultipartUpload(input: { bucket: string; key: string; uploadId: string }): Promise<void> {
@@ -1123,6 +1149,20 @@ class FsStorageBackend implements FsBackend {
   }
 }
 
-function noSuchBucket(bucket: string): S3Error {
-  return new S3Error('NoSuchBucket', undefined, { details: { BucketName: bucket } });
+/** Part sizes in order (undefined: not a multipart object); rows written before parts were recorded derive them from segments. */
+function partSizes(record: ObjectRecord): number[] | undefined {
+  if (record.partsCount === undefined) return undefined;
+  if (record.parts) return record.parts.map((part) => part.size);
+  // Only the last part can be empty (every other one is at least the minimum part size), and an empty part has no segment.
+  const sizes = record.segments.map((segment) => segment.size);
+  while (sizes.length < record.partsCount) sizes.push(0);
+  return sizes;
+}
+
+/**
+ * `bucket` is the backend's name (`cs-…`), which no client may see: the error names no bucket,
+ * and the door that answers it adds the caller's own name for it (gateway/app.ts).
+ */
+function noSuchBucket(_bucket: string): S3Error {
+  return new S3Error('NoSuchBucket');
 }

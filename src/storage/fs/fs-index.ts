@@ -5,11 +5,15 @@
  */
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import type { ObjectChecksum, ObjectMetadata, UsageChange } from '../storage-backend.ts';
+import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
+import { COMPLETED_UPLOAD_RETENTION_MS } from '../completed-uploads.ts';
+import { decodeParts, encodeParts } from '../part-number.ts';
 import type { ScanCursor } from './key-range.ts';
 import { storageError } from './disk-space.ts';
 import type { JournalHook } from '../../events/events.ts';
 import { createJournalTable } from '../journal-table.ts';
+import type { WriteConditions } from '../storage-backend.ts';
+import { checkWriteConditions } from '../conditions.ts';
 
 /** A contiguous run of object bytes stored in one data file. */
 export interface Segment {
@@ -27,6 +31,8 @@ export interface ObjectRecord {
   tags: Record<string, string>;
   checksum?: ObjectChecksum;
   partsCount?: number;
+  /** A multipart object's parts in order (GetObjectAttributes, `?partNumber=`); rows older than the column have none. */
+  parts?: ObjectPart[];
   segments: Segment[];
   /** Bytes of a small object kept in the index row itself (then `segments` is empty). */
   inline?: Buffer;
@@ -107,8 +113,19 @@ CREATE TABLE IF NOT EXISTS objects (
   checksum TEXT,
   segments TEXT NOT NULL,
   inline_data BLOB,
+  parts TEXT,
   PRIMARY KEY (bucket, key)
 ) WITHOUT ROWID;
+
+-- Completions remembered for COMPLETED_UPLOAD_RETENTION_MS, so a retried completion answers as the first did.
+CREATE TABLE IF NOT EXISTS completed_uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  completed_at INTEGER NOT NULL,
+  completion TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed_at);
 
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
@@ -146,6 +163,7 @@ interface ObjectRow {
   checksum: string | null;
   segments: string;
   inline_data: Buffer | null;
+  parts: string | null;
 }
 
 interface UploadRow {
@@ -182,6 +200,7 @@ function decodeSegments(value: string): Segment[] {
 }
 
 function toObjectRecord(row: ObjectRow): ObjectRecord {
+  const checksum = parseJson<ObjectChecksum | undefined>(row.checksum, undefined);
   return {
     bucket: row.bucket,
     key: row.key,
@@ -190,8 +209,9 @@ function toObjectRecord(row: ObjectRow): ObjectRecord {
     lastModified: row.last_modified,
     metadata: JSON.parse(row.metadata) as ObjectMetadata,
     tags: parseJson(row.tags, {}),
-    checksum: parseJson<ObjectChecksum | undefined>(row.checksum, undefined),
+    checksum,
     partsCount: row.parts_count ?? undefined,
+    parts: decodeParts(row.parts, checksum),
     segments: decodeSegments(row.segments),
     inline: row.inline_data ?? undefined,
   };
@@ -319,8 +339,8 @@ export class FsIndex {
       uploadBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM parts WHERE upload_id = ?').pluck(),
       countUploads: db.prepare('SELECT COUNT(*) FROM uploads WHERE bucket = ?').pluck(),
       upsertObject: db.prepare(
-        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data)
-         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data)`,
+        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data, parts)
+         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data, @parts)`,
       ),
       deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
       setTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ?'),
@@ -349,6 +369,10 @@ export class FsIndex {
       partFilesOfUpload: db.prepare('SELECT file FROM parts WHERE upload_id = ? AND file IS NOT NULL').pluck(),
       listParts: db.prepare('SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?'),
       deleteParts: db.prepare('DELETE FROM parts WHERE upload_id = ?'),
+      rememberCompletion: db.prepare('INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed_at, completion) VALUES (?, ?, ?, ?, ?)'),
+      forgetCompletionsBefore: db.prepare('DELETE FROM completed_uploads WHERE completed_at < ?'),
+      forgetCompletionsOfBucket: db.prepare('DELETE FROM completed_uploads WHERE bucket = ?'),
+      completion: db.prepare('SELECT completion FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? AND completed_at >= ?').pluck(),
     };
   }
 
@@ -358,6 +382,10 @@ export class FsIndex {
       throw new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`);
     }
     this.db.exec(SCHEMA);
+    // Added without a version bump (older builds read and write the table unchanged): objects'
+    // part layout, null for rows written before it.
+    const columns = this.db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
+    if (!columns.some((column) => column.name === 'parts')) this.db.exec('ALTER TABLE objects ADD COLUMN parts TEXT');
     // Future migrations: `if (version < 2) { … }` inside a transaction, then bump user_version.
     if (version < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
@@ -395,6 +423,7 @@ export class FsIndex {
       this.stmts.deleteParts.run(uploadId);
       this.stmts.deleteUpload.run(uploadId);
     }
+    this.stmts.forgetCompletionsOfBucket.run(bucket);
     this.stmts.deleteBucket.run(bucket);
     return { result: 'ok', orphans };
   });
@@ -428,8 +457,11 @@ export class FsIndex {
    * With `admitted`, throws AdmissionStale first (nothing written) when the change, plus
    * `otherBytes` the caller's transaction changes, exceeds it.
    */
-  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook): string[] {
-    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number } | undefined;
+  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook, conditions?: WriteConditions): string[] {
+    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number; etag: string } | undefined;
+    // Conditional writes are decided here, inside the write transaction (BEGIN IMMEDIATE, shared by
+    // every process over this index), against the row this commit replaces: exact under concurrency.
+    if (conditions) checkWriteConditions(old, conditions, record.key.toString('utf8'));
     checkAdmitted({ bytes: record.size - (old?.size ?? 0) + otherBytes, objects: old ? 0 : 1 }, admitted);
     this.objectCache.delete(objectCacheKey(record.bucket, record.key));
     this.stmts.addUsage.run(record.size - (old?.size ?? 0), old ? 0 : 1, 0, record.bucket);
@@ -446,6 +478,7 @@ export class FsIndex {
       checksum: record.checksum ? JSON.stringify(record.checksum) : null,
       segments: encodeSegments(record.segments),
       inline_data: record.inline ?? null,
+      parts: encodeParts(record.parts),
     });
     this.journal.record(journal, {
       key: record.key.toString('utf8'),
@@ -459,11 +492,12 @@ export class FsIndex {
 
   /**
    * Commits an object version; null when the bucket vanished (nothing written). With `admitted`,
-   * the usage change is measured inside the transaction: AdmissionStale when it exceeds that.
+   * the usage change is measured inside the transaction: AdmissionStale when it exceeds that. A
+   * failed `conditions` throws (PreconditionFailed, NoSuchKey) and writes nothing.
    */
-  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange, journal?: JournalHook): string[] | null => {
+  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange, journal?: JournalHook, conditions?: WriteConditions): string[] | null => {
     if (!this.bucketExists(record.bucket)) return null;
-    return this.writeObjectRow(record, admitted, 0, journal);
+    return this.writeObjectRow(record, admitted, 0, journal, conditions);
   });
 
   /**
@@ -603,7 +637,7 @@ export class FsIndex {
    */
   completeUpload<T>(
     uploadId: string,
-    build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T },
+    build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T; completion?: string },
     admitted?: UsageChange,
     journal?: JournalHook,
   ): { result: T; orphans: string[] } | null {
@@ -613,14 +647,14 @@ export class FsIndex {
   private completeUploadTx = this.tx(
     (
       uploadId: string,
-      build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown },
+      build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown; completion?: string },
       admitted?: UsageChange,
       journal?: JournalHook,
     ): { result: unknown; orphans: string[] } | null => {
       const upload = this.getUpload(uploadId);
       if (!upload) return null;
       const parts = this.parts(uploadId);
-      const { record, result } = build(upload, parts);
+      const { record, result, completion } = build(upload, parts);
       if (!this.bucketExists(record.bucket)) return null;
       const used = new Set(record.segments.map((s) => s.file));
       const uploadBytes = this.stmts.uploadBytes.get(uploadId) as number;
@@ -632,9 +666,19 @@ export class FsIndex {
       for (const part of parts) if (part.file && !used.has(part.file)) orphans.push(part.file);
       this.stmts.deleteParts.run(uploadId);
       this.stmts.deleteUpload.run(uploadId);
+      if (completion !== undefined) {
+        // Remembered in the completion's transaction: a retry can never miss a completion that committed.
+        this.stmts.forgetCompletionsBefore.run(record.lastModified - COMPLETED_UPLOAD_RETENTION_MS);
+        this.stmts.rememberCompletion.run(uploadId, upload.bucket, upload.key, record.lastModified, completion);
+      }
       return { result, orphans };
     },
   );
+
+  /** The remembered answer of upload `uploadId`'s completion (see completed-uploads.ts), while it is kept. */
+  completion(uploadId: string, bucket: string, key: Buffer, now: number): string | undefined {
+    return this.stmts.completion.get(uploadId, bucket, key, now - COMPLETED_UPLOAD_RETENTION_MS) as string | undefined;
+  }
 
   /** Like scanObjects, for in-progress uploads in (key, upload id) order. */
   *scanUploads(bucket: string, cursor: ScanCursor<UploadListRow>, upper: Buffer | undefined, limit: number): Generator<UploadListRow> {

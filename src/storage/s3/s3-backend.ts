@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../s3-protocol/xml.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import { evaluateConditions } from '../conditions.ts';
+import { bareEtag, checkWriteConditions, evaluateConditions } from '../conditions.ts';
 import { countObjects } from '../count-objects.ts';
 import { checkPartNumber, compareKeys as byteCompare, completedChecksum, pageOfUploads, sortUploads, validateCompletion } from '../multipart-rules.ts';
 import { S3Error, isS3Error } from '../../errors/s3-errors.ts';
@@ -37,9 +37,12 @@ import type {
   UploadPartCopyInput,
   UploadPartInput,
   UsageChange,
+  WriteConditions,
   WriteResult,
 } from '../storage-backend.ts';
 import { settledChecksum } from '../storage-backend.ts';
+import { partByteRange } from '../part-number.ts';
+import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 import { openS3Catalog, type S3Catalog } from './s3-catalog.ts';
 import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
 import { arr, parseResponse, str } from './s3-xml.ts';
@@ -96,6 +99,46 @@ const multipartPartsOf = (etag: string): number | undefined => {
 };
 
 const decodeKey = (value: string | undefined, urlEncoded: boolean) => (value === undefined ? undefined : urlEncoded ? decodeURIComponent(value.replace(/\+/g, '%20')) : value);
+
+/** `body` with its last chunk held until the rest has been read and `gate` resolved; a rejection fails the stream. */
+function holdLastChunk(body: Readable, gate: () => Promise<void>): Readable {
+  return Readable.from(
+    (async function* () {
+      let held: Buffer | undefined;
+      for await (const chunk of body as AsyncIterable<Buffer>) {
+        if (held) yield held;
+        held = chunk;
+      }
+      await gate();
+      if (held) yield held;
+    })(),
+    { objectMode: false },
+  );
+}
+
+/**
+ * Write conditions as sent on to the store too, a second line of defence for writes the catalog
+ * does not see (made behind the gateway's back): RGW compares If-Match with the unquoted ETag, and
+ * stores that ignore the headers (RGW Pacific on completions) still get the catalog's decision.
+ */
+function storeConditionHeaders(conditions: WriteConditions | undefined): Record<string, string | undefined> | undefined {
+  if (!conditions) return undefined;
+  return { 'if-none-match': conditions.ifNoneMatch, 'if-match': conditions.ifMatch === undefined ? undefined : bareEtag(conditions.ifMatch) };
+}
+
+const rethrow = (error: unknown): never => {
+  throw error;
+};
+
+/** The store refused a forwarded condition: S3's answer, naming the condition. */
+function storeRefusal(conditions: WriteConditions) {
+  return (error: unknown): never => {
+    if (isS3Error(error, 'PreconditionFailed')) {
+      throw new S3Error('PreconditionFailed', undefined, { details: { Condition: conditions.ifNoneMatch !== undefined ? 'If-None-Match' : 'If-Match' } });
+    }
+    throw error;
+  };
+}
 
 /**
  * A write's admission (quota, object count) on the proxy backend, where the store, not us, makes
@@ -158,6 +201,11 @@ function createAdmission(admit: AdmitWrite | undefined) {
       }
     },
   };
+}
+
+/** A multipart object written to the store directly (not completed through the gateway): the catalog has no part layout. */
+function unknownPartLayout(): S3Error {
+  return new S3Error('NotImplemented', 'This object was not completed through this server, so its part layout is unknown: it cannot be read by part number.');
 }
 
 /** An upload id the store does not know under this key: some stores say NoSuchKey, S3 says NoSuchUpload. */
@@ -309,28 +357,41 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async putObject(input: PutObjectInput): Promise<WriteResult> {
       const admission = createAdmission(input.admit);
-      return withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
-        const body = await admission.beforeLastChunk(spooledOrStreamed, size, () => objectChange(input.bucket, input.key, size));
-        const headers = await http.sendAndDiscard({
+      const { conditions } = input;
+      // A conditional write claims the key only once all but the last chunk reached the store
+      // (which stores nothing before the last byte): a refused condition aborts the store request,
+      // so a losing upload never replaces anything, and the claim lasts one round trip. No claim
+      // and no extra query when no condition was sent.
+      const claim = conditions && keyClaim(input.bucket, input.key, conditions);
+      const written = withKnownLength(input.body, input.size, async (spooledOrStreamed, size) => {
+        let body = await admission.beforeLastChunk(spooledOrStreamed, size, () => objectChange(input.bucket, input.key, size));
+        // An empty body commits as soon as the store has the request head: claimed before it is sent.
+        if (claim && size === 0) await claim.take();
+        else if (claim) body = holdLastChunk(body, claim.take);
+        const sending = http.sendAndDiscard({
           method: 'PUT',
           bucket: input.bucket,
           key: input.key,
           body,
           bodyLength: size,
-          headers: { ...metadataHeaders(input.metadata), 'content-md5': input.contentMd5, 'x-amz-tagging': tagHeader(input.tags) },
+          headers: { ...metadataHeaders(input.metadata), 'content-md5': input.contentMd5, 'x-amz-tagging': tagHeader(input.tags), ...storeConditionHeaders(conditions) },
           signal: whileStreaming(input.signal, body),
         });
+        const headers = await (conditions ? sending.catch(storeRefusal(conditions)) : sending);
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
         const checksum = await settledChecksum(input.checksum);
         const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, input.metadata.contentType);
+        claim?.release();
         await admission.settle(recorded, () => removeObject(input.bucket, input.key));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
         return { etag, size, lastModified, ...(checksum ? { checksum } : {}) };
       });
+      return claim ? written.finally(claim.release) : written;
     },
 
     async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+      if (input.partNumber !== undefined) return getPart(input, input.partNumber);
       // Cancelling closes the upstream request, or destroys the body while it streams.
       const response = await http.send({
         method: 'GET',
@@ -359,6 +420,19 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         });
       const { info } = objectInfo(input.key, input.bucket, headers, 200);
       evaluateConditions(info, input.conditions);
+      if (input.partNumber === undefined && !input.withParts) return info;
+      // Part layouts are the catalog's (stores do not tell them), valid while the ETag is the one recorded.
+      const known = info.partsCount === undefined ? undefined : catalog.object(input.bucket, input.key);
+      const parts = known?.etag === info.etag ? known.parts : undefined;
+      if (input.partNumber !== undefined) {
+        if (info.partsCount !== undefined && !parts) throw unknownPartLayout();
+        info.partRange = partByteRange(
+          info.size,
+          parts?.map((part) => part.size),
+          input.partNumber,
+        );
+      }
+      if (input.withParts && parts) info.parts = parts;
       return info;
     },
 
@@ -602,7 +676,17 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
+      // A retry of a completion that already happened answers as it did (same part list); the store forgot the upload.
+      const remembered = catalog.completion(input.uploadId, input.bucket, input.key);
+      if (remembered !== undefined) {
+        const replayed = replayCompletion(remembered, input.parts);
+        if (replayed) return replayed;
+        throw new S3Error('NoSuchUpload', undefined, { details: { UploadId: input.uploadId } });
+      }
       const stored = await allParts(input.bucket, input.key, input.uploadId);
+      // Conditions before the part list, as S3 orders them; decided for good under the key claim below.
+      const claim = input.conditions && keyClaim(input.bucket, input.key, input.conditions);
+      await claim?.check();
       // Checked here, in S3's order, before the store is asked: stores order the checks differently.
       const used = validateCompletion(input.parts, stored.parts);
       // The stored ETags (the client's may differ in quotes or case), in the requested order.
@@ -619,20 +703,42 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const change = objectChange(input.bucket, input.key, size);
         await admission.ensure({ bytes: change.bytes - catalog.partsTotal(input.uploadId), objects: change.objects });
       }
-      // The store-side completion is not cancelled half way (the catalog must learn its outcome): checked before it starts.
-      input.signal?.throwIfAborted();
-      const response = await http
-        .sendForText({ method: 'POST', bucket: input.bucket, key: input.key, query: { uploadId: input.uploadId }, body, headers: { 'content-type': 'application/xml' } })
-        .catch(uploadLevel);
-      parseResponse(response.text, 'CompleteMultipartUploadResult');
-      if (tags) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags: JSON.parse(tags) as Record<string, string> });
-      // The result's ETag is not reliable everywhere (RGW Pacific leaves it empty); HEAD is.
-      const written = await backend.headObject({ bucket: input.bucket, key: input.key });
-      const algorithm = stored.checksumAlgorithm;
-      const checksum = completedChecksum(algorithm, used);
-      const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum, input.journal, written.contentType);
-      await admission.settle(recorded, () => removeObject(input.bucket, input.key));
-      return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
+      // A conditional completion holds the key from here until the catalog recorded the object: of
+      // racing conditional writes of the key one completes, the others fail (412, or 409 meanwhile)
+      // and their uploads stay in progress.
+      await claim?.take();
+      try {
+        // The store-side completion is not cancelled half way (the catalog must learn its outcome): checked before it starts.
+        input.signal?.throwIfAborted();
+        const response = await http
+          .sendForText({
+            method: 'POST',
+            bucket: input.bucket,
+            key: input.key,
+            query: { uploadId: input.uploadId },
+            body,
+            headers: { 'content-type': 'application/xml', ...storeConditionHeaders(input.conditions) },
+          })
+          .catch(uploadLevel)
+          .catch(input.conditions ? storeRefusal(input.conditions) : rethrow);
+        parseResponse(response.text, 'CompleteMultipartUploadResult');
+        if (tags) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags: JSON.parse(tags) as Record<string, string> });
+        // The result's ETag is not reliable everywhere (RGW Pacific leaves it empty); HEAD is.
+        const written = await backend.headObject({ bucket: input.bucket, key: input.key });
+        const algorithm = stored.checksumAlgorithm;
+        const checksum = completedChecksum(algorithm, used);
+        const answer: WriteResult = { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
+        const completed = {
+          parts: used.map((part) => (part.checksum ? { partNumber: part.partNumber, size: part.size, checksum: part.checksum } : { partNumber: part.partNumber, size: part.size })),
+          completion: encodeCompletion(input.parts, answer),
+        };
+        const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum, input.journal, written.contentType, completed);
+        claim?.release();
+        await admission.settle(recorded, () => removeObject(input.bucket, input.key));
+        return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
+      } finally {
+        claim?.release();
+      }
     },
 
     async abortMultipartUpload({ bucket, key, uploadId, signal }) {
@@ -726,6 +832,77 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     body.once('end', detach);
     body.once('close', detach);
     return upstream.signal;
+  }
+
+  /**
+   * How long a key claim of a conditional write lives at most. A claim is held for the store
+   * round trips that commit the write (each bounded by BACKEND_TIMEOUT_MS) and released as soon as
+   * the catalog recorded the result or the write failed; the expiry only frees the key of a
+   * process that died holding it (its conditional writers get 409 until then, and may retry).
+   */
+  const claimTtlMs = Math.max(30_000, 6 * options.timeoutMs);
+
+  /**
+   * A conditional write's hold on its key (s3-catalog.ts `claimKey`): `check()` evaluates the
+   * conditions early (no claim), `take()` claims the key atomically with the evaluation, `release()`
+   * gives it back (idempotent). For a bucket the catalog does not track, the object is what a HEAD
+   * of the store finds.
+   */
+  function keyClaim(bucket: string, key: string, conditions: WriteConditions) {
+    let id: string | undefined;
+    const current = async (): Promise<{ etag: string } | null | undefined> => {
+      if (catalog.usage(bucket)) return undefined;
+      return backend.headObject({ bucket, key }).catch((error: unknown) => {
+        if (isS3Error(error, 'NoSuchKey')) return null;
+        throw error;
+      });
+    };
+    return {
+      async check(): Promise<void> {
+        const headed = await current();
+        checkWriteConditions(headed === undefined ? catalog.object(bucket, key) : (headed ?? undefined), conditions, key);
+      },
+      take: async (): Promise<void> => {
+        const headed = await current();
+        id = catalog.claimKey(bucket, key, conditions, Date.now(), claimTtlMs, headed);
+      },
+      release: (): void => {
+        if (id === undefined) return;
+        catalog.releaseClaim(bucket, key, id);
+        id = undefined;
+      },
+    };
+  }
+
+  /**
+   * `?partNumber=`: the part's bytes as a range of the object, by the layout the catalog recorded
+   * at completion. A write between the layout read and the GET (another ETag) reads them again.
+   */
+  async function getPart(input: GetObjectInput, partNumber: number): Promise<GetObjectOutput> {
+    for (let attempt = 1; ; attempt++) {
+      const layout = await partLayout(input);
+      const range = partByteRange(layout.size, layout.partSizes, partNumber);
+      let output: GetObjectOutput;
+      if (range.end < range.start) {
+        // An empty part: no bytes to fetch, only the description.
+        const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, conditions: input.conditions });
+        output = { info, body: Readable.from([]), bytes: Buffer.alloc(0), range };
+      } else {
+        output = await backend.getObject({ ...input, partNumber: undefined, range: { kind: 'from', start: range.start, end: range.end } });
+      }
+      if (output.info.etag === layout.etag) return output;
+      output.body.destroy();
+      if (attempt >= 3) throw new S3Error('ServiceUnavailable', 'The object kept changing while its part was read. Retry.', { headers: { 'Retry-After': '1' } });
+    }
+  }
+
+  /** Size, ETag and part sizes (undefined: not multipart) of the object as the catalog knows it, else as a HEAD shows it. */
+  async function partLayout(input: GetObjectInput): Promise<{ etag: string; size: number; partSizes?: number[] }> {
+    const known = catalog.object(input.bucket, input.key);
+    if (known && (known.parts || multipartPartsOf(known.etag) === undefined)) return { etag: known.etag, size: known.size, partSizes: known.parts?.map((part) => part.size) };
+    const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, conditions: input.conditions });
+    if (info.partsCount !== undefined) throw unknownPartLayout();
+    return { etag: info.etag, size: info.size };
   }
 
   /** The usage change of writing `size` bytes to `key`, as the catalog stands now. */

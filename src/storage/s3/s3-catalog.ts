@@ -1,6 +1,10 @@
+import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import type { BucketUsage, ObjectChecksum, UsageChange } from '../storage-backend.ts';
+import type { BucketUsage, ObjectChecksum, ObjectPart, UsageChange, WriteConditions } from '../storage-backend.ts';
+import { COMPLETED_UPLOAD_RETENTION_MS } from '../completed-uploads.ts';
+import { decodeParts, encodeParts } from '../part-number.ts';
+import { checkWriteConditions, conditionalConflict } from '../conditions.ts';
 import type { CommitFacts, JournalHook } from '../../events/events.ts';
 import { createJournalTable } from '../journal-table.ts';
 
@@ -54,6 +58,31 @@ export function openS3Catalog(path: string) {
       checksum_value TEXT,
       PRIMARY KEY (upload_id, part_number)
     ) WITHOUT ROWID;
+    -- Completions remembered for a while, so a retried completion answers as the first did (completed-uploads.ts).
+    CREATE TABLE IF NOT EXISTS completed_uploads (
+      upload_id TEXT PRIMARY KEY,
+      bucket TEXT NOT NULL,
+      key BLOB NOT NULL,
+      completed_at INTEGER NOT NULL,
+      completion TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed_at);
+  `);
+  // The part layout of objects completed through the gateway (GetObjectAttributes, ?partNumber=):
+  // the store does not tell it. Added to catalogs created before it.
+  const objectColumns = db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
+  if (!objectColumns.some((column) => column.name === 'parts')) db.exec('ALTER TABLE objects ADD COLUMN parts TEXT');
+
+  // Keys claimed by conditional writes being committed (see claimKey); a claim of a process that
+  // died mid-commit lapses at `expires_at` (epoch ms).
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS write_claims (
+      bucket TEXT NOT NULL,
+      key BLOB NOT NULL,
+      claim TEXT NOT NULL,
+      expires_at INTEGER NOT NULL,
+      PRIMARY KEY (bucket, key)
+    ) WITHOUT ROWID;
   `);
 
   const journal = createJournalTable(db);
@@ -66,9 +95,17 @@ export function openS3Catalog(path: string) {
     ensureBucket: db.prepare('INSERT OR IGNORE INTO bucket_usage (bucket) VALUES (?)'),
     setUsage: db.prepare('INSERT OR REPLACE INTO bucket_usage (bucket, bytes, objects, multipart_bytes) VALUES (?, ?, ?, ?)'),
     addUsage: db.prepare('UPDATE bucket_usage SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE bucket = ?'),
-    object: db.prepare<[string, Buffer], { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null }>(
-      'SELECT size, etag, checksum_algorithm, checksum_value, checksum_type FROM objects WHERE bucket = ? AND key = ?',
-    ),
+    object: db.prepare<
+      [string, Buffer],
+      { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null; parts: string | null }
+    >('SELECT size, etag, checksum_algorithm, checksum_value, checksum_type, parts FROM objects WHERE bucket = ? AND key = ?'),
+    setParts: db.prepare('UPDATE objects SET parts = ? WHERE bucket = ? AND key = ?'),
+    rememberCompletion: db.prepare('INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed_at, completion) VALUES (?, ?, ?, ?, ?)'),
+    forgetCompletionsBefore: db.prepare('DELETE FROM completed_uploads WHERE completed_at < ?'),
+    forgetCompletionsOfBucket: db.prepare('DELETE FROM completed_uploads WHERE bucket = ?'),
+    completion: db
+      .prepare<[string, string, Buffer, number], string>('SELECT completion FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? AND completed_at >= ?')
+      .pluck(),
     putObject: db.prepare('INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
     upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>(
@@ -89,16 +126,20 @@ export function openS3Catalog(path: string) {
     dropBucketParts: db.prepare('DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)'),
     dropBucketUploads: db.prepare('DELETE FROM uploads WHERE bucket = ?'),
     dropBucketUsage: db.prepare('DELETE FROM bucket_usage WHERE bucket = ?'),
+    claim: db.prepare<[string, Buffer], { expires_at: number }>('SELECT expires_at FROM write_claims WHERE bucket = ? AND key = ?'),
+    putClaim: db.prepare('INSERT OR REPLACE INTO write_claims (bucket, key, claim, expires_at) VALUES (?, ?, ?, ?)'),
+    deleteClaim: db.prepare('DELETE FROM write_claims WHERE bucket = ? AND key = ? AND claim = ?'),
   };
 
-  const objectOf = (bucket: string, key: string): { size: number; etag: string; checksum?: ObjectChecksum } | undefined => {
+  const objectOf = (bucket: string, key: string): { size: number; etag: string; checksum?: ObjectChecksum; parts?: ObjectPart[] } | undefined => {
     const row = statements.object.get(bucket, keyBytes(key));
     if (!row) return undefined;
     const checksum: ObjectChecksum | undefined =
       row.checksum_algorithm && row.checksum_value
         ? { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] }
         : undefined;
-    return { size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}) };
+    const parts = decodeParts(row.parts, checksum);
+    return { size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}), ...(parts ? { parts } : {}) };
   };
 
   /** Records an object version; returns the usage change it made (for the write's admission). */
@@ -134,6 +175,7 @@ export function openS3Catalog(path: string) {
       statements.dropBucketParts.run(bucket);
       statements.dropBucketUploads.run(bucket);
       statements.dropBucketUsage.run(bucket);
+      statements.forgetCompletionsOfBucket.run(bucket);
     }),
 
     object: objectOf,
@@ -181,18 +223,56 @@ export function openS3Catalog(path: string) {
     }),
     /** Returns the usage change: the object's growth minus the parts it retires. */
     completeUpload: immediate(
-      (uploadId: string, bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
+      (
+        uploadId: string,
+        bucket: string,
+        key: string,
+        size: number,
+        etag: string,
+        checksum: ObjectChecksum | undefined,
+        hook?: JournalHook,
+        contentType?: string,
+        // The object's part layout and the completion's remembered answer (completed-uploads.ts).
+        completed?: { parts: ObjectPart[]; completion: string },
+      ): UsageChange => {
         const retired = dropUpload(uploadId, bucket);
         const change = recordObject(bucket, key, size, etag, checksum, hook, contentType);
+        if (completed) {
+          const now = Date.now();
+          statements.setParts.run(encodeParts(completed.parts), bucket, keyBytes(key));
+          statements.forgetCompletionsBefore.run(now - COMPLETED_UPLOAD_RETENTION_MS);
+          statements.rememberCompletion.run(uploadId, bucket, keyBytes(key), now, completed.completion);
+        }
         return { bytes: change.bytes - retired, objects: change.objects };
       },
     ),
+    /** The remembered answer of upload `uploadId`'s completion, while it is kept. */
+    completion: (uploadId: string, bucket: string, key: string): string | undefined =>
+      statements.completion.get(uploadId, bucket, keyBytes(key), Date.now() - COMPLETED_UPLOAD_RETENTION_MS),
     abortUpload: immediate((uploadId: string, bucket: string) => void dropUpload(uploadId, bucket)),
     /** Journals a change the catalog keeps nothing about (tagging), right after the store confirmed it. */
     journalChange: immediate((hook: JournalHook | undefined, facts: Omit<CommitFacts, 'size' | 'etag'> & { bucket: string }) => {
       const known = statements.object.get(facts.bucket, keyBytes(facts.key));
       journal.record(hook, { key: facts.key, replaced: facts.replaced, ...(known ? { size: known.size, etag: known.etag } : {}) });
     }),
+    /**
+     * Claims `key` for a conditional write about to be committed in the store, or throws:
+     * ConditionalRequestConflict while another live claim holds the key, PreconditionFailed or
+     * NoSuchKey when `conditions` fail against the object the catalog records (or against
+     * `current`, what a HEAD found, for a bucket the catalog does not track). One IMMEDIATE
+     * transaction, so of racing conditional writes (any process over this catalog) one claims and
+     * the others see its claim or, once it recorded its object, that object. Returns the claim id
+     * for `releaseClaim`, called after the write was recorded (or failed).
+     */
+    claimKey: immediate((bucket: string, key: string, conditions: WriteConditions, now: number, ttlMs: number, current?: { etag: string } | null): string => {
+      const held = statements.claim.get(bucket, keyBytes(key));
+      if (held && held.expires_at > now) throw conditionalConflict(conditions, key);
+      checkWriteConditions(current === undefined ? statements.object.get(bucket, keyBytes(key)) : (current ?? undefined), conditions, key);
+      const claim = randomUUID();
+      statements.putClaim.run(bucket, keyBytes(key), claim, now + ttlMs);
+      return claim;
+    }),
+    releaseClaim: (bucket: string, key: string, claim: string) => void statements.deleteClaim.run(bucket, keyBytes(key), claim),
     eventJournal: journal,
 
     close: () => db.close(),

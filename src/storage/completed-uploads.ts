@@ -1,0 +1,38 @@
+import type { ObjectChecksum, WriteResult } from './storage-backend.ts';
+import { bareEtag } from './multipart-rules.ts';
+
+/**
+ * Completed multipart uploads are remembered for a while (both backends, in their local
+ * database, written in the completion's own transaction), so a client that retries a
+ * CompleteMultipartUpload whose answer it lost (a timeout, a dropped connection) gets 200 with
+ * the same ETag, as from AWS, instead of NoSuchUpload. A retry with another part list is not
+ * the same request: NoSuchUpload.
+ */
+export const COMPLETED_UPLOAD_RETENTION_MS = 60 * 60 * 1000;
+
+/** What is kept of a completion: the part list it was asked with (number, bare lower-case ETag) and its answer. */
+export interface RememberedCompletion {
+  parts: [number, string][];
+  result: { etag: string; size: number; lastModified: number; checksum?: ObjectChecksum };
+}
+
+export function encodeCompletion(parts: readonly { partNumber: number; etag: string }[], result: WriteResult): string {
+  const remembered: RememberedCompletion = {
+    parts: parts.map((part) => [part.partNumber, bareEtag(part.etag).toLowerCase()]),
+    result: { etag: result.etag, size: result.size, lastModified: result.lastModified.getTime(), ...(result.checksum ? { checksum: result.checksum } : {}) },
+  };
+  return JSON.stringify(remembered);
+}
+
+/** The remembered answer when `requested` is the part list the upload was completed with; else undefined. */
+export function replayCompletion(encoded: string | undefined, requested: readonly { partNumber: number; etag: string }[]): WriteResult | undefined {
+  if (encoded === undefined) return undefined;
+  const remembered = JSON.parse(encoded) as RememberedCompletion;
+  if (remembered.parts.length !== requested.length) return undefined;
+  for (let index = 0; index < requested.length; index++) {
+    const [partNumber, etag] = remembered.parts[index]!;
+    if (requested[index]!.partNumber !== partNumber || bareEtag(requested[index]!.etag).toLowerCase() !== etag) return undefined;
+  }
+  const { result } = remembered;
+  return { etag: result.etag, size: result.size, lastModified: new Date(result.lastModified), ...(result.checksum ? { checksum: result.checksum } : {}) };
+}
