@@ -1,6 +1,6 @@
 /**
  * The baseline: a bare node:http server doing the least an object store must do.
- * GET /small answers 4 KiB from memory; GET /large pipes a file; PUT pipes the body to a file.
+ * GET /small and /mib answer 4 KiB and 1 MiB from memory; GET /large pipes a file; PUT pipes the body to a file.
  */
 import { createReadStream, createWriteStream, mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
@@ -10,12 +10,18 @@ import { pipeline } from 'node:stream/promises';
 const dir = process.env.BARE_DIR ?? '/tmp/bare-bench';
 mkdirSync(dir, { recursive: true });
 const small = Buffer.alloc(4096, 7);
+const mebibyte = Buffer.alloc(1024 * 1024, 7);
 let counter = 0;
 
 const server = createServer(async (req, res) => {
   if (req.method === 'GET' && req.url === '/small') {
     res.writeHead(200, { 'Content-Length': small.length, 'Content-Type': 'application/octet-stream' });
     res.end(small);
+    return;
+  }
+  if (req.method === 'GET' && req.url === '/mib') {
+    res.writeHead(200, { 'Content-Length': mebibyte.length, 'Content-Type': 'application/octet-stream' });
+    res.end(mebibyte);
     return;
   }
   if (req.method === 'GET' && req.url === '/large') {

@@ -1,13 +1,26 @@
 /**
- * Small-object load from wrk (C, Debian package `wrk`), so the load generator is not the
- * bottleneck the Node client of gateway.bench.ts is (issue #12). Both servers run as children;
- * requests are signed once and replayed (a SigV4 signature stays valid for 15 minutes).
+ * Small-object, 1 MiB and listing load from wrk (C, Debian package `wrk`), so the load generator
+ * is not the bottleneck the Node client of gateway.bench.ts is (issue #12). Every server runs as a
+ * child; requests are signed once and replayed (a SigV4 signature stays valid for 15 minutes).
  *
- *   apt-get install wrk && npm run build && npx tsx bench/wrk.bench.ts
- *   WRK_SECONDS=10 WRK_CONNECTIONS=16,64 npx tsx bench/wrk.bench.ts
+ *   apt-get install wrk && npm run bench:wrk
+ *   WRK_SECONDS=10 WRK_CONNECTIONS=16,64 npm run bench:wrk
+ *   WRK_SERVERS=fs,fsync WRK_CASES=put4k npm run bench:wrk      # a subset
+ *   CEPH_RGW_ENV_FILE=/tmp/rgw/env WRK_SERVERS=rgw npm run bench:wrk
  *
- * Prints req/s for bare node:http and the gateway (fs backend, limits off, access lines off and
- * on) at each concurrency, the ratio to bare from the same run, and the server CPU per request.
+ * Servers (WRK_SERVERS, default all but rgw unless Ceph or CEPH_RGW_ENV_FILE is there):
+ *   fs        gateway, fs backend, limits off, FS_FSYNC=false, access log off
+ *   log       the same with the access log on
+ *   fsync     the same with FS_FSYNC=true (group commit; compare its PUT rows to fs)
+ *   limits    rate limits on (in-process), set high enough never to refuse
+ *   redis     rate limits on, through Redis (a throwaway redis-server)
+ *   workers   WORKERS=2 (with Redis, as WORKERS>1 requires)
+ *   rgw       direct Ceph RGW and gateway→RGW (STORAGE_BACKEND=s3)
+ * Cases (WRK_CASES): get4k put4k get1m put1m list1000 listdelim
+ *
+ * Each fs-side row shows its ratio to bare node:http measured in the same run (listing rows to
+ * the plain gateway: bare has no listing); the rgw rows show gateway→RGW against direct RGW.
+ * Server CPU per request covers the server process and its children (the workers).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -15,12 +28,33 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cephAvailable, startCephRgw, type CephRgw } from '../test/support/ceph-rgw.ts';
 import { freePort } from '../test/support/cloudstorage.ts';
-import { cpuSeconds, send, SMALL, startChild, startGateway, waitForHttp, type Target } from './lib.ts';
+import { signRaw } from '../test/support/raw-s3.ts';
+import { startRedisServer, type RedisTestServer } from '../test/support/redis-server.ts';
+import { cpuSeconds, send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, type Target } from './lib.ts';
 
 const SECONDS = Number(process.env.WRK_SECONDS ?? 5);
 const CONNECTIONS = (process.env.WRK_CONNECTIONS ?? '16,64').split(',').map(Number);
 const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
+/** Limits on, but far above what two cores serve: the rows measure the cost of counting, never a refusal. */
+const HIGH_LIMITS = { RATE_LIMIT_READ: '100000000/1s', RATE_LIMIT_WRITE: '100000000/1s', RATE_LIMIT_LIST: '100000000/1s', FS_FSYNC: 'false' };
+const MIB = Buffer.alloc(1024 * 1024, 7);
+const LISTING_KEYS = 1000;
+const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+
+const ALL_CASES = ['get4k', 'put4k', 'get1m', 'put1m', 'list1000', 'listdelim'] as const;
+type CaseName = (typeof ALL_CASES)[number];
+const CASES = new Set((process.env.WRK_CASES ?? ALL_CASES.join(',')).split(',') as CaseName[]);
+const CASE_TITLES: Record<CaseName, string> = {
+  get4k: '4 KiB GET',
+  put4k: '4 KiB PUT',
+  get1m: '1 MiB GET',
+  put1m: '1 MiB PUT',
+  list1000: 'ListObjectsV2, 1,000 keys',
+  listdelim: 'ListObjectsV2 delimiter, 1,000 prefixes',
+};
+const BODIES: Partial<Record<CaseName, Buffer>> = { put4k: SMALL, put1m: MIB };
 
 /** A Lua script replaying one request (method, headers, body) for wrk. */
 function luaScript(dir: string, name: string, target: Target, body?: Buffer): string {
@@ -48,64 +82,155 @@ async function wrk(target: Target, script: string, connections: number): Promise
     stdout += chunk.toString('utf8');
   });
   await new Promise((resolve) => child.once('close', resolve));
-  const result = { stdout };
   const after = cpuSeconds(target.pid);
-  const total = Number(/(\d+) requests in/.exec(result.stdout)?.[1] ?? 0);
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(result.stdout)?.[1] ?? 0);
-  const errors = [/Non-2xx or 3xx responses: (\d+)/.exec(result.stdout)?.[0], /Socket errors:.*/.exec(result.stdout)?.[0]].filter(Boolean).join('; ');
+  const total = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
+  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
+  const errors = [/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[0], /Socket errors:.*/.exec(stdout)?.[0]].filter(Boolean).join('; ');
   return { requestsPerSecond: rate, cpuMicrosPerRequest: total > 0 ? ((after - before) * 1e6) / total : 0, errors };
 }
 
+interface Server {
+  name: string;
+  /** The row every ratio of this server is taken against (bare node:http, or direct RGW). */
+  baseline?: Server;
+  /** Signed right before each run: a whole bench takes longer than a signature's 15 minutes. */
+  targets: Partial<Record<CaseName, () => Promise<Target>>>;
+}
+
+/** Puts what the cases read (the 4 KiB and 1 MiB objects, 1,000 keys in 1,000 prefixes) and signs each case once. */
+async function prepare(name: string, sign: (method: 'GET' | 'PUT', path: string, headers?: Record<string, string>, hash?: string) => Promise<Target>, bucketPath: string): Promise<Server> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
+  const put = async (key: string, body: Buffer) => {
+    const target = await sign('PUT', `${bucketPath}/${key}`, { 'content-length': String(body.length) }, createHash('sha256').update(body).digest('hex'));
+    const { status } = await send(agent, target, body);
+    if (status !== 200) throw new Error(`${name}: PUT ${key} answered ${status}`);
+  };
+  const targets: Server['targets'] = {};
+  const hashOf = (body: Buffer) => createHash('sha256').update(body).digest('hex');
+  if (CASES.has('get4k') || CASES.has('put4k')) {
+    await put('small.bin', SMALL);
+    targets.get4k = () => sign('GET', `${bucketPath}/small.bin`);
+    targets.put4k = () => sign('PUT', `${bucketPath}/small.bin`, { 'content-length': String(SMALL.length) }, hashOf(SMALL));
+  }
+  if (CASES.has('get1m') || CASES.has('put1m')) {
+    await put('mib.bin', MIB);
+    targets.get1m = () => sign('GET', `${bucketPath}/mib.bin`);
+    targets.put1m = () => sign('PUT', `${bucketPath}/mib.bin`, { 'content-length': String(MIB.length) }, hashOf(MIB));
+  }
+  if (CASES.has('list1000') || CASES.has('listdelim')) {
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < LISTING_KEYS) {
+          const i = next++;
+          const target = await sign('PUT', `${bucketPath}/list/dir${String(i).padStart(4, '0')}/file`, { 'content-length': '0' }, EMPTY_SHA256);
+          const { status } = await send(agent, target, Buffer.alloc(0));
+          if (status !== 200) throw new Error(`${name}: PUT listing key answered ${status}`);
+        }
+      }),
+    );
+    targets.list1000 = () => sign('GET', `${bucketPath}?list-type=2&max-keys=1000&prefix=list%2F`);
+    targets.listdelim = () => sign('GET', `${bucketPath}?delimiter=%2F&list-type=2&max-keys=1000&prefix=list%2F`);
+  }
+  agent.destroy();
+  return { name, targets };
+}
+
+const gatewayServer = (name: string, gateway: BenchGateway) => prepare(name, (method, path, headers, hash) => gateway.signed(method, path, headers, hash), '/default');
+
 async function main() {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (apt-get install wrk)');
+  const wanted = new Set(
+    (process.env.WRK_SERVERS ?? `fs,log,fsync,limits,redis,workers${process.env.CEPH_RGW_ENV_FILE || cephAvailable() ? ',rgw' : ''}`).split(','),
+  );
   const work = mkdtempSync(join(tmpdir(), 'cs-wrk-'));
-  const children = [];
+  const children: { kill(signal: NodeJS.Signals): void }[] = [];
+  let redis: RedisTestServer | undefined;
+  let rgw: CephRgw | undefined;
   try {
     const barePort = await freePort();
     const bareChild = startChild(['bench/bare-server.ts'], { PORT: String(barePort), BARE_DIR: join(work, 'bare') });
     children.push(bareChild);
     await waitForHttp(`http://127.0.0.1:${barePort}/`);
-    const quiet = await startGateway({ DATA_DIR: join(work, 'gateway'), ...NO_LIMITS });
-    const logged = await startGateway({ DATA_DIR: join(work, 'gateway-log'), ...NO_LIMITS, ACCESS_LOG: 'true' });
-    children.push(quiet.child, logged.child);
+    const bareTarget = (method: 'GET' | 'PUT', path: string, bytes?: number) => async (): Promise<Target> => ({
+      port: barePort,
+      pid: bareChild.pid,
+      method,
+      path,
+      headers: bytes === undefined ? {} : { 'content-length': String(bytes) },
+    });
+    const bare: Server = {
+      name: 'bare node:http',
+      targets: { get4k: bareTarget('GET', '/small'), put4k: bareTarget('PUT', '/small', SMALL.length), get1m: bareTarget('GET', '/mib'), put1m: bareTarget('PUT', '/mib', MIB.length) },
+    };
+    const servers: Server[] = [bare];
+    const startFs = async (key: string, name: string, env: Record<string, string>) => {
+      if (!wanted.has(key)) return;
+      const gateway = await startGateway({ DATA_DIR: join(work, key), ...env });
+      children.push(gateway.child);
+      servers.push({ ...(await gatewayServer(name, gateway)), baseline: bare });
+    };
+    if (wanted.has('redis') || wanted.has('workers')) redis = await startRedisServer();
+    await startFs('fs', 'gateway (fs)', NO_LIMITS);
+    await startFs('log', 'gateway (fs, access log on)', { ...NO_LIMITS, ACCESS_LOG: 'true' });
+    await startFs('fsync', 'gateway (fs, FS_FSYNC=true)', { ...NO_LIMITS, FS_FSYNC: 'true' });
+    await startFs('limits', 'gateway (fs, rate limits in-process)', HIGH_LIMITS);
+    if (redis) await startFs('redis', 'gateway (fs, rate limits in Redis)', { ...HIGH_LIMITS, REDIS_URL: redis.url });
+    if (redis) await startFs('workers', 'gateway (fs, WORKERS=2)', { ...NO_LIMITS, REDIS_URL: redis.url, WORKERS: '2' });
 
-    const length = { 'content-length': String(SMALL.length) };
-    const hash = createHash('sha256').update(SMALL).digest('hex');
-    const targets: { name: string; get: Target; put: Target }[] = [
-      {
-        name: 'bare node:http',
-        get: { port: barePort, pid: bareChild.pid, method: 'GET', path: '/small', headers: {} },
-        put: { port: barePort, pid: bareChild.pid, method: 'PUT', path: '/small', headers: length },
-      },
-    ];
-    for (const [name, gateway] of [
-      ['gateway (fs)', quiet],
-      ['gateway (fs, access log on)', logged],
-    ] as const) {
-      await send(new Agent(), await gateway.signed('PUT', '/default/small.bin', length, hash), SMALL);
-      targets.push({ name, get: await gateway.signed('GET', '/default/small.bin'), put: await gateway.signed('PUT', '/default/small.bin', length, hash) });
+    if (wanted.has('rgw')) {
+      rgw = await startCephRgw();
+      const credentials = { accessKeyId: rgw.accessKey, secretAccessKey: rgw.secretKey };
+      const rgwPort = Number(new URL(rgw.endpoint).port);
+      const bucket = `wrk-bench-${Date.now()}`;
+      const signDirect = async (method: 'GET' | 'PUT', path: string, headers: Record<string, string> = {}, hash?: string): Promise<Target> => {
+        const request = await signRaw(rgw!.endpoint, credentials, { method, path, headers, payloadHash: hash, region: rgw!.region, signingDate: new Date() });
+        return { port: rgwPort, pid: undefined, method, path, headers: request.headers! };
+      };
+      const created = await send(new Agent(), await signDirect('PUT', `/${bucket}`, { 'content-length': '0' }, EMPTY_SHA256), Buffer.alloc(0));
+      if (created.status !== 200) throw new Error(`creating the RGW bench bucket answered ${created.status}`);
+      const direct = await prepare('Ceph RGW direct', signDirect, `/${bucket}`);
+      const gateway = await startGateway({
+        DATA_DIR: join(work, 'rgw'),
+        ...NO_LIMITS,
+        STORAGE_BACKEND: 's3',
+        BACKEND_S3_ENDPOINT: rgw.endpoint,
+        BACKEND_S3_ACCESS_KEY: rgw.accessKey,
+        BACKEND_S3_SECRET_KEY: rgw.secretKey,
+        BACKEND_S3_REGION: rgw.region,
+      });
+      children.push(gateway.child);
+      servers.push(direct, { ...(await gatewayServer('gateway → RGW', gateway)), baseline: direct });
     }
 
     const rows: string[] = [];
-    for (const connections of CONNECTIONS) {
-      for (const kind of ['get', 'put'] as const) {
-        let bare = 0;
-        for (const target of targets) {
-          const script = luaScript(work, `${kind}-${targets.indexOf(target)}`, target[kind], kind === 'put' ? SMALL : undefined);
-          const result = await wrk(target[kind], script, connections);
-          if (target === targets[0]) bare = result.requestsPerSecond;
-          rows.push(
-            `| 4 KiB ${kind.toUpperCase()} c=${connections} | ${target.name} | ${Math.round(result.requestsPerSecond)} | ${(result.requestsPerSecond / bare).toFixed(2)} | ${Math.round(result.cpuMicrosPerRequest)} | ${result.errors || '-'} |`,
-          );
+    for (const caseName of ALL_CASES.filter((name) => CASES.has(name))) {
+      for (const connections of CONNECTIONS) {
+        const rates = new Map<Server, number>();
+        for (const server of servers) {
+          const signTarget = server.targets[caseName];
+          if (!signTarget) continue;
+          const target = await signTarget();
+          const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
+          const result = await wrk(target, script, connections);
+          rates.set(server, result.requestsPerSecond);
+          // Listings have no bare row: their ratio is to the plain gateway.
+          const baseline = caseName.startsWith('list') && server.baseline === bare ? servers.find((s) => s.name === 'gateway (fs)') : server.baseline;
+          const baseRate = baseline && rates.get(baseline);
+          const ratio = baseRate ? (result.requestsPerSecond / baseRate).toFixed(2) : '-';
+          const cpu = target.pid ? String(Math.round(result.cpuMicrosPerRequest)) : '-';
+          rows.push(`| ${CASE_TITLES[caseName]} c=${connections} | ${server.name} | ${Math.round(result.requestsPerSecond)} | ${ratio} (${baseline?.name ?? '-'}) | ${cpu} | ${result.errors || '-'} |`);
         }
       }
     }
     console.log(`\nwrk -t1, ${SECONDS} s per run, node ${process.version}\n`);
-    console.log('| request | server | req/s | ratio to bare | server CPU µs/req | errors |');
+    console.log('| request | server | req/s | ratio (to) | server CPU µs/req | errors |');
     console.log('|---|---|---:|---:|---:|---|');
     for (const row of rows) console.log(row);
   } finally {
     for (const child of children) child.kill('SIGKILL');
+    await redis?.stop();
+    await rgw?.stop();
     rmSync(work, { recursive: true, force: true });
   }
 }

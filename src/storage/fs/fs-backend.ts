@@ -587,15 +587,18 @@ class FsStorageBackend implements FsBackend {
     // Checked right before each commit: a write whose client went away commits nothing.
     if (!admit) {
       signal?.throwIfAborted();
-      return commit(undefined);
+      const result = commit(undefined);
+      await this.index.flushed();
+      return result;
     }
     let change = estimate ?? { bytes: 0, objects: 0 };
     for (let attempt = 1; ; attempt++) {
       const admitted = { bytes: Math.max(0, change.bytes), objects: Math.max(0, change.objects) };
       if (admitted.bytes > 0 || admitted.objects > 0) await admit(admitted);
       signal?.throwIfAborted();
+      let result: T;
       try {
-        return commit(admitted);
+        result = commit(admitted);
       } catch (error) {
         if (!(error instanceof AdmissionStale)) throw error;
         if (attempt >= MAX_ADMISSIONS) {
@@ -604,7 +607,11 @@ class FsStorageBackend implements FsBackend {
           });
         }
         change = error.change;
+        continue;
       }
+      // Durable before it is acknowledged, and before the caller unlinks what it orphaned.
+      await this.index.flushed();
+      return result;
     }
   }
 
@@ -674,6 +681,7 @@ class FsStorageBackend implements FsBackend {
     if (!this.index.createBucket(bucket, Date.now())) {
       throw new S3Error('BucketAlreadyOwnedByYou');
     }
+    await this.index.flushed();
   }
 
   async deleteBucket(bucket: string): Promise<void> {
@@ -845,6 +853,7 @@ class FsStorageBackend implements FsBackend {
     if (!this.index.setTags(input.bucket, utf8(input.key), { ...input.tags }, input.journal)) {
       throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
     }
+    await this.index.flushed();
   }
 
   async deleteObjectTagging(input: { bucket: string; key: string } & Journaled): Promise<void> {
@@ -852,6 +861,7 @@ class FsStorageBackend implements FsBackend {
     if (!this.index.setTags(input.bucket, utf8(input.key), {}, input.journal)) {
       throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
     }
+    await this.index.flushed();
   }
 
   // ---------------------------------------------------------------- multipart
@@ -868,6 +878,7 @@ class FsStorageBackend implements FsBackend {
       checksumAlgorithm: input.checksumAlgorithm,
     });
     if (!created) throw noSuchBucket(input.bucket);
+    await this.index.flushed();
     return { uploadId };
   }
 
@@ -1091,6 +1102,7 @@ class FsStorageBackend implements FsBackend {
         throw storageError(again);
       }
     }
+    await this.index.flushed();
     await this.discard(orphansOf(result));
     await this.options.reserve.ensure();
     return result;
