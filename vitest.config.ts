@@ -18,6 +18,7 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/acl.e2e.test.ts',
   'test/e2e/post-object.e2e.test.ts',
   'test/e2e/shares.e2e.test.ts',
+  'test/e2e/shares-review.e2e.test.ts',
   'test/e2e/cors.e2e.test.ts',
 ];
 

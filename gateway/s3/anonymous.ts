@@ -22,6 +22,25 @@ const ANONYMOUS_OPERATIONS: ReadonlySet<S3Operation['op']> = new Set(['GetObject
  */
 const NO_CREDENTIALS = Object.freeze({ accessKeyId: '', auth: 'sigv2-header', payload: Object.freeze({ kind: 'unsigned' }) }) as AuthenticatedRequest;
 
+/**
+ * AWS refuses `response-*` overrides on unsigned requests: otherwise anyone could link to a public
+ * object with `response-content-type=text/html` and have its bytes rendered as a page on this origin.
+ */
+const RESPONSE_OVERRIDES = [
+  'response-content-type',
+  'response-content-language',
+  'response-expires',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+];
+
+function carriesResponseOverride(query: URLSearchParams): boolean {
+  if (query.size === 0) return false;
+  for (const name of RESPONSE_OVERRIDES) if (query.has(name)) return true;
+  return false;
+}
+
 type Handler = (ctx: S3RequestContext) => Promise<S3Reply> | S3Reply;
 
 /**
@@ -40,6 +59,7 @@ export async function serveAnonymousRead(
   await enforceAnonymousRateLimit(deps.rateLimiter, deps.config.RATE_LIMIT_ANONYMOUS, clientAddress);
   const handler = ANONYMOUS_OPERATIONS.has(operation.op) ? handlers[operation.op] : undefined;
   if (!handler) throw new S3Error('AccessDenied');
+  if (carriesResponseOverride(request.target.query)) throw new S3Error('InvalidRequest', 'Request specific response headers cannot be used for anonymous GET requests.');
   const principal = anonymousPrincipal(clientAddress);
   return handler({ ...request, verified: NO_CREDENTIALS, userId: '', scope: principal.scope!, principal, deps });
 }

@@ -1,8 +1,11 @@
-import { and, asc, count, eq, isNotNull, ne, sql } from 'drizzle-orm';
+import { and, asc, count, desc, eq, isNotNull, ne, sql } from 'drizzle-orm';
 import type { Db } from '../db/database.ts';
 import { buckets, objectAcls, type BucketRow } from '../db/schema.ts';
 
 export type BucketsRepository = ReturnType<typeof createBucketsRepository>;
+
+/** Buckets of one name whose CORS rules a credential-less preflight may consult (see BucketsUsecases.corsForPreflight). */
+export const MAX_CORS_CANDIDATES = 64;
 
 export function createBucketsRepository({ db }: { db: Db }) {
   // Prepared once: these run on every S3 request.
@@ -25,12 +28,13 @@ export function createBucketsRepository({ db }: { db: Db }) {
     .orderBy(asc(buckets.name))
     .prepare();
 
-  // CORS preflights carry no credentials: the buckets of a name that have CORS rules (two are enough to tell "not unique").
+  // CORS preflights carry no credentials: the buckets of a name that have CORS rules, the public name's holder first.
   const corsByName = db
     .select({ cors: buckets.cors, publicName: buckets.publicName })
     .from(buckets)
     .where(and(eq(buckets.name, sql.placeholder('name')), isNotNull(buckets.cors)))
-    .limit(3)
+    .orderBy(desc(buckets.publicName), asc(buckets.id))
+    .limit(MAX_CORS_CANDIDATES)
     .prepare();
 
   // Anonymous requests resolve names here (cached by the use cases).

@@ -100,16 +100,18 @@ export function createBucketsUsecases(deps: {
 
     /**
      * The CORS rules a preflight for bucket `name` is answered from. A preflight carries no
-     * credentials and names are per account, so the URL alone must pick the bucket: the one bucket
-     * of that name with CORS rules, or among several the one holding the name in the public
-     * namespace (`public_name`); otherwise none (the preflight is refused).
+     * credentials and names are per account, so the URL cannot tell whose bucket it means: the
+     * rules of every bucket of that name are consulted, the public name's holder first. Choosing
+     * none when several accounts configured one would let any account break another's browser
+     * uploads by configuring CORS on a bucket of the same name (every account has `default`). A
+     * preflight only lets a page send a request; the gateway still authenticates it, and a signed
+     * request's own response headers come from the caller's own bucket (applyRequestCors).
      */
     corsForPreflight(name: string): unknown[] | undefined {
       let rules = preflightCors.get(name);
       if (rules === undefined) {
         const candidates = bucketsRepository.corsCandidatesByName(name);
-        const chosen = candidates.length === 1 ? candidates[0] : candidates.find((candidate) => candidate.publicName);
-        rules = chosen?.cors ?? null;
+        rules = candidates.length === 1 ? candidates[0]!.cors : candidates.length === 0 ? null : candidates.flatMap((candidate) => candidate.cors ?? []);
         if (preflightCors.size >= MAX_CACHED_RESOLUTIONS) preflightCors = new Map();
         preflightCors.set(name, rules);
       }

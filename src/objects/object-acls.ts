@@ -14,6 +14,15 @@ export type ObjectAclStore = ReturnType<typeof createObjectAclStore>;
  */
 export const uploadAclKey = (uploadId: string): string => `\u0000upload\u0000${uploadId}`;
 
+/**
+ * Where a write in flight keeps the key's ACL it took away (see `hold`), so that its failure can put
+ * it back. NUL-prefixed like `uploadAclKey`; one row per key: whichever write started last owns it.
+ */
+export const heldAclKey = (key: string): string => `\u0000held\u0000${key}`;
+
+/** Whether `next` grants at least everything `current` grants (public-read ⊇ authenticated-read). */
+const covers = (next: CannedAcl | undefined, current: NonPrivateAcl): boolean => next === current || next === 'public-read';
+
 /** Statements per DeleteObjects batch (SQLite's bound-parameter limit is far above). */
 const CLEAR_BATCH = 500;
 
@@ -38,6 +47,16 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
   const removeOne = db
     .delete(objectAcls)
     .where(and(eq(objectAcls.bucketId, sql.placeholder('bucketId')), eq(objectAcls.key, sql.placeholder('key'))))
+    .prepare();
+
+  const removeWithHold = db
+    .delete(objectAcls)
+    .where(and(eq(objectAcls.bucketId, sql.placeholder('bucketId')), inArray(objectAcls.key, [sql.placeholder('key'), sql.placeholder('held')])))
+    .prepare();
+  const insertOne = db
+    .insert(objectAcls)
+    .values({ bucketId: sql.placeholder('bucketId'), key: sql.placeholder('key'), acl: sql.placeholder('acl') })
+    .onConflictDoUpdate({ target: [objectAcls.bucketId, objectAcls.key], set: { acl: sql`excluded.acl` } })
     .prepare();
 
   let claimed: Set<string> | undefined;
@@ -68,7 +87,7 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
      */
     set(bucket: Pick<BucketRow, 'id' | 'name'>, key: string, acl: CannedAcl): void {
       if (acl === 'private') {
-        removeOne.run({ bucketId: bucket.id, key });
+        removeWithHold.run({ bucketId: bucket.id, key, held: heldAclKey(key) });
         return;
       }
       const known = claimedBuckets();
@@ -79,6 +98,8 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
           .values({ bucketId: bucket.id, key, acl })
           .onConflictDoUpdate({ target: [objectAcls.bucketId, objectAcls.key], set: { acl } })
           .run();
+        // An ACL set now is the key's truth: a failing write in flight must not restore an older one over it.
+        removeOne.run({ bucketId: bucket.id, key: heldAclKey(key) });
       });
       known.add(bucket.id);
       // Name resolutions cached by the use cases must see the new claim.
@@ -96,16 +117,61 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
       deps.onClaim?.();
     },
 
+    /** The key is private from now on (a delete, a committed private write, PutObjectAcl private): any hold on it is dropped too. */
     clear(bucketId: string, key: string): void {
-      removeOne.run({ bucketId, key });
+      removeWithHold.run({ bucketId, key, held: heldAclKey(key) });
     },
 
     clearMany(bucketId: string, keys: string[]): void {
-      for (let start = 0; start < keys.length; start += CLEAR_BATCH) {
+      const all = keys.flatMap((key) => [key, heldAclKey(key)]);
+      for (let start = 0; start < all.length; start += CLEAR_BATCH) {
         db.delete(objectAcls)
-          .where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, keys.slice(start, start + CLEAR_BATCH))))
+          .where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, all.slice(start, start + CLEAR_BATCH))))
           .run();
       }
+    },
+
+    /**
+     * Before a write reaches the backend: when the key's ACL grants more than the write's own
+     * (`next`), the row is moved aside under `heldAclKey`, so the new bytes are never readable
+     * beyond what their ACL grants, not even between commit and `applyAfterWrite`. Any hold an
+     * earlier write still in flight left is dropped: that write's failure must not reopen the key
+     * over this write's bytes. Answers whether this write now holds the key's ACL.
+     */
+    hold(bucketId: string, key: string, next: CannedAcl | undefined): boolean {
+      const held = heldAclKey(key);
+      return bucketsRepository.transaction(() => {
+        const current = byKey.get({ bucketId, key })?.acl;
+        if (current !== undefined && !covers(next, current)) {
+          removeOne.run({ bucketId, key });
+          insertOne.run({ bucketId, key: held, acl: current });
+          return true;
+        }
+        removeOne.run({ bucketId, key: held });
+        return false;
+      });
+    },
+
+    /**
+     * A write that held the key's ACL failed without replacing the object: the ACL goes back, unless
+     * something happened to the key meanwhile (another write started, an ACL was set, a delete), which
+     * dropped the hold, or an ACL row is already there. Answers whether it was restored.
+     */
+    restore(bucketId: string, key: string): boolean {
+      const held = heldAclKey(key);
+      return bucketsRepository.transaction(() => {
+        const acl = byKey.get({ bucketId, key: held })?.acl;
+        if (acl === undefined) return false;
+        removeOne.run({ bucketId, key: held });
+        if (byKey.get({ bucketId, key }) !== undefined) return false;
+        insertOne.run({ bucketId, key, acl });
+        return true;
+      });
+    },
+
+    /** A write that held the key's ACL committed (or gave up restoring it): the held row goes. */
+    dropHold(bucketId: string, key: string): void {
+      removeOne.run({ bucketId, key: heldAclKey(key) });
     },
 
     /** Releases the bucket's public name when nothing in it is public any more (optional tidiness: names go back to their owners' private use). */

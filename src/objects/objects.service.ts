@@ -228,15 +228,55 @@ export function createObjectsService(deps: {
     acls.claim(bucket);
   };
 
+  /** The ETag of the object stored under `key` now (undefined: none, or the store did not answer). */
+  const currentTag = (bucket: BucketRow, key: string, signal?: AbortSignal): Promise<string | undefined> =>
+    backend.headObject({ signal, bucket: bucket.backendName, key }).then(
+      (info) => info.etag,
+      () => undefined,
+    );
+
   /**
-   * Before a write that stores no public ACL reaches the backend: the key's ACL row goes first, so
-   * the new bytes are never readable beyond the owner, not even between commit and ACL update (a
-   * write that then fails leaves the old object private: closed, never open). A bucket that never
-   * had a public object pays no query (`mayHaveAcls`).
+   * Runs a backend write (`write`, given the journal hook to pass on) with the key's ACL held
+   * aside (ObjectAclStore.hold) while it runs, when that ACL grants more than the write's own: the
+   * new bytes are never readable beyond what their ACL grants, not even between commit and
+   * `applyAfterWrite`. When the write fails without replacing the object (nothing journaled, the
+   * same ETag still stored), the held ACL goes back, so a failed overwrite (a bad digest, a lost
+   * conditional race, a client gone) does not leave the old object private. A bucket that never
+   * had a public object pays nothing (`mayHaveAcls`).
    */
-  const clearBeforeWrite = (bucket: BucketRow, key: string, acl: CannedAcl | undefined): void => {
-    if (acls && !isNonPrivate(acl) && acls.mayHaveAcls(bucket.id)) acls.clear(bucket.id, key);
-  };
+  function writeHoldingAcl<T>(bucket: BucketRow, key: string, acl: CannedAcl | undefined, signal: AbortSignal | undefined, journal: JournalHook, write: (journal: JournalHook) => Promise<T>): Promise<T> {
+    if (!acls || !acls.mayHaveAcls(bucket.id)) return write(journal);
+    return heldWrite(acls, bucket, key, acl, signal, journal, write);
+  }
+
+  async function heldWrite<T>(
+    store: ObjectAclStore,
+    bucket: BucketRow,
+    key: string,
+    acl: CannedAcl | undefined,
+    signal: AbortSignal | undefined,
+    journal: JournalHook,
+    write: (journal: JournalHook) => Promise<T>,
+  ): Promise<T> {
+    if (!store.hold(bucket.id, key, acl)) return write(journal);
+    // Which object the held ACL belongs to: it goes back only onto that one.
+    const heldTag = await currentTag(bucket, key, signal);
+    let committed = false;
+    try {
+      return await write((facts) => {
+        committed = true;
+        return journal(facts);
+      });
+    } finally {
+      // Committed: applyAfterWrite sets the key's ACL (dropping the hold). Not committed (failed,
+      // or a retried completion that changed nothing): the ACL goes back onto the same object.
+      // No signal: a client that went away must not keep its ACL from being restored.
+      if (!committed) {
+        if (heldTag !== undefined && (await currentTag(bucket, key)) === heldTag) store.restore(bucket.id, key);
+        else store.dropHold(bucket.id, key);
+      }
+    }
+  }
 
   /** After the write committed: a public ACL is stored now (the object was private until then); a private write clears again, in case an ACL change landed during the upload. */
   const applyAfterWrite = (bucket: BucketRow, key: string, acl: CannedAcl | undefined): void => {
@@ -370,24 +410,24 @@ export function createObjectsService(deps: {
         principal,
         input,
         input.reserveBytes - replaced,
-        (admit) => {
-          clearBeforeWrite(bucket, input.key, input.acl);
-          const upload = input.open();
-          return backend.putObject({
-            signal: input.signal,
-            bucket: bucket.backendName,
-            key: input.key,
-            body: upload.body,
-            size: upload.size,
-            metadata: input.metadata,
-            tags: input.tags,
-            contentMd5: input.contentMd5,
-            checksum: upload.checksum,
-            conditions: input.conditions,
-            admit,
-            journal: writeJournal(principal, input.bucket, input.metadata.contentType),
-          });
-        },
+        (admit) =>
+          writeHoldingAcl(bucket, input.key, input.acl, input.signal, writeJournal(principal, input.bucket, input.metadata.contentType), (journal) => {
+            const upload = input.open();
+            return backend.putObject({
+              signal: input.signal,
+              bucket: bucket.backendName,
+              key: input.key,
+              body: upload.body,
+              size: upload.size,
+              metadata: input.metadata,
+              tags: input.tags,
+              contentMd5: input.contentMd5,
+              checksum: upload.checksum,
+              conditions: input.conditions,
+              admit,
+              journal,
+            });
+          }),
         input.beforeBody,
       );
       applyAfterWrite(bucket, input.key, input.acl);
@@ -406,22 +446,23 @@ export function createObjectsService(deps: {
         );
       }
       const growth = (await replacedSize(backend, source.backendName, input.source.key)) - (await replacedSize(backend, bucket.backendName, input.key));
-      const result = await withQuota(principal, input, growth, (admit) => {
-        clearBeforeWrite(bucket, input.key, input.acl);
-        return backend.copyObject({
-          signal: input.signal,
-          sourceBucket: source.backendName,
-          sourceKey: input.source.key,
-          bucket: bucket.backendName,
-          key: input.key,
-          metadataDirective: input.metadataDirective,
-          metadata: input.metadataDirective === 'REPLACE' ? input.metadata : undefined,
-          tags: input.taggingDirective === 'REPLACE' ? (input.tags ?? {}) : undefined,
-          sourceConditions: input.sourceConditions,
-          admit,
-          journal: writeJournal(principal, input.bucket),
-        });
-      });
+      const result = await withQuota(principal, input, growth, (admit) =>
+        writeHoldingAcl(bucket, input.key, input.acl, input.signal, writeJournal(principal, input.bucket), (journal) =>
+          backend.copyObject({
+            signal: input.signal,
+            sourceBucket: source.backendName,
+            sourceKey: input.source.key,
+            bucket: bucket.backendName,
+            key: input.key,
+            metadataDirective: input.metadataDirective,
+            metadata: input.metadataDirective === 'REPLACE' ? input.metadata : undefined,
+            tags: input.taggingDirective === 'REPLACE' ? (input.tags ?? {}) : undefined,
+            sourceConditions: input.sourceConditions,
+            admit,
+            journal,
+          }),
+        ),
+      );
       applyAfterWrite(bucket, input.key, input.acl);
       return result;
     },
@@ -637,19 +678,22 @@ export function createObjectsService(deps: {
       let committed = false;
       const journal = writeJournal(principal, input.bucket);
       const result = await withQuota(principal, input, 0, (admit) =>
-        backend.completeMultipartUpload({
-          signal: input.signal,
-          bucket: bucket.backendName,
-          key: input.key,
-          uploadId: input.uploadId,
-          parts,
-          conditions: input.conditions,
-          admit,
-          journal: (facts) => {
-            committed = true;
-            return journal(facts);
-          },
-        }),
+        // The completed object must not inherit the key's ACL either, not even briefly.
+        writeHoldingAcl(bucket, input.key, acl, input.signal, journal, (heldJournal) =>
+          backend.completeMultipartUpload({
+            signal: input.signal,
+            bucket: bucket.backendName,
+            key: input.key,
+            uploadId: input.uploadId,
+            parts,
+            conditions: input.conditions,
+            admit,
+            journal: (facts) => {
+              committed = true;
+              return heldJournal(facts);
+            },
+          }),
+        ),
       );
       if (committed) {
         applyAfterWrite(bucket, input.key, acl);

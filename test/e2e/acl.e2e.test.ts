@@ -23,7 +23,8 @@ import {
   type ObjectCannedACL,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -57,6 +58,40 @@ const anonymous = (method: string, path: string, headers: Record<string, string>
 
 const signed = async (account: TestAccount, method: string, path: string, headers: Record<string, string> = {}, body?: string): Promise<RawResponse> =>
   sendRaw(server.endpoint, await signRaw(server.endpoint, account, { method, path, headers, body }));
+
+/** A signed PUT whose body the test sends in steps (`write`, then `finish` with the rest). */
+async function openSignedUpload(account: TestAccount, path: string, length: number, headers: Record<string, string>) {
+  const request = await signRaw(server.endpoint, account, { method: 'PUT', path, payloadHash: 'UNSIGNED-PAYLOAD', headers: { ...headers, 'content-length': String(length) } });
+  const url = new URL(server.endpoint);
+  const outgoing = httpRequest({ host: url.hostname, port: url.port, method: 'PUT', path, headers: request.headers });
+  const response = new Promise<RawResponse>((resolve, reject) => {
+    outgoing.on('response', (incoming) => {
+      const chunks: Buffer[] = [];
+      incoming.on('data', (chunk) => chunks.push(chunk));
+      incoming.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: Buffer.concat(chunks), text, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1], sawContinue: false });
+      });
+    });
+    outgoing.on('error', reject);
+  });
+  return {
+    write: (chunk: Buffer) => outgoing.write(chunk),
+    finish: (rest: Buffer) => {
+      outgoing.end(rest);
+      return response;
+    },
+  };
+}
+
+/** Polls a condition the server reaches on its own (bounded: fails the test rather than hanging). */
+async function until(condition: () => Promise<boolean>, attempts = 200): Promise<void> {
+  for (let i = 0; i < attempts; i++) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('condition not reached');
+}
 
 /**
  * Another account asking for something no ACL opens to it: AccessDenied while the name is public,
@@ -260,6 +295,57 @@ describe('object ACLs: who may read', () => {
     await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'gone' }));
     await put(s3, bucket, 'gone', 'back, private');
     expect(await readable('gone')).toBe(403);
+  });
+
+  it('an overwrite that fails (bad Content-MD5) leaves the previous object as public as it was; a write that started meanwhile keeps it closed', async () => {
+    const bucket = await newBucket(ownerS3, 'acl-failed-write');
+    await put(ownerS3, bucket, 'k', 'v1 public', 'public-read');
+    const wrongMd5 = createHash('md5').update('something else').digest('base64');
+
+    // A private overwrite whose body does not match its Content-MD5: refused, nothing stored, and v1 still public.
+    const failed = await signed(owner, 'PUT', `/${bucket}/k`, { 'content-md5': wrongMd5 }, 'v2 never stored');
+    expect([failed.status, failed.code]).toEqual([400, 'BadDigest']);
+    const stillPublic = await anonymous('GET', `/${bucket}/k`);
+    expect([stillPublic.status, stillPublic.text]).toEqual([200, 'v1 public']);
+
+    // Failing write A holds the key while private write B completes: A's failure must not re-open B's bytes.
+    const body = Buffer.alloc(64 * 1024, 'a');
+    const slow = await openSignedUpload(owner, `/${bucket}/k`, body.length, { 'content-md5': wrongMd5 });
+    slow.write(body.subarray(0, 1024));
+    // A reached the objects service once v1 stops being readable (new bytes are never public, even briefly).
+    await until(async () => (await anonymous('GET', `/${bucket}/k`)).status === 403);
+    await put(ownerS3, bucket, 'k', 'v3 secret');
+    const aResponse = await slow.finish(body.subarray(1024));
+    expect([aResponse.status, aResponse.code]).toEqual([400, 'BadDigest']);
+    const closed = await anonymous('GET', `/${bucket}/k`);
+    expect([closed.status, closed.text.includes('secret')]).toEqual([403, false]);
+    const own = await ownerS3.send(new GetObjectCommand({ Bucket: bucket, Key: 'k' }));
+    expect(await own.Body!.transformToString()).toBe('v3 secret');
+
+    // An owner's explicit PutObjectAcl private during a failing write wins too.
+    await put(ownerS3, bucket, 'k2', 'public again', 'public-read');
+    const slow2 = await openSignedUpload(owner, `/${bucket}/k2`, body.length, { 'content-md5': wrongMd5 });
+    slow2.write(body.subarray(0, 1024));
+    await until(async () => (await anonymous('GET', `/${bucket}/k2`)).status === 403);
+    await ownerS3.send(new PutObjectAclCommand({ Bucket: bucket, Key: 'k2', ACL: 'private' }));
+    expect((await slow2.finish(body.subarray(1024))).code).toBe('BadDigest');
+    expect((await anonymous('GET', `/${bucket}/k2`)).status).toBe(403);
+  });
+
+  it('anonymous GET/HEAD may not use response-* overrides (InvalidRequest, as AWS): a public file cannot be served as HTML by link', async () => {
+    const bucket = await newBucket(ownerS3, 'acl-overrides');
+    await ownerS3.send(new PutObjectCommand({ Bucket: bucket, Key: 'page.txt', Body: '<script>alert(1)</script>', ContentType: 'text/plain', ACL: 'public-read' }));
+    for (const method of ['GET', 'HEAD']) {
+      const response = await anonymous(method, `/${bucket}/page.txt?response-content-type=text%2Fhtml`);
+      expect([method, response.status, response.headers['content-type']]).not.toContain('text/html');
+      expect([method, response.status]).toEqual([method, 400]);
+      if (method === 'GET') expect(response.code).toBe('InvalidRequest');
+    }
+    const plain = await anonymous('GET', `/${bucket}/page.txt`);
+    expect([plain.status, plain.headers['content-type']]).toEqual([200, 'text/plain']);
+    // A signed request (another account reading the public object) may use them, as on AWS.
+    const signedRead = await signed(other, 'GET', `/${bucket}/page.txt?response-content-type=text%2Fcsv`);
+    expect([signedRead.status, signedRead.headers['content-type']]).toEqual([200, 'text/csv']);
   });
 });
 

@@ -219,18 +219,32 @@ describe('preflight OPTIONS (no credentials)', () => {
     expect((await preflight(`/${bucket}/k`, ask)).code).toBe('AccessForbidden');
   });
 
-  it('for a name several accounts use, answers only when exactly one of those buckets has CORS rules', async () => {
-    const ask = { origin: 'https://app.example.com', 'access-control-request-method': 'GET' };
+  it("for a name several accounts use, answers from each of their rules: another account's configuration cannot refuse yours", async () => {
+    const ask = { origin: 'https://app.example.com', 'access-control-request-method': 'PUT' };
     // Every account has a bucket named `default`; only Bob's has rules: his are used.
-    const bobRules = corsXml('<AllowedOrigin>https://app.example.com</AllowedOrigin><AllowedMethod>GET</AllowedMethod>');
+    const bobRules = corsXml('<AllowedOrigin>https://app.example.com</AllowedOrigin><AllowedMethod>PUT</AllowedMethod>');
     expect((await signed('PUT', '/default?cors', {}, bobRules, bob)).status).toBe(200);
     expect((await preflight('/default/k', ask)).status).toBe(200);
-    // Alice configures hers too: the URL no longer tells whose rules apply, so none do.
-    expect((await signed('PUT', '/default?cors', {}, corsXml('<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>'))).status).toBe(200);
+    try {
+      // Alice configures hers (GET from anywhere): Bob's page may still PUT, and hers may GET.
+      expect((await signed('PUT', '/default?cors', {}, corsXml('<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>'))).status).toBe(200);
+      const bobs = await preflight('/default/k', ask);
+      expect([bobs.status, bobs.headers['access-control-allow-origin'], bobs.headers['access-control-allow-methods']]).toEqual([200, 'https://app.example.com', 'PUT']);
+      const alices = await preflight('/default/k', { origin: 'https://elsewhere.example', 'access-control-request-method': 'GET' });
+      expect([alices.status, alices.headers['access-control-allow-origin']]).toEqual([200, '*']);
+      // What no rule of either allows is still refused.
+      expect((await preflight('/default/k', { origin: 'https://elsewhere.example', 'access-control-request-method': 'DELETE' })).code).toBe('AccessForbidden');
+      // A signed request's own headers come from the caller's own bucket only: Bob's rule opens nothing of Alice's.
+      const alicesObject = await signed('GET', '/default?list-type=2', { origin: 'https://app.example.com' });
+      expect([alicesObject.status, alicesObject.headers['access-control-allow-origin']]).toEqual([200, '*']);
+      const forBob = await signed('PUT', '/default/cors-k', { origin: 'https://elsewhere.example' }, 'x', bob);
+      expect([forBob.status, forBob.headers['access-control-allow-origin']]).toEqual([200, undefined]);
+      await signed('DELETE', '/default/cors-k', {}, undefined, bob);
+    } finally {
+      expect((await signed('DELETE', '/default?cors')).status).toBe(204);
+      expect((await signed('DELETE', '/default?cors', {}, undefined, bob)).status).toBe(204);
+    }
     expect((await preflight('/default/k', ask)).code).toBe('AccessForbidden');
-    expect((await signed('DELETE', '/default?cors')).status).toBe(204);
-    expect((await preflight('/default/k', ask)).status).toBe(200);
-    expect((await signed('DELETE', '/default?cors', {}, undefined, bob)).status).toBe(204);
   });
 });
 

@@ -375,6 +375,19 @@ describe('POST Object (browser form uploads)', () => {
     expect(await bytesOf('cut/file.bin')).toBe('NoSuchKey');
   });
 
+  it('counts file parts not named `file` before the file toward the 20 KiB of fields (MaxPostPreDataLengthExceeded); nothing stored', async () => {
+    const fields = presignPost(user.firstKey, { objectKey: 'predata/file.txt' });
+    const form = new FormData();
+    // Before the signature is checked: an unauthenticated sender must not stream unbounded bytes here.
+    form.append('junk', new Blob([new Uint8Array(64 * 1024)]), 'junk.bin');
+    for (const [name, value] of Object.entries(fields)) form.append(name, value);
+    form.append('file', new Blob(['stored?']), 'file.txt');
+    const response = await fetch(`${server.endpoint}/default`, { method: 'POST', body: form });
+    const text = await response.text();
+    expect([response.status, /<Code>([^<]+)<\/Code>/.exec(text)?.[1]]).toEqual([400, 'MaxPostPreDataLengthExceededError']);
+    expect(await bytesOf('predata/file.txt')).toBe('NoSuchKey');
+  });
+
   it('ignores fields after the file (as S3 does) and answers 200 when asked', async () => {
     const fields = presignPost(user.firstKey, { objectKey: 'order/file.txt', fields: { success_action_status: '200', 'Content-Type': 'text/plain' } });
     const answer = await post(fields, { body: 'ordered', type: 'text/plain' }, { after: { 'Content-Type': 'text/html', 'x-amz-meta-late': 'ignored' } });

@@ -275,6 +275,37 @@ describe('SigV2 (AWS Signature Version 2)', () => {
     }
   });
 
+  it('raw: a sub-resource or response-* override smuggled under a percent-encoded name is covered by the signature', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'raw-v2/smuggle.txt', Body: '<script>alert(1)</script>', ContentType: 'text/plain' }));
+    try {
+      const path = presignV2('GET', '/default/raw-v2/smuggle.txt', Math.floor(clock.now().getTime() / 1000) + 60);
+      const ok = await sendRaw(server.endpoint, { method: 'GET', path });
+      expect([ok.status, ok.headers['content-type']]).toEqual([200, 'text/plain']);
+      // The gateway decodes query names (`%72esponse-content-type` is `response-content-type`): so must the signature check.
+      const override = await sendRaw(server.endpoint, { method: 'GET', path: `${path}&%72esponse-content-type=text%2Fhtml` });
+      expect([override.status, override.code, override.headers['content-type']]).toEqual([403, 'SignatureDoesNotMatch', 'application/xml']);
+      const plain = await sendRaw(server.endpoint, { method: 'GET', path: `${path}&response-content-type=text%2Fhtml` });
+      expect([plain.status, plain.code]).toEqual([403, 'SignatureDoesNotMatch']);
+      // Header auth: a GetObject signature must not open GetObjectAcl (`?%61cl`) or GetObjectTagging.
+      const headers = { date: clock.now().toUTCString() };
+      const signature = hmacSha1(account.secretAccessKey, stringToSign('GET', '/default/raw-v2/smuggle.txt', headers));
+      for (const query of ['%61cl', '%74agging', 'acl']) {
+        const smuggled = await sendRaw(server.endpoint, {
+          method: 'GET',
+          path: `/default/raw-v2/smuggle.txt?${query}`,
+          headers: { ...headers, authorization: `AWS ${account.accessKeyId}:${signature}` },
+        });
+        expect([query, smuggled.status, smuggled.code]).toEqual([query, 403, 'SignatureDoesNotMatch']);
+      }
+      // A client that signs the decoded name and sends it encoded is still accepted.
+      const encodedName = await sendV2({ method: 'GET', path: '/default/raw-v2/smuggle.txt?%74agging', resource: '/default/raw-v2/smuggle.txt?tagging' });
+      expect(encodedName.status, encodedName.text).toBe(200);
+      expect(encodedName.text).toContain('<Tagging');
+    } finally {
+      await s3.send(new DeleteObjectCommand({ Bucket: 'default', Key: 'raw-v2/smuggle.txt' }));
+    }
+  });
+
   it('S3_SIGV2=false: SigV2 header and query auth answer InvalidRequest (use AWS4-HMAC-SHA256)', async () => {
     const off = await startTestServer({ S3_SIGV2: false });
     try {

@@ -7,6 +7,7 @@ import type { ShareRow } from '../../../src/db/shares.schema.ts';
 import { isS3Error, type S3Error } from '../../../src/errors/s3-errors.ts';
 import { domainEvent, type EventOrigin } from '../../../src/events/domain-event.ts';
 import type { DomainEvent } from '../../../src/events/events.ts';
+import { scopeAllows } from '../../../src/keys/key-scope.ts';
 import type { KeyStore } from '../../../src/keys/key-store.ts';
 import type { RateLimiter, RateLimitRule } from '../../../src/limits/rate-limiter.ts';
 import type { ObjectsService } from '../../../src/objects/objects.service.ts';
@@ -37,6 +38,14 @@ export const SLUG_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{2,63}$/;
 const CODE_PATTERN = /^[A-Za-z0-9_-]{3,64}$/;
 const MAX_PASSWORD_LENGTH = 256;
 const MAX_FILE_NAME_BYTES = 255;
+/**
+ * Characters a shown or saved name must not carry: control characters (C0, DEL, C1: header
+ * injection, truncation at NUL), the path separators, and the Unicode bidi controls, with which
+ * `invoice<U+202E>fdp.exe` reads as `invoiceexe.pdf` on the landing page, in a save dialog or an
+ * extracted folder.
+ */
+const UNSAFE_NAME_CHARS = /[\p{Cc}/\\\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
+const UNSAFE_NAME_CHARS_ALL = new RegExp(UNSAFE_NAME_CHARS.source, 'gu');
 /** Keys listed per page while a folder share's zip is written (one page in memory at a time). */
 const ZIP_LIST_PAGE = 200;
 /** The actor of events caused through a public link: nobody signed in. */
@@ -113,15 +122,43 @@ const newShareCode = () => randomBytes(9).toString('base64url'); // 72 bits
 const newShareId = () => `share_${randomBytes(12).toString('base64url')}`;
 const isFolderKey = (key: string) => key.endsWith('/');
 
+/** At most `maxBytes` of UTF-8, cut between characters (a file name the share's own limit then accepts). */
+function truncateUtf8(value: string, maxBytes: number): string {
+  if (Buffer.byteLength(value) <= maxBytes) return value;
+  let bytes = 0;
+  let end = 0;
+  for (const char of value) {
+    bytes += Buffer.byteLength(char);
+    if (bytes > maxBytes) break;
+    end += char.length;
+  }
+  return value.slice(0, end);
+}
+
+/** The rest of `chunks` after its already read `first` (returning the delegate when the reader goes away). */
+async function* startingWith(first: IteratorResult<Buffer>, chunks: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done) return;
+  yield first.value;
+  yield* chunks;
+}
+
 /** The last segment of a key (a folder's name for a prefix), for the default file name. */
 function baseName(key: string): string {
   const trimmed = key.replace(/\/+$/, '');
   return trimmed.slice(trimmed.lastIndexOf('/') + 1);
 }
 
-/** A zip entry name that cannot climb out of the folder it is extracted into (`..`, absolute, empty segments). */
+/** Keys may hold any character; in an entry name these are `_`: `\\` is a separator to Windows extractors, control and bidi characters garble or disguise names. */
+const UNSAFE_ENTRY_CHARS = /[\p{Cc}\\\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/gu;
+
+/**
+ * A zip entry name that cannot climb out of the folder it is extracted into (`..`, absolute,
+ * empty segments, `\\` separators, a leading `C:` drive) nor pass for another name.
+ */
 export function zipEntryName(relativeKey: string): string {
   return relativeKey
+    .replace(UNSAFE_ENTRY_CHARS, '_')
+    .replace(/^([A-Za-z]):/, '$1_')
     .split('/')
     .map((segment) => (segment === '' || segment === '.' || segment === '..' ? '_' : segment))
     .join('/');
@@ -199,9 +236,24 @@ export function createSharesUsecases(deps: {
     }
   };
 
+  /**
+   * Whether `principal` may see and manage the share: a session, every share of its account; an
+   * access key, only shares of what its scope could read (buckets, prefix, permission). A link is
+   * a read of its object: listing one hands out its code, and editing one (removing its password,
+   * lifting its limit) opens it, so a scoped key must not reach the account's other links.
+   */
+  const manages = (principal: Principal, row: ShareRow): boolean =>
+    row.ownerId === principal.accountId &&
+    (principal.scope === undefined ||
+      scopeAllows(
+        principal.scope,
+        row.kind === 'prefix' ? { action: 'list', bucket: row.bucket, prefix: row.objectKey } : { action: 'read', bucket: row.bucket, key: row.objectKey },
+      ));
+
   const ownedShare = (principal: Principal, id: string): ShareRow => {
     const row = repository.findById(id);
-    if (!row || row.ownerId !== principal.accountId) throw shareNotFoundError();
+    // Another account's share, or one outside the key's scope, answers exactly like a missing one.
+    if (!row || !manages(principal, row)) throw shareNotFoundError();
     return row;
   };
 
@@ -310,18 +362,28 @@ export function createSharesUsecases(deps: {
     }
   }
 
-  async function createShare(principal: Principal, input: CreateShareInput, baseUrl: string): Promise<ShareView> {
-    const folder = isFolderKey(input.objectKey);
-    if (input.objectKey === '' || Buffer.byteLength(input.objectKey) > 1024) throw invalidShareError('objectKey is 1 to 1024 bytes long.');
+  /** The options of a new share, checked before anything is read or stored. */
+  function checkShareOptions(input: Omit<CreateShareInput, 'bucket' | 'objectKey' | 'expiresIn'>): void {
     if (input.customSlug !== undefined && !SLUG_PATTERN.test(input.customSlug)) {
       throw invalidShareError('customSlug is 3 to 64 letters, digits, "-" or "_", starting with a letter or digit.');
     }
     if (input.password !== undefined) checkPassword(input.password);
     checkMaxDownloads(input.maxDownloads);
-    const fileName = input.fileName ?? (folder ? `${baseName(input.objectKey) || 'files'}.zip` : baseName(input.objectKey) || 'download');
-    if (fileName === '' || Buffer.byteLength(fileName) > MAX_FILE_NAME_BYTES || /[\p{Cc}/\\]/u.test(fileName)) {
-      throw invalidShareError(`fileName is 1 to ${MAX_FILE_NAME_BYTES} bytes, without "/", "\\" or control characters.`);
+    if (input.fileName !== undefined) checkFileName(input.fileName);
+  }
+
+  function checkFileName(fileName: string): void {
+    if (fileName === '' || Buffer.byteLength(fileName) > MAX_FILE_NAME_BYTES || UNSAFE_NAME_CHARS.test(fileName)) {
+      throw invalidShareError(`fileName is 1 to ${MAX_FILE_NAME_BYTES} bytes, without "/", "\\", control or bidi control characters.`);
     }
+  }
+
+  async function createShare(principal: Principal, input: CreateShareInput, baseUrl: string): Promise<ShareView> {
+    const folder = isFolderKey(input.objectKey);
+    if (input.objectKey === '' || Buffer.byteLength(input.objectKey) > 1024) throw invalidShareError('objectKey is 1 to 1024 bytes long.');
+    checkShareOptions(input);
+    const fileName = input.fileName ?? (folder ? `${baseName(input.objectKey) || 'files'}.zip` : baseName(input.objectKey) || 'download');
+    checkFileName(fileName);
     // The caller must be able to read what it shares, by the same rules as a download (scope, bucket, existence).
     if (folder) {
       const page = await objects.listObjects(principal, { bucket: input.bucket, prefix: input.objectKey, maxKeys: 2 });
@@ -389,14 +451,25 @@ export function createSharesUsecases(deps: {
       options: Omit<CreateShareInput, 'bucket' | 'objectKey'>,
       baseUrl: string,
     ): Promise<ShareView> {
-      const name = input.fileName.replace(/[\p{Cc}/\\]/gu, '_').slice(0, 200) || 'file';
+      const name = truncateUtf8(input.fileName.replace(UNSAFE_NAME_CHARS_ALL, '_'), 200) || 'file';
+      // Refused options cost no upload: checked before the body is stored.
+      checkShareOptions(options);
       const key = `shares/${randomBytes(6).toString('base64url')}/${name}`;
       await deps.files.upload(principal, { bucket: 'default', key, body: input.body, reserveBytes: input.reserveBytes, contentType: input.contentType, signal: input.signal });
-      return createShare(principal, { ...options, bucket: 'default', objectKey: key, fileName: options.fileName ?? name }, baseUrl);
+      try {
+        return await createShare(principal, { ...options, bucket: 'default', objectKey: key, fileName: options.fileName ?? name }, baseUrl);
+      } catch (error) {
+        // A slug taken meanwhile, or a key that may write but not read: the upload existed only for this share.
+        await objects.deleteObject(principal, { bucket: 'default', key }).catch(() => undefined);
+        throw error;
+      }
     },
 
     list(principal: Principal, baseUrl: string): ShareView[] {
-      return repository.listByOwner(principal.accountId).map((row) => view(row, baseUrl));
+      return repository
+        .listByOwner(principal.accountId)
+        .filter((row) => manages(principal, row))
+        .map((row) => view(row, baseUrl));
     },
 
     async update(principal: Principal, input: UpdateShareInput, baseUrl: string): Promise<ShareView> {
@@ -457,8 +530,18 @@ export function createSharesUsecases(deps: {
       await passwordGate(row, request.password, request.clientAddress);
       if (row.kind === 'prefix') {
         await ensureFolderHasFiles(row, principal, request.signal);
-        claim(row, request.clientAddress);
-        const body = Readable.from(zipStream(folderEntries(row, principal, request.signal), request.signal), { objectMode: false });
+        // Counted once the archive's first chunk exists (the first page listed, the first file
+        // opened), as a file is counted once its object is open: a store failing before any byte
+        // could be sent answers an error and costs the link nothing.
+        const chunks = zipStream(folderEntries(row, principal, request.signal), request.signal);
+        const first = await chunks.next();
+        try {
+          claim(row, request.clientAddress);
+        } catch (error) {
+          await chunks.return(undefined); // closes the opened file and the spool
+          throw error;
+        }
+        const body = Readable.from(startingWith(first, chunks), { objectMode: false });
         return { kind: 'zip', fileName: row.fileName, body };
       }
       let object: GetObjectOutput;

@@ -87,6 +87,18 @@ describe('zipStream', () => {
     await rm(spoolDir, { recursive: true });
   });
 
+  it('closes an opened file whose header was read when the reader goes away (a proxied store keeps the connection otherwise)', async () => {
+    const body = new Readable({ read() {} }); // a store's response body: open until read or destroyed
+    const archive = zipStream(
+      (async function* () {
+        yield { name: 'held.bin', size: 10, modified: new Date('2026-11-30T12:00:00Z'), open: async () => body };
+      })(),
+    );
+    expect((await archive.next()).done).toBe(false); // the local header; the body is open
+    await archive.return(undefined);
+    expect(body.destroyed).toBe(true);
+  });
+
   it('names entries so that no extraction can leave the folder', () => {
     expect(zipEntryName('../../etc/passwd')).toBe('_/_/etc/passwd');
     expect(zipEntryName('/abs//x/./y')).toBe('_/abs/_/x/_/y');

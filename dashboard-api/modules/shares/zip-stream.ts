@@ -247,16 +247,22 @@ async function* writeEntries(entries: AsyncIterable<ZipEntrySource>, directory: 
       yield whole;
       continue;
     }
-    yield header;
-    offset += header.length;
     let crc = 0;
     let size = 0;
-    const chunks: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(body) ? [body] : (body as AsyncIterable<Buffer>);
-    for await (const chunk of chunks) {
-      crc = crc32(chunk, crc);
-      size += chunk.length;
-      offset += chunk.length;
-      yield chunk;
+    try {
+      yield header;
+      offset += header.length;
+      const chunks: AsyncIterable<Buffer> | Buffer[] = Buffer.isBuffer(body) ? [body] : (body as AsyncIterable<Buffer>);
+      for await (const chunk of chunks) {
+        crc = crc32(chunk, crc);
+        size += chunk.length;
+        offset += chunk.length;
+        yield chunk;
+      }
+    } finally {
+      // A reader gone at the header (the stream destroyed, or the share refused after its first
+      // chunk) leaves the opened body unread: close it, or a proxied store's connection stays held.
+      if (!Buffer.isBuffer(body) && !body.destroyed && !body.readableEnded) body.destroy();
     }
     if (!zip64 && size >= UINT32_MAX) throw new Error(`zip entry ${entry.name} grew past 4 GiB while it was being read`);
     const descriptor = dataDescriptor(crc, size, zip64);

@@ -196,9 +196,12 @@ export function canonicalResource(rawPath: string, params: readonly V2QueryParam
   let resource = bucketInHost === undefined ? rawPath : '/' + bucketInHost + rawPath;
   const sub: [string, string][] = [];
   for (const p of params) {
-    if (!allowed.has(p.rawName)) continue;
+    // Matched by the name the gateway acts on (URLSearchParams decodes names, `+` as space): a raw
+    // comparison would let `%61cl` or `%72esponse-content-type=text/html` be appended unsigned.
+    const name = percentDecode(p.rawName, true);
+    if (!allowed.has(name)) continue;
     // A value AWS signs decoded; a name given with '=' and no value is signed as sent.
-    sub.push([p.rawName, p.hasEquals ? '=' + percentDecode(p.rawValue) : '']);
+    sub.push([name, p.hasEquals ? '=' + percentDecode(p.rawValue) : '']);
   }
   if (sub.length > 0) {
     if (sub.length > 1) sub.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));

@@ -100,20 +100,36 @@ const multipartPartsOf = (etag: string): number | undefined => {
 
 const decodeKey = (value: string | undefined, urlEncoded: boolean) => (value === undefined ? undefined : urlEncoded ? decodeURIComponent(value.replace(/\+/g, '%20')) : value);
 
-/** `body` with its last chunk held until the rest has been read and `gate` resolved; a rejection fails the stream. */
-function holdLastChunk(body: Readable, gate: () => Promise<void>): Readable {
-  return Readable.from(
-    (async function* () {
-      let held: Buffer | undefined;
-      for await (const chunk of body as AsyncIterable<Buffer>) {
-        if (held) yield held;
-        held = chunk;
-      }
-      await gate();
-      if (held) yield held;
-    })(),
-    { objectMode: false },
-  );
+/** Why a held-back write's gate was not passed: its store request had already failed or been cancelled. */
+const writeAbandoned = () => new Error('write abandoned: its store request ended before the body did');
+const ignoreError = () => undefined;
+
+/**
+ * `body` with its last chunk held until the rest has been read and `gate` resolved; a rejection
+ * fails the stream. The gate stands for something the caller settles when the write ends (a quota
+ * hold, a key claim), so it is never passed once the write is over: when the store request failed
+ * or was cancelled while the source was still arriving (the reader destroyed this stream, or the
+ * caller marked the write `abandoned`), a late end of the source fails the stream instead of
+ * admitting or claiming for a write that no longer exists (a settled hold throws on admit).
+ * The stream keeps an error listener: its reader (undici) reports failures through the request
+ * (s3-http reads `errored`), and Readable.from emits a late failure only after that reader let go,
+ * where an `error` without a listener would end the process.
+ */
+function holdLastChunk(body: Readable, gate: () => Promise<void>, abandoned: () => boolean = () => false): Readable {
+  async function* chunks(): AsyncGenerator<Buffer> {
+    let last: Buffer | undefined;
+    for await (const chunk of body as AsyncIterable<Buffer>) {
+      if (last) yield last;
+      last = chunk;
+    }
+    // `destroyed` is set synchronously by destroy(); the generator learns it only here, when it next runs.
+    if (held.destroyed || abandoned()) throw writeAbandoned();
+    await gate();
+    if (last) yield last;
+  }
+  const held = Readable.from(chunks(), { objectMode: false });
+  held.on('error', ignoreError);
+  return held;
 }
 
 /**
@@ -158,6 +174,9 @@ function storeRefusal(conditions: WriteConditions) {
  */
 function createAdmission(admit: AdmitWrite | undefined) {
   let admitted: UsageChange = { bytes: 0, objects: 0 };
+  /** The store request failed: the caller settles its hold next, so nothing may be admitted from here on. */
+  let abandoned = false;
+  const isAbandoned = () => abandoned;
   const ensure = async (change: UsageChange): Promise<void> => {
     if (!admit || (change.bytes <= admitted.bytes && change.objects <= admitted.objects)) return;
     const next = { bytes: Math.max(admitted.bytes, change.bytes), objects: Math.max(admitted.objects, change.objects) };
@@ -166,6 +185,12 @@ function createAdmission(admit: AdmitWrite | undefined) {
   };
   return {
     ensure,
+    isAbandoned,
+    /** For `.catch` on the store request: marks the write abandoned (see `holdLastChunk`) and rethrows. */
+    abandon(error: unknown): never {
+      abandoned = true;
+      throw error;
+    },
     /**
      * `body` with its last chunk held until the body has ended and `measure()` is admitted; a
      * refusal fails the stream (the store request is aborted, and s3-http rethrows the body's
@@ -178,18 +203,7 @@ function createAdmission(admit: AdmitWrite | undefined) {
         await ensure(measure());
         return body;
       }
-      return Readable.from(
-        (async function* () {
-          let held: Buffer | undefined;
-          for await (const chunk of body as AsyncIterable<Buffer>) {
-            if (held) yield held;
-            held = chunk;
-          }
-          await ensure(measure());
-          if (held) yield held;
-        })(),
-        { objectMode: false },
-      );
+      return holdLastChunk(body, () => ensure(measure()), isAbandoned);
     },
     /** Admits what the catalog recorded, after the fact; undoes the write when that is refused. */
     async settle(recorded: UsageChange, undo: () => Promise<void>): Promise<void> {
@@ -367,16 +381,18 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         let body = await admission.beforeLastChunk(spooledOrStreamed, size, () => objectChange(input.bucket, input.key, size));
         // An empty body commits as soon as the store has the request head: claimed before it is sent.
         if (claim && size === 0) await claim.take();
-        else if (claim) body = holdLastChunk(body, claim.take);
-        const sending = http.sendAndDiscard({
-          method: 'PUT',
-          bucket: input.bucket,
-          key: input.key,
-          body,
-          bodyLength: size,
-          headers: { ...metadataHeaders(input.metadata), 'content-md5': input.contentMd5, 'x-amz-tagging': tagHeader(input.tags), ...storeConditionHeaders(conditions) },
-          signal: whileStreaming(input.signal, body),
-        });
+        else if (claim) body = holdLastChunk(body, claim.take, admission.isAbandoned);
+        const sending = http
+          .sendAndDiscard({
+            method: 'PUT',
+            bucket: input.bucket,
+            key: input.key,
+            body,
+            bodyLength: size,
+            headers: { ...metadataHeaders(input.metadata), 'content-md5': input.contentMd5, 'x-amz-tagging': tagHeader(input.tags), ...storeConditionHeaders(conditions) },
+            signal: whileStreaming(input.signal, body),
+          })
+          .catch(admission.abandon);
         const headers = await (conditions ? sending.catch(storeRefusal(conditions)) : sending);
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
@@ -634,6 +650,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
             headers: { 'content-md5': input.contentMd5 },
             signal: whileStreaming(input.signal, body),
           })
+          .catch(admission.abandon)
           .catch(uploadLevel);
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
