@@ -114,6 +114,16 @@ function readPostForm(source: IncomingMessage, contentType: string): Promise<Pos
     });
     parser.on('file', (rawName, stream, info) => {
       if (found || rawName.toLowerCase() !== 'file') {
+        // Another file part before the file is pre-data too (sent before any signature is
+        // checked): its bytes count toward the fields' limit, so a form cannot stream unbounded.
+        // A part the parser fails (a cut request, a refusal) must not be an uncaught error.
+        stream.on('error', () => undefined);
+        if (!found) {
+          stream.on('data', (chunk: Buffer) => {
+            fieldBytes += chunk.length;
+            if (fieldBytes > MAX_FIELDS_BYTES) refuse(new S3Error('MaxPostPreDataLengthExceededError'));
+          });
+        }
         stream.resume();
         return;
       }

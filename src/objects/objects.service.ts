@@ -244,8 +244,15 @@ export function createObjectsService(deps: {
    * conditional race, a client gone) does not leave the old object private. A bucket that never
    * had a public object pays nothing (`mayHaveAcls`).
    */
-  function writeHoldingAcl<T>(bucket: BucketRow, key: string, acl: CannedAcl | undefined, signal: AbortSignal | undefined, journal: JournalHook, write: (journal: JournalHook) => Promise<T>): Promise<T> {
-    if (!acls || !acls.mayHaveAcls(bucket.id)) return write(journal);
+  function writeHoldingAcl<T>(
+    bucket: BucketRow,
+    key: string,
+    acl: CannedAcl | undefined,
+    signal: AbortSignal | undefined,
+    journal: JournalHook,
+    write: (journal: JournalHook) => Promise<T>,
+  ): Promise<T> {
+    if (acls === undefined || !acls.mayHaveAcls(bucket.id)) return write(journal);
     return heldWrite(acls, bucket, key, acl, signal, journal, write);
   }
 

@@ -70,7 +70,14 @@ async function openSignedUpload(account: TestAccount, path: string, length: numb
       incoming.on('data', (chunk) => chunks.push(chunk));
       incoming.on('end', () => {
         const text = Buffer.concat(chunks).toString('utf8');
-        resolve({ status: incoming.statusCode ?? 0, headers: incoming.headers, body: Buffer.concat(chunks), text, code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1], sawContinue: false });
+        resolve({
+          status: incoming.statusCode ?? 0,
+          headers: incoming.headers,
+          body: Buffer.concat(chunks),
+          text,
+          code: /<Code>([^<]+)<\/Code>/.exec(text)?.[1],
+          sawContinue: false,
+        });
       });
     });
     outgoing.on('error', reject);

@@ -386,6 +386,27 @@ describe('POST Object (browser form uploads)', () => {
     const text = await response.text();
     expect([response.status, /<Code>([^<]+)<\/Code>/.exec(text)?.[1]]).toEqual([400, 'MaxPostPreDataLengthExceededError']);
     expect(await bytesOf('predata/file.txt')).toBe('NoSuchKey');
+
+    // A sender that goes away in the middle of such a part: the server stays up and answers the next form.
+    const boundary = 'cut-boundary';
+    const head = `--${boundary}\r\nContent-Disposition: form-data; name="junk"; filename="junk.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
+    await new Promise<void>((resolve) => {
+      const url = new URL(server.endpoint);
+      const cut = httpRequest({
+        host: url.hostname,
+        port: url.port,
+        method: 'POST',
+        path: '/default',
+        headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': '100000' },
+      });
+      cut.on('error', () => resolve());
+      cut.on('close', () => resolve());
+      cut.write(head + 'x'.repeat(1000), () => setTimeout(() => cut.destroy(), 50));
+    });
+    const after = await post(presignPost(user.firstKey, { objectKey: 'predata/after.txt' }), { body: 'still up' });
+    expect(after.status, after.text).toBe(204);
+    expect((await bytesOf('predata/after.txt')).toString()).toBe('still up');
+    await remove('predata/after.txt');
   });
 
   it('ignores fields after the file (as S3 does) and answers 200 when asked', async () => {
