@@ -83,10 +83,14 @@ describe('WORKERS=2 with a shared Redis', () => {
     dir.remove();
   });
 
-  it('both workers listen on the ports the primary reports (port 0 is bound once and shared)', () => {
+  it('both workers listen on the ports the primary reports (port 0 is bound once and shared)', async () => {
     const primary = server.lines.find((line) => line.message === 'CloudStorage started' && line.worker === undefined)!;
     expect(primary).toMatchObject({ workers: 2, pid: server.child.pid });
-    const workers = server.lines.filter((line) => line.message === 'CloudStorage started' && line.worker !== undefined);
+    const started = () => server.lines.filter((line) => line.message === 'CloudStorage started' && line.worker !== undefined);
+    // Each worker writes its own start line through its own (batched) stderr: on a loaded machine
+    // it may arrive after the primary's, which is what spawnServer waited for.
+    for (let wait = 0; started().length < 2 && wait < 100; wait++) await new Promise((resolve) => setTimeout(resolve, 100));
+    const workers = started();
     expect(workers.map((line) => line.worker).sort()).toEqual([1, 2]);
     for (const line of workers) {
       expect([line.s3Port, line.apiPort]).toEqual([server.s3Port, server.apiPort]);
