@@ -22,7 +22,7 @@
  * the plain gateway: bare has no listing); the rgw rows show gateway→RGW against direct RGW.
  * Server CPU per request covers the server process and its children (the workers).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
@@ -144,7 +144,7 @@ async function main() {
     (process.env.WRK_SERVERS ?? `fs,log,fsync,limits,redis,workers${process.env.CEPH_RGW_ENV_FILE || cephAvailable() ? ',rgw' : ''}`).split(','),
   );
   const work = mkdtempSync(join(tmpdir(), 'cs-wrk-'));
-  const children: { kill(signal: NodeJS.Signals): void }[] = [];
+  const children: ChildProcess[] = [];
   let redis: RedisTestServer | undefined;
   let rgw: CephRgw | undefined;
   try {
@@ -228,7 +228,14 @@ async function main() {
     console.log('|---|---|---:|---:|---:|---|');
     for (const row of rows) console.log(row);
   } finally {
-    for (const child of children) child.kill('SIGKILL');
+    // SIGTERM: the servers drain and exit, which writes their CPU profiles (BENCH_PROFILE).
+    await Promise.all(
+      children.map((child) => {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        return Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+      }),
+    );
     await redis?.stop();
     await rgw?.stop();
     rmSync(work, { recursive: true, force: true });
