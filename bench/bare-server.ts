@@ -31,7 +31,12 @@ const server = createServer(async (req, res) => {
   }
   if (req.method === 'PUT') {
     const target = req.url === '/large' ? join(dir, 'large.bin') : join(dir, `small-${counter++ % 64}`);
-    await pipeline(req, createWriteStream(target));
+    // wrk closes its connections when a run ends, cutting uploads in flight: not a server fault.
+    const stored = await pipeline(req, createWriteStream(target)).then(
+      () => true,
+      () => false,
+    );
+    if (!stored) return;
     res.writeHead(200);
     res.end();
     return;
