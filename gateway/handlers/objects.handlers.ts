@@ -3,7 +3,7 @@ import { checksumHeaderName } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseWriteConditions, resolveRange } from '../../src/storage/conditions.ts';
 import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
-import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, validateTags } from '../s3/headers.ts';
+import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, parseTaggingXml } from '../s3/headers.ts';
 import { emptyResponse, RESPONSE_ALREADY_SENT, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue, type UploadBody } from '../s3/upload-body.ts';
@@ -338,17 +338,7 @@ export async function getObjectAttributes(ctx: S3RequestContext<OperationOf<'Get
 /** The tag set is read from the body only once the service authorized the request. */
 async function readTagSet(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<Record<string, string>> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
-  const tagging = parseXml(body.toString('utf8')).Tagging as { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | string } | undefined;
-  if (!tagging || typeof tagging !== 'object') throw new S3Error('MalformedXML');
-  const tagSet = typeof tagging.TagSet === 'object' ? (tagging.TagSet.Tag ?? []) : [];
-  const tags: Record<string, string> = {};
-  for (const tag of tagSet) {
-    if (typeof tag?.Key !== 'string') throw new S3Error('MalformedXML');
-    if (tags[tag.Key] !== undefined) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key');
-    tags[tag.Key] = typeof tag.Value === 'string' ? tag.Value : '';
-  }
-  validateTags(tags);
-  return tags;
+  return parseTaggingXml(body.toString('utf8'));
 }
 
 export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<S3Reply> {

@@ -7,17 +7,17 @@
  * known (and checked) before a byte of the file is accepted, and the file is streamed into the
  * objects service's putObject like any PUT (scope, bucket in the signer's account, quota, event).
  */
-import busboy from 'busboy';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '../../src/errors/s3-errors.ts';
+import { openFormStream, type FormStream } from '../../src/http/form-stream.ts';
 import type { ResolvedKey } from '../../src/keys/key-store.ts';
 import { parseCannedAcl } from '../../src/objects/acl.ts';
 import { keyPrincipal } from '../../src/objects/principal.ts';
 import { checkPostPolicy, createPostSignatureVerifier, parsePostPolicy, type FormFields } from '../../src/s3-protocol/post-policy.ts';
 import { createSigningKeyCache } from '../../src/s3-protocol/sigv4/signing-key-cache.ts';
-import { document, parseXml, text } from '../../src/s3-protocol/xml.ts';
-import { header, parseObjectMetadata, validateTags } from '../s3/headers.ts';
+import { document, text } from '../../src/s3-protocol/xml.ts';
+import { header, parseObjectMetadata, parseTaggingXml } from '../s3/headers.ts';
 import type { OperationOf } from './context.ts';
 import type { GatewayDeps, S3RequestContext } from './context.ts';
 import { MAX_KEY_BYTES, type RequestTarget } from '../s3/request-target.ts';
@@ -67,25 +67,13 @@ interface PostForm {
  * file's byte stream, not yet flowing. A field named `file` (a text value, no file name) is the file.
  */
 function readPostForm(source: IncomingMessage, contentType: string): Promise<PostForm> {
-  let parser: busboy.Busboy;
+  let form: FormStream;
   try {
-    parser = busboy({ headers: { 'content-type': contentType }, defParamCharset: 'utf8', limits: { fieldSize: MAX_FIELDS_BYTES, fields: 1000, parts: 1001 } });
+    form = openFormStream(source, contentType, { fieldSize: MAX_FIELDS_BYTES, fields: 1000, parts: 1001 });
   } catch (error) {
     return Promise.reject(new S3Error('InvalidArgument', `The body of your POST request is not well-formed multipart/form-data: ${(error as Error).message}.`));
   }
-  let failure: Error | undefined;
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.once('close', resolve);
-    parser.once('error', (error: Error) => {
-      failure = error;
-      reject(error);
-    });
-  });
-  finished.catch(() => undefined);
-  const discard = () => {
-    source.unpipe(parser);
-    parser.destroy();
-  };
+  const { parser, finished, discard } = form;
 
   return new Promise((resolve, reject) => {
     const fields = new Map<string, string>();
@@ -99,7 +87,7 @@ function readPostForm(source: IncomingMessage, contentType: string): Promise<Pos
     };
     const accept = (file: Readable, filename: string) => {
       found = true;
-      resolve({ fields, file, filename, finished, discard, failure: () => failure });
+      resolve({ fields, file, filename, finished, discard, failure: form.failure });
     };
     parser.on('field', (rawName, value, info) => {
       if (found) return; // after the file: ignored, as S3 does
@@ -136,12 +124,7 @@ function readPostForm(source: IncomingMessage, contentType: string): Promise<Pos
     parser.once('close', () =>
       refuse(new S3Error('InvalidArgument', 'POST requires exactly one file upload per request.', { details: { ArgumentName: 'file', ArgumentValue: '0' } })),
     );
-    // A request cut short never ends the parser by itself (pipe() does not forward errors):
-    // failing it destroys the file stream, so the backend stores nothing.
-    source.once('close', () => {
-      if (!source.readableEnded) parser.destroy(new Error('the request ended before the form was complete'));
-    });
-    source.pipe(parser);
+    form.start();
   });
 }
 
@@ -179,21 +162,6 @@ class LengthRangeGuard extends Transform {
     }
     callback();
   }
-}
-
-/** The `tagging` field: S3's Tagging XML document. */
-function parseTaggingField(value: string): Record<string, string> {
-  const tagging = parseXml(value).Tagging as { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | string } | undefined;
-  if (!tagging || typeof tagging !== 'object') throw new S3Error('MalformedXML');
-  const tagSet = typeof tagging.TagSet === 'object' ? (tagging.TagSet.Tag ?? []) : [];
-  const tags: Record<string, string> = {};
-  for (const tag of tagSet) {
-    if (typeof tag?.Key !== 'string') throw new S3Error('MalformedXML');
-    if (tags[tag.Key] !== undefined) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key');
-    tags[tag.Key] = typeof tag.Value === 'string' ? tag.Value : '';
-  }
-  validateTags(tags);
-  return tags;
 }
 
 /** The object fields S3 stores from a form, as the headers of a PUT would carry them. */
@@ -281,7 +249,7 @@ export function createPostObjectHandler(deps: GatewayDeps, options: PostObjectOp
     const acl = parseCannedAcl(fields.get('acl'), 'acl');
     const metadata = metadataOf(fields);
     const tagging = fields.get('tagging');
-    const tags = tagging === undefined ? undefined : parseTaggingField(tagging);
+    const tags = tagging === undefined ? undefined : parseTaggingXml(tagging);
 
     const max = Math.min(range?.max ?? MAX_SINGLE_UPLOAD_BYTES, MAX_SINGLE_UPLOAD_BYTES);
     // The whole request is an upper bound of the file: the quota holds before any byte is stored.

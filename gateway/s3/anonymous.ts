@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { ANONYMOUS_ACCOUNT_ID, anonymousPrincipal } from '../../src/objects/principal.ts';
 import { noteS3Request } from '../../src/observability/access-log.ts';
+import { RESPONSE_OVERRIDE_PARAMS } from '../../src/s3-protocol/sigv2/verify.ts';
 import type { GatewayDeps, S3RequestContext } from '../handlers/context.ts';
 import type { AuthenticatedRequest } from './authenticate.ts';
 import type { S3Operation } from './operations.ts';
@@ -26,18 +27,9 @@ const NO_CREDENTIALS = Object.freeze({ accessKeyId: '', auth: 'sigv2-header', pa
  * AWS refuses `response-*` overrides on unsigned requests: otherwise anyone could link to a public
  * object with `response-content-type=text/html` and have its bytes rendered as a page on this origin.
  */
-const RESPONSE_OVERRIDES = [
-  'response-content-type',
-  'response-content-language',
-  'response-expires',
-  'response-cache-control',
-  'response-content-disposition',
-  'response-content-encoding',
-];
-
 function carriesResponseOverride(query: URLSearchParams): boolean {
   if (query.size === 0) return false;
-  for (const name of RESPONSE_OVERRIDES) if (query.has(name)) return true;
+  for (const name of RESPONSE_OVERRIDE_PARAMS) if (query.has(name)) return true;
   return false;
 }
 

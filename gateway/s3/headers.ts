@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { Conditions, ObjectInfo, ObjectMetadata } from '../../src/storage/storage-backend.ts';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
+import { parseXml } from '../../src/s3-protocol/xml.ts';
 
 export function header(headers: IncomingHttpHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -48,6 +49,21 @@ export function parseTaggingHeader(value: string | undefined): Record<string, st
   if (value === undefined) return undefined;
   const tags: Record<string, string> = {};
   for (const [tagKey, tagValue] of new URLSearchParams(value)) tags[tagKey] = tagValue;
+  validateTags(tags);
+  return tags;
+}
+
+/** S3's Tagging XML document (PutObjectTagging's body, a POST form's `tagging` field), validated. */
+export function parseTaggingXml(xml: string): Record<string, string> {
+  const tagging = parseXml(xml).Tagging as { TagSet?: { Tag?: { Key?: unknown; Value?: unknown }[] } | string } | undefined;
+  if (!tagging || typeof tagging !== 'object') throw new S3Error('MalformedXML');
+  const tagSet = typeof tagging.TagSet === 'object' ? (tagging.TagSet.Tag ?? []) : [];
+  const tags: Record<string, string> = {};
+  for (const tag of tagSet) {
+    if (typeof tag?.Key !== 'string') throw new S3Error('MalformedXML');
+    if (tags[tag.Key] !== undefined) throw new S3Error('InvalidTag', 'Cannot provide multiple Tags with the same key');
+    tags[tag.Key] = typeof tag.Value === 'string' ? tag.Value : '';
+  }
   validateTags(tags);
   return tags;
 }

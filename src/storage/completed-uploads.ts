@@ -1,3 +1,4 @@
+import type Database from 'better-sqlite3';
 import type { ObjectChecksum, WriteResult } from './storage-backend.ts';
 import { bareEtag } from './multipart-rules.ts';
 
@@ -9,6 +10,35 @@ import { bareEtag } from './multipart-rules.ts';
  * the same request: NoSuchUpload.
  */
 export const COMPLETED_UPLOAD_RETENTION_MS = 60 * 60 * 1000;
+
+/**
+ * The table completions are remembered in, in the backend's own SQLite database (the fs index,
+ * the s3 catalog): run with its schema, before `prepareCompletedUploadStatements`.
+ */
+export const COMPLETED_UPLOADS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS completed_uploads (
+  upload_id TEXT PRIMARY KEY,
+  bucket TEXT NOT NULL,
+  key BLOB NOT NULL,
+  completed_at INTEGER NOT NULL,
+  completion TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed_at);
+`;
+
+/** The statements on that table; `rememberCompletion` belongs inside the completion's own transaction. */
+export function prepareCompletedUploadStatements(db: Database.Database) {
+  return {
+    rememberCompletion: db.prepare<[string, string, Buffer, number, string]>(
+      'INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed_at, completion) VALUES (?, ?, ?, ?, ?)',
+    ),
+    forgetCompletionsBefore: db.prepare<[number]>('DELETE FROM completed_uploads WHERE completed_at < ?'),
+    forgetCompletionsOfBucket: db.prepare<[string]>('DELETE FROM completed_uploads WHERE bucket = ?'),
+    completion: db
+      .prepare<[string, string, Buffer, number], string>('SELECT completion FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? AND completed_at >= ?')
+      .pluck(),
+  };
+}
 
 /** What is kept of a completion: the part list it was asked with (number, bare lower-case ETag) and its answer. */
 export interface RememberedCompletion {

@@ -10,13 +10,9 @@ one JSON summary line on stdout, which the vitest side checks again.
 
 import base64
 import hashlib
-import json
 import os
 import sys
 import time
-import traceback
-import urllib.error
-import urllib.request
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -26,24 +22,13 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+# A sibling module: python puts the script's own directory on sys.path.
+from s3_checks import CheckFailed, check, check_eq, http, run_scenario, xml_code
+
 ENDPOINT = os.environ["CS_ENDPOINT"]
 WORKDIR = os.environ["CS_WORKDIR"]
 REGION = os.environ.get("AWS_DEFAULT_REGION", "eu-central-1")
 MiB = 1024 * 1024
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def check_eq(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
 
 
 def client(**config):
@@ -223,21 +208,6 @@ def scenario_checksums():
         "expectedCRC32": expected,
         "badDigest": [code, status],
     }
-
-
-def http(method, url, data=None, headers=None):
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
-
-
-def xml_code(body):
-    text = body.decode("utf-8", "replace")
-    start, end = text.find("<Code>"), text.find("</Code>")
-    return text[start + 6 : end] if start >= 0 and end > start else None
 
 
 def scenario_presigned():
@@ -460,23 +430,13 @@ SCENARIOS = {
 
 
 def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        print(f"usage: {sys.argv[0]} <{'|'.join(SCENARIOS)}>", file=sys.stderr)
-        return 2
     started = time.time()
-    try:
-        summary = SCENARIOS[sys.argv[1]]()
-    except CheckFailed as failure:
-        print(f"CHECK FAILED in {sys.argv[1]}: {failure}", file=sys.stderr)
-        return 1
-    except ClientError as error:
-        traceback.print_exc()
-        print(f"UNEXPECTED S3 ERROR in {sys.argv[1]}: {json.dumps(error.response, default=str)}", file=sys.stderr)
-        return 1
-    summary["_seconds"] = round(time.time() - started, 2)
-    summary["_versions"] = {"boto3": boto3.__version__, "botocore": botocore.__version__}
-    print(json.dumps(summary))
-    return 0
+
+    def annotate(summary):
+        summary["_seconds"] = round(time.time() - started, 2)
+        summary["_versions"] = {"boto3": boto3.__version__, "botocore": botocore.__version__}
+
+    return run_scenario(SCENARIOS, annotate)
 
 
 if __name__ == "__main__":

@@ -25,11 +25,10 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../../src/config/config.ts';
 import { createLogger } from '../../src/logger.ts';
 import { startCloudStorage, type RunningCloudStorage } from '../../server.ts';
 import { awsCli } from '../support/clients.ts';
-import { backendUnderTest, spawnServer, startTestServer, tempDir, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
+import { spawnServer, startTestServer, tempDir, testConfig, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { signupForS3 } from '../support/dashboard.ts';
 import { sendRaw, signRaw, type Credentials, type RawResponse } from '../support/raw-s3.ts';
 import { startRedisServer } from '../support/redis-server.ts';
@@ -220,18 +219,7 @@ describe('CompleteMultipartUpload with conditions', () => {
 
 describe('racing conditional writes across servers sharing one DATA_DIR', () => {
   it('two servers over one DATA_DIR (separate index or catalog connections): exactly one of 8 If-None-Match PUTs wins', async () => {
-    const config = loadConfig({
-      HOST: '127.0.0.1',
-      S3_PORT: 0,
-      API_PORT: 0,
-      DATA_DIR: server.dataDir,
-      LOG_LEVEL: 'error',
-      FS_FSYNC: false,
-      RATE_LIMIT_READ: 'off',
-      RATE_LIMIT_WRITE: 'off',
-      RATE_LIMIT_LIST: 'off',
-      ...backendUnderTest(),
-    });
+    const config = testConfig(server.dataDir);
     const second = await startCloudStorage({ config, logger: createLogger('error') });
     try {
       const { account, s3, bucket } = await newAccount();

@@ -5,13 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawnServer, tempDir } from '../support/cloudstorage.ts';
 import { signupForS3 } from '../support/dashboard.ts';
-import { sendRaw, signRaw, type Credentials } from '../support/raw-s3.ts';
+import { openRequest, sendRaw, signRaw, type Credentials } from '../support/raw-s3.ts';
 
 const KiB = 1024;
 /** Larger than the 32 KiB inline threshold: every object is a data file. */
@@ -68,10 +67,7 @@ describe('crash leftovers: kill -9 during uploads', () => {
     // The peer is receiving an upload: its body is in tmp/, to be committed later.
     const held = randomBytes(300 * KiB);
     const signed = await signRaw(peer.endpoint, account, { method: 'PUT', path: '/default/held', body: held, signingDate: new Date() });
-    const url = new URL(peer.endpoint);
-    const heldRequest = request({
-      host: url.hostname,
-      port: url.port,
+    const heldRequest = openRequest(peer.endpoint, {
       method: 'PUT',
       path: '/default/held',
       headers: { ...signed.headers, 'content-length': String(held.length) },

@@ -17,13 +17,13 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { createHmac, randomBytes } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../support/browser.ts';
 import { ensureOk, python, REGION } from '../support/clients.ts';
 import { startTestServer, type TestServer } from '../support/cloudstorage.ts';
 import { callApi, s3ClientFor, signupViaApi, type SignedUp } from '../support/dashboard.ts';
 import { startPageServer } from '../support/page-server.ts';
+import { openRequest } from '../support/raw-s3.ts';
 
 const S3_DOMAIN = 's3.post.test';
 // biome-ignore lint/suspicious/noTemplateCurlyInString: S3's literal key placeholder, replaced by the file's name.
@@ -357,10 +357,7 @@ describe('POST Object (browser form uploads)', () => {
     form.append('file', new Blob([new Uint8Array(randomBytes(256 * 1024))]), 'file.bin');
     const encoded = new Request('http://placeholder/', { method: 'POST', body: form });
     const body = Buffer.from(await encoded.arrayBuffer());
-    const url = new URL(server.endpoint);
-    const request = httpRequest({
-      host: url.hostname,
-      port: url.port,
+    const request = openRequest(server.endpoint, {
       method: 'POST',
       path: '/default',
       headers: { 'content-type': encoded.headers.get('content-type')!, 'content-length': String(body.length) },
@@ -391,10 +388,7 @@ describe('POST Object (browser form uploads)', () => {
     const boundary = 'cut-boundary';
     const head = `--${boundary}\r\nContent-Disposition: form-data; name="junk"; filename="junk.bin"\r\nContent-Type: application/octet-stream\r\n\r\n`;
     await new Promise<void>((resolve) => {
-      const url = new URL(server.endpoint);
-      const cut = httpRequest({
-        host: url.hostname,
-        port: url.port,
+      const cut = openRequest(server.endpoint, {
         method: 'POST',
         path: '/default',
         headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': '100000' },
@@ -456,10 +450,9 @@ describe('POST Object (browser form uploads)', () => {
     const body = Buffer.from(await encoded.arrayBuffer());
     const url = new URL(server.endpoint);
     const status = await new Promise<number>((resolve, reject) => {
-      const request = httpRequest(
+      const request = openRequest(
+        server.endpoint,
         {
-          host: url.hostname,
-          port: url.port,
           method: 'POST',
           path: '/',
           headers: { host: `default.${S3_DOMAIN}:${url.port}`, 'content-type': encoded.headers.get('content-type')!, 'content-length': String(body.length) },

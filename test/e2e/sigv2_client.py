@@ -10,33 +10,18 @@ is recorded, so the summary proves which signature version was actually used.
 """
 
 import hashlib
-import json
 import os
 import sys
-import traceback
-import urllib.error
-import urllib.request
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+# A sibling module: python puts the script's own directory on sys.path.
+from s3_checks import CheckFailed, check, check_eq, http, run_scenario, xml_code
+
 ENDPOINT = os.environ["CS_ENDPOINT"]
 MiB = 1024 * 1024
-
-
-class CheckFailed(Exception):
-    pass
-
-
-def check(condition, message):
-    if not condition:
-        raise CheckFailed(message)
-
-
-def check_eq(actual, expected, what):
-    if actual != expected:
-        raise CheckFailed(f"{what}: expected {expected!r}, got {actual!r}")
 
 
 def client(auth_log, **config):
@@ -68,21 +53,6 @@ def auth_schemes(auth_log):
         text = value.decode() if isinstance(value, bytes) else value
         schemes.add(text.split(" ", 1)[0])
     return sorted(schemes)
-
-
-def http(method, url, data=None, headers=None):
-    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, response.read(), dict(response.headers)
-    except urllib.error.HTTPError as error:
-        return error.code, error.read(), dict(error.headers)
-
-
-def xml_code(body):
-    text = body.decode("utf-8", "replace")
-    start, end = text.find("<Code>"), text.find("</Code>")
-    return text[start + 6 : end] if start >= 0 and end > start else None
 
 
 def error_code(call, *args, **kwargs):
@@ -224,22 +194,5 @@ def scenario_default_presign():
 SCENARIOS = {"sdk": scenario_sdk, "presigned": scenario_presigned, "default_presign": scenario_default_presign}
 
 
-def main():
-    if len(sys.argv) != 2 or sys.argv[1] not in SCENARIOS:
-        print(f"usage: {sys.argv[0]} <{'|'.join(SCENARIOS)}>", file=sys.stderr)
-        return 2
-    try:
-        summary = SCENARIOS[sys.argv[1]]()
-    except CheckFailed as failure:
-        print(f"CHECK FAILED in {sys.argv[1]}: {failure}", file=sys.stderr)
-        return 1
-    except ClientError as error:
-        print(f"UNEXPECTED S3 ERROR in {sys.argv[1]}: {json.dumps(error.response, default=str)}", file=sys.stderr)
-        traceback.print_exc()
-        return 1
-    print(json.dumps(summary))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_scenario(SCENARIOS))

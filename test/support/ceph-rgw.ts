@@ -36,6 +36,21 @@ export function parseEnvLines(text: string): Record<string, string> {
   return env;
 }
 
+/**
+ * createS3Backend's connection to the RGW that `rgw` (its env file, parsed) describes, for the
+ * backend's own suites; `endpoint` puts a relay or proxy in between.
+ */
+export function rgwBackendConnection(rgw: Record<string, string>, endpoint = rgw.BACKEND_S3_ENDPOINT!) {
+  return {
+    endpoint,
+    accessKeyId: rgw.BACKEND_S3_ACCESS_KEY!,
+    secretAccessKey: rgw.BACKEND_S3_SECRET_KEY!,
+    region: rgw.BACKEND_S3_REGION!,
+    forcePathStyle: true,
+    timeoutMs: 10_000,
+  };
+}
+
 function handleFrom(env: Record<string, string>, source: string, stop: () => Promise<void>): CephRgw {
   const required = ['BACKEND_S3_ENDPOINT', 'BACKEND_S3_ACCESS_KEY', 'BACKEND_S3_SECRET_KEY', 'BACKEND_S3_REGION'];
   const missing = required.filter((key) => !env[key]);

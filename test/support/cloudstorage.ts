@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
-import { loadConfig, type ConfigInput } from '../../src/config/config.ts';
+import { loadConfig, type Config, type ConfigInput } from '../../src/config/config.ts';
 import { createLogger, type Logger } from '../../src/logger.ts';
 import { startCloudStorage, type RunningCloudStorage } from '../../server.ts';
 import type { Clock } from '../../src/clock.ts';
@@ -58,14 +58,13 @@ export function backendUnderTest(): Partial<ConfigInput> {
   };
 }
 
-/** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
-export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock; logger?: Logger } = {}): Promise<TestServer> {
-  const dir = tempDir();
-  const config = loadConfig({
+/** The configuration of a test server over `dataDir` (free ports, the backend under test), with `overrides`. */
+export function testConfig(dataDir: string, overrides: Partial<ConfigInput> = {}): Config {
+  return loadConfig({
     HOST: '127.0.0.1',
     S3_PORT: 0,
     API_PORT: 0,
-    DATA_DIR: dir.path,
+    DATA_DIR: dataDir,
     LOG_LEVEL: 'error',
     FS_FSYNC: false,
     // Client suites run without retries to make failures visible; the limits have their own suite.
@@ -75,6 +74,12 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
     ...backendUnderTest(),
     ...overrides,
   });
+}
+
+/** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
+export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock; logger?: Logger } = {}): Promise<TestServer> {
+  const dir = tempDir();
+  const config = testConfig(dir.path, overrides);
   const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL) });
   const endpoint = `http://127.0.0.1:${running.s3Port}`;
   return {

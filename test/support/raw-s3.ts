@@ -1,7 +1,7 @@
 import { Sha256 } from '@aws-crypto/sha256-js';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { createHash } from 'node:crypto';
-import { request as httpRequest } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 
 export interface RawResponse {
   status: number;
@@ -21,6 +21,19 @@ export interface RawRequest {
   body?: Buffer | string;
   /** Send headers first and the body only after `100 Continue`. */
   expectContinue?: boolean;
+}
+
+/**
+ * A request to `endpoint` whose body the test writes itself (part of it, then a cut or the end),
+ * for what sendRaw cannot do: a client that stalls or goes away mid-body.
+ */
+export function openRequest(
+  endpoint: string,
+  req: { method: string; path: string; headers: Record<string, string> },
+  onResponse?: (response: IncomingMessage) => void,
+): ClientRequest {
+  const url = new URL(endpoint);
+  return httpRequest({ host: url.hostname, port: url.port, method: req.method, path: req.path, headers: req.headers }, onResponse);
 }
 
 /** Sends exactly the bytes asked for (no client-side path normalisation), over node:http. */

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { KeyStore } from '../../../src/keys/key-store.ts';
 import { keyPrincipal } from '../../../src/objects/principal.ts';
 import { parseRange } from '../../../src/storage/conditions.ts';
+import type { GetObjectOutput } from '../../../src/storage/storage-backend.ts';
 import { jsonError } from '../../errors.ts';
 import { defineOperation } from '../../openapi/operations.ts';
 import { parseParams, parseQuery } from '../../validation.ts';
@@ -146,6 +147,24 @@ export function contentDisposition(key: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encoded}`;
 }
 
+/**
+ * An object read (one range, when one was asked) as the response to a download: 206 with its
+ * Content-Range, else 200; `headers` (the caller's) gain the Content-Length. `size` is the whole object's.
+ */
+export function objectBodyResponse(object: GetObjectOutput, size: number, headers: Record<string, string>): Response {
+  let status = 200;
+  if (object.range) {
+    status = 206;
+    headers['Content-Range'] = `bytes ${object.range.start}-${object.range.end}/${size}`;
+    headers['Content-Length'] = String(object.range.end - object.range.start + 1);
+  } else {
+    headers['Content-Length'] = String(size);
+  }
+  // Streamed with backpressure by @hono/node-server; a client that goes away cancels the stream, closing the file.
+  const body = object.bytes ? (object.bytes as Uint8Array<ArrayBuffer>) : (Readable.toWeb(object.body) as unknown as ReadableStream<Uint8Array<ArrayBuffer>>);
+  return new Response(body, { status, headers });
+}
+
 function downloadHeaders(file: FileInfo): Record<string, string> {
   return {
     'Content-Type': file.contentType,
@@ -235,17 +254,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
     }
     const { file, object } = result;
     const headers = downloadHeaders(file);
-    let status = 200;
-    if (object.range) {
-      status = 206;
-      headers['Content-Range'] = `bytes ${object.range.start}-${object.range.end}/${file.size}`;
-      headers['Content-Length'] = String(object.range.end - object.range.start + 1);
-    } else {
-      headers['Content-Length'] = String(file.size);
-    }
-    // Streamed with backpressure by @hono/node-server; a client that goes away cancels the stream, closing the file.
-    const body = object.bytes ? (object.bytes as Uint8Array<ArrayBuffer>) : (Readable.toWeb(object.body) as unknown as ReadableStream<Uint8Array<ArrayBuffer>>);
-    return new Response(body, { status, headers });
+    return objectBodyResponse(object, file.size, headers);
   });
 
   app.delete('/:id', async (c) => {

@@ -1,5 +1,5 @@
-import busboy from 'busboy';
 import type { Readable } from 'node:stream';
+import { openFormStream, type FormStream } from '../../../src/http/form-stream.ts';
 import { invalidUploadError } from './files.errors.ts';
 
 export interface FilePart {
@@ -23,30 +23,16 @@ export interface FilePart {
  * `files.invalid_upload` when the form is malformed or has no `file` part.
  */
 export function readFilePart(source: Readable, contentType: string): Promise<FilePart> {
-  let parser: busboy.Busboy;
+  let form: FormStream;
   try {
-    // Browsers and curl send non-ASCII file names as raw UTF-8 bytes.
-    parser = busboy({ headers: { 'content-type': contentType }, defParamCharset: 'utf8', limits: { fields: 100, fieldSize: 64 * 1024, parts: 200 } });
+    form = openFormStream(source, contentType, { fields: 100, fieldSize: 64 * 1024, parts: 200 });
   } catch (error) {
     return Promise.reject(invalidUploadError(`Malformed multipart request: ${(error as Error).message}.`));
   }
-  let failure: Error | undefined;
-  const finished = new Promise<void>((resolve, reject) => {
-    parser.once('close', resolve);
-    parser.once('error', (error: Error) => {
-      failure = error;
-      reject(error);
-    });
-  });
-  // Observed by the caller after a successful upload; after a refusal nobody waits for it.
-  finished.catch(() => undefined);
+  const { parser, finished, discard } = form;
 
   return new Promise((resolve, reject) => {
     let found = false;
-    const discard = () => {
-      source.unpipe(parser);
-      parser.destroy();
-    };
     parser.on('file', (name, stream, info) => {
       if (name !== 'file' || found) {
         stream.resume();
@@ -62,7 +48,10 @@ export function readFilePart(source: Readable, contentType: string): Promise<Fil
         stream,
         finished,
         discard,
-        formError: () => (failure ? invalidUploadError(`Malformed multipart body: ${failure.message}; nothing was stored.`) : undefined),
+        formError: () => {
+          const failure = form.failure();
+          return failure ? invalidUploadError(`Malformed multipart body: ${failure.message}; nothing was stored.`) : undefined;
+        },
       });
     });
     parser.once('error', (error: Error) => {
@@ -71,11 +60,6 @@ export function readFilePart(source: Readable, contentType: string): Promise<Fil
     parser.once('close', () => {
       if (!found) reject(invalidUploadError('The form has no part named "file".'));
     });
-    // A request cut short never ends the parser by itself (pipe() does not forward errors):
-    // failing it destroys the file stream, so the backend stores nothing.
-    source.once('close', () => {
-      if (!source.readableEnded) parser.destroy(new Error('the request ended before the form was complete'));
-    });
-    source.pipe(parser);
+    form.start();
   });
 }

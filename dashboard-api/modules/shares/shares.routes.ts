@@ -15,7 +15,7 @@ import { parseBody, parseParams, parseQuery, requireQuery } from '../../validati
 import type { AuthVariables } from '../auth/session.middleware.ts';
 import { apiKeyAuth, apiKeyCredential, type ApiKeyVariables } from '../files/api-key.middleware.ts';
 import { invalidUploadError, lengthRequiredError } from '../files/files.errors.ts';
-import { contentDisposition } from '../files/files.routes.ts';
+import { contentDisposition, objectBodyResponse } from '../files/files.routes.ts';
 import { readFilePart } from '../files/multipart-upload.ts';
 import { renderMessagePage, renderSharePage, SHARE_PAGE_HEADERS } from './shares.page.ts';
 import { EXPIRES_IN, type ExpiresIn, type ShareDownload, type SharesUsecases } from './shares.usecases.ts';
@@ -262,21 +262,11 @@ function downloadResponse(result: Exclude<ShareDownload, { kind: 'unsatisfiable'
     headers['Content-Type'] = 'application/zip';
     return new Response(Readable.toWeb(result.body) as unknown as ReadableStream<Uint8Array<ArrayBuffer>>, { status: 200, headers });
   }
-  const { object } = result;
   headers['Content-Type'] = result.contentType;
   headers['Accept-Ranges'] = 'bytes';
   headers.ETag = result.etag;
   headers['Last-Modified'] = result.lastModified.toUTCString();
-  let status = 200;
-  if (object.range) {
-    status = 206;
-    headers['Content-Range'] = `bytes ${object.range.start}-${object.range.end}/${result.size}`;
-    headers['Content-Length'] = String(object.range.end - object.range.start + 1);
-  } else {
-    headers['Content-Length'] = String(result.size);
-  }
-  const body = object.bytes ? (object.bytes as Uint8Array<ArrayBuffer>) : (Readable.toWeb(object.body) as unknown as ReadableStream<Uint8Array<ArrayBuffer>>);
-  return new Response(body, { status, headers });
+  return objectBodyResponse(result.object, result.size, headers);
 }
 
 /**

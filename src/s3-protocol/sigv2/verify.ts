@@ -38,6 +38,16 @@ import { S3Error } from '../../errors/s3-errors.ts';
 import { percentDecode, type QueryParam, type RawTarget } from '../sigv4/canonical.ts';
 import { DEFAULT_MAX_SKEW_MS, parseAmzDate } from '../sigv4/verify.ts';
 
+/** The `response-*` query parameters that override a GET's response headers (signed sub-resources). */
+export const RESPONSE_OVERRIDE_PARAMS: readonly string[] = [
+  'response-content-type',
+  'response-content-language',
+  'response-expires',
+  'response-cache-control',
+  'response-content-disposition',
+  'response-content-encoding',
+];
+
 /** The sub-resources AWS documents for the CanonicalizedResource, response-* overrides included. */
 export const SIGV2_SUB_RESOURCES: readonly string[] = [
   'acl',
@@ -58,12 +68,7 @@ export const SIGV2_SUB_RESOURCES: readonly string[] = [
   'versioning',
   'versions',
   'website',
-  'response-content-type',
-  'response-content-language',
-  'response-expires',
-  'response-cache-control',
-  'response-content-disposition',
-  'response-content-encoding',
+  ...RESPONSE_OVERRIDE_PARAMS,
 ];
 
 /**

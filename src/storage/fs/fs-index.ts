@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { createGroupSync, type GroupSync } from './group-sync.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
-import { COMPLETED_UPLOAD_RETENTION_MS } from '../completed-uploads.ts';
+import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
 import { decodeParts, encodeParts } from '../part-number.ts';
 import type { ScanCursor } from './key-range.ts';
 import { storageError } from './disk-space.ts';
@@ -119,15 +119,7 @@ CREATE TABLE IF NOT EXISTS objects (
 ) WITHOUT ROWID;
 
 -- Completions remembered for COMPLETED_UPLOAD_RETENTION_MS, so a retried completion answers as the first did.
-CREATE TABLE IF NOT EXISTS completed_uploads (
-  upload_id TEXT PRIMARY KEY,
-  bucket TEXT NOT NULL,
-  key BLOB NOT NULL,
-  completed_at INTEGER NOT NULL,
-  completion TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed_at);
-
+${COMPLETED_UPLOADS_SCHEMA}
 CREATE TABLE IF NOT EXISTS uploads (
   upload_id TEXT PRIMARY KEY,
   bucket TEXT NOT NULL,
@@ -378,10 +370,7 @@ export class FsIndex {
       partFilesOfUpload: db.prepare('SELECT file FROM parts WHERE upload_id = ? AND file IS NOT NULL').pluck(),
       listParts: db.prepare('SELECT * FROM parts WHERE upload_id = ? AND part_number > ? ORDER BY part_number LIMIT ?'),
       deleteParts: db.prepare('DELETE FROM parts WHERE upload_id = ?'),
-      rememberCompletion: db.prepare('INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed_at, completion) VALUES (?, ?, ?, ?, ?)'),
-      forgetCompletionsBefore: db.prepare('DELETE FROM completed_uploads WHERE completed_at < ?'),
-      forgetCompletionsOfBucket: db.prepare('DELETE FROM completed_uploads WHERE bucket = ?'),
-      completion: db.prepare('SELECT completion FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? AND completed_at >= ?').pluck(),
+      ...prepareCompletedUploadStatements(db),
     };
   }
 

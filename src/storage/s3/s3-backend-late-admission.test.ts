@@ -6,7 +6,7 @@ import { PassThrough } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
-import { parseEnvLines } from '../../../test/support/ceph-rgw.ts';
+import { parseEnvLines, rgwBackendConnection } from '../../../test/support/ceph-rgw.ts';
 import { startTcpRelay } from '../../../test/support/tcp-relay.ts';
 import type { UsageChange } from '../storage-backend.ts';
 import { createS3Backend } from './s3-backend.ts';
@@ -30,15 +30,7 @@ describe('s3 backend: a write whose store request was cut while its client kept 
     const endpoint = new URL(rgw.BACKEND_S3_ENDPOINT!);
     relay = await startTcpRelay({ host: endpoint.hostname, port: Number(endpoint.port) });
     stateDir = await mkdtemp(join(tmpdir(), 'cs-s3-late-admit-'));
-    backend = await createS3Backend({
-      endpoint: relay.endpoint,
-      accessKeyId: rgw.BACKEND_S3_ACCESS_KEY!,
-      secretAccessKey: rgw.BACKEND_S3_SECRET_KEY!,
-      region: rgw.BACKEND_S3_REGION!,
-      forcePathStyle: true,
-      timeoutMs: 10_000,
-      stateDir,
-    });
+    backend = await createS3Backend({ ...rgwBackendConnection(rgw, relay.endpoint), stateDir });
     await backend.createBucket(bucket);
   });
   afterAll(async () => {

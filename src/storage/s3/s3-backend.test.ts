@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
-import { parseEnvLines } from '../../../test/support/ceph-rgw.ts';
+import { parseEnvLines, rgwBackendConnection } from '../../../test/support/ceph-rgw.ts';
 import { runStorageBackendContract } from '../storage-backend.contract.ts';
 import { createS3Backend } from './s3-backend.ts';
 
@@ -12,15 +12,7 @@ runStorageBackendContract(
   async () => {
     const rgw = parseEnvLines(await readFile(inject('cephRgwEnvFile'), 'utf8'));
     const stateDir = await mkdtemp(join(tmpdir(), 'cs-s3-backend-'));
-    const backend = await createS3Backend({
-      endpoint: rgw.BACKEND_S3_ENDPOINT!,
-      accessKeyId: rgw.BACKEND_S3_ACCESS_KEY!,
-      secretAccessKey: rgw.BACKEND_S3_SECRET_KEY!,
-      region: rgw.BACKEND_S3_REGION!,
-      forcePathStyle: true,
-      timeoutMs: 10_000,
-      stateDir,
-    });
+    const backend = await createS3Backend({ ...rgwBackendConnection(rgw), stateDir });
     return {
       backend,
       async cleanup() {

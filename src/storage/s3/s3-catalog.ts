@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { BucketUsage, ObjectChecksum, ObjectPart, UsageChange, WriteConditions } from '../storage-backend.ts';
-import { COMPLETED_UPLOAD_RETENTION_MS } from '../completed-uploads.ts';
+import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
 import { decodeParts, encodeParts } from '../part-number.ts';
 import { checkWriteConditions, conditionalConflict } from '../conditions.ts';
 import type { CommitFacts, JournalHook } from '../../events/events.ts';
@@ -59,14 +59,7 @@ export function openS3Catalog(path: string) {
       PRIMARY KEY (upload_id, part_number)
     ) WITHOUT ROWID;
     -- Completions remembered for a while, so a retried completion answers as the first did (completed-uploads.ts).
-    CREATE TABLE IF NOT EXISTS completed_uploads (
-      upload_id TEXT PRIMARY KEY,
-      bucket TEXT NOT NULL,
-      key BLOB NOT NULL,
-      completed_at INTEGER NOT NULL,
-      completion TEXT NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS completed_uploads_by_time ON completed_uploads (completed_at);
+    ${COMPLETED_UPLOADS_SCHEMA}
   `);
   // The part layout of objects completed through the gateway (GetObjectAttributes, ?partNumber=):
   // the store does not tell it. Added to catalogs created before it.
@@ -100,12 +93,7 @@ export function openS3Catalog(path: string) {
       { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null; parts: string | null }
     >('SELECT size, etag, checksum_algorithm, checksum_value, checksum_type, parts FROM objects WHERE bucket = ? AND key = ?'),
     setParts: db.prepare('UPDATE objects SET parts = ? WHERE bucket = ? AND key = ?'),
-    rememberCompletion: db.prepare('INSERT OR REPLACE INTO completed_uploads (upload_id, bucket, key, completed_at, completion) VALUES (?, ?, ?, ?, ?)'),
-    forgetCompletionsBefore: db.prepare('DELETE FROM completed_uploads WHERE completed_at < ?'),
-    forgetCompletionsOfBucket: db.prepare('DELETE FROM completed_uploads WHERE bucket = ?'),
-    completion: db
-      .prepare<[string, string, Buffer, number], string>('SELECT completion FROM completed_uploads WHERE upload_id = ? AND bucket = ? AND key = ? AND completed_at >= ?')
-      .pluck(),
+    ...prepareCompletedUploadStatements(db),
     putObject: db.prepare('INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
     upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>(

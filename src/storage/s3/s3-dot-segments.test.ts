@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { parseEnvLines } from '../../../test/support/ceph-rgw.ts';
+import { parseEnvLines, rgwBackendConnection } from '../../../test/support/ceph-rgw.ts';
 import { normaliseTarget, startNormalisingProxy, type NormalisingProxy } from '../../../test/support/normalising-proxy.ts';
 import { isS3Error } from '../../errors/s3-errors.ts';
 import type { ObjectMetadata, StorageBackend } from '../storage-backend.ts';
@@ -150,15 +150,7 @@ describe('s3 proxy backend: keys with dot segments behind a normalising proxy (C
     const rgw = parseEnvLines(await readFile(inject('cephRgwEnvFile'), 'utf8'));
     const plain = await startNormalisingProxy({ target: rgw.BACKEND_S3_ENDPOINT! });
     const plainStateDir = await mkdtemp(join(tmpdir(), 'cs-s3-dots-plain-'));
-    const viaPlain = await createS3Backend({
-      endpoint: plain.endpoint,
-      accessKeyId: rgw.BACKEND_S3_ACCESS_KEY!,
-      secretAccessKey: rgw.BACKEND_S3_SECRET_KEY!,
-      region: rgw.BACKEND_S3_REGION!,
-      forcePathStyle: true,
-      timeoutMs: 10_000,
-      stateDir: plainStateDir,
-    });
+    const viaPlain = await createS3Backend({ ...rgwBackendConnection(rgw, plain.endpoint), stateDir: plainStateDir });
     try {
       // Sent verbatim, the proxy changed the path under the signature: SignatureDoesNotMatch.
       await viaPlain.putObject({ bucket: mine, key: 'a/../b', body: body('through a plain proxy'), size: 21, metadata: meta() });
