@@ -98,7 +98,11 @@ interface Server {
 }
 
 /** Puts what the cases read (the 4 KiB and 1 MiB objects, 1,000 keys in 1,000 prefixes) and signs each case once. */
-async function prepare(name: string, sign: (method: 'GET' | 'PUT', path: string, headers?: Record<string, string>, hash?: string) => Promise<Target>, bucketPath: string): Promise<Server> {
+async function prepare(
+  name: string,
+  sign: (method: 'GET' | 'PUT', path: string, headers?: Record<string, string>, hash?: string) => Promise<Target>,
+  bucketPath: string,
+): Promise<Server> {
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
   const put = async (key: string, body: Buffer) => {
     const target = await sign('PUT', `${bucketPath}/${key}`, { 'content-length': String(body.length) }, createHash('sha256').update(body).digest('hex'));
@@ -140,9 +144,7 @@ const gatewayServer = (name: string, gateway: BenchGateway) => prepare(name, (me
 
 async function main() {
   if (spawnSync('wrk', ['--version']).error) throw new Error('wrk is not installed (apt-get install wrk)');
-  const wanted = new Set(
-    (process.env.WRK_SERVERS ?? `fs,log,fsync,limits,redis,workers${process.env.CEPH_RGW_ENV_FILE || cephAvailable() ? ',rgw' : ''}`).split(','),
-  );
+  const wanted = new Set((process.env.WRK_SERVERS ?? `fs,log,fsync,limits,redis,workers${process.env.CEPH_RGW_ENV_FILE || cephAvailable() ? ',rgw' : ''}`).split(','));
   const work = mkdtempSync(join(tmpdir(), 'cs-wrk-'));
   const children: ChildProcess[] = [];
   let redis: RedisTestServer | undefined;
@@ -161,7 +163,12 @@ async function main() {
     });
     const bare: Server = {
       name: 'bare node:http',
-      targets: { get4k: bareTarget('GET', '/small'), put4k: bareTarget('PUT', '/small', SMALL.length), get1m: bareTarget('GET', '/mib'), put1m: bareTarget('PUT', '/mib', MIB.length) },
+      targets: {
+        get4k: bareTarget('GET', '/small'),
+        put4k: bareTarget('PUT', '/small', SMALL.length),
+        get1m: bareTarget('GET', '/mib'),
+        put1m: bareTarget('PUT', '/mib', MIB.length),
+      },
     };
     const servers: Server[] = [bare];
     const startFs = async (key: string, name: string, env: Record<string, string>) => {
@@ -219,7 +226,9 @@ async function main() {
           const baseRate = baseline && rates.get(baseline);
           const ratio = baseRate ? (result.requestsPerSecond / baseRate).toFixed(2) : '-';
           const cpu = target.pid ? String(Math.round(result.cpuMicrosPerRequest)) : '-';
-          rows.push(`| ${CASE_TITLES[caseName]} c=${connections} | ${server.name} | ${Math.round(result.requestsPerSecond)} | ${ratio} (${baseline?.name ?? '-'}) | ${cpu} | ${result.errors || '-'} |`);
+          rows.push(
+            `| ${CASE_TITLES[caseName]} c=${connections} | ${server.name} | ${Math.round(result.requestsPerSecond)} | ${ratio} (${baseline?.name ?? '-'}) | ${cpu} | ${result.errors || '-'} |`,
+          );
         }
       }
     }
