@@ -120,11 +120,15 @@ export function createGatewayApp(deps: GatewayDeps) {
     return release;
   };
   const authenticator = createAuthenticator(deps);
+  /** Once a request's key is known (its signature, or a POST form's): the access log's caller, then the account's rate limit. */
+  const admitKey = (incoming: IncomingMessage, outgoing: ServerResponse, userId: string, accessKeyId: string, operation: S3Operation): Promise<void> => {
+    noteS3Request(incoming, userId, accessKeyId, operation);
+    return enforceRateLimit(deps.rateLimiter, rateLimits, userId, operation, outgoing, deps.clock.now().getTime());
+  };
   // Browser form uploads authenticate from their form; the signer then counts as any caller does.
   const postObject = createPostObjectHandler(deps, {
     async admitSigner(request, key) {
-      noteS3Request(request.incoming, key.userId, key.accessKeyId, request.operation);
-      await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, request.operation, request.outgoing, deps.clock.now().getTime());
+      await admitKey(request.incoming, request.outgoing, key.userId, key.accessKeyId, request.operation);
       return takeUploadSlot(request.operation, key.userId);
     },
   });
@@ -174,8 +178,7 @@ export function createGatewayApp(deps: GatewayDeps) {
       // No credentials: only reads a public ACL may open go on (gateway/s3/anonymous.ts); the objects service decides.
       if (caller.kind === 'anonymous') return await serveAnonymousRead(deps, HANDLERS, { requestId, incoming, outgoing, target: parsedTarget, operation, signal });
       const { key, verified } = caller;
-      noteS3Request(incoming, key.userId, verified.accessKeyId, operation);
-      await enforceRateLimit(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
+      await admitKey(incoming, outgoing, key.userId, verified.accessKeyId, operation);
       authorizeOperation(key.scope, operation, parsedTarget.query);
 
       if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId, key.scope);
@@ -186,8 +189,7 @@ export function createGatewayApp(deps: GatewayDeps) {
         // Object operations are resolved (and scope-checked) by the objects service, the same for every door.
         const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
         // Another account's bucket: names are per account, so it is answered as a missing one; nothing about it can be learned.
-        if (resolution.kind === 'foreign') throw new S3Error('NoSuchBucket');
-        if (resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
+        if (resolution.kind === 'foreign' || resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
       }
 
       const handler = HANDLERS[operation.op];

@@ -9,7 +9,7 @@ import type { RateLimiter } from '../../src/limits/rate-limiter.ts';
 import type { UploadGate } from '../../src/limits/upload-gate.ts';
 import type { ObjectsService } from '../../src/objects/objects.service.ts';
 import type { Principal } from '../../src/objects/principal.ts';
-import type { AuthenticatedRequest } from '../s3/authenticate.ts';
+import type { RequestCredentials } from '../s3/authenticate.ts';
 import type { S3Operation } from '../s3/operations.ts';
 import type { RequestTarget } from '../s3/request-target.ts';
 
@@ -36,7 +36,7 @@ export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   outgoing: ServerResponse;
   target: RequestTarget;
   /** SigV4 or SigV2 (whose body is unsigned). */
-  verified: AuthenticatedRequest;
+  verified: RequestCredentials;
   userId: string;
   /** The access key's scope (checked for bucket-level operations by gateway/s3/authorize.ts, for object operations by the objects service). */
   scope: KeyScope;

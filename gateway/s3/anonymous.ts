@@ -4,7 +4,7 @@ import { ANONYMOUS_ACCOUNT_ID, anonymousPrincipal } from '../../src/objects/prin
 import { noteS3Request } from '../../src/observability/access-log.ts';
 import { RESPONSE_OVERRIDE_PARAMS } from '../../src/s3-protocol/sigv2/verify.ts';
 import type { GatewayDeps, S3RequestContext } from '../handlers/context.ts';
-import type { AuthenticatedRequest } from './authenticate.ts';
+import type { AnonymousRequest } from './authenticate.ts';
 import type { S3Operation } from './operations.ts';
 import { enforceAnonymousRateLimit } from './rate-limits.ts';
 import type { RequestTarget } from './request-target.ts';
@@ -18,10 +18,10 @@ import type { S3Reply } from './responses.ts';
 const ANONYMOUS_OPERATIONS: ReadonlySet<S3Operation['op']> = new Set(['GetObject', 'HeadObject', 'ListObjects', 'ListObjectsV2']);
 
 /**
- * Handlers take the request's verified credentials; an anonymous request has none. The read
- * handlers above never read a request body, and `unsigned` is the truth about any body it sends.
+ * Handlers take the request's credentials; an anonymous request has none. The read handlers above
+ * never read a request body, and `unsigned` is the truth about any body it sends.
  */
-const NO_CREDENTIALS = Object.freeze({ accessKeyId: '', auth: 'sigv2-header', payload: Object.freeze({ kind: 'unsigned' }) }) as AuthenticatedRequest;
+const NO_CREDENTIALS: AnonymousRequest = Object.freeze({ accessKeyId: '', auth: 'anonymous', payload: Object.freeze({ kind: 'unsigned' }) });
 
 /**
  * AWS refuses `response-*` overrides on unsigned requests: otherwise anyone could link to a public

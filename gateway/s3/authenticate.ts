@@ -20,6 +20,16 @@ export type Caller = { kind: 'key'; key: ResolvedKey; verified: AuthenticatedReq
  */
 export type AuthenticatedRequest = VerifiedRequest | SigV2VerifiedRequest;
 
+/** What an unsigned request proved: nothing. Handed to the read handlers an anonymous caller may reach. */
+export interface AnonymousRequest {
+  readonly accessKeyId: '';
+  readonly auth: 'anonymous';
+  readonly payload: { readonly kind: 'unsigned' };
+}
+
+/** The credentials a handler receives: a verified signature, or none (gateway/s3/anonymous.ts). */
+export type RequestCredentials = AuthenticatedRequest | AnonymousRequest;
+
 export interface Authenticator {
   authenticate(method: string, target: RequestTarget, incoming: IncomingMessage): Caller;
 }
