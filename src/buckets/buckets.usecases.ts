@@ -32,23 +32,44 @@ export function createBucketsUsecases(deps: {
 }) {
   const clock = deps.clock ?? systemClock;
   const { bucketsRepository, backend } = deps;
-  // Every S3 request resolves its bucket: cache the answers, dropped on any database change.
-  let resolutions = new Map<string, BucketResolution>();
-  deps.changes.subscribe(() => {
-    resolutions = new Map();
+  /**
+   * A cache of answers read from the database, dropped on any database change, and bounded:
+   * lookups of names nobody owns must not grow memory without limit.
+   */
+  const changeClearedCache = <V>(load: (key: string) => V) => {
+    let entries = new Map<string, V>();
+    deps.changes.subscribe(() => {
+      entries = new Map();
+    });
+    return (key: string): V => {
+      const hit = entries.get(key);
+      // One lookup on the hot path; `has` only tells a cached "none" (undefined) from a miss.
+      if (hit !== undefined || entries.has(key)) return hit as V;
+      const value = load(key);
+      if (entries.size >= MAX_CACHED_RESOLUTIONS) entries = new Map();
+      entries.set(key, value);
+      return value;
+    };
+  };
+
+  // Every S3 request resolves its bucket (key: `${userId}/${name}`; ids hold no `/`), loaded only on a miss.
+  const resolutions = changeClearedCache((cacheKey): BucketResolution => {
+    const slash = cacheKey.indexOf('/');
+    const userId = cacheKey.slice(0, slash);
+    const name = cacheKey.slice(slash + 1);
+    const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+    return bucket ? { kind: 'owned', bucket } : bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
   });
 
-  // CORS rules a credential-less preflight is answered from, per bucket name (null: none applies).
-  let preflightCors = new Map<string, unknown[] | null>();
-  deps.changes.subscribe(() => {
-    preflightCors = new Map();
+  // CORS rules a credential-less preflight is answered from, per bucket name (undefined: none applies).
+  const preflightCors = changeClearedCache((name): unknown[] | undefined => {
+    const candidates = bucketsRepository.corsCandidatesByName(name);
+    if (candidates.length === 0) return undefined;
+    return candidates.length === 1 ? (candidates[0]!.cors ?? undefined) : candidates.flatMap((candidate) => candidate.cors ?? []);
   });
 
-  // Names in the public namespace (anonymous and other accounts' requests): null for "no public bucket".
-  let publicResolutions = new Map<string, BucketRow | null>();
-  deps.changes.subscribe(() => {
-    publicResolutions = new Map();
-  });
+  // Names in the public namespace (anonymous and other accounts' requests): undefined for "no public bucket".
+  const publicResolutions = changeClearedCache((name) => bucketsRepository.findPublicByName(name));
 
   return {
     list(userId: string): BucketRow[] {
@@ -56,14 +77,7 @@ export function createBucketsUsecases(deps: {
     },
 
     resolve(userId: string, name: string): BucketResolution {
-      const cacheKey = `${userId}/${name}`;
-      const cached = resolutions.get(cacheKey);
-      if (cached) return cached;
-      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
-      const resolution: BucketResolution = bucket ? { kind: 'owned', bucket } : bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
-      if (resolutions.size >= MAX_CACHED_RESOLUTIONS) resolutions = new Map();
-      resolutions.set(cacheKey, resolution);
-      return resolution;
+      return resolutions(`${userId}/${name}`);
     },
 
     async create(userId: string, name: string, origin: EventOrigin = CLI_ORIGIN): Promise<BucketRow> {
@@ -108,14 +122,7 @@ export function createBucketsUsecases(deps: {
      * request's own response headers come from the caller's own bucket (applyRequestCors).
      */
     corsForPreflight(name: string): unknown[] | undefined {
-      let rules = preflightCors.get(name);
-      if (rules === undefined) {
-        const candidates = bucketsRepository.corsCandidatesByName(name);
-        rules = candidates.length === 1 ? candidates[0]!.cors : candidates.length === 0 ? null : candidates.flatMap((candidate) => candidate.cors ?? []);
-        if (preflightCors.size >= MAX_CACHED_RESOLUTIONS) preflightCors = new Map();
-        preflightCors.set(name, rules);
-      }
-      return rules ?? undefined;
+      return preflightCors(name);
     },
 
     /**
@@ -123,13 +130,7 @@ export function createBucketsUsecases(deps: {
      * private), for callers that do not own a bucket of that name; undefined when none does.
      */
     resolvePublic(name: string): BucketRow | undefined {
-      let bucket = publicResolutions.get(name);
-      if (bucket === undefined) {
-        bucket = bucketsRepository.findPublicByName(name) ?? null;
-        if (publicResolutions.size >= MAX_CACHED_RESOLUTIONS) publicResolutions = new Map();
-        publicResolutions.set(name, bucket);
-      }
-      return bucket ?? undefined;
+      return publicResolutions(name);
     },
 
     /** CreateBucket with a public ACL: refused before the bucket exists when another account's public bucket holds the name. */
