@@ -210,7 +210,7 @@ export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObj
   return xmlResponse(
     document(
       'DeleteResult',
-      quiet ? [] : result.deleted.map((key) => node('Deleted', text('Key', key))),
+      quiet ? [] : result.deleted.map((entry) => node('Deleted', text('Key', entry.key))),
       result.errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
     ),
   );

@@ -57,6 +57,7 @@ export const S3_ERRORS = {
   NoSuchBucket: [404, 'The specified bucket does not exist.', 'not_found'],
   NoSuchCORSConfiguration: [404, 'The CORS configuration does not exist', 'not_found'],
   NoSuchKey: [404, 'The specified key does not exist.', 'not_found'],
+  NoSuchVersion: [404, 'The specified version does not exist.', 'not_found'],
   NoSuchUpload: [404, 'The specified upload does not exist. The upload ID may be invalid, or the upload may have been aborted or completed.', 'not_found'],
   NotImplemented: [501, 'A header or query you provided implies functionality that is not implemented.', 'not_implemented'],
   NotModified: [304, 'Not Modified', 'not_modified'],

@@ -81,7 +81,10 @@ export interface CommitFacts {
   size?: number;
   etag?: string;
   contentType?: string;
+  /** The version written or removed, or the delete marker created (versioned buckets only). */
   versionId?: string;
+  /** A delete that created a delete marker (or removed one by its id): the data may still be stored. */
+  deleteMarker?: boolean;
 }
 
 /**

@@ -78,11 +78,11 @@ function recordingBackend(inner: StorageBackend): StorageBackend & { journaled: 
   };
   wrapper.deleteObjects = async (input) => {
     const present = new Set<string>();
-    for (const key of input.keys) if (await exists(input.bucket, key)) present.add(key);
+    for (const { key } of input.objects) if (await exists(input.bucket, key)) present.add(key);
     return journaledCall(
       input.journal,
       (journal) => inner.deleteObjects({ ...input, journal }),
-      (r) => r.deleted.filter((key) => present.has(key)).map((key) => ({ key, replaced: true })),
+      (r) => r.deleted.filter(({ key }) => present.has(key)).map(({ key }) => ({ key, replaced: true })),
     );
   };
   wrapper.putObjectTagging = (input) =>
@@ -220,7 +220,7 @@ describe('objects service', () => {
       },
     });
     expect(bodyRead).toBe(true);
-    expect(batch.deleted).toEqual(['public/a.txt']);
+    expect(batch.deleted).toEqual([{ key: 'public/a.txt' }]);
     expect(batch.errors).toEqual([{ key: 'private/b.txt', code: 'AccessDenied', message: 'Access Denied' }]);
     // A batch the scope refuses outright is refused before its body is read.
     let refusedBodyRead = false;

@@ -141,7 +141,7 @@ export function runStorageBackendContract(
         }
         for (;;) {
           const page = await backend.listObjects({ bucket, maxKeys: 1000 });
-          if (page.contents.length > 0) await backend.deleteObjects({ bucket, keys: page.contents.map((o) => o.key) });
+          if (page.contents.length > 0) await backend.deleteObjects({ bucket, objects: page.contents.map((o) => ({ key: o.key })) });
           if (!page.isTruncated) break;
         }
         await backend.deleteBucket(bucket);
@@ -200,7 +200,7 @@ export function runStorageBackendContract(
         await expectS3Error(backend.getObject({ bucket, key: 'k' }), 'NoSuchBucket');
         await expectS3Error(backend.headObject({ bucket, key: 'k' }), 'NoSuchBucket');
         await expectS3Error(backend.deleteObject({ bucket, key: 'k' }), 'NoSuchBucket');
-        await expectS3Error(backend.deleteObjects({ bucket, keys: ['k'] }), 'NoSuchBucket');
+        await expectS3Error(backend.deleteObjects({ bucket, objects: ['k'].map((key) => ({ key })) }), 'NoSuchBucket');
         await expectS3Error(backend.listObjects({ bucket, maxKeys: 10 }), 'NoSuchBucket');
         await expectS3Error(backend.getObjectTagging({ bucket, key: 'k' }), 'NoSuchBucket');
         await expectS3Error(backend.putObjectTagging({ bucket, key: 'k', tags: { a: 'b' } }), 'NoSuchBucket');
@@ -433,8 +433,8 @@ export function runStorageBackendContract(
       it('deleteObjects reports every requested key as deleted', async () => {
         const bucket = await newBucket();
         for (const key of ['a', 'b', 'c', 'd/e']) await put(bucket, key, key);
-        const out = await backend.deleteObjects({ bucket, keys: ['a', 'd/e', 'missing'] });
-        expect([...out.deleted].sort()).toEqual(['a', 'd/e', 'missing']);
+        const out = await backend.deleteObjects({ bucket, objects: ['a', 'd/e', 'missing'].map((key) => ({ key })) });
+        expect(out.deleted.map((entry) => entry.key).sort()).toEqual(['a', 'd/e', 'missing']);
         expect(out.errors).toEqual([]);
         const listing = await backend.listObjects({ bucket, maxKeys: 1000 });
         expect(listing.contents.map((o) => o.key)).toEqual(['b', 'c']);
@@ -1090,7 +1090,7 @@ export function runStorageBackendContract(
 
         await backend.deleteObject({ bucket, key: 'c' });
         await backend.deleteObject({ bucket, key: 'missing' });
-        await backend.deleteObjects({ bucket, keys: ['a', 'missing-too'] });
+        await backend.deleteObjects({ bucket, objects: ['a', 'missing-too'].map((key) => ({ key })) });
         expect(await usage()).toEqual({ bytes: 100_000, objects: 1, multipartBytes: 0 });
 
         const partSize = 5 * 1024 * 1024;
@@ -1279,7 +1279,7 @@ export function runStorageBackendContract(
         await put(bucket, 'a', '1');
         await put(bucket, 'b', '22');
         const hook = recordingHook('many');
-        await backend.deleteObjects({ bucket, keys: ['a', 'nothing-here', 'b'], journal: hook.hook });
+        await backend.deleteObjects({ bucket, objects: ['a', 'nothing-here', 'b'].map((key) => ({ key })), journal: hook.hook });
         expect(hook.calls.map((facts) => [facts.key, facts.replaced, facts.size]).sort()).toEqual([
           ['a', true, 1],
           ['b', true, 2],

@@ -26,16 +26,36 @@ export interface StorageBackend {
   putObject(input: PutObjectInput): Promise<WriteResult>;
   getObject(input: GetObjectInput): Promise<GetObjectOutput>;
   headObject(input: HeadObjectInput): Promise<ObjectInfo>;
-  /** Deleting a missing key succeeds (S3 semantics). */
-  deleteObject(input: { bucket: string; key: string } & Journaled & Cancellable): Promise<void>;
-  /** Calls `journal` once per key it actually deleted. */
-  deleteObjects(input: { bucket: string; keys: string[] } & Journaled & Cancellable): Promise<DeleteObjectsOutput>;
+  /**
+   * Deleting a missing key succeeds (S3 semantics). Without `versionId`: in an Enabled bucket it
+   * adds a delete marker (the key's versions stay), in a Suspended one a marker that is the `null`
+   * version (replacing a stored `null` version), in an Unversioned one it removes the object.
+   * With `versionId` it removes that version (or marker) for good; NoSuchVersion never (S3 answers
+   * 204 for a missing version too), InvalidArgument for a malformed id.
+   */
+  deleteObject(input: { bucket: string; key: string; versionId?: string } & Journaled & Cancellable): Promise<DeleteObjectResult>;
+  /** Calls `journal` once per key it actually deleted; each object as `deleteObject` would. */
+  deleteObjects(input: { bucket: string; objects: ObjectIdentifier[] } & Journaled & Cancellable): Promise<DeleteObjectsOutput>;
   copyObject(input: CopyObjectInput): Promise<WriteResult>;
   listObjects(input: ListObjectsInput): Promise<ListObjectsOutput>;
 
-  getObjectTagging(input: { bucket: string; key: string } & Cancellable): Promise<Record<string, string>>;
-  putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled & Cancellable): Promise<void>;
-  deleteObjectTagging(input: { bucket: string; key: string } & Journaled & Cancellable): Promise<void>;
+  /** `versionId` addresses one version (NoSuchVersion when absent, MethodNotAllowed for a delete marker). */
+  getObjectTagging(input: { bucket: string; key: string; versionId?: string } & Cancellable): Promise<Record<string, string>>;
+  putObjectTagging(input: { bucket: string; key: string; versionId?: string; tags: Record<string, string> } & Journaled & Cancellable): Promise<void>;
+  deleteObjectTagging(input: { bucket: string; key: string; versionId?: string } & Journaled & Cancellable): Promise<void>;
+
+  /**
+   * Bucket versioning (S3 semantics). A bucket starts `Unversioned`; once Enabled it can be
+   * Suspended but never returns to Unversioned. The fs backend keeps the state in its index; the s3
+   * backend uses the store's own versioning (PutBucketVersioning on the backend bucket).
+   */
+  getBucketVersioning(bucket: string, options?: Cancellable): Promise<VersioningStatus>;
+  putBucketVersioning(bucket: string, status: 'Enabled' | 'Suspended', options?: Cancellable): Promise<void>;
+  /**
+   * ListObjectVersions: every version and delete marker, keys in UTF-8 binary order and, within a
+   * key, newest first. On an Unversioned bucket every object is its `null` version.
+   */
+  listObjectVersions(input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput>;
 
   createMultipartUpload(input: CreateMultipartUploadInput): Promise<{ uploadId: string }>;
   uploadPart(input: UploadPartInput): Promise<PartWriteResult>;
@@ -167,6 +187,10 @@ export interface EventJournal {
   onJournaled(listener: () => void): () => void;
 }
 
+/**
+ * Usage counts every stored version: noncurrent versions are bytes and objects like current ones
+ * (delete markers are neither), so quotas hold across versioning.
+ */
 export interface BucketUsage {
   bytes: number;
   objects: number;
@@ -229,7 +253,10 @@ export interface ObjectInfo extends ObjectMetadata {
   tagCount: number;
   /** Number of parts for multipart objects, undefined for single uploads. */
   partsCount?: number;
-  /** The version this is; undefined until bucket versioning exists (both backends leave it so). */
+  /**
+   * The version this is: the id in a bucket whose versioning was ever configured (`null` for the
+   * null version), undefined in an Unversioned bucket (S3 then sends no x-amz-version-id).
+   */
   versionId?: string;
   /** The parts of a multipart object, in order; only with `HeadObjectInput.withParts` (GetObjectAttributes). */
   parts?: ObjectPart[];
@@ -260,7 +287,11 @@ export interface WriteResult {
   size: number;
   lastModified: Date;
   checksum?: ObjectChecksum;
-  /** The version the write created; undefined until bucket versioning exists. */
+  /**
+   * The version the write created: its id in an Enabled bucket, `null` in a Suspended one,
+   * undefined in an Unversioned bucket. In an Enabled bucket a write replaces nothing (the previous
+   * version stays stored and counted in usage); in a Suspended one it replaces the `null` version only.
+   */
   versionId?: string;
 }
 
@@ -319,6 +350,14 @@ export interface Conditions {
 export interface HeadObjectInput extends Cancellable {
   bucket: string;
   key: string;
+  /**
+   * One version (`null` for the null version). NoSuchVersion (404) when the key has no such
+   * version, InvalidArgument for a malformed id. A delete marker named by its id answers
+   * MethodNotAllowed (405) with headers `x-amz-delete-marker: true`, `x-amz-version-id` and
+   * `Last-Modified`. Without it, a key whose latest version is a delete marker answers NoSuchKey
+   * with headers `x-amz-delete-marker: true` and `x-amz-version-id` (the marker's).
+   */
+  versionId?: string;
   conditions?: Conditions;
   /**
    * S3's `partNumber`: the n-th part of a multipart object (1-based, in the object's part order),
@@ -347,9 +386,74 @@ export interface GetObjectOutput {
   range?: { start: number; end: number };
 }
 
+/** What a delete did (S3's `x-amz-version-id` / `x-amz-delete-marker` response headers). */
+export interface DeleteObjectResult {
+  /** The version removed (a delete with `versionId`), or the delete marker created. Undefined on an Unversioned bucket. */
+  versionId?: string;
+  /** True when the delete created a marker, or removed one by its version id. */
+  deleteMarker?: boolean;
+}
+
+/** One entry of a DeleteObjects batch; `versionId` as in `deleteObject`. */
+export interface ObjectIdentifier {
+  key: string;
+  versionId?: string;
+}
+
+/** One `<Deleted>` entry of DeleteObjects. */
+export interface DeletedObject {
+  key: string;
+  /** The version id the request named. */
+  versionId?: string;
+  /** True when the delete created a marker or removed one. */
+  deleteMarker?: boolean;
+  /** The id of the marker created (a delete without versionId in a versioned bucket). */
+  deleteMarkerVersionId?: string;
+}
+
 export interface DeleteObjectsOutput {
-  deleted: string[];
-  errors: { key: string; code: string; message: string }[];
+  deleted: DeletedObject[];
+  errors: { key: string; versionId?: string; code: string; message: string }[];
+}
+
+/** Bucket versioning state; `Unversioned` is a bucket whose versioning was never configured. */
+export type VersioningStatus = 'Unversioned' | 'Enabled' | 'Suspended';
+
+/** The `null` version id: objects written while a bucket was Unversioned or Suspended. */
+export const NULL_VERSION_ID = 'null';
+
+export interface ListObjectVersionsInput extends Cancellable {
+  bucket: string;
+  prefix?: string;
+  delimiter?: string;
+  /** With `versionIdMarker`: resume after that version of this key; alone: after every version of this key. */
+  keyMarker?: string;
+  versionIdMarker?: string;
+  /** 0..1000; versions, delete markers and common prefixes all count. */
+  maxKeys: number;
+}
+
+/** A version or a delete marker in a ListObjectVersions answer. */
+export interface ObjectVersionEntry {
+  key: string;
+  /** `null` (NULL_VERSION_ID) for the null version. */
+  versionId: string;
+  isLatest: boolean;
+  lastModified: Date;
+  deleteMarker: boolean;
+  /** Versions only (0 for markers). */
+  size: number;
+  /** Versions only (empty for markers). */
+  etag: string;
+}
+
+export interface ListObjectVersionsOutput {
+  /** Versions and delete markers interleaved in S3 order (key ascending, newest first within a key). */
+  entries: ObjectVersionEntry[];
+  commonPrefixes: string[];
+  isTruncated: boolean;
+  nextKeyMarker?: string;
+  nextVersionIdMarker?: string;
 }
 
 export interface CopyObjectInput extends Admitted {
@@ -363,6 +467,8 @@ export interface CopyObjectInput extends Admitted {
   /** With taggingDirective REPLACE; undefined keeps the source tags. */
   tags?: Record<string, string>;
   sourceConditions?: Conditions;
+  /** Copy this version of the source (`x-amz-copy-source: /b/k?versionId=`); rules as HeadObjectInput.versionId. */
+  sourceVersionId?: string;
 }
 
 export interface ListObjectsInput extends Cancellable {

@@ -197,7 +197,7 @@ describe('fs backend specifics', () => {
     for (const key of ['x', 'y', 'z']) await put(backend, key, key.repeat(40_000));
     await put(backend, 'empty', '');
     expect((await dataFiles()).length).toBe(3);
-    await backend.deleteObjects({ bucket: 'bucket', keys: ['x', 'y', 'z', 'empty', 'missing'] });
+    await backend.deleteObjects({ bucket: 'bucket', objects: ['x', 'y', 'z', 'empty', 'missing'].map((key) => ({ key })) });
     expect(await dataFiles()).toEqual([]);
     expect((await backend.listObjects({ bucket: 'bucket', maxKeys: 10 })).contents).toEqual([]);
   });

@@ -65,7 +65,7 @@ import type { Logger } from '../../logger.ts';
 import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, type SpaceReserve } from './disk-space.ts';
 import { claimOwner, type FileOwner } from './file-owners.ts';
 import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
-import type { StorageHealth } from '../storage-backend.ts';
+import type { DeleteObjectResult, ListObjectVersionsInput, ListObjectVersionsOutput, ObjectIdentifier, StorageHealth, VersioningStatus } from '../storage-backend.ts';
 import { settledChecksum, type UploadChecksum } from '../storage-backend.ts';
 import type { JournalHook } from '../../events/events.ts';
 import { partByteRange } from '../part-number.ts';
@@ -764,22 +764,36 @@ class FsStorageBackend implements FsBackend {
     return output;
   }
 
-  async deleteObject(input: { bucket: string; key: string } & Journaled): Promise<void> {
+  async deleteObject(input: { bucket: string; key: string; versionId?: string } & Journaled): Promise<DeleteObjectResult> {
     this.requireBucket(input.bucket);
     // The hook hears of a missing key too (replaced: false): it decides whether that is an event.
     await this.freeing(
       () => this.index.deleteObjects(input.bucket, [utf8(input.key)], input.journal, true),
       (orphans) => orphans,
     );
+    return {};
   }
 
-  async deleteObjects(input: { bucket: string; keys: string[] } & Journaled): Promise<DeleteObjectsOutput> {
+  async deleteObjects(input: { bucket: string; objects: ObjectIdentifier[] } & Journaled): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
     await this.freeing(
-      () => this.index.deleteObjects(input.bucket, input.keys.map(utf8), input.journal),
+      () => this.index.deleteObjects(input.bucket, input.objects.map((o) => utf8(o.key)), input.journal),
       (orphans) => orphans,
     );
-    return { deleted: [...input.keys], errors: [] };
+    return { deleted: input.objects.map((o) => ({ key: o.key })), errors: [] };
+  }
+
+  async getBucketVersioning(bucket: string): Promise<VersioningStatus> {
+    this.requireBucket(bucket);
+    return 'Unversioned';
+  }
+
+  async putBucketVersioning(_bucket: string, _status: 'Enabled' | 'Suspended'): Promise<void> {
+    throw new S3Error('NotImplemented');
+  }
+
+  async listObjectVersions(_input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput> {
+    throw new S3Error('NotImplemented');
   }
 
   async copyObject(input: CopyObjectInput): Promise<WriteResult> {

@@ -40,7 +40,7 @@ import type {
   WriteConditions,
   WriteResult,
 } from '../storage-backend.ts';
-import { settledChecksum } from '../storage-backend.ts';
+import { settledChecksum, type ListObjectVersionsOutput, type VersioningStatus } from '../storage-backend.ts';
 import { partByteRange } from '../part-number.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 import { openS3Catalog, type S3Catalog } from './s3-catalog.ts';
@@ -456,10 +456,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       signal?.throwIfAborted();
       await http.sendAndDiscard({ method: 'DELETE', bucket, key });
       catalog.forgetObjects(bucket, [key], journal, true);
+      return {};
     },
 
-    async deleteObjects({ bucket, keys, journal, signal }): Promise<DeleteObjectsOutput> {
+    async deleteObjects({ bucket, objects, journal, signal }): Promise<DeleteObjectsOutput> {
       signal?.throwIfAborted();
+      const keys = objects.map((o) => o.key);
       const body = Buffer.from(
         document(
           'Delete',
@@ -480,7 +482,19 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const deleted = arr(result.Deleted).map((entry) => str(entry.Key)!);
       const errors = arr(result.Error).map((entry) => ({ key: str(entry.Key)!, code: str(entry.Code) ?? 'InternalError', message: str(entry.Message) ?? '' }));
       catalog.forgetObjects(bucket, deleted, journal);
-      return { deleted, errors };
+      return { deleted: deleted.map((key) => ({ key })), errors };
+    },
+
+    async getBucketVersioning(): Promise<VersioningStatus> {
+      return 'Unversioned';
+    },
+
+    async putBucketVersioning(): Promise<void> {
+      throw new S3Error('NotImplemented');
+    },
+
+    async listObjectVersions(): Promise<ListObjectVersionsOutput> {
+      throw new S3Error('NotImplemented');
     },
 
     async copyObject(input: CopyObjectInput): Promise<WriteResult> {
