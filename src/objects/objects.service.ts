@@ -522,7 +522,12 @@ export function createObjectsService(deps: {
       for (const key of keys) (scopeAllows(scope, { action: 'write', bucket: input.bucket, key }) ? allowed : denied).push(key);
       const result =
         allowed.length > 0
-          ? await backend.deleteObjects({ signal: input.signal, bucket: bucket.backendName, objects: allowed.map((key) => ({ key })), journal: deleteJournal(principal, input.bucket) })
+          ? await backend.deleteObjects({
+              signal: input.signal,
+              bucket: bucket.backendName,
+              objects: allowed.map((key) => ({ key })),
+              journal: deleteJournal(principal, input.bucket),
+            })
           : { deleted: [], errors: [] };
       if (allowed.length > 0 && acls?.mayHaveAcls(bucket.id)) acls.clearMany(bucket.id, allowed);
       if (allowed.length > 0) await quotas.resync(principal.accountId);

@@ -777,7 +777,12 @@ class FsStorageBackend implements FsBackend {
   async deleteObjects(input: { bucket: string; objects: ObjectIdentifier[] } & Journaled): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
     await this.freeing(
-      () => this.index.deleteObjects(input.bucket, input.objects.map((o) => utf8(o.key)), input.journal),
+      () =>
+        this.index.deleteObjects(
+          input.bucket,
+          input.objects.map((o) => utf8(o.key)),
+          input.journal,
+        ),
       (orphans) => orphans,
     );
     return { deleted: input.objects.map((o) => ({ key: o.key })), errors: [] };
