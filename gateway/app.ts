@@ -26,7 +26,7 @@ import { createAuthenticator } from './s3/authenticate.ts';
 import { authorizeOperation } from './s3/authorize.ts';
 import { applyRequestCors, corsPreflight } from './s3/cors.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
-import { enforceRateLimit, rateLimitRules } from './s3/rate-limits.ts';
+import { enforceRateLimit, rateLimitRules, type S3RateCharge, uploadRateCharge } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
 import { emptyResponse, RESPONSE_ALREADY_SENT, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { continueWasSent } from './s3/upload-body.ts';
@@ -121,9 +121,17 @@ export function createGatewayApp(deps: GatewayDeps) {
   };
   const authenticator = createAuthenticator(deps);
   /** Once a request's key is known (its signature, or a POST form's): the access log's caller, then the account's rate limit. */
-  const admitKey = (incoming: IncomingMessage, outgoing: ServerResponse, userId: string, accessKeyId: string, operation: S3Operation): Promise<void> => {
+  const admitKey = async (
+    incoming: IncomingMessage,
+    outgoing: ServerResponse,
+    userId: string,
+    accessKeyId: string,
+    operation: S3Operation,
+    deferred?: S3RateCharge,
+  ): Promise<void> => {
     noteS3Request(incoming, userId, accessKeyId, operation);
-    return enforceRateLimit(deps.rateLimiter, rateLimits, userId, operation, outgoing, deps.clock.now().getTime());
+    // An upload's check goes with its quota reservation (see uploadRateCharge).
+    if (!deferred) await enforceRateLimit(deps.rateLimiter, rateLimits, userId, operation, outgoing, deps.clock.now().getTime());
   };
   // Browser form uploads authenticate from their form; the signer then counts as any caller does.
   const postObject = createPostObjectHandler(deps, {
@@ -161,6 +169,7 @@ export function createGatewayApp(deps: GatewayDeps) {
     let target: Pick<RequestTarget, 'bucket' | 'key'> = {};
     const origin = incoming.headers.origin;
     let corsDone = origin === undefined || method === 'OPTIONS';
+    let charge: S3RateCharge | undefined;
     try {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
       target = parsedTarget;
@@ -178,7 +187,8 @@ export function createGatewayApp(deps: GatewayDeps) {
       // No credentials: only reads a public ACL may open go on (gateway/s3/anonymous.ts); the objects service decides.
       if (caller.kind === 'anonymous') return await serveAnonymousRead(deps, HANDLERS, { requestId, incoming, outgoing, target: parsedTarget, operation, signal });
       const { key, verified } = caller;
-      await admitKey(incoming, outgoing, key.userId, verified.accessKeyId, operation);
+      charge = uploadRateCharge(rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
+      await admitKey(incoming, outgoing, key.userId, verified.accessKeyId, operation, charge);
       authorizeOperation(key.scope, operation, parsedTarget.query);
 
       if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId, key.scope);
@@ -208,11 +218,20 @@ export function createGatewayApp(deps: GatewayDeps) {
           operation,
           deps,
           signal,
+          rateCharge: charge,
         });
       } finally {
         releaseUpload();
       }
-    } catch (error) {
+    } catch (thrown) {
+      let error = thrown;
+      // An upload refused before its quota reservation still counts against its rate limit, and
+      // over the limit is answered 429 like any other request.
+      if (charge && !charge.settled && !outgoing.headersSent) {
+        await charge.runAlone(deps.rateLimiter).catch((rateError: unknown) => {
+          error = rateError;
+        });
+      }
       const s3Error = toS3Error(error);
       // Failed before the caller was known (bad signature, bad URL): a browser may still read the error.
       if (!corsDone && !outgoing.headersSent) applyRequestCors(deps.bucketsUsecases, undefined, target.bucket, origin as string, method, outgoing);

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { RateCharge } from '../../src/limits/rate-limiter.ts';
 import type { BucketsUsecases } from '../../src/buckets/buckets.usecases.ts';
 import type { Config } from '../../src/config/config.ts';
 import type { KeyScope } from '../../src/keys/key-scope.ts';
@@ -46,6 +47,8 @@ export interface S3RequestContext<Op extends S3Operation = S3Operation> {
   deps: GatewayDeps;
   /** Aborts when the client goes away before the response finished (gateway/s3/client-signal.ts); passed to every objects-service call. */
   signal: AbortSignal;
+  /** An upload's rate check, for the objects service to run with its quota reservation (gateway/s3/rate-limits.ts). */
+  rateCharge?: RateCharge;
 }
 
 export type OperationOf<Name extends S3Operation['op']> = Extract<S3Operation, { op: Name }>;

@@ -47,6 +47,7 @@ export async function uploadPart(ctx: S3RequestContext<OperationOf<'UploadPart'>
     partNumber: ctx.operation.partNumber,
     contentMd5: header(ctx.incoming.headers, 'content-md5'),
     reserveBytes: prepared.size,
+    rateCharge: ctx.rateCharge,
     beforeBody: () => sendContinue(ctx),
     open: () => {
       const upload = prepared.open();

@@ -33,6 +33,7 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
     // S3 conditional writes; NotImplemented for the forms S3 refuses, never silently ignored.
     conditions: parseWriteConditions(header(incoming.headers, 'if-match'), header(incoming.headers, 'if-none-match')),
     reserveBytes: prepared.size,
+    rateCharge: ctx.rateCharge,
     beforeBody: () => sendContinue(ctx),
     open: () => {
       upload = prepared.open();

@@ -1,7 +1,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Config } from '../../src/config/config.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
-import type { RateLimiter, RateLimitRule } from '../../src/limits/rate-limiter.ts';
+import type { RateCharge, RateLimiter, RateLimitResult, RateLimitRule } from '../../src/limits/rate-limiter.ts';
 import type { S3Operation } from './operations.ts';
 
 export type S3RateLimitClass = 'read' | 'write' | 'list';
@@ -47,7 +47,64 @@ export async function enforceRateLimit(
   const rateClass = rateLimitClassOf(operation);
   const rule = rules[rateClass];
   if (!rule) return;
-  const result = await limiter.check(`s3:${rateClass}:${userId}`, rule);
+  applyRateLimitResult(await limiter.check(rateLimitKey(rateClass, userId), rule), rule, rateClass, outgoing, nowMs);
+}
+
+/**
+ * The account's key for a class. The account id is a Redis hash tag, as in the quota store's keys,
+ * so an upload's rate state and its reservation sit in one cluster slot (one script touches both).
+ */
+const rateLimitKey = (rateClass: S3RateLimitClass, userId: string): string => `s3:${rateClass}:{${userId}}`;
+
+/** Uploads whose rate check the quota reservation runs (with Redis: in its one round trip). */
+const CHARGED_AT_RESERVATION: ReadonlySet<S3Operation['op']> = new Set(['PutObject', 'UploadPart']);
+
+export interface S3RateCharge extends RateCharge {
+  /** Whether `settle` ran (the request reached its quota reservation). */
+  readonly settled: boolean;
+  /** Runs the check on its own (a request that failed before its reservation); throws TooManyRequests over the limit. */
+  runAlone(limiter: RateLimiter): Promise<void>;
+}
+
+/**
+ * For an upload: its rate check as a charge the objects service hands to the quota reservation,
+ * instead of a separate round trip before it. Undefined for other operations (checked at once by
+ * `enforceRateLimit`) and without a rule. A request that fails before its reservation has its
+ * charge run by the gateway before the error is answered (`enforceRateLimit`), so every request
+ * is counted once.
+ */
+export function uploadRateCharge(
+  rules: Record<S3RateLimitClass, RateLimitRule | undefined>,
+  userId: string,
+  operation: S3Operation,
+  outgoing: ServerResponse,
+  nowMs: number,
+): S3RateCharge | undefined {
+  if (!CHARGED_AT_RESERVATION.has(operation.op)) return undefined;
+  const rateClass = rateLimitClassOf(operation);
+  const rule = rules[rateClass];
+  if (!rule) return undefined;
+  let settled = false;
+  const key = rateLimitKey(rateClass, userId);
+  const charge: S3RateCharge = {
+    key,
+    rule,
+    get settled() {
+      return settled;
+    },
+    settle(result: RateLimitResult) {
+      settled = true;
+      applyRateLimitResult(result, rule, rateClass, outgoing, nowMs);
+    },
+    async runAlone(limiter: RateLimiter) {
+      charge.settle(await limiter.check(key, rule));
+    },
+  };
+  return charge;
+}
+
+/** The X-RateLimit-* headers of every response; over the limit, TooManyRequests (429) with Retry-After. */
+function applyRateLimitResult(result: RateLimitResult, rule: RateLimitRule, rateClass: S3RateLimitClass, outgoing: ServerResponse, nowMs: number): void {
   outgoing.setHeader('X-RateLimit-Limit', String(result.limit));
   outgoing.setHeader('X-RateLimit-Remaining', String(result.remaining));
   outgoing.setHeader('X-RateLimit-Reset', String(Math.ceil((nowMs + result.resetMs) / 1000)));

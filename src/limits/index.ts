@@ -48,7 +48,7 @@ export async function createLimits(options: LimitsOptions): Promise<Limits> {
   const { clock, logger, reservationTtlMs, loadUsage } = options;
   if (!options.redisUrl) {
     const rateLimiter = createMemoryRateLimiter({ clock });
-    const quotaStore = createMemoryQuotaStore({ clock, reservationTtlMs, loadUsage });
+    const quotaStore = createMemoryQuotaStore({ clock, reservationTtlMs, loadUsage, rateLimiter });
     return {
       rateLimiter,
       quotaStore,

@@ -1,11 +1,23 @@
 import { randomUUID } from 'node:crypto';
 import { systemClock, type Clock } from '../clock.ts';
 import { LimitsUnavailableError } from './errors.ts';
-import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
+import type { RateLimiter, RateLimitResult } from './rate-limiter.ts';
+import {
+  assertBytes,
+  assertQuota,
+  DEFAULT_RESERVATION_TTL_MS,
+  type RateCheck,
+  type QuotaStore,
+  type QuotaStoreCommonOptions,
+  type QuotaUsage,
+  type ReserveResult,
+} from './quota-store.ts';
 import { createUsageLoader } from './usage-loader.ts';
 
 export interface MemoryQuotaStoreOptions extends QuotaStoreCommonOptions {
   clock?: Clock;
+  /** Runs the rate checks `reserve` carries (the process's in-process limiter). */
+  rateLimiter?: RateLimiter;
 }
 
 interface Account {
@@ -70,21 +82,36 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
   };
 
   return {
-    async reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult> {
+    async reserve(accountId: string, bytes: number, quotaBytes: number, rateCheck?: RateCheck): Promise<ReserveResult> {
       assertBytes(bytes, 'bytes');
       assertQuota(quotaBytes);
+      let rate: RateLimitResult | undefined;
+      if (rateCheck) {
+        if (!options.rateLimiter) throw new Error('memory quota store: a rate check needs the rateLimiter option');
+        rate = await options.rateLimiter.check(rateCheck.key, rateCheck.rule);
+        if (!rate.allowed) return { ok: false, usedBytes: 0, reservedBytes: 0, quotaBytes, rate };
+      }
       return withUsage(accountId, async () => {
         const entry = synced(accountId);
         if (bytes > 0 && entry.used + entry.reserved + bytes > quotaBytes) {
-          return { ok: false, usedBytes: entry.used, reservedBytes: entry.reserved, quotaBytes };
+          return { ok: false, usedBytes: entry.used, reservedBytes: entry.reserved, quotaBytes, rate };
         }
         const reservationId = randomUUID();
         const expiresAt = clock.now().getTime() + ttlMs;
         entry.reservations.set(reservationId, { bytes, expiresAt });
         entry.reserved += bytes;
         if (expiresAt < entry.nextExpiry) entry.nextExpiry = expiresAt;
-        return { ok: true, reservationId };
+        return { ok: true, reservationId, rate };
       });
+    },
+    async settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void> {
+      assertBytes(usedBytes, 'usedBytes');
+      const entry = account(accountId);
+      for (const id of reservationIds) endReservation(entry, id);
+      reclaim(entry, clock.now().getTime());
+      entry.used = usedBytes;
+      entry.reserved = 0;
+      for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });

@@ -8,7 +8,14 @@ import { rateLimiterContract } from './rate-limiter.contract.ts';
 import { gcraStep, parseRateLimitRule } from './rate-limiter.ts';
 
 rateLimiterContract('memory', (clock) => createMemoryRateLimiter({ clock }));
-quotaStoreContract('memory', (clock, options) => createMemoryQuotaStore({ clock, ...options }));
+quotaStoreContract(
+  'memory',
+  (clock, options) => createMemoryQuotaStore({ clock, ...options }),
+  async (clock) => {
+    const limiter = createMemoryRateLimiter({ clock });
+    return { store: createMemoryQuotaStore({ clock, rateLimiter: limiter }), limiter };
+  },
+);
 
 describe('memory rate limiter', () => {
   it('forgets keys once their bucket has refilled (bounded memory)', async () => {

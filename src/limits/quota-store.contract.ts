@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fixedClock, type Clock } from '../clock.ts';
 import { isLimitsUnavailable, LimitsUnavailableError } from './errors.ts';
 import type { QuotaStore, QuotaStoreCommonOptions } from './quota-store.ts';
+import type { RateLimiter } from './rate-limiter.ts';
 
 const MiB = 1024 * 1024;
 type TestClock = ReturnType<typeof fixedClock>;
@@ -11,8 +12,56 @@ type TestClock = ReturnType<typeof fixedClock>;
  * The QuotaStore contract, run against every implementation. Account ids are unique per test, so
  * implementations may share a backend across tests.
  */
-export function quotaStoreContract(name: string, makeStore: (clock: Clock, options: QuotaStoreCommonOptions) => QuotaStore | Promise<QuotaStore>): void {
+export function quotaStoreContract(
+  name: string,
+  makeStore: (clock: Clock, options: QuotaStoreCommonOptions) => QuotaStore | Promise<QuotaStore>,
+  /** A store and the rate limiter whose state its `reserve(…, rate)` counts against. */
+  makeRated: (clock: Clock) => Promise<{ store: QuotaStore; limiter: RateLimiter }>,
+): void {
   describe(`QuotaStore contract: ${name}`, () => {
+    it('reserve runs the request rate check first, in the limiter’s own state; a denied check reserves nothing', async () => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const { store, limiter } = await makeRated(clock);
+      const account = `acct-${randomUUID()}`;
+      await store.resync(account, 0);
+      const rate = { key: `s3:write:{${account}}`, rule: { limit: 2, windowMs: 60_000 } };
+      const first = await store.reserve(account, MiB, 10 * MiB, rate);
+      expect(first).toMatchObject({ ok: true, rate: { allowed: true, limit: 2, remaining: 1 } });
+      // The limiter sees the charge: its own check takes the last request of the burst.
+      expect(await limiter.check(rate.key, rate.rule)).toMatchObject({ allowed: true, remaining: 0 });
+      const refused = await store.reserve(account, MiB, 10 * MiB, rate);
+      expect(refused.ok).toBe(false);
+      expect(refused.rate).toMatchObject({ allowed: false, remaining: 0, retryAfterMs: 30_000, retryAfterSeconds: 30 });
+      expect(await store.usage(account)).toEqual({ usedBytes: 0, reservedBytes: MiB });
+      // Half a window later one request has refilled; a quota refusal still reports the allowed rate check.
+      clock.advance(30_000);
+      const overQuota = await store.reserve(account, 10 * MiB, 10 * MiB, rate);
+      expect(overQuota).toMatchObject({ ok: false, usedBytes: 0, reservedBytes: MiB, rate: { allowed: true, remaining: 0 } });
+      await store.close();
+    });
+
+    it('settle drops the given reservations and sets used in one step, keeping the others', async () => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
+      const account = `acct-${randomUUID()}`;
+      await store.resync(account, MiB);
+      const ids: string[] = [];
+      for (const bytes of [2 * MiB, 3 * MiB, 4 * MiB]) {
+        const result = await store.reserve(account, bytes, 100 * MiB);
+        if (!result.ok) throw new Error('reservation refused');
+        ids.push(result.reservationId);
+      }
+      await store.settle(account, 4 * MiB, [ids[0]!, ids[1]!]);
+      expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 4 * MiB });
+      // Settling reservations already gone (or never made) changes only used.
+      await store.settle(account, 5 * MiB, [ids[0]!, 'no-such-reservation']);
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: 4 * MiB });
+      await store.settle(account, 9 * MiB, [ids[2]!]);
+      expect(await store.usage(account)).toEqual({ usedBytes: 9 * MiB, reservedBytes: 0 });
+      await expect(store.settle(account, -1, [])).rejects.toThrow(RangeError);
+      await store.close();
+    });
+
     const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
       const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
       const store = await makeStore(clock, { reservationTtlMs: 3_600_000, ...options });

@@ -15,7 +15,21 @@
  * Byte counts are non-negative safe integers; a quota may be `Infinity` (unlimited).
  */
 
-export type ReserveResult = { ok: true; reservationId: string } | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number };
+import type { RateLimitResult, RateLimitRule } from './rate-limiter.ts';
+
+/**
+ * With a `rate` check, `rate` holds its result; a denied rate check reserves nothing (the result
+ * is then `ok: false` with `rate.allowed === false`: callers look at `rate` first).
+ */
+export type ReserveResult = ({ ok: true; reservationId: string } | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number }) & {
+  rate?: RateLimitResult;
+};
+
+/** A rate-limit check run in the same atomic step (Redis: the same script) as a reservation. */
+export interface RateCheck {
+  key: string;
+  rule: RateLimitRule;
+}
 
 export interface QuotaUsage {
   usedBytes: number;
@@ -26,8 +40,16 @@ export interface QuotaStore {
   /**
    * Reserves `bytes` if `used + reserved + bytes <= quotaBytes`. For an overwrite pass only the
    * growth (`max(0, newSize − previousSize)`); 0 bytes always succeeds, even over quota.
+   * With `rate`, the request's rate-limit check runs first in the same step (one Redis round trip
+   * for both); it counts against the same state as `RateLimiter.check(rate.key, rate.rule)` of the
+   * same backend, and a store failure fails both (the caller fails the rate check open).
    */
-  reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult>;
+  reserve(accountId: string, bytes: number, quotaBytes: number, rate?: RateCheck): Promise<ReserveResult>;
+  /**
+   * The end of a write in one step: drops the reservations and sets `used` from the database's
+   * figure (as `release` for each, then `resync`), so the store never undercounts in between.
+   */
+  settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void>;
   /**
    * Ends a reservation and adds `actualDeltaBytes` (may be negative: overwrite with a smaller
    * object) to `used`. The delta is applied even if the reservation already expired — the bytes are

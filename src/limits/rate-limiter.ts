@@ -63,6 +63,18 @@ export interface RateLimiter {
 }
 
 /**
+ * A request's rate-limit check handed on to its quota reservation, so that with Redis an upload's
+ * rate check and reservation are one script (one round trip) instead of two. Whoever runs the
+ * check calls `settle` exactly once with the result; `settle` throws to refuse the request (the
+ * gateway's throws TooManyRequests after setting the X-RateLimit-* headers).
+ */
+export interface RateCharge {
+  key: string;
+  rule: RateLimitRule;
+  settle(result: RateLimitResult): void;
+}
+
+/**
  * Parses `LIMIT/WINDOW`, window as `500ms`, `1s`, `1m`, `1h` or plain milliseconds (`100/1s`,
  * `5/1m`). The `RATE_LIMIT_*` settings and their defaults live in the config schema, which uses this.
  */

@@ -4,7 +4,10 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger, withTimeout } from './errors.ts';
 import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
+import type { RateCheck } from './quota-store.ts';
+import type { RateLimitResult } from './rate-limiter.ts';
 import { defineScripts } from './redis-scripts.ts';
+import { DEFAULT_EXPIRY_SLACK_MS, GCRA_LUA_FUNCTION, gcraResult, rateLimitRedisKey } from './redis-rate-limiter.ts';
 import { createUsageLoader } from './usage-loader.ts';
 
 /*
@@ -49,12 +52,7 @@ local function addUsed(delta)
 end
 `;
 
-const SCRIPTS = {
-  // ARGV: nowMs, bytes, quotaBytes (-1 = unlimited), reservationId, expiresAtMs → {status 1|0|-1 unsynced, used, reserved}
-  quotaReserve: {
-    numberOfKeys: 3,
-    lua: `${PRELUDE}
-reclaim(ARGV[1])
+const RESERVE = `
 local state = redis.call('HMGET', KEYS[1], 'used', 'reserved')
 if not state[1] then return {-1, 0, 0} end
 local used = tonumber(state[1])
@@ -65,7 +63,44 @@ if bytes > 0 and quota >= 0 and used + reserved + bytes > quota then return {0, 
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[2])
 adjustReserved(ARGV[2])
-return {1, used, reserved + bytes}`,
+return {1, used, reserved + bytes}`;
+
+const SCRIPTS = {
+  // ARGV: nowMs, bytes, quotaBytes (-1 = unlimited), reservationId, expiresAtMs → {status 1|0|-1 unsynced, used, reserved}
+  quotaReserve: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+reclaim(ARGV[1])
+${RESERVE}`,
+  },
+  // The rate-limit check of the same request first (KEYS[4], the rate limiter's key; ARGV[6..8]:
+  // limit, windowMs, expirySlackMs), then the reservation: an upload's two checks in one round
+  // trip. → {status, used, reserved, allowed, remaining, resetMs, retryAfterMs}; a denied rate
+  // check reserves nothing (status 0).
+  quotaReserveRated: {
+    numberOfKeys: 4,
+    lua: `${PRELUDE}
+${GCRA_LUA_FUNCTION}
+local rate = gcra(KEYS[4], ARGV[1], ARGV[6], ARGV[7], ARGV[8])
+if rate[1] == 0 then return {0, 0, 0, rate[1], rate[2], rate[3], rate[4]} end
+reclaim(ARGV[1])
+local function reserve()
+${RESERVE}
+end
+local result = reserve()
+return {result[1], result[2], result[3], rate[1], rate[2], rate[3], rate[4]}`,
+  },
+  // ARGV: nowMs, usedBytes, reservationId… → the end of a write: drops its reservations, sets used
+  // and recounts reserved (release for each, then resync) in one round trip.
+  quotaSettle: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+for i = 3, #ARGV do endReservation(ARGV[i]) end
+reclaim(ARGV[1])
+local reserved = 0
+for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
+redis.call('HSET', KEYS[1], 'used', ARGV[2], 'reserved', string.format('%d', reserved))
+return 1`,
   },
   // ARGV: reservationId, deltaBytes
   quotaCommit: {
@@ -129,9 +164,9 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     return [base, `${base}:expiry`, `${base}:bytes`];
   };
 
-  const run = async <T>(name: keyof typeof SCRIPTS, accountId: string, args: (string | number)[]): Promise<T> => {
+  const run = async <T>(name: keyof typeof SCRIPTS, accountId: string, args: (string | number)[], extraKeys: string[] = []): Promise<T> => {
     try {
-      const reply = (await withTimeout(scripts[name](...keys(accountId), ...args), timeoutMs, `quota ${name}`)) as T;
+      const reply = (await withTimeout(scripts[name](...keys(accountId), ...extraKeys, ...args), timeoutMs, `quota ${name}`)) as T;
       outage.success();
       return reply;
     } catch (error) {
@@ -148,18 +183,38 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   });
 
   return {
-    async reserve(accountId: string, bytes: number, quotaBytes: number): Promise<ReserveResult> {
+    async reserve(accountId: string, bytes: number, quotaBytes: number, rate?: RateCheck): Promise<ReserveResult> {
       assertBytes(bytes, 'bytes');
       assertQuota(quotaBytes);
+      // An unsynced account is loaded and the reservation retried: the rate check ran (and counted) in the first attempt.
+      let pendingRate = rate;
+      let rateResult: RateLimitResult | undefined;
       return withUsage(accountId, async () => {
+        const withRate = pendingRate;
+        pendingRate = undefined;
         const now = clock.now().getTime();
         const reservationId = randomUUID();
         const quotaArg = quotaBytes === Infinity ? -1 : quotaBytes;
-        const [status, used, reserved] = await run<number[]>('quotaReserve', accountId, [now, bytes, quotaArg, reservationId, now + ttlMs]);
+        const args = [now, bytes, quotaArg, reservationId, now + ttlMs];
+        const reply = withRate
+          ? await run<number[]>(
+              'quotaReserveRated',
+              accountId,
+              [...args, withRate.rule.limit, withRate.rule.windowMs, DEFAULT_EXPIRY_SLACK_MS],
+              [rateLimitRedisKey(prefix, withRate.key, withRate.rule)],
+            )
+          : await run<number[]>('quotaReserve', accountId, args);
+        if (withRate) rateResult = gcraResult(withRate.rule, reply.slice(3));
+        if (rateResult && !rateResult.allowed) return { ok: false, usedBytes: 0, reservedBytes: 0, quotaBytes, rate: rateResult };
+        const [status, used, reserved] = reply;
         if (status === -1) throw unsynced(accountId);
-        if (status === 1) return { ok: true, reservationId };
-        return { ok: false, usedBytes: used, reservedBytes: reserved, quotaBytes };
+        if (status === 1) return { ok: true, reservationId, rate: rateResult };
+        return { ok: false, usedBytes: used!, reservedBytes: reserved!, quotaBytes, rate: rateResult };
       });
+    },
+    async settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void> {
+      assertBytes(usedBytes, 'usedBytes');
+      await run('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...reservationIds]);
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });

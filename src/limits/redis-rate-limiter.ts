@@ -14,30 +14,49 @@ import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, t
  * TTL gets a slack: a key must never vanish before its bucket is full by any caller's clock.
  * Returns {allowed 1|0, remaining, resetMs, retryAfterMs}.
  */
-const GCRA_LUA = `
-local now = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
-local slack = tonumber(ARGV[4])
-local capacity = limit * window
-local t = now
-local excess = 0
-local raw = redis.call('GET', KEYS[1])
-if raw then
-  local sep = string.find(raw, ' ', 1, true)
-  local anchor = tonumber(string.sub(raw, 1, sep - 1))
-  if anchor > t then t = anchor end
-  excess = tonumber(string.sub(raw, sep + 1)) - (t - anchor) * limit
-  if excess < 0 then excess = 0 end
+export const GCRA_LUA_FUNCTION = `
+local function gcra(key, now, limit, window, slack)
+  now = tonumber(now)
+  limit = tonumber(limit)
+  window = tonumber(window)
+  slack = tonumber(slack)
+  local capacity = limit * window
+  local t = now
+  local excess = 0
+  local raw = redis.call('GET', key)
+  if raw then
+    local sep = string.find(raw, ' ', 1, true)
+    local anchor = tonumber(string.sub(raw, 1, sep - 1))
+    if anchor > t then t = anchor end
+    excess = tonumber(string.sub(raw, sep + 1)) - (t - anchor) * limit
+    if excess < 0 then excess = 0 end
+  end
+  if excess + window <= capacity then
+    local nextExcess = excess + window
+    local resetMs = math.ceil(nextExcess / limit)
+    redis.call('SET', key, string.format('%d %d', t, nextExcess), 'PX', string.format('%d', resetMs + slack))
+    return {1, math.floor((capacity - nextExcess) / window), resetMs, 0}
+  end
+  return {0, 0, math.ceil(excess / limit), math.ceil((excess + window - capacity) / limit)}
 end
-if excess + window <= capacity then
-  local nextExcess = excess + window
-  local resetMs = math.ceil(nextExcess / limit)
-  redis.call('SET', KEYS[1], string.format('%d %d', t, nextExcess), 'PX', string.format('%d', resetMs + slack))
-  return {1, math.floor((capacity - nextExcess) / window), resetMs, 0}
-end
-return {0, 0, math.ceil(excess / limit), math.ceil((excess + window - capacity) / limit)}
 `;
+
+const GCRA_LUA = `${GCRA_LUA_FUNCTION}
+return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`;
+
+/** The Redis key of a rate-limit state (shared with the quota store's combined reserve script). */
+export function rateLimitRedisKey(keyPrefix: string, key: string, rule: RateLimitRule): string {
+  return `${keyPrefix}rl:${rule.limit}/${rule.windowMs}:${key}`;
+}
+
+/** Reads a `gcra` reply ({allowed, remaining, resetMs, retryAfterMs}) as a RateLimitResult. */
+export function gcraResult(rule: RateLimitRule, [allowed, remaining, resetMs, retryAfterMs]: number[]): RateLimitResult {
+  if (allowed === 1) return { allowed: true, limit: rule.limit, remaining: remaining!, resetMs: resetMs! };
+  return { allowed: false, limit: rule.limit, remaining: 0, resetMs: resetMs!, retryAfterMs: retryAfterMs!, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs! / 1000)) };
+}
+
+/** Keys live this much longer than "until refilled" by default (see `expirySlackMs`). */
+export const DEFAULT_EXPIRY_SLACK_MS = 1_000;
 
 export interface RedisRateLimiterOptions {
   redis: Redis;
@@ -66,7 +85,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
   const clock = options.clock ?? systemClock;
   const keyPrefix = options.keyPrefix ?? '';
   const timeoutMs = options.timeoutMs ?? 100;
-  const expirySlackMs = options.expirySlackMs ?? 1_000;
+  const expirySlackMs = options.expirySlackMs ?? DEFAULT_EXPIRY_SLACK_MS;
   const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'rate limiter');
   const scripts = defineScripts(options.redis, { rateLimitGcra: { numberOfKeys: 1, lua: GCRA_LUA } });
 
@@ -76,16 +95,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       const now = clock.now().getTime();
       let reply: number[];
       try {
-        const redisKey = `${keyPrefix}rl:${rule.limit}/${rule.windowMs}:${key}`;
+        const redisKey = rateLimitRedisKey(keyPrefix, key, rule);
         reply = (await withTimeout(scripts.rateLimitGcra(redisKey, now, rule.limit, rule.windowMs, expirySlackMs), timeoutMs, 'rate limit check')) as number[];
       } catch (error) {
         outage.failure(error);
         return failOpenResult(rule);
       }
       outage.success();
-      const [allowed, remaining, resetMs, retryAfterMs] = reply;
-      if (allowed === 1) return { allowed: true, limit: rule.limit, remaining, resetMs };
-      return { allowed: false, limit: rule.limit, remaining: 0, resetMs, retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+      return gcraResult(rule, reply);
     },
     async close() {},
   };

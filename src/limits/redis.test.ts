@@ -64,7 +64,14 @@ afterAll(async () => {
 const FROZEN_CLOCK_SLACK_MS = 600_000;
 
 rateLimiterContract('redis', (clock) => createRedisRateLimiter({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS }));
-quotaStoreContract('redis', (clock, options) => createRedisQuotaStore({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, ...options }));
+quotaStoreContract(
+  'redis',
+  (clock, options) => createRedisQuotaStore({ redis, clock, keyPrefix: 'contract:', timeoutMs: RELAXED_TIMEOUT_MS, ...options }),
+  async (clock) => ({
+    store: createRedisQuotaStore({ redis, clock, keyPrefix: 'rated:', timeoutMs: RELAXED_TIMEOUT_MS }),
+    limiter: createRedisRateLimiter({ redis, clock, keyPrefix: 'rated:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS }),
+  }),
+);
 
 describe('Redis limits shared between processes', () => {
   it('two clients (two gateway processes) share one rate limit', async () => {

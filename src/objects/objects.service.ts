@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RateCharge } from '../limits/rate-limiter.ts';
 import type { BucketsUsecases } from '../buckets/buckets.usecases.ts';
 import type { ChecksumAlgorithm } from '../checksums/checksums.ts';
 import type { Clock } from '../clock.ts';
@@ -64,6 +65,8 @@ export interface PutObjectRequest extends ObjectRef, Cancellable {
   acl?: CannedAcl;
   /** S3 conditional write (If-Match / If-None-Match); decided by the backend at commit (see WriteConditions). */
   conditions?: WriteConditions;
+  /** The request's rate-limit check, run with the quota reservation (one Redis round trip); see RateCharge. */
+  rateCharge?: RateCharge;
 }
 
 export interface CopyObjectRequest extends ObjectRef, Cancellable {
@@ -85,6 +88,8 @@ export interface UploadPartRequest extends ObjectRef, Cancellable {
   reserveBytes: number;
   beforeBody?: () => void;
   open: () => UploadSource;
+  /** As PutObjectRequest.rateCharge. */
+  rateCharge?: RateCharge;
 }
 
 export interface UploadPartCopyRequest extends ObjectRef, Cancellable {
@@ -359,10 +364,16 @@ export function createObjectsService(deps: {
    * QUOTA_WARNING_RATIO of the quota with this write (before < 80 % ≤ after; "before" is the settled
    * figure minus what this write was admitted for, so no extra read is needed).
    */
-  async function withQuota<T>(principal: Principal, ref: ObjectRef, reserveBytes: number, write: (admit: AdmitWrite) => Promise<T>, beforeWrite?: () => void): Promise<T> {
+  async function withQuota<T>(
+    principal: Principal,
+    ref: ObjectRef & { rateCharge?: RateCharge },
+    reserveBytes: number,
+    write: (admit: AdmitWrite) => Promise<T>,
+    beforeWrite?: () => void,
+  ): Promise<T> {
     let hold;
     try {
-      hold = await quotas.reserve(principal.accountId, reserveBytes);
+      hold = await quotas.reserve(principal.accountId, reserveBytes, ref.rateCharge);
     } catch (error) {
       await noteRefusal(principal, ref, error);
       throw error;

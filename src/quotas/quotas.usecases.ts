@@ -2,6 +2,7 @@ import type { AccountsRepository } from '../accounts/accounts.repository.ts';
 import type { BucketsRepository } from '../buckets/buckets.repository.ts';
 import { createAccountCounter } from '../limits/account-counter.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
+import { failOpenResult, type RateCharge } from '../limits/rate-limiter.ts';
 import type { QuotaStore } from '../limits/quota-store.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
@@ -145,13 +146,16 @@ export function createQuotasUsecases(deps: {
    * the reservation id, or undefined when the store is unavailable and the check fell back to
    * stored usage, where the write must fit with `wholeChange` bytes on top.
    */
-  async function take(userId: string, quotaBytes: number, bytes: number, wholeChange: number): Promise<string | undefined> {
+  async function take(userId: string, quotaBytes: number, bytes: number, wholeChange: number, charge?: RateCharge): Promise<string | undefined> {
     try {
-      const result = await quotaStore.reserve(userId, bytes, quotaBytes);
+      const result = await quotaStore.reserve(userId, bytes, quotaBytes, charge && { key: charge.key, rule: charge.rule });
+      if (charge) charge.settle(result.rate ?? failOpenResult(charge.rule));
       if (!result.ok) throw quotaExceededError({ ...result, requestedBytes: bytes });
       return result.reservationId;
     } catch (error) {
       if (!isLimitsUnavailable(error)) throw error;
+      // The store failed before answering: the rate check fails open, as RateLimiter.check does.
+      charge?.settle(failOpenResult(charge.rule));
       logger.warn('quota store unavailable: checking against stored usage without a reservation', { userId });
       const used = await usedBytes(userId);
       if (used + wholeChange > quotaBytes) throw quotaExceededError({ usedBytes: used, reservedBytes: 0, quotaBytes, requestedBytes: wholeChange });
@@ -179,17 +183,19 @@ export function createQuotasUsecases(deps: {
      * it replaces) before its body is read; throws QuotaExceeded (403) when it cannot fit. Pass
      * the hold's `admit` to the backend: it settles the write against what it really replaces.
      * With the store unavailable (Redis down) the checks fall back to the backend's usage without
-     * a reservation.
+     * a reservation. A `charge` (the request's rate-limit check) runs in the same store call as the
+     * reservation: with Redis, the upload's one round trip before its body.
      */
-    async reserve(userId: string, growthBytes: number): Promise<QuotaHold> {
+    async reserve(userId: string, growthBytes: number, charge?: RateCharge): Promise<QuotaHold> {
       const reservations: string[] = [];
       // Read once per write: the reservation, the admission at commit and the quota events use the same figure.
       const quotaBytes = quotaOf(userId);
       /** Bytes this hold has already been admitted for (reserved, or checked during an outage). */
       let held = Math.max(0, growthBytes);
-      // A write that adds nothing needs no reservation (the store would grant it even over quota).
-      if (held > 0) {
-        const id = await take(userId, quotaBytes, held, held);
+      // A write that adds nothing needs no reservation (the store would grant it even over quota),
+      // unless it carries its rate check: then a 0-byte one, dropped at settle.
+      if (held > 0 || charge) {
+        const id = await take(userId, quotaBytes, held, held, charge);
         if (id) reservations.push(id);
       }
       let releaseObject: (() => void) | undefined;
@@ -221,12 +227,11 @@ export function createQuotasUsecases(deps: {
           if (settled) return undefined;
           settled = true;
           try {
-            const used = await resync(userId);
-            for (const id of reservations) {
-              await quotaStore.release(userId, id).catch((error: unknown) => {
-                if (!isLimitsUnavailable(error)) throw error;
-              });
-            }
+            // One store call: the reservations end and the figure is pushed in the same step.
+            const used = await usedBytes(userId);
+            await quotaStore.settle(userId, used, reservations).catch((error: unknown) => {
+              if (!isLimitsUnavailable(error)) throw error;
+            });
             return used;
           } finally {
             // The committed object (if any) is in the backend's count by now.
