@@ -1,4 +1,4 @@
-import { countObjects } from '../storage/count-objects.ts';
+import { countStoredVersions } from '../storage/count-objects.ts';
 import type { StorageBackend } from '../storage/storage-backend.ts';
 
 export interface BucketRecount {
@@ -9,11 +9,12 @@ export interface BucketRecount {
 }
 
 /**
- * Recounts a bucket's usage by walking its listing (objects, multipart uploads and their parts)
- * and compares it with the usage the backend records: an independent check of the counters.
+ * Recounts a bucket's usage by walking its listings (every stored version, noncurrent ones
+ * included, as usage counts them; multipart uploads and their parts) and compares it with the
+ * usage the backend records: an independent check of the counters.
  */
 export async function recountBucket(backend: StorageBackend, bucket: string, label: string): Promise<BucketRecount> {
-  const recounted = { ...(await countObjects(backend, bucket)), multipartBytes: 0 };
+  const recounted = { ...(await countStoredVersions(backend, bucket)), multipartBytes: 0 };
   let keyMarker: string | undefined;
   let uploadIdMarker: string | undefined;
   for (;;) {

@@ -43,13 +43,20 @@ export function prepareCompletedUploadStatements(db: Database.Database) {
 /** What is kept of a completion: the part list it was asked with (number, bare lower-case ETag) and its answer. */
 export interface RememberedCompletion {
   parts: [number, string][];
-  result: { etag: string; size: number; lastModified: number; checksum?: ObjectChecksum };
+  result: { etag: string; size: number; lastModified: number; checksum?: ObjectChecksum; versionId?: string };
 }
 
 export function encodeCompletion(parts: readonly { partNumber: number; etag: string }[], result: WriteResult): string {
   const remembered: RememberedCompletion = {
     parts: parts.map((part) => [part.partNumber, bareEtag(part.etag).toLowerCase()]),
-    result: { etag: result.etag, size: result.size, lastModified: result.lastModified.getTime(), ...(result.checksum ? { checksum: result.checksum } : {}) },
+    result: {
+      etag: result.etag,
+      size: result.size,
+      lastModified: result.lastModified.getTime(),
+      ...(result.checksum ? { checksum: result.checksum } : {}),
+      // A retried completion in a versioned bucket names the version the first one created.
+      ...(result.versionId !== undefined ? { versionId: result.versionId } : {}),
+    },
   };
   return JSON.stringify(remembered);
 }
@@ -64,5 +71,11 @@ export function replayCompletion(encoded: string | undefined, requested: readonl
     if (requested[index]!.partNumber !== partNumber || bareEtag(requested[index]!.etag).toLowerCase() !== etag) return undefined;
   }
   const { result } = remembered;
-  return { etag: result.etag, size: result.size, lastModified: new Date(result.lastModified), ...(result.checksum ? { checksum: result.checksum } : {}) };
+  return {
+    etag: result.etag,
+    size: result.size,
+    lastModified: new Date(result.lastModified),
+    ...(result.checksum ? { checksum: result.checksum } : {}),
+    ...(result.versionId !== undefined ? { versionId: result.versionId } : {}),
+  };
 }

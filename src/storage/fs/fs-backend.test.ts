@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { bodyOf, expectS3Error, failingBody, md5Base64, readAll, runStorageBackendContract } from '../storage-backend.contract.ts';
 import type { ObjectMetadata } from '../storage-backend.ts';
 import { createFsBackend, type FsBackend } from './fs-backend.ts';
+import { SCHEMA_VERSION } from './fs-index.ts';
 
 const MiB = 1024 * 1024;
 const meta = (): ObjectMetadata => ({ userMetadata: {} });
@@ -313,7 +314,7 @@ describe('fs backend specifics', () => {
 
     const db = new Database(path.join(dataDir, 'index.sqlite'), { readonly: true });
     try {
-      expect(db.pragma('user_version', { simple: true })).toBe(1);
+      expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
       expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     } finally {
       db.close();

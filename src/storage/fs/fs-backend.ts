@@ -57,7 +57,21 @@ import type {
   WriteConditions,
   WriteResult,
 } from '../storage-backend.ts';
-import { AdmissionStale, FsIndex, type ObjectListRow, type ObjectRecord, type PartRecord, type Segment, type UploadListRow, type UploadRecord } from './fs-index.ts';
+import {
+  AdmissionStale,
+  FsIndex,
+  isWellFormedVersionId,
+  type DeleteMarkerRecord,
+  type NewObjectRecord,
+  type ObjectListRow,
+  type ObjectRecord,
+  type PartRecord,
+  type Segment,
+  type UploadListRow,
+  type UploadRecord,
+  type VersionDeleteResult,
+  type VersionListRow,
+} from './fs-index.ts';
 import { delimitedWalk, startsWith, utf8, type ScanCursor } from './key-range.ts';
 import { SegmentReader, bufferStream, openPieces, readPieces, type ReadPiece } from './segment-reader.ts';
 import { systemClock, type Clock } from '../../clock.ts';
@@ -65,7 +79,15 @@ import type { Logger } from '../../logger.ts';
 import { createSpaceReserve, freeSpace, isDiskFull, isLowOnSpace, storageError, type SpaceReserve } from './disk-space.ts';
 import { claimOwner, type FileOwner } from './file-owners.ts';
 import { sweepOrphans, type SweepReport } from './orphan-sweep.ts';
-import type { DeleteObjectResult, ListObjectVersionsInput, ListObjectVersionsOutput, ObjectIdentifier, StorageHealth, VersioningStatus } from '../storage-backend.ts';
+import type {
+  DeletedObject,
+  DeleteObjectResult,
+  ListObjectVersionsInput,
+  ListObjectVersionsOutput,
+  ObjectIdentifier,
+  StorageHealth,
+  VersioningStatus,
+} from '../storage-backend.ts';
 import { settledChecksum, type UploadChecksum } from '../storage-backend.ts';
 import type { JournalHook } from '../../events/events.ts';
 import { partByteRange } from '../part-number.ts';
@@ -290,10 +312,11 @@ class FsStorageBackend implements FsBackend {
         if (!usage) throw noSuchBucket(bucket);
         return usage;
       },
-      // Undefined for a missing bucket, so the caller's headObject reports NoSuchBucket.
-      // The object's row first: an overwrite (the common case) answers in one query; only a new
-      // key asks whether the bucket exists (0) or not (undefined).
-      storedSize: (bucket, key) => index.objectSize(bucket, utf8(key)) ?? (index.bucketExists(bucket) ? 0 : undefined),
+      // What a write would replace (FsIndex.replacedByWrite): the current object when Unversioned,
+      // 0 when Enabled, the null version when Suspended. Undefined for a missing bucket, so the
+      // caller's headObject reports NoSuchBucket. An overwrite in an Unversioned bucket (the
+      // common case) answers from the object's cached row alone.
+      storedSize: (bucket, key) => index.replacedByWrite(bucket, utf8(key))?.bytes,
       // The counters change in the transactions that change the rows a recount lists: no drift to correct.
       correctUsage: () => {},
       countUploads: async (bucket) => index.countUploads(bucket),
@@ -530,11 +553,43 @@ class FsStorageBackend implements FsBackend {
     if (!this.index.bucketExists(bucket)) throw noSuchBucket(bucket);
   }
 
-  private requireObject(bucket: string, key: string): ObjectRecord {
-    const record = this.index.getObject(bucket, utf8(key));
+  /**
+   * The current object, or one version by its id (S3's rules: NoSuchVersion, InvalidArgument for a
+   * malformed id, MethodNotAllowed for a delete marker named by its id, NoSuchKey with the marker's
+   * headers when the latest version is a delete marker).
+   */
+  private requireObject(bucket: string, key: string, versionId?: string): ObjectRecord {
+    const name = utf8(key);
+    if (versionId !== undefined) return this.requireVersion(bucket, key, name, versionId);
+    const record = this.index.getObject(bucket, name);
     if (record) return record;
     this.requireBucket(bucket);
-    throw new S3Error('NoSuchKey', undefined, { details: { Key: key } });
+    // Only a miss pays for the marker lookup.
+    const marker = this.index.latestMarker(bucket, name);
+    throw new S3Error('NoSuchKey', undefined, { details: { Key: key }, headers: marker && markerHeaders(marker) });
+  }
+
+  /** A copy source: S3 refuses a delete marker named by its id with 400 InvalidRequest (not 405). */
+  private requireCopySource(bucket: string, key: string, versionId: string | undefined): ObjectRecord {
+    try {
+      return this.requireObject(bucket, key, versionId);
+    } catch (error) {
+      if (error instanceof S3Error && error.code === 'MethodNotAllowed') {
+        throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
+      }
+      throw error;
+    }
+  }
+
+  private requireVersion(bucket: string, key: string, name: Buffer, versionId: string): ObjectRecord {
+    checkVersionId(versionId);
+    const found = this.index.getVersion(bucket, name, versionId);
+    if (found === undefined) {
+      this.requireBucket(bucket);
+      throw new S3Error('NoSuchVersion', undefined, { details: { Key: key, VersionId: versionId } });
+    }
+    if ('marker' in found) throw methodNotAllowedOnMarker(found.marker);
+    return found.record;
   }
 
   private requireUpload(bucket: string, key: string, uploadId: string): UploadRecord {
@@ -565,6 +620,7 @@ class FsStorageBackend implements FsBackend {
       checksum: record.checksum,
       tagCount: Object.keys(record.tags).length,
       partsCount: record.partsCount,
+      versionId: record.versioned ? record.versionId : undefined,
     });
     this.infos.set(record, info);
     return info;
@@ -616,29 +672,31 @@ class FsStorageBackend implements FsBackend {
   }
 
   /** What committing `record` would change, as the index stands now (re-measured at commit). */
-  private objectChange(record: ObjectRecord): UsageChange {
-    const old = this.index.objectSize(record.bucket, record.key);
-    return { bytes: record.size - (old ?? 0), objects: old === undefined ? 1 : 0 };
+  private objectChange(record: NewObjectRecord): UsageChange {
+    const replaced = this.index.replacedByWrite(record.bucket, record.key) ?? { bytes: 0, objects: 0 };
+    return { bytes: record.size - replaced.bytes, objects: 1 - replaced.objects };
   }
 
   /**
    * Commits an object row through its admission; unlinks the new files if that fails (or is
-   * refused: the key keeps what it holds) and the old version's if it succeeds.
+   * refused: the key keeps what it holds) and the replaced version's if it succeeds. Returns the
+   * version id S3 shows for the new version (undefined in an Unversioned bucket).
    */
-  private async commitObject(record: ObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal, conditions?: WriteConditions): Promise<void> {
+  private async commitObject(record: NewObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal, conditions?: WriteConditions): Promise<string | undefined> {
     const newFiles = record.segments.map((s) => s.file);
-    let orphans: string[] | null;
+    let committed: { orphans: string[]; versionId?: string } | null;
     try {
-      orphans = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
+      committed = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
     } catch (error) {
       await this.discard(newFiles);
       throw error;
     }
-    if (orphans === null) {
+    if (committed === null) {
       await this.discard(newFiles);
       throw noSuchBucket(record.bucket);
     }
-    await this.discard(orphans);
+    await this.discard(committed.orphans);
+    return committed.versionId;
   }
 
   private async commitReceivedPart(
@@ -698,7 +756,7 @@ class FsStorageBackend implements FsBackend {
   async putObject(input: PutObjectInput): Promise<WriteResult> {
     this.requireBucket(input.bucket);
     const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true, declared: input.checksum, signal: input.signal });
-    const record: ObjectRecord = {
+    const record: NewObjectRecord = {
       bucket: input.bucket,
       key: utf8(input.key),
       size: received.size,
@@ -710,12 +768,12 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions);
-    return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
+    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions);
+    return withVersion({ etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum }, versionId);
   }
 
   async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
-    const record = this.requireObject(input.bucket, input.key);
+    const record = this.requireObject(input.bucket, input.key, input.versionId);
     const info = this.info(record, input.key);
     evaluateConditions(info, input.conditions);
     if (input.partNumber === undefined && !input.withParts) return info;
@@ -733,7 +791,7 @@ class FsStorageBackend implements FsBackend {
     let range: { start: number; end: number } | undefined;
     let opened: Readable | Buffer;
     for (let attempt = 1; ; attempt++) {
-      record = this.requireObject(input.bucket, input.key);
+      record = this.requireObject(input.bucket, input.key, input.versionId);
       info = this.info(record, input.key);
       evaluateConditions(info, input.conditions);
       range = input.partNumber !== undefined ? partByteRange(record.size, partSizes(record), input.partNumber) : input.range ? resolveRange(input.range, record.size) : undefined;
@@ -765,44 +823,100 @@ class FsStorageBackend implements FsBackend {
   }
 
   async deleteObject(input: { bucket: string; key: string; versionId?: string } & Journaled): Promise<DeleteObjectResult> {
-    this.requireBucket(input.bucket);
+    if (input.versionId !== undefined) checkVersionId(input.versionId);
     // The hook hears of a missing key too (replaced: false): it decides whether that is an event.
-    await this.freeing(
-      () => this.index.deleteObjects(input.bucket, [utf8(input.key)], input.journal, true),
-      (orphans) => orphans,
+    const change = await this.freeing(
+      () => this.index.deleteObjects(input.bucket, [{ key: utf8(input.key), versionId: input.versionId }], input.journal, true),
+      (done) => done?.orphans ?? [],
     );
-    return {};
+    if (change === null) throw noSuchBucket(input.bucket);
+    const result = change.results[0]!;
+    const out: DeleteObjectResult = {};
+    if (result.versionId !== undefined) out.versionId = result.versionId;
+    if (result.deleteMarker) out.deleteMarker = true;
+    return out;
   }
 
   async deleteObjects(input: { bucket: string; objects: ObjectIdentifier[] } & Journaled): Promise<DeleteObjectsOutput> {
     this.requireBucket(input.bucket);
-    await this.freeing(
+    // A malformed version id fails its own entry (S3 reports it in <Error>), not the batch.
+    const valid: ObjectIdentifier[] = [];
+    const errors: DeleteObjectsOutput['errors'] = [];
+    for (const object of input.objects) {
+      if (object.versionId === undefined || isWellFormedVersionId(object.versionId)) valid.push(object);
+      else errors.push({ key: object.key, versionId: object.versionId, code: 'InvalidArgument', message: INVALID_VERSION_ID });
+    }
+    const change = await this.freeing(
       () =>
         this.index.deleteObjects(
           input.bucket,
-          input.objects.map((o) => utf8(o.key)),
+          valid.map((o) => ({ key: utf8(o.key), versionId: o.versionId })),
           input.journal,
         ),
-      (orphans) => orphans,
+      (done) => done?.orphans ?? [],
     );
-    return { deleted: input.objects.map((o) => ({ key: o.key })), errors: [] };
+    if (change === null) throw noSuchBucket(input.bucket);
+    return { deleted: valid.map((object, index) => deletedEntry(object, change.results[index]!)), errors };
   }
 
   async getBucketVersioning(bucket: string): Promise<VersioningStatus> {
-    this.requireBucket(bucket);
-    return 'Unversioned';
+    const status = this.index.bucketVersioning(bucket);
+    if (status === undefined) throw noSuchBucket(bucket);
+    return status;
   }
 
-  async putBucketVersioning(_bucket: string, _status: 'Enabled' | 'Suspended'): Promise<void> {
-    throw new S3Error('NotImplemented');
+  async putBucketVersioning(bucket: string, status: 'Enabled' | 'Suspended'): Promise<void> {
+    if (!this.index.setBucketVersioning(bucket, status)) throw noSuchBucket(bucket);
+    await this.index.flushed();
   }
 
-  async listObjectVersions(_input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput> {
-    throw new S3Error('NotImplemented');
+  async listObjectVersions(input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput> {
+    this.requireBucket(input.bucket);
+    const prefix = utf8(input.prefix ?? '');
+    const marker = input.keyMarker !== undefined && input.keyMarker !== '' ? utf8(input.keyMarker) : undefined;
+    let initialCursor: ScanCursor<VersionListRow> | undefined;
+    if (input.versionIdMarker !== undefined && input.versionIdMarker !== '') {
+      if (!marker) throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', { details: { ArgumentName: 'version-id-marker' } });
+      checkVersionId(input.versionIdMarker);
+      // Resume right after that version of the key-marker's key; a version gone meanwhile resumes
+      // after the key (as a key-marker alone does).
+      const seq = startsWith(marker, prefix) ? this.index.versionSeq(input.bucket, marker, input.versionIdMarker) : undefined;
+      if (seq !== undefined) {
+        initialCursor = { kind: 'row', row: { key: marker, versionId: input.versionIdMarker, seq, deleteMarker: false, isLatest: false, size: 0, etag: '', lastModified: 0 } };
+      }
+    }
+    const walk = await delimitedWalk<VersionListRow>({
+      prefix,
+      delimiter: input.delimiter ? utf8(input.delimiter) : undefined,
+      marker,
+      initialCursor,
+      max: clampMax(input.maxKeys),
+      scan: (cursor, upper, limit) => this.index.scanVersions(input.bucket, cursor, upper, limit),
+    });
+    const out: ListObjectVersionsOutput = {
+      entries: walk.rows.map((row) => ({
+        key: row.key.toString('utf8'),
+        versionId: row.versionId,
+        isLatest: row.isLatest,
+        lastModified: new Date(row.lastModified),
+        deleteMarker: row.deleteMarker,
+        size: row.deleteMarker ? 0 : row.size,
+        etag: row.deleteMarker ? '' : row.etag,
+      })),
+      commonPrefixes: walk.commonPrefixes.map((cp) => cp.toString('utf8')),
+      isTruncated: walk.isTruncated,
+    };
+    if (walk.isTruncated && walk.last?.kind === 'row') {
+      out.nextKeyMarker = walk.last.row.key.toString('utf8');
+      out.nextVersionIdMarker = walk.last.row.versionId;
+    } else if (walk.isTruncated && walk.last?.kind === 'prefix') {
+      out.nextKeyMarker = walk.last.prefix.toString('utf8');
+    }
+    return out;
   }
 
   async copyObject(input: CopyObjectInput): Promise<WriteResult> {
-    const source = this.requireObject(input.sourceBucket, input.sourceKey);
+    const source = this.requireCopySource(input.sourceBucket, input.sourceKey, input.sourceVersionId);
     evaluateConditions({ etag: source.etag, lastModified: new Date(source.lastModified) }, input.sourceConditions, {
       forCopySource: true,
     });
@@ -817,7 +931,7 @@ class FsStorageBackend implements FsBackend {
         await this.discard(segments.map((s) => s.file));
         throw error;
       }
-      const record: ObjectRecord = {
+      const record: NewObjectRecord = {
         bucket: input.bucket,
         key: utf8(input.key),
         size: source.size,
@@ -831,8 +945,8 @@ class FsStorageBackend implements FsBackend {
         segments,
         inline: source.inline,
       };
-      await this.commitObject(record, input.admit, input.journal, input.signal);
-      return { etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum };
+      const versionId = await this.commitObject(record, input.admit, input.journal, input.signal);
+      return withVersion({ etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum }, versionId);
     } finally {
       this.release(sourceFiles);
     }
@@ -863,22 +977,27 @@ class FsStorageBackend implements FsBackend {
 
   // ---------------------------------------------------------------- tagging
 
-  async getObjectTagging(input: { bucket: string; key: string }): Promise<Record<string, string>> {
-    return { ...this.requireObject(input.bucket, input.key).tags };
+  async getObjectTagging(input: { bucket: string; key: string; versionId?: string }): Promise<Record<string, string>> {
+    return { ...this.requireObject(input.bucket, input.key, input.versionId).tags };
   }
 
-  async putObjectTagging(input: { bucket: string; key: string; tags: Record<string, string> } & Journaled): Promise<void> {
-    this.requireBucket(input.bucket);
-    if (!this.index.setTags(input.bucket, utf8(input.key), { ...input.tags }, input.journal)) {
-      throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
-    }
-    await this.index.flushed();
+  async putObjectTagging(input: { bucket: string; key: string; versionId?: string; tags: Record<string, string> } & Journaled): Promise<void> {
+    await this.setTags(input, { ...input.tags });
   }
 
-  async deleteObjectTagging(input: { bucket: string; key: string } & Journaled): Promise<void> {
+  async deleteObjectTagging(input: { bucket: string; key: string; versionId?: string } & Journaled): Promise<void> {
+    await this.setTags(input, {});
+  }
+
+  private async setTags(input: { bucket: string; key: string; versionId?: string } & Journaled, tags: Record<string, string>): Promise<void> {
+    if (input.versionId !== undefined) checkVersionId(input.versionId);
     this.requireBucket(input.bucket);
-    if (!this.index.setTags(input.bucket, utf8(input.key), {}, input.journal)) {
-      throw new S3Error('NoSuchKey', undefined, { details: { Key: input.key } });
+    const name = utf8(input.key);
+    const outcome = this.index.setTags(input.bucket, name, input.versionId, tags, input.journal);
+    if (outcome !== 'ok') {
+      // Named for the right error: the marker's headers, or which of key and version is missing.
+      this.requireObject(input.bucket, input.key, input.versionId);
+      throw new S3Error(input.versionId === undefined ? 'NoSuchKey' : 'NoSuchVersion', undefined, { details: { Key: input.key } });
     }
     await this.index.flushed();
   }
@@ -961,14 +1080,14 @@ class FsStorageBackend implements FsBackend {
       (admitted) =>
         this.index.completeUpload(
           input.uploadId,
-          (upload, stored) => {
+          (upload, stored, versionId) => {
             // Conditional completion: decided inside the completing transaction, against the key as
             // it is now, before the part list (S3's order); a failure leaves the upload in progress.
             if (input.conditions) checkWriteConditions(this.index.getObject(upload.bucket, upload.key), input.conditions, input.key);
             // The whole request is checked here, in S3's order (InvalidPartOrder before InvalidPart).
             const used = validateCompletion(input.parts, stored, minPartSize);
             const checksum = completedChecksum(upload.checksumAlgorithm, used);
-            const record: ObjectRecord = {
+            const record: NewObjectRecord = {
               bucket: upload.bucket,
               key: upload.key,
               size: used.reduce((sum, p) => sum + p.size, 0),
@@ -981,12 +1100,15 @@ class FsStorageBackend implements FsBackend {
               parts: used.map((p) => (p.checksum ? { partNumber: p.partNumber, size: p.size, checksum: p.checksum } : { partNumber: p.partNumber, size: p.size })),
               segments: used.filter((p) => p.file !== null && p.size > 0).map((p) => ({ file: p.file!, size: p.size })),
             };
-            const result: WriteResult = {
-              etag: record.etag,
-              size: record.size,
-              lastModified: new Date(record.lastModified),
-              checksum,
-            };
+            const result: WriteResult = withVersion(
+              {
+                etag: record.etag,
+                size: record.size,
+                lastModified: new Date(record.lastModified),
+                checksum,
+              },
+              versionId,
+            );
             return { record, result, completion: encodeCompletion(input.parts, result) };
           },
           admitted,
@@ -1196,4 +1318,43 @@ function partSizes(record: ObjectRecord): number[] | undefined {
  */
 function noSuchBucket(_bucket: string): S3Error {
   return new S3Error('NoSuchBucket');
+}
+
+const INVALID_VERSION_ID = 'Invalid version id specified';
+
+/** InvalidArgument for an id this backend never makes (S3 answers so for a malformed versionId). */
+function checkVersionId(versionId: string): void {
+  if (!isWellFormedVersionId(versionId)) {
+    throw new S3Error('InvalidArgument', INVALID_VERSION_ID, { details: { ArgumentName: 'versionId', ArgumentValue: versionId } });
+  }
+}
+
+/** The headers S3 answers with about a delete marker (a GET of a deleted key, of a marker by id). */
+function markerHeaders(marker: DeleteMarkerRecord): Record<string, string> {
+  return { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId };
+}
+
+/** A delete marker named by its version id: nothing to read or tag (405, as S3). */
+function methodNotAllowedOnMarker(marker: DeleteMarkerRecord): S3Error {
+  return new S3Error('MethodNotAllowed', undefined, {
+    details: { ResourceType: 'DeleteMarker' },
+    headers: { ...markerHeaders(marker), 'Last-Modified': new Date(marker.lastModified).toUTCString() },
+  });
+}
+
+function withVersion(result: WriteResult, versionId: string | undefined): WriteResult {
+  if (versionId !== undefined) result.versionId = versionId;
+  return result;
+}
+
+/** One <Deleted> entry of DeleteObjects, as S3 words it. */
+function deletedEntry(object: ObjectIdentifier, result: VersionDeleteResult): DeletedObject {
+  const entry: DeletedObject = { key: object.key };
+  if (object.versionId !== undefined) entry.versionId = object.versionId;
+  if (result.deleteMarker) {
+    entry.deleteMarker = true;
+    // S3 names the marker created, or (a version deleted by id) the version it removed.
+    entry.deleteMarkerVersionId = result.createdMarker ?? object.versionId;
+  }
+  return entry;
 }

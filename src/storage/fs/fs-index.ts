@@ -15,6 +15,8 @@ import type { JournalHook } from '../../events/events.ts';
 import { createJournalTable } from '../journal-table.ts';
 import type { WriteConditions } from '../storage-backend.ts';
 import { checkWriteConditions } from '../conditions.ts';
+import { randomBytes } from 'node:crypto';
+import { NULL_VERSION_ID, type VersioningStatus } from '../storage-backend.ts';
 
 /** A contiguous run of object bytes stored in one data file. */
 export interface Segment {
@@ -37,6 +39,66 @@ export interface ObjectRecord {
   segments: Segment[];
   /** Bytes of a small object kept in the index row itself (then `segments` is empty). */
   inline?: Buffer;
+  /** The stored version id: `null` (NULL_VERSION_ID) for the null version. */
+  versionId: string;
+  /**
+   * Whether the bucket's versioning was ever configured when the record was read: S3 shows
+   * version ids (`null` included) only then. Versions other than the current one exist only in
+   * such buckets.
+   */
+  versioned: boolean;
+}
+
+/** An object version before the index assigned its version id (see `putObject`). */
+export type NewObjectRecord = Omit<ObjectRecord, 'versionId' | 'versioned'>;
+
+/** A delete marker (a version with no data). */
+export interface DeleteMarkerRecord {
+  versionId: string;
+  lastModified: number;
+}
+
+/** One entry of ListObjectVersions, from either table. */
+export interface VersionListRow {
+  key: Buffer;
+  versionId: string;
+  /** Order within the key, newer is larger; CURRENT_SEQ for the current (objects) row. */
+  seq: number;
+  deleteMarker: boolean;
+  isLatest: boolean;
+  size: number;
+  etag: string;
+  lastModified: number;
+}
+
+/** What a delete without or with a version id did to one key (S3's DeleteObject answer). */
+export interface VersionDeleteResult {
+  /** The version removed, or the delete marker created. */
+  versionId?: string;
+  deleteMarker?: boolean;
+  /** The marker created (a delete without version id in a versioned bucket). */
+  createdMarker?: string;
+}
+
+/** `seq` of the current (objects) row in listings: newer than every noncurrent version of its key. */
+export const CURRENT_SEQ = Number.MAX_SAFE_INTEGER;
+
+/**
+ * 24 random bytes, base64url: 32 URL-safe characters, never `null`. Never starting with `-`: a
+ * command line (`aws s3api get-object --version-id -…`) would take it for an option.
+ */
+export function newVersionId(): string {
+  for (;;) {
+    const id = randomBytes(24).toString('base64url');
+    if (id[0] !== '-') return id;
+  }
+}
+
+const VERSION_ID_PATTERN = /^[A-Za-z0-9_-]{32}$/;
+
+/** A version id this index could have made (or `null`); anything else is InvalidArgument. */
+export function isWellFormedVersionId(versionId: string): boolean {
+  return versionId === NULL_VERSION_ID || VERSION_ID_PATTERN.test(versionId);
 }
 
 export interface ObjectListRow {
@@ -89,9 +151,8 @@ function checkAdmitted(change: UsageChange, admitted: UsageChange | undefined): 
   if (admitted && (change.bytes > admitted.bytes || change.objects > admitted.objects)) throw new AdmissionStale(change);
 }
 
-const SCHEMA_VERSION = 1;
-
-const SCHEMA = `
+/** The schema as build 1 created it (the first migration step). */
+const SCHEMA_V1 = `
 CREATE TABLE IF NOT EXISTS buckets (
   name TEXT PRIMARY KEY,
   created_at INTEGER NOT NULL,
@@ -143,6 +204,72 @@ CREATE TABLE IF NOT EXISTS parts (
 ) WITHOUT ROWID;
 `;
 
+function hasColumn(db: Database.Database, table: string, column: string): boolean {
+  return (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).some((c) => c.name === column);
+}
+
+/**
+ * The index's schema history: step `i` takes an index at `user_version` i to i + 1, each in its
+ * own transaction that also bumps the version (see `FsIndex.migrate`). Steps are only ever
+ * appended; an index written by a newer build (a larger version) is refused rather than guessed at.
+ */
+const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+  // 1: buckets, objects, uploads, parts, completed uploads.
+  (db) => db.exec(SCHEMA_V1),
+  // 2: versioning. `objects` keeps exactly the CURRENT version of each key when it is not a delete
+  // marker (so a GET of the latest version stays one primary-key read and ListObjects reads only
+  // it); noncurrent versions and every delete marker live in `versions`, ordered per key by `seq`
+  // (larger is newer; the current row is newer than all of them). The bucket's state: NULL
+  // (Unversioned), 'Enabled' or 'Suspended'. Existing objects become their key's null version.
+  (db) => {
+    // Indexes of builds that added the parts column without a version bump may lack it.
+    if (!hasColumn(db, 'objects', 'parts')) db.exec('ALTER TABLE objects ADD COLUMN parts TEXT');
+    db.exec(`
+      ALTER TABLE buckets ADD COLUMN versioning TEXT;
+      ALTER TABLE objects ADD COLUMN version_id TEXT NOT NULL DEFAULT 'null';
+      CREATE TABLE versions (
+        bucket TEXT NOT NULL,
+        key BLOB NOT NULL,
+        seq INTEGER NOT NULL,
+        version_id TEXT NOT NULL,
+        is_delete_marker INTEGER NOT NULL DEFAULT 0,
+        size INTEGER NOT NULL,
+        etag TEXT NOT NULL,
+        last_modified INTEGER NOT NULL,
+        tag_count INTEGER NOT NULL DEFAULT 0,
+        parts_count INTEGER,
+        metadata TEXT NOT NULL,
+        tags TEXT,
+        checksum TEXT,
+        segments TEXT NOT NULL,
+        inline_data BLOB,
+        parts TEXT,
+        PRIMARY KEY (bucket, key, seq DESC)
+      ) WITHOUT ROWID;
+      CREATE UNIQUE INDEX versions_by_id ON versions (bucket, key, version_id);
+    `);
+  },
+];
+
+/** The `user_version` of an index this build writes. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/**
+ * Versions and delete markers of keys from a bound (`>=` or `>`), below an upper bound or not, in
+ * ListObjectVersions order: key, then newest first (the current row, given CURRENT_SEQ, first).
+ * Both arms read their primary key in that order, so SQLite merges them without sorting.
+ */
+function versionScanSql(from: '>=' | '>', upper: boolean): string {
+  const range = `bucket = @bucket AND key ${from} @from${upper ? ' AND key < @upper' : ''}`;
+  return `SELECT key, version_id, ${CURRENT_SEQ} AS seq, 0 AS is_delete_marker, size, etag, last_modified FROM objects WHERE ${range}
+    UNION ALL
+    SELECT key, version_id, seq, is_delete_marker, size, etag, last_modified FROM versions WHERE ${range}
+    ORDER BY key, seq DESC LIMIT @limit`;
+}
+
+/** Columns of an object version shared by both tables, in one order (moves between them copy these). */
+const VERSION_COLUMNS = 'size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data, parts';
+
 interface ObjectRow {
   bucket: string;
   key: Buffer;
@@ -157,6 +284,7 @@ interface ObjectRow {
   segments: string;
   inline_data: Buffer | null;
   parts: string | null;
+  version_id: string;
 }
 
 interface UploadRow {
@@ -192,7 +320,7 @@ function decodeSegments(value: string): Segment[] {
   return (JSON.parse(value) as [string, number][]).map(([file, size]) => ({ file, size }));
 }
 
-function toObjectRecord(row: ObjectRow): ObjectRecord {
+function toObjectRecord(row: ObjectRow, versioned: boolean): ObjectRecord {
   const checksum = parseJson<ObjectChecksum | undefined>(row.checksum, undefined);
   return {
     bucket: row.bucket,
@@ -207,6 +335,8 @@ function toObjectRecord(row: ObjectRow): ObjectRecord {
     parts: decodeParts(row.parts, checksum),
     segments: decodeSegments(row.segments),
     inline: row.inline_data ?? undefined,
+    versionId: row.version_id,
+    versioned,
   };
 }
 
@@ -332,16 +462,49 @@ export class FsIndex {
       insertBucket: db.prepare('INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)'),
       deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
       anyObject: db.prepare('SELECT 1 FROM objects WHERE bucket = ? LIMIT 1').pluck(),
-      getObject: db.prepare('SELECT * FROM objects WHERE bucket = ? AND key = ?'),
-      getObjectSegments: db.prepare('SELECT segments, size, etag FROM objects WHERE bucket = ? AND key = ?'),
+      anyVersion: db.prepare('SELECT 1 FROM versions WHERE bucket = ? LIMIT 1').pluck(),
+      // The bucket's versioning state rides along (a primary-key read): S3 shows version ids only
+      // in buckets whose versioning was ever configured.
+      getObject: db.prepare('SELECT o.*, b.versioning FROM objects o JOIN buckets b ON b.name = o.bucket WHERE o.bucket = ? AND o.key = ?'),
+      getObjectSegments: db.prepare('SELECT segments, size, etag, version_id FROM objects WHERE bucket = ? AND key = ?'),
+      bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
+      setBucketVersioning: db.prepare('UPDATE buckets SET versioning = ? WHERE name = ?'),
+      maxSeq: db.prepare('SELECT MAX(seq) FROM versions WHERE bucket = ? AND key = ?').pluck(),
+      moveCurrentToVersions: db.prepare(
+        `INSERT INTO versions (bucket, key, seq, version_id, is_delete_marker, ${VERSION_COLUMNS})
+         SELECT bucket, key, ?, version_id, 0, ${VERSION_COLUMNS} FROM objects WHERE bucket = ? AND key = ?`,
+      ),
+      promoteVersion: db.prepare(
+        `INSERT INTO objects (bucket, key, version_id, ${VERSION_COLUMNS})
+         SELECT bucket, key, version_id, ${VERSION_COLUMNS} FROM versions WHERE bucket = ? AND key = ? AND seq = ?`,
+      ),
+      insertMarker: db.prepare(
+        `INSERT INTO versions (bucket, key, seq, version_id, is_delete_marker, size, etag, last_modified, metadata, segments)
+         VALUES (?, ?, ?, ?, 1, 0, '', ?, '{}', '[]')`,
+      ),
+      versionById: db.prepare('SELECT * FROM versions WHERE bucket = ? AND key = ? AND version_id = ?'),
+      versionSeq: db.prepare('SELECT seq FROM versions WHERE bucket = ? AND key = ? AND version_id = ?').pluck(),
+      versionFacts: db.prepare('SELECT seq, size, etag, segments, is_delete_marker FROM versions WHERE bucket = ? AND key = ? AND version_id = ?'),
+      newestVersion: db.prepare('SELECT seq, version_id, is_delete_marker, last_modified FROM versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1'),
+      deleteVersion: db.prepare('DELETE FROM versions WHERE bucket = ? AND key = ? AND seq = ?'),
+      setVersionTags: db.prepare('UPDATE versions SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ? AND version_id = ? AND is_delete_marker = 0'),
+      setCurrentVersionTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ? AND version_id = ?'),
+      versionTagFacts: db.prepare('SELECT size, etag, metadata FROM versions WHERE bucket = ? AND key = ? AND version_id = ?'),
+      versionsSameKeyAfter: db.prepare(
+        'SELECT key, version_id, seq, is_delete_marker, size, etag, last_modified FROM versions WHERE bucket = ? AND key = ? AND seq < ? ORDER BY seq DESC LIMIT ?',
+      ),
+      versionsFromIncl: db.prepare(versionScanSql('>=', false)),
+      versionsFromExcl: db.prepare(versionScanSql('>', false)),
+      versionsFromInclUpper: db.prepare(versionScanSql('>=', true)),
+      versionsFromExclUpper: db.prepare(versionScanSql('>', true)),
       getObjectFacts: db.prepare('SELECT size, etag, metadata FROM objects WHERE bucket = ? AND key = ?'),
       addUsage: db.prepare('UPDATE buckets SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE name = ?'),
       usage: db.prepare('SELECT bytes, objects, multipart_bytes FROM buckets WHERE name = ?'),
       uploadBytes: db.prepare('SELECT COALESCE(SUM(size), 0) FROM parts WHERE upload_id = ?').pluck(),
       countUploads: db.prepare('SELECT COUNT(*) FROM uploads WHERE bucket = ?').pluck(),
       upsertObject: db.prepare(
-        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data, parts)
-         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data, @parts)`,
+        `INSERT OR REPLACE INTO objects (bucket, key, size, etag, last_modified, tag_count, parts_count, metadata, tags, checksum, segments, inline_data, parts, version_id)
+         VALUES (@bucket, @key, @size, @etag, @last_modified, @tag_count, @parts_count, @metadata, @tags, @checksum, @segments, @inline_data, @parts, @version_id)`,
       ),
       deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
       setTags: db.prepare('UPDATE objects SET tags = ?, tag_count = ? WHERE bucket = ? AND key = ?'),
@@ -374,18 +537,29 @@ export class FsIndex {
     };
   }
 
+  /**
+   * Brings the index to SCHEMA_VERSION, one MIGRATIONS step per transaction. Each step re-reads
+   * `user_version` inside its BEGIN IMMEDIATE transaction, so processes opening an old index at
+   * the same moment apply every step exactly once; a step that fails rolls back whole (its DDL
+   * and the version bump together) and the index stays readable by the build that wrote it.
+   */
   private migrate() {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION) {
-      throw new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`);
+    const readVersion = () => this.db.pragma('user_version', { simple: true }) as number;
+    for (;;) {
+      const version = readVersion();
+      if (version > SCHEMA_VERSION) {
+        throw new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`);
+      }
+      if (version === SCHEMA_VERSION) return;
+      this.db
+        .transaction(() => {
+          const current = readVersion();
+          if (current !== version) return; // another process migrated meanwhile
+          MIGRATIONS[current]!(this.db);
+          this.db.pragma(`user_version = ${current + 1}`);
+        })
+        .immediate();
     }
-    this.db.exec(SCHEMA);
-    // Added without a version bump (older builds read and write the table unchanged): objects'
-    // part layout, null for rows written before it.
-    const columns = this.db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
-    if (!columns.some((column) => column.name === 'parts')) this.db.exec('ALTER TABLE objects ADD COLUMN parts TEXT');
-    // Future migrations: `if (version < 2) { … }` inside a transaction, then bump user_version.
-    if (version < SCHEMA_VERSION) this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }
 
   close() {
@@ -426,7 +600,8 @@ export class FsIndex {
   /** Deletes the bucket and its uploads; returns the orphaned part files. */
   deleteBucket = this.tx((bucket: string): { result: 'ok' | 'missing' | 'not-empty'; orphans: string[] } => {
     if (!this.bucketExists(bucket)) return { result: 'missing', orphans: [] };
-    if (this.stmts.anyObject.get(bucket) !== undefined) return { result: 'not-empty', orphans: [] };
+    // S3: a bucket holding noncurrent versions or delete markers is not empty either.
+    if (this.stmts.anyObject.get(bucket) !== undefined || this.stmts.anyVersion.get(bucket) !== undefined) return { result: 'not-empty', orphans: [] };
     const orphans: string[] = [];
     for (const uploadId of this.stmts.uploadsOfBucket.all(bucket) as string[]) {
       orphans.push(...(this.stmts.partFilesOfUpload.all(uploadId) as string[]));
@@ -450,31 +625,129 @@ export class FsIndex {
     const cacheKey = objectCacheKey(bucket, key);
     const cached = this.objectCache.get(cacheKey);
     if (cached) return cached;
-    const row = this.stmts.getObject.get(bucket, key) as ObjectRow | undefined;
+    const row = this.stmts.getObject.get(bucket, key) as (ObjectRow & { versioning: string | null }) | undefined;
     if (!row) return undefined;
-    const record = toObjectRecord(row);
+    const record = toObjectRecord(row, row.versioning !== null);
     this.objectCache.set(cacheKey, record, (record.inline?.length ?? 0) + 512);
     return record;
   }
 
-  /** Size of the stored object, undefined when there is none. */
-  objectSize(bucket: string, key: Buffer): number | undefined {
-    return this.getObject(bucket, key)?.size;
+  // ---- versioning ----
+
+  /** Undefined for a missing bucket. */
+  bucketVersioning(bucket: string): VersioningStatus | undefined {
+    const row = this.stmts.bucketVersioning.get(bucket) as { versioning: string | null } | undefined;
+    return row === undefined ? undefined : ((row.versioning ?? 'Unversioned') as VersioningStatus);
+  }
+
+  /** False for a missing bucket. */
+  setBucketVersioning = this.tx((bucket: string, status: 'Enabled' | 'Suspended'): boolean => {
+    if (this.stmts.setBucketVersioning.run(status, bucket).changes !== 1) return false;
+    // Cached records carry whether their bucket shows version ids (this connection's own commits
+    // do not move data_version).
+    this.objectCache.clear();
+    return true;
+  });
+
+  /**
+   * One version of a key: the current row when its id matches, else a noncurrent version or a
+   * delete marker; undefined when the key has no such version.
+   */
+  getVersion(bucket: string, key: Buffer, versionId: string): { record: ObjectRecord } | { marker: DeleteMarkerRecord } | undefined {
+    const current = this.getObject(bucket, key);
+    if (current?.versionId === versionId) return { record: current };
+    const row = this.stmts.versionById.get(bucket, key, versionId) as (ObjectRow & { is_delete_marker: number }) | undefined;
+    if (!row) return undefined;
+    if (row.is_delete_marker) return { marker: { versionId: row.version_id, lastModified: row.last_modified } };
+    return { record: toObjectRecord(row, true) };
+  }
+
+  /** The key's latest version when it is a delete marker (read only when the key has no current object). */
+  latestMarker(bucket: string, key: Buffer): DeleteMarkerRecord | undefined {
+    const row = this.stmts.newestVersion.get(bucket, key) as { version_id: string; is_delete_marker: number; last_modified: number } | undefined;
+    return row?.is_delete_marker ? { versionId: row.version_id, lastModified: row.last_modified } : undefined;
+  }
+
+  /** Listing position of one version (CURRENT_SEQ for the current one); undefined when there is none. */
+  versionSeq(bucket: string, key: Buffer, versionId: string): number | undefined {
+    const current = this.stmts.getObjectSegments.get(bucket, key) as { version_id: string } | undefined;
+    if (current?.version_id === versionId) return CURRENT_SEQ;
+    return (this.stmts.versionSeq.get(bucket, key, versionId) as number | undefined) ?? undefined;
   }
 
   /**
-   * Replaces the object row; returns the previous version's files. Caller checks the bucket.
-   * With `admitted`, throws AdmissionStale first (nothing written) when the change, plus
-   * `otherBytes` the caller's transaction changes, exceeds it.
+   * What a write to `key` would replace now (the quota reservation subtracts its bytes): the
+   * current object in an Unversioned bucket, the null version (current or not; nothing for a null
+   * delete marker) in a Suspended one, nothing in an Enabled one. Undefined for a missing bucket.
    */
-  private writeObjectRow(record: ObjectRecord, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook, conditions?: WriteConditions): string[] {
-    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number; etag: string } | undefined;
+  replacedByWrite(bucket: string, key: Buffer): { bytes: number; objects: number } | undefined {
+    const current = this.getObject(bucket, key);
+    // A record read from an Unversioned bucket answers without a second query (the common case).
+    const status = current && !current.versioned ? 'Unversioned' : this.bucketVersioning(bucket);
+    if (status === undefined) return undefined;
+    if (status === 'Enabled') return { bytes: 0, objects: 0 };
+    if (status === 'Unversioned' || current?.versionId === NULL_VERSION_ID) return current ? { bytes: current.size, objects: 1 } : { bytes: 0, objects: 0 };
+    const noncurrent = this.stmts.versionFacts.get(bucket, key, NULL_VERSION_ID) as { size: number; is_delete_marker: number } | undefined;
+    return noncurrent && !noncurrent.is_delete_marker ? { bytes: noncurrent.size, objects: 1 } : { bytes: 0, objects: 0 };
+  }
+
+  private nextSeq(bucket: string, key: Buffer): number {
+    return ((this.stmts.maxSeq.get(bucket, key) as number | null) ?? 0) + 1;
+  }
+
+  /** Moves the current row (if any) to the noncurrent versions, as the newest of them. */
+  private retireCurrent(bucket: string, key: Buffer): void {
+    this.stmts.moveCurrentToVersions.run(this.nextSeq(bucket, key), bucket, key);
+    this.stmts.deleteObject.run(bucket, key);
+  }
+
+  /**
+   * Removes the key's noncurrent null version or null delete marker, if any (a Suspended write or
+   * delete replaces it); returns its bytes and files, which the caller frees.
+   */
+  private dropNoncurrentNull(bucket: string, key: Buffer): { size: number; objects: number; files: string[] } {
+    const row = this.stmts.versionFacts.get(bucket, key, NULL_VERSION_ID) as { seq: number; size: number; segments: string; is_delete_marker: number } | undefined;
+    if (!row) return { size: 0, objects: 0, files: [] };
+    this.stmts.deleteVersion.run(bucket, key, row.seq);
+    return row.is_delete_marker ? { size: 0, objects: 0, files: [] } : { size: row.size, objects: 1, files: segmentFiles(row.segments) };
+  }
+
+  /** After a version left: the newest noncurrent version becomes current again when it is not a marker. */
+  private promoteNewest(bucket: string, key: Buffer): void {
+    const newest = this.stmts.newestVersion.get(bucket, key) as { seq: number; is_delete_marker: number } | undefined;
+    if (!newest || newest.is_delete_marker) return;
+    this.stmts.promoteVersion.run(bucket, key, newest.seq);
+    this.stmts.deleteVersion.run(bucket, key, newest.seq);
+  }
+
+  /**
+   * Commits `record` as the key's new current version, the way the bucket's versioning state says
+   * (read in this transaction): Unversioned replaces the current object; Enabled keeps it as a
+   * noncurrent version; Suspended replaces the null version wherever it is and keeps a current
+   * version that has an id. Returns the files of what it replaced. With `admitted`, throws
+   * AdmissionStale first (nothing written) when the change, plus `otherBytes` the caller's
+   * transaction changes, exceeds it. The caller checked the bucket and set `record.versionId`
+   * (`versionIdFor`).
+   */
+  private writeObjectRow(record: ObjectRecord, status: VersioningStatus, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook, conditions?: WriteConditions): string[] {
+    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number; etag: string; version_id: string } | undefined;
     // Conditional writes are decided here, inside the write transaction (BEGIN IMMEDIATE, shared by
     // every process over this index), against the row this commit replaces: exact under concurrency.
     if (conditions) checkWriteConditions(old, conditions, record.key.toString('utf8'));
-    checkAdmitted({ bytes: record.size - (old?.size ?? 0) + otherBytes, objects: old ? 0 : 1 }, admitted);
+    // What this write removes for good: the current row (Unversioned, or a current null version
+    // when Suspended) and, when Suspended, a noncurrent null version. Measured before any change.
+    const replacesCurrent = old !== undefined && (status === 'Unversioned' || (status === 'Suspended' && old.version_id === NULL_VERSION_ID));
+    const noncurrentNull =
+      status === 'Suspended' ? (this.stmts.versionFacts.get(record.bucket, record.key, NULL_VERSION_ID) as { size: number; is_delete_marker: number } | undefined) : undefined;
+    const freedBytes = (replacesCurrent ? old.size : 0) + (noncurrentNull && !noncurrentNull.is_delete_marker ? noncurrentNull.size : 0);
+    const freedObjects = (replacesCurrent ? 1 : 0) + (noncurrentNull && !noncurrentNull.is_delete_marker ? 1 : 0);
+    checkAdmitted({ bytes: record.size - freedBytes + otherBytes, objects: 1 - freedObjects }, admitted);
     this.objectCache.delete(objectCacheKey(record.bucket, record.key));
-    this.stmts.addUsage.run(record.size - (old?.size ?? 0), old ? 0 : 1, 0, record.bucket);
+    const orphans = replacesCurrent ? segmentFiles(old.segments) : [];
+    if (status === 'Suspended') orphans.push(...this.dropNoncurrentNull(record.bucket, record.key).files);
+    // The version it supersedes stays, as the newest noncurrent version (its files stay referenced).
+    if (old !== undefined && !replacesCurrent) this.retireCurrent(record.bucket, record.key);
+    this.stmts.addUsage.run(record.size - freedBytes, 1 - freedObjects, 0, record.bucket);
     this.stmts.upsertObject.run({
       bucket: record.bucket,
       key: record.key,
@@ -489,6 +762,7 @@ export class FsIndex {
       segments: encodeSegments(record.segments),
       inline_data: record.inline ?? null,
       parts: encodeParts(record.parts),
+      version_id: record.versionId,
     });
     this.journal.record(journal, {
       key: record.key.toString('utf8'),
@@ -496,40 +770,148 @@ export class FsIndex {
       size: record.size,
       etag: record.etag,
       contentType: record.metadata.contentType,
+      ...(status === 'Unversioned' ? {} : { versionId: record.versionId }),
     });
-    return old === undefined ? [] : segmentFiles(old.segments);
+    return orphans;
+  }
+
+  /** The id a write gets in a bucket in `status`: a new one when Enabled, else the null version. */
+  private static versionIdFor(status: VersioningStatus): string {
+    return status === 'Enabled' ? newVersionId() : NULL_VERSION_ID;
   }
 
   /**
-   * Commits an object version; null when the bucket vanished (nothing written). With `admitted`,
-   * the usage change is measured inside the transaction: AdmissionStale when it exceeds that. A
-   * failed `conditions` throws (PreconditionFailed, NoSuchKey) and writes nothing.
+   * Commits an object version; null when the bucket vanished (nothing written), else the files
+   * it orphaned and the version id S3 shows for it (undefined in an Unversioned bucket). With
+   * `admitted`, the usage change is measured inside the transaction: AdmissionStale when it
+   * exceeds that. A failed `conditions` throws (PreconditionFailed, NoSuchKey) and writes nothing.
    */
-  putObject = this.tx((record: ObjectRecord, admitted?: UsageChange, journal?: JournalHook, conditions?: WriteConditions): string[] | null => {
-    if (!this.bucketExists(record.bucket)) return null;
-    return this.writeObjectRow(record, admitted, 0, journal, conditions);
+  putObject = this.tx((record: NewObjectRecord, admitted?: UsageChange, journal?: JournalHook, conditions?: WriteConditions): { orphans: string[]; versionId?: string } | null => {
+    const status = this.bucketVersioning(record.bucket);
+    if (status === undefined) return null;
+    const versionId = FsIndex.versionIdFor(status);
+    const orphans = this.writeObjectRow({ ...record, versionId, versioned: status !== 'Unversioned' }, status, admitted, 0, journal, conditions);
+    return { orphans, versionId: status === 'Unversioned' ? undefined : versionId };
   });
 
   /**
-   * Returns the deleted version's files (empty for a missing key). `journal` is called once per
-   * deleted key, and with `journalMissing` also for keys that held nothing (replaced: false).
+   * Deletes one key per entry, S3's way (see StorageBackend.deleteObject): without a version id
+   * the bucket's state decides (remove, or add a delete marker); with one, that version or marker
+   * goes for good and, when it was the latest, the next newest version becomes current again
+   * (unless it is a marker). Returns the files to unlink and one result per entry; null for a
+   * missing bucket. `journal` is called once per entry that changed something, and with
+   * `journalMissing` also for entries that found nothing (replaced: false). Version ids are
+   * checked by the caller (isWellFormedVersionId).
    */
-  deleteObjects = this.tx((bucket: string, keys: Buffer[], journal?: JournalHook, journalMissing = false): string[] => {
-    const orphans: string[] = [];
-    for (const key of keys) {
-      const old = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number; etag: string } | undefined;
-      if (old === undefined) {
-        if (journalMissing) this.journal.record(journal, { key: key.toString('utf8'), replaced: false });
-        continue;
+  deleteObjects = this.tx(
+    (
+      bucket: string,
+      entries: { key: Buffer; versionId?: string }[],
+      journal?: JournalHook,
+      journalMissing?: boolean,
+      now?: number,
+    ): { orphans: string[]; results: VersionDeleteResult[] } | null => {
+      const status = this.bucketVersioning(bucket);
+      if (status === undefined) return null;
+      const orphans: string[] = [];
+      const results: VersionDeleteResult[] = [];
+      for (const entry of entries) {
+        this.objectCache.delete(objectCacheKey(bucket, entry.key));
+        results.push(
+          entry.versionId === undefined
+            ? this.deleteLatest(bucket, entry.key, status, orphans, journal, journalMissing === true, now ?? Date.now())
+            : this.deleteVersion(bucket, entry.key, entry.versionId, orphans, journal, journalMissing === true),
+        );
       }
-      this.journal.record(journal, { key: key.toString('utf8'), replaced: true, size: old.size, etag: old.etag });
-      this.objectCache.delete(objectCacheKey(bucket, key));
+      return { orphans, results };
+    },
+  );
+
+  /** A delete without a version id; pushes the files it freed to `orphans`. */
+  private deleteLatest(
+    bucket: string,
+    key: Buffer,
+    status: VersioningStatus,
+    orphans: string[],
+    journal: JournalHook | undefined,
+    journalMissing: boolean,
+    now: number,
+  ): VersionDeleteResult {
+    const name = key.toString('utf8');
+    const old = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number; etag: string; version_id: string } | undefined;
+    if (status === 'Unversioned') {
+      if (old === undefined) {
+        if (journalMissing) this.journal.record(journal, { key: name, replaced: false });
+        return {};
+      }
+      this.journal.record(journal, { key: name, replaced: true, size: old.size, etag: old.etag });
       this.stmts.deleteObject.run(bucket, key);
       this.stmts.addUsage.run(-old.size, -1, 0, bucket);
       orphans.push(...segmentFiles(old.segments));
+      return {};
     }
-    return orphans;
-  });
+    // Versioned: the delete adds a marker as the key's latest version, even for a key that held
+    // nothing. Enabled keeps every version; Suspended replaces the null version (the marker is it).
+    let freedBytes = 0;
+    let freedObjects = 0;
+    if (old !== undefined) {
+      if (status === 'Suspended' && old.version_id === NULL_VERSION_ID) {
+        this.stmts.deleteObject.run(bucket, key);
+        freedBytes += old.size;
+        freedObjects++;
+        orphans.push(...segmentFiles(old.segments));
+      } else {
+        this.retireCurrent(bucket, key);
+      }
+    }
+    if (status === 'Suspended') {
+      const dropped = this.dropNoncurrentNull(bucket, key);
+      freedBytes += dropped.size;
+      freedObjects += dropped.objects;
+      orphans.push(...dropped.files);
+    }
+    if (freedBytes !== 0 || freedObjects !== 0) this.stmts.addUsage.run(-freedBytes, -freedObjects, 0, bucket);
+    const markerId = FsIndex.versionIdFor(status);
+    this.stmts.insertMarker.run(bucket, key, this.nextSeq(bucket, key), markerId, now);
+    this.journal.record(journal, {
+      key: name,
+      replaced: old !== undefined,
+      ...(old !== undefined ? { size: old.size, etag: old.etag } : {}),
+      versionId: markerId,
+      deleteMarker: true,
+    });
+    return { versionId: markerId, deleteMarker: true, createdMarker: markerId };
+  }
+
+  /** A delete of one version or marker by its id; pushes the files it freed to `orphans`. */
+  private deleteVersion(bucket: string, key: Buffer, versionId: string, orphans: string[], journal: JournalHook | undefined, journalMissing: boolean): VersionDeleteResult {
+    const name = key.toString('utf8');
+    const current = this.stmts.getObjectSegments.get(bucket, key) as { segments: string; size: number; etag: string; version_id: string } | undefined;
+    if (current?.version_id === versionId) {
+      this.stmts.deleteObject.run(bucket, key);
+      this.stmts.addUsage.run(-current.size, -1, 0, bucket);
+      orphans.push(...segmentFiles(current.segments));
+      this.promoteNewest(bucket, key);
+      this.journal.record(journal, { key: name, replaced: true, size: current.size, etag: current.etag, versionId });
+      return { versionId };
+    }
+    const row = this.stmts.versionFacts.get(bucket, key, versionId) as { seq: number; size: number; etag: string; segments: string; is_delete_marker: number } | undefined;
+    if (!row) {
+      if (journalMissing) this.journal.record(journal, { key: name, replaced: false, versionId });
+      return { versionId };
+    }
+    this.stmts.deleteVersion.run(bucket, key, row.seq);
+    if (row.is_delete_marker) {
+      // Removing the latest marker brings the version below it back (S3's undelete).
+      if (current === undefined) this.promoteNewest(bucket, key);
+      this.journal.record(journal, { key: name, replaced: true, versionId, deleteMarker: true });
+      return { versionId, deleteMarker: true };
+    }
+    this.stmts.addUsage.run(-row.size, -1, 0, bucket);
+    orphans.push(...segmentFiles(row.segments));
+    this.journal.record(journal, { key: name, replaced: true, size: row.size, etag: row.etag, versionId });
+    return { versionId };
+  }
 
   /** Undefined for a missing bucket. */
   usage(bucket: string): { bytes: number; objects: number; multipartBytes: number } | undefined {
@@ -537,18 +919,94 @@ export class FsIndex {
     return row && { bytes: row.bytes, objects: row.objects, multipartBytes: row.multipart_bytes };
   }
 
-  /** False when the object does not exist. */
-  setTags = this.tx((bucket: string, key: Buffer, tags: Record<string, string>, journal?: JournalHook): boolean => {
+  /**
+   * Sets the tags of the current object, or of one version by its id: 'missing' when there is no
+   * such object or version, 'marker' when the id names a delete marker.
+   */
+  setTags = this.tx((bucket: string, key: Buffer, versionId: string | undefined, tags: Record<string, string>, journal?: JournalHook): 'ok' | 'missing' | 'marker' => {
     this.objectCache.delete(objectCacheKey(bucket, key));
     const count = Object.keys(tags).length;
-    if (this.stmts.setTags.run(count > 0 ? JSON.stringify(tags) : null, count, bucket, key).changes !== 1) return false;
-    if (journal) {
-      const row = this.stmts.getObjectFacts.get(bucket, key) as { size: number; etag: string; metadata: string };
-      const metadata = JSON.parse(row.metadata) as ObjectMetadata;
-      this.journal.record(journal, { key: key.toString('utf8'), replaced: true, size: row.size, etag: row.etag, contentType: metadata.contentType });
+    const encoded = count > 0 ? JSON.stringify(tags) : null;
+    let current = true;
+    if (versionId === undefined) {
+      if (this.stmts.setTags.run(encoded, count, bucket, key).changes !== 1) return 'missing';
+    } else if (this.stmts.setCurrentVersionTags.run(encoded, count, bucket, key, versionId).changes !== 1) {
+      current = false;
+      if (this.stmts.setVersionTags.run(encoded, count, bucket, key, versionId).changes !== 1) {
+        return this.stmts.versionSeq.get(bucket, key, versionId) === undefined ? 'missing' : 'marker';
+      }
     }
-    return true;
+    if (journal) {
+      const facts = (current ? this.stmts.getObjectFacts.get(bucket, key) : this.stmts.versionTagFacts.get(bucket, key, versionId)) as {
+        size: number;
+        etag: string;
+        metadata: string;
+      };
+      const metadata = JSON.parse(facts.metadata) as ObjectMetadata;
+      this.journal.record(journal, {
+        key: key.toString('utf8'),
+        replaced: true,
+        size: facts.size,
+        etag: facts.etag,
+        contentType: metadata.contentType,
+        ...(versionId === undefined ? {} : { versionId }),
+      });
+    }
+    return 'ok';
   });
+
+  /**
+   * ListObjectVersions rows from `cursor` (see scanObjects): after a row, first the older
+   * versions of its key, then the keys after it. The first row of a key in key order is its
+   * latest version (the current row, or a delete marker on top).
+   */
+  *scanVersions(bucket: string, cursor: ScanCursor<VersionListRow>, upper: Buffer | undefined, limit: number): Generator<VersionListRow> {
+    type Row = { key: Buffer; version_id: string; seq: number; is_delete_marker: number; size: number; etag: string; last_modified: number };
+    const toRow = (r: Row, isLatest: boolean): VersionListRow => ({
+      key: r.key,
+      versionId: r.version_id,
+      seq: r.seq,
+      deleteMarker: r.is_delete_marker === 1,
+      isLatest,
+      size: r.size,
+      etag: r.etag,
+      lastModified: r.last_modified,
+    });
+    let left = limit;
+    let from: Buffer;
+    let inclusive: boolean;
+    if (cursor.kind === 'row') {
+      this.listingWork.scans++;
+      for (const r of this.stmts.versionsSameKeyAfter.iterate(bucket, cursor.row.key, cursor.row.seq, left) as IterableIterator<Row>) {
+        this.listingWork.rows++;
+        left--;
+        yield toRow(r, false);
+      }
+      if (left <= 0) return;
+      from = cursor.row.key;
+      inclusive = false;
+    } else {
+      from = cursor.key;
+      inclusive = cursor.inclusive;
+    }
+    const statement = upper
+      ? inclusive
+        ? this.stmts.versionsFromInclUpper
+        : this.stmts.versionsFromExclUpper
+      : inclusive
+        ? this.stmts.versionsFromIncl
+        : this.stmts.versionsFromExcl;
+    const params: Record<string, unknown> = { bucket, from, limit: left };
+    if (upper) params.upper = upper;
+    this.listingWork.scans++;
+    let previous: Buffer | undefined;
+    for (const r of statement.iterate(params) as IterableIterator<Row>) {
+      this.listingWork.rows++;
+      const first = previous === undefined || !previous.equals(r.key);
+      previous = r.key;
+      yield toRow(r, first);
+    }
+  }
 
   /**
    * Listing rows from `cursor`, stepped one at a time as the caller pulls them (see delimitedWalk):
@@ -647,7 +1105,7 @@ export class FsIndex {
    */
   completeUpload<T>(
     uploadId: string,
-    build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: T; completion?: string },
+    build: (upload: UploadRecord, parts: PartRecord[], versionId: string | undefined) => { record: NewObjectRecord; result: T; completion?: string },
     admitted?: UsageChange,
     journal?: JournalHook,
   ): { result: T; orphans: string[] } | null {
@@ -657,19 +1115,22 @@ export class FsIndex {
   private completeUploadTx = this.tx(
     (
       uploadId: string,
-      build: (upload: UploadRecord, parts: PartRecord[]) => { record: ObjectRecord; result: unknown; completion?: string },
+      build: (upload: UploadRecord, parts: PartRecord[], versionId: string | undefined) => { record: NewObjectRecord; result: unknown; completion?: string },
       admitted?: UsageChange,
       journal?: JournalHook,
     ): { result: unknown; orphans: string[] } | null => {
       const upload = this.getUpload(uploadId);
       if (!upload) return null;
+      const status = this.bucketVersioning(upload.bucket);
+      if (status === undefined) return null;
+      // The version is named before `build`, so the answer it builds (and remembers for retries) carries it.
+      const versionId = FsIndex.versionIdFor(status);
       const parts = this.parts(uploadId);
-      const { record, result, completion } = build(upload, parts);
-      if (!this.bucketExists(record.bucket)) return null;
+      const { record, result, completion } = build(upload, parts, status === 'Unversioned' ? undefined : versionId);
       const used = new Set(record.segments.map((s) => s.file));
       const uploadBytes = this.stmts.uploadBytes.get(uploadId) as number;
       // Checked before anything is written: the object's growth minus the parts it retires.
-      const objectOrphans = this.writeObjectRow(record, admitted, -uploadBytes, journal);
+      const objectOrphans = this.writeObjectRow({ ...record, versionId, versioned: status !== 'Unversioned' }, status, admitted, -uploadBytes, journal);
       // The parts stop counting as in-progress uploads; the object counts from now on.
       this.stmts.addUsage.run(0, 0, -uploadBytes, upload.bucket);
       const orphans = objectOrphans.filter((file) => !used.has(file));

@@ -170,8 +170,10 @@ async function sweepTmp(
 }
 
 /**
- * Removes from `candidates` every file the index references, reading objects and parts from one
- * read transaction (a snapshot; writers carry on in WAL mode). Pages are read one event-loop turn
+ * Removes from `candidates` every file the index references, reading objects, noncurrent versions
+ * and parts from one read transaction (a snapshot; writers carry on in WAL mode: a file moving
+ * between the objects and versions tables, as an overwrite in a versioned bucket does, is seen in
+ * one of them). Pages are read one event-loop turn
  * at a time so requests keep being served. Schema and segment encoding: fs-index.ts.
  */
 async function dropReferenced(options: OrphanSweepOptions, candidates: Set<string>) {
@@ -181,6 +183,11 @@ async function dropReferenced(options: OrphanSweepOptions, candidates: Set<strin
     db.pragma('busy_timeout = 5000');
     const objectsFirst = db.prepare("SELECT bucket, key, segments FROM objects WHERE segments <> '[]' ORDER BY bucket, key LIMIT ?");
     const objectsAfter = db.prepare("SELECT bucket, key, segments FROM objects WHERE (bucket, key) > (?, ?) AND segments <> '[]' ORDER BY bucket, key LIMIT ?");
+    // Paged along the unique (bucket, key, version_id) index: a row-value seek per page.
+    const versionsFirst = db.prepare("SELECT bucket, key, version_id, segments FROM versions WHERE segments <> '[]' ORDER BY bucket, key, version_id LIMIT ?");
+    const versionsAfter = db.prepare(
+      "SELECT bucket, key, version_id, segments FROM versions WHERE (bucket, key, version_id) > (?, ?, ?) AND segments <> '[]' ORDER BY bucket, key, version_id LIMIT ?",
+    );
     const partsFirst = db.prepare('SELECT upload_id, part_number, file FROM parts WHERE file IS NOT NULL ORDER BY upload_id, part_number LIMIT ?');
     const partsAfter = db.prepare(
       'SELECT upload_id, part_number, file FROM parts WHERE (upload_id, part_number) > (?, ?) AND file IS NOT NULL ORDER BY upload_id, part_number LIMIT ?',
@@ -194,6 +201,15 @@ async function dropReferenced(options: OrphanSweepOptions, candidates: Set<strin
         for (const row of rows) for (const [file] of JSON.parse(row.segments) as [string, number][]) candidates.delete(file);
         if (rows.length < pageSize || candidates.size === 0) break;
         last = rows[rows.length - 1];
+        await yieldToEventLoop();
+      }
+      type VersionRow = { bucket: string; key: Buffer; version_id: string; segments: string };
+      let lastVersion: VersionRow | undefined;
+      while (candidates.size > 0) {
+        const rows = (lastVersion ? versionsAfter.all(lastVersion.bucket, lastVersion.key, lastVersion.version_id, pageSize) : versionsFirst.all(pageSize)) as VersionRow[];
+        for (const row of rows) for (const [file] of JSON.parse(row.segments) as [string, number][]) candidates.delete(file);
+        if (rows.length < pageSize) break;
+        lastVersion = rows[rows.length - 1];
         await yieldToEventLoop();
       }
       type PartRow = { upload_id: string; part_number: number; file: string };

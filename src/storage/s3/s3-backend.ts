@@ -7,7 +7,6 @@ import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../s3-protocol/xml.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import { bareEtag, checkWriteConditions, evaluateConditions } from '../conditions.ts';
-import { countObjects } from '../count-objects.ts';
 import { checkPartNumber, compareKeys as byteCompare, completedChecksum, pageOfUploads, sortUploads, validateCompletion } from '../multipart-rules.ts';
 import { S3Error, isS3Error } from '../../errors/s3-errors.ts';
 import type {
@@ -19,7 +18,9 @@ import type {
   Conditions,
   CopyObjectInput,
   CreateMultipartUploadInput,
+  DeleteObjectResult,
   DeleteObjectsOutput,
+  DeletedObject,
   GetObjectInput,
   GetObjectOutput,
   HeadObjectInput,
@@ -27,10 +28,12 @@ import type {
   ListMultipartUploadsOutput,
   ListObjectsInput,
   ListObjectsOutput,
+  ListObjectVersionsInput,
   ListPartsInput,
   ListPartsOutput,
   ObjectInfo,
   ObjectMetadata,
+  ObjectVersionEntry,
   PartWriteResult,
   PutObjectInput,
   StorageBackend,
@@ -40,12 +43,12 @@ import type {
   WriteConditions,
   WriteResult,
 } from '../storage-backend.ts';
-import { settledChecksum, type ListObjectVersionsOutput, type VersioningStatus } from '../storage-backend.ts';
+import { NULL_VERSION_ID, settledChecksum, type ListObjectVersionsOutput, type VersioningStatus } from '../storage-backend.ts';
 import { partByteRange } from '../part-number.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
-import { openS3Catalog, type S3Catalog } from './s3-catalog.ts';
+import { openS3Catalog, type RecordedDelete, type S3Catalog } from './s3-catalog.ts';
 import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
-import { arr, parseResponse, str } from './s3-xml.ts';
+import { arr, parseResponse, parseVersionListing, str } from './s3-xml.ts';
 
 export interface S3BackendOptions extends Omit<S3HttpOptions, 'maxConnections' | 'now'> {
   maxConnections?: number;
@@ -235,6 +238,28 @@ function bucketLevel(error: unknown): never {
 }
 
 /**
+ * Version ids as stores make them (AWS: 32 URL-safe characters, some with `+/=`; RGW: 31-32 of
+ * `[A-Za-z0-9._-]`; MinIO: UUIDs). RGW answers any other string with NoSuchKey (GET) or 204
+ * (DELETE, deleting nothing); S3 answers InvalidArgument, so ids are checked here.
+ */
+const VERSION_ID = /^[A-Za-z0-9+/=._~-]{1,1024}$/;
+
+function checkVersionId(versionId: string | undefined): void {
+  if (versionId === undefined || versionId === NULL_VERSION_ID || VERSION_ID.test(versionId)) return;
+  throw new S3Error('InvalidArgument', 'Invalid version id specified', { details: { ArgumentName: 'versionId', ArgumentValue: versionId } });
+}
+
+const versionQuery = (versionId: string | undefined) => (versionId === undefined ? undefined : { versionId });
+
+/** S3's answer to a read of a delete marker by its version id (RGW answers NoSuchKey). */
+function markerNotAllowed(marker: ObjectVersionEntry, method: string): S3Error {
+  return new S3Error('MethodNotAllowed', undefined, {
+    headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': marker.versionId, 'Last-Modified': marker.lastModified.toUTCString(), Allow: 'DELETE' },
+    details: { Method: method, ResourceType: 'DeleteMarker' },
+  });
+}
+
+/**
  * The S3 proxy backend: every account bucket is one bucket of a remote S3 store (MinIO, Ceph
  * RGW, Garage, AWS S3), and every call becomes one or a few re-signed requests to it, with
  * bodies streamed through. What stores differ on or lack (additional checksums, exact usage
@@ -246,6 +271,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
   const http: S3Http = createS3Http({ ...options, maxConnections: options.maxConnections ?? 128 });
 
   function objectInfo(key: string, bucket: string, headers: Headers, statusCode: number): { info: ObjectInfo; range?: { start: number; end: number } } {
+    const versionId = readVersionId(bucket, headerValue(headers, 'x-amz-version-id'));
     const etag = headerValue(headers, 'etag') ?? '""';
     let size = Number(headerValue(headers, 'content-length') ?? 0);
     let range: { start: number; end: number } | undefined;
@@ -273,11 +299,129 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const value = headerValue(headers, header);
       if (value !== undefined) info[field] = value;
     }
-    const checksum = catalog.checksumFor(bucket, key, etag);
+    if (versionId !== undefined) info.versionId = versionId;
+    const checksum = catalog.checksumFor(bucket, key, etag, versionId);
     if (checksum) info.checksum = checksum;
     const parts = multipartPartsOf(etag);
     if (parts !== undefined) info.partsCount = parts;
     return { info, range };
+  }
+
+  /**
+   * The version a read found, as S3 reports it: RGW sends no `x-amz-version-id` for the null
+   * version of a Suspended (or once versioned) bucket, and sends `null` for `?versionId=null` in an
+   * Unversioned one. S3 reports `null` exactly when the bucket's versioning was ever configured.
+   * The state comes from the catalog (one local read); unknown counts as Unversioned.
+   */
+  function readVersionId(bucket: string, header: string | undefined): string | undefined {
+    if (header !== undefined && header !== NULL_VERSION_ID) return header;
+    const state = catalog.versioning(bucket);
+    return state === 'Enabled' || state === 'Suspended' ? NULL_VERSION_ID : undefined;
+  }
+
+  /** The bucket's versioning state as the store has it, cached in the catalog. */
+  async function fetchVersioning(bucket: string, signal?: AbortSignal): Promise<VersioningStatus> {
+    const response = await http.sendForText({ method: 'GET', bucket, query: { versioning: '' }, signal }).catch(bucketLevel);
+    // RGW answers an Unversioned bucket with an empty VersioningConfiguration.
+    const status = response.text.trim() === '' ? undefined : str(parseResponse(response.text, 'VersioningConfiguration').Status);
+    const state: VersioningStatus = status === 'Enabled' || status === 'Suspended' ? status : 'Unversioned';
+    catalog.setVersioning(bucket, state);
+    return state;
+  }
+
+  /**
+   * The version a write created, as S3 reports it: the store's id, else `null` in a bucket whose
+   * versioning was ever configured (RGW sends no id for a write to a Suspended bucket), else none.
+   * A write that got an id tells the catalog the bucket is Enabled (changed in the store directly).
+   */
+  async function writtenVersionId(bucket: string, header: string | undefined): Promise<string | undefined> {
+    if (header !== undefined && header !== NULL_VERSION_ID) {
+      if (catalog.versioning(bucket) !== 'Enabled') catalog.setVersioning(bucket, 'Enabled');
+      return header;
+    }
+    const state = catalog.versioning(bucket) ?? (await fetchVersioning(bucket));
+    return state === 'Unversioned' ? undefined : NULL_VERSION_ID;
+  }
+
+  /** The listing entries of exactly `key` (newest first), at most `limit`, walking the store's versions under it as a prefix. */
+  async function versionsOfKey(bucket: string, key: string, signal?: AbortSignal, limit = Number.POSITIVE_INFINITY): Promise<ObjectVersionEntry[]> {
+    const found: ObjectVersionEntry[] = [];
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page = await backend.listObjectVersions({ bucket, prefix: key, keyMarker, versionIdMarker, maxKeys: Math.min(1000, limit), signal });
+      for (const entry of page.entries) {
+        // Keys under `key` sort after it: the first other key ends the walk.
+        if (entry.key !== key || found.length >= limit) return found;
+        found.push(entry);
+      }
+      if (!page.isTruncated || page.nextKeyMarker !== key || found.length >= limit) return found;
+      keyMarker = page.nextKeyMarker;
+      versionIdMarker = page.nextVersionIdMarker;
+    }
+  }
+
+  /**
+   * A read the store answered NoSuchKey, explained as S3 does (RGW says NoSuchKey for all of it):
+   * by version id, NoSuchVersion for a version the key does not have and MethodNotAllowed for a
+   * delete marker; without, NoSuchKey with the marker's headers when the latest version is a
+   * delete marker. A missing bucket is NoSuchBucket (the listing says so; HEAD has no body).
+   */
+  async function explainMissing(error: unknown, bucket: string, key: string, versionId: string | undefined, method: string, signal?: AbortSignal): Promise<never> {
+    if (!isS3Error(error, 'NoSuchKey')) throw error;
+    if (versionId !== undefined) {
+      const found = (await versionsOfKey(bucket, key, signal)).find((entry) => entry.versionId === versionId);
+      if (!found) throw new S3Error('NoSuchVersion', undefined, { details: { Key: key, VersionId: versionId } });
+      if (found.deleteMarker) throw markerNotAllowed(found, method);
+      throw error;
+    }
+    // A bucket whose state the catalog does not know yet asks the store once (NoSuchBucket too).
+    if ((catalog.versioning(bucket) ?? (await fetchVersioning(bucket, signal))) === 'Unversioned') {
+      if (method === 'HEAD') await headBucket(bucket);
+      throw error;
+    }
+    const [latest] = await versionsOfKey(bucket, key, signal, 1);
+    if (latest?.deleteMarker)
+      throw new S3Error('NoSuchKey', error.message, { details: error.details, headers: { 'x-amz-delete-marker': 'true', 'x-amz-version-id': latest.versionId } });
+    throw error;
+  }
+
+  /**
+   * Deletes without version id that the store answered without a delete marker. In a versioned
+   * bucket that is RGW (Pacific) declining to stack a marker on a key whose latest version is
+   * already one (S3 adds another, and says so): the marker already there is reported instead.
+   */
+  async function markersKept(bucket: string, deletes: RecordedDelete[], signal?: AbortSignal): Promise<RecordedDelete[]> {
+    const state = catalog.versioning(bucket);
+    if (state !== 'Enabled' && state !== 'Suspended') return deletes;
+    const out: RecordedDelete[] = [];
+    for (const entry of deletes) {
+      if (entry.versionId !== undefined || entry.markerVersionId !== undefined) {
+        out.push(entry);
+        continue;
+      }
+      const [latest] = await versionsOfKey(bucket, entry.key, signal, 1);
+      out.push(latest?.deleteMarker ? { key: entry.key, markerVersionId: latest.versionId } : entry);
+    }
+    return out;
+  }
+
+  /** Bytes and number of every stored version of a bucket (markers count nothing), by walking its version listing. */
+  async function countVersions(bucket: string): Promise<{ bytes: number; objects: number }> {
+    const counted = { bytes: 0, objects: 0 };
+    let keyMarker: string | undefined;
+    let versionIdMarker: string | undefined;
+    for (;;) {
+      const page = await backend.listObjectVersions({ bucket, maxKeys: 1000, keyMarker, versionIdMarker });
+      for (const entry of page.entries) {
+        if (entry.deleteMarker) continue;
+        counted.bytes += entry.size;
+        counted.objects += 1;
+      }
+      if (!page.isTruncated || page.nextKeyMarker === undefined) return counted;
+      keyMarker = page.nextKeyMarker;
+      versionIdMarker = page.nextVersionIdMarker;
+    }
   }
 
   /** Streams a body of unknown length to a spool file first: S3 stores need Content-Length up front. */
@@ -302,7 +446,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     storedSize(bucket: string, key: string): number | undefined {
       // Only for buckets the catalog tracks; others fall back to a HEAD.
       if (!catalog.usage(bucket)) return undefined;
-      return catalog.object(bucket, key)?.size ?? 0;
+      // What a write would replace: 0 in an Enabled bucket, the null version's size otherwise.
+      return catalog.replaceable(bucket, key)?.size ?? 0;
     },
 
     correctUsage(bucket: string, usage: BucketUsage): void {
@@ -318,7 +463,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       if (recorded) return recorded;
       // A bucket the catalog has never seen (created before it, or by another tool): count it once.
       await headBucket(bucket);
-      const counted = { ...(await countObjects(backend, bucket)), multipartBytes: 0 };
+      const counted = { ...(await countVersions(bucket)), multipartBytes: 0 };
       catalog.setUsage(bucket, counted);
       return counted;
     },
@@ -350,12 +495,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         throw error;
       }
       catalog.setUsage(bucket, { bytes: 0, objects: 0, multipartBytes: 0 });
+      catalog.setVersioning(bucket, 'Unversioned');
     },
 
     async deleteBucket(bucket, options) {
       options?.signal?.throwIfAborted();
-      const listing = await backend.listObjects({ bucket, maxKeys: 1 });
-      if (listing.contents.length > 0 || listing.commonPrefixes.length > 0) throw new S3Error('BucketNotEmpty');
+      // Noncurrent versions and delete markers keep a bucket from being deleted, as in S3.
+      const listing = await backend.listObjectVersions({ bucket, maxKeys: 1 });
+      if (listing.entries.length > 0 || listing.commonPrefixes.length > 0) throw new S3Error('BucketNotEmpty');
       for (;;) {
         const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
         for (const upload of page.uploads) {
@@ -397,25 +544,33 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
         const checksum = await settledChecksum(input.checksum);
-        const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, input.metadata.contentType);
+        const versionId = await writtenVersionId(input.bucket, headerValue(headers, 'x-amz-version-id'));
+        const recorded = catalog.recordObject(input.bucket, input.key, versionId, size, etag, checksum, input.journal, input.metadata.contentType);
         claim?.release();
-        await admission.settle(recorded, () => removeObject(input.bucket, input.key));
+        await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
-        return { etag, size, lastModified, ...(checksum ? { checksum } : {}) };
+        return { etag, size, lastModified, ...(checksum ? { checksum } : {}), ...(versionId !== undefined ? { versionId } : {}) };
       });
       return claim ? written.finally(claim.release) : written;
     },
 
     async getObject(input: GetObjectInput): Promise<GetObjectOutput> {
+      checkVersionId(input.versionId);
       if (input.partNumber !== undefined) return getPart(input, input.partNumber);
       // Cancelling closes the upstream request, or destroys the body while it streams.
-      const response = await http.send({
-        method: 'GET',
-        signal: input.signal,
-        bucket: input.bucket,
-        key: input.key,
-        headers: { range: rangeHeader(input.range), ...conditionHeaders(input.conditions) },
-      });
+      let response: S3HttpResponse;
+      try {
+        response = await http.send({
+          method: 'GET',
+          signal: input.signal,
+          bucket: input.bucket,
+          key: input.key,
+          query: versionQuery(input.versionId),
+          headers: { range: rangeHeader(input.range), ...conditionHeaders(input.conditions) },
+        });
+      } catch (error) {
+        return explainMissing(error, input.bucket, input.key, input.versionId, 'GET', input.signal);
+      }
       const { info, range } = objectInfo(input.key, input.bucket, response.headers, response.statusCode);
       try {
         evaluateConditions(info, input.conditions);
@@ -427,18 +582,26 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async headObject(input: HeadObjectInput): Promise<ObjectInfo> {
-      const headers = await http
-        .sendAndDiscard({ method: 'HEAD', bucket: input.bucket, key: input.key, headers: conditionHeaders(input.conditions), signal: input.signal })
-        .catch(async (error: unknown) => {
-          // HEAD has no body to tell a missing key from a missing bucket.
-          if (isS3Error(error, 'NoSuchKey')) await headBucket(input.bucket);
-          throw error;
+      checkVersionId(input.versionId);
+      let headers: Headers;
+      try {
+        headers = await http.sendAndDiscard({
+          method: 'HEAD',
+          bucket: input.bucket,
+          key: input.key,
+          query: versionQuery(input.versionId),
+          headers: conditionHeaders(input.conditions),
+          signal: input.signal,
         });
+      } catch (error) {
+        // HEAD has no body to tell a missing key from a missing bucket, a version or a marker.
+        return explainMissing(error, input.bucket, input.key, input.versionId, 'HEAD', input.signal);
+      }
       const { info } = objectInfo(input.key, input.bucket, headers, 200);
       evaluateConditions(info, input.conditions);
       if (input.partNumber === undefined && !input.withParts) return info;
       // Part layouts are the catalog's (stores do not tell them), valid while the ETag is the one recorded.
-      const known = info.partsCount === undefined ? undefined : catalog.object(input.bucket, input.key);
+      const known = info.partsCount === undefined ? undefined : catalog.version(input.bucket, input.key, info.versionId ?? NULL_VERSION_ID);
       const parts = known?.etag === info.etag ? known.parts : undefined;
       if (input.partNumber !== undefined) {
         if (info.partsCount !== undefined && !parts) throw unknownPartLayout();
@@ -452,21 +615,42 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return info;
     },
 
-    async deleteObject({ bucket, key, journal, signal }) {
+    async deleteObject({ bucket, key, versionId, journal, signal }): Promise<DeleteObjectResult> {
       signal?.throwIfAborted();
-      await http.sendAndDiscard({ method: 'DELETE', bucket, key });
-      catalog.forgetObjects(bucket, [key], journal, true);
-      return {};
+      checkVersionId(versionId);
+      const headers = await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: versionQuery(versionId) });
+      // The store's `x-amz-version-id`: the marker created, or (RGW) the version removed, absent when there was none.
+      const storeVersionId = headerValue(headers, 'x-amz-version-id');
+      const marker = headerValue(headers, 'x-amz-delete-marker') === 'true';
+      if (versionId !== undefined) {
+        const [wasMarker] = catalog.recordDeletes(bucket, [{ key, versionId, removed: storeVersionId !== undefined, removedMarker: marker }], journal, true);
+        // S3 names the version a delete by id addressed (existing or not), except in an Unversioned bucket.
+        if (catalog.versioning(bucket) === 'Unversioned') return {};
+        return { versionId, ...(wasMarker ? { deleteMarker: true } : {}) };
+      }
+      const [recorded] = marker ? [{ key, markerVersionId: storeVersionId ?? NULL_VERSION_ID }] : await markersKept(bucket, [{ key }], signal);
+      catalog.recordDeletes(bucket, [recorded!], journal, true);
+      return recorded!.markerVersionId === undefined ? {} : { versionId: recorded!.markerVersionId, deleteMarker: true };
     },
 
     async deleteObjects({ bucket, objects, journal, signal }): Promise<DeleteObjectsOutput> {
       signal?.throwIfAborted();
-      const keys = objects.map((o) => o.key);
+      const errors: DeleteObjectsOutput['errors'] = [];
+      // Malformed version ids are answered here, per entry (RGW would report them deleted).
+      const sent = objects.filter((object) => {
+        if (object.versionId === undefined || object.versionId === NULL_VERSION_ID || VERSION_ID.test(object.versionId)) return true;
+        errors.push({ key: object.key, versionId: object.versionId, code: 'InvalidArgument', message: 'Invalid version id specified' });
+        return false;
+      });
+      if (sent.length === 0) {
+        await headBucket(bucket);
+        return { deleted: [], errors };
+      }
       const body = Buffer.from(
         document(
           'Delete',
           text('Quiet', false),
-          keys.map((key) => node('Object', text('Key', key))),
+          sent.map((object) => node('Object', text('Key', object.key), object.versionId !== undefined && text('VersionId', object.versionId))),
         ),
       );
       const response = await http
@@ -479,32 +663,155 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         })
         .catch(bucketLevel);
       const result = parseResponse(response.text, 'DeleteResult');
-      const deleted = arr(result.Deleted).map((entry) => str(entry.Key)!);
-      const errors = arr(result.Error).map((entry) => ({ key: str(entry.Key)!, code: str(entry.Code) ?? 'InternalError', message: str(entry.Message) ?? '' }));
-      catalog.forgetObjects(bucket, deleted, journal);
-      return { deleted: deleted.map((key) => ({ key })), errors };
+      const requested = new Set(sent.filter((object) => object.versionId !== undefined).map((object) => `${object.versionId}/${object.key}`));
+      const reported: RecordedDelete[] = arr(result.Deleted).map((entry) => {
+        const key = str(entry.Key)!;
+        const versionId = str(entry.VersionId);
+        const marker = str(entry.DeleteMarker) === 'true';
+        if (versionId !== undefined && requested.has(`${versionId}/${key}`)) return { key, versionId, removedMarker: marker };
+        if (marker) return { key, markerVersionId: str(entry.DeleteMarkerVersionId) ?? NULL_VERSION_ID };
+        return { key };
+      });
+      const recorded = await markersKept(bucket, reported, signal);
+      const wasMarker = catalog.recordDeletes(bucket, recorded, journal);
+      const deleted = recorded.map((entry, index): DeletedObject => {
+        if (entry.versionId !== undefined) {
+          // S3 reports a marker removed by its id as a marker, DeleteMarkerVersionId naming it (RGW does not say).
+          return wasMarker[index]
+            ? { key: entry.key, versionId: entry.versionId, deleteMarker: true, deleteMarkerVersionId: entry.versionId }
+            : { key: entry.key, versionId: entry.versionId };
+        }
+        if (entry.markerVersionId !== undefined) return { key: entry.key, deleteMarker: true, deleteMarkerVersionId: entry.markerVersionId };
+        return { key: entry.key };
+      });
+      for (const entry of arr(result.Error)) {
+        const versionId = str(entry.VersionId);
+        errors.push({ key: str(entry.Key)!, ...(versionId !== undefined ? { versionId } : {}), code: str(entry.Code) ?? 'InternalError', message: str(entry.Message) ?? '' });
+      }
+      return { deleted, errors };
     },
 
-    async getBucketVersioning(): Promise<VersioningStatus> {
-      return 'Unversioned';
+    async getBucketVersioning(bucket, options): Promise<VersioningStatus> {
+      options?.signal?.throwIfAborted();
+      // Always the store's answer (it may have been changed there directly); the catalog's copy is refreshed.
+      return fetchVersioning(bucket, options?.signal);
     },
 
-    async putBucketVersioning(): Promise<void> {
-      throw new S3Error('NotImplemented');
+    async putBucketVersioning(bucket, status, options): Promise<void> {
+      options?.signal?.throwIfAborted();
+      const body = Buffer.from(document('VersioningConfiguration', text('Status', status)));
+      // Not cancelled half way: the catalog must learn the state the store took.
+      await http
+        .sendAndDiscard({
+          method: 'PUT',
+          bucket,
+          query: { versioning: '' },
+          body,
+          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+        })
+        .catch(bucketLevel);
+      catalog.setVersioning(bucket, status);
     },
 
-    async listObjectVersions(): Promise<ListObjectVersionsOutput> {
-      throw new S3Error('NotImplemented');
+    async listObjectVersions(input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput> {
+      const { bucket, prefix = '', delimiter } = input;
+      if (input.versionIdMarker !== undefined && input.keyMarker === undefined) {
+        throw new S3Error('InvalidArgument', 'A version-id marker cannot be specified without a key marker.', {
+          details: { ArgumentName: 'version-id-marker', ArgumentValue: input.versionIdMarker },
+        });
+      }
+      checkVersionId(input.versionIdMarker);
+      if (input.maxKeys === 0) {
+        await headBucket(bucket);
+        return { entries: [], commonPrefixes: [], isTruncated: false };
+      }
+      const entries: ObjectVersionEntry[] = [];
+      const commonPrefixes: string[] = [];
+      let keyMarker = input.keyMarker;
+      let versionIdMarker = input.versionIdMarker;
+      let last: { key: string; versionId?: string } | undefined;
+      let isTruncated = false;
+      // As in listObjects: what the store repeats is dropped and the page refilled, and one entry
+      // more than needed is asked for, so a leftover one says the listing is truncated.
+      for (;;) {
+        const wanted = input.maxKeys - entries.length - commonPrefixes.length;
+        const response = await http
+          .sendForText({
+            method: 'GET',
+            bucket,
+            query: {
+              versions: '',
+              prefix,
+              delimiter,
+              'key-marker': keyMarker,
+              'version-id-marker': versionIdMarker,
+              'max-keys': String(Math.min(1000, wanted + 1)),
+              'encoding-type': 'url',
+            },
+            signal: input.signal,
+          })
+          .catch(bucketLevel);
+        const page = parseVersionListing(response.text);
+        // Stable: a key's versions keep the store's order (newest first).
+        const items: { key: string; entry?: (typeof page.entries)[number] }[] = [
+          ...page.entries.map((entry) => ({ key: entry.key, entry })),
+          ...page.commonPrefixes.map((key) => ({ key })),
+        ];
+        items.sort((a, b) => byteCompare(a.key, b.key));
+        for (const item of items) {
+          if (keyMarker !== undefined) {
+            const order = byteCompare(item.key, keyMarker);
+            if (item.entry) {
+              // RGW lists the key-marker's own versions when no version-id-marker is given; S3 starts after them.
+              if (order < 0 || (order === 0 && versionIdMarker === undefined)) continue;
+            } else if (order <= 0 || keyMarker.startsWith(item.key)) {
+              continue;
+            }
+          }
+          if (entries.length + commonPrefixes.length >= input.maxKeys) {
+            isTruncated = true;
+            break;
+          }
+          if (item.entry) {
+            const { entry } = item;
+            entries.push({
+              key: entry.key,
+              versionId: entry.versionId,
+              isLatest: entry.isLatest,
+              lastModified: entry.lastModified,
+              deleteMarker: entry.deleteMarker,
+              size: entry.size,
+              etag: entry.deleteMarker ? '' : quoted(entry.etag),
+            });
+            last = { key: entry.key, versionId: entry.versionId };
+          } else {
+            commonPrefixes.push(item.key);
+            last = { key: item.key };
+          }
+        }
+        if (isTruncated || !page.isTruncated || page.nextKeyMarker === undefined) break;
+        keyMarker = page.nextKeyMarker;
+        versionIdMarker = page.nextVersionIdMarker;
+      }
+      return {
+        entries,
+        commonPrefixes,
+        isTruncated,
+        ...(isTruncated && last ? { nextKeyMarker: last.key, ...(last.versionId !== undefined ? { nextVersionIdMarker: last.versionId } : {}) } : {}),
+      };
     },
 
     async copyObject(input: CopyObjectInput): Promise<WriteResult> {
-      if (input.sourceConditions)
-        evaluateConditions(await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey }), input.sourceConditions, { forCopySource: true });
+      checkVersionId(input.sourceVersionId);
+      const sourceVersionId = input.sourceVersionId;
+      if (input.sourceConditions) evaluateConditions(await copySourceInfo(input.sourceBucket, input.sourceKey, sourceVersionId), input.sourceConditions, { forCopySource: true });
       // RGW ignores the tagging directive (REPLACE drops the tags, COPY keeps the source's): tags
       // are set again after the copy.
-      const tags = input.tags ?? (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey }) : undefined);
+      const tags =
+        input.tags ??
+        (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey, versionId: sourceVersionId }) : undefined);
       const admission = createAdmission(input.admit);
-      if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey)));
+      if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey, sourceVersionId)));
       // A store-side copy is not cancelled half way (the catalog must learn its outcome): checked before it starts.
       input.signal?.throwIfAborted();
       const response = await http
@@ -513,7 +820,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           bucket: input.bucket,
           key: input.key,
           headers: {
-            'x-amz-copy-source': copySource(input.sourceBucket, input.sourceKey),
+            'x-amz-copy-source': copySource(input.sourceBucket, input.sourceKey, sourceVersionId),
             'x-amz-metadata-directive': input.metadataDirective,
             ...(input.metadataDirective === 'REPLACE' ? metadataHeaders(input.metadata) : {}),
             ...(tags ? { 'x-amz-tagging-directive': 'REPLACE', 'x-amz-tagging': tagHeader(tags) ?? '' } : { 'x-amz-tagging-directive': 'COPY' }),
@@ -524,22 +831,37 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           if (isS3Error(error, 'NoSuchBucket') || isS3Error(error, 'NoSuchKey')) {
             await headBucket(input.bucket);
             await headBucket(input.sourceBucket);
+            if (sourceVersionId !== undefined) await copySourceInfo(input.sourceBucket, input.sourceKey, sourceVersionId);
           }
           throw error;
         });
       const result = parseResponse(response.text, 'CopyObjectResult');
       const etag = quoted(str(result.ETag));
-      if (tags && Object.keys(tags).length > 0) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags });
-      else if (input.tags) await backend.deleteObjectTagging({ bucket: input.bucket, key: input.key });
-      const source = catalog.object(input.sourceBucket, input.sourceKey);
+      const source = sourceVersionId === undefined ? catalog.object(input.sourceBucket, input.sourceKey) : catalog.version(input.sourceBucket, input.sourceKey, sourceVersionId);
       const known = source && source.etag === etag ? source : undefined;
-      const size = known?.size ?? (await backend.headObject({ bucket: input.bucket, key: input.key })).size;
+      // RGW sends no x-amz-version-id with a copy: in a versioned bucket the new version is the
+      // key's latest, read back by a HEAD (a write of the key racing the copy could be seen instead).
+      let versionId = await writtenVersionId(input.bucket, headerValue(response.headers, 'x-amz-version-id'));
+      let size = known?.size;
+      if (versionId === NULL_VERSION_ID ? catalog.versioning(input.bucket) === 'Enabled' : size === undefined) {
+        const written = await backend.headObject({ bucket: input.bucket, key: input.key });
+        versionId = written.versionId;
+        size ??= written.size;
+      }
+      if (tags && Object.keys(tags).length > 0) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, versionId, tags });
+      else if (input.tags) await backend.deleteObjectTagging({ bucket: input.bucket, key: input.key, versionId });
       const checksum = known?.checksum;
       // The content type is known without a HEAD only when the copy replaced the metadata.
       const contentType = input.metadataDirective === 'REPLACE' ? input.metadata?.contentType : undefined;
-      const recorded = catalog.recordObject(input.bucket, input.key, size, etag, checksum, input.journal, contentType);
-      await admission.settle(recorded, () => removeObject(input.bucket, input.key));
-      return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()), ...(checksum ? { checksum } : {}) };
+      const recorded = catalog.recordObject(input.bucket, input.key, versionId, size!, etag, checksum, input.journal, contentType);
+      await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
+      return {
+        etag,
+        size: size!,
+        lastModified: new Date(str(result.LastModified) ?? Date.now()),
+        ...(checksum ? { checksum } : {}),
+        ...(versionId !== undefined ? { versionId } : {}),
+      };
     },
 
     async listObjects(input: ListObjectsInput): Promise<ListObjectsOutput> {
@@ -593,9 +915,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return { contents, commonPrefixes, isTruncated, ...(isTruncated ? { nextMarker: returned[returned.length - 1] } : {}) };
     },
 
-    async getObjectTagging({ bucket, key, signal }) {
+    async getObjectTagging({ bucket, key, versionId, signal }) {
       signal?.throwIfAborted();
-      const response = await http.sendForText({ method: 'GET', bucket, key, query: { tagging: '' } });
+      checkVersionId(versionId);
+      const response = await http
+        .sendForText({ method: 'GET', bucket, key, query: { tagging: '', versionId } })
+        .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'GET', signal)));
       // RGW answers an untagged object with an empty body.
       if (response.text.trim() === '') return {};
       const result = parseResponse(response.text, 'Tagging');
@@ -603,8 +928,9 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       return Object.fromEntries(arr(tagSet.Tag).map((tag) => [str(tag.Key) ?? '', str(tag.Value) ?? '']));
     },
 
-    async putObjectTagging({ bucket, key, tags, journal, signal }) {
+    async putObjectTagging({ bucket, key, versionId, tags, journal, signal }) {
       signal?.throwIfAborted();
+      checkVersionId(versionId);
       const body = Buffer.from(
         document(
           'Tagging',
@@ -614,21 +940,26 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           ),
         ),
       );
-      await http.sendAndDiscard({
-        method: 'PUT',
-        bucket,
-        key,
-        query: { tagging: '' },
-        body,
-        headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
-      });
-      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
+      await http
+        .sendAndDiscard({
+          method: 'PUT',
+          bucket,
+          key,
+          query: { tagging: '', versionId },
+          body,
+          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+        })
+        .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'PUT', signal)));
+      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
     },
 
-    async deleteObjectTagging({ bucket, key, journal, signal }) {
+    async deleteObjectTagging({ bucket, key, versionId, journal, signal }) {
       signal?.throwIfAborted();
-      await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: { tagging: '' } });
-      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true });
+      checkVersionId(versionId);
+      await http
+        .sendAndDiscard({ method: 'DELETE', bucket, key, query: { tagging: '', versionId } })
+        .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'DELETE', signal)));
+      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
     },
 
     async createMultipartUpload(input: CreateMultipartUploadInput) {
@@ -753,20 +1084,41 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           .catch(uploadLevel)
           .catch(input.conditions ? storeRefusal(input.conditions) : rethrow);
         parseResponse(response.text, 'CompleteMultipartUploadResult');
-        if (tags) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, tags: JSON.parse(tags) as Record<string, string> });
+        // The version the completion created, when the store names it (RGW does); a HEAD of the key otherwise.
+        const storeVersionId = headerValue(response.headers, 'x-amz-version-id');
+        const createdVersion = storeVersionId === undefined || storeVersionId === NULL_VERSION_ID ? undefined : storeVersionId;
+        if (tags) await backend.putObjectTagging({ bucket: input.bucket, key: input.key, versionId: createdVersion, tags: JSON.parse(tags) as Record<string, string> });
         // The result's ETag is not reliable everywhere (RGW Pacific leaves it empty); HEAD is.
-        const written = await backend.headObject({ bucket: input.bucket, key: input.key });
+        const written = await backend.headObject({ bucket: input.bucket, key: input.key, versionId: createdVersion });
+        const versionId = await writtenVersionId(input.bucket, createdVersion ?? written.versionId);
         const algorithm = stored.checksumAlgorithm;
         const checksum = completedChecksum(algorithm, used);
-        const answer: WriteResult = { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
+        const answer: WriteResult = {
+          etag: written.etag,
+          size: written.size,
+          lastModified: written.lastModified,
+          ...(checksum ? { checksum } : {}),
+          ...(versionId !== undefined ? { versionId } : {}),
+        };
         const completed = {
           parts: used.map((part) => (part.checksum ? { partNumber: part.partNumber, size: part.size, checksum: part.checksum } : { partNumber: part.partNumber, size: part.size })),
           completion: encodeCompletion(input.parts, answer),
         };
-        const recorded = catalog.completeUpload(input.uploadId, input.bucket, input.key, written.size, written.etag, checksum, input.journal, written.contentType, completed);
+        const recorded = catalog.completeUpload(
+          input.uploadId,
+          input.bucket,
+          input.key,
+          versionId,
+          written.size,
+          written.etag,
+          checksum,
+          input.journal,
+          written.contentType,
+          completed,
+        );
         claim?.release();
-        await admission.settle(recorded, () => removeObject(input.bucket, input.key));
-        return { etag: written.etag, size: written.size, lastModified: written.lastModified, ...(checksum ? { checksum } : {}) };
+        await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
+        return answer;
       } finally {
         claim?.release();
       }
@@ -916,7 +1268,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       let output: GetObjectOutput;
       if (range.end < range.start) {
         // An empty part: no bytes to fetch, only the description.
-        const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, conditions: input.conditions });
+        const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, versionId: input.versionId, conditions: input.conditions });
         output = { info, body: Readable.from([]), bytes: Buffer.alloc(0), range };
       } else {
         output = await backend.getObject({ ...input, partNumber: undefined, range: { kind: 'from', start: range.start, end: range.end } });
@@ -929,16 +1281,20 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
   /** Size, ETag and part sizes (undefined: not multipart) of the object as the catalog knows it, else as a HEAD shows it. */
   async function partLayout(input: GetObjectInput): Promise<{ etag: string; size: number; partSizes?: number[] }> {
-    const known = catalog.object(input.bucket, input.key);
-    if (known && (known.parts || multipartPartsOf(known.etag) === undefined)) return { etag: known.etag, size: known.size, partSizes: known.parts?.map((part) => part.size) };
-    const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, conditions: input.conditions });
+    const known = input.versionId === undefined ? catalog.object(input.bucket, input.key) : catalog.version(input.bucket, input.key, input.versionId);
+    if (known && !known.deleteMarker && (known.parts || multipartPartsOf(known.etag) === undefined))
+      return { etag: known.etag, size: known.size, partSizes: known.parts?.map((part) => part.size) };
+    const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, versionId: input.versionId, conditions: input.conditions });
     if (info.partsCount !== undefined) throw unknownPartLayout();
     return { etag: info.etag, size: info.size };
   }
 
-  /** The usage change of writing `size` bytes to `key`, as the catalog stands now. */
+  /**
+   * The usage change of writing `size` bytes to `key`, as the catalog stands now: a new version in
+   * an Enabled bucket replaces nothing; otherwise the write replaces the null version.
+   */
   function objectChange(bucket: string, key: string, size: number): UsageChange {
-    const previous = catalog.object(bucket, key);
+    const previous = catalog.replaceable(bucket, key);
     return { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
   }
 
@@ -946,13 +1302,25 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     return { bytes: size - (catalog.partSize(uploadId, partNumber) ?? 0), objects: 0 };
   }
 
-  async function sizeOfObject(bucket: string, key: string): Promise<number> {
-    return catalog.object(bucket, key)?.size ?? (await backend.headObject({ bucket, key })).size;
+  async function sizeOfObject(bucket: string, key: string, versionId?: string): Promise<number> {
+    const known = versionId === undefined ? catalog.object(bucket, key) : catalog.version(bucket, key, versionId);
+    return known && !known.deleteMarker ? known.size : (await copySourceInfo(bucket, key, versionId)).size;
   }
 
-  /** Undoes an admitted-after-the-fact write that was refused: the new object goes. */
-  async function removeObject(bucket: string, key: string): Promise<void> {
-    await backend.deleteObject({ bucket, key });
+  /**
+   * A copy source's description. A delete marker named by its id is InvalidRequest for a copy
+   * (S3), not the MethodNotAllowed of a read.
+   */
+  async function copySourceInfo(bucket: string, key: string, versionId: string | undefined): Promise<ObjectInfo> {
+    return backend.headObject({ bucket, key, versionId }).catch((error: unknown) => {
+      if (isS3Error(error, 'MethodNotAllowed')) throw new S3Error('InvalidRequest', 'The source of a copy request may not specifically refer to a delete marker by version id.');
+      throw error;
+    });
+  }
+
+  /** Undoes an admitted-after-the-fact write that was refused: the new object (the version it made) goes. */
+  async function removeObject(bucket: string, key: string, versionId: string | undefined): Promise<void> {
+    await backend.deleteObject({ bucket, key, versionId });
   }
 
   /** Undoes a refused part: parts cannot be deleted, so the part number is replaced by an empty part. */

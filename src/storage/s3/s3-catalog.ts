@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
-import type { BucketUsage, ObjectChecksum, ObjectPart, UsageChange, WriteConditions } from '../storage-backend.ts';
-import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
+import { NULL_VERSION_ID, type BucketUsage, type ObjectChecksum, type ObjectPart, type UsageChange, type VersioningStatus, type WriteConditions } from '../storage-backend.ts';
+import { COMPLETED_UPLOAD_RETENTION_MS, prepareCompletedUploadStatements } from '../completed-uploads.ts';
+import { migrateCatalog } from './s3-catalog-migrations.ts';
 import { decodeParts, encodeParts } from '../part-number.ts';
 import { checkWriteConditions, conditionalConflict } from '../conditions.ts';
 import type { CommitFacts, JournalHook } from '../../events/events.ts';
@@ -15,7 +16,10 @@ import { createJournalTable } from '../journal-table.ts';
  * - the additional checksums (CRC32, CRC32C, SHA1, SHA256, CRC64NVME) the gateway verified, which
  *   many S3 stores (Ceph RGW before Squid, Garage) neither store nor return.
  * - the journal of domain events (journal-table.ts), written in the transaction that records a
- *   change right after the store confirmed it.
+ *   change right after the store confirmed it;
+ * - with bucket versioning (the store's own), one row per version and delete marker the gateway
+ *   made (`null` for the null version), so usage counts every stored version exactly, and each
+ *   bucket's versioning state (Unversioned, Enabled, Suspended) as last seen in the store.
  * Objects changed directly in the backend, behind the gateway, are not seen here: a checksum is
  * returned only while the object's ETag still matches, and `usage reconcile` recounts from a
  * listing of the backend.
@@ -25,77 +29,39 @@ export function openS3Catalog(path: string) {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS bucket_usage (
-      bucket TEXT PRIMARY KEY,
-      bytes INTEGER NOT NULL DEFAULT 0,
-      objects INTEGER NOT NULL DEFAULT 0,
-      multipart_bytes INTEGER NOT NULL DEFAULT 0
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS objects (
-      bucket TEXT NOT NULL,
-      key BLOB NOT NULL,
-      size INTEGER NOT NULL,
-      etag TEXT NOT NULL,
-      checksum_algorithm TEXT,
-      checksum_value TEXT,
-      checksum_type TEXT,
-      PRIMARY KEY (bucket, key)
-    ) WITHOUT ROWID;
-    CREATE TABLE IF NOT EXISTS uploads (
-      upload_id TEXT PRIMARY KEY,
-      bucket TEXT NOT NULL,
-      checksum_algorithm TEXT,
-      tags TEXT,
-      initiated INTEGER NOT NULL
-    ) WITHOUT ROWID;
-    CREATE INDEX IF NOT EXISTS uploads_bucket ON uploads (bucket);
-    CREATE TABLE IF NOT EXISTS parts (
-      upload_id TEXT NOT NULL,
-      part_number INTEGER NOT NULL,
-      size INTEGER NOT NULL,
-      etag TEXT NOT NULL,
-      checksum_value TEXT,
-      PRIMARY KEY (upload_id, part_number)
-    ) WITHOUT ROWID;
-    -- Completions remembered for a while, so a retried completion answers as the first did (completed-uploads.ts).
-    ${COMPLETED_UPLOADS_SCHEMA}
-  `);
-  // The part layout of objects completed through the gateway (GetObjectAttributes, ?partNumber=):
-  // the store does not tell it. Added to catalogs created before it.
-  const objectColumns = db.prepare('PRAGMA table_info(objects)').all() as { name: string }[];
-  if (!objectColumns.some((column) => column.name === 'parts')) db.exec('ALTER TABLE objects ADD COLUMN parts TEXT');
-
-  // Keys claimed by conditional writes being committed (see claimKey); a claim of a process that
-  // died mid-commit lapses at `expires_at` (epoch ms).
-  db.exec(`
-    CREATE TABLE IF NOT EXISTS write_claims (
-      bucket TEXT NOT NULL,
-      key BLOB NOT NULL,
-      claim TEXT NOT NULL,
-      expires_at INTEGER NOT NULL,
-      PRIMARY KEY (bucket, key)
-    ) WITHOUT ROWID;
-  `);
+  // The schema, step by step (s3-catalog-migrations.ts): versions, the part layout of objects
+  // completed through the gateway (GetObjectAttributes, ?partNumber=), keys claimed by conditional
+  // writes being committed (see claimKey; a claim of a process that died mid-commit lapses at
+  // `expires_at`, epoch ms), completions remembered for retries (completed-uploads.ts).
+  try {
+    migrateCatalog(db);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 
   const journal = createJournalTable(db);
   const keyBytes = (key: string) => Buffer.from(key, 'utf8');
   // Read-then-write transactions start IMMEDIATE, so another process's write makes them wait
   // (busy_timeout) instead of failing with SQLITE_BUSY on the lock upgrade.
   const immediate = <A extends unknown[], R>(fn: (...args: A) => R) => db.transaction(fn).immediate as unknown as (...args: A) => R;
+  const VERSION_COLUMNS = 'version_id, delete_marker, size, etag, checksum_algorithm, checksum_value, checksum_type, parts';
   const statements = {
     usage: db.prepare<[string], { bytes: number; objects: number; multipart_bytes: number }>('SELECT bytes, objects, multipart_bytes FROM bucket_usage WHERE bucket = ?'),
     ensureBucket: db.prepare('INSERT OR IGNORE INTO bucket_usage (bucket) VALUES (?)'),
     setUsage: db.prepare('INSERT OR REPLACE INTO bucket_usage (bucket, bytes, objects, multipart_bytes) VALUES (?, ?, ?, ?)'),
     addUsage: db.prepare('UPDATE bucket_usage SET bytes = bytes + ?, objects = objects + ?, multipart_bytes = multipart_bytes + ? WHERE bucket = ?'),
-    object: db.prepare<
-      [string, Buffer],
-      { size: number; etag: string; checksum_algorithm: string | null; checksum_value: string | null; checksum_type: string | null; parts: string | null }
-    >('SELECT size, etag, checksum_algorithm, checksum_value, checksum_type, parts FROM objects WHERE bucket = ? AND key = ?'),
-    setParts: db.prepare('UPDATE objects SET parts = ? WHERE bucket = ? AND key = ?'),
+    versioning: db.prepare<[string], string>('SELECT status FROM bucket_versioning WHERE bucket = ?').pluck(),
+    setVersioning: db.prepare('INSERT OR REPLACE INTO bucket_versioning (bucket, status) VALUES (?, ?)'),
+    latest: db.prepare<[string, Buffer], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? ORDER BY seq DESC LIMIT 1`),
+    version: db.prepare<[string, Buffer, string], VersionRow>(`SELECT ${VERSION_COLUMNS} FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?`),
+    // INSERT OR REPLACE gives a replaced row (the null version) a new seq: it becomes the latest, as in the store.
+    putVersion: db.prepare(
+      'INSERT OR REPLACE INTO object_versions (bucket, key, version_id, delete_marker, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    deleteVersion: db.prepare('DELETE FROM object_versions WHERE bucket = ? AND key = ? AND version_id = ?'),
+    setParts: db.prepare('UPDATE object_versions SET parts = ? WHERE bucket = ? AND key = ? AND version_id = ?'),
     ...prepareCompletedUploadStatements(db),
-    putObject: db.prepare('INSERT OR REPLACE INTO objects (bucket, key, size, etag, checksum_algorithm, checksum_value, checksum_type) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    deleteObject: db.prepare('DELETE FROM objects WHERE bucket = ? AND key = ?'),
     upload: db.prepare<[string], { bucket: string; checksum_algorithm: string | null; tags: string | null }>(
       'SELECT bucket, checksum_algorithm, tags FROM uploads WHERE upload_id = ?',
     ),
@@ -110,35 +76,76 @@ export function openS3Catalog(path: string) {
     putPart: db.prepare('INSERT OR REPLACE INTO parts (upload_id, part_number, size, etag, checksum_value) VALUES (?, ?, ?, ?, ?)'),
     partsTotal: db.prepare<[string], { total: number | null }>('SELECT SUM(size) AS total FROM parts WHERE upload_id = ?'),
     deleteParts: db.prepare('DELETE FROM parts WHERE upload_id = ?'),
-    dropBucketObjects: db.prepare('DELETE FROM objects WHERE bucket = ?'),
+    dropBucketVersions: db.prepare('DELETE FROM object_versions WHERE bucket = ?'),
     dropBucketParts: db.prepare('DELETE FROM parts WHERE upload_id IN (SELECT upload_id FROM uploads WHERE bucket = ?)'),
     dropBucketUploads: db.prepare('DELETE FROM uploads WHERE bucket = ?'),
     dropBucketUsage: db.prepare('DELETE FROM bucket_usage WHERE bucket = ?'),
+    dropBucketVersioning: db.prepare('DELETE FROM bucket_versioning WHERE bucket = ?'),
     claim: db.prepare<[string, Buffer], { expires_at: number }>('SELECT expires_at FROM write_claims WHERE bucket = ? AND key = ?'),
     putClaim: db.prepare('INSERT OR REPLACE INTO write_claims (bucket, key, claim, expires_at) VALUES (?, ?, ?, ?)'),
     deleteClaim: db.prepare('DELETE FROM write_claims WHERE bucket = ? AND key = ? AND claim = ?'),
   };
 
-  const objectOf = (bucket: string, key: string): { size: number; etag: string; checksum?: ObjectChecksum; parts?: ObjectPart[] } | undefined => {
-    const row = statements.object.get(bucket, keyBytes(key));
+  const versionOf = (row: VersionRow | undefined): CatalogVersion | undefined => {
     if (!row) return undefined;
     const checksum: ObjectChecksum | undefined =
       row.checksum_algorithm && row.checksum_value
         ? { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] }
         : undefined;
     const parts = decodeParts(row.parts, checksum);
-    return { size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}), ...(parts ? { parts } : {}) };
+    return { versionId: row.version_id, deleteMarker: row.delete_marker === 1, size: row.size, etag: row.etag, ...(checksum ? { checksum } : {}), ...(parts ? { parts } : {}) };
   };
 
-  /** Records an object version; returns the usage change it made (for the write's admission). */
-  const recordObject = (bucket: string, key: string, size: number, etag: string, checksum: ObjectChecksum | undefined, hook?: JournalHook, contentType?: string): UsageChange => {
-    const previous = statements.object.get(bucket, keyBytes(key));
-    statements.ensureBucket.run(bucket);
-    statements.putObject.run(bucket, keyBytes(key), size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
-    const change = { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
-    statements.addUsage.run(change.bytes, change.objects, 0, bucket);
+  /** The key's current object as recorded: its latest row, unless that is a delete marker. */
+  const currentRow = (bucket: string, key: string): VersionRow | undefined => {
+    const row = statements.latest.get(bucket, keyBytes(key));
+    return row && row.delete_marker === 0 ? row : undefined;
+  };
+
+  /** Bytes and objects a row counts for in usage: markers count nothing. */
+  const counted = (row: VersionRow | undefined) => (row && row.delete_marker === 0 ? { bytes: row.size, objects: 1 } : { bytes: 0, objects: 0 });
+
+  /** Removes one version row; returns what it counted for. */
+  const removeVersion = (bucket: string, key: string, versionId: string): { row?: VersionRow; bytes: number; objects: number } => {
+    const row = statements.version.get(bucket, keyBytes(key), versionId);
+    if (!row) return { bytes: 0, objects: 0 };
+    statements.deleteVersion.run(bucket, keyBytes(key), versionId);
+    const freed = counted(row);
+    statements.addUsage.run(-freed.bytes, -freed.objects, 0, bucket);
+    return { row, ...freed };
+  };
+
+  /**
+   * Records the version a write created (`versionId` as the write reports it: undefined in an
+   * Unversioned bucket, where the object is its key's null version); returns the usage change it
+   * made (for the write's admission). A new id replaces nothing; `null` replaces the null version.
+   */
+  const recordObject = (
+    bucket: string,
+    key: string,
+    reportedVersionId: string | undefined,
+    size: number,
+    etag: string,
+    checksum: ObjectChecksum | undefined,
+    hook?: JournalHook,
+    contentType?: string,
+  ): UsageChange => {
     // `replaced` as far as the catalog knows: an object written behind the gateway is not seen.
-    journal.record(hook, { key, replaced: previous !== undefined, size, etag, ...(contentType !== undefined ? { contentType } : {}) });
+    const replaced = currentRow(bucket, key) !== undefined;
+    const versionId = reportedVersionId ?? NULL_VERSION_ID;
+    const previous = counted(statements.version.get(bucket, keyBytes(key), versionId));
+    statements.ensureBucket.run(bucket);
+    statements.putVersion.run(bucket, keyBytes(key), versionId, 0, size, etag, checksum?.algorithm ?? null, checksum?.value ?? null, checksum?.type ?? null);
+    const change = { bytes: size - previous.bytes, objects: 1 - previous.objects };
+    statements.addUsage.run(change.bytes, change.objects, 0, bucket);
+    journal.record(hook, {
+      key,
+      replaced,
+      size,
+      etag,
+      ...(contentType !== undefined ? { contentType } : {}),
+      ...(reportedVersionId !== undefined ? { versionId: reportedVersionId } : {}),
+    });
     return change;
   };
 
@@ -159,36 +166,89 @@ export function openS3Catalog(path: string) {
     setUsage: (bucket: string, usage: BucketUsage) => void statements.setUsage.run(bucket, usage.bytes, usage.objects, usage.multipartBytes),
     ensureBucket: (bucket: string) => void statements.ensureBucket.run(bucket),
     dropBucket: immediate((bucket: string) => {
-      statements.dropBucketObjects.run(bucket);
+      statements.dropBucketVersions.run(bucket);
       statements.dropBucketParts.run(bucket);
       statements.dropBucketUploads.run(bucket);
       statements.dropBucketUsage.run(bucket);
+      statements.dropBucketVersioning.run(bucket);
       statements.forgetCompletionsOfBucket.run(bucket);
     }),
 
-    object: objectOf,
-    /** The checksum stored for this object, when the backend's object still has the ETag it was stored with. */
-    checksumFor(bucket: string, key: string, etag: string): ObjectChecksum | undefined {
-      const known = objectOf(bucket, key);
-      return known?.etag === etag ? known.checksum : undefined;
+    /** The bucket's versioning state as last seen in (or set through) the store; undefined when unknown. */
+    versioning: (bucket: string): VersioningStatus | undefined => statements.versioning.get(bucket) as VersioningStatus | undefined,
+    setVersioning: (bucket: string, status: VersioningStatus) => void statements.setVersioning.run(bucket, status),
+
+    /** The key's current object (its latest version, unless that is a delete marker). */
+    object: (bucket: string, key: string): CatalogVersion | undefined => versionOf(currentRow(bucket, key)),
+    /** The key's latest row, a delete marker included. */
+    latest: (bucket: string, key: string): CatalogVersion | undefined => versionOf(statements.latest.get(bucket, keyBytes(key))),
+    /** One version (or marker) by id (`null` for the null version). */
+    version: (bucket: string, key: string, versionId: string): CatalogVersion | undefined => versionOf(statements.version.get(bucket, keyBytes(key), versionId)),
+    /**
+     * What a write to `key` would replace, as usage counts it: nothing in an Enabled bucket (a new
+     * version), the null version otherwise (undefined when it is missing or a delete marker).
+     */
+    replaceable(bucket: string, key: string): { size: number } | undefined {
+      if (statements.versioning.get(bucket) === 'Enabled') return undefined;
+      const row = statements.version.get(bucket, keyBytes(key), NULL_VERSION_ID);
+      return row && row.delete_marker === 0 ? { size: row.size } : undefined;
+    },
+    /** The checksum stored for this version, when the store's object still has the ETag it was stored with. */
+    checksumFor(bucket: string, key: string, etag: string, versionId: string | undefined): ObjectChecksum | undefined {
+      const row = statements.version.get(bucket, keyBytes(key), versionId ?? NULL_VERSION_ID);
+      if (!row || row.etag !== etag || !row.checksum_algorithm || !row.checksum_value) return undefined;
+      return { algorithm: row.checksum_algorithm as ChecksumAlgorithm, value: row.checksum_value, type: row.checksum_type as ObjectChecksum['type'] };
     },
     recordObject: immediate(recordObject),
     /**
-     * `hook` is called once per key the catalog knew (the store reports every key deleted), and
-     * with `journalMissing` also for the others (replaced: false).
+     * Records what deletes did in the store, one transaction for the batch, and journals each:
+     * - `versionId` given (the version requested): that row goes, freeing its bytes. Journaled as
+     *   deleted when the catalog had the row or the store said it removed one (`removed`).
+     * - a marker created (`markerVersionId`): recorded as the key's latest row; a `null` marker
+     *   (Suspended bucket) replaces the null version, freeing its bytes. Journaled as deleted when
+     *   the key had a current object.
+     * - neither (Unversioned bucket): the object (its null version) goes.
+     * A delete that removed nothing is journaled (replaced: false) only with `journalMissing`
+     * (DeleteObject asks its hook; DeleteObjects calls it per key it deleted).
+     * Returns, per entry, whether the removed version was a delete marker (as far as the catalog knew).
      */
-    forgetObjects: immediate((bucket: string, keys: string[], hook?: JournalHook, journalMissing = false) => {
-      for (const key of keys) {
-        const previous = statements.object.get(bucket, keyBytes(key));
-        if (!previous) {
-          if (journalMissing) journal.record(hook, { key, replaced: false });
-          continue;
+    recordDeletes: immediate((bucket: string, deletes: RecordedDelete[], hook?: JournalHook, journalMissing = false): boolean[] =>
+      deletes.map((entry) => {
+        const { key } = entry;
+        if (entry.versionId !== undefined) {
+          const { row } = removeVersion(bucket, key, entry.versionId);
+          const marker = row ? row.delete_marker === 1 : entry.removedMarker === true;
+          const replaced = row !== undefined || entry.removed === true || entry.removedMarker === true;
+          if (!replaced && !journalMissing) return marker;
+          journal.record(hook, {
+            key,
+            replaced,
+            ...(row && row.delete_marker === 0 ? { size: row.size, etag: row.etag } : {}),
+            versionId: entry.versionId,
+            deleteMarker: marker,
+          });
+          return marker;
         }
-        journal.record(hook, { key, replaced: true, size: previous.size, etag: previous.etag });
-        statements.deleteObject.run(bucket, keyBytes(key));
-        statements.addUsage.run(-previous.size, -1, 0, bucket);
-      }
-    }),
+        const current = currentRow(bucket, key);
+        if (entry.markerVersionId !== undefined) {
+          if (entry.markerVersionId === NULL_VERSION_ID) removeVersion(bucket, key, NULL_VERSION_ID);
+          statements.ensureBucket.run(bucket);
+          statements.putVersion.run(bucket, keyBytes(key), entry.markerVersionId, 1, 0, '', null, null, null);
+          journal.record(hook, {
+            key,
+            replaced: current !== undefined,
+            ...(current ? { size: current.size, etag: current.etag } : {}),
+            versionId: entry.markerVersionId,
+            deleteMarker: true,
+          });
+          return false;
+        }
+        const { row } = removeVersion(bucket, key, NULL_VERSION_ID);
+        const replaced = row !== undefined && row.delete_marker === 0;
+        if (replaced || journalMissing) journal.record(hook, { key, replaced, ...(row ? { size: row.size, etag: row.etag } : {}) });
+        return false;
+      }),
+    ),
 
     /** `tags` are kept to apply after completion: not every store honours tagging on CreateMultipartUpload. */
     recordUpload: (uploadId: string, bucket: string, algorithm: ChecksumAlgorithm | undefined, tags: Record<string, string> | undefined) =>
@@ -215,6 +275,7 @@ export function openS3Catalog(path: string) {
         uploadId: string,
         bucket: string,
         key: string,
+        versionId: string | undefined,
         size: number,
         etag: string,
         checksum: ObjectChecksum | undefined,
@@ -224,10 +285,10 @@ export function openS3Catalog(path: string) {
         completed?: { parts: ObjectPart[]; completion: string },
       ): UsageChange => {
         const retired = dropUpload(uploadId, bucket);
-        const change = recordObject(bucket, key, size, etag, checksum, hook, contentType);
+        const change = recordObject(bucket, key, versionId, size, etag, checksum, hook, contentType);
         if (completed) {
           const now = Date.now();
-          statements.setParts.run(encodeParts(completed.parts), bucket, keyBytes(key));
+          statements.setParts.run(encodeParts(completed.parts), bucket, keyBytes(key), versionId ?? NULL_VERSION_ID);
           statements.forgetCompletionsBefore.run(now - COMPLETED_UPLOAD_RETENTION_MS);
           statements.rememberCompletion.run(uploadId, bucket, keyBytes(key), now, completed.completion);
         }
@@ -240,14 +301,20 @@ export function openS3Catalog(path: string) {
     abortUpload: immediate((uploadId: string, bucket: string) => void dropUpload(uploadId, bucket)),
     /** Journals a change the catalog keeps nothing about (tagging), right after the store confirmed it. */
     journalChange: immediate((hook: JournalHook | undefined, facts: Omit<CommitFacts, 'size' | 'etag'> & { bucket: string }) => {
-      const known = statements.object.get(facts.bucket, keyBytes(facts.key));
-      journal.record(hook, { key: facts.key, replaced: facts.replaced, ...(known ? { size: known.size, etag: known.etag } : {}) });
+      const known = facts.versionId === undefined ? currentRow(facts.bucket, facts.key) : statements.version.get(facts.bucket, keyBytes(facts.key), facts.versionId);
+      journal.record(hook, {
+        key: facts.key,
+        replaced: facts.replaced,
+        ...(known ? { size: known.size, etag: known.etag } : {}),
+        ...(facts.versionId !== undefined ? { versionId: facts.versionId } : {}),
+      });
     }),
     /**
      * Claims `key` for a conditional write about to be committed in the store, or throws:
      * ConditionalRequestConflict while another live claim holds the key, PreconditionFailed or
-     * NoSuchKey when `conditions` fail against the object the catalog records (or against
-     * `current`, what a HEAD found, for a bucket the catalog does not track). One IMMEDIATE
+     * NoSuchKey when `conditions` fail against the object the catalog records (its current
+     * version: a key whose latest version is a delete marker holds no object), or against
+     * `current`, what a HEAD found, for a bucket the catalog does not track. One IMMEDIATE
      * transaction, so of racing conditional writes (any process over this catalog) one claims and
      * the others see its claim or, once it recorded its object, that object. Returns the claim id
      * for `releaseClaim`, called after the write was recorded (or failed).
@@ -255,7 +322,7 @@ export function openS3Catalog(path: string) {
     claimKey: immediate((bucket: string, key: string, conditions: WriteConditions, now: number, ttlMs: number, current?: { etag: string } | null): string => {
       const held = statements.claim.get(bucket, keyBytes(key));
       if (held && held.expires_at > now) throw conditionalConflict(conditions, key);
-      checkWriteConditions(current === undefined ? statements.object.get(bucket, keyBytes(key)) : (current ?? undefined), conditions, key);
+      checkWriteConditions(current === undefined ? currentRow(bucket, key) : (current ?? undefined), conditions, key);
       const claim = randomUUID();
       statements.putClaim.run(bucket, keyBytes(key), claim, now + ttlMs);
       return claim;
@@ -265,6 +332,40 @@ export function openS3Catalog(path: string) {
 
     close: () => db.close(),
   };
+}
+
+interface VersionRow {
+  version_id: string;
+  delete_marker: number;
+  size: number;
+  etag: string;
+  checksum_algorithm: string | null;
+  checksum_value: string | null;
+  checksum_type: string | null;
+  parts: string | null;
+}
+
+/** A version (or delete marker) as the catalog recorded it. */
+export interface CatalogVersion {
+  versionId: string;
+  deleteMarker: boolean;
+  size: number;
+  etag: string;
+  checksum?: ObjectChecksum;
+  parts?: ObjectPart[];
+}
+
+/** One delete as the store reported it (see `recordDeletes`). */
+export interface RecordedDelete {
+  key: string;
+  /** The version the request named. */
+  versionId?: string;
+  /** The store said it removed that version (it echoes `x-amz-version-id`). */
+  removed?: boolean;
+  /** The store said the version it removed was a delete marker. */
+  removedMarker?: boolean;
+  /** The delete marker the store created. */
+  markerVersionId?: string;
 }
 
 export type S3Catalog = ReturnType<typeof openS3Catalog>;

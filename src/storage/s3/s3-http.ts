@@ -82,8 +82,9 @@ export function encodeKey(key: string): { wire: string; canonical: string } {
   return { wire: awsUriEncode(key, true), canonical };
 }
 
-/** `x-amz-copy-source` for a key: encoded as the request path would be (stores URL-decode it). */
-export const copySourceHeader = (bucket: string, key: string) => `/${bucket}/${encodeKey(key).wire}`;
+/** `x-amz-copy-source` for a key (one version of it): encoded as the request path would be (stores URL-decode it). */
+export const copySourceHeader = (bucket: string, key: string, versionId?: string) =>
+  `/${bucket}/${encodeKey(key).wire}${versionId === undefined ? '' : `?versionId=${encodeURIComponent(versionId)}`}`;
 
 /** Node's and undici's names for "the backend is not there or not answering". */
 const UNAVAILABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ETIMEDOUT']);

@@ -4,8 +4,11 @@ import { S3_ERRORS, S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts'
 /** Elements that repeat in backend responses: always arrays, even with one entry. */
 const REPEATED = new Set(['Contents', 'CommonPrefixes', 'Part', 'Upload', 'Deleted', 'Error', 'Tag', 'Bucket']);
 
-// Repeated elements below the root only: an error document's root is also called Error.
-const parser = s3XmlParser((name, path) => REPEATED.has(name) && String(path).includes('.'));
+// Repeated elements below the root only: an error document's root is also called Error. A
+// listing's Version and DeleteMarker entries repeat; DeleteResult's DeleteMarker is a flag.
+const parser = s3XmlParser(
+  (name, path) => (REPEATED.has(name) && String(path).includes('.')) || ((name === 'Version' || name === 'DeleteMarker') && path === `ListVersionsResult.${name}`),
+);
 
 export type XmlObject = Record<string, unknown>;
 
@@ -24,6 +27,56 @@ export function parseResponse(text: string, rootName: string): XmlObject {
     throw new S3Error('InternalError', `The storage backend sent no ${rootName} document.`);
   }
   return (typeof root === 'object' && root !== null ? root : {}) as XmlObject;
+}
+
+/** One `<Version>` or `<DeleteMarker>` of a ListVersionsResult, as the store sent it. */
+export interface ListedVersion {
+  key: string;
+  versionId: string;
+  isLatest: boolean;
+  lastModified: Date;
+  deleteMarker: boolean;
+  size: number;
+  /** As the store sent it (quotes may be missing). */
+  etag: string;
+}
+
+/**
+ * A ListVersionsResult (ListObjectVersions) in document order. The parser groups elements by
+ * name, which would lose how versions and delete markers interleave (newest first within a key,
+ * whatever their kind), so the order is read from the document's opening tags: names escaped
+ * in keys (`&lt;Version>`) cannot match them. Keys are URL-decoded when the store says so.
+ */
+export function parseVersionListing(text: string) {
+  const result = parseResponse(text, 'ListVersionsResult');
+  const urlEncoded = str(result.EncodingType) === 'url';
+  const decode = (value: string | undefined) => (value === undefined || !urlEncoded ? value : decodeURIComponent(value.replace(/\+/g, '%20')));
+  const versions = arr(result.Version);
+  const markers = arr(result.DeleteMarker);
+  const entries: ListedVersion[] = [];
+  let version = 0;
+  let marker = 0;
+  for (const match of text.matchAll(/<(Version|DeleteMarker)>/g)) {
+    const isMarker = match[1] === 'DeleteMarker';
+    const element = isMarker ? markers[marker++] : versions[version++];
+    if (!element) continue;
+    entries.push({
+      key: decode(str(element.Key)) ?? '',
+      versionId: str(element.VersionId) ?? 'null',
+      isLatest: str(element.IsLatest) === 'true',
+      lastModified: new Date(str(element.LastModified) ?? 0),
+      deleteMarker: isMarker,
+      size: isMarker ? 0 : Number(str(element.Size) ?? 0),
+      etag: isMarker ? '' : (str(element.ETag) ?? ''),
+    });
+  }
+  return {
+    entries,
+    commonPrefixes: arr(result.CommonPrefixes).map((entry) => decode(str(entry.Prefix)) ?? ''),
+    isTruncated: str(result.IsTruncated) === 'true',
+    nextKeyMarker: decode(str(result.NextKeyMarker)) || undefined,
+    nextVersionIdMarker: str(result.NextVersionIdMarker) || undefined,
+  };
 }
 
 export const str = (value: unknown): string | undefined => (typeof value === 'string' ? value : value === undefined || value === null ? undefined : String(value));
