@@ -21,6 +21,7 @@ import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
 import * as listing from './handlers/listing.handlers.ts';
 import * as multipart from './handlers/multipart.handlers.ts';
 import * as objects from './handlers/objects.handlers.ts';
+import * as versioning from './handlers/versioning.handlers.ts';
 import { createPostObjectHandler } from './handlers/post-object.handlers.ts';
 import { createAuthenticator } from './s3/authenticate.ts';
 import { authorizeOperation } from './s3/authorize.ts';
@@ -60,7 +61,9 @@ const HANDLERS: Partial<Record<S3Operation['op'], Dispatch>> = {
   DeleteBucket: buckets.deleteBucket as Dispatch,
   HeadBucket: buckets.headBucket,
   GetBucketLocation: buckets.getBucketLocation,
-  GetBucketVersioning: buckets.getBucketVersioning,
+  GetBucketVersioning: versioning.getBucketVersioning as Dispatch,
+  PutBucketVersioning: versioning.putBucketVersioning as Dispatch,
+  ListObjectVersions: versioning.listObjectVersions as Dispatch,
   PutBucketCors: cors.putBucketCors as Dispatch,
   GetBucketAcl: acl.getBucketAcl as Dispatch,
   PutBucketAcl: acl.putBucketAcl as Dispatch,
@@ -95,6 +98,7 @@ const BUCKET_LEVEL_OPS: ReadonlySet<S3Operation['op']> = new Set([
   'HeadBucket',
   'GetBucketLocation',
   'GetBucketVersioning',
+  'PutBucketVersioning',
   'PutBucketCors',
   'GetBucketCors',
   'DeleteBucketCors',
@@ -187,7 +191,7 @@ export function createGatewayApp(deps: GatewayDeps) {
       // No credentials: only reads a public ACL may open go on (gateway/s3/anonymous.ts); the objects service decides.
       if (caller.kind === 'anonymous') return await serveAnonymousRead(deps, HANDLERS, { requestId, incoming, outgoing, target: parsedTarget, operation, signal });
       const { key, verified } = caller;
-      charge = uploadRateCharge(rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
+      charge = uploadRateCharge(deps.rateLimiter, rateLimits, key.userId, operation, outgoing, deps.clock.now().getTime());
       await admitKey(incoming, outgoing, key.userId, verified.accessKeyId, operation, charge);
       authorizeOperation(key.scope, operation, parsedTarget.query);
 
@@ -228,7 +232,7 @@ export function createGatewayApp(deps: GatewayDeps) {
       // An upload refused before its quota reservation still counts against its rate limit, and
       // over the limit is answered 429 like any other request.
       if (charge && !charge.settled && !outgoing.headersSent) {
-        await charge.runAlone(deps.rateLimiter).catch((rateError: unknown) => {
+        await charge.runAlone().catch((rateError: unknown) => {
           error = rateError;
         });
       }

@@ -42,12 +42,22 @@ export async function putBucketAcl(ctx: S3RequestContext<OperationOf<'PutBucketA
   return emptyResponse(200);
 }
 
+/**
+ * Object ACLs are kept per key (the current version's), not per version as on AWS: a request
+ * naming a version is refused rather than answered for, or applied to, whatever is current now.
+ */
+function refuseVersionedAcl(query: URLSearchParams): void {
+  if (query.has('versionId')) throw new S3Error('NotImplemented', 'ACLs of a specific object version are not supported by this server.');
+}
+
 export async function getObjectAcl(ctx: S3RequestContext<OperationOf<'GetObjectAcl'>>): Promise<S3Reply> {
+  refuseVersionedAcl(ctx.target.query);
   const view = await ctx.deps.objects.getObjectAcl(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
   return xmlResponse(accessControlPolicyXml(ownerOf(view.ownerId), view.acl));
 }
 
 export async function putObjectAcl(ctx: S3RequestContext<OperationOf<'PutObjectAcl'>>): Promise<S3Reply> {
+  refuseVersionedAcl(ctx.target.query);
   await ctx.deps.objects.putObjectAcl(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, acl: () => requestedAcl(ctx) });
   return emptyResponse(200);
 }

@@ -75,11 +75,6 @@ export function getBucketLocation(ctx: S3RequestContext): S3Reply {
   return xmlResponse(textDocument('LocationConstraint', ctx.deps.config.S3_REGION));
 }
 
-/** Buckets are unversioned: an empty VersioningConfiguration, as S3 returns for a bucket that never had versioning. */
-export function getBucketVersioning(): S3Reply {
-  return xmlResponse(document('VersioningConfiguration'));
-}
-
 export function notImplemented(feature: string): never {
   throw new S3Error('NotImplemented', `${feature} is not implemented by this server.`);
 }

@@ -6,12 +6,14 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
  * it, and its bucket is resolved in the caller's own namespace (another account's bucket is
  * AccessDenied), so a copy can never read across accounts or out of the key's reach.
  */
-export function parseCopySource(rawSource: string): { bucket: string; key: string } {
+export function parseCopySource(rawSource: string): { bucket: string; key: string; versionId?: string } {
   const questionMark = rawSource.indexOf('?');
   const pathPart = questionMark === -1 ? rawSource : rawSource.slice(0, questionMark);
+  let versionId: string | undefined;
   if (questionMark !== -1) {
-    const versionId = new URLSearchParams(rawSource.slice(questionMark + 1)).get('versionId');
-    if (versionId !== null && versionId !== 'null') throw new S3Error('NotImplemented', 'Object versions are not supported.');
+    const named = new URLSearchParams(rawSource.slice(questionMark + 1)).get('versionId');
+    if (named === '') throw new S3Error('InvalidArgument', 'Version id cannot be the empty string', { details: { ArgumentName: 'x-amz-copy-source', ArgumentValue: rawSource } });
+    if (named !== null) versionId = named;
   }
   let decoded: string;
   try {
@@ -26,5 +28,6 @@ export function parseCopySource(rawSource: string): { bucket: string; key: strin
       details: { ArgumentName: 'x-amz-copy-source', ArgumentValue: rawSource },
     });
   }
-  return { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
+  const source = { bucket: trimmed.slice(0, slash), key: trimmed.slice(slash + 1) };
+  return versionId === undefined ? source : { ...source, versionId };
 }

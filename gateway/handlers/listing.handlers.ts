@@ -19,7 +19,7 @@ export function parseMaxKeys(value: string | null, name = 'max-keys'): number {
 }
 
 /** `encoding-type=url`: encode so that both `unquote` and `unquote_plus` style decoders read it back (a `+` becomes %2B). */
-function encoderFor(query: URLSearchParams): (value: string) => string {
+export function encoderFor(query: URLSearchParams): (value: string) => string {
   const encodingType = query.get('encoding-type');
   if (encodingType === null) return (value) => value;
   if (encodingType !== 'url') throw new S3Error('InvalidArgument', 'Invalid Encoding Method specified in Request', { details: { ArgumentName: 'encoding-type' } });
@@ -40,11 +40,11 @@ function contentsXml(objects: ObjectSummary[], encode: (value: string) => string
   );
 }
 
-function commonPrefixesXml(prefixes: string[], encode: (value: string) => string) {
+export function commonPrefixesXml(prefixes: string[], encode: (value: string) => string) {
   return prefixes.map((prefix) => node('CommonPrefixes', text('Prefix', encode(prefix))));
 }
 
-function emptyToUndefined(value: string | null): string | undefined {
+export function emptyToUndefined(value: string | null): string | undefined {
   return value === null || value === '' ? undefined : value;
 }
 

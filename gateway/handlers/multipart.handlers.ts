@@ -75,7 +75,9 @@ function parseCopySourceRange(value: string | undefined): { start: number; end: 
 }
 
 export async function uploadPartCopy(ctx: S3RequestContext<OperationOf<'UploadPartCopy'>>): Promise<S3Reply> {
-  const source = parseCopySource(ctx.operation.copySource);
+  const { versionId, ...source } = parseCopySource(ctx.operation.copySource);
+  // The storage interface copies parts from the current object only; a version would be silently another object.
+  if (versionId !== undefined) throw new S3Error('NotImplemented', 'UploadPartCopy from an object version is not supported by this server.');
   const sourceRange = parseCopySourceRange(header(ctx.incoming.headers, 'x-amz-copy-source-range'));
   const result = await ctx.deps.objects.uploadPartCopy(ctx.principal, {
     signal: ctx.signal,
@@ -120,6 +122,9 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
     conditions: parseWriteConditions(header(ctx.incoming.headers, 'if-match'), header(ctx.incoming.headers, 'if-none-match')),
   });
   const location = `/${ctx.operation.bucket}/${ctx.operation.key}`;
+  const headers: Record<string, string> = {};
+  // The completed object is a new version in a versioned bucket, as any write.
+  if (result.versionId !== undefined) headers['x-amz-version-id'] = result.versionId;
   return xmlResponse(
     document(
       'CompleteMultipartUploadResult',
@@ -130,6 +135,8 @@ export async function completeMultipartUpload(ctx: S3RequestContext<OperationOf<
       result.checksum ? text(`Checksum${result.checksum.algorithm}`, result.checksum.value) : undefined,
       result.checksum ? text('ChecksumType', result.checksum.type) : undefined,
     ),
+    200,
+    headers,
   );
 }
 

@@ -2,7 +2,7 @@ import { pipeline } from 'node:stream/promises';
 import { checksumHeaderName } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseWriteConditions, resolveRange } from '../../src/storage/conditions.ts';
-import type { ObjectInfo } from '../../src/storage/storage-backend.ts';
+import type { DeletedObject, ObjectIdentifier, ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, parseTaggingXml } from '../s3/headers.ts';
 import { emptyResponse, RESPONSE_ALREADY_SENT, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
@@ -14,6 +14,7 @@ import type { OperationOf, S3RequestContext } from './context.ts';
 import { parseStrictInteger } from '../../src/strict-integer.ts';
 import { MAX_PART_NUMBER } from '../../src/storage/multipart-rules.ts';
 import { parseMaxKeys } from './listing.handlers.ts';
+import { requestedVersionId, versionHeader } from './versioning.handlers.ts';
 
 export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>): Promise<S3Reply> {
   const { incoming } = ctx;
@@ -40,7 +41,7 @@ export async function putObject(ctx: S3RequestContext<OperationOf<'PutObject'>>)
       return { body: upload.body, size: upload.size, checksum: upload.checksum };
     },
   });
-  const headers: Record<string, string> = { ETag: result.etag };
+  const headers: Record<string, string> = versionHeader({ ETag: result.etag }, result.versionId);
   // The checksum as the backend stored it, once the body was verified (never read from the body early).
   const checksum = result.checksum;
   if (checksum) {
@@ -88,18 +89,20 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   const { incoming, outgoing, target } = ctx;
   const overrides = parseResponseOverrides(target.query);
   const partNumber = requestedPartNumber(ctx);
+  const versionId = requestedVersionId(target.query);
   let result;
   try {
     result = await ctx.deps.objects.getObject(ctx.principal, {
       signal: ctx.signal,
       bucket: ctx.operation.bucket,
       key: ctx.operation.key,
+      versionId,
       range: partNumber === undefined ? parseRange(header(incoming.headers, 'range')) : undefined,
       conditions: parseConditions(incoming.headers),
       partNumber,
     });
   } catch (error) {
-    const notModified = notModifiedResponse(error, await headQuietly(ctx));
+    const notModified = notModifiedResponse(error, await headQuietly(ctx, versionId));
     if (notModified) return notModified;
     throw error;
   }
@@ -131,8 +134,8 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   return RESPONSE_ALREADY_SENT;
 }
 
-async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | OperationOf<'HeadObject'>>): Promise<ObjectInfo | undefined> {
-  return ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key }).catch(() => undefined);
+async function headQuietly(ctx: S3RequestContext<OperationOf<'GetObject'> | OperationOf<'HeadObject'>>, versionId: string | undefined): Promise<ObjectInfo | undefined> {
+  return ctx.deps.objects.headObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, versionId }).catch(() => undefined);
 }
 
 export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>>): Promise<S3Reply> {
@@ -140,17 +143,19 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   const partNumber = requestedPartNumber(ctx);
   const range = partNumber === undefined ? parseRange(header(incoming.headers, 'range')) : undefined;
   const overrides = parseResponseOverrides(ctx.target.query);
+  const versionId = requestedVersionId(ctx.target.query);
   let info: ObjectInfo;
   try {
     info = await ctx.deps.objects.headObject(ctx.principal, {
       signal: ctx.signal,
       bucket: ctx.operation.bucket,
       key: ctx.operation.key,
+      versionId,
       conditions: parseConditions(incoming.headers),
       partNumber,
     });
   } catch (error) {
-    const notModified = notModifiedResponse(error, await headQuietly(ctx));
+    const notModified = notModifiedResponse(error, await headQuietly(ctx, versionId));
     if (notModified) return notModified;
     throw error;
   }
@@ -170,26 +175,36 @@ export async function headObject(ctx: S3RequestContext<OperationOf<'HeadObject'>
   return emptyResponse(200, headers);
 }
 
+/** `x-amz-version-id`: the version removed or the marker made; `x-amz-delete-marker: true` when a marker was made or removed. */
 export async function deleteObject(ctx: S3RequestContext<OperationOf<'DeleteObject'>>): Promise<S3Reply> {
-  await ctx.deps.objects.deleteObject(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
-  return emptyResponse(204);
+  const result = await ctx.deps.objects.deleteObject(ctx.principal, {
+    signal: ctx.signal,
+    bucket: ctx.operation.bucket,
+    key: ctx.operation.key,
+    versionId: requestedVersionId(ctx.target.query),
+  });
+  const headers = versionHeader({}, result.versionId);
+  if (result.deleteMarker) headers['x-amz-delete-marker'] = 'true';
+  return emptyResponse(204, headers);
 }
 
 const MAX_DELETE_KEYS = 1000;
 
 /** The batch is read from the body only once the service authorized it (scope, bucket). */
-async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<{ keys: string[]; quiet: boolean }> {
+async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<{ objects: ObjectIdentifier[]; quiet: boolean }> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
-  const parsed = parseXml(body.toString('utf8')).Delete as { Object?: { Key?: unknown }[]; Quiet?: unknown } | undefined;
+  const parsed = parseXml(body.toString('utf8')).Delete as { Object?: { Key?: unknown; VersionId?: unknown }[]; Quiet?: unknown } | undefined;
   if (!parsed || typeof parsed !== 'object') throw new S3Error('MalformedXML');
-  const objects = parsed.Object ?? [];
-  if (objects.length === 0 || objects.length > MAX_DELETE_KEYS) throw new S3Error('MalformedXML');
-  const keys = objects.map((object) => {
+  const entries = parsed.Object ?? [];
+  if (entries.length === 0 || entries.length > MAX_DELETE_KEYS) throw new S3Error('MalformedXML');
+  const objects = entries.map((object): ObjectIdentifier => {
     if (typeof object?.Key !== 'string' || object.Key === '') throw new S3Error('MalformedXML');
-    return object.Key;
+    if (object.VersionId === undefined) return { key: object.Key };
+    if (typeof object.VersionId !== 'string') throw new S3Error('MalformedXML');
+    return { key: object.Key, versionId: object.VersionId };
   });
   return {
-    keys,
+    objects,
     quiet:
       String(parsed.Quiet ?? 'false')
         .trim()
@@ -197,22 +212,40 @@ async function readDeleteBatch(ctx: S3RequestContext<OperationOf<'DeleteObjects'
   };
 }
 
+/** One `<Deleted>` entry as AWS renders it: VersionId as asked, DeleteMarker / DeleteMarkerVersionId when a marker was made or removed. */
+const deletedEntry = (entry: DeletedObject): string =>
+  node(
+    'Deleted',
+    text('Key', entry.key),
+    entry.versionId === undefined ? undefined : text('VersionId', entry.versionId),
+    entry.deleteMarker ? text('DeleteMarker', true) : undefined,
+    entry.deleteMarkerVersionId === undefined ? undefined : text('DeleteMarkerVersionId', entry.deleteMarkerVersionId),
+  );
+
 export async function deleteObjects(ctx: S3RequestContext<OperationOf<'DeleteObjects'>>): Promise<S3Reply> {
   let quiet = false;
   const result = await ctx.deps.objects.deleteObjects(ctx.principal, {
     signal: ctx.signal,
     bucket: ctx.operation.bucket,
-    keys: async () => {
+    objects: async () => {
       const batch = await readDeleteBatch(ctx);
       quiet = batch.quiet;
-      return batch.keys;
+      return batch.objects;
     },
   });
   return xmlResponse(
     document(
       'DeleteResult',
-      quiet ? [] : result.deleted.map((entry) => node('Deleted', text('Key', entry.key))),
-      result.errors.map((error) => node('Error', text('Key', error.key), text('Code', error.code), text('Message', error.message))),
+      quiet ? [] : result.deleted.map(deletedEntry),
+      result.errors.map((error) =>
+        node(
+          'Error',
+          text('Key', error.key),
+          error.versionId === undefined ? undefined : text('VersionId', error.versionId),
+          text('Code', error.code),
+          text('Message', error.message),
+        ),
+      ),
     ),
   );
 }
@@ -236,7 +269,9 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
     sourceConditions: parseConditions(incoming.headers, 'x-amz-copy-source-'),
     acl: cannedAclOfRequest(incoming.headers),
   });
-  const headers: Record<string, string> = {};
+  const headers = versionHeader({}, result.versionId);
+  // The source version copied, when the request named one (the backend does not report the current one's id).
+  if (source.versionId !== undefined) headers['x-amz-copy-source-version-id'] = source.versionId;
   if (result.checksum) headers[checksumHeaderName(result.checksum.algorithm)] = result.checksum.value;
   return xmlResponse(
     document(
@@ -250,8 +285,27 @@ export async function copyObject(ctx: S3RequestContext<OperationOf<'CopyObject'>
   );
 }
 
+/**
+ * The version a tagging request acted on, for its x-amz-version-id (S3 names it whether or not the
+ * request did): the one named, else the current one (none in an Unversioned bucket). Best effort:
+ * the tagging itself already succeeded or fails on its own.
+ */
+function taggedVersion(
+  ctx: S3RequestContext<OperationOf<'GetObjectTagging' | 'PutObjectTagging' | 'DeleteObjectTagging'>>,
+  versionId: string | undefined,
+  action: 'read' | 'write',
+): Promise<string | undefined> {
+  if (versionId !== undefined) return Promise.resolve(versionId);
+  const { bucket, key } = ctx.operation;
+  return ctx.deps.objects.currentVersionId(ctx.principal, { signal: ctx.signal, bucket, key, action }).catch(() => undefined);
+}
+
 export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObjectTagging'>>): Promise<S3Reply> {
-  const tags = await ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
+  const versionId = requestedVersionId(ctx.target.query);
+  const [tags, tagged] = await Promise.all([
+    ctx.deps.objects.getObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, versionId }),
+    taggedVersion(ctx, versionId, 'read'),
+  ]);
   // Sorted by key (UTF-16 order, as AWS lists them), whatever order the backend kept them in.
   const entries = Object.entries(tags).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return xmlResponse(
@@ -262,6 +316,8 @@ export async function getObjectTagging(ctx: S3RequestContext<OperationOf<'GetObj
         entries.map(([key, value]) => node('Tag', text('Key', key), text('Value', value))),
       ),
     ),
+    200,
+    versionHeader({}, tagged),
   );
 }
 
@@ -301,6 +357,7 @@ export async function getObjectAttributes(ctx: S3RequestContext<OperationOf<'Get
     signal: ctx.signal,
     bucket: ctx.operation.bucket,
     key: ctx.operation.key,
+    versionId: requestedVersionId(ctx.target.query),
     conditions: parseConditions(headers),
     withParts: attributes.has('ObjectParts'),
   });
@@ -332,7 +389,7 @@ export async function getObjectAttributes(ctx: S3RequestContext<OperationOf<'Get
       attributes.has('ObjectSize') ? text('ObjectSize', info.size) : undefined,
     ),
     200,
-    { 'Last-Modified': info.lastModified.toUTCString() },
+    versionHeader({ 'Last-Modified': info.lastModified.toUTCString() }, info.versionId),
   );
 }
 
@@ -343,11 +400,13 @@ async function readTagSet(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>
 }
 
 export async function putObjectTagging(ctx: S3RequestContext<OperationOf<'PutObjectTagging'>>): Promise<S3Reply> {
-  await ctx.deps.objects.putObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, tags: () => readTagSet(ctx) });
-  return emptyResponse(200);
+  const versionId = requestedVersionId(ctx.target.query);
+  await ctx.deps.objects.putObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, versionId, tags: () => readTagSet(ctx) });
+  return emptyResponse(200, versionHeader({}, await taggedVersion(ctx, versionId, 'write')));
 }
 
 export async function deleteObjectTagging(ctx: S3RequestContext<OperationOf<'DeleteObjectTagging'>>): Promise<S3Reply> {
-  await ctx.deps.objects.deleteObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key });
-  return emptyResponse(204);
+  const versionId = requestedVersionId(ctx.target.query);
+  await ctx.deps.objects.deleteObjectTagging(ctx.principal, { signal: ctx.signal, bucket: ctx.operation.bucket, key: ctx.operation.key, versionId });
+  return emptyResponse(204, versionHeader({}, await taggedVersion(ctx, versionId, 'write')));
 }

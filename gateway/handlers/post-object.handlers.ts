@@ -280,26 +280,29 @@ export function createPostObjectHandler(deps: GatewayDeps, options: PostObjectOp
       });
     // The file is stored once its part ended; what follows it in the form changes nothing.
     await form.finished.catch(() => undefined);
-    return successReply(request, fields, objectKey, result.etag);
+    return successReply(request, fields, objectKey, result.etag, result.versionId);
   }
 
-  function successReply(request: PostObjectRequest, fields: FormFields, key: string, etag: string): S3Reply {
+  function successReply(request: PostObjectRequest, fields: FormFields, key: string, etag: string, versionId: string | undefined): S3Reply {
     const location = locationOf(request, key);
+    // The new version's id in a versioned bucket, on every form of the answer (as S3).
+    const version: Record<string, string> = versionId === undefined ? {} : { 'x-amz-version-id': versionId };
     const redirect = redirectTarget(fields);
     if (redirect) {
       redirect.searchParams.append('bucket', request.operation.bucket);
       redirect.searchParams.append('key', key);
       redirect.searchParams.append('etag', etag);
-      return emptyResponse(303, { Location: redirect.toString(), ETag: etag });
+      return emptyResponse(303, { Location: redirect.toString(), ETag: etag, ...version });
     }
     const status = fields.get('success_action_status');
     if (status === '201') {
       return xmlResponse(document('PostResponse', text('Location', location), text('Bucket', request.operation.bucket), text('Key', key), text('ETag', etag)), 201, {
         ETag: etag,
         Location: location,
+        ...version,
       });
     }
-    return emptyResponse(status === '200' ? 200 : 204, { ETag: etag, Location: location });
+    return emptyResponse(status === '200' ? 200 : 204, { ETag: etag, Location: location, ...version });
   }
 
   return async function postObject(request: PostObjectRequest): Promise<S3Reply> {

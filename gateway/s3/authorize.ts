@@ -28,6 +28,9 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
     // Opening a bucket to everyone is the account's act too (the objects service checks it again).
     case 'PutBucketAcl':
       return { action: 'bucketAdmin' };
+    // Whether overwrites and deletes keep what they replace is the account's act too (the objects service checks it again).
+    case 'PutBucketVersioning':
+      return { action: 'bucketAdmin' };
     case 'GetBucketAcl':
       return { action: 'bucketInfo', bucket: operation.bucket };
     case 'HeadBucket':
@@ -38,6 +41,7 @@ export function scopeRequestOf(operation: S3Operation, query: URLSearchParams): 
     case 'ListObjects':
     case 'ListObjectsV2':
     case 'ListMultipartUploads':
+    case 'ListObjectVersions':
     case 'DeleteObjects':
     // The signer and its scope are known only once the form was read (gateway/handlers/post-object.handlers.ts).
     case 'PostObject':

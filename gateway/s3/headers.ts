@@ -112,6 +112,8 @@ export function objectHeaders(info: ObjectInfo, options: { checksumMode: boolean
   if (info.expires) out.Expires = info.expires;
   for (const [name, value] of Object.entries(info.userMetadata)) out[`x-amz-meta-${name}`] = value;
   if (info.tagCount > 0) out['x-amz-tagging-count'] = String(info.tagCount);
+  // Only in a bucket whose versioning was ever configured (undefined otherwise), as S3.
+  if (info.versionId !== undefined) out['x-amz-version-id'] = info.versionId;
   // Only when the request named a part (?partNumber=), as AWS sends it.
   if (options.partNumber && info.partsCount !== undefined) out['x-amz-mp-parts-count'] = String(info.partsCount);
   // A checksum describes the whole object: S3 never returns it for a range.

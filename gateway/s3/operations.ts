@@ -15,6 +15,8 @@ export type S3Operation =
   | { op: 'HeadBucket'; bucket: string }
   | { op: 'GetBucketLocation'; bucket: string }
   | { op: 'GetBucketVersioning'; bucket: string }
+  | { op: 'PutBucketVersioning'; bucket: string }
+  | { op: 'ListObjectVersions'; bucket: string }
   | { op: 'PutBucketCors'; bucket: string }
   | { op: 'GetBucketAcl'; bucket: string }
   | { op: 'PutBucketAcl'; bucket: string }
@@ -120,6 +122,7 @@ export function parseOperation(method: string, target: RequestTarget, headers: I
         if (present.size === 0) return query.get('list-type') === '2' ? { op: 'ListObjectsV2', bucket } : { op: 'ListObjects', bucket };
         if (present.size === 1 && present.has('location')) return { op: 'GetBucketLocation', bucket };
         if (present.size === 1 && present.has('versioning')) return { op: 'GetBucketVersioning', bucket };
+        if (present.size === 1 && present.has('versions')) return { op: 'ListObjectVersions', bucket };
         if (present.size === 1 && present.has('uploads')) return { op: 'ListMultipartUploads', bucket };
         if (present.size === 1 && present.has('cors')) return { op: 'GetBucketCors', bucket };
         if (present.size === 1 && present.has('acl')) return { op: 'GetBucketAcl', bucket };
@@ -129,6 +132,7 @@ export function parseOperation(method: string, target: RequestTarget, headers: I
       case 'PUT':
         if (present.size === 1 && present.has('cors')) return { op: 'PutBucketCors', bucket };
         if (present.size === 1 && present.has('acl')) return { op: 'PutBucketAcl', bucket };
+        if (present.size === 1 && present.has('versioning')) return { op: 'PutBucketVersioning', bucket };
         return present.size === 0 ? { op: 'CreateBucket', bucket } : notImplemented([...present].join(','));
       case 'DELETE':
         if (present.size === 1 && present.has('cors')) return { op: 'DeleteBucketCors', bucket };

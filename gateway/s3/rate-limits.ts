@@ -6,7 +6,7 @@ import type { S3Operation } from './operations.ts';
 
 export type S3RateLimitClass = 'read' | 'write' | 'list';
 
-const LIST_OPERATIONS = new Set<S3Operation['op']>(['ListBuckets', 'ListObjects', 'ListObjectsV2', 'ListMultipartUploads', 'ListParts']);
+const LIST_OPERATIONS = new Set<S3Operation['op']>(['ListBuckets', 'ListObjects', 'ListObjectsV2', 'ListMultipartUploads', 'ListParts', 'ListObjectVersions']);
 const READ_OPERATIONS = new Set<S3Operation['op']>([
   'GetObject',
   'HeadObject',
@@ -63,7 +63,7 @@ export interface S3RateCharge extends RateCharge {
   /** Whether `settle` ran (the request reached its quota reservation). */
   readonly settled: boolean;
   /** Runs the check on its own (a request that failed before its reservation); throws TooManyRequests over the limit. */
-  runAlone(limiter: RateLimiter): Promise<void>;
+  runAlone(): Promise<void>;
 }
 
 /**
@@ -74,6 +74,7 @@ export interface S3RateCharge extends RateCharge {
  * is counted once.
  */
 export function uploadRateCharge(
+  limiter: RateLimiter,
   rules: Record<S3RateLimitClass, RateLimitRule | undefined>,
   userId: string,
   operation: S3Operation,
@@ -94,10 +95,14 @@ export function uploadRateCharge(
     },
     settle(result: RateLimitResult) {
       settled = true;
+      // Decided by the quota store, not by the limiter: the limiter's wrappers (metrics) hear of it.
+      limiter.observe?.(key, result);
       applyRateLimitResult(result, rule, rateClass, outgoing, nowMs);
     },
-    async runAlone(limiter: RateLimiter) {
-      charge.settle(await limiter.check(key, rule));
+    async runAlone() {
+      const result = await limiter.check(key, rule);
+      settled = true;
+      applyRateLimitResult(result, rule, rateClass, outgoing, nowMs);
     },
   };
   return charge;

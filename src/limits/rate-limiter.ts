@@ -59,6 +59,11 @@ export type RateLimitResult = RateLimitAllowed | RateLimitDenied;
 export interface RateLimiter {
   /** Counts one request against `key` under `rule` and says whether it may proceed. Never throws for backend failures (fails open); throws `RangeError` for an invalid rule. */
   check(key: string, rule: RateLimitRule): Promise<RateLimitResult>;
+  /**
+   * Hears a result decided for one of this limiter's keys by another component (a quota
+   * reservation that ran the check, see RateCharge), so wrappers (metrics) see every check.
+   */
+  observe?(key: string, result: RateLimitResult): void;
   close(): Promise<void>;
 }
 

@@ -142,6 +142,77 @@ describe('objects service', () => {
     return { core, backend, events, objects, account, alice, principal, put, clock };
   }
 
+  it('versioned methods: bucket state, reads, tagging and copies by versionId; deletes report and journal the marker or version; the key keeps its ACL while a version remains', async () => {
+    const { core, backend, objects, principal, put, alice, clock } = await setup();
+    // The same service with the ACL store, as the servers compose it.
+    const withAcls = createObjectsService({ backend, buckets: core.bucketsUsecases, quotas: core.quotasUsecases, clock, acls: core.acls });
+    expect(await objects.getBucketVersioning(principal, 'default')).toBe('Unversioned');
+    const reader: Principal = { ...principal, scope: { permission: 'read' } };
+    await expect(objects.putBucketVersioning(reader, 'default', 'Enabled')).rejects.toBeInstanceOf(ScopeDeniedError);
+    const prefixed: Principal = { ...principal, scope: { permission: 'readwrite', prefix: 'docs/' } };
+    await expect(objects.putBucketVersioning(prefixed, 'default', 'Enabled')).rejects.toBeInstanceOf(ScopeDeniedError);
+    await objects.putBucketVersioning(principal, 'default', 'Enabled');
+    expect(await objects.getBucketVersioning(reader, 'default')).toBe('Enabled');
+
+    const v1 = (await put('docs/a.txt', 'one')).versionId!;
+    const v2 = (await put('docs/a.txt', 'two!')).versionId!;
+    expect(v1).not.toBe(v2);
+    expect((await objects.headObject(principal, { bucket: 'default', key: 'docs/a.txt', versionId: v1 })).size).toBe(3);
+    const old = await objects.getObject(reader, { bucket: 'default', key: 'docs/a.txt', versionId: v1 });
+    old.body.resume();
+    expect(old.info.versionId).toBe(v1);
+    await objects.putObjectTagging(principal, { bucket: 'default', key: 'docs/a.txt', versionId: v1, tags: { era: 'old' } });
+    expect(await objects.getObjectTagging(principal, { bucket: 'default', key: 'docs/a.txt', versionId: v1 })).toEqual({ era: 'old' });
+    expect(await objects.getObjectTagging(principal, { bucket: 'default', key: 'docs/a.txt' })).toEqual({});
+    // Restoring by copying a version onto its own key is allowed (the current object onto itself is not).
+    const restored = await objects.copyObject(principal, {
+      bucket: 'default',
+      key: 'docs/a.txt',
+      source: { bucket: 'default', key: 'docs/a.txt', versionId: v1 },
+      metadataDirective: 'COPY',
+      taggingDirective: 'COPY',
+    });
+    expect(restored.versionId).toBeDefined();
+    const listed = await objects.listObjectVersions(reader, { bucket: 'default', prefix: 'docs/', maxKeys: 10 });
+    expect(listed.entries.map((entry) => [entry.versionId, entry.isLatest])).toEqual([
+      [restored.versionId, true],
+      [v2, false],
+      [v1, false],
+    ]);
+    await expect(objects.listObjectVersions(prefixed, { bucket: 'default', maxKeys: 10 })).rejects.toBeInstanceOf(ScopeDeniedError);
+
+    // A public ACL on the key; a delete makes a marker and keeps it.
+    await withAcls.putObjectAcl(principal, { bucket: 'default', key: 'docs/a.txt', acl: 'public-read' });
+    const bucketId = core.bucketsUsecases.list(alice).find((bucket) => bucket.name === 'default')!.id;
+    backend.journaled.length = 0;
+    const marker = await withAcls.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt' });
+    expect(marker.deleteMarker).toBe(true);
+    expect(core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
+    await expect(withAcls.deleteObject(reader, { bucket: 'default', key: 'docs/a.txt', versionId: v1 })).rejects.toBeInstanceOf(ScopeDeniedError);
+    const removed = await withAcls.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt', versionId: v1 });
+    expect(removed).toEqual({ versionId: v1 });
+    expect(core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
+    const batch = await withAcls.deleteObjects(principal, {
+      bucket: 'default',
+      objects: async () => [
+        { key: 'docs/a.txt', versionId: v2 },
+        { key: 'docs/a.txt', versionId: restored.versionId },
+        { key: 'docs/a.txt', versionId: marker.versionId },
+      ],
+    });
+    expect(batch.errors).toEqual([]);
+    // The last version went: the key's ACL row with it.
+    expect(core.acls.get(bucketId, 'docs/a.txt')).toBeUndefined();
+    expect(backend.journaled.map((event) => [event.type, event.versionId, event.detail])).toEqual([
+      ['object.deleted', marker.versionId, { deleteMarker: true }],
+      ['object.deleted', v1, { deleteMarker: false }],
+      ['object.deleted', v2, { deleteMarker: false }],
+      ['object.deleted', restored.versionId, { deleteMarker: false }],
+      ['object.deleted', marker.versionId, { deleteMarker: true }],
+    ]);
+    expect((await objects.listObjectVersions(principal, { bucket: 'default', maxKeys: 10 })).entries).toEqual([]);
+  });
+
   it('journals object.created, object.updated (overwrite, tagging) and object.deleted with the account, actor, client address and object facts', async () => {
     const { backend, objects, principal, put, alice } = await setup();
     const created = await put('docs/a.txt', 'hello');
@@ -156,7 +227,7 @@ describe('objects service', () => {
     await objects.putObjectTagging(principal, { bucket: 'default', key: 'docs/b.txt', tags: async () => ({ team: 'blue' }) });
     await objects.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt' });
     await objects.deleteObject(principal, { bucket: 'default', key: 'docs/never-there' });
-    const batch = await objects.deleteObjects(principal, { bucket: 'default', keys: ['docs/b.txt', 'docs/missing'] });
+    const batch = await objects.deleteObjects(principal, { bucket: 'default', objects: [{ key: 'docs/b.txt' }, { key: 'docs/missing' }] });
     expect(batch.errors).toEqual([]);
 
     const summary = backend.journaled.map((event) => [event.type, event.key, event.detail?.change ?? null]);
@@ -214,9 +285,9 @@ describe('objects service', () => {
     let bodyRead = false;
     const batch = await objects.deleteObjects(prefixed, {
       bucket: 'default',
-      keys: async () => {
+      objects: async () => {
         bodyRead = true;
-        return ['public/a.txt', 'private/b.txt'];
+        return [{ key: 'public/a.txt' }, { key: 'private/b.txt' }];
       },
     });
     expect(bodyRead).toBe(true);
@@ -226,9 +297,9 @@ describe('objects service', () => {
     let refusedBodyRead = false;
     const refused = objects.deleteObjects(reader, {
       bucket: 'default',
-      keys: async () => {
+      objects: async () => {
         refusedBodyRead = true;
-        return ['public/a.txt'];
+        return [{ key: 'public/a.txt' }];
       },
     });
     await expect(refused).rejects.toBeInstanceOf(ScopeDeniedError);

@@ -67,6 +67,10 @@ export function instrumentRateLimiter(limiter: RateLimiter, metrics: Metrics): R
       if (!result.allowed || result.degraded) metrics.rateLimitChecked(scopeOf(key), result);
       return result;
     },
+    observe(key, result) {
+      if (!result.allowed || result.degraded) metrics.rateLimitChecked(scopeOf(key), result);
+      limiter.observe?.(key, result);
+    },
     close: () => limiter.close(),
   };
 }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { sendRaw, signRaw, type RawResponse } from '../support/raw-s3.ts';
+import { parsePrometheus } from '../support/prometheus.ts';
 import { startRedisServer, type RedisTestServer } from '../support/redis-server.ts';
 
 /**
@@ -11,22 +12,32 @@ import { startRedisServer, type RedisTestServer } from '../support/redis-server.
  * script). Counted with MONITOR, which lists every command a client sends (a script's own calls
  * are shown with a `lua` source and are not round trips).
  */
+const METRICS_TOKEN = 'metrics-token-0123456789abcdef';
+
 describe('Redis round trips per request', () => {
   let redis: RedisTestServer;
   let server: TestServer;
   let account: TestAccount;
   let monitor: Redis;
   let monitorPeer: Redis;
-  const seen: { command: string; source: string }[] = [];
+  const seen: { command: string; argument: string; source: string }[] = [];
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    server = await startTestServer({ REDIS_URL: redis.url, RATE_LIMIT_READ: '1000/1m', RATE_LIMIT_WRITE: '5/1m', RATE_LIMIT_LIST: 'off' });
+    // Unversioned `default`: the Time Machine subscriber does nothing after the writes measured here.
+    server = await startTestServer({
+      REDIS_URL: redis.url,
+      RATE_LIMIT_READ: '1000/1m',
+      RATE_LIMIT_WRITE: '5/1m',
+      RATE_LIMIT_LIST: 'off',
+      TIME_MACHINE_DEFAULT: false,
+      METRICS_TOKEN: METRICS_TOKEN,
+    });
     account = await server.createAccount();
     monitor = new Redis(redis.url);
     monitorPeer = new Redis(redis.url);
     const feed = await monitor.monitor();
-    feed.on('monitor', (_time: string, args: string[], source: string) => seen.push({ command: String(args[0]).toLowerCase(), source }));
+    feed.on('monitor', (_time: string, args: string[], source: string) => seen.push({ command: String(args[0]).toLowerCase(), argument: String(args[1]), source }));
   });
   afterAll(async () => {
     monitor?.disconnect();
@@ -38,22 +49,33 @@ describe('Redis round trips per request', () => {
   const request = async (method: string, path: string, body?: string): Promise<RawResponse> =>
     sendRaw(server.endpoint, await signRaw(server.endpoint, account, { method, path, body }));
 
-  /** The commands the gateway sent to Redis while `run` ran (MONITOR lines arrive asynchronously: wait for a marker). */
-  async function commandsDuring<T>(run: () => Promise<T>): Promise<{ commands: string[]; result: T }> {
+  /** MONITOR lines arrive asynchronously: an ECHO of a fresh marker, once seen, says every earlier command was. */
+  async function mark(): Promise<number> {
     const marker = `marker-${Math.random()}`;
-    seen.length = 0;
-    const result = await run();
     const probe = new Redis(redis.url);
     await probe.echo(marker);
     probe.disconnect();
-    for (let i = 0; i < 200 && !seen.some((entry) => entry.command === 'echo'); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-    const end = seen.findIndex((entry) => entry.command === 'echo');
+    for (let i = 0; i < 500; i++) {
+      const at = seen.findIndex((entry) => entry.command === 'echo' && entry.argument === marker);
+      if (at >= 0) return at;
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    throw new Error('MONITOR never showed the marker');
+  }
+
+  /** The commands the gateway's connection sent while `run` ran. */
+  async function commandsDuring<T>(run: () => Promise<T>): Promise<{ commands: string[]; result: T }> {
+    // Start from quiet: whatever an earlier request set off after its answer (its events' relay) is done and seen.
+    await server.running.core.events.flush();
+    const start = await mark();
+    const result = await run();
+    const end = await mark();
     // The gateway's connection (named by createLimits); a script's own calls have another source.
     const list = String(await monitorPeer.client('LIST'));
     const gateway = /addr=(\S+) [^\n]*name=cloudstorage-limits/.exec(list)?.[1];
     expect(gateway).toBeDefined();
     const commands = seen
-      .slice(0, end)
+      .slice(start + 1, end)
       .filter((entry) => entry.source.endsWith(gateway!))
       .map((entry) => entry.command);
     return { commands, result };
@@ -83,6 +105,9 @@ describe('Redis round trips per request', () => {
     expect(Number(refused.result.headers['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(refused.result.headers['x-ratelimit-remaining']).toBe('0');
     expect(refused.commands).toEqual(['evalsha']);
+    // The refusal was decided in the quota store's script, and the metrics still count it.
+    const metrics = await fetch(`${server.apiEndpoint}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+    expect(parsePrometheus(await metrics.text()).get('cloudstorage_rate_limit_refusals_total{scope="s3:write"}')).toBe(1);
     expect((await request('HEAD', '/default/refused.txt')).status).toBe(404);
   });
 
