@@ -13,6 +13,8 @@ import { createActivityUsecases } from './dashboard-api/modules/activity/activit
 import { createActivitySubscriber } from './dashboard-api/modules/activity/activity.subscriber.ts';
 import { createSharesRepository } from './dashboard-api/modules/shares/shares.repository.ts';
 import { createSharesUsecases } from './dashboard-api/modules/shares/shares.usecases.ts';
+import { createVersionsUsecases } from './dashboard-api/modules/versions/versions.usecases.ts';
+import { createTimeMachine } from './src/versions/time-machine.ts';
 import { hashPassword, verifyPassword } from './src/crypto/passwords.ts';
 import { createGatewayApp } from './gateway/app.ts';
 import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
@@ -35,6 +37,20 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   const core = await createCore(options);
   // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
   core.events.dispatcher.register(createActivitySubscriber({ db: core.database.db }));
+  // Time Machine and trash: retention after each write (a subscriber) and by a periodic sweep.
+  const timeMachine = createTimeMachine(core);
+  core.events.dispatcher.register(timeMachine.subscriber);
+  timeMachine.sweeper.start();
+  // TIME_MACHINE_DEFAULT: the `default` bucket of a dashboard sign-up and dashboard-created buckets start versioned.
+  const accountsUsecases: typeof core.accountsUsecases = {
+    ...core.accountsUsecases,
+    async createAccount(input) {
+      const created = await core.accountsUsecases.createAccount(input);
+      await timeMachine.enableByDefault(created.user.id, created.bucket.name);
+      return created;
+    },
+  };
+  const dashboardBuckets = createDashboardBucketsUsecases({ buckets: core.bucketsUsecases });
   // Metrics (GET /metrics on the API port) and access lines: one registry per server, fed from one
   // place each — the backend and the limiter wrapped here, requests by the servers' access log.
   const metrics = createMetrics();
@@ -85,7 +101,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     // The dashboard's own feature modules are composed here, beside the app that serves them.
     authUsecases: createAuthUsecases({
       accountsRepository: core.accountsRepository,
-      accountsUsecases: core.accountsUsecases,
+      accountsUsecases,
       sessionsRepository,
       clock: core.clock,
       sessionTtlMs: core.config.SESSION_TTL_MS,
@@ -94,18 +110,25 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       loginRule: core.config.RATE_LIMIT_LOGIN,
     }),
     keysUsecases: core.keysUsecases,
-    bucketsUsecases: createDashboardBucketsUsecases({ buckets: core.bucketsUsecases }),
+    bucketsUsecases: {
+      ...dashboardBuckets,
+      async create(userId, name, origin) {
+        const created = await dashboardBuckets.create(userId, name, origin);
+        await timeMachine.enableByDefault(userId, name);
+        return created;
+      },
+    },
     adminUsecases: createAdminUsecases({
       adminRepository: createAdminRepository({ db: core.database.db }),
       accountsRepository: core.accountsRepository,
-      accountsUsecases: core.accountsUsecases,
+      accountsUsecases,
       keysUsecases: core.keysUsecases,
       quotasUsecases: core.quotasUsecases,
       sessionsRepository,
       onAccessChanged: keyStore.invalidate,
     }),
     keyStore,
-    filesUsecases: createFilesUsecases({ objects: core.objects, uploadGate }),
+    filesUsecases: createFilesUsecases({ objects: core.objects, uploadGate, trash: timeMachine.trash }),
     explorerUsecases: createExplorerUsecases({ objects: core.objects }),
     activityUsecases: createActivityUsecases({ activityRepository: createActivityRepository({ db: core.database.db }), accountsRepository: core.accountsRepository }),
     // Share links read through the objects service as the share's owner; downloads are counted in SQL, events go to the log.
@@ -123,6 +146,16 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       passwordRule: core.config.RATE_LIMIT_SHARE_PASSWORD,
       eventLog: core.events.log,
     }),
+    versionsUsecases: createVersionsUsecases({
+      objects: core.objects,
+      restoring: timeMachine.internal.restoring,
+      repository: timeMachine.versionsRepository,
+      retention: timeMachine.retention,
+      resolveBucket: timeMachine.resolveBucket,
+      uploadGate,
+      usage: (accountId) => core.quotasUsecases.usage(accountId),
+    }),
+    trashUsecases: timeMachine.trash,
     publicUrl: core.config.PUBLIC_URL,
     allowedHosts: core.config.ALLOWED_HOSTS,
     bodyLimitBytes: core.config.API_BODY_LIMIT_BYTES,
@@ -150,6 +183,8 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
     dashboardApp: dashboard,
     /** This process's metrics registry (GET /metrics renders it). */
     metrics,
+    /** Retention, trash and the sweep (tests run `timeMachine.sweeper.sweep()` with an injected clock). */
+    timeMachine,
     s3Port,
     apiPort,
     /**
@@ -161,6 +196,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       const results = await Promise.all(drains.map((drain) => drain.close(options.graceMs ?? 0)));
       const cut = results.reduce((sum, result) => sum + result.cut, 0);
       if (cut > 0 && options.graceMs) core.logger.warn('shutdown: grace period over, connections cut', { connections: cut, graceMs: options.graceMs });
+      await timeMachine.sweeper.close();
       await core.close();
     },
   };

@@ -20,6 +20,10 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/shares.e2e.test.ts',
   'test/e2e/shares-review.e2e.test.ts',
   'test/e2e/cors.e2e.test.ts',
+  'test/e2e/time-machine.e2e.test.ts',
+  'test/e2e/trash.e2e.test.ts',
+  'test/e2e/versioning.e2e.test.ts',
+  'test/e2e/versioning-review.e2e.test.ts',
 ];
 
 /** Suites that need the s3-backend project's RGW and run only there. */

@@ -36,6 +36,10 @@ import { metricsHandler, type MetricsSource } from './metrics.route.ts';
 import type { ApiKeyVariables } from './modules/files/api-key.middleware.ts';
 import { createSharePublicRoutes, createSharesApiRoutes, sharesOperations } from './modules/shares/shares.routes.ts';
 import type { SharesUsecases } from './modules/shares/shares.usecases.ts';
+import { createVersionsRoutes, versionsOperations } from './modules/versions/versions.routes.ts';
+import type { VersionsUsecases } from './modules/versions/versions.usecases.ts';
+import { createTrashRoutes, trashOperations } from './modules/trash/trash.routes.ts';
+import type { TrashUsecases } from '../src/trash/trash.usecases.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -54,6 +58,9 @@ export interface DashboardDeps extends HealthDeps {
   activityUsecases: ActivityUsecases;
   /** Share links: `/api/shares` (owner) and the public `/s/{code}` pages; without it neither is mounted. */
   sharesUsecases?: SharesUsecases;
+  /** Time Machine (`/api/versions`) and trash (`/api/trash`); without them neither is mounted. */
+  versionsUsecases?: VersionsUsecases;
+  trashUsecases?: TrashUsecases;
   /** PUBLIC_URL: the only origin allowed to send cookie-authenticated writes; https makes cookies Secure. */
   publicUrl: string | undefined;
   /** ALLOWED_HOSTS: Host names served besides loopback names and PUBLIC_URL's host. */
@@ -73,6 +80,8 @@ const API_KEY_ROUTES = [FILES_API];
 const isFilesApi = (path: string) => path === FILES_API || path.startsWith(`${FILES_API}/`);
 /** `POST /api/shares/upload` streams its multipart body to storage like the file API (shares.routes.ts). */
 const SHARES_UPLOAD = '/api/shares/upload';
+/** `POST /api/versions` streams (or spools) its multipart body to storage likewise (versions.routes.ts). */
+const VERSIONS_UPLOAD = '/api/versions';
 
 /**
  * The routes that stream their body to storage instead of reading it into memory (files.routes.ts
@@ -80,7 +89,7 @@ const SHARES_UPLOAD = '/api/shares/upload';
  * reserved before reading). Exact method and path (`c.req.path`, the decoded path the router
  * matches), so no other route slips past the cap.
  */
-const isStreamedUpload = (method: string, path: string) => method === 'POST' && (path === FILES_API || path === SHARES_UPLOAD);
+const isStreamedUpload = (method: string, path: string) => method === 'POST' && (path === FILES_API || path === SHARES_UPLOAD || path === VERSIONS_UPLOAD);
 
 /** Every documented operation, in the order of /api/openapi.json. */
 export const dashboardOperations: readonly ApiOperation[] = [
@@ -92,6 +101,8 @@ export const dashboardOperations: readonly ApiOperation[] = [
   ...Object.values(explorerOperations),
   ...Object.values(activityOperations),
   ...Object.values(sharesOperations),
+  ...Object.values(versionsOperations),
+  ...Object.values(trashOperations),
 ];
 
 /** Dashboard REST API: health checks, auth (sessions), access keys, buckets, administration, the Simple REST file API and the explorer. */
@@ -135,6 +146,8 @@ export function createDashboardApp(deps: DashboardDeps) {
     app.route('/api/shares', createSharesApiRoutes({ shares: deps.sharesUsecases, keyStore: deps.keyStore, publicUrl: deps.publicUrl }));
     app.route('/s', createSharePublicRoutes({ shares: deps.sharesUsecases }));
   }
+  if (deps.versionsUsecases) app.route('/api/versions', createVersionsRoutes({ versions: deps.versionsUsecases, keyStore: deps.keyStore }));
+  if (deps.trashUsecases) app.route('/api/trash', createTrashRoutes({ trash: deps.trashUsecases, keyStore: deps.keyStore }));
   app.notFound((c) => jsonError(c, 404, 'not_found', 'No such route.'));
   app.onError((error, c) => {
     const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;

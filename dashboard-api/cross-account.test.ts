@@ -47,6 +47,24 @@ describe('cross-account isolation over every authenticated dashboard route', () 
     return aShareCreated!;
   }
 
+  /** A's trash entry (a file of A's deleted through the file API, created once, on first use). */
+  let aTrashCreated: string | undefined;
+  async function aTrashId() {
+    if (aTrashCreated) return aTrashCreated;
+    const aKey = { 'X-API-Key': `${a.firstKey.accessKey}:${a.firstKey.secretKey}` };
+    const upload = await fetch(`${server.apiEndpoint}/api/v1/files?bucket=${aBucket}&key=trashed.txt`, {
+      method: 'POST',
+      body: 'in the trash',
+      headers: { ...aKey, 'Content-Type': 'text/plain' },
+    });
+    const deleted = await fetch(`${server.apiEndpoint}/api/v1/files/${(await upload.json()).id}`, { method: 'DELETE', headers: aKey });
+    aTrashCreated = (await deleted.json()).trashId as string;
+    return aTrashCreated;
+  }
+  const aTrashListed = async () => (await callApi(server, '/api/trash', { cookie: a.cookie })).json.files.map((entry: { id: string }) => entry.id);
+  /** A's current version of its object, by this API's id. */
+  const aVersionId = async () => (await callApi(server, `/api/versions?bucket=${aBucket}&key=secret.txt`, { cookie: a.cookie })).json.versions[0].versionId as string;
+
   const CASES: Record<string, () => Promise<void>> = {
     'GET /api/auth/me': async () => {
       const me = await asB('/api/auth/me');
@@ -145,6 +163,60 @@ describe('cross-account isolation over every authenticated dashboard route', () 
         expect(text, query).not.toContain('secret.txt');
         expect(text, query).not.toContain(a.firstKey.accessKey);
       }
+    },
+    'GET /api/versions': async () => {
+      for (const query of [`?bucket=${aBucket}&key=secret.txt`, `?bucket=${aBucket}`]) {
+        const refused = await asB(`/api/versions${query}`);
+        expect([refused.status, JSON.stringify(refused.json).includes('secret.txt')], query).toEqual([404, false]);
+        expect((await withBKey(`/api/versions${query}`)).status, query).toBe(404);
+      }
+    },
+    'POST /api/versions': async () => {
+      const form = new FormData();
+      form.append('bucket', aBucket);
+      form.append('key', 'secret.txt');
+      form.append('file', new Blob(['overwritten by B']), 'secret.txt');
+      const refused = await withBKey('/api/versions', { method: 'POST', body: form });
+      expect([refused.status, (await refused.json()).error]).toEqual([404, 'buckets.not_found']);
+    },
+    'PATCH /api/versions': async () => {
+      const versionId = await aVersionId();
+      const refused = await asB('/api/versions', { method: 'PATCH', body: { versionId } });
+      expect([refused.status, refused.json.error]).toEqual([404, 'versions.not_found']);
+      const byKey = await withBKey('/api/versions', { method: 'PATCH', body: JSON.stringify({ versionId }), headers: { 'Content-Type': 'application/json' } });
+      expect(byKey.status).toBe(404);
+    },
+    'GET /api/versions/settings': async () => {
+      expect((await asB(`/api/versions/settings?bucket=${aBucket}`)).status).toBe(404);
+    },
+    'PUT /api/versions/settings': async () => {
+      const refused = await asB('/api/versions/settings', { method: 'PUT', body: { bucket: aBucket, enabled: false, maxVersions: 1 } });
+      expect(refused.status).toBe(404);
+      expect((await callApi(server, `/api/versions/settings?bucket=${aBucket}`, { cookie: a.cookie })).json).toMatchObject({ versioning: 'Enabled', maxVersions: 10 });
+    },
+    'GET /api/trash': async () => {
+      const trashId = await aTrashId();
+      expect(JSON.stringify((await asB('/api/trash')).json)).not.toContain(trashId);
+      expect(JSON.stringify(await (await withBKey('/api/trash')).json())).not.toContain(trashId);
+    },
+    'POST /api/trash/{id}/restore': async () => {
+      const trashId = await aTrashId();
+      const refused = await asB(`/api/trash/${trashId}/restore`, { method: 'POST', body: {} });
+      expect([refused.status, refused.json.error]).toEqual([404, 'trash.not_found']);
+      expect((await withBKey(`/api/trash/${trashId}/restore`, { method: 'POST' })).status).toBe(404);
+      expect(await aTrashListed()).toContain(trashId);
+    },
+    'DELETE /api/trash/{id}': async () => {
+      const trashId = await aTrashId();
+      const refused = await asB(`/api/trash/${trashId}`, { method: 'DELETE' });
+      expect([refused.status, refused.json.error]).toEqual([404, 'trash.not_found']);
+      expect(await aTrashListed()).toContain(trashId);
+    },
+    'POST /api/trash/empty': async () => {
+      const trashId = await aTrashId();
+      expect((await asB('/api/trash/empty', { method: 'POST', body: {} })).status).toBe(200);
+      expect((await withBKey('/api/trash/empty', { method: 'POST' })).status).toBe(200);
+      expect(await aTrashListed()).toContain(trashId);
     },
     'POST /api/buckets': async () => {
       // Bucket names are per account: B gets its own, empty "private-a".

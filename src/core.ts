@@ -183,6 +183,8 @@ export async function createCore(options: {
     rateLimiter: limits.rateLimiter,
     quotasUsecases,
     objects,
+    /** The object ACL store the objects service uses (the Time Machine builds its internal services over it). */
+    acls,
     accountsRepository,
     startedAt,
     /** The event log, its dispatcher (`register` subscribers here) and the relay from the backend's journal. */

@@ -8,16 +8,16 @@ export type BucketsRepository = ReturnType<typeof createBucketsRepository>;
 export const MAX_CORS_CANDIDATES = 64;
 
 export function createBucketsRepository({ db }: { db: Db }) {
-  // Prepared once: these run on every S3 request.
+  // Prepared once: these run on every S3 request. Internal buckets (the trash) are never resolved by name.
   const byOwnerAndName = db
     .select()
     .from(buckets)
-    .where(and(eq(buckets.userId, sql.placeholder('userId')), eq(buckets.name, sql.placeholder('name'))))
+    .where(and(eq(buckets.userId, sql.placeholder('userId')), eq(buckets.name, sql.placeholder('name')), eq(buckets.internal, false)))
     .prepare();
   const ownedByOther = db
     .select({ id: buckets.id })
     .from(buckets)
-    .where(and(eq(buckets.name, sql.placeholder('name')), ne(buckets.userId, sql.placeholder('userId'))))
+    .where(and(eq(buckets.name, sql.placeholder('name')), ne(buckets.userId, sql.placeholder('userId')), eq(buckets.internal, false)))
     .limit(1)
     .prepare();
 
@@ -59,11 +59,19 @@ export function createBucketsRepository({ db }: { db: Db }) {
     existsForAnotherOwner(userId: string, name: string): boolean {
       return ownedByOther.get({ userId, name }) !== undefined;
     },
+    /** Every bucket row of the account, internal ones included (usage and quotas count them). */
     listForOwner(userId: string): BucketRow[] {
       return ofOwner.all({ userId });
     },
+    /** The account's own buckets (MAX_BUCKETS_PER_ACCOUNT): internal ones are not. */
     countForOwner(userId: string): number {
-      return db.select({ value: count() }).from(buckets).where(eq(buckets.userId, userId)).get()?.value ?? 0;
+      return (
+        db
+          .select({ value: count() })
+          .from(buckets)
+          .where(and(eq(buckets.userId, userId), eq(buckets.internal, false)))
+          .get()?.value ?? 0
+      );
     },
     /** Sets (or with null removes) a bucket's CORS rules; false when the row is gone. */
     setCors(id: string, cors: unknown[] | null): boolean {

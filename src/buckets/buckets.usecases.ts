@@ -72,8 +72,9 @@ export function createBucketsUsecases(deps: {
   const publicResolutions = changeClearedCache((name) => bucketsRepository.findPublicByName(name));
 
   return {
+    /** The buckets the account sees (ListBuckets, the dashboard): internal ones (the trash) are left out. */
     list(userId: string): BucketRow[] {
-      return bucketsRepository.listForOwner(userId);
+      return bucketsRepository.listForOwner(userId).filter((bucket) => !bucket.internal);
     },
 
     resolve(userId: string, name: string): BucketResolution {

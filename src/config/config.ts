@@ -202,6 +202,36 @@ export const configSchema = z.object({
   RATE_LIMIT_ANONYMOUS: rateLimit('600/1m').describe(
     'Unsigned S3 requests (anonymous reads of public-read objects and buckets) per client address; over it 503 SlowDown with Retry-After.',
   ),
+  TIME_MACHINE_DEFAULT: bool(true).describe(
+    'Buckets created through the dashboard or at sign-up (`default`) start with versioning Enabled (Time Machine). S3 CreateBucket buckets always start unversioned.',
+  ),
+  TIME_MACHINE_MAX_VERSIONS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(10)
+    .describe('Default retention: versions kept per file, the current one included (per bucket: PUT /api/versions/settings).'),
+  TIME_MACHINE_MAX_AGE_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(36_500)
+    .default(30)
+    .describe('Default retention: a noncurrent version is pruned this many days after it stopped being current (per bucket: PUT /api/versions/settings).'),
+  TRASH_RETENTION_DAYS: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(36_500)
+    .default(30)
+    .describe('Files in the trash (dashboard and REST API deletes) are purged for good this many days after deletion.'),
+  TIME_MACHINE_SWEEP_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60 * 1000)
+    .describe('Period of the sweep that applies version retention to every versioned bucket and purges expired trash (0 = no periodic sweep; writes still prune their own key).'),
 });
 
 /** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */

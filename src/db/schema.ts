@@ -72,6 +72,12 @@ export const buckets = sqliteTable(
      * are per account; at most one bucket may claim a name publicly (partial unique index).
      */
     publicName: integer('public_name', { mode: 'boolean' }).notNull().default(false),
+    /**
+     * A bucket the server keeps for the account (the trash of unversioned buckets, src/trash/):
+     * counted in the account's usage like any bucket row, but never listed, counted against
+     * MAX_BUCKETS_PER_ACCOUNT or resolved by name from a door (buckets.repository.ts).
+     */
+    internal: integer('internal', { mode: 'boolean' }).notNull().default(false),
   },
   (table) => [
     uniqueIndex('buckets_user_name_unique').on(table.userId, table.name),

@@ -21,6 +21,7 @@ export const DOMAIN_EVENT_TYPES = [
   'object.created',
   'object.updated',
   'object.deleted',
+  'object.restored',
   'bucket.created',
   'bucket.deleted',
   'key.created',
@@ -61,6 +62,8 @@ export interface DomainEvent {
   versionId?: string;
   /**
    * Type-specific facts: `object.updated` → `{ change: 'overwrite' | 'metadata' | 'tagging' }`;
+   * `object.deleted` → `{ deleteMarker?, trashed?, trashId?, retention?, purged? }` (trash, Time Machine);
+   * `object.restored` → `{ trashId }` (out of the trash) or `{ restoredVersionId }` (a version restored);
    * `key.*` → `{ accessKeyId, name }`; `quota.*` → `{ usedBytes, quotaBytes }`; `share.*` → `{ shareId, kind }`
    * (`share.downloaded` adds `downloads`, the count after this one; the code itself is never recorded).
    */

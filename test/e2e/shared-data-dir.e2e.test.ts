@@ -33,7 +33,8 @@ describe('two server processes sharing one DATA_DIR', () => {
   let viaSecond: S3Client;
 
   beforeAll(async () => {
-    const env = { DATA_DIR: dir.path, FS_FSYNC: 'false', FS_ORPHAN_SWEEP_INTERVAL_MS: '0' };
+    // An unversioned `default`: an overwrite and a delete here must free the old data files.
+    const env = { DATA_DIR: dir.path, FS_FSYNC: 'false', FS_ORPHAN_SWEEP_INTERVAL_MS: '0', TIME_MACHINE_DEFAULT: 'false' };
     first = await spawnServer(env);
     second = await spawnServer(env);
     const credentials = await signupForS3(first);

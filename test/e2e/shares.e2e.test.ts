@@ -19,7 +19,8 @@ describe('share links', () => {
   const created: { account: SignedUp; key: string }[] = [];
 
   beforeAll(async () => {
-    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_SHARE_ACCESS: 'off', RATE_LIMIT_SHARE_PASSWORD: '2/1m' }, { clock });
+    // Unversioned buckets: a deleted file leaves its bucket empty (deletable), as these cases expect.
+    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_SHARE_ACCESS: 'off', RATE_LIMIT_SHARE_PASSWORD: '2/1m', TIME_MACHINE_DEFAULT: false }, { clock });
     alice = await signupViaApi(server);
     bob = await signupViaApi(server);
   });

@@ -40,7 +40,8 @@ export function createAdminRepository({ db }: { db: Db }) {
       .select({ user: users, keyCount: countDistinct(accessKeys.id), bucketCount: countDistinct(buckets.id) })
       .from(users)
       .leftJoin(accessKeys, and(eq(accessKeys.userId, users.id), isNull(accessKeys.revokedAt)))
-      .leftJoin(buckets, eq(buckets.userId, users.id))
+      // The account's own buckets: its internal trash bucket is no bucket it made.
+      .leftJoin(buckets, and(eq(buckets.userId, users.id), eq(buckets.internal, false)))
       .groupBy(users.id)
       .$dynamic();
   const keyRowid = sql`${accessKeys}.rowid`;

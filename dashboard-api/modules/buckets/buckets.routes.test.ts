@@ -12,7 +12,8 @@ describe('dashboard /api/buckets', () => {
   let server: TestServer;
 
   beforeAll(async () => {
-    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off' });
+    // Unversioned buckets: emptying one here is a plain S3 delete (a versioned bucket keeps versions until deleted one by one).
+    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off', TIME_MACHINE_DEFAULT: false });
   });
   afterAll(async () => server?.close());
 

@@ -103,7 +103,8 @@ describe('Simple REST file API /api/v1/files', () => {
   }
 
   beforeAll(async () => {
-    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off' }, { clock });
+    // Unversioned `default` buckets: these cases are about the file API over plain buckets (overwrites replace).
+    server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off', TIME_MACHINE_DEFAULT: false }, { clock });
     alice = await signupViaApi(server);
     aliceS3 = s3ClientFor(server, alice.firstKey);
     clients.push(aliceS3);
@@ -291,10 +292,10 @@ describe('Simple REST file API /api/v1/files', () => {
     expect(disposition).toBe(`attachment; filename="R_sum_ _final_.pdf"; filename*=UTF-8''R%C3%A9sum%C3%A9%20%22final%22.pdf`);
   });
 
-  it('deletes by id: {success: true}, then 404 files.not_found for the id, and the object is gone from S3 too', async () => {
+  it('deletes by id (to the trash): {success: true, trashId}, then 404 files.not_found for the id, and the object is gone from S3 too', async () => {
     const file = await upload(alice.firstKey, 'doomed.txt', 'bye');
     const deleted = await call(`/api/v1/files/${file.id}`, { method: 'DELETE', headers: apiKey(alice.firstKey) });
-    expect([deleted.status, deleted.json]).toEqual([200, { success: true }]);
+    expect([deleted.status, deleted.json]).toEqual([200, { success: true, trashId: expect.any(String) }]);
     expect(await exists(aliceS3, 'default', 'doomed.txt')).toBe(false);
     for (const [method, suffix] of [
       ['GET', ''],

@@ -103,10 +103,14 @@ export const filesOperations = {
     path: '/api/v1/files/{id}',
     tag: 'Files (Simple REST API)',
     auth: 'apiKey',
-    summary: 'Delete a file.',
+    summary: 'Delete a file: it moves to the trash (`GET /api/trash`), restorable until purged; `permanent=true` deletes it for good.',
     params: idParams,
+    query: z.object({ permanent: z.enum(['true', 'false']).optional() }),
     responses: {
-      200: { description: 'Deleted.', schema: z.object({ success: z.literal(true) }) },
+      200: {
+        description: 'Deleted (`trashId`: its entry in the trash, absent for a permanent delete).',
+        schema: z.object({ success: z.literal(true), trashId: z.string().optional() }),
+      },
       403: { description: '`files.access_denied`.' },
       404: { description: '`files.not_found`.' },
     },
@@ -260,8 +264,10 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
   app.delete('/:id', async (c) => {
     const params = parseParams(c, filesOperations.remove.params);
     if (!params.ok) return params.response;
-    await files.remove(principalOf(c), params.value.id, { signal: signalOf(c) });
-    return c.json({ success: true });
+    const query = parseQuery(c, filesOperations.remove.query);
+    if (!query.ok) return query.response;
+    const { trashId } = await files.remove(principalOf(c), params.value.id, { signal: signalOf(c), permanent: query.value.permanent === 'true' });
+    return c.json({ success: true, ...(trashId !== undefined && { trashId }) });
   });
 
   return app;

@@ -5,6 +5,7 @@ import type { UploadGate } from '../../../src/limits/upload-gate.ts';
 import type { ObjectsService } from '../../../src/objects/objects.service.ts';
 import type { Principal } from '../../../src/objects/principal.ts';
 import type { ByteRangeSpec, GetObjectOutput, ObjectInfo } from '../../../src/storage/storage-backend.ts';
+import type { TrashUsecases } from '../../../src/trash/trash.usecases.ts';
 import { decodeCursor, decodeFileId, encodeCursor, encodeFileId } from './file-ids.ts';
 import { fileNotFoundError, invalidCursorError, invalidUploadError, tooManyUploadsError } from './files.errors.ts';
 
@@ -71,7 +72,12 @@ export function fileInfo(bucket: Pick<BucketRow, 'id' | 'name'>, info: Pick<Obje
  * through untranslated: the dashboard's one JSON mapper names them (`files.not_found`,
  * `files.quota_exceeded`… by kind, see files.errors.ts `filesErrorVocabulary`).
  */
-export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?: UploadGate }) {
+export function createFilesUsecases(deps: {
+  objects: ObjectsService;
+  uploadGate?: UploadGate;
+  /** Deletes move files to the trash (src/trash/); without it (or with `permanent`) they are final. */
+  trash?: Pick<TrashUsecases, 'moveToTrash'>;
+}) {
   const { objects, uploadGate } = deps;
 
   /** The file an id names: the caller's bucket (404 otherwise); the key's scope is checked by the service (403). */
@@ -138,10 +144,16 @@ export function createFilesUsecases(deps: { objects: ObjectsService; uploadGate?
       return { kind: 'file', object, file: { ...fileInfo({ id: bucketId, name: bucket }, object.info), id } };
     },
 
-    /** Deletes the file; a missing one is 404 (unlike S3's idempotent DELETE, so a wrong id is noticed). */
-    async remove(principal: Principal, id: string, options: FilesCallOptions = {}): Promise<void> {
+    /**
+     * Deletes the file: to the trash (restorable for TRASH_RETENTION_DAYS), or for good with
+     * `permanent` (e.g. when the trash would not fit the quota). A missing one is 404 (unlike S3's
+     * idempotent DELETE, so a wrong id is noticed).
+     */
+    async remove(principal: Principal, id: string, options: FilesCallOptions & { permanent?: boolean } = {}): Promise<{ trashId?: string }> {
       const { bucket, key } = resolveId(principal, id);
+      if (deps.trash && !options.permanent) return { trashId: (await deps.trash.moveToTrash(principal, { bucket, key, signal: options.signal })).id };
       await objects.deleteObject(principal, { bucket, key, mustExist: true, signal: options.signal });
+      return {};
     },
   };
 

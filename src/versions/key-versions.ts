@@ -1,0 +1,67 @@
+import type { ObjectsService } from '../objects/objects.service.ts';
+import type { Principal } from '../objects/principal.ts';
+import type { ObjectVersionEntry } from '../storage/storage-backend.ts';
+
+/** Versions and markers a page asks for; a key with more is read in several pages. */
+const PAGE = 1000;
+
+/**
+ * Every version and delete marker of exactly `key`, newest first, through the objects service
+ * (the caller's scope and bucket resolution apply). Keys that merely start with `key` sort after
+ * it (a prefix sorts before its extensions), so the walk stops at the first entry of another key.
+ */
+export async function listKeyVersions(objects: ObjectsService, principal: Principal, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectVersionEntry[]> {
+  const out: ObjectVersionEntry[] = [];
+  let keyMarker: string | undefined;
+  let versionIdMarker: string | undefined;
+  for (;;) {
+    const page = await objects.listObjectVersions(principal, { bucket, prefix: key, keyMarker, versionIdMarker, maxKeys: PAGE, signal });
+    for (const entry of page.entries) {
+      if (entry.key !== key) return out;
+      out.push(entry);
+    }
+    if (!page.isTruncated || page.nextKeyMarker !== key) return out;
+    keyMarker = page.nextKeyMarker;
+    versionIdMarker = page.nextVersionIdMarker;
+  }
+}
+
+/** What retention keeps and prunes of one key. */
+export interface RetentionPolicy {
+  /** Versions kept, the current one included. */
+  maxVersions: number;
+  /** A noncurrent version (or marker) goes this long after it stopped being current. */
+  maxAgeMs: number;
+}
+
+/**
+ * The entries of one key (newest first, as `listKeyVersions`) that retention removes at `now`:
+ * - the current version is always kept;
+ * - a noncurrent version goes when `maxVersions` versions (current included) are already kept
+ *   newer than it, or when it stopped being current (the time of the entry just newer than it,
+ *   as S3's NoncurrentDays) more than `maxAgeMs` ago;
+ * - a noncurrent delete marker goes by age alike (it holds no bytes, and counts for nothing);
+ * - the latest delete marker (a deleted file, e.g. in the trash) stays while anything is under it,
+ *   and goes by age once nothing is.
+ */
+export function entriesToPrune(entries: readonly ObjectVersionEntry[], policy: RetentionPolicy, now: Date): ObjectVersionEntry[] {
+  const prune: ObjectVersionEntry[] = [];
+  let kept = 0;
+  const expired = (index: number) => index > 0 && now.getTime() - entries[index - 1]!.lastModified.getTime() > policy.maxAgeMs;
+  for (let index = 0; index < entries.length; index++) {
+    const entry = entries[index]!;
+    if (entry.deleteMarker) {
+      if (!entry.isLatest && expired(index)) prune.push(entry);
+      continue;
+    }
+    if (entry.isLatest) {
+      kept++;
+      continue;
+    }
+    if (kept >= policy.maxVersions || expired(index)) prune.push(entry);
+    else kept++;
+  }
+  const latest = entries[0];
+  if (latest?.deleteMarker && latest.isLatest && entries.length - 1 === prune.length && now.getTime() - latest.lastModified.getTime() > policy.maxAgeMs) prune.push(latest);
+  return prune;
+}
