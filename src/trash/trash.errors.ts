@@ -10,3 +10,9 @@ export const trashKeyTakenError = (key: string) =>
     409,
     `A file "${key}" exists again in an unversioned bucket; restoring would overwrite it. Move or delete it first (or enable versioning: the restore then becomes a new version).`,
   );
+export const trashGoneError = (key: string) =>
+  createAppError(
+    'trash.gone',
+    410,
+    `"${key}" could not be brought back: what the trash held was deleted meanwhile (e.g. by version id through S3), or a newer delete hides the file again.`,
+  );

@@ -26,6 +26,15 @@ export function createTrashRepository({ db }: { db: Db }) {
     expired(cutoff: Date, limit: number): TrashRow[] {
       return db.select().from(trash).where(lte(trash.trashedAt, cutoff)).orderBy(asc(trash.trashedAt)).limit(limit).all();
     },
+    /** The delete markers trash entries hold on a key of a versioned bucket (retention keeps them and what they hid). */
+    heldMarkers(bucketId: string, key: string): Set<string> {
+      const rows = db
+        .select({ versionId: trash.versionId })
+        .from(trash)
+        .where(and(eq(trash.bucketId, bucketId), eq(trash.key, key), eq(trash.location, 'marker')))
+        .all();
+      return new Set(rows.flatMap((row) => (row.versionId === null ? [] : [row.versionId])));
+    },
     /** False when another caller removed it first (a concurrent restore or purge). */
     remove(id: string): boolean {
       return db.delete(trash).where(eq(trash.id, id)).run().changes > 0;

@@ -1,5 +1,6 @@
 import type { BucketRow } from '../db/schema.ts';
 import type { TrashRow } from '../db/versions.schema.ts';
+import { AppError } from '../errors/app-errors.ts';
 import { isS3Error } from '../errors/s3-errors.ts';
 import { newBackendBucketSuffix, newId } from '../ids.ts';
 import { scopeAllows } from '../keys/key-scope.ts';
@@ -12,7 +13,7 @@ import type { StorageBackend } from '../storage/storage-backend.ts';
 import { listKeyVersions } from '../versions/key-versions.ts';
 import { systemPrincipal } from '../versions/retention.ts';
 import { TRASH_BUCKET_NAME, type InternalObjects } from './internal-objects.ts';
-import { trashBucketGoneError, trashEntryNotFoundError, trashKeyTakenError } from './trash.errors.ts';
+import { trashBucketGoneError, trashEntryNotFoundError, trashGoneError, trashKeyTakenError } from './trash.errors.ts';
 import type { TrashRepository } from './trash.repository.ts';
 
 export type TrashUsecases = ReturnType<typeof createTrashUsecases>;
@@ -96,8 +97,28 @@ export function createTrashUsecases(deps: {
   /** The entry's bucket name, while the bucket row it was trashed from still exists. */
   const bucketOf = (principal: Principal, row: TrashRow): string | undefined => objects.bucketNameById(principal, row.bucketId);
 
-  /** Deletes what an entry holds, for good, and the entry. */
-  async function purgeRow(principal: Principal, row: TrashRow): Promise<void> {
+  /**
+   * Takes the entry for one restore or purge: a concurrent restore and purge of the same entry
+   * (two requests, or a request and the sweep) must not both act, or a purge that listed the key
+   * before the restore removed its marker deletes the file the restore just brought back. The
+   * loser sees the entry gone. `release` puts it back when the action failed.
+   */
+  const claim = (row: TrashRow): boolean => repository.remove(row.id);
+  const release = (row: TrashRow) => repository.insert(row);
+
+  /** Deletes what an entry holds, for good, and the entry; false when a concurrent restore or purge took it first. */
+  async function purgeRow(principal: Principal, row: TrashRow): Promise<boolean> {
+    if (!claim(row)) return false;
+    try {
+      await deleteHeld(principal, row);
+    } catch (error) {
+      release(row);
+      throw error;
+    }
+    return true;
+  }
+
+  async function deleteHeld(principal: Principal, row: TrashRow): Promise<void> {
     if (row.location === 'moved') {
       await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: row.trashKey! });
     } else {
@@ -115,7 +136,44 @@ export function createTrashUsecases(deps: {
         }
       }
     }
-    repository.remove(row.id);
+  }
+
+  /** Whether the object is there, certainly gone, or unknown (the look itself failed). */
+  const presence = (principal: Principal, bucket: string, key: string): Promise<'there' | 'gone' | 'unknown'> =>
+    objects.headObject(unscoped(principal), { bucket, key }).then(
+      () => 'there' as const,
+      (error: unknown) => (isS3Error(error, 'NoSuchKey') ? ('gone' as const) : ('unknown' as const)),
+    );
+
+  /** Restores what the entry holds into `bucket` (the entry already claimed). */
+  async function bringBack(principal: Principal, row: TrashRow, bucket: string): Promise<void> {
+    const restoring = internal.restoring({ trashId: row.id });
+    if (row.location === 'marker') {
+      await restoring.deleteObject(principal, { bucket, key: row.key, versionId: row.versionId! });
+      // Removing the marker brings back only what is still under it: the hidden version may have
+      // been deleted by id through S3 meanwhile. Then the entry holds nothing; say so, not 200.
+      if ((await presence(principal, bucket, row.key)) === 'gone') {
+        throw trashGoneError(row.key);
+      }
+    } else {
+      const present = await objects.headObject(unscoped(principal), { bucket, key: row.key }).then(
+        () => true,
+        (error: unknown) => {
+          if (isS3Error(error, 'NoSuchKey')) return false;
+          throw error;
+        },
+      );
+      if (present && (await objects.getBucketVersioning(unscoped(principal), bucket)) !== 'Enabled') throw trashKeyTakenError(row.key);
+      await restoring.copyObject(unscoped(principal), {
+        bucket,
+        key: row.key,
+        source: { bucket: TRASH_BUCKET_NAME, key: row.trashKey! },
+        metadataDirective: 'COPY',
+        taggingDirective: 'COPY',
+        moving: true,
+      });
+      await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: row.trashKey! });
+    }
   }
 
   const rowOf = (principal: Principal, id: string): TrashRow => {
@@ -177,6 +235,15 @@ export function createTrashUsecases(deps: {
         copied = true;
         await objects.deleteObject(principal, { bucket: input.bucket, key: input.key, mustExist: true, eventDetail: { trashed: true, trashId: id } });
       } catch (error) {
+        // The delete may have committed before it failed (e.g. settling the quota afterwards): then
+        // the copy is the only one left and the entry must keep it. Undo the move only while the
+        // original is certainly still there; unsure (the look failed too), keep both: a duplicate at worst.
+        // NoSuchKey: the original was gone before this delete (a concurrent delete took it), so this copy is surplus.
+        if (copied && !isS3Error(error, 'NoSuchKey')) {
+          const original = await presence(principal, input.bucket, input.key);
+          if (original === 'gone') return toEntry(moved);
+          if (original === 'unknown') throw error;
+        }
         if (copied) await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: id }).catch(() => undefined);
         repository.remove(id);
         throw error;
@@ -199,29 +266,14 @@ export function createTrashUsecases(deps: {
       requireScope(principal, 'write', row.bucket, row.key);
       const bucket = bucketOf(principal, row);
       if (bucket === undefined) throw trashBucketGoneError(row.bucket);
-      const restoring = internal.restoring({ trashId: row.id });
-      if (row.location === 'marker') {
-        await restoring.deleteObject(principal, { bucket, key: row.key, versionId: row.versionId! });
-      } else {
-        const present = await objects.headObject(unscoped(principal), { bucket, key: row.key }).then(
-          () => true,
-          (error: unknown) => {
-            if (isS3Error(error, 'NoSuchKey')) return false;
-            throw error;
-          },
-        );
-        if (present && (await objects.getBucketVersioning(unscoped(principal), bucket)) !== 'Enabled') throw trashKeyTakenError(row.key);
-        await restoring.copyObject(unscoped(principal), {
-          bucket,
-          key: row.key,
-          source: { bucket: TRASH_BUCKET_NAME, key: row.trashKey! },
-          metadataDirective: 'COPY',
-          taggingDirective: 'COPY',
-          moving: true,
-        });
-        await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: row.trashKey! });
+      if (!claim(row)) throw trashEntryNotFoundError();
+      try {
+        await bringBack(principal, row, bucket);
+      } catch (error) {
+        // Nothing came back and nothing is left to hold: the entry stays gone. Otherwise it can be retried.
+        if (!(error instanceof AppError && error.code === 'trash.gone')) release(row);
+        throw error;
       }
-      repository.remove(row.id);
       return toEntry(row);
     },
 
@@ -229,7 +281,7 @@ export function createTrashUsecases(deps: {
     async purge(principal: Principal, id: string): Promise<void> {
       const row = rowOf(principal, id);
       requireScope(principal, 'write', row.bucket, row.key);
-      await purgeRow(principal, row);
+      if (!(await purgeRow(principal, row))) throw trashEntryNotFoundError();
     },
 
     /** Deletes every entry the caller may write, for good; answers how many. */
@@ -238,8 +290,7 @@ export function createTrashUsecases(deps: {
       let purged = 0;
       for (const row of repository.listForUser(principal.accountId)) {
         if (!scopeAllows(scope, { action: 'write', bucket: row.bucket, key: row.key })) continue;
-        await purgeRow(principal, row);
-        purged++;
+        if (await purgeRow(principal, row)) purged++;
       }
       return purged;
     },
@@ -250,8 +301,7 @@ export function createTrashUsecases(deps: {
       let purged = 0;
       for (const row of repository.expired(cutoff, PURGE_BATCH)) {
         try {
-          await purgeRow(systemPrincipal(row.userId, 'trash'), row);
-          purged++;
+          if (await purgeRow(systemPrincipal(row.userId, 'trash'), row)) purged++;
         } catch (error) {
           deps.logger?.warn('trash: purging an expired entry failed; the next sweep retries', { trashId: row.id, error: (error as Error).message });
         }

@@ -47,4 +47,11 @@ describe('entriesToPrune (Time Machine retention)', () => {
     expect(ids(entriesToPrune(entries, { maxVersions: 2, maxAgeMs: 365 * DAY }, NOW))).toEqual(['v1']);
     expect(ids(entriesToPrune(entries, { maxVersions: 3, maxAgeMs: 365 * DAY }, NOW))).toEqual([]);
   });
+
+  it("keeps a trash entry's marker and the version it hid, whatever their age, and still prunes older history", () => {
+    const entries = [marker('m', 40, true), version('v2', 50), version('v1', 60)];
+    expect(ids(entriesToPrune(entries, { maxVersions: 10, maxAgeMs: DAY }, NOW, new Set(['m'])))).toEqual(['v1']);
+    const live = [version('v3', 1, true), marker('m', 40), version('v2', 50), version('v1', 60)];
+    expect(ids(entriesToPrune(live, { maxVersions: 1, maxAgeMs: DAY }, NOW, new Set(['m'])))).toEqual(['v1']);
+  });
 });

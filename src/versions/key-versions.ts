@@ -26,6 +26,8 @@ export async function listKeyVersions(objects: ObjectsService, principal: Princi
   }
 }
 
+const NO_HELD_MARKERS: ReadonlySet<string> = new Set();
+
 /** What retention keeps and prunes of one key. */
 export interface RetentionPolicy {
   /** Versions kept, the current one included. */
@@ -42,19 +44,25 @@ export interface RetentionPolicy {
  *   as S3's NoncurrentDays) more than `maxAgeMs` ago;
  * - a noncurrent delete marker goes by age alike (it holds no bytes, and counts for nothing);
  * - the latest delete marker (a deleted file, e.g. in the trash) stays while anything is under it,
- *   and goes by age once nothing is.
+ *   and goes by age once nothing is;
+ * - a marker in `held` (a trash entry's: the file is restorable until TRASH_RETENTION_DAYS, which
+ *   may be longer than the bucket's maxAgeDays) is never pruned, and the version just under it
+ *   (the content the trash restores) is kept like a current one; the trash's purge removes both.
  */
-export function entriesToPrune(entries: readonly ObjectVersionEntry[], policy: RetentionPolicy, now: Date): ObjectVersionEntry[] {
+export function entriesToPrune(entries: readonly ObjectVersionEntry[], policy: RetentionPolicy, now: Date, held: ReadonlySet<string> = NO_HELD_MARKERS): ObjectVersionEntry[] {
   const prune: ObjectVersionEntry[] = [];
   let kept = 0;
+  let underHeldMarker = false;
   const expired = (index: number) => index > 0 && now.getTime() - entries[index - 1]!.lastModified.getTime() > policy.maxAgeMs;
   for (let index = 0; index < entries.length; index++) {
     const entry = entries[index]!;
     if (entry.deleteMarker) {
-      if (!entry.isLatest && expired(index)) prune.push(entry);
+      underHeldMarker = held.has(entry.versionId);
+      if (!underHeldMarker && !entry.isLatest && expired(index)) prune.push(entry);
       continue;
     }
-    if (entry.isLatest) {
+    if (entry.isLatest || underHeldMarker) {
+      underHeldMarker = false;
       kept++;
       continue;
     }
@@ -62,6 +70,13 @@ export function entriesToPrune(entries: readonly ObjectVersionEntry[], policy: R
     else kept++;
   }
   const latest = entries[0];
-  if (latest?.deleteMarker && latest.isLatest && entries.length - 1 === prune.length && now.getTime() - latest.lastModified.getTime() > policy.maxAgeMs) prune.push(latest);
+  if (
+    latest?.deleteMarker &&
+    latest.isLatest &&
+    !held.has(latest.versionId) &&
+    entries.length - 1 === prune.length &&
+    now.getTime() - latest.lastModified.getTime() > policy.maxAgeMs
+  )
+    prune.push(latest);
   return prune;
 }

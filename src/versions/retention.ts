@@ -24,7 +24,15 @@ export const systemPrincipal = (accountId: string, job: string): Principal => ({
  * events with `detail.retention`), as the account's system actor. It runs after each write (the
  * `time-machine` event subscriber: any door, S3 included) and over every bucket in the periodic sweep.
  */
-export function createRetention(deps: { objects: ObjectsService; repository: VersionsRepository; defaults: RetentionSettings; clock: Clock; logger?: Logger }) {
+export function createRetention(deps: {
+  objects: ObjectsService;
+  repository: VersionsRepository;
+  defaults: RetentionSettings;
+  clock: Clock;
+  logger?: Logger;
+  /** The key's delete markers that trash entries hold (src/trash/): what they hid stays restorable until the trash purges it. */
+  heldMarkers?: (bucketId: string, key: string) => ReadonlySet<string>;
+}) {
   const { objects, repository, clock } = deps;
 
   const settingsOf = (bucketId: string): RetentionSettings => repository.retention(bucketId) ?? deps.defaults;
@@ -50,8 +58,10 @@ export function createRetention(deps: { objects: ObjectsService; repository: Ver
 
   async function prune(principal: Principal, bucket: BucketRow, entries: ObjectVersionEntry[], policy: RetentionPolicy): Promise<number> {
     numberVersions(bucket, entries);
+    // Only a key with a delete marker can be in the trash: other keys cost no lookup.
+    const held = deps.heldMarkers && entries.some((entry) => entry.deleteMarker) ? deps.heldMarkers(bucket.id, entries[0]!.key) : undefined;
     let pruned = 0;
-    for (const entry of entriesToPrune(entries, policy, clock.now())) {
+    for (const entry of entriesToPrune(entries, policy, clock.now(), held)) {
       await objects.deleteObject(principal, { bucket: bucket.name, key: entry.key, versionId: entry.versionId, eventDetail: { retention: true } });
       pruned++;
     }

@@ -27,6 +27,7 @@ export function createTimeMachine(core: Core, options: { timers?: Timers } = {})
     defaults: { maxVersions: config.TIME_MACHINE_MAX_VERSIONS, maxAgeDays: config.TIME_MACHINE_MAX_AGE_DAYS },
     clock,
     logger,
+    heldMarkers: trashRepository.heldMarkers,
   });
   const internal = createInternalObjects({
     backend: core.backend,

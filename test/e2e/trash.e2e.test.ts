@@ -10,6 +10,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
+import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
 import { startTestServer, type TestServer } from '../support/cloudstorage.ts';
@@ -235,6 +236,70 @@ describe('trash', () => {
     expect(await usedBytes(alice)).toBe(base);
   });
 
+  it("keeps a trashed file restorable for TRASH_RETENTION_DAYS even when the bucket's version retention is shorter", async () => {
+    const bucket = `trash-keep-${Date.now()}`;
+    expect((await callApi(server, '/api/buckets', { cookie: alice.cookie, body: { name: bucket } })).status).toBe(201);
+    dropBuckets.push(bucket);
+    const settings = await callApi(server, '/api/versions/settings', { method: 'PUT', cookie: alice.cookie, body: { bucket, maxAgeDays: 1 } });
+    expect(settings.json).toMatchObject({ versioning: 'Enabled', maxAgeDays: 1 });
+    await putFile(alice, bucket, 'thesis.pdf', randomBytes(700));
+    const bytes = randomBytes(900);
+    const deleted = await deleteFile(apiKey(alice), await putFile(alice, bucket, 'thesis.pdf', bytes));
+    expect(deleted.status).toBe(200);
+
+    // Three days on (within the trash's 7, past the bucket's 1): the sweep may prune older history, never what the trash holds.
+    const now = clock.now();
+    try {
+      clock.advance(3 * DAY_MS);
+      await server.running.timeMachine.sweeper.sweep();
+    } finally {
+      clock.set(now);
+    }
+    expect((await trashOf(alice)).json.files.map((file: { id: string }) => file.id)).toContain(deleted.json.trashId);
+    const restored = await restore(alice, deleted.json.trashId!);
+    expect([restored.status, restored.json.error]).toEqual([200, undefined]);
+    const object = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'thesis.pdf' }));
+    expect(Buffer.from(await object.Body!.transformToByteArray()).equals(bytes)).toBe(true);
+  });
+
+  it('does not answer 200 to a restore that brought nothing back (the hidden version was deleted through S3): 410 trash.gone', async () => {
+    const key = `gone-${Date.now()}.txt`;
+    const { json } = await deleteFile(apiKey(alice), await putFile(alice, 'default', key, Buffer.from('soon gone')));
+    const versions = await s3.send(new ListObjectVersionsCommand({ Bucket: 'default', Prefix: key }));
+    await s3.send(new DeleteObjectCommand({ Bucket: 'default', Key: key, VersionId: versions.Versions![0]!.VersionId }));
+    const restored = await restore(alice, json.trashId!);
+    expect([restored.status, restored.json.error, typeof restored.json.detail, typeof restored.json.requestId]).toEqual([410, 'trash.gone', 'string', 'string']);
+    expect(await s3Status('default', key)).toMatchObject({ status: 404 });
+    expect((await trashOf(alice)).json.files.map((file: { id: string }) => file.id)).not.toContain(json.trashId);
+  });
+
+  it('a restore and a purge of the same entry sent at once: one wins, and a restore that answered 200 left the file in place', async () => {
+    const bucket = `trash-race-${Date.now()}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    dropBuckets.push(bucket);
+    const port = new URL(server.apiEndpoint).port;
+    for (const [name, label] of [
+      ['default', 'versioned'],
+      [bucket, 'unversioned'],
+    ] as const) {
+      for (let round = 0; round < 3; round++) {
+        const key = `race-${label}-${round}-${Date.now()}.bin`;
+        const bytes = randomBytes(2000);
+        const { json } = await deleteFile(apiKey(alice), await putFile(alice, name, key, bytes));
+        const head = [`Host: 127.0.0.1:${port}`, `Origin: ${server.apiEndpoint}`, `Cookie: ${alice.cookie}`, 'Content-Type: application/json', 'Connection: close'];
+        const [restored, purged] = await sendTogether(Number(port), [
+          [`POST /api/trash/${json.trashId}/restore HTTP/1.1`, ...head, 'Content-Length: 2', '', '{}'].join('\r\n'),
+          [`DELETE /api/trash/${json.trashId} HTTP/1.1`, ...head, 'Content-Length: 0', '', ''].join('\r\n'),
+        ]);
+        expect([label, [restored, purged].sort()]).toEqual([label, [200, 404]]);
+        if (restored === 200) {
+          const object = await s3.send(new GetObjectCommand({ Bucket: name, Key: key }));
+          expect(Buffer.from(await object.Body!.transformToByteArray()).equals(bytes)).toBe(true);
+        } else expect(await s3Status(name, key)).toMatchObject({ status: 404 });
+      }
+    }
+  });
+
   it("answers 404 for another account's trash entries and lists only the caller's own", async () => {
     const id = await putFile(alice, 'default', `mine-${Date.now()}.txt`, Buffer.from('secret'));
     const { json } = await deleteFile(apiKey(alice), id);
@@ -288,4 +353,31 @@ async function purgeBucket(client: S3Client, bucket: string): Promise<void> {
     for (const entry of entries) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.Key!, VersionId: entry.VersionId }));
     if (!page.IsTruncated) return;
   }
+}
+
+/** Opens one connection per request, then writes every request in the same tick: the server handles them concurrently. Answers the status codes. */
+async function sendTogether(port: number, requests: string[]): Promise<number[]> {
+  const sockets = await Promise.all(
+    requests.map(
+      () =>
+        new Promise<Socket>((resolve, reject) => {
+          const socket = connect(port, '127.0.0.1', () => resolve(socket));
+          socket.once('error', reject);
+        }),
+    ),
+  );
+  const answers = sockets.map(
+    (socket) =>
+      new Promise<number>((resolve, reject) => {
+        let text = '';
+        socket.setEncoding('latin1');
+        socket.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        socket.once('error', reject);
+        socket.once('close', () => resolve(Number(/^HTTP\/1\.1 (\d{3})/.exec(text)?.[1] ?? 0)));
+      }),
+  );
+  for (const [index, socket] of sockets.entries()) socket.write(requests[index]!);
+  return Promise.all(answers);
 }

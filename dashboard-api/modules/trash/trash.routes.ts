@@ -39,6 +39,10 @@ export const trashOperations = {
       200: { description: 'Restored.', schema: z.object({ success: z.literal(true), restored: entrySchema }) },
       403: { description: "`storage.forbidden`: outside the API key's scope." },
       409: { description: '`trash.bucket_gone` (the bucket was deleted) or `trash.key_exists` (an unversioned bucket holds a file under that key again).' },
+      410: {
+        description:
+          '`trash.gone`: nothing came back (what the entry held was deleted meanwhile, e.g. by version id through S3, or a newer delete hides the key); the entry is removed.',
+      },
       413: { description: '`storage.quota_exceeded`.' },
       ...notFound,
     },
