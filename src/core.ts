@@ -244,6 +244,7 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
     backend,
     keysUsecases,
     accountsRepository: metadata.accountsRepository,
+    bucketsRepository: metadata.bucketsRepository,
     ...usecases,
     async close() {
       await limits.close();

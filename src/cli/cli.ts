@@ -86,7 +86,8 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         const accounts = [];
         for (const user of users) {
           const buckets = [];
-          for (const bucket of core.bucketsUsecases.list(user.id)) buckets.push(await recountBucket(core.backend, bucket.backendName, bucket.name));
+          // Every bucket row the account's usage counts, its internal trash bucket included.
+          for (const bucket of core.bucketsRepository.listForOwner(user.id)) buckets.push(await recountBucket(core.backend, bucket.backendName, bucket.name));
           accounts.push({ userId: user.id, email: user.email, drift: buckets.some((bucket) => bucket.drift), buckets });
         }
         return { code: 0, output: { drift: accounts.some((account) => account.drift), accounts } };

@@ -9,11 +9,12 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { runCli } from '../../src/cli/cli.ts';
 import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
-import { startTestServer, type TestServer } from '../support/cloudstorage.ts';
+import { backendUnderTest, startTestServer, type TestServer } from '../support/cloudstorage.ts';
 import { callApi, s3ClientFor, signupViaApi, type SignedUp } from '../support/dashboard.ts';
 
 const DAY_MS = 86_400_000;
@@ -139,6 +140,16 @@ describe('trash', () => {
     const explorer = await callApi(server, '/api/explorer?bucket=.trash', { cookie: alice.cookie });
     expect(explorer.status).toBe(404);
     expect(await usedBytes(alice)).toBe(usage);
+    // `usage reconcile` recounts the internal trash bucket too: the bytes it holds are the account's.
+    const cliEnv = { DATA_DIR: server.dataDir, ...Object.fromEntries(Object.entries(backendUnderTest()).map(([name, value]) => [name, String(value)])) };
+    const reconcile = (await runCli(['usage', 'reconcile', '--email', alice.email], cliEnv)) as {
+      code: number;
+      output: { accounts: { drift: boolean; buckets: { bucket: string; recounted: { bytes: number } }[] }[] };
+    };
+    expect(reconcile.code).toBe(0);
+    const trashBucket = reconcile.output.accounts[0]!.buckets.find((entry) => entry.bucket === '.trash');
+    expect(trashBucket?.recounted.bytes).toBeGreaterThanOrEqual(bytes.length);
+    expect(reconcile.output.accounts[0]!.drift).toBe(false);
 
     const restored = await restore(alice, deleted.json.trashId!);
     expect(restored.status).toBe(200);
