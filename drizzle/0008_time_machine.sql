@@ -22,6 +22,7 @@ CREATE TABLE `trash` (
 --> statement-breakpoint
 CREATE INDEX `trash_user_idx` ON `trash` (`user_id`,`trashed_at`);--> statement-breakpoint
 CREATE INDEX `trash_trashed_at_idx` ON `trash` (`trashed_at`);--> statement-breakpoint
+CREATE INDEX `trash_bucket_key_idx` ON `trash` (`bucket_id`,`key`);--> statement-breakpoint
 CREATE TABLE `version_counters` (
 	`bucket_id` text NOT NULL,
 	`key` text NOT NULL,

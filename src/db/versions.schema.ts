@@ -79,7 +79,12 @@ export const trash = sqliteTable(
     /** `moved`: the key in the internal trash bucket. */
     trashKey: text('trash_key'),
   },
-  (table) => [index('trash_user_idx').on(table.userId, table.trashedAt), index('trash_trashed_at_idx').on(table.trashedAt)],
+  (table) => [
+    index('trash_user_idx').on(table.userId, table.trashedAt),
+    index('trash_trashed_at_idx').on(table.trashedAt),
+    // heldMarkers: the entries that hold a key's delete markers, looked up by retention for keys with a marker.
+    index('trash_bucket_key_idx').on(table.bucketId, table.key),
+  ],
 );
 
 export type BucketRetentionRow = typeof bucketRetention.$inferSelect;
