@@ -65,27 +65,10 @@ export async function getBucketVersioning(ctx: S3RequestContext<OperationOf<'Get
 }
 
 function versionXml(entry: ObjectVersionEntry, encode: (value: string) => string, owner: string): string {
-  if (entry.deleteMarker) {
-    return node(
-      'DeleteMarker',
-      text('Key', encode(entry.key)),
-      text('VersionId', entry.versionId),
-      text('IsLatest', entry.isLatest),
-      text('LastModified', entry.lastModified),
-      owner,
-    );
-  }
-  return node(
-    'Version',
-    text('Key', encode(entry.key)),
-    text('VersionId', entry.versionId),
-    text('IsLatest', entry.isLatest),
-    text('LastModified', entry.lastModified),
-    text('ETag', entry.etag),
-    text('Size', entry.size),
-    text('StorageClass', 'STANDARD'),
-    owner,
-  );
+  // A delete marker and a version open alike (AWS's order); a version then adds its ETag, Size and StorageClass.
+  const common = [text('Key', encode(entry.key)), text('VersionId', entry.versionId), text('IsLatest', entry.isLatest), text('LastModified', entry.lastModified)];
+  if (entry.deleteMarker) return node('DeleteMarker', common, owner);
+  return node('Version', common, text('ETag', entry.etag), text('Size', entry.size), text('StorageClass', 'STANDARD'), owner);
 }
 
 /**

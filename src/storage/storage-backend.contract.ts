@@ -107,6 +107,70 @@ export interface BackendLimitations {
   cannotLeaveOutUploadedParts?: boolean;
 }
 
+/**
+ * The suite lifecycle both contracts (this one and versioning.contract.ts) share: one backend for
+ * the whole suite, handed to `use` once made; after each test every bucket added to the returned
+ * set is emptied (every version and delete marker too when `versions`) and deleted; the backend is
+ * closed at the end.
+ */
+export function contractBuckets(
+  makeBackend: () => Promise<{ backend: StorageBackend; cleanup(): Promise<void> }>,
+  use: (backend: StorageBackend) => void,
+  options: { versions?: boolean } = {},
+): Set<string> {
+  let backend: StorageBackend;
+  let cleanup: (() => Promise<void>) | undefined;
+  const created = new Set<string>();
+
+  beforeAll(async () => {
+    ({ backend, cleanup } = await makeBackend());
+    use(backend);
+  });
+
+  afterEach(async () => {
+    for (const bucket of created) await emptyAndDelete(bucket);
+    created.clear();
+  });
+
+  afterAll(async () => {
+    await cleanup?.();
+  });
+
+  /** Removes every upload and object (or version and delete marker), then the bucket. */
+  async function emptyAndDelete(bucket: string) {
+    try {
+      for (;;) {
+        const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
+        for (const upload of page.uploads) {
+          await backend.abortMultipartUpload({ bucket, key: upload.key, uploadId: upload.uploadId });
+        }
+        if (!page.isTruncated) break;
+      }
+      if (options.versions) {
+        for (;;) {
+          // Always from the start: the previous page's entries are gone.
+          const page = await backend.listObjectVersions({ bucket, maxKeys: 1000 });
+          if (page.entries.length > 0) {
+            await backend.deleteObjects({ bucket, objects: page.entries.map((entry) => ({ key: entry.key, versionId: entry.versionId })) });
+          }
+          if (!page.isTruncated) break;
+        }
+      } else {
+        for (;;) {
+          const page = await backend.listObjects({ bucket, maxKeys: 1000 });
+          if (page.contents.length > 0) await backend.deleteObjects({ bucket, objects: page.contents.map((o) => ({ key: o.key })) });
+          if (!page.isTruncated) break;
+        }
+      }
+      await backend.deleteBucket(bucket);
+    } catch (error) {
+      if (!(error instanceof S3Error && error.code === 'NoSuchBucket')) throw error;
+    }
+  }
+
+  return created;
+}
+
 export function runStorageBackendContract(
   name: string,
   makeBackend: () => Promise<{ backend: StorageBackend; cleanup(): Promise<void> }>,
@@ -114,41 +178,9 @@ export function runStorageBackendContract(
 ): void {
   describe(`StorageBackend contract: ${name}`, () => {
     let backend: StorageBackend;
-    let cleanup: (() => Promise<void>) | undefined;
-    const created = new Set<string>();
-
-    beforeAll(async () => {
-      ({ backend, cleanup } = await makeBackend());
+    const created = contractBuckets(makeBackend, (made) => {
+      backend = made;
     });
-
-    afterEach(async () => {
-      for (const bucket of created) await emptyAndDelete(bucket);
-      created.clear();
-    });
-
-    afterAll(async () => {
-      await cleanup?.();
-    });
-
-    async function emptyAndDelete(bucket: string) {
-      try {
-        for (;;) {
-          const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
-          for (const upload of page.uploads) {
-            await backend.abortMultipartUpload({ bucket, key: upload.key, uploadId: upload.uploadId });
-          }
-          if (!page.isTruncated) break;
-        }
-        for (;;) {
-          const page = await backend.listObjects({ bucket, maxKeys: 1000 });
-          if (page.contents.length > 0) await backend.deleteObjects({ bucket, objects: page.contents.map((o) => ({ key: o.key })) });
-          if (!page.isTruncated) break;
-        }
-        await backend.deleteBucket(bucket);
-      } catch (error) {
-        if (!(error instanceof S3Error && error.code === 'NoSuchBucket')) throw error;
-      }
-    }
 
     async function newBucket(): Promise<string> {
       const bucket = `contract-${randomBytes(8).toString('hex')}`;

@@ -15,10 +15,9 @@
  * normalises (each case is listed in the README's compatibility notes).
  */
 import { randomBytes } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { S3Error } from '../errors/s3-errors.ts';
+import { describe, expect, it } from 'vitest';
 import type { CommitFacts, JournalHook } from '../events/events.ts';
-import { bodyOf, expectS3Error, md5Hex, readAll } from './storage-backend.contract.ts';
+import { bodyOf, contractBuckets, expectS3Error, md5Hex, readAll } from './storage-backend.contract.ts';
 import { NULL_VERSION_ID, type ListObjectVersionsOutput, type ObjectMetadata, type ObjectVersionEntry, type StorageBackend } from './storage-backend.ts';
 
 function meta(extra: Partial<ObjectMetadata> = {}): ObjectMetadata {
@@ -86,43 +85,13 @@ export interface VersioningStoreLimits {
 export function runVersioningContract(name: string, makeBackend: () => Promise<{ backend: StorageBackend; cleanup(): Promise<void> }>, limits: VersioningStoreLimits = {}): void {
   describe(`Versioning contract: ${name}`, () => {
     let backend: StorageBackend;
-    let cleanup: (() => Promise<void>) | undefined;
-    const created = new Set<string>();
-
-    beforeAll(async () => {
-      ({ backend, cleanup } = await makeBackend());
-    });
-
-    afterEach(async () => {
-      for (const bucket of created) await emptyAndDelete(bucket);
-      created.clear();
-    });
-
-    afterAll(async () => {
-      await cleanup?.();
-    });
-
-    /** Removes every version, delete marker and upload, then the bucket. */
-    async function emptyAndDelete(bucket: string) {
-      try {
-        for (;;) {
-          const page = await backend.listMultipartUploads({ bucket, maxUploads: 1000 });
-          for (const upload of page.uploads) await backend.abortMultipartUpload({ bucket, key: upload.key, uploadId: upload.uploadId });
-          if (!page.isTruncated) break;
-        }
-        for (;;) {
-          // Always from the start: the previous page's entries are gone.
-          const page = await backend.listObjectVersions({ bucket, maxKeys: 1000 });
-          if (page.entries.length > 0) {
-            await backend.deleteObjects({ bucket, objects: page.entries.map((entry) => ({ key: entry.key, versionId: entry.versionId })) });
-          }
-          if (!page.isTruncated) break;
-        }
-        await backend.deleteBucket(bucket);
-      } catch (error) {
-        if (!(error instanceof S3Error && error.code === 'NoSuchBucket')) throw error;
-      }
-    }
+    const created = contractBuckets(
+      makeBackend,
+      (made) => {
+        backend = made;
+      },
+      { versions: true },
+    );
 
     async function newBucket(versioning?: 'Enabled' | 'Suspended'): Promise<string> {
       const bucket = `versioning-${randomBytes(8).toString('hex')}`;

@@ -1,9 +1,10 @@
-import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteBucketCommand, GetObjectCommand, ListObjectVersionsCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
 import { startTestServer, type TestServer } from '../support/cloudstorage.ts';
 import { callApi, s3ClientFor, signupViaApi, type SignedUp } from '../support/dashboard.ts';
+import { purgeVersions } from '../support/versioned-buckets.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -30,7 +31,7 @@ describe('Time Machine API', () => {
   });
   afterAll(async () => {
     for (const { client, bucket, drop } of buckets) {
-      await purgeBucket(client, bucket).catch(() => undefined);
+      await purgeVersions(client, bucket).catch(() => undefined);
       if (drop) await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
     }
     await server?.close();
@@ -237,14 +238,3 @@ describe('Time Machine API', () => {
     expect(full.status).toBe(200);
   });
 });
-
-/** Deletes every version and delete marker of the bucket (a versioned bucket keeps them after plain deletes). */
-async function purgeBucket(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, MaxKeys: 1000 }));
-    const entries = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])];
-    if (entries.length === 0) return;
-    for (const entry of entries) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.Key!, VersionId: entry.VersionId }));
-    if (!page.IsTruncated) return;
-  }
-}

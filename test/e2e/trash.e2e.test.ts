@@ -16,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../src/clock.ts';
 import { backendUnderTest, startTestServer, type TestServer } from '../support/cloudstorage.ts';
 import { callApi, s3ClientFor, signupViaApi, type SignedUp } from '../support/dashboard.ts';
+import { purgeVersions } from '../support/versioned-buckets.ts';
 
 const DAY_MS = 86_400_000;
 
@@ -44,7 +45,7 @@ describe('trash', () => {
     // The RGW keeps its objects in RAM: empty the trash (the internal bucket's copies) and every version written here.
     for (const account of [alice, bob]) await callApi(server, '/api/trash/empty', { method: 'POST', cookie: account.cookie }).catch(() => undefined);
     for (const [client, bucket] of [[s3, 'default'], [s3ClientFor(server, bob.firstKey), 'default'], ...dropBuckets.map((name) => [s3, name] as const)] as const) {
-      await purgeBucket(client, bucket).catch(() => undefined);
+      await purgeVersions(client, bucket).catch(() => undefined);
       if (bucket !== 'default') await client.send(new DeleteBucketCommand({ Bucket: bucket })).catch(() => undefined);
     }
     await server?.close();
@@ -354,17 +355,6 @@ describe('trash', () => {
     expect([gone.status, await gone.json()]).toEqual([200, { success: true }]);
   });
 });
-
-/** Deletes every version and delete marker of the bucket. */
-async function purgeBucket(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, MaxKeys: 1000 }));
-    const entries = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])];
-    if (entries.length === 0) return;
-    for (const entry of entries) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.Key!, VersionId: entry.VersionId }));
-    if (!page.IsTruncated) return;
-  }
-}
 
 /** Opens one connection per request, then writes every request in the same tick: the server handles them concurrently. Answers the status codes. */
 async function sendTogether(port: number, requests: string[]): Promise<number[]> {

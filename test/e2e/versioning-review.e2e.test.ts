@@ -5,19 +5,11 @@
  * x-amz-version-id, copies naming a delete marker). Over the network against the real gateway,
  * on both backends (BACKEND_INDEPENDENT_SUITES); every test removes each version it made.
  */
-import {
-  CreateBucketCommand,
-  DeleteBucketCommand,
-  DeleteObjectCommand,
-  DeleteObjectsCommand,
-  ListObjectVersionsCommand,
-  PutBucketVersioningCommand,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, DeleteObjectsCommand, PutBucketVersioningCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { sendRaw, signRaw, type RawResponse } from '../support/raw-s3.ts';
+import { purgeAndDeleteBucket } from '../support/versioned-buckets.ts';
 
 let server: TestServer;
 let alice: TestAccount;
@@ -31,17 +23,6 @@ async function raw(who: TestAccount, method: string, path: string, options: { he
 
 const anonymousGet = (path: string): Promise<RawResponse> => sendRaw(server.endpoint, { method: 'GET', path });
 
-async function purge(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-    const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((entry) => ({ Key: entry.Key!, VersionId: entry.VersionId! }));
-    if (objects.length === 0) break;
-    const deleted = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
-    expect(deleted.Errors ?? []).toEqual([]);
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
-
 /** A fresh bucket of Alice's with versioning Enabled, purged after `body`. */
 async function withBucket(body: (bucket: string) => Promise<void>): Promise<void> {
   bucketCounter += 1;
@@ -51,7 +32,7 @@ async function withBucket(body: (bucket: string) => Promise<void>): Promise<void
     await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     await body(bucket);
   } finally {
-    await purge(s3, bucket);
+    await purgeAndDeleteBucket(s3, bucket);
   }
 }
 
@@ -151,7 +132,7 @@ describe('S3 versioning API (review)', () => {
         const deleted = await raw(bob, 'DELETE', `/${bucket}/k.txt?versionId=${encodeURIComponent(mine)}`);
         expect(deleted.status).toBe(204);
         expect((await raw(alice, 'GET', `/${bucket}/k.txt?versionId=${encodeURIComponent(mine)}`)).text).toBe('mine');
-        await purge(bobs, bucket);
+        await purgeAndDeleteBucket(bobs, bucket);
       } finally {
         bobs.destroy();
       }

@@ -12,7 +12,6 @@ import {
   CopyObjectCommand,
   CreateBucketCommand,
   CreateMultipartUploadCommand,
-  DeleteBucketCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetBucketVersioningCommand,
@@ -33,6 +32,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestAccount, type TestServer } from '../support/cloudstorage.ts';
 import { awsCli, describeRun, ensureOk, python, REGION, rclone } from '../support/clients.ts';
 import { sendRaw, signRaw, type RawResponse } from '../support/raw-s3.ts';
+import { purgeAndDeleteBucket } from '../support/versioned-buckets.ts';
 
 const BOTO3_SCRIPT = fileURLToPath(new URL('./boto3_versioning.py', import.meta.url));
 
@@ -61,18 +61,6 @@ async function outcome(promise: Promise<unknown>): Promise<string> {
 const bodyOf = async (client: S3Client, bucket: string, key: string, versionId?: string): Promise<string> =>
   (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }))).Body!.transformToString();
 
-/** Every version and marker of the bucket, then the bucket. */
-async function purge(client: S3Client, bucket: string): Promise<void> {
-  for (;;) {
-    const page = await client.send(new ListObjectVersionsCommand({ Bucket: bucket }));
-    const objects = [...(page.Versions ?? []), ...(page.DeleteMarkers ?? [])].map((entry) => ({ Key: entry.Key!, VersionId: entry.VersionId! }));
-    if (objects.length === 0) break;
-    const deleted = await client.send(new DeleteObjectsCommand({ Bucket: bucket, Delete: { Objects: objects, Quiet: true } }));
-    expect(deleted.Errors ?? []).toEqual([]);
-  }
-  await client.send(new DeleteBucketCommand({ Bucket: bucket }));
-}
-
 /** A fresh bucket of Alice's (versioning Enabled unless `unversioned`), purged after `body`. */
 async function withBucket(body: (bucket: string) => Promise<void>, options: { unversioned?: boolean } = {}): Promise<void> {
   bucketCounter += 1;
@@ -82,7 +70,7 @@ async function withBucket(body: (bucket: string) => Promise<void>, options: { un
     if (!options.unversioned) await s3.send(new PutBucketVersioningCommand({ Bucket: bucket, VersioningConfiguration: { Status: 'Enabled' } }));
     await body(bucket);
   } finally {
-    await purge(s3, bucket);
+    await purgeAndDeleteBucket(s3, bucket);
   }
 }
 

@@ -64,6 +64,26 @@ export function fileInfo(bucket: Pick<BucketRow, 'id' | 'name'>, info: Pick<Obje
   };
 }
 
+/** Refuses an upload's key S3 could not store; the file API and the Time Machine upload share it. */
+export function checkUploadKey(key: string): void {
+  if (key === '' || Buffer.byteLength(key) > MAX_KEY_BYTES) throw invalidUploadError(`The file key must be 1 to ${MAX_KEY_BYTES} bytes long.`);
+}
+
+/**
+ * Stores an uploaded body the way an S3 PutObject does, with the form's content type and no user
+ * metadata: the file API upload and the Time Machine upload (a new version) store alike.
+ */
+export function putUpload(objects: ObjectsService, principal: Principal, input: UploadInput) {
+  return objects.putObject(principal, {
+    signal: input.signal,
+    bucket: input.bucket,
+    key: input.key,
+    metadata: { userMetadata: {}, contentType: input.contentType },
+    reserveBytes: input.reserveBytes,
+    open: () => ({ body: input.body, size: input.size }),
+  });
+}
+
 /**
  * The Simple REST file API: a thin adapter over the objects service, which checks the key's scope
  * (the same rules as the S3 gateway), resolves the bucket in the account's namespace, reserves and
@@ -101,15 +121,8 @@ export function createFilesUsecases(deps: {
      * nothing behind (backend guarantee).
      */
     async upload(principal: Principal, input: UploadInput): Promise<FileInfo & { createdAt: Date }> {
-      if (input.key === '' || Buffer.byteLength(input.key) > MAX_KEY_BYTES) throw invalidUploadError(`The file key must be 1 to ${MAX_KEY_BYTES} bytes long.`);
-      const result = await objects.putObject(principal, {
-        signal: input.signal,
-        bucket: input.bucket,
-        key: input.key,
-        metadata: { userMetadata: {}, contentType: input.contentType },
-        reserveBytes: input.reserveBytes,
-        open: () => ({ body: input.body, size: input.size }),
-      });
+      checkUploadKey(input.key);
+      const result = await putUpload(objects, principal, input);
       const file = fileInfo(result.bucketRow, { key: input.key, size: result.size, etag: result.etag, lastModified: result.lastModified, contentType: input.contentType });
       return { ...file, createdAt: result.lastModified };
     },

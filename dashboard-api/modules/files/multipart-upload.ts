@@ -23,9 +23,24 @@ export interface FilePart {
  * `files.invalid_upload` when the form is malformed or has no `file` part.
  */
 export function readFilePart(source: Readable, contentType: string): Promise<FilePart> {
+  return readFormFile(source, contentType, { fields: 100, fieldSize: 64 * 1024, parts: 200 }, { file: (part) => part });
+}
+
+/**
+ * The form reading the file API upload and the Time Machine upload (versions/version-upload.ts)
+ * share: opens the form with `limits`, hands every field to `handle.field` and the first part
+ * named `file` to `handle.file`, whose answer (or rejection) becomes the result. Rejects with
+ * `files.invalid_upload` when the form is malformed or has no `file` part.
+ */
+export function readFormFile<T>(
+  source: Readable,
+  contentType: string,
+  limits: { fields: number; fieldSize: number; parts: number },
+  handle: { field?(name: string, value: string): void; file(part: FilePart): T | Promise<T> },
+): Promise<T> {
   let form: FormStream;
   try {
-    form = openFormStream(source, contentType, { fields: 100, fieldSize: 64 * 1024, parts: 200 });
+    form = openFormStream(source, contentType, limits);
   } catch (error) {
     return Promise.reject(invalidUploadError(`Malformed multipart request: ${(error as Error).message}.`));
   }
@@ -33,6 +48,7 @@ export function readFilePart(source: Readable, contentType: string): Promise<Fil
 
   return new Promise((resolve, reject) => {
     let found = false;
+    if (handle.field) parser.on('field', handle.field);
     parser.on('file', (name, stream, info) => {
       if (name !== 'file' || found) {
         stream.resume();
@@ -42,7 +58,7 @@ export function readFilePart(source: Readable, contentType: string): Promise<Fil
       // The parser fails the stream on a truncated form, maybe before the backend reads it: the
       // failure reaches the backend through the stream state, and the caller through formError().
       stream.on('error', () => undefined);
-      resolve({
+      const part: FilePart = {
         filename: info.filename || undefined,
         contentType: info.mimeType || 'application/octet-stream',
         stream,
@@ -52,7 +68,15 @@ export function readFilePart(source: Readable, contentType: string): Promise<Fil
           const failure = form.failure();
           return failure ? invalidUploadError(`Malformed multipart body: ${failure.message}; nothing was stored.`) : undefined;
         },
-      });
+      };
+      let answer: T | Promise<T>;
+      try {
+        answer = handle.file(part);
+      } catch (error) {
+        reject(error);
+        return;
+      }
+      resolve(answer);
     });
     parser.once('error', (error: Error) => {
       if (!found) reject(invalidUploadError(`Malformed multipart body: ${error.message}.`));

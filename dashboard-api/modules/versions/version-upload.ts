@@ -4,10 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { openFormStream, type FormStream } from '../../../src/http/form-stream.ts';
 import { AppError } from '../../../src/errors/app-errors.ts';
 import { S3Error } from '../../../src/errors/s3-errors.ts';
 import { invalidUploadError } from '../files/files.errors.ts';
+import { readFormFile } from '../files/multipart-upload.ts';
 
 const isAppOrS3Error = (error: unknown) => error instanceof AppError || error instanceof S3Error;
 
@@ -41,56 +41,33 @@ export function readVersionUpload(
   /** Runs before a part is spooled (the quota check of a body not yet admitted by any write); rejecting refuses the upload. */
   beforeSpool: () => Promise<void>,
 ): Promise<VersionUploadForm> {
-  let form: FormStream;
-  try {
-    form = openFormStream(source, contentType, { fields: 20, fieldSize: 4096, parts: 40 });
-  } catch (error) {
-    return Promise.reject(invalidUploadError(`Malformed multipart request: ${(error as Error).message}.`));
-  }
-  const { parser, finished, discard } = form;
   const fields: { bucket?: string; key?: string } = { ...query };
-  const formError = () => {
-    const failure = form.failure();
-    return failure ? invalidUploadError(`Malformed multipart body: ${failure.message}; nothing was stored.`) : undefined;
-  };
   const named = () => fields.bucket !== undefined && fields.bucket !== '' && fields.key !== undefined && fields.key !== '';
 
-  return new Promise((resolve, reject) => {
-    let found = false;
-    parser.on('field', (name: string, value: string) => {
-      if (name === 'bucket' || name === 'key') fields[name] = value;
-    });
-    parser.on('file', (name, stream, info) => {
-      if (name !== 'file' || found) {
-        stream.resume();
-        return;
-      }
-      found = true;
-      stream.on('error', () => undefined);
-      const base = { filename: info.filename || undefined, contentType: info.mimeType || 'application/octet-stream', finished, discard, formError };
-      if (named()) {
-        resolve({ ...base, fields, body: stream, cleanup: async () => undefined });
-        return;
-      }
-      // The fields come after the file: spool it, then answer once the form is complete.
-      beforeSpool()
-        .then(() => spool(stream, finished))
-        .then(
-          ({ path, size, remove }) => resolve({ ...base, fields, body: createReadStream(path), size, cleanup: remove, finished: Promise.resolve() }),
-          (error: unknown) => {
-            stream.resume();
-            reject(isAppOrS3Error(error) ? error : (formError() ?? invalidUploadError(`The upload could not be read: ${(error as Error).message}.`)));
-          },
-        );
-    });
-    parser.once('error', (error: Error) => {
-      if (!found) reject(invalidUploadError(`Malformed multipart body: ${error.message}.`));
-    });
-    parser.once('close', () => {
-      if (!found) reject(invalidUploadError('The form has no part named "file".'));
-    });
-    form.start();
-  });
+  return readFormFile<VersionUploadForm>(
+    source,
+    contentType,
+    { fields: 20, fieldSize: 4096, parts: 40 },
+    {
+      field: (name, value) => {
+        if (name === 'bucket' || name === 'key') fields[name] = value;
+      },
+      file: ({ stream, ...part }) => {
+        const base = { filename: part.filename, contentType: part.contentType, finished: part.finished, discard: part.discard, formError: part.formError };
+        if (named()) return { ...base, fields, body: stream, cleanup: async () => undefined };
+        // The fields come after the file: spool it, then answer once the form is complete.
+        return beforeSpool()
+          .then(() => spool(stream, part.finished))
+          .then(
+            ({ path, size, remove }) => ({ ...base, fields, body: createReadStream(path), size, cleanup: remove, finished: Promise.resolve() }),
+            (error: unknown) => {
+              stream.resume();
+              throw isAppOrS3Error(error) ? error : (part.formError() ?? invalidUploadError(`The upload could not be read: ${(error as Error).message}.`));
+            },
+          );
+      },
+    },
+  );
 }
 
 async function spool(stream: Readable, finished: Promise<void>): Promise<{ path: string; size: number; remove: () => Promise<void> }> {

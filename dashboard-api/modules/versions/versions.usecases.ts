@@ -12,7 +12,8 @@ import type { Retention } from '../../../src/versions/retention.ts';
 import type { RetentionSettings, VersionsRepository } from '../../../src/versions/versions.repository.ts';
 import { quotaExceededError } from '../../../src/quotas/quotas.errors.ts';
 import { decodeCursor, encodeCursor } from '../files/file-ids.ts';
-import { invalidCursorError, invalidUploadError, tooManyUploadsError } from '../files/files.errors.ts';
+import { invalidCursorError, tooManyUploadsError } from '../files/files.errors.ts';
+import { checkUploadKey, putUpload } from '../files/files.usecases.ts';
 import { decodeVersionId, encodeVersionId } from './version-ids.ts';
 import { invalidVersionRequestError, versionNotFoundError, versionsNotEnabledError } from './versions.errors.ts';
 
@@ -28,8 +29,6 @@ export interface VersionView {
   isCurrent: boolean;
 }
 
-/** S3's object key limit. */
-const MAX_KEY_BYTES = 1024;
 /** Versions read per listing page while grouping them by file. */
 const LIST_PAGE = 1000;
 
@@ -93,16 +92,9 @@ export function createVersionsUsecases(deps: {
 
     /** A new version of `key` (the bucket must have versioning Enabled: elsewhere an upload would replace, not add). */
     async upload(principal: Principal, input: { bucket: string; key: string; body: Readable; size?: number; reserveBytes: number; contentType: string; signal?: AbortSignal }) {
-      if (input.key === '' || Buffer.byteLength(input.key) > MAX_KEY_BYTES) throw invalidUploadError(`The file key must be 1 to ${MAX_KEY_BYTES} bytes long.`);
+      checkUploadKey(input.key);
       if ((await objects.getBucketVersioning(principal, input.bucket)) !== 'Enabled') throw versionsNotEnabledError(input.bucket);
-      const result = await objects.putObject(principal, {
-        signal: input.signal,
-        bucket: input.bucket,
-        key: input.key,
-        metadata: { userMetadata: {}, contentType: input.contentType },
-        reserveBytes: input.reserveBytes,
-        open: () => ({ body: input.body, size: input.size }),
-      });
+      const result = await putUpload(objects, principal, input);
       const versions = await numbered(principal, result.bucketRow, input.key, input.signal);
       const created = numberOf(versions, result.versionId);
       return {

@@ -13,6 +13,7 @@ import type { ScanCursor } from './key-range.ts';
 import { storageError } from './disk-space.ts';
 import type { JournalHook } from '../../events/events.ts';
 import { createJournalTable } from '../journal-table.ts';
+import { type MigrationStep, migrateUserVersion } from '../sqlite-migrations.ts';
 import type { WriteConditions } from '../storage-backend.ts';
 import { checkWriteConditions } from '../conditions.ts';
 import { randomBytes } from 'node:crypto';
@@ -213,7 +214,7 @@ function hasColumn(db: Database.Database, table: string, column: string): boolea
  * own transaction that also bumps the version (see `FsIndex.migrate`). Steps are only ever
  * appended; an index written by a newer build (a larger version) is refused rather than guessed at.
  */
-const MIGRATIONS: readonly ((db: Database.Database) => void)[] = [
+const MIGRATIONS: readonly MigrationStep[] = [
   // 1: buckets, objects, uploads, parts, completed uploads.
   (db) => db.exec(SCHEMA_V1),
   // 2: versioning. `objects` keeps exactly the CURRENT version of each key when it is not a delete
@@ -537,29 +538,9 @@ export class FsIndex {
     };
   }
 
-  /**
-   * Brings the index to SCHEMA_VERSION, one MIGRATIONS step per transaction. Each step re-reads
-   * `user_version` inside its BEGIN IMMEDIATE transaction, so processes opening an old index at
-   * the same moment apply every step exactly once; a step that fails rolls back whole (its DDL
-   * and the version bump together) and the index stays readable by the build that wrote it.
-   */
+  /** Brings the index to SCHEMA_VERSION, one MIGRATIONS step per transaction (see migrateUserVersion). */
   private migrate() {
-    const readVersion = () => this.db.pragma('user_version', { simple: true }) as number;
-    for (;;) {
-      const version = readVersion();
-      if (version > SCHEMA_VERSION) {
-        throw new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`);
-      }
-      if (version === SCHEMA_VERSION) return;
-      this.db
-        .transaction(() => {
-          const current = readVersion();
-          if (current !== version) return; // another process migrated meanwhile
-          MIGRATIONS[current]!(this.db);
-          this.db.pragma(`user_version = ${current + 1}`);
-        })
-        .immediate();
-    }
+    migrateUserVersion(this.db, MIGRATIONS, (version) => new Error(`index schema version ${version} is newer than this build supports (${SCHEMA_VERSION})`));
   }
 
   close() {

@@ -3,7 +3,7 @@ import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { recountBucket } from '../../quotas/reconcile.ts';
 import { bodyOf, expectS3Error, readAll } from '../storage-backend.contract.ts';
 import type { UsageChange } from '../storage-backend.ts';
@@ -11,6 +11,7 @@ import { runVersioningContract } from '../versioning.contract.ts';
 import { createFsBackend, type FsBackend } from './fs-backend.ts';
 import { SCHEMA_VERSION } from './fs-index.ts';
 import { ownerLiveness } from './file-owners.ts';
+import { fsStoresPerTest } from '../../../test/support/fs-stores.ts';
 
 runVersioningContract('fs', async () => {
   const root = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudstorage-fs-versioning-'));
@@ -41,27 +42,10 @@ CREATE TABLE journal (seq INTEGER PRIMARY KEY AUTOINCREMENT, event TEXT NOT NULL
 `;
 
 describe('fs backend: versioning specifics', () => {
-  const roots: string[] = [];
-  const open: FsBackend[] = [];
-
-  afterEach(async () => {
-    for (const backend of open.splice(0)) await backend.close();
-    for (const root of roots.splice(0)) await fs.rm(root, { recursive: true, force: true });
-  });
+  const newStore = fsStoresPerTest('cloudstorage-fs-versions-');
 
   async function store() {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudstorage-fs-versions-'));
-    roots.push(root);
-    const dataDir = path.join(root, 'store');
-    const start = async () => {
-      const backend = await createFsBackend({ dataDir, fsync: false });
-      open.push(backend);
-      return backend;
-    };
-    const close = async (backend: FsBackend) => {
-      open.splice(open.indexOf(backend), 1);
-      await backend.close();
-    };
+    const { dataDir, start, close } = await newStore();
     const dataFiles = async () => (await fs.readdir(path.join(dataDir, 'data'), { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => e.name);
     return { dataDir, start, close, dataFiles };
   }

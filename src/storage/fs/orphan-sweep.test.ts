@@ -1,38 +1,21 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import fs from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { fixedClock } from '../../clock.ts';
 import { bodyOf, readAll } from '../storage-backend.contract.ts';
-import { createFsBackend, type FsBackend, type FsBackendOptions, type SweepTimers } from './fs-backend.ts';
+import type { SweepTimers } from './fs-backend.ts';
 import { ownerLiveness } from './file-owners.ts';
+import { fsStoresPerTest } from '../../../test/support/fs-stores.ts';
 
 const meta = () => ({ userMetadata: {} });
 
 describe('fs backend: collecting unreferenced data files', () => {
-  const roots: string[] = [];
-  const open: FsBackend[] = [];
-
-  afterEach(async () => {
-    for (const backend of open.splice(0)) await backend.close();
-    for (const root of roots.splice(0)) await fs.rm(root, { recursive: true, force: true });
-  });
+  const newStore = fsStoresPerTest('cloudstorage-sweep-');
 
   async function store() {
-    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudstorage-sweep-'));
-    roots.push(root);
-    const dataDir = path.join(root, 'store');
-    const start = async (options: Partial<FsBackendOptions> = {}) => {
-      const backend = await createFsBackend({ dataDir, fsync: false, ...options });
-      open.push(backend);
-      return backend;
-    };
-    const close = async (backend: FsBackend) => {
-      open.splice(open.indexOf(backend), 1);
-      await backend.close();
-    };
+    const { dataDir, start, close } = await newStore();
     const dataFile = (name: string) => path.join(dataDir, 'data', name.slice(0, 2), name);
     /** A file as a write leaves it between its rename into data/ and its commit. */
     const uncommitted = async (owner: string) => {

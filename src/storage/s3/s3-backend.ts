@@ -46,9 +46,15 @@ import type {
 import { NULL_VERSION_ID, settledChecksum, type ListObjectVersionsOutput, type VersioningStatus } from '../storage-backend.ts';
 import { partByteRange } from '../part-number.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
+import { countStoredVersions } from '../count-objects.ts';
 import { openS3Catalog, type RecordedDelete, type S3Catalog } from './s3-catalog.ts';
 import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
 import { arr, parseResponse, parseVersionListing, str } from './s3-xml.ts';
+
+/** The headers of an XML request body: S3 requires Content-MD5 on DeleteObjects, PutBucketVersioning and PutObjectTagging. */
+function xmlHeaders(body: Buffer): Record<string, string> {
+  return { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' };
+}
 
 export interface S3BackendOptions extends Omit<S3HttpOptions, 'maxConnections' | 'now'> {
   maxConnections?: number;
@@ -406,24 +412,6 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     return out;
   }
 
-  /** Bytes and number of every stored version of a bucket (markers count nothing), by walking its version listing. */
-  async function countVersions(bucket: string): Promise<{ bytes: number; objects: number }> {
-    const counted = { bytes: 0, objects: 0 };
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    for (;;) {
-      const page = await backend.listObjectVersions({ bucket, maxKeys: 1000, keyMarker, versionIdMarker });
-      for (const entry of page.entries) {
-        if (entry.deleteMarker) continue;
-        counted.bytes += entry.size;
-        counted.objects += 1;
-      }
-      if (!page.isTruncated || page.nextKeyMarker === undefined) return counted;
-      keyMarker = page.nextKeyMarker;
-      versionIdMarker = page.nextVersionIdMarker;
-    }
-  }
-
   /** Streams a body of unknown length to a spool file first: S3 stores need Content-Length up front. */
   async function withKnownLength<T>(body: Readable, size: number | undefined, send: (body: Readable, size: number) => Promise<T>): Promise<T> {
     if (size !== undefined) return send(body, size);
@@ -463,7 +451,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       if (recorded) return recorded;
       // A bucket the catalog has never seen (created before it, or by another tool): count it once.
       await headBucket(bucket);
-      const counted = { ...(await countVersions(bucket)), multipartBytes: 0 };
+      const counted = { ...(await countStoredVersions(backend, bucket)), multipartBytes: 0 };
       catalog.setUsage(bucket, counted);
       return counted;
     },
@@ -659,7 +647,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           bucket,
           query: { delete: '' },
           body,
-          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+          headers: xmlHeaders(body),
         })
         .catch(bucketLevel);
       const result = parseResponse(response.text, 'DeleteResult');
@@ -707,7 +695,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           bucket,
           query: { versioning: '' },
           body,
-          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+          headers: xmlHeaders(body),
         })
         .catch(bucketLevel);
       catalog.setVersioning(bucket, status);
@@ -947,7 +935,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           key,
           query: { tagging: '', versionId },
           body,
-          headers: { 'content-md5': createHash('md5').update(body).digest('base64'), 'content-type': 'application/xml' },
+          headers: xmlHeaders(body),
         })
         .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'PUT', signal)));
       if (journal) catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });

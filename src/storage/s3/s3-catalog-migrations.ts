@@ -1,14 +1,15 @@
 import type Database from 'better-sqlite3';
 import { COMPLETED_UPLOADS_SCHEMA } from '../completed-uploads.ts';
+import { type MigrationStep, migrateUserVersion } from '../sqlite-migrations.ts';
 
 /**
  * The catalog's schema history: step N brings a catalog from `PRAGMA user_version` N-1 to N.
  * Steps are append-only (a released step is never edited: catalogs in the field have run it),
- * each runs in its own IMMEDIATE transaction together with the version bump, so a crash leaves
- * the catalog at the last completed step, and several processes opening one catalog at once
- * (WORKERS) migrate it once: the version is read again under the write lock.
+ * each runs in its own IMMEDIATE transaction together with the version bump (migrateUserVersion,
+ * shared with the fs index), so a crash leaves the catalog at the last completed step, and several
+ * processes opening one catalog at once (WORKERS) migrate it once.
  */
-const STEPS: readonly ((db: Database.Database) => void)[] = [
+const STEPS: readonly MigrationStep[] = [
   // 1: the catalog as it was before versioning. Catalogs written then have user_version 0 (they
   // predate this mechanism), so the step is idempotent: it creates what is missing and adds the
   // `parts` column to catalogs older than it.
@@ -98,17 +99,9 @@ export const CATALOG_SCHEMA_VERSION = STEPS.length;
 
 /** Brings the catalog to CATALOG_SCHEMA_VERSION; refuses a catalog written by a newer version of the gateway. */
 export function migrateCatalog(db: Database.Database): void {
-  const version = () => db.pragma('user_version', { simple: true }) as number;
-  if (version() > STEPS.length) {
-    throw new Error(`The s3 catalog has schema version ${version()}, newer than this server knows (${STEPS.length}): run the newer server, or restore a catalog backup.`);
-  }
-  while (version() < STEPS.length) {
-    db.transaction(() => {
-      const current = version();
-      // Another process ran this step while we waited for the lock.
-      if (current >= STEPS.length) return;
-      STEPS[current]!(db);
-      db.pragma(`user_version = ${current + 1}`);
-    }).immediate();
-  }
+  migrateUserVersion(
+    db,
+    STEPS,
+    (version) => new Error(`The s3 catalog has schema version ${version}, newer than this server knows (${STEPS.length}): run the newer server, or restore a catalog backup.`),
+  );
 }

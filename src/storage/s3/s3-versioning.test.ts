@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseEnvLines, rgwBackendConnection } from '../../../test/support/ceph-rgw.ts';
+import { rgwProxyBackend } from '../../../test/support/rgw-backend.ts';
 import { S3Error } from '../../errors/s3-errors.ts';
 import { NULL_VERSION_ID } from '../storage-backend.ts';
 import { runVersioningContract } from '../versioning.contract.ts';
@@ -13,22 +14,7 @@ import { createS3Backend } from './s3-backend.ts';
 // The versioning contract on the s3 proxy backend, over the s3-backend project's Ceph RGW: the
 // store keeps the versions, the backend normalises RGW's answers to S3's. RGW Pacific does not
 // stack a delete marker on a delete marker (S3 does); nothing above the store can make it.
-runVersioningContract(
-  's3 proxy on Ceph RGW',
-  async () => {
-    const rgw = parseEnvLines(await readFile(inject('cephRgwEnvFile'), 'utf8'));
-    const stateDir = await mkdtemp(join(tmpdir(), 'cs-s3-versioning-'));
-    const backend = await createS3Backend({ ...rgwBackendConnection(rgw), stateDir });
-    return {
-      backend,
-      async cleanup() {
-        await backend.close();
-        await rm(stateDir, { recursive: true, force: true });
-      },
-    };
-  },
-  { keepsOneDeleteMarker: true },
-);
+runVersioningContract('s3 proxy on Ceph RGW', () => rgwProxyBackend('cs-s3-versioning-'), { keepsOneDeleteMarker: true });
 
 /**
  * What only the proxy has to get right: the catalog beside the store agrees with the store's

@@ -1,5 +1,6 @@
 import { s3XmlParser } from '../../s3-protocol/xml.ts';
 import { S3_ERRORS, S3Error, type S3ErrorCode } from '../../errors/s3-errors.ts';
+import type { ObjectVersionEntry } from '../storage-backend.ts';
 
 /** Elements that repeat in backend responses: always arrays, even with one entry. */
 const REPEATED = new Set(['Contents', 'CommonPrefixes', 'Part', 'Upload', 'Deleted', 'Error', 'Tag', 'Bucket']);
@@ -29,17 +30,11 @@ export function parseResponse(text: string, rootName: string): XmlObject {
   return (typeof root === 'object' && root !== null ? root : {}) as XmlObject;
 }
 
-/** One `<Version>` or `<DeleteMarker>` of a ListVersionsResult, as the store sent it. */
-export interface ListedVersion {
-  key: string;
-  versionId: string;
-  isLatest: boolean;
-  lastModified: Date;
-  deleteMarker: boolean;
-  size: number;
-  /** As the store sent it (quotes may be missing). */
-  etag: string;
-}
+/**
+ * One `<Version>` or `<DeleteMarker>` of a ListVersionsResult, as the store sent it: the fields of
+ * an ObjectVersionEntry, except that `etag` is as the store sent it (quotes may be missing).
+ */
+export type ListedVersion = ObjectVersionEntry;
 
 /**
  * A ListVersionsResult (ListObjectVersions) in document order. The parser groups elements by
