@@ -11,6 +11,7 @@ import { scopeAllows, type ScopeRequest } from '../keys/key-scope.ts';
 import type { Logger } from '../logger.ts';
 import type { QuotasUsecases } from '../quotas/quotas.usecases.ts';
 import { replacedSize } from '../storage/replaced-size.ts';
+import { versionsOfKey } from '../storage/versions-of-key.ts';
 import { checkWriteConditions } from '../storage/conditions.ts';
 import type {
   AdmitWrite,
@@ -372,19 +373,11 @@ export function createObjectsService(deps: {
    * sets or clears it, a marker on top keeps it for when the marker goes).
    */
   async function newestDataVersion(bucket: BucketRow, key: string, signal?: AbortSignal): Promise<string | undefined> {
-    let keyMarker: string | undefined;
-    let versionIdMarker: string | undefined;
-    for (;;) {
-      // Keys under `key` sort after `key` itself: its own entries come first, newest first.
-      const page = await backend.listObjectVersions({ signal, bucket: bucket.backendName, prefix: key, keyMarker, versionIdMarker, maxKeys: 100 });
-      for (const entry of page.entries) {
-        if (entry.key !== key) return undefined;
-        if (!entry.deleteMarker) return entry.versionId;
-      }
-      if (!page.isTruncated) return undefined;
-      keyMarker = page.nextKeyMarker;
-      versionIdMarker = page.nextVersionIdMarker;
+    // Usually the first entry: small pages.
+    for await (const entry of versionsOfKey((page) => backend.listObjectVersions({ signal, bucket: bucket.backendName, ...page }), key, 100)) {
+      if (!entry.deleteMarker) return entry.versionId;
     }
+    return undefined;
   }
 
   /** `fn` over `items`, HEAD_CONCURRENCY at a time (a lookup each on a proxied backend), results in order. */
@@ -805,19 +798,12 @@ export function createObjectsService(deps: {
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<{ page: ListObjectsOutput; bucketRow: BucketRow; objects: ObjectInfo[] }> {
       const { bucketRow, ...page } = await service.listObjects(principal, input);
-      const described: (ObjectInfo | undefined)[] = new Array(page.contents.length);
-      let next = 0;
-      const worker = async () => {
-        while (next < page.contents.length) {
-          const index = next++;
-          try {
-            described[index] = await backend.headObject({ signal: input.signal, bucket: bucketRow.backendName, key: page.contents[index]!.key });
-          } catch (error) {
-            if (!isS3Error(error, 'NoSuchKey')) throw error;
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(HEAD_CONCURRENCY, page.contents.length) }, worker));
+      const described = await mapConcurrently(page.contents, (entry) =>
+        backend.headObject({ signal: input.signal, bucket: bucketRow.backendName, key: entry.key }).catch((error: unknown) => {
+          if (!isS3Error(error, 'NoSuchKey')) throw error;
+          return undefined;
+        }),
+      );
       return { page, bucketRow, objects: described.filter((info): info is ObjectInfo => info !== undefined) };
     },
 

@@ -1,29 +1,19 @@
 import type { ObjectsService } from '../objects/objects.service.ts';
 import type { Principal } from '../objects/principal.ts';
 import type { ObjectVersionEntry } from '../storage/storage-backend.ts';
+import { versionsOfKey } from '../storage/versions-of-key.ts';
 
 /** Versions and markers a page asks for; a key with more is read in several pages. */
 const PAGE = 1000;
 
 /**
  * Every version and delete marker of exactly `key`, newest first, through the objects service
- * (the caller's scope and bucket resolution apply). Keys that merely start with `key` sort after
- * it (a prefix sorts before its extensions), so the walk stops at the first entry of another key.
+ * (the caller's scope and bucket resolution apply).
  */
 export async function listKeyVersions(objects: ObjectsService, principal: Principal, bucket: string, key: string, signal?: AbortSignal): Promise<ObjectVersionEntry[]> {
   const out: ObjectVersionEntry[] = [];
-  let keyMarker: string | undefined;
-  let versionIdMarker: string | undefined;
-  for (;;) {
-    const page = await objects.listObjectVersions(principal, { bucket, prefix: key, keyMarker, versionIdMarker, maxKeys: PAGE, signal });
-    for (const entry of page.entries) {
-      if (entry.key !== key) return out;
-      out.push(entry);
-    }
-    if (!page.isTruncated || page.nextKeyMarker !== key) return out;
-    keyMarker = page.nextKeyMarker;
-    versionIdMarker = page.nextVersionIdMarker;
-  }
+  for await (const entry of versionsOfKey((page) => objects.listObjectVersions(principal, { bucket, signal, ...page }), key, PAGE)) out.push(entry);
+  return out;
 }
 
 const NO_HELD_MARKERS: ReadonlySet<string> = new Set();
