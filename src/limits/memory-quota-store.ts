@@ -74,6 +74,14 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     if (entry.used === undefined) entry.used = usedBytes;
   });
 
+  /** Sets used and recounts reserved from the live reservations (resync, and the end of a write). */
+  const setUsed = (entry: Account, usedBytes: number) => {
+    reclaim(entry, clock.now().getTime());
+    entry.used = usedBytes;
+    entry.reserved = 0;
+    for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
+  };
+
   const endReservation = (entry: Account, reservationId: string) => {
     const reservation = entry.reservations.get(reservationId);
     if (!reservation) return;
@@ -108,10 +116,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
       assertBytes(usedBytes, 'usedBytes');
       const entry = account(accountId);
       for (const id of reservationIds) endReservation(entry, id);
-      reclaim(entry, clock.now().getTime());
-      entry.used = usedBytes;
-      entry.reserved = 0;
-      for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
+      setUsed(entry, usedBytes);
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
@@ -136,11 +141,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     },
     async resync(accountId: string, usedBytes: number): Promise<void> {
       assertBytes(usedBytes, 'usedBytes');
-      const entry = account(accountId);
-      reclaim(entry, clock.now().getTime());
-      entry.used = usedBytes;
-      entry.reserved = 0;
-      for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
+      setUsed(account(accountId), usedBytes);
     },
     async close() {
       accounts.clear();

@@ -44,6 +44,12 @@ local function endReservation(id)
   redis.call('ZREM', KEYS[2], id)
   adjustReserved(-tonumber(bytes))
 end
+-- Sets used and recounts reserved from the live reservations (resync, and the end of a write).
+local function setUsed(used)
+  local reserved = 0
+  for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
+  redis.call('HSET', KEYS[1], 'used', used, 'reserved', string.format('%d', reserved))
+end
 local function addUsed(delta)
   if redis.call('HEXISTS', KEYS[1], 'used') == 0 then return end
   delta = tonumber(delta)
@@ -97,9 +103,7 @@ return {result[1], result[2], result[3], rate[1], rate[2], rate[3], rate[4]}`,
     lua: `${PRELUDE}
 for i = 3, #ARGV do endReservation(ARGV[i]) end
 reclaim(ARGV[1])
-local reserved = 0
-for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
-redis.call('HSET', KEYS[1], 'used', ARGV[2], 'reserved', string.format('%d', reserved))
+setUsed(ARGV[2])
 return 1`,
   },
   // ARGV: reservationId, deltaBytes
@@ -129,9 +133,7 @@ return {1, tonumber(state[1]), tonumber(state[2] or '0')}`,
     lua: `${PRELUDE}
 reclaim(ARGV[1])
 if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[1], 'used') == 1 then return 0 end
-local reserved = 0
-for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
-redis.call('HSET', KEYS[1], 'used', ARGV[2], 'reserved', string.format('%d', reserved))
+setUsed(ARGV[2])
 return 1`,
   },
 } as const;
