@@ -36,7 +36,7 @@ import { createClusterMetrics } from './src/cluster/metrics.ts';
 export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
   const core = await createCore(options);
   // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
-  core.events.dispatcher.register(createActivitySubscriber({ db: core.database.db }));
+  core.events.dispatcher.register(createActivitySubscriber({ database: core.database }));
   // Time Machine and trash: retention after each write (a subscriber) and by a periodic sweep.
   const timeMachine = createTimeMachine(core);
   core.events.dispatcher.register(timeMachine.subscriber);
@@ -57,20 +57,13 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   instrumentBackend(core.backend, metrics);
   const rateLimiter = instrumentRateLimiter(core.rateLimiter, metrics);
   metrics.setRedisProbe(() => limitsDegraded(core.rateLimiter));
-  metrics.setOutboxBacklog(() => {
-    const last = core.events.log.lastSeq();
-    return core.events.dispatcher.subscribers().map((subscriber) => ({ subscriber, events: Math.max(0, last - core.events.log.cursor(subscriber)) }));
+  metrics.setOutboxBacklog(async () => {
+    const last = await core.events.log.lastSeq();
+    return Promise.all(core.events.dispatcher.subscribers().map(async (subscriber) => ({ subscriber, events: Math.max(0, last - (await core.events.log.cursor(subscriber))) })));
   });
   const accessLog = createAccessLog({ logger: core.logger, metrics, enabled: core.config.ACCESS_LOG && ['debug', 'info'].includes(core.config.LOG_LEVEL) });
   const keyStore = core.keyStore;
-  const checkDatabase = () => {
-    try {
-      core.database.sqlite.prepare('SELECT 1').get();
-      return true;
-    } catch {
-      return false;
-    }
-  };
+  const checkDatabase = () => core.database.ping();
   // Set when shutdown begins: the health status answers 503 from then on, so balancers stop sending.
   let shuttingDown = false;
   const shared = { clock: core.clock, backend: core.backend, startedAt: core.startedAt, version: VERSION, checkDatabase, shuttingDown: () => shuttingDown };
@@ -92,7 +85,7 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   s3Server.prependListener('request', accessLog.s3);
   s3Server.prependListener('checkContinue', accessLog.s3);
   s3Server.prependListener('checkExpectation', accessLog.s3);
-  const sessionsRepository = createSessionsRepository({ db: core.database.db });
+  const sessionsRepository = createSessionsRepository({ database: core.database });
   const dashboard = createDashboardApp({
     ...shared,
     logger: core.logger,
@@ -119,21 +112,22 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
       },
     },
     adminUsecases: createAdminUsecases({
-      adminRepository: createAdminRepository({ db: core.database.db }),
+      adminRepository: createAdminRepository({ database: core.database }),
       accountsRepository: core.accountsRepository,
       accountsUsecases,
       keysUsecases: core.keysUsecases,
       quotasUsecases: core.quotasUsecases,
       sessionsRepository,
-      onAccessChanged: keyStore.invalidate,
+      // Every gateway's key store (the change feed reaches the other processes).
+      onAccessChanged: core.changes.notify,
     }),
     keyStore,
     filesUsecases: createFilesUsecases({ objects: core.objects, uploadGate, trash: timeMachine.trash }),
     explorerUsecases: createExplorerUsecases({ objects: core.objects }),
-    activityUsecases: createActivityUsecases({ activityRepository: createActivityRepository({ db: core.database.db }), accountsRepository: core.accountsRepository }),
+    activityUsecases: createActivityUsecases({ activityRepository: createActivityRepository({ database: core.database }), accountsRepository: core.accountsRepository }),
     // Share links read through the objects service as the share's owner; downloads are counted in SQL, events go to the log.
     sharesUsecases: createSharesUsecases({
-      repository: createSharesRepository({ db: core.database.db }),
+      repository: createSharesRepository({ database: core.database }),
       objects: core.objects,
       buckets: core.bucketsUsecases,
       accounts: core.accountsRepository,

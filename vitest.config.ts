@@ -26,6 +26,12 @@ const BACKEND_INDEPENDENT_SUITES = [
   'test/e2e/versioning-review.e2e.test.ts',
 ];
 
+/** The client suites that also run once with PostgreSQL metadata (project postgres, CS_TEST_DATABASE=postgres). */
+const CLIENT_SUITES = ['test/e2e/sdk.e2e.test.ts', 'test/e2e/awscli.e2e.test.ts', 'test/e2e/boto3.e2e.test.ts', 'test/e2e/rclone.e2e.test.ts', 'test/e2e/s3cmd.e2e.test.ts'];
+
+/** Suites that need several gateways on one PostgreSQL (and the s3-backend project's RGW): they run only in that project. */
+const MULTI_GATEWAY_SUITES = ['test/e2e/multi-gateway.e2e.test.ts'];
+
 /** Suites that need the s3-backend project's RGW and run only there. */
 const RGW_ONLY_SUITES = ['test/e2e/s3-backend.e2e.test.ts', 'test/e2e/client-disconnect.e2e.test.ts', 'test/e2e/outage-json.e2e.test.ts', 'src/storage/s3/**/*.test.ts'];
 
@@ -41,16 +47,32 @@ export default defineConfig({
       // The proxy backend's own suite needs the project's RGW; everything else runs on fs.
       {
         extends: true,
-        test: { name: 'fs', include: ['**/*.test.ts'], exclude: RGW_ONLY_SUITES, globalSetup: ['test/support/global-setup.ts'] },
+        test: {
+          name: 'fs',
+          include: ['**/*.test.ts'],
+          exclude: [...RGW_ONLY_SUITES, ...MULTI_GATEWAY_SUITES],
+          // PostgreSQL for the suites that run a repository or the catalog on both dialects.
+          globalSetup: ['test/support/global-setup.ts', 'test/support/postgres-global-setup.ts'],
+        },
       },
       {
         extends: true,
         test: {
           name: 's3-backend',
-          include: [...BACKEND_INDEPENDENT_SUITES, ...RGW_ONLY_SUITES],
+          include: [...BACKEND_INDEPENDENT_SUITES, ...RGW_ONLY_SUITES, ...MULTI_GATEWAY_SUITES],
           env: { CS_TEST_BACKEND: 's3' },
-          // No dist/ build: these suites run the servers in-process.
-          globalSetup: ['test/support/ceph-global-setup.ts'],
+          // The dist/ build for the multi-gateway suite's server processes; the others run in-process.
+          globalSetup: ['test/support/global-setup.ts', 'test/support/ceph-global-setup.ts', 'test/support/postgres-global-setup.ts'],
+        },
+      },
+      // The client suites once more with every piece of metadata on PostgreSQL (fs backend).
+      {
+        extends: true,
+        test: {
+          name: 'postgres',
+          include: CLIENT_SUITES,
+          env: { CS_TEST_DATABASE: 'postgres' },
+          globalSetup: ['test/support/postgres-global-setup.ts'],
         },
       },
     ],

@@ -10,20 +10,22 @@ import { parseRequestTarget } from '../gateway/s3/request-target.ts';
 import { splitRawUrl } from '../src/s3-protocol/sigv4/canonical.ts';
 import { parseOperation } from '../gateway/s3/operations.ts';
 import { objectHeaders } from '../gateway/s3/headers.ts';
+import type { SqliteDatabaseHandle } from '../src/db/database.ts';
 
 const server = await startTestServer();
 const a = await server.createAccount();
 const core = server.running.core;
-const bucket = core.bucketsUsecases.resolve(a.userId, 'default');
+const bucket = await core.bucketsUsecases.resolve(a.userId, 'default');
 if (bucket.kind !== 'owned') throw new Error();
 const body = Buffer.alloc(4096, 1);
 await core.backend.putObject({ bucket: bucket.bucket.backendName, key: 'small.bin', body: Readable.from([body]), size: 4096, metadata: { userMetadata: {} } });
 const req = await signRaw(server.endpoint, a, { method: 'GET', path: '/default/small.bin' });
 const headers = Object.fromEntries(Object.entries(req.headers!).map(([k, v]) => [k.toLowerCase(), v]));
 const rawHeaders = Object.entries(headers).flat();
+const resolvedKey = await core.keyStore.lookup(a.accessKeyId);
 const verifier = createSigV4Verifier({
   clock: systemClock,
-  lookupSecret: (id) => core.keyStore.lookup(id)?.secretAccessKey,
+  lookupSecret: (id) => (id === resolvedKey?.accessKeyId ? resolvedKey.secretAccessKey : undefined),
   region: 'eu-central-1',
   regionStrict: false,
   signingKeyCache: createSigningKeyCache({}),
@@ -52,6 +54,6 @@ const idx = (core.backend as any).index;
 const keyBuf = Buffer.from('small.bin');
 await time('index.getObject', () => idx.getObject(bucket.bucket.backendName, keyBuf));
 await time('async noop', async () => undefined);
-const raw = core.database.sqlite.prepare('SELECT * FROM buckets WHERE user_id = ? AND name = ?');
+const raw = (core.database as SqliteDatabaseHandle).sqlite.prepare('SELECT * FROM buckets WHERE user_id = ? AND name = ?');
 await time('raw sqlite bucket lookup', () => raw.get(a.userId, 'default'));
 await server.close();

@@ -141,7 +141,7 @@ describe('cross-account isolation over every authenticated dashboard route', () 
     'GET /api/activity': async () => {
       // A's upload as the activity log records it (fed straight to the subscriber, as the dispatcher does).
       const aEventId = `evt-cross-account-${Date.now()}`;
-      await createActivitySubscriber({ db: server.running.core.database.db }).handle([
+      await createActivitySubscriber({ database: server.running.core.database }).handle([
         {
           id: aEventId,
           seq: 9_000_000,

@@ -40,7 +40,7 @@ describe('dashboard API Host check (DNS rebinding), without PUBLIC_URL', () => {
     expect(signup.status).toBe(421);
     expect(signup.json).toEqual(invalidHost);
     expect(signup.headers['set-cookie']).toBeUndefined();
-    expect(server.running.core.accountsRepository.findByEmail(email)).toBeUndefined();
+    expect(await server.running.core.accountsRepository.findByEmail(email)).toBeUndefined();
 
     await server.createAccount(email);
     const login = await send(server, host, { method: 'POST', path: '/api/auth/login', origin: `http://${host}`, body: { email, password: 'correct horse battery staple' } });

@@ -178,12 +178,12 @@ export function createGatewayApp(deps: GatewayDeps) {
       const parsedTarget = parseRequestTarget(incoming.url ?? '/', incoming.headers.host, deps.config.S3_DOMAIN);
       target = parsedTarget;
       // A CORS preflight carries no credentials: answered from the bucket's rules alone.
-      if (method === 'OPTIONS') return corsPreflight(deps.bucketsUsecases, parsedTarget, incoming.headers);
-      const caller = authenticator.authenticate(method, parsedTarget, incoming);
+      if (method === 'OPTIONS') return await corsPreflight(deps.bucketsUsecases, parsedTarget, incoming.headers);
+      const caller = await authenticator.authenticate(method, parsedTarget, incoming);
       if (!corsDone) {
         // Only requests with Origin (browsers' cross-origin ones) look up the bucket's rules.
         corsDone = true;
-        applyRequestCors(deps.bucketsUsecases, caller.kind === 'key' ? caller.key.userId : undefined, parsedTarget.bucket, origin as string, method, outgoing);
+        await applyRequestCors(deps.bucketsUsecases, caller.kind === 'key' ? caller.key.userId : undefined, parsedTarget.bucket, origin as string, method, outgoing);
       }
       const operation = parseOperation(method, parsedTarget, incoming.headers);
       // A POST upload's credentials are fields of its form body, so it is anonymous here: its handler authenticates it.
@@ -195,13 +195,13 @@ export function createGatewayApp(deps: GatewayDeps) {
       await admitKey(incoming, outgoing, key.userId, verified.accessKeyId, operation, charge);
       authorizeOperation(key.scope, operation, parsedTarget.query);
 
-      if (operation.op === 'ListBuckets') return buckets.listBuckets(deps, key.userId, key.scope);
+      if (operation.op === 'ListBuckets') return await buckets.listBuckets(deps, key.userId, key.scope);
       if (operation.op === 'CreateBucket') return await buckets.createBucket(deps, incoming, verified, key.userId, operation.bucket);
       if (operation.op === 'NotImplemented') throw new S3Error('NotImplemented', `${operation.feature} is not implemented by this server.`);
 
       if (BUCKET_LEVEL_OPS.has(operation.op)) {
         // Object operations are resolved (and scope-checked) by the objects service, the same for every door.
-        const resolution = deps.bucketsUsecases.resolve(key.userId, operation.bucket);
+        const resolution = await deps.bucketsUsecases.resolve(key.userId, operation.bucket);
         // Another account's bucket: names are per account, so it is answered as a missing one; nothing about it can be learned.
         if (resolution.kind === 'foreign' || resolution.kind === 'missing') throw new S3Error('NoSuchBucket');
       }
@@ -238,7 +238,8 @@ export function createGatewayApp(deps: GatewayDeps) {
       }
       const s3Error = toS3Error(error);
       // Failed before the caller was known (bad signature, bad URL): a browser may still read the error.
-      if (!corsDone && !outgoing.headersSent) applyRequestCors(deps.bucketsUsecases, undefined, target.bucket, origin as string, method, outgoing);
+      // (A database that cannot answer leaves the error without CORS headers: the error itself is what matters.)
+      if (!corsDone && !outgoing.headersSent) await applyRequestCors(deps.bucketsUsecases, undefined, target.bucket, origin as string, method, outgoing).catch(() => undefined);
       if (outgoing.headersSent) {
         // Too late for an error document: cut the connection so the client sees a failure.
         outgoing.destroy();

@@ -7,9 +7,12 @@ import { createBucketsUsecases } from './buckets/buckets.usecases.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Config } from './config/config.ts';
 import { checkBackendSettings, recordBackendSettings } from './config/backend-settings.ts';
-import { createSecretBox, loadOrCreateMasterKey } from './crypto/secret-box.ts';
+import { createSecretBox, loadOrCreateMasterKey, parseMasterKey } from './crypto/secret-box.ts';
 import { createChangeWatcher, type ChangeWatcher } from './db/change-watcher.ts';
-import { openDatabase } from './db/database.ts';
+import { openDatabase, type DatabaseHandle, type SqliteDatabaseHandle } from './db/database.ts';
+import { createPostgresChangeFeed } from './db/pg-change-feed.ts';
+import { openPostgresDatabase, type PostgresDatabaseHandle } from './db/postgres.ts';
+import { assertMasterKeyOpens } from './keys/master-key-check.ts';
 import { createKeyStore } from './keys/key-store.ts';
 import { createKeysRepository } from './keys/keys.repository.ts';
 import { createKeysUsecases, type KeysUsecases } from './keys/keys.usecases.ts';
@@ -34,22 +37,60 @@ export { VERSION } from './version.ts';
 const EVENT_RELAY_COALESCE_MS = 20;
 
 /**
- * What every process over a DATA_DIR opens: the metadata database, the secret box and the
- * repositories. Opening touches nothing a running server owns (no backend, no tmp/, no timer).
+ * What every process over a DATA_DIR opens: the metadata database (SQLite under DATA_DIR, or
+ * PostgreSQL with DATABASE_URL), the secret box and the repositories. Opening touches nothing a
+ * running server owns (no backend, no tmp/, no timer). Refuses a master key that cannot open the
+ * secrets already stored: a gateway started with the wrong MASTER_KEY would otherwise serve and
+ * fail every signature.
  */
-function openMetadata(config: Config) {
+async function openMetadata(config: Config, logger: Logger) {
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
-  const database = openDatabase(join(dataDir, 'cloudstorage.sqlite'));
-  const secretBox = createSecretBox(loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
-  return {
-    dataDir,
-    database,
-    secretBox,
-    accountsRepository: createAccountsRepository({ db: database.db }),
-    keysRepository: createKeysRepository({ db: database.db }),
-    bucketsRepository: createBucketsRepository({ db: database.db }),
-  };
+  const database: DatabaseHandle = config.DATABASE_URL
+    ? await openPostgresDatabase({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, logger })
+    : openDatabase(join(dataDir, 'cloudstorage.sqlite'));
+  try {
+    // With DATABASE_URL the key must be configured (config.ts): one generated into this host's DATA_DIR would open nothing another gateway stored.
+    const secretBox = createSecretBox(config.DATABASE_URL ? parseMasterKey(config.MASTER_KEY!) : loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
+    const keysRepository = createKeysRepository({ database });
+    await assertMasterKeyOpens(keysRepository, secretBox);
+    return {
+      dataDir,
+      database,
+      secretBox,
+      accountsRepository: createAccountsRepository({ database }),
+      keysRepository,
+      bucketsRepository: createBucketsRepository({ database }),
+    };
+  } catch (error) {
+    await database.close();
+    throw error;
+  }
+}
+
+/**
+ * How processes sharing the metadata database hear of each other's changes. SQLite (one host):
+ * `PRAGMA data_version` polled (change-watcher.ts). PostgreSQL (many hosts): LISTEN/NOTIFY
+ * (pg-change-feed.ts), which also wakes other gateways' event dispatchers after an append.
+ */
+async function openChangeFeed(database: DatabaseHandle, config: Config, logger: Logger, pollIntervalMs?: number) {
+  if (database.dialect === 'postgres') {
+    const pgDatabase = database as PostgresDatabaseHandle;
+    const feed = createPostgresChangeFeed({
+      connectionString: config.DATABASE_URL!,
+      notify: (channel, payload) => pgDatabase.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
+      logger,
+    });
+    await feed.started;
+    return {
+      changes: feed.watcher(),
+      onEvents: (listener: () => void) => feed.subscribe('events', listener),
+      eventsAppended: () => feed.publish('events'),
+      close: () => feed.close(),
+    };
+  }
+  const changes = createChangeWatcher({ dataVersion: (database as SqliteDatabaseHandle).dataVersion, pollIntervalMs });
+  return { changes, onEvents: (_listener: () => void) => {}, eventsAppended: () => {}, close: async () => changes.close() };
 }
 
 /** Buckets, accounts and quotas over a backend: the same wiring for the servers and the CLI. */
@@ -57,11 +98,11 @@ function createAccountUsecases(deps: {
   config: Config;
   clock: Clock;
   logger: Logger;
-  metadata: ReturnType<typeof openMetadata>;
+  metadata: Awaited<ReturnType<typeof openMetadata>>;
   backend: StorageBackend;
   keysUsecases: KeysUsecases;
   changes: ChangeWatcher;
-  eventLog: EventLog & { appendSync(events: DomainEvent[]): number };
+  eventLog: EventLog;
   quotaStore: QuotaStore;
 }) {
   const { config, clock, logger, backend, changes, eventLog } = deps;
@@ -110,9 +151,9 @@ export async function createCore(options: {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
-  const metadata = openMetadata(config);
+  const metadata = await openMetadata(config, logger);
   const { dataDir, database, secretBox, accountsRepository, keysRepository } = metadata;
-  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger, true));
+  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger, true, database));
   const changedSettings = recordBackendSettings(dataDir, config);
   if (changedSettings.length > 0) {
     logger.warn('backend settings changed since the last start; buckets created before stay where the old settings put them', { changed: changedSettings });
@@ -121,7 +162,14 @@ export async function createCore(options: {
   // Domain events (src/events/events.ts): the log in the metadata database, a dispatcher that
   // wakes subscribers after every append, and a relay moving the backend's journal into the log.
   const timers = options.timers ?? realTimers;
-  const eventLog = createEventLogRepository({ db: database.db, onAppend: () => eventDispatcher.wake() });
+  const feed = await openChangeFeed(database, config, logger);
+  const eventLog = createEventLogRepository({
+    database,
+    onAppend: () => {
+      eventDispatcher.wake();
+      feed.eventsAppended();
+    },
+  });
   const eventDispatcher = createEventDispatcher({ eventLog, cursors: eventLog, timers, logger });
   const eventRelay = createEventRelay({
     journal: backend.local.journal,
@@ -135,7 +183,9 @@ export async function createCore(options: {
   // Before serving: events a crash left journaled but not relayed reach the log now.
   await eventRelay.start();
 
-  const changes = createChangeWatcher({ dataVersion: database.dataVersion });
+  // Other gateways' appends wake this one's dispatcher (PostgreSQL).
+  feed.onEvents(() => eventDispatcher.wake());
+  const { changes } = feed;
   const keyStore = createKeyStore({ keysRepository, secretBox, changes, clock });
   const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify, eventLog });
 
@@ -156,7 +206,12 @@ export async function createCore(options: {
   // The one objects service under every door (S3 gateway, file API, explorer): scope, bucket
   // resolution, quota, backend call and domain events in one place. Quota events go to the event log.
   // Object ACLs live beside the objects in the metadata database, so they work on every backend.
-  const acls = createObjectAclStore({ db: database.db, bucketsRepository: metadata.bucketsRepository, dataVersion: database.dataVersion, onClaim: changes.notify });
+  const acls = createObjectAclStore({
+    database,
+    bucketsRepository: metadata.bucketsRepository,
+    dataVersion: database.dialect === 'sqlite' ? (database as SqliteDatabaseHandle).dataVersion : undefined,
+    onClaim: changes.notify,
+  });
   const objects = createObjectsService({
     backend,
     buckets: bucketsUsecases,
@@ -183,6 +238,8 @@ export async function createCore(options: {
     rateLimiter: limits.rateLimiter,
     quotasUsecases,
     objects,
+    /** Tells every cache of every process sharing the database that metadata changed. */
+    changes,
     /** The object ACL store the objects service uses (the Time Machine builds its internal services over it). */
     acls,
     accountsRepository,
@@ -201,10 +258,10 @@ export async function createCore(options: {
     async close() {
       await eventRelay.close();
       await eventDispatcher.close();
-      changes.close();
+      await feed.close();
       await limits.close();
       await backend.close();
-      database.close();
+      await database.close();
     },
   };
 }
@@ -224,18 +281,20 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
-  const metadata = openMetadata(config);
+  const metadata = await openMetadata(config, logger);
   const { dataDir, database, secretBox, keysRepository } = metadata;
   try {
     checkBackendSettings(dataDir, config);
   } catch (error) {
-    database.close();
+    await database.close();
     throw error;
   }
-  const backend = options.backend ? await createConfiguredBackend(config, dataDir, clock, logger, false) : backendNotOpened();
-  const eventLog = createEventLogRepository({ db: database.db });
-  // One command's lifetime: its own changes matter (caches it builds), nobody else's.
-  const changes = createChangeWatcher({ dataVersion: database.dataVersion, pollIntervalMs: 0 });
+  const backend = options.backend ? await createConfiguredBackend(config, dataDir, clock, logger, false, database) : backendNotOpened();
+  const eventLog = createEventLogRepository({ database });
+  // One command's lifetime: its own changes matter (caches it builds), nobody else's. On
+  // PostgreSQL the feed also tells the running gateways (a key revoked from the CLI).
+  const feed = await openChangeFeed(database, config, logger, 0);
+  const { changes } = feed;
   const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify, eventLog });
   const limits = await createLimits({ clock, logger });
   const usecases = createAccountUsecases({ config, clock, logger, metadata, backend, keysUsecases, changes, eventLog, quotaStore: limits.quotaStore });
@@ -247,9 +306,10 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
     bucketsRepository: metadata.bucketsRepository,
     ...usecases,
     async close() {
+      await feed.close();
       await limits.close();
       if (options.backend) await backend.close();
-      database.close();
+      await database.close();
     },
   };
 }
@@ -269,7 +329,7 @@ function backendNotOpened(): StorageBackend {
  * STORAGE_BACKEND picks the implementation; both keep their local state under DATA_DIR.
  * `maintenance` false (the CLI): fs opens its index only; s3 has no start-up work either way.
  */
-async function createConfiguredBackend(config: Config, dataDir: string, clock: Clock, logger: Logger, maintenance: boolean): Promise<StorageBackend> {
+async function createConfiguredBackend(config: Config, dataDir: string, clock: Clock, logger: Logger, maintenance: boolean, database: DatabaseHandle): Promise<StorageBackend> {
   if (config.STORAGE_BACKEND === 's3') {
     return createS3Backend({
       endpoint: config.BACKEND_S3_ENDPOINT!,
@@ -280,6 +340,9 @@ async function createConfiguredBackend(config: Config, dataDir: string, clock: C
       timeoutMs: config.BACKEND_TIMEOUT_MS,
       maxConnections: config.BACKEND_MAX_CONNECTIONS,
       stateDir: join(dataDir, 's3-backend'),
+      // With PostgreSQL metadata the catalog (usage, sizes, versions, the event journal) is shared
+      // by every gateway: quotas stay exact across hosts. Otherwise it is a SQLite file in stateDir.
+      catalog: database.dialect === 'postgres' ? { kind: 'postgres', pool: (database as PostgresDatabaseHandle).pool } : undefined,
     });
   }
   return createFsBackend({

@@ -7,7 +7,7 @@ export interface HealthDeps {
   startedAt: Date;
   version: string;
   /** True when the metadata database answers. */
-  checkDatabase(): boolean;
+  checkDatabase(): Promise<boolean>;
   /** True once shutdown began: the status answers 503 at once, without probing anything. */
   shuttingDown?(): boolean;
 }
@@ -18,7 +18,7 @@ export async function healthStatus(deps: HealthDeps) {
     return { ok: false, body: { status: 'shutting_down', version: deps.version, uptimeSeconds: uptimeSeconds(deps) } };
   }
   const storage: StorageHealth = await deps.backend.health().catch((error: Error) => ({ ok: false, detail: error.message }));
-  const database = deps.checkDatabase();
+  const database = await deps.checkDatabase().catch(() => false);
   // `degraded`: it works, but e.g. free space is below FS_MIN_FREE_*, so an operator must act
   // before writes start failing; the status code (503) lets monitoring alert on it.
   const storageStatus = !storage.ok ? 'unavailable' : storage.degraded ? 'degraded' : 'ok';

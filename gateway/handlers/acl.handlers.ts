@@ -32,8 +32,8 @@ async function requestedAcl(ctx: S3RequestContext): Promise<CannedAcl> {
   return parseAccessControlPolicy(body.toString('utf8'), ctx.userId);
 }
 
-export function getBucketAcl(ctx: S3RequestContext<OperationOf<'GetBucketAcl'>>): S3Reply {
-  const view = ctx.deps.objects.getBucketAcl(ctx.principal, ctx.operation.bucket);
+export async function getBucketAcl(ctx: S3RequestContext<OperationOf<'GetBucketAcl'>>): Promise<S3Reply> {
+  const view = await ctx.deps.objects.getBucketAcl(ctx.principal, ctx.operation.bucket);
   return xmlResponse(accessControlPolicyXml(ownerOf(view.ownerId), view.acl));
 }
 
@@ -69,9 +69,15 @@ export async function putObjectAcl(ctx: S3RequestContext<OperationOf<'PutObjectA
 const creatorOf = (userId: string, verified: AuthenticatedRequest): Principal => ({ accountId: userId, actor: { kind: 'key', id: verified.accessKeyId } });
 
 /** CreateBucket's x-amz-acl, checked before the bucket exists: grants refused, public access on, the public name free. */
-export function admitCreateBucketAcl(deps: GatewayDeps, incoming: IncomingMessage, verified: AuthenticatedRequest, userId: string, bucket: string): CannedAcl | undefined {
+export async function admitCreateBucketAcl(
+  deps: GatewayDeps,
+  incoming: IncomingMessage,
+  verified: AuthenticatedRequest,
+  userId: string,
+  bucket: string,
+): Promise<CannedAcl | undefined> {
   const acl = cannedAclOfRequest(incoming.headers);
-  deps.objects.admitBucketAcl(creatorOf(userId, verified), bucket, acl);
+  await deps.objects.admitBucketAcl(creatorOf(userId, verified), bucket, acl);
   return acl;
 }
 

@@ -15,8 +15,8 @@ function owner(userId: string): string {
 }
 
 /** A bucket-scoped key sees only the buckets its scope names. */
-export function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope): S3Reply {
-  const buckets = deps.bucketsUsecases.list(userId).filter((bucket) => scopeCoversBucket(scope, bucket.name));
+export async function listBuckets(deps: GatewayDeps, userId: string, scope: KeyScope): Promise<S3Reply> {
+  const buckets = (await deps.bucketsUsecases.list(userId)).filter((bucket) => scopeCoversBucket(scope, bucket.name));
   return xmlResponse(
     document(
       'ListAllMyBucketsResult',
@@ -51,7 +51,7 @@ function requestedRegion(body: Buffer, verified: AuthenticatedRequest): string {
 export async function createBucket(deps: GatewayDeps, incoming: IncomingMessage, verified: AuthenticatedRequest, userId: string, bucket: string): Promise<S3Reply> {
   const body = await readVerifiedSmallBody(incoming, verified);
   const region = requestedRegion(body, verified);
-  const acl = admitCreateBucketAcl(deps, incoming, verified, userId, bucket);
+  const acl = await admitCreateBucketAcl(deps, incoming, verified, userId, bucket);
   try {
     await deps.bucketsUsecases.create(userId, bucket);
   } catch (error) {

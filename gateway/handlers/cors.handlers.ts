@@ -10,19 +10,19 @@ import type { OperationOf, S3RequestContext } from './context.ts';
 export async function putBucketCors(ctx: S3RequestContext<OperationOf<'PutBucketCors'>>): Promise<S3Reply> {
   const body = await readVerifiedSmallBody(ctx.incoming, ctx.verified);
   const rules = parseCorsConfiguration(body.toString('utf8'));
-  ctx.deps.bucketsUsecases.setCors(ctx.userId, ctx.operation.bucket, rules);
+  await ctx.deps.bucketsUsecases.setCors(ctx.userId, ctx.operation.bucket, rules);
   return emptyResponse(200);
 }
 
-export function getBucketCors(ctx: S3RequestContext<OperationOf<'GetBucketCors'>>): S3Reply {
-  const resolution = ctx.deps.bucketsUsecases.resolve(ctx.userId, ctx.operation.bucket);
+export async function getBucketCors(ctx: S3RequestContext<OperationOf<'GetBucketCors'>>): Promise<S3Reply> {
+  const resolution = await ctx.deps.bucketsUsecases.resolve(ctx.userId, ctx.operation.bucket);
   const rules = resolution.kind === 'owned' ? storedCorsRules(resolution.bucket.cors) : undefined;
   if (!rules) throw new S3Error('NoSuchCORSConfiguration', undefined, { details: { BucketName: ctx.operation.bucket } });
   return xmlResponse(renderCorsConfiguration(rules));
 }
 
 /** Idempotent, as in S3: 204 whether or not a configuration existed. */
-export function deleteBucketCors(ctx: S3RequestContext<OperationOf<'DeleteBucketCors'>>): S3Reply {
-  ctx.deps.bucketsUsecases.setCors(ctx.userId, ctx.operation.bucket, null);
+export async function deleteBucketCors(ctx: S3RequestContext<OperationOf<'DeleteBucketCors'>>): Promise<S3Reply> {
+  await ctx.deps.bucketsUsecases.setCors(ctx.userId, ctx.operation.bucket, null);
   return emptyResponse(204);
 }

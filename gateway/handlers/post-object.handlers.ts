@@ -7,6 +7,7 @@
  * known (and checked) before a byte of the file is accepted, and the file is streamed into the
  * objects service's putObject like any PUT (scope, bucket in the signer's account, quota, event).
  */
+import { createPendingSecret } from '../s3/authenticate.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { S3Error } from '../../src/errors/s3-errors.ts';
@@ -206,8 +207,9 @@ async function drainSmallRest(incoming: IncomingMessage, declared: number | unde
 }
 
 export function createPostObjectHandler(deps: GatewayDeps, options: PostObjectOptions) {
+  const secret = createPendingSecret();
   const signatures = createPostSignatureVerifier({
-    lookupSecret: (accessKeyId) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
+    lookupSecret: secret.lookupSecret,
     region: deps.config.S3_REGION,
     regionStrict: deps.config.S3_REGION_STRICT,
     signingKeyCache: createSigningKeyCache({ maxEntries: 1000 }),
@@ -218,8 +220,11 @@ export function createPostObjectHandler(deps: GatewayDeps, options: PostObjectOp
     const { fields } = form;
     // No policy: an anonymous upload, which only a public-write bucket would take (not supported).
     if (!fields.has('policy')) throw new S3Error('AccessDenied', 'Access Denied: a POST upload must be signed (policy and x-amz-signature fields).');
-    const credential = signatures.verify(fields);
-    const key = deps.keyStore.lookup(credential.accessKeyId);
+    // The key the form names is looked up first (asynchronously); the verifier then runs over it.
+    const namedId = fields.get('awsaccesskeyid') ?? fields.get('x-amz-credential')?.split('/')[0];
+    const named = namedId ? await deps.keyStore.lookup(namedId) : undefined;
+    const credential = secret.with(named, () => signatures.verify(fields));
+    const key = named?.accessKeyId === credential.accessKeyId ? named : undefined;
     if (!key) throw new S3Error('InvalidAccessKeyId', undefined, { details: { AWSAccessKeyId: credential.accessKeyId } });
     // The signer is known: from here the request counts against its account.
     const release = await options.admitSigner(request, key);

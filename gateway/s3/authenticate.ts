@@ -31,7 +31,7 @@ export interface AnonymousRequest {
 export type RequestCredentials = AuthenticatedRequest | AnonymousRequest;
 
 export interface Authenticator {
-  authenticate(method: string, target: RequestTarget, incoming: IncomingMessage): Caller;
+  authenticate(method: string, target: RequestTarget, incoming: IncomingMessage): Promise<Caller>;
 }
 
 const ANONYMOUS: Caller = Object.freeze({ kind: 'anonymous' });
@@ -43,23 +43,61 @@ function carriesNoCredentials(target: RequestTarget, incoming: IncomingMessage):
   return !query.has('X-Amz-Signature') && !query.has('X-Amz-Credential') && !query.has('X-Amz-Algorithm') && !query.has('Signature') && !query.has('AWSAccessKeyId');
 }
 
+/**
+ * The access key id a request names, read before its signature is verified (the key is looked up
+ * first, asynchronously; the verifiers then run synchronously over it): SigV4's Credential (header
+ * or X-Amz-Credential), SigV2's `AWS id:signature` or AWSAccessKeyId. Undefined when none can be
+ * read; the verifier then refuses the request with its own error.
+ */
+export function accessKeyIdOf(authorization: string | undefined, query: URLSearchParams): string | undefined {
+  if (authorization !== undefined) {
+    const v4 = /Credential=([^/,\s]+)\//.exec(authorization);
+    if (v4) return v4[1];
+    const v2 = /^AWS ([^:\s]+):/.exec(authorization);
+    return v2?.[1];
+  }
+  const credential = query.get('X-Amz-Credential');
+  if (credential !== null) return credential.split('/')[0];
+  return query.get('AWSAccessKeyId') ?? undefined;
+}
+
+/**
+ * The secret of the key being verified, for the synchronous verifiers: set just before a verify
+ * call and cleared after it, so it can only answer for the request in hand.
+ */
+export function createPendingSecret() {
+  let pending: ResolvedKey | undefined;
+  return {
+    lookupSecret: (accessKeyId: string): string | undefined => (pending !== undefined && pending.accessKeyId === accessKeyId ? pending.secretAccessKey : undefined),
+    with<T>(key: ResolvedKey | undefined, verify: () => T): T {
+      pending = key;
+      try {
+        return verify();
+      } finally {
+        pending = undefined;
+      }
+    },
+  };
+}
+
 export function createAuthenticator(deps: Pick<GatewayDeps, 'clock' | 'keyStore' | 'config'>): Authenticator {
+  const secret = createPendingSecret();
   const sigV4 = createSigV4Verifier({
     clock: deps.clock,
-    lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey,
+    lookupSecret: secret.lookupSecret,
     region: deps.config.S3_REGION,
     regionStrict: deps.config.S3_REGION_STRICT,
     signingKeyCache: createSigningKeyCache({ maxEntries: 10_000 }),
   });
   // S3_SIGV2=false: SigV2 requests go to the SigV4 verifier, which answers InvalidRequest (use AWS4-HMAC-SHA256).
-  const sigV2 = deps.config.S3_SIGV2
-    ? createSigV2Verifier({ clock: deps.clock, lookupSecret: (accessKeyId: string) => deps.keyStore.lookup(accessKeyId)?.secretAccessKey })
-    : undefined;
+  const sigV2 = deps.config.S3_SIGV2 ? createSigV2Verifier({ clock: deps.clock, lookupSecret: secret.lookupSecret }) : undefined;
   return {
-    authenticate(method, target, incoming) {
+    async authenticate(method, target, incoming) {
       if (carriesNoCredentials(target, incoming)) return ANONYMOUS;
+      const accessKeyId = accessKeyIdOf(incoming.headers.authorization, target.query);
+      const key = accessKeyId === undefined ? undefined : await deps.keyStore.lookup(accessKeyId);
       // The signature is checked against the same parsed target the operation is taken from.
-      const verified: AuthenticatedRequest =
+      const verified: AuthenticatedRequest = secret.with(key, () =>
         sigV2 !== undefined && isSigV2Request(incoming.headers.authorization, target.query)
           ? sigV2.verify({
               method,
@@ -68,9 +106,9 @@ export function createAuthenticator(deps: Pick<GatewayDeps, 'clock' | 'keyStore'
               rawHeaders: incoming.rawHeaders,
               bucketInHost: target.addressing === 'virtual-host' ? target.bucket : undefined,
             })
-          : sigV4.verify({ method, target: target.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders });
-      const key = deps.keyStore.lookup(verified.accessKeyId);
-      if (!key) throw new S3Error('InvalidAccessKeyId');
+          : sigV4.verify({ method, target: target.raw, headers: incoming.headers, rawHeaders: incoming.rawHeaders }),
+      );
+      if (!key || key.accessKeyId !== verified.accessKeyId) throw new S3Error('InvalidAccessKeyId');
       return { kind: 'key', key, verified };
     },
   };

@@ -236,8 +236,8 @@ export function preflightReply(rules: readonly CorsRule[] | undefined, headers: 
 type CorsBuckets = Pick<BucketsUsecases, 'resolve' | 'corsForPreflight'>;
 
 /** Preflight `OPTIONS /bucket[/key]`: no credentials, so the bucket is chosen by name alone (`corsForPreflight`). */
-export function corsPreflight(buckets: CorsBuckets, target: Pick<RequestTarget, 'bucket' | 'key'>, headers: IncomingHttpHeaders): S3Reply {
-  const rules = target.bucket ? storedCorsRules(buckets.corsForPreflight(target.bucket)) : undefined;
+export async function corsPreflight(buckets: CorsBuckets, target: Pick<RequestTarget, 'bucket' | 'key'>, headers: IncomingHttpHeaders): Promise<S3Reply> {
+  const rules = target.bucket ? storedCorsRules(await buckets.corsForPreflight(target.bucket)) : undefined;
   return preflightReply(rules, headers, target.key !== undefined);
 }
 
@@ -246,12 +246,19 @@ export function corsPreflight(buckets: CorsBuckets, target: Pick<RequestTarget, 
  * name when the caller is known (`userId`), else (anonymous, or failed before authentication)
  * from the bucket a preflight would use. Only called for requests with `Origin`.
  */
-export function applyRequestCors(buckets: CorsBuckets, userId: string | undefined, bucket: string | undefined, origin: string, method: string, outgoing: ServerResponse): void {
+export async function applyRequestCors(
+  buckets: CorsBuckets,
+  userId: string | undefined,
+  bucket: string | undefined,
+  origin: string,
+  method: string,
+  outgoing: ServerResponse,
+): Promise<void> {
   if (!bucket) return;
   let stored: unknown[] | null | undefined;
-  if (userId === undefined) stored = buckets.corsForPreflight(bucket);
+  if (userId === undefined) stored = await buckets.corsForPreflight(bucket);
   else {
-    const resolution = buckets.resolve(userId, bucket);
+    const resolution = await buckets.resolve(userId, bucket);
     stored = resolution.kind === 'owned' ? resolution.bucket.cors : undefined;
   }
   applyCorsHeaders(outgoing, storedCorsRules(stored), origin, method);

@@ -1,37 +1,36 @@
-import { eq, sql } from 'drizzle-orm';
-import type { Db } from '../db/database.ts';
-import { users, type UserRow } from '../db/schema.ts';
+import { eq } from 'drizzle-orm';
+import type { DatabaseHandle } from '../db/database.ts';
+import type { UserRow } from '../db/schema.ts';
 
 export type AccountsRepository = ReturnType<typeof createAccountsRepository>;
 
-export function createAccountsRepository({ db }: { db: Db }) {
-  // Prepared once: quota checks read it on every upload.
-  const byId = db
-    .select()
-    .from(users)
-    .where(eq(users.id, sql.placeholder('id')))
-    .prepare();
+export function createAccountsRepository({ database }: { database: DatabaseHandle }) {
+  const { users } = database.tables;
   return {
-    insert(user: { id: string; email: string; passwordHash: string; isAdmin: boolean }): UserRow {
-      return db.insert(users).values(user).returning().get();
+    /** Runs `fn` in one transaction (an account row and what goes with it: its sessions, its first key). */
+    transaction<T>(fn: () => Promise<T>): Promise<T> {
+      return database.transaction(fn);
     },
-    findByEmail(email: string): UserRow | undefined {
-      return db.select().from(users).where(eq(users.email, email.toLowerCase())).get();
+    insert(user: { id: string; email: string; passwordHash: string; isAdmin: boolean }): Promise<UserRow> {
+      return database.query(async (db) => (await db.insert(users).values(user).returning())[0]!);
     },
-    findById(id: string): UserRow | undefined {
-      return byId.get({ id });
+    findByEmail(email: string): Promise<UserRow | undefined> {
+      return database.query(async (db) => (await db.select().from(users).where(eq(users.email, email.toLowerCase())).limit(1))[0]);
     },
-    listAll(): UserRow[] {
-      return db.select().from(users).all();
+    findById(id: string): Promise<UserRow | undefined> {
+      return database.query(async (db) => (await db.select().from(users).where(eq(users.id, id)).limit(1))[0]);
     },
-    setPasswordHash(id: string, passwordHash: string): void {
-      db.update(users).set({ passwordHash }).where(eq(users.id, id)).run();
+    listAll(): Promise<UserRow[]> {
+      return database.query(async (db) => db.select().from(users));
     },
-    setQuota(id: string, quotaBytes: number | null): void {
-      db.update(users).set({ quotaBytes }).where(eq(users.id, id)).run();
+    setPasswordHash(id: string, passwordHash: string): Promise<void> {
+      return database.query(async (db) => void (await db.update(users).set({ passwordHash }).where(eq(users.id, id))));
     },
-    setStatus(id: string, status: UserRow['status']): void {
-      db.update(users).set({ status }).where(eq(users.id, id)).run();
+    setQuota(id: string, quotaBytes: number | null): Promise<void> {
+      return database.query(async (db) => void (await db.update(users).set({ quotaBytes }).where(eq(users.id, id))));
+    },
+    setStatus(id: string, status: UserRow['status']): Promise<void> {
+      return database.query(async (db) => void (await db.update(users).set({ status }).where(eq(users.id, id))));
     },
   };
 }

@@ -30,23 +30,23 @@ export function createAccountsUsecases(deps: {
       const email = input.email.trim().toLowerCase();
       if (!emailSchema.safeParse(email).success) throw invalidEmailError();
       if (input.password.length < MIN_PASSWORD_LENGTH) throw weakPasswordError();
-      if (accountsRepository.findByEmail(email)) throw emailTakenError();
+      if (await accountsRepository.findByEmail(email)) throw emailTakenError();
       const passwordHash = await hash(input.password);
       let user;
       try {
-        user = accountsRepository.insert({ id: newId(), email, passwordHash, isAdmin: input.isAdmin ?? false });
+        user = await accountsRepository.insert({ id: newId(), email, passwordHash, isAdmin: input.isAdmin ?? false });
       } catch (error) {
-        if (accountsRepository.findByEmail(email)) throw emailTakenError();
+        if (await accountsRepository.findByEmail(email).catch(() => undefined)) throw emailTakenError();
         throw error;
       }
       const origin = typeof input.origin === 'function' ? input.origin(user.id) : input.origin;
-      const key = keysUsecases.create(user.id, 'default', {}, origin);
+      const key = await keysUsecases.create(user.id, 'default', {}, origin);
       const bucket = await bucketsUsecases.create(user.id, DEFAULT_BUCKET_NAME, origin);
       return { user, key, bucket };
     },
 
-    requireByEmail(email: string) {
-      const user = accountsRepository.findByEmail(email.trim());
+    async requireByEmail(email: string) {
+      const user = await accountsRepository.findByEmail(email.trim());
       if (!user) throw accountNotFoundError();
       return user;
     },

@@ -1,6 +1,7 @@
 import type { BucketRow } from '../db/schema.ts';
 import { newBackendBucketSuffix, newId } from '../ids.ts';
 import type { ChangeWatcher } from '../db/change-watcher.ts';
+import { createChangeClearedCache } from '../db/change-cleared-cache.ts';
 import type { StorageBackend } from '../storage/storage-backend.ts';
 import { bucketNameProblem } from './bucket-names.ts';
 import { bucketAlreadyOwnedError, bucketLimitReachedError, bucketNotFoundError, invalidBucketNameError, publicNameTakenError } from './buckets.errors.ts';
@@ -27,73 +28,56 @@ export function createBucketsUsecases(deps: {
   backendBucketPrefix: string;
   changes: ChangeWatcher;
   /** The event log: `bucket.created` / `bucket.deleted` are appended in the bucket row's transaction. */
-  eventLog?: { appendSync(events: DomainEvent[]): number };
+  eventLog?: { append(events: DomainEvent[]): Promise<unknown> };
   clock?: Clock;
 }) {
   const clock = deps.clock ?? systemClock;
   const { bucketsRepository, backend } = deps;
-  /**
-   * A cache of answers read from the database, dropped on any database change, and bounded:
-   * lookups of names nobody owns must not grow memory without limit.
-   */
-  const changeClearedCache = <V>(load: (key: string) => V) => {
-    let entries = new Map<string, V>();
-    deps.changes.subscribe(() => {
-      entries = new Map();
-    });
-    return (key: string): V => {
-      const hit = entries.get(key);
-      // One lookup on the hot path; `has` only tells a cached "none" (undefined) from a miss.
-      if (hit !== undefined || entries.has(key)) return hit as V;
-      const value = load(key);
-      if (entries.size >= MAX_CACHED_RESOLUTIONS) entries = new Map();
-      entries.set(key, value);
-      return value;
-    };
-  };
+  const cache = <V>(load: (key: string) => Promise<V>) => createChangeClearedCache({ changes: deps.changes, load, maxEntries: MAX_CACHED_RESOLUTIONS });
 
   // Every S3 request resolves its bucket (key: `${userId}/${name}`; ids hold no `/`), loaded only on a miss.
-  const resolutions = changeClearedCache((cacheKey): BucketResolution => {
+  const resolutions = cache(async (cacheKey): Promise<BucketResolution> => {
     const slash = cacheKey.indexOf('/');
     const userId = cacheKey.slice(0, slash);
     const name = cacheKey.slice(slash + 1);
-    const bucket = bucketsRepository.findByOwnerAndName(userId, name);
-    return bucket ? { kind: 'owned', bucket } : bucketsRepository.existsForAnotherOwner(userId, name) ? { kind: 'foreign' } : { kind: 'missing' };
+    const bucket = await bucketsRepository.findByOwnerAndName(userId, name);
+    if (bucket) return { kind: 'owned', bucket };
+    return (await bucketsRepository.existsForAnotherOwner(userId, name)) ? { kind: 'foreign' } : { kind: 'missing' };
   });
 
   // CORS rules a credential-less preflight is answered from, per bucket name (undefined: none applies).
-  const preflightCors = changeClearedCache((name): unknown[] | undefined => {
-    const candidates = bucketsRepository.corsCandidatesByName(name);
+  const preflightCors = cache(async (name): Promise<unknown[] | undefined> => {
+    const candidates = await bucketsRepository.corsCandidatesByName(name);
     if (candidates.length === 0) return undefined;
     return candidates.length === 1 ? (candidates[0]!.cors ?? undefined) : candidates.flatMap((candidate) => candidate.cors ?? []);
   });
 
   // Names in the public namespace (anonymous and other accounts' requests): undefined for "no public bucket".
-  const publicResolutions = changeClearedCache((name) => bucketsRepository.findPublicByName(name));
+  const publicResolutions = cache((name) => bucketsRepository.findPublicByName(name));
 
   return {
     /** The buckets the account sees (ListBuckets, the dashboard): internal ones (the trash) are left out. */
-    list(userId: string): BucketRow[] {
-      return bucketsRepository.listForOwner(userId).filter((bucket) => !bucket.internal);
+    async list(userId: string): Promise<BucketRow[]> {
+      return (await bucketsRepository.listForOwner(userId)).filter((bucket) => !bucket.internal);
     },
 
-    resolve(userId: string, name: string): BucketResolution {
-      return resolutions(`${userId}/${name}`);
+    resolve(userId: string, name: string): Promise<BucketResolution> {
+      return resolutions.get(`${userId}/${name}`);
     },
 
     async create(userId: string, name: string, origin: EventOrigin = CLI_ORIGIN): Promise<BucketRow> {
       const problem = bucketNameProblem(name);
       if (problem) throw invalidBucketNameError(problem);
-      if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
-      if (bucketsRepository.countForOwner(userId) >= deps.maxBucketsPerAccount) throw bucketLimitReachedError(deps.maxBucketsPerAccount);
+      if (await bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
+      if ((await bucketsRepository.countForOwner(userId)) >= deps.maxBucketsPerAccount) throw bucketLimitReachedError(deps.maxBucketsPerAccount);
       // The backend name is random, not derived from the account's name: account names repeat
       // across accounts, and a random name leaks nothing to other tenants of a shared backend.
       const backendName = `${deps.backendBucketPrefix}${newBackendBucketSuffix()}`;
       await backend.createBucket(backendName);
       try {
-        const created = bucketsRepository.transaction(() => {
-          const row = bucketsRepository.insert({ id: newId(), userId, name, backendName });
-          deps.eventLog?.appendSync([domainEvent(clock, 'bucket.created', userId, origin, { bucket: name })]);
+        const created = await bucketsRepository.transaction(async () => {
+          const row = await bucketsRepository.insert({ id: newId(), userId, name, backendName });
+          await deps.eventLog?.append([domainEvent(clock, 'bucket.created', userId, origin, { bucket: name })]);
           return row;
         });
         deps.changes.notify();
@@ -101,15 +85,15 @@ export function createBucketsUsecases(deps: {
       } catch (error) {
         // A concurrent create of the same name won the unique index: undo our backend bucket.
         await backend.deleteBucket(backendName).catch(() => undefined);
-        if (bucketsRepository.findByOwnerAndName(userId, name)) throw bucketAlreadyOwnedError(name);
+        if (await bucketsRepository.findByOwnerAndName(userId, name).catch(() => undefined)) throw bucketAlreadyOwnedError(name);
         throw error;
       }
     },
 
     /** Sets (validated rules) or removes (null) the CORS configuration of the caller's bucket `name`. */
-    setCors(userId: string, name: string, rules: unknown[] | null): void {
-      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
-      if (!bucket || !bucketsRepository.setCors(bucket.id, rules)) throw bucketNotFoundError(name);
+    async setCors(userId: string, name: string, rules: unknown[] | null): Promise<void> {
+      const bucket = await bucketsRepository.findByOwnerAndName(userId, name);
+      if (!bucket || !(await bucketsRepository.setCors(bucket.id, rules))) throw bucketNotFoundError(name);
       deps.changes.notify();
     },
 
@@ -122,21 +106,21 @@ export function createBucketsUsecases(deps: {
      * preflight only lets a page send a request; the gateway still authenticates it, and a signed
      * request's own response headers come from the caller's own bucket (applyRequestCors).
      */
-    corsForPreflight(name: string): unknown[] | undefined {
-      return preflightCors(name);
+    corsForPreflight(name: string): Promise<unknown[] | undefined> {
+      return preflightCors.get(name);
     },
 
     /**
      * The bucket that holds `name` in the public namespace (its ACL or one of its objects' is not
      * private), for callers that do not own a bucket of that name; undefined when none does.
      */
-    resolvePublic(name: string): BucketRow | undefined {
-      return publicResolutions(name);
+    resolvePublic(name: string): Promise<BucketRow | undefined> {
+      return publicResolutions.get(name);
     },
 
     /** CreateBucket with a public ACL: refused before the bucket exists when another account's public bucket holds the name. */
-    assertPublicNameAvailable(userId: string, name: string): void {
-      const holder = bucketsRepository.findPublicByName(name);
+    async assertPublicNameAvailable(userId: string, name: string): Promise<void> {
+      const holder = await bucketsRepository.findPublicByName(name);
       if (holder && holder.userId !== userId) throw publicNameTakenError(name);
     },
 
@@ -145,13 +129,13 @@ export function createBucketsUsecases(deps: {
      * public namespace in the same transaction (publicNameTakenError when another account's bucket
      * holds it); back to private, the claim is released unless an object ACL still needs it.
      */
-    setAcl(userId: string, name: string, acl: BucketRow['acl']): BucketRow {
-      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+    async setAcl(userId: string, name: string, acl: BucketRow['acl']): Promise<BucketRow> {
+      const bucket = await bucketsRepository.findByOwnerAndName(userId, name);
       if (!bucket) throw bucketNotFoundError(name);
-      bucketsRepository.transaction(() => {
-        if (acl !== 'private' && !bucketsRepository.claimPublicName(bucket.id, bucket.name)) throw publicNameTakenError(name);
-        if (!bucketsRepository.setAcl(bucket.id, acl)) throw bucketNotFoundError(name);
-        if (acl === 'private') bucketsRepository.releasePublicNameIfUnused(bucket.id);
+      await bucketsRepository.transaction(async () => {
+        if (acl !== 'private' && !(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(name);
+        if (!(await bucketsRepository.setAcl(bucket.id, acl))) throw bucketNotFoundError(name);
+        if (acl === 'private') await bucketsRepository.releasePublicNameIfUnused(bucket.id);
       });
       deps.changes.notify();
       return { ...bucket, acl };
@@ -159,12 +143,12 @@ export function createBucketsUsecases(deps: {
 
     /** Fails with the backend's BucketNotEmpty while objects remain. */
     async remove(userId: string, name: string, origin: EventOrigin = CLI_ORIGIN): Promise<void> {
-      const bucket = bucketsRepository.findByOwnerAndName(userId, name);
+      const bucket = await bucketsRepository.findByOwnerAndName(userId, name);
       if (!bucket) throw bucketNotFoundError(name);
       await backend.deleteBucket(bucket.backendName);
-      bucketsRepository.transaction(() => {
+      await bucketsRepository.transaction(async () => {
         // A concurrent remove that got there first records the event, once.
-        if (bucketsRepository.delete(bucket.id)) deps.eventLog?.appendSync([domainEvent(clock, 'bucket.deleted', userId, origin, { bucket: name })]);
+        if (await bucketsRepository.delete(bucket.id)) await deps.eventLog?.append([domainEvent(clock, 'bucket.deleted', userId, origin, { bucket: name })]);
       });
       deps.changes.notify();
     },

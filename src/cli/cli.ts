@@ -66,35 +66,35 @@ export async function runCli(argv: string[], env: Record<string, string | undefi
         };
       }
       case 'key create': {
-        const user = core.accountsUsecases.requireByEmail(require('email'));
-        const key = core.keysUsecases.create(user.id, values.name ?? '');
+        const user = await core.accountsUsecases.requireByEmail(require('email'));
+        const key = await core.keysUsecases.create(user.id, values.name ?? '');
         return { code: 0, output: { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey } };
       }
       case 'user set-quota': {
-        const user = core.accountsUsecases.requireByEmail(require('email'));
+        const user = await core.accountsUsecases.requireByEmail(require('email'));
         const bytes = Number(require('bytes'));
         if (!Number.isSafeInteger(bytes) || bytes < 0) throw new UsageError('--bytes must be a non-negative integer');
         await core.quotasUsecases.setQuota(user.id, bytes);
         return { code: 0, output: { userId: user.id, email: user.email, quotaBytes: bytes } };
       }
       case 'usage ': {
-        const user = core.accountsUsecases.requireByEmail(require('email'));
+        const user = await core.accountsUsecases.requireByEmail(require('email'));
         return { code: 0, output: { userId: user.id, email: user.email, ...(await core.quotasUsecases.usage(user.id)) } };
       }
       case 'usage reconcile': {
-        const users = values.email ? [core.accountsUsecases.requireByEmail(values.email)] : core.accountsRepository.listAll();
+        const users = values.email ? [await core.accountsUsecases.requireByEmail(values.email)] : await core.accountsRepository.listAll();
         const accounts = [];
         for (const user of users) {
           const buckets = [];
           // Every bucket row the account's usage counts, its internal trash bucket included.
-          for (const bucket of core.bucketsRepository.listForOwner(user.id)) buckets.push(await recountBucket(core.backend, bucket.backendName, bucket.name));
+          for (const bucket of await core.bucketsRepository.listForOwner(user.id)) buckets.push(await recountBucket(core.backend, bucket.backendName, bucket.name));
           accounts.push({ userId: user.id, email: user.email, drift: buckets.some((bucket) => bucket.drift), buckets });
         }
         return { code: 0, output: { drift: accounts.some((account) => account.drift), accounts } };
       }
       case 'key revoke': {
         const accessKeyId = require('access-key-id');
-        core.keysUsecases.revoke(accessKeyId);
+        await core.keysUsecases.revoke(accessKeyId);
         return { code: 0, output: { accessKeyId, revoked: true } };
       }
       default:

@@ -232,10 +232,29 @@ export const configSchema = z.object({
     .min(0)
     .default(60 * 60 * 1000)
     .describe('Period of the sweep that applies version retention to every versioned bucket and purges expired trash (0 = no periodic sweep; writes still prune their own key).'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional()
+    .describe(
+      'PostgreSQL (postgres://user:password@host:5432/db) holding all metadata (accounts, keys, buckets, sessions, events, the s3 backend catalog), shared by gateways on many hosts. Needs MASTER_KEY. Unset: SQLite under DATA_DIR.',
+    ),
+  DATABASE_POOL_MAX: z.coerce.number().int().min(1).max(1000).default(10).describe('With DATABASE_URL: at most this many PostgreSQL connections per server process.'),
+  DATABASE_CONNECT_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(100)
+    .default(5000)
+    .describe('With DATABASE_URL: a request waiting this long for a database connection is answered 503 (database unavailable).'),
 });
 
-/** The proxy backend is unusable without its endpoint and credentials: refuse to start rather than fail on the first request. */
+/** Settings unusable without others (the proxy backend's endpoint and credentials, DATABASE_URL's MASTER_KEY): refuse to start rather than fail on the first request. */
 const validatedConfigSchema = configSchema.superRefine((config, ctx) => {
+  // Every gateway sharing the database must open the secrets it stores: a key generated into one
+  // host's DATA_DIR would leave the others unable to authenticate anyone.
+  if (config.DATABASE_URL && !config.MASTER_KEY) {
+    ctx.addIssue({ code: 'custom', path: ['MASTER_KEY'], message: 'required with DATABASE_URL (every gateway sharing the database needs the same key)' });
+  }
   if (config.STORAGE_BACKEND !== 's3') return;
   for (const name of ['BACKEND_S3_ENDPOINT', 'BACKEND_S3_ACCESS_KEY', 'BACKEND_S3_SECRET_KEY'] as const) {
     if (!config[name]) ctx.addIssue({ code: 'custom', path: [name], message: 'required when STORAGE_BACKEND=s3' });

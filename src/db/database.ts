@@ -1,36 +1,149 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
+import { sql as sqlTag, type SQL } from 'drizzle-orm';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import * as activitySchema from './activity.schema.ts';
 import * as schema from './schema.ts';
+import * as sharesSchema from './shares.schema.ts';
+import * as versionsSchema from './versions.schema.ts';
 
+/** Every table of the metadata database, as the SQLite schema declares them. */
+export const sqliteTables = { ...schema, ...activitySchema, ...sharesSchema, ...versionsSchema };
+export type Tables = typeof sqliteTables;
+
+/**
+ * The drizzle database repositories build queries on. Typed with the SQLite schema: on
+ * PostgreSQL the same query-builder calls run on the PostgreSQL tables of `DatabaseHandle.tables`
+ * (src/db/pg/), which declare the same tables and columns with the same JavaScript values. So
+ * repositories use only what both dialects share: awaited queries (never `.get()`/`.all()`/
+ * `.run()`), `.returning()` to learn what a write touched, and the dialect-neutral SQL of
+ * `DatabaseHandle.sql` instead of either dialect's own functions.
+ */
 export type Db = BetterSQLite3Database<typeof schema>;
 
-export interface DatabaseHandle {
-  db: Db;
-  sqlite: Database.Database;
-  /** Increments when *another* connection (e.g. the CLI) committed a change: drives cache refresh. */
-  dataVersion(): number;
-  close(): void;
+export type Dialect = 'sqlite' | 'postgres';
+
+/** SQL that differs between the dialects, for the few queries that need a function. */
+export interface DialectSql {
+  /** The larger of two values (`max(a, b)` in SQLite, `greatest(a, b)` in PostgreSQL). */
+  greatest(a: unknown, b: unknown): SQL;
+  /** An exact, case-sensitive prefix test of a text column. */
+  startsWith(column: unknown, prefix: string): SQL;
+  /**
+   * Breaks ties between rows created in the same millisecond in the order they were inserted
+   * (ids are random): SQLite's rowid; PostgreSQL's physical row position (ctid), which follows
+   * insertion for rows that were never updated.
+   */
+  insertionOrder(table: unknown): SQL;
 }
 
-/** `drizzle/` at the project root, found from this module whether it runs from src/ or a dist/ bundle. */
-function findMigrationsFolder(): string {
+/**
+ * The metadata database (accounts, keys, buckets, sessions, events, …) behind one async
+ * interface for both dialects: SQLite under DATA_DIR by default, PostgreSQL with DATABASE_URL
+ * (src/db/postgres.ts). Repositories take a handle and never a driver.
+ */
+export interface DatabaseHandle {
+  readonly dialect: Dialect;
+  readonly tables: Tables;
+  readonly sql: DialectSql;
+  /**
+   * Runs `fn` on the connection of the current transaction (inside `transaction`) or else on
+   * the database. A failure to reach the database becomes `databaseUnavailableError` (503 with
+   * Retry-After on every door), never an internal error.
+   */
+  query<T>(fn: (db: Db) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction: every `query` made from inside it (however deep the call)
+   * joins it; a nested `transaction` joins the outer one. Commits when `fn` resolves, rolls back
+   * when it throws. Keep `fn` to database work: SQLite holds its one connection for the span.
+   */
+  transaction<T>(fn: () => Promise<T>): Promise<T>;
+  /**
+   * Inside a transaction: waits for, then holds until the transaction ends, an exclusive lock
+   * named `name`, so transactions that check then write (at most N keys per account) cannot both
+   * pass the check. SQLite needs none (one writer at a time: transactions begin IMMEDIATE);
+   * PostgreSQL takes a transaction-scoped advisory lock.
+   */
+  lock(name: string): Promise<void>;
+  /** Runs `fn` once the current transaction has committed (at once outside a transaction; never after a rollback). */
+  afterCommit(fn: () => void): void;
+  /** Whether the database answers (health). */
+  ping(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface SqliteDatabaseHandle extends DatabaseHandle {
+  readonly dialect: 'sqlite';
+  /** The raw connection, for tests and for `PRAGMA data_version` (change-watcher.ts). */
+  readonly sqlite: Database.Database;
+  /** Increments when *another* connection (e.g. the CLI) committed a change: drives cache refresh. */
+  dataVersion(): number;
+}
+
+/** `drizzle/` (SQLite) or `drizzle-pg/` at the project root, found from this module whether it runs from src/ or a dist/ bundle. */
+export function findMigrationsFolder(name: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let depth = 0; depth < 6; depth++) {
-    const candidate = join(dir, 'drizzle');
+    const candidate = join(dir, name);
     if (existsSync(join(candidate, 'meta', '_journal.json'))) return candidate;
     dir = dirname(dir);
   }
-  throw new Error('drizzle/ migrations folder not found');
+  throw new Error(`${name}/ migrations folder not found`);
 }
 
-const MIGRATIONS_FOLDER = findMigrationsFolder();
+/** A transaction's state, carried through its async calls. */
+interface TransactionScope {
+  db: Db;
+  afterCommit: (() => void)[];
+}
+
+/**
+ * The transaction scopes of a handle and the after-commit hooks, shared by both dialects:
+ * `begin` opens the dialect's transaction and runs the body inside a scope.
+ */
+export function createTransactionScopes(
+  rootDb: Db,
+  onHookError: (error: unknown) => void = () => {},
+): {
+  current(): TransactionScope | undefined;
+  db(): Db;
+  run<T>(txDb: Db, fn: () => Promise<T>): Promise<{ result: T; hooks: (() => void)[] }>;
+  afterCommit(fn: () => void): void;
+  fire(hooks: (() => void)[]): void;
+} {
+  const storage = new AsyncLocalStorage<TransactionScope>();
+  const fire = (hooks: (() => void)[]) => {
+    for (const hook of hooks) {
+      try {
+        hook();
+      } catch (error) {
+        onHookError(error);
+      }
+    }
+  };
+  return {
+    current: () => storage.getStore(),
+    db: () => storage.getStore()?.db ?? rootDb,
+    async run(txDb, fn) {
+      const scope: TransactionScope = { db: txDb, afterCommit: [] };
+      const result = await storage.run(scope, fn);
+      return { result, hooks: scope.afterCommit };
+    },
+    afterCommit(fn) {
+      const scope = storage.getStore();
+      if (scope) scope.afterCommit.push(fn);
+      else fire([fn]);
+    },
+    fire,
+  };
+}
 
 /** Opens (creating if needed) the SQLite database and applies the committed drizzle migrations. */
-export function openDatabase(path: string): DatabaseHandle {
+export function openDatabase(path: string): SqliteDatabaseHandle {
   const sqlite = new Database(path);
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
@@ -38,12 +151,70 @@ export function openDatabase(path: string): DatabaseHandle {
   // The CLI and the server share the file; wait instead of failing on a concurrent write.
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
-  migrate(db, { migrationsFolder: MIGRATIONS_FOLDER });
+  migrate(db, { migrationsFolder: findMigrationsFolder('drizzle') });
   const versionStatement = sqlite.prepare('PRAGMA data_version').pluck();
+  const scopes = createTransactionScopes(db);
+
+  // One connection serves the process, and better-sqlite3 is synchronous: a transaction whose
+  // body awaits would let another request's statements run inside it (and vanish with its
+  // rollback). So while a transaction is open, statements from outside it wait for its end,
+  // and transactions run one at a time. Bodies are database work only, so the wait is short.
+  let open: Promise<void> | undefined;
+
   return {
-    db,
+    dialect: 'sqlite',
+    tables: sqliteTables,
+    sql: {
+      greatest: (a, b) => sqlTag`max(${a}, ${b})`,
+      // instr() = 1 is an exact, case-sensitive prefix test (LIKE folds ASCII case).
+      startsWith: (column, prefix) => sqlTag`instr(${column}, ${prefix}) = 1`,
+      insertionOrder: (table) => sqlTag`${table}.rowid`,
+    },
     sqlite,
     dataVersion: () => versionStatement.get() as number,
-    close: () => sqlite.close(),
+    async query(fn) {
+      // Checked right before the statement runs (better-sqlite3 runs it synchronously in fn).
+      while (open !== undefined && scopes.current() === undefined) await open;
+      return fn(scopes.db());
+    },
+    async transaction<T>(fn: () => Promise<T>): Promise<T> {
+      if (scopes.current() !== undefined) return fn();
+      // Checked and claimed with no await in between: two waiters woken by one commit cannot both begin.
+      while (open !== undefined) await open;
+      let release!: () => void;
+      open = new Promise((resolve) => {
+        release = resolve;
+      });
+      try {
+        // IMMEDIATE: another process's write makes this wait (busy_timeout) instead of failing
+        // with SQLITE_BUSY when a read would upgrade to a write.
+        sqlite.exec('BEGIN IMMEDIATE');
+        let outcome: { result: T; hooks: (() => void)[] };
+        try {
+          outcome = await scopes.run(db, fn);
+          sqlite.exec('COMMIT');
+        } catch (error) {
+          if (sqlite.inTransaction) sqlite.exec('ROLLBACK');
+          throw error;
+        }
+        open = undefined;
+        release();
+        scopes.fire(outcome.hooks);
+        return outcome.result;
+      } finally {
+        if (open !== undefined) {
+          open = undefined;
+          release();
+        }
+      }
+    },
+    afterCommit: scopes.afterCommit,
+    async lock() {},
+    async ping() {
+      return true;
+    },
+    async close() {
+      sqlite.close();
+    },
   };
 }

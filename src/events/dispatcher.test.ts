@@ -52,12 +52,12 @@ describe('event dispatcher', () => {
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'cs-dispatcher-'));
     database = openDatabase(join(dir, 'cloudstorage.sqlite'));
-    log = createEventLogRepository({ db: database.db });
+    log = createEventLogRepository({ database });
   });
 
   afterEach(async () => {
     for (const close of closers.splice(0)) await close();
-    database.close();
+    await database.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -80,14 +80,14 @@ describe('event dispatcher', () => {
     events.register(sub.subscriber);
     await events.flush();
     expect(sub.batches).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
-    expect(log.cursor('activity')).toBe(5);
+    expect(await log.cursor('activity')).toBe(5);
   });
 
   it('wakes on append, and a restarted dispatcher resumes after the persisted cursor', async () => {
     const first = recorder('activity');
     const events = dispatcher();
     events.register(first.subscriber);
-    const wakingLog = createEventLogRepository({ db: database.db, onAppend: () => events.wake() });
+    const wakingLog = createEventLogRepository({ database, onAppend: () => events.wake() });
     await wakingLog.append([event('one')]);
     for (let turn = 0; turn < 50 && first.seen().length === 0; turn++) await new Promise((resolve) => setImmediate(resolve));
     await events.flush();
@@ -114,8 +114,8 @@ describe('event dispatcher', () => {
     await events.flush();
     // The healthy subscriber got everything; the failing one backs off, its cursor unmoved.
     expect(steady.seen()).toEqual(['x', 'y']);
-    expect(log.cursor('activity')).toBe(2);
-    expect(log.cursor('webhooks')).toBe(0);
+    expect(await log.cursor('activity')).toBe(2);
+    expect(await log.cursor('webhooks')).toBe(0);
     expect(timers.pending()).toEqual([1_000]);
 
     // Appends meanwhile reach the healthy subscriber; the backing-off one waits for its timer.
@@ -136,7 +136,7 @@ describe('event dispatcher', () => {
       ['x', 'y', 'z'],
       ['x', 'y', 'z'],
     ]);
-    expect(log.cursor('webhooks')).toBe(3);
+    expect(await log.cursor('webhooks')).toBe(3);
   });
 
   it('refuses two subscribers of one name (they would share a cursor)', () => {

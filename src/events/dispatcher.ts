@@ -4,8 +4,8 @@ import { realTimers, type Timers } from './timers.ts';
 
 /** Where subscribers' positions persist (the `event_cursors` table). */
 export interface CursorStore {
-  cursor(subscriber: string): number;
-  setCursor(subscriber: string, seq: number): void;
+  cursor(subscriber: string): Promise<number>;
+  setCursor(subscriber: string, seq: number): Promise<void>;
 }
 
 export interface EventDispatcherOptions {
@@ -48,11 +48,11 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
     const { subscriber } = state;
     for (;;) {
       // Read from the database each batch: another process may share the cursor (one DATA_DIR).
-      const cursor = options.cursors.cursor(subscriber.name);
+      const cursor = await options.cursors.cursor(subscriber.name);
       const events = await options.eventLog.read({ afterSeq: cursor, limit: batchSize });
       if (events.length === 0 || closed) return;
       await subscriber.handle(events);
-      options.cursors.setCursor(subscriber.name, events[events.length - 1]!.seq);
+      await options.cursors.setCursor(subscriber.name, events[events.length - 1]!.seq);
       if (events.length < batchSize) return;
     }
   }

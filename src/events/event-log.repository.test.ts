@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { openDatabase, type DatabaseHandle } from '../db/database.ts';
+import { openDatabase, type SqliteDatabaseHandle } from '../db/database.ts';
 import { newEventId } from '../ids.ts';
 import { createEventLogRepository, type EventLogRepository } from './event-log.repository.ts';
 import type { DomainEvent } from './events.ts';
@@ -22,7 +22,7 @@ function event(overrides: Partial<DomainEvent> = {}): DomainEvent {
 
 describe('event log repository', () => {
   let dir: string;
-  let database: DatabaseHandle;
+  let database: SqliteDatabaseHandle;
   let log: EventLogRepository;
   let appends: number;
 
@@ -30,11 +30,11 @@ describe('event log repository', () => {
     dir = mkdtempSync(join(tmpdir(), 'cs-event-log-'));
     database = openDatabase(join(dir, 'cloudstorage.sqlite'));
     appends = 0;
-    log = createEventLogRepository({ db: database.db, onAppend: () => appends++ });
+    log = createEventLogRepository({ database, onAppend: () => appends++ });
   });
 
-  afterEach(() => {
-    database.close();
+  afterEach(async () => {
+    await database.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -63,7 +63,7 @@ describe('event log repository', () => {
     const once = event();
     await log.append([once]);
     await log.append([once, event()]);
-    expect(log.appendSync([once])).toBe(0);
+    expect(await log.append([once])).toBe(0);
     const read = await log.read({ limit: 10 });
     expect(read.filter((e) => e.id === once.id)).toHaveLength(1);
     expect(read).toHaveLength(2);
@@ -96,23 +96,32 @@ describe('event log repository', () => {
     expect(await keys({ limit: 10, from: new Date('2026-03-02T00:00:00Z'), to: new Date('2026-03-03T10:00:00Z') })).toEqual(['Docs/b.txt', 'docs/c.txt']);
   });
 
-  it('keeps each subscriber cursor, and never moves one back', () => {
-    expect(log.cursor('activity')).toBe(0);
-    log.setCursor('activity', 5);
-    log.setCursor('webhooks', 2);
-    log.setCursor('activity', 3);
-    expect(log.cursor('activity')).toBe(5);
-    expect(log.cursor('webhooks')).toBe(2);
+  it('keeps each subscriber cursor, and never moves one back', async () => {
+    expect(await log.cursor('activity')).toBe(0);
+    await log.setCursor('activity', 5);
+    await log.setCursor('webhooks', 2);
+    await log.setCursor('activity', 3);
+    expect(await log.cursor('activity')).toBe(5);
+    expect(await log.cursor('webhooks')).toBe(2);
   });
 
-  it('appendSync joins the caller transaction: a rolled-back change leaves no event', () => {
+  it('append joins the caller transaction: a rolled-back change leaves no event and wakes nobody', async () => {
     const lost = event();
-    expect(() =>
-      database.db.transaction(() => {
-        log.appendSync([lost]);
+    await expect(
+      database.transaction(async () => {
+        await log.append([lost]);
         throw new Error('the row change failed');
       }),
-    ).toThrow('the row change failed');
+    ).rejects.toThrow('the row change failed');
     expect(database.sqlite.prepare('SELECT COUNT(*) AS n FROM events').get()).toEqual({ n: 0 });
+    expect(appends).toBe(0);
+  });
+
+  it('wakes after the commit of the transaction it joined, not before', async () => {
+    await database.transaction(async () => {
+      await log.append([event()]);
+      expect(appends).toBe(0);
+    });
+    expect(appends).toBe(1);
   });
 });

@@ -112,7 +112,7 @@ export interface EventQuery {
 /** The event log in the metadata database. */
 export interface EventLog {
   /** Appends events right after a change (quota events, writes of a backend without a local journal). */
-  append(events: DomainEvent[]): Promise<void>;
+  append(events: DomainEvent[]): Promise<unknown>;
   read(query: EventQuery): Promise<StoredEvent[]>;
 }
 

@@ -36,14 +36,14 @@ describe('event relay', () => {
   beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), 'cs-relay-'));
     database = openDatabase(join(dir, 'cloudstorage.sqlite'));
-    log = createEventLogRepository({ db: database.db });
+    log = createEventLogRepository({ database });
     backend = await createFsBackend({ dataDir: join(dir, 'objects'), fsync: false });
     await backend.createBucket('b');
   });
 
   afterEach(async () => {
     await backend.close();
-    database.close();
+    await database.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -56,7 +56,7 @@ describe('event relay', () => {
     const relay = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0 });
     await relay.start();
     expect(await logged()).toEqual(['one', 'two']);
-    expect(backend.local.journal.readJournal(10)).toEqual([]);
+    expect(await backend.local.journal.readJournal(10)).toEqual([]);
     await relay.close();
   });
 
@@ -95,12 +95,12 @@ describe('event relay', () => {
     });
     await expect(crashing.drain()).rejects.toThrow('killed before the ack');
     await crashing.close();
-    expect(backend.local.journal.readJournal(10)).toHaveLength(1);
+    expect(await backend.local.journal.readJournal(10)).toHaveLength(1);
     // The next process relays the same entry again: the log's append ignores the known id.
     const restarted = createEventRelay({ journal: backend.local.journal, eventLog: log, intervalMs: 0 });
     await restarted.start();
     expect(await logged()).toEqual(['survivor']);
-    expect(backend.local.journal.readJournal(10)).toEqual([]);
+    expect(await backend.local.journal.readJournal(10)).toEqual([]);
     await restarted.close();
   });
 
@@ -118,8 +118,8 @@ describe('event relay', () => {
     // A journal that never notifies, like entries written by another process.
     const entries: JournalEntry[] = [];
     const quietJournal: EventJournal = {
-      readJournal: (limit) => entries.slice(0, limit),
-      ackJournal: (seqs) => {
+      readJournal: async (limit) => entries.slice(0, limit),
+      ackJournal: async (seqs) => {
         for (const seq of seqs)
           entries.splice(
             entries.findIndex((entry) => entry.seq === seq),

@@ -47,10 +47,10 @@ export function createEventRelay(options: EventRelayOptions) {
   async function pass(): Promise<number> {
     let moved = 0;
     for (;;) {
-      const entries = options.journal.readJournal(batchSize);
+      const entries = await options.journal.readJournal(batchSize);
       if (entries.length === 0) return moved;
       await options.eventLog.append(entries.map((entry) => entry.event));
-      options.journal.ackJournal(entries.map((entry) => entry.seq));
+      await options.journal.ackJournal(entries.map((entry) => entry.seq));
       moved += entries.length;
       if (entries.length < batchSize) return moved;
     }

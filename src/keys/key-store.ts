@@ -14,8 +14,8 @@ export interface ResolvedKey {
 }
 
 export interface KeyStore {
-  /** Synchronous: runs on every S3 request. Undefined for unknown, revoked, expired or deactivated keys. */
-  lookup(accessKeyId: string): ResolvedKey | undefined;
+  /** Runs on every S3 request (a Map lookup once cached). Undefined for unknown, revoked, expired or deactivated keys. */
+  lookup(accessKeyId: string): Promise<ResolvedKey | undefined>;
   /** Drop cached state now. */
   invalidate(): void;
 }
@@ -30,6 +30,8 @@ export interface KeyStore {
  */
 export function createKeyStore(deps: { keysRepository: KeysRepository; secretBox: SecretBox; changes: ChangeWatcher; clock: Clock }): KeyStore {
   let cache = new Map<string, ResolvedKey>();
+  // A load in flight when a change arrives is answered but not cached: it may predate the change.
+  let generation = 0;
 
   const resolve = (record: ActiveKeyRecord): ResolvedKey => ({
     keyId: record.keyId,
@@ -41,6 +43,7 @@ export function createKeyStore(deps: { keysRepository: KeysRepository; secretBox
 
   const invalidate = () => {
     cache = new Map();
+    generation++;
   };
 
   deps.changes.subscribe(invalidate);
@@ -48,13 +51,14 @@ export function createKeyStore(deps: { keysRepository: KeysRepository; secretBox
   const usable = (key: ResolvedKey) => (isScopeExpired(key.scope, deps.clock.now()) ? undefined : key);
 
   return {
-    lookup(accessKeyId) {
+    async lookup(accessKeyId) {
       const cached = cache.get(accessKeyId);
       if (cached) return usable(cached);
-      const record = deps.keysRepository.findActive(accessKeyId);
+      const startedIn = generation;
+      const record = await deps.keysRepository.findActive(accessKeyId);
       if (!record) return undefined;
       const resolved = resolve(record);
-      cache.set(accessKeyId, resolved);
+      if (startedIn === generation) cache.set(accessKeyId, resolved);
       return usable(resolved);
     },
     invalidate,

@@ -40,16 +40,16 @@ export function createKeysUsecases(deps: {
   clock: Clock;
   onChange?: () => void;
   /** The event log: `key.created` / `key.revoked` are appended in the key row's transaction. */
-  eventLog?: { appendSync(events: DomainEvent[]): number };
+  eventLog?: { append(events: DomainEvent[]): Promise<unknown> };
 }) {
   const { keysRepository, secretBox } = deps;
   const keyEvent = (type: 'key.created' | 'key.revoked', key: { userId: string; accessKeyId: string; name: string }, origin: EventOrigin) =>
-    deps.eventLog?.appendSync([domainEvent(deps.clock, type, key.userId, origin, { detail: { accessKeyId: key.accessKeyId, name: key.name } })]);
+    deps.eventLog?.append([domainEvent(deps.clock, type, key.userId, origin, { detail: { accessKeyId: key.accessKeyId, name: key.name } })]);
   /** Revokes in one transaction with its event; throws keys.not_found when nothing was revoked. */
-  const revokeWith = (revoke: () => RevokedKey | undefined, origin: EventOrigin): void => {
-    const revoked = keysRepository.transaction(() => {
-      const key = revoke();
-      if (key) keyEvent('key.revoked', key, origin);
+  const revokeWith = async (revoke: () => Promise<RevokedKey | undefined>, origin: EventOrigin): Promise<void> => {
+    const revoked = await keysRepository.transaction(async () => {
+      const key = await revoke();
+      if (key) await keyEvent('key.revoked', key, origin);
       return key;
     });
     if (!revoked) throw keyNotFoundError();
@@ -59,13 +59,15 @@ export function createKeysUsecases(deps: {
      * Refuses with `keys.limit_reached` when the account already has MAX_KEYS_PER_ACCOUNT live keys
      * (expired keys count until deleted), and with `keys.invalid_scope` for an invalid scope.
      */
-    create(userId: string, name = '', scopeInput: KeyScopeInput = {}, origin: EventOrigin = CLI_ORIGIN): CreatedKey {
+    async create(userId: string, name = '', scopeInput: KeyScopeInput = {}, origin: EventOrigin = CLI_ORIGIN): Promise<CreatedKey> {
       const scope = validateScope(scopeInput, deps.clock.now());
-      // Count and insert run back to back with no await: better-sqlite3 is synchronous in this process.
-      if (keysRepository.countLiveForUser(userId) >= MAX_KEYS_PER_ACCOUNT) throw keyLimitReachedError(MAX_KEYS_PER_ACCOUNT);
       const secretAccessKey = newSecretAccessKey();
-      const row = keysRepository.transaction(() => {
-        const inserted = keysRepository.insert({
+      const row = await keysRepository.transaction(async () => {
+        // Count and insert in one transaction holding the account's lock: two concurrent creations
+        // (on any gateway) cannot both see room for one more key.
+        await keysRepository.lockAccountKeys(userId);
+        if ((await keysRepository.countLiveForUser(userId)) >= MAX_KEYS_PER_ACCOUNT) throw keyLimitReachedError(MAX_KEYS_PER_ACCOUNT);
+        const inserted = await keysRepository.insert({
           id: newId(),
           userId,
           accessKeyId: newAccessKeyId(),
@@ -76,28 +78,34 @@ export function createKeysUsecases(deps: {
           permission: scope.permission,
           expiresAt: scope.expiresAt ?? null,
         });
-        keyEvent('key.created', inserted, origin);
+        await keyEvent('key.created', inserted, origin);
         return inserted;
       });
       deps.onChange?.();
       return { id: row.id, name: row.name, accessKeyId: row.accessKeyId, secretAccessKey, createdAt: row.createdAt, scope: scopeOfRecord(row) };
     },
-    revoke(accessKeyId: string, origin: EventOrigin = CLI_ORIGIN): void {
-      revokeWith(() => keysRepository.revoke(accessKeyId, deps.clock.now()), origin);
+    async revoke(accessKeyId: string, origin: EventOrigin = CLI_ORIGIN): Promise<void> {
+      await revokeWith(() => keysRepository.revoke(accessKeyId, deps.clock.now()), origin);
       deps.onChange?.();
     },
     /**
      * Revokes one of `userId`'s keys by its id. Another account's key, an unknown id and an
      * already revoked key all answer `keys.not_found`, and nothing is touched.
      */
-    revokeById(userId: string, id: string, origin: EventOrigin = CLI_ORIGIN): void {
-      revokeWith(() => keysRepository.revokeOwned(userId, id, deps.clock.now()), origin);
+    async revokeById(userId: string, id: string, origin: EventOrigin = CLI_ORIGIN): Promise<void> {
+      await revokeWith(() => keysRepository.revokeOwned(userId, id, deps.clock.now()), origin);
       // Drops the key store's cache now: the gateway refuses the key on its next request.
       deps.onChange?.();
     },
     /** Live keys with their scopes (expired ones included, so they can be seen and deleted); never secrets. */
-    listForUser(userId: string) {
-      return keysRepository.listForUser(userId).map((row) => ({ id: row.id, name: row.name, accessKeyId: row.accessKeyId, createdAt: row.createdAt, scope: scopeOfRecord(row) }));
+    async listForUser(userId: string) {
+      return (await keysRepository.listForUser(userId)).map((row) => ({
+        id: row.id,
+        name: row.name,
+        accessKeyId: row.accessKeyId,
+        createdAt: row.createdAt,
+        scope: scopeOfRecord(row),
+      }));
     },
   };
 }

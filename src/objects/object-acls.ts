@@ -1,8 +1,8 @@
 import { and, eq, inArray, sql } from 'drizzle-orm';
 import { publicNameTakenError } from '../buckets/buckets.errors.ts';
 import type { BucketsRepository } from '../buckets/buckets.repository.ts';
-import type { Db } from '../db/database.ts';
-import { objectAcls, type BucketRow } from '../db/schema.ts';
+import type { DatabaseHandle } from '../db/database.ts';
+import type { BucketRow } from '../db/schema.ts';
 import type { CannedAcl, NonPrivateAcl } from './acl.ts';
 
 export type ObjectAclStore = ReturnType<typeof createObjectAclStore>;
@@ -23,7 +23,7 @@ export const heldAclKey = (key: string): string => `\u0000held\u0000${key}`;
 /** Whether `next` grants at least everything `current` grants (public-read ⊇ authenticated-read). */
 const covers = (next: CannedAcl | undefined, current: NonPrivateAcl): boolean => next === current || next === 'public-read';
 
-/** Statements per DeleteObjects batch (SQLite's bound-parameter limit is far above). */
+/** Keys per DELETE of a DeleteObjects batch (far below either dialect's bound-parameter limit). */
 const CLEAR_BATCH = 500;
 
 /**
@@ -33,38 +33,43 @@ const CLEAR_BATCH = 500;
  *
  * Cost: a write that sets no ACL must not pay a query. `mayHaveAcls` answers from an in-memory set
  * of the buckets that claim a public name (`buckets.public_name`), a superset of those with rows
- * (a row is only ever inserted in the transaction that claims). The set is exact for this
- * process's own writes and reloaded when `PRAGMA data_version` says another process committed
- * (several workers over one DATA_DIR): one pragma per write, no table read.
+ * (a row is only ever inserted in the transaction that claims). The answer must be exact, not
+ * eventually so: a private overwrite that skipped clearing another process's fresh ACL row would
+ * leave the new bytes public. On SQLite the set is reloaded when `PRAGMA data_version` says
+ * another process committed (one pragma per write, no table read); without such a counter
+ * (PostgreSQL, shared by gateways on other hosts) a bucket missing from the set is checked with
+ * one primary-key read.
  */
-export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsRepository; dataVersion: () => number; onClaim?: () => void }) {
-  const { db, bucketsRepository } = deps;
-  const byKey = db
-    .select({ acl: objectAcls.acl })
-    .from(objectAcls)
-    .where(and(eq(objectAcls.bucketId, sql.placeholder('bucketId')), eq(objectAcls.key, sql.placeholder('key'))))
-    .prepare();
-  const removeOne = db
-    .delete(objectAcls)
-    .where(and(eq(objectAcls.bucketId, sql.placeholder('bucketId')), eq(objectAcls.key, sql.placeholder('key'))))
-    .prepare();
-
-  const removeWithHold = db
-    .delete(objectAcls)
-    .where(and(eq(objectAcls.bucketId, sql.placeholder('bucketId')), inArray(objectAcls.key, [sql.placeholder('key'), sql.placeholder('held')])))
-    .prepare();
-  const insertOne = db
-    .insert(objectAcls)
-    .values({ bucketId: sql.placeholder('bucketId'), key: sql.placeholder('key'), acl: sql.placeholder('acl') })
-    .onConflictDoUpdate({ target: [objectAcls.bucketId, objectAcls.key], set: { acl: sql`excluded.acl` } })
-    .prepare();
+export function createObjectAclStore(deps: {
+  database: DatabaseHandle;
+  bucketsRepository: BucketsRepository;
+  /** SQLite's `PRAGMA data_version`: changes when another connection committed. */
+  dataVersion?: () => number;
+  onClaim?: () => void;
+}) {
+  const { database, bucketsRepository } = deps;
+  const { objectAcls } = database.tables;
+  const keyIs = (bucketId: string, key: string) => and(eq(objectAcls.bucketId, bucketId), eq(objectAcls.key, key));
+  const aclOf = (bucketId: string, key: string): Promise<NonPrivateAcl | undefined> =>
+    database.query(async (db) => (await db.select({ acl: objectAcls.acl }).from(objectAcls).where(keyIs(bucketId, key)).limit(1))[0]?.acl);
+  const removeOne = (bucketId: string, key: string) => database.query(async (db) => void (await db.delete(objectAcls).where(keyIs(bucketId, key))));
+  const removeWithHold = (bucketId: string, key: string) =>
+    database.query(async (db) => void (await db.delete(objectAcls).where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, [key, heldAclKey(key)])))));
+  const upsert = (bucketId: string, key: string, acl: NonPrivateAcl) =>
+    database.query(
+      async (db) =>
+        void (await db
+          .insert(objectAcls)
+          .values({ bucketId, key, acl })
+          .onConflictDoUpdate({ target: [objectAcls.bucketId, objectAcls.key], set: { acl: sql`excluded.acl` } })),
+    );
 
   let claimed: Set<string> | undefined;
   let seenVersion = -1;
-  const claimedBuckets = (): Set<string> => {
-    const version = deps.dataVersion();
+  const claimedBuckets = async (): Promise<Set<string>> => {
+    const version = deps.dataVersion?.() ?? 0;
     if (claimed === undefined || version !== seenVersion) {
-      claimed = new Set(bucketsRepository.publicBucketIds());
+      claimed = new Set(await bucketsRepository.publicBucketIds());
       seenVersion = version;
     }
     return claimed;
@@ -72,12 +77,17 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
 
   return {
     /** False only when the bucket certainly has no object ACL row (then a private write needs no query). */
-    mayHaveAcls(bucketId: string): boolean {
-      return claimedBuckets().has(bucketId);
+    async mayHaveAcls(bucketId: string): Promise<boolean> {
+      const known = await claimedBuckets();
+      if (known.has(bucketId)) return true;
+      if (deps.dataVersion !== undefined) return false;
+      if (!(await bucketsRepository.claimsPublicName(bucketId))) return false;
+      known.add(bucketId);
+      return true;
     },
 
-    get(bucketId: string, key: string): NonPrivateAcl | undefined {
-      return byKey.get({ bucketId, key })?.acl;
+    get(bucketId: string, key: string): Promise<NonPrivateAcl | undefined> {
+      return aclOf(bucketId, key);
     },
 
     /**
@@ -85,21 +95,15 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
      * in the public namespace in the same transaction (publicNameTakenError when another account's
      * public bucket holds it).
      */
-    set(bucket: Pick<BucketRow, 'id' | 'name'>, key: string, acl: CannedAcl): void {
-      if (acl === 'private') {
-        removeWithHold.run({ bucketId: bucket.id, key, held: heldAclKey(key) });
-        return;
-      }
-      const known = claimedBuckets();
+    async set(bucket: Pick<BucketRow, 'id' | 'name'>, key: string, acl: CannedAcl): Promise<void> {
+      if (acl === 'private') return removeWithHold(bucket.id, key);
+      const known = await claimedBuckets();
       const newlyClaimed = !known.has(bucket.id);
-      bucketsRepository.transaction(() => {
-        if (!bucketsRepository.claimPublicName(bucket.id, bucket.name)) throw publicNameTakenError(bucket.name);
-        db.insert(objectAcls)
-          .values({ bucketId: bucket.id, key, acl })
-          .onConflictDoUpdate({ target: [objectAcls.bucketId, objectAcls.key], set: { acl } })
-          .run();
+      await bucketsRepository.transaction(async () => {
+        if (!(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(bucket.name);
+        await upsert(bucket.id, key, acl);
         // An ACL set now is the key's truth: a failing write in flight must not restore an older one over it.
-        removeOne.run({ bucketId: bucket.id, key: heldAclKey(key) });
+        await removeOne(bucket.id, heldAclKey(key));
       });
       known.add(bucket.id);
       // Name resolutions cached by the use cases must see the new claim.
@@ -107,27 +111,26 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
     },
 
     /** The bucket's public name before anything is stored (a write asking for a public ACL). */
-    claim(bucket: Pick<BucketRow, 'id' | 'name'>): void {
-      const known = claimedBuckets();
+    async claim(bucket: Pick<BucketRow, 'id' | 'name'>): Promise<void> {
+      const known = await claimedBuckets();
       if (known.has(bucket.id)) return;
-      bucketsRepository.transaction(() => {
-        if (!bucketsRepository.claimPublicName(bucket.id, bucket.name)) throw publicNameTakenError(bucket.name);
+      await bucketsRepository.transaction(async () => {
+        if (!(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(bucket.name);
       });
       known.add(bucket.id);
       deps.onClaim?.();
     },
 
     /** The key is private from now on (a delete, a committed private write, PutObjectAcl private): any hold on it is dropped too. */
-    clear(bucketId: string, key: string): void {
-      removeWithHold.run({ bucketId, key, held: heldAclKey(key) });
+    clear(bucketId: string, key: string): Promise<void> {
+      return removeWithHold(bucketId, key);
     },
 
-    clearMany(bucketId: string, keys: string[]): void {
+    async clearMany(bucketId: string, keys: string[]): Promise<void> {
       const all = keys.flatMap((key) => [key, heldAclKey(key)]);
       for (let start = 0; start < all.length; start += CLEAR_BATCH) {
-        db.delete(objectAcls)
-          .where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, all.slice(start, start + CLEAR_BATCH))))
-          .run();
+        const batch = all.slice(start, start + CLEAR_BATCH);
+        await database.query(async (db) => void (await db.delete(objectAcls).where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, batch)))));
       }
     },
 
@@ -138,16 +141,16 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
      * earlier write still in flight left is dropped: that write's failure must not reopen the key
      * over this write's bytes. Answers whether this write now holds the key's ACL.
      */
-    hold(bucketId: string, key: string, next: CannedAcl | undefined): boolean {
+    hold(bucketId: string, key: string, next: CannedAcl | undefined): Promise<boolean> {
       const held = heldAclKey(key);
-      return bucketsRepository.transaction(() => {
-        const current = byKey.get({ bucketId, key })?.acl;
+      return bucketsRepository.transaction(async () => {
+        const current = await aclOf(bucketId, key);
         if (current !== undefined && !covers(next, current)) {
-          removeOne.run({ bucketId, key });
-          insertOne.run({ bucketId, key: held, acl: current });
+          await removeOne(bucketId, key);
+          await upsert(bucketId, held, current);
           return true;
         }
-        removeOne.run({ bucketId, key: held });
+        await removeOne(bucketId, held);
         return false;
       });
     },
@@ -157,26 +160,26 @@ export function createObjectAclStore(deps: { db: Db; bucketsRepository: BucketsR
      * something happened to the key meanwhile (another write started, an ACL was set, a delete), which
      * dropped the hold, or an ACL row is already there. Answers whether it was restored.
      */
-    restore(bucketId: string, key: string): boolean {
+    restore(bucketId: string, key: string): Promise<boolean> {
       const held = heldAclKey(key);
-      return bucketsRepository.transaction(() => {
-        const acl = byKey.get({ bucketId, key: held })?.acl;
+      return bucketsRepository.transaction(async () => {
+        const acl = await aclOf(bucketId, held);
         if (acl === undefined) return false;
-        removeOne.run({ bucketId, key: held });
-        if (byKey.get({ bucketId, key }) !== undefined) return false;
-        insertOne.run({ bucketId, key, acl });
+        await removeOne(bucketId, held);
+        if ((await aclOf(bucketId, key)) !== undefined) return false;
+        await upsert(bucketId, key, acl);
         return true;
       });
     },
 
     /** A write that held the key's ACL committed (or gave up restoring it): the held row goes. */
-    dropHold(bucketId: string, key: string): void {
-      removeOne.run({ bucketId, key: heldAclKey(key) });
+    dropHold(bucketId: string, key: string): Promise<void> {
+      return removeOne(bucketId, heldAclKey(key));
     },
 
     /** Releases the bucket's public name when nothing in it is public any more (optional tidiness: names go back to their owners' private use). */
-    releaseIfUnused(bucketId: string): void {
-      if (!bucketsRepository.transaction(() => bucketsRepository.releasePublicNameIfUnused(bucketId))) return;
+    async releaseIfUnused(bucketId: string): Promise<void> {
+      if (!(await bucketsRepository.transaction(() => bucketsRepository.releasePublicNameIfUnused(bucketId)))) return;
       claimed?.delete(bucketId);
       deps.onClaim?.();
     },

@@ -183,15 +183,15 @@ describe('objects service', () => {
 
     // A public ACL on the key; a delete makes a marker and keeps it.
     await withAcls.putObjectAcl(principal, { bucket: 'default', key: 'docs/a.txt', acl: 'public-read' });
-    const bucketId = core.bucketsUsecases.list(alice).find((bucket) => bucket.name === 'default')!.id;
+    const bucketId = (await core.bucketsUsecases.list(alice)).find((bucket) => bucket.name === 'default')!.id;
     backend.journaled.length = 0;
     const marker = await withAcls.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt' });
     expect(marker.deleteMarker).toBe(true);
-    expect(core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
+    expect(await core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
     await expect(withAcls.deleteObject(reader, { bucket: 'default', key: 'docs/a.txt', versionId: v1 })).rejects.toBeInstanceOf(ScopeDeniedError);
     const removed = await withAcls.deleteObject(principal, { bucket: 'default', key: 'docs/a.txt', versionId: v1 });
     expect(removed).toEqual({ versionId: v1 });
-    expect(core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
+    expect(await core.acls.get(bucketId, 'docs/a.txt')).toBe('public-read');
     const batch = await withAcls.deleteObjects(principal, {
       bucket: 'default',
       objects: async () => [
@@ -202,7 +202,7 @@ describe('objects service', () => {
     });
     expect(batch.errors).toEqual([]);
     // The last version went: the key's ACL row with it.
-    expect(core.acls.get(bucketId, 'docs/a.txt')).toBeUndefined();
+    expect(await core.acls.get(bucketId, 'docs/a.txt')).toBeUndefined();
     expect(backend.journaled.map((event) => [event.type, event.versionId, event.detail])).toEqual([
       ['object.deleted', marker.versionId, { deleteMarker: true }],
       ['object.deleted', v1, { deleteMarker: false }],

@@ -167,8 +167,8 @@ export function createObjectsService(deps: {
     if (!scopeAllows(scopeOf(principal), request)) throw new ScopeDeniedError(message);
   };
 
-  const resolve = (principal: Principal, name: string): BucketRow => {
-    const resolution = buckets.resolve(principal.accountId, name);
+  const resolve = async (principal: Principal, name: string): Promise<BucketRow> => {
+    const resolution = await buckets.resolve(principal.accountId, name);
     // Another account's bucket: names are per account, so it is answered exactly like a missing one
     // (NoSuchBucket), and nothing about it, not even that the name is used, can be learned.
     if (resolution.kind === 'foreign') throw new BucketRefusedError(name, 'foreign');
@@ -177,14 +177,14 @@ export function createObjectsService(deps: {
   };
 
   /** Scope, then bucket: a bucket outside the key's scope is AccessDenied whether or not it exists. */
-  const access = (principal: Principal, request: ScopeRequest & { bucket: string }, message?: string): BucketRow => {
+  const access = (principal: Principal, request: ScopeRequest & { bucket: string }, message?: string): Promise<BucketRow> => {
     authorize(principal, request, message);
     return resolve(principal, request.bucket);
   };
 
   /** A name the caller does not own, for a request no public ACL can open: today's answer (anonymous: AccessDenied, as AWS). */
-  const refuseForeign = (principal: Principal, name: string): never => {
-    if (!isAnonymous(principal)) resolve(principal, name);
+  const refuseForeign = async (principal: Principal, name: string): Promise<never> => {
+    if (!isAnonymous(principal)) await resolve(principal, name);
     throw new S3Error('AccessDenied');
   };
 
@@ -193,8 +193,8 @@ export function createObjectsService(deps: {
    * the public namespace (`public_name`), when public access is on. Names are per account, so this
    * is the only way an anonymous or other account's request can name a bucket.
    */
-  const publicBucket = (principal: Principal, name: string): BucketRow => {
-    const bucket = publicAccess && acls ? buckets.resolvePublic(name) : undefined;
+  const publicBucket = async (principal: Principal, name: string): Promise<BucketRow> => {
+    const bucket = publicAccess && acls ? await buckets.resolvePublic(name) : undefined;
     if (bucket === undefined || bucket.userId === principal.accountId) return refuseForeign(principal, name);
     return bucket;
   };
@@ -209,38 +209,38 @@ export function createObjectsService(deps: {
    * keeps one per version), so the ACL a key has now says nothing about its older versions, which
    * may have been written private. Others get AccessDenied for any version, public bucket or not.
    */
-  const objectReadAccess = (principal: Principal, ref: ObjectRef & Cancellable & { versionId?: string }, message?: string): BucketRow | Promise<BucketRow> => {
+  const objectReadAccess = async (principal: Principal, ref: ObjectRef & Cancellable & { versionId?: string }, message?: string): Promise<BucketRow> => {
     authorize(principal, { action: 'read', bucket: ref.bucket, key: ref.key }, message);
     if (!isAnonymous(principal)) {
-      const resolution = buckets.resolve(principal.accountId, ref.bucket);
+      const resolution = await buckets.resolve(principal.accountId, ref.bucket);
       if (resolution.kind === 'owned') return resolution.bucket;
     }
     return foreignObjectRead(principal, ref);
   };
 
   async function foreignObjectRead(principal: Principal, ref: ObjectRef & Cancellable & { versionId?: string }): Promise<BucketRow> {
-    const bucket = publicBucket(principal, ref.bucket);
+    const bucket = await publicBucket(principal, ref.bucket);
     if (ref.versionId !== undefined) throw new S3Error('AccessDenied');
     const reader = isAnonymous(principal) ? 'anonymous' : 'authenticated';
-    if (aclGrantsRead(acls!.get(bucket.id, ref.key), reader)) return bucket;
+    if (aclGrantsRead(await acls!.get(bucket.id, ref.key), reader)) return bucket;
     if (aclGrantsRead(bucket.acl, reader)) await backend.headObject({ signal: ref.signal, bucket: bucket.backendName, key: ref.key });
     throw new S3Error('AccessDenied');
   }
 
   /** A listing: the caller's own bucket, or the public bucket of that name when its bucket ACL grants this reader READ. */
-  const listAccess = (principal: Principal, request: ScopeRequest & { action: 'list'; bucket: string }): BucketRow => {
+  const listAccess = async (principal: Principal, request: ScopeRequest & { action: 'list'; bucket: string }): Promise<BucketRow> => {
     authorize(principal, request);
     if (!isAnonymous(principal)) {
-      const resolution = buckets.resolve(principal.accountId, request.bucket);
+      const resolution = await buckets.resolve(principal.accountId, request.bucket);
       if (resolution.kind === 'owned') return resolution.bucket;
     }
-    const bucket = publicBucket(principal, request.bucket);
+    const bucket = await publicBucket(principal, request.bucket);
     if (!aclGrantsRead(bucket.acl, isAnonymous(principal) ? 'anonymous' : 'authenticated')) throw new S3Error('AccessDenied');
     return bucket;
   };
 
   /** The source of a copy is read as a GET would read it: a copy must not lift an object out of reach into reach. */
-  const copySource = (principal: Principal, source: ObjectRef & Cancellable & { versionId?: string }): BucketRow | Promise<BucketRow> =>
+  const copySource = (principal: Principal, source: ObjectRef & Cancellable & { versionId?: string }): Promise<BucketRow> =>
     objectReadAccess(principal, source, 'Access Denied: the access key is not allowed to read the copy source.');
 
   /**
@@ -253,11 +253,11 @@ export function createObjectsService(deps: {
   };
 
   /** A non-private ACL a write asks for: refused when the operator forbids public access; claims the bucket's public name before anything is stored. */
-  const admitAcl = (bucket: BucketRow, acl: CannedAcl | undefined): void => {
+  const admitAcl = async (bucket: BucketRow, acl: CannedAcl | undefined): Promise<void> => {
     if (!isNonPrivate(acl)) return;
     if (!publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
     if (!acls) throw new S3Error('NotImplemented', 'ACLs other than private are not available on this server.');
-    acls.claim(bucket);
+    await acls.claim(bucket);
   };
 
   /** The ETag of the object stored under `key` now (undefined: none, or the store did not answer). */
@@ -276,7 +276,7 @@ export function createObjectsService(deps: {
    * conditional race, a client gone) does not leave the old object private. A bucket that never
    * had a public object pays nothing (`mayHaveAcls`).
    */
-  function writeHoldingAcl<T>(
+  async function writeHoldingAcl<T>(
     bucket: BucketRow,
     key: string,
     acl: CannedAcl | undefined,
@@ -284,7 +284,7 @@ export function createObjectsService(deps: {
     journal: JournalHook,
     write: (journal: JournalHook) => Promise<T>,
   ): Promise<T> {
-    if (acls === undefined || !acls.mayHaveAcls(bucket.id)) return write(journal);
+    if (acls === undefined || !(await acls.mayHaveAcls(bucket.id))) return write(journal);
     return heldWrite(acls, bucket, key, acl, signal, journal, write);
   }
 
@@ -297,7 +297,7 @@ export function createObjectsService(deps: {
     journal: JournalHook,
     write: (journal: JournalHook) => Promise<T>,
   ): Promise<T> {
-    if (!store.hold(bucket.id, key, acl)) return write(journal);
+    if (!(await store.hold(bucket.id, key, acl))) return write(journal);
     // Which object the held ACL belongs to: it goes back only onto that one.
     const heldTag = await currentTag(bucket, key, signal);
     let committed = false;
@@ -311,17 +311,17 @@ export function createObjectsService(deps: {
       // or a retried completion that changed nothing): the ACL goes back onto the same object.
       // No signal: a client that went away must not keep its ACL from being restored.
       if (!committed) {
-        if (heldTag !== undefined && (await currentTag(bucket, key)) === heldTag) store.restore(bucket.id, key);
-        else store.dropHold(bucket.id, key);
+        if (heldTag !== undefined && (await currentTag(bucket, key)) === heldTag) await store.restore(bucket.id, key);
+        else await store.dropHold(bucket.id, key);
       }
     }
   }
 
   /** After the write committed: a public ACL is stored now (the object was private until then); a private write clears again, in case an ACL change landed during the upload. */
-  const applyAfterWrite = (bucket: BucketRow, key: string, acl: CannedAcl | undefined): void => {
+  const applyAfterWrite = async (bucket: BucketRow, key: string, acl: CannedAcl | undefined): Promise<void> => {
     if (!acls) return;
-    if (isNonPrivate(acl)) acls.set(bucket, key, acl);
-    else if (acls.mayHaveAcls(bucket.id)) acls.clear(bucket.id, key);
+    if (isNonPrivate(acl)) await acls.set(bucket, key, acl);
+    else if (await acls.mayHaveAcls(bucket.id)) await acls.clear(bucket.id, key);
   };
 
   function event(principal: Principal, type: DomainEventType, facts: Partial<DomainEvent>): DomainEvent {
@@ -399,8 +399,10 @@ export function createObjectsService(deps: {
    * without a row (every key of a bucket that never had a public object) cost nothing.
    */
   async function aclVersionsBefore(bucket: BucketRow, keys: string[], signal?: AbortSignal): Promise<Map<string, string | undefined> | undefined> {
-    if (acls === undefined || !acls.mayHaveAcls(bucket.id)) return undefined;
-    const withRow = [...new Set(keys)].filter((key) => acls.get(bucket.id, key) !== undefined);
+    if (acls === undefined || !(await acls.mayHaveAcls(bucket.id))) return undefined;
+    const unique = [...new Set(keys)];
+    const rows = await mapConcurrently(unique, (key) => acls.get(bucket.id, key));
+    const withRow = unique.filter((_key, index) => rows[index] !== undefined);
     if (withRow.length === 0) return undefined;
     const versions = await mapConcurrently(withRow, (key) => newestDataVersion(bucket, key, signal));
     return new Map(withRow.map((key, index) => [key, versions[index]]));
@@ -418,7 +420,7 @@ export function createObjectsService(deps: {
     const keys = [...before.keys()];
     const now = await mapConcurrently(keys, (key) => newestDataVersion(bucket, key).catch(() => undefined));
     const cleared = keys.filter((key, index) => now[index] === undefined || now[index] !== before.get(key));
-    if (cleared.length > 0) acls!.clearMany(bucket.id, cleared);
+    if (cleared.length > 0) await acls!.clearMany(bucket.id, cleared);
   }
 
   const taggingJournal =
@@ -517,14 +519,14 @@ export function createObjectsService(deps: {
   const service = {
     /** Stores an object (S3 PutObject, a file API upload): an overwrite reserves only its growth. */
     async putObject(principal: Principal, input: PutObjectRequest): Promise<WriteResult & { bucketRow: BucketRow }> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       // A condition that already fails is answered before any quota is reserved or body read; the
       // backend decides it again, atomically, at commit. Unconditional writes skip this lookup.
       if (input.conditions) await precheckConditions(bucket.backendName, input.key, input.conditions, input.signal);
       // An estimate before the body is accepted: the backend admits the write again, at commit,
       // against what it actually replaces then (the old object may change while the body arrives).
       const replaced = await replacedSize(backend, bucket.backendName, input.key);
-      admitAcl(bucket, input.acl);
+      await admitAcl(bucket, input.acl);
       const result = await withQuota(
         principal,
         input,
@@ -549,15 +551,15 @@ export function createObjectsService(deps: {
           }),
         input.beforeBody,
       );
-      applyAfterWrite(bucket, input.key, input.acl);
+      await applyAfterWrite(bucket, input.key, input.acl);
       return { ...result, bucketRow: bucket };
     },
 
     /** CopyObject: the source is read-checked and resolved like the destination; the copy reserves its growth. */
     async copyObject(principal: Principal, input: CopyObjectRequest): Promise<WriteResult> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const source = await copySource(principal, { ...input.source, signal: input.signal });
-      admitAcl(bucket, input.acl);
+      await admitAcl(bucket, input.acl);
       // Copying a version onto its own key is how S3 restores it: only a copy of the current object onto itself is refused.
       if (
         input.source.versionId === undefined &&
@@ -596,7 +598,7 @@ export function createObjectsService(deps: {
           }),
         ),
       );
-      applyAfterWrite(bucket, input.key, input.acl);
+      await applyAfterWrite(bucket, input.key, input.acl);
       return result;
     },
 
@@ -644,7 +646,7 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: ObjectRef & Cancellable & { versionId?: string; mustExist?: boolean; eventDetail?: Record<string, unknown> },
     ): Promise<DeleteObjectResult> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       if (input.mustExist) await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key, versionId: input.versionId });
       const aclsBefore = await aclVersionsBefore(bucket, [input.key], input.signal);
       let result: DeleteObjectResult;
@@ -671,7 +673,7 @@ export function createObjectsService(deps: {
      */
     async deleteObjects(principal: Principal, input: Cancellable & { bucket: string; objects: AfterAuthorization<ObjectIdentifier[]> }): Promise<DeleteObjectsOutput> {
       authorize(principal, { action: 'writeSome', bucket: input.bucket });
-      const bucket = resolve(principal, input.bucket);
+      const bucket = await resolve(principal, input.bucket);
       const objects = await afterAuthorization(input.objects);
       const scope = scopeOf(principal);
       const allowed: ObjectIdentifier[] = [];
@@ -696,12 +698,12 @@ export function createObjectsService(deps: {
     },
 
     async getObjectTagging(principal: Principal, input: ObjectRef & Cancellable & { versionId?: string }): Promise<Record<string, string>> {
-      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'read', bucket: input.bucket, key: input.key });
       return backend.getObjectTagging({ signal: input.signal, bucket: bucket.backendName, key: input.key, versionId: input.versionId });
     },
 
     async putObjectTagging(principal: Principal, input: ObjectRef & Cancellable & { versionId?: string; tags: AfterAuthorization<Record<string, string>> }): Promise<void> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const tags = await afterAuthorization(input.tags);
       await backend.putObjectTagging({
         signal: input.signal,
@@ -714,7 +716,7 @@ export function createObjectsService(deps: {
     },
 
     async deleteObjectTagging(principal: Principal, input: ObjectRef & Cancellable & { versionId?: string }): Promise<void> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       await backend.deleteObjectTagging({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -730,13 +732,13 @@ export function createObjectsService(deps: {
      * itself needed, so a write-only key that tagged the object may learn which version it tagged.
      */
     async currentVersionId(principal: Principal, input: ObjectRef & Cancellable & { action: 'read' | 'write' }): Promise<string | undefined> {
-      const bucket = access(principal, { action: input.action, bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: input.action, bucket: input.bucket, key: input.key });
       return (await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key })).versionId;
     },
 
     /** GetBucketVersioning: `Unversioned` for a bucket whose versioning was never configured. */
     async getBucketVersioning(principal: Principal, name: string, options: Cancellable = {}): Promise<VersioningStatus> {
-      const bucket = access(principal, { action: 'bucketInfo', bucket: name });
+      const bucket = await access(principal, { action: 'bucketInfo', bucket: name });
       return backend.getBucketVersioning(bucket.backendName, options);
     },
 
@@ -746,7 +748,7 @@ export function createObjectsService(deps: {
      */
     async putBucketVersioning(principal: Principal, name: string, status: 'Enabled' | 'Suspended', options: Cancellable = {}): Promise<void> {
       authorize(principal, { action: 'bucketAdmin' });
-      const bucket = resolve(principal, name);
+      const bucket = await resolve(principal, name);
       await backend.putBucketVersioning(bucket.backendName, status, options);
     },
 
@@ -759,7 +761,7 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; keyMarker?: string; versionIdMarker?: string; maxKeys: number },
     ): Promise<ListObjectVersionsOutput> {
-      const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
+      const bucket = await access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
       return backend.listObjectVersions({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -776,7 +778,7 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; startAfter?: string; maxKeys: number },
     ): Promise<ListObjectsOutput & { bucketRow: BucketRow }> {
-      const bucket = listAccess(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
+      const bucket = await listAccess(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
       const page = await backend.listObjects({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -808,8 +810,8 @@ export function createObjectsService(deps: {
     },
 
     /** The caller's bucket name for a bucket row id (file ids carry row ids); undefined when it is not the caller's. */
-    bucketNameById(principal: Principal, bucketId: string): string | undefined {
-      return buckets.list(principal.accountId).find((bucket) => bucket.id === bucketId)?.name;
+    async bucketNameById(principal: Principal, bucketId: string): Promise<string | undefined> {
+      return (await buckets.list(principal.accountId)).find((bucket) => bucket.id === bucketId)?.name;
     },
 
     /** Uploads cost no bytes until parts arrive, but each is an index row: MAX_UPLOADS_PER_ACCOUNT. */
@@ -817,8 +819,8 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: ObjectRef & Cancellable & { metadata: ObjectMetadata; tags?: Record<string, string>; checksumAlgorithm?: ChecksumAlgorithm; acl?: CannedAcl },
     ): Promise<{ uploadId: string }> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
-      admitAcl(bucket, input.acl);
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      await admitAcl(bucket, input.acl);
       try {
         const created = await quotas.admitUpload(principal.accountId, () =>
           backend.createMultipartUpload({
@@ -831,7 +833,7 @@ export function createObjectsService(deps: {
           }),
         );
         // The ACL applies at completion (as on AWS): kept under the upload's pseudo key until then.
-        if (isNonPrivate(input.acl)) acls!.set(bucket, uploadAclKey(created.uploadId), input.acl);
+        if (isNonPrivate(input.acl)) await acls!.set(bucket, uploadAclKey(created.uploadId), input.acl);
         return created;
       } catch (error) {
         await noteRefusal(principal, input, error);
@@ -841,7 +843,7 @@ export function createObjectsService(deps: {
 
     /** Parts in progress count against the quota; a re-uploaded part is charged in full until it lands. */
     async uploadPart(principal: Principal, input: UploadPartRequest): Promise<PartWriteResult> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       return withQuota(
         principal,
         input,
@@ -866,7 +868,7 @@ export function createObjectsService(deps: {
     },
 
     async uploadPartCopy(principal: Principal, input: UploadPartCopyRequest): Promise<PartWriteResult & { lastModified: Date }> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const source = await copySource(principal, { ...input.source, signal: input.signal });
       const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await replacedSize(backend, source.backendName, input.source.key);
       return withQuota(principal, input, copied, (admit) =>
@@ -895,10 +897,10 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: ObjectRef & Cancellable & { uploadId: string; parts: AfterAuthorization<CompletedPart[]>; conditions?: WriteConditions },
     ): Promise<WriteResult> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const parts = await afterAuthorization(input.parts);
-      const marker = acls?.mayHaveAcls(bucket.id) ? uploadAclKey(input.uploadId) : undefined;
-      const acl = marker === undefined ? undefined : acls!.get(bucket.id, marker);
+      const marker = acls && (await acls.mayHaveAcls(bucket.id)) ? uploadAclKey(input.uploadId) : undefined;
+      const acl = marker === undefined ? undefined : await acls!.get(bucket.id, marker);
       // A retried completion the backend answers from memory commits nothing (no journal call):
       // it must not touch the object's ACL, which the first completion set.
       let committed = false;
@@ -922,21 +924,21 @@ export function createObjectsService(deps: {
         ),
       );
       if (committed) {
-        applyAfterWrite(bucket, input.key, acl);
-        if (acl !== undefined) acls!.clear(bucket.id, marker!);
+        await applyAfterWrite(bucket, input.key, acl);
+        if (acl !== undefined) await acls!.clear(bucket.id, marker!);
       }
       return result;
     },
 
     async abortMultipartUpload(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string }): Promise<void> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       await backend.abortMultipartUpload({ signal: input.signal, bucket: bucket.backendName, key: input.key, uploadId: input.uploadId });
-      if (acls?.mayHaveAcls(bucket.id)) acls.clear(bucket.id, uploadAclKey(input.uploadId));
+      if (acls && (await acls.mayHaveAcls(bucket.id))) await acls.clear(bucket.id, uploadAclKey(input.uploadId));
       await quotas.resync(principal.accountId);
     },
 
     async listParts(principal: Principal, input: ObjectRef & Cancellable & { uploadId: string; partNumberMarker?: number; maxParts: number }): Promise<ListPartsOutput> {
-      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'read', bucket: input.bucket, key: input.key });
       return backend.listParts({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -951,7 +953,7 @@ export function createObjectsService(deps: {
       principal: Principal,
       input: Cancellable & { bucket: string; prefix?: string; delimiter?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads: number },
     ): Promise<ListMultipartUploadsOutput> {
-      const bucket = access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
+      const bucket = await access(principal, { action: 'list', bucket: input.bucket, prefix: input.prefix ?? '' });
       return backend.listMultipartUploads({
         signal: input.signal,
         bucket: bucket.backendName,
@@ -965,29 +967,29 @@ export function createObjectsService(deps: {
 
     /** GetObjectAcl: the owner's view of an object's canned ACL (public ACLs never open ACL reads, as on AWS). */
     async getObjectAcl(principal: Principal, input: ObjectRef & Cancellable): Promise<AclView> {
-      const bucket = access(principal, { action: 'read', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'read', bucket: input.bucket, key: input.key });
       await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
-      const acl = acls?.mayHaveAcls(bucket.id) ? acls.get(bucket.id, input.key) : undefined;
+      const acl = acls && (await acls.mayHaveAcls(bucket.id)) ? await acls.get(bucket.id, input.key) : undefined;
       return { acl: acl ?? 'private', ownerId: bucket.userId };
     },
 
     /** PutObjectAcl on an existing object (NoSuchKey otherwise); the ACL (header or XML body) is read only once authorized. */
     async putObjectAcl(principal: Principal, input: ObjectRef & Cancellable & { acl: AfterAuthorization<CannedAcl> }): Promise<void> {
-      const bucket = access(principal, { action: 'write', bucket: input.bucket, key: input.key });
+      const bucket = await access(principal, { action: 'write', bucket: input.bucket, key: input.key });
       const acl = await afterAuthorization(input.acl);
-      admitAcl(bucket, acl);
+      await admitAcl(bucket, acl);
       await backend.headObject({ signal: input.signal, bucket: bucket.backendName, key: input.key });
       if (!acls) return;
-      if (isNonPrivate(acl)) acls.set(bucket, input.key, acl);
-      else if (acls.mayHaveAcls(bucket.id)) {
-        acls.clear(bucket.id, input.key);
-        acls.releaseIfUnused(bucket.id);
+      if (isNonPrivate(acl)) await acls.set(bucket, input.key, acl);
+      else if (await acls.mayHaveAcls(bucket.id)) {
+        await acls.clear(bucket.id, input.key);
+        await acls.releaseIfUnused(bucket.id);
       }
     },
 
     /** GetBucketAcl (the key's scope must cover the bucket). */
-    getBucketAcl(principal: Principal, name: string): AclView {
-      const bucket = access(principal, { action: 'bucketInfo', bucket: name });
+    async getBucketAcl(principal: Principal, name: string): Promise<AclView> {
+      const bucket = await access(principal, { action: 'bucketInfo', bucket: name });
       return { acl: bucket.acl, ownerId: bucket.userId };
     },
 
@@ -997,17 +999,17 @@ export function createObjectsService(deps: {
      */
     async putBucketAcl(principal: Principal, name: string, aclInput: AfterAuthorization<CannedAcl>): Promise<void> {
       authorize(principal, { action: 'bucketAdmin' });
-      resolve(principal, name);
+      await resolve(principal, name);
       const acl = await afterAuthorization(aclInput);
       if (isNonPrivate(acl) && !publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
-      buckets.setAcl(principal.accountId, name, acl);
+      await buckets.setAcl(principal.accountId, name, acl);
     },
 
     /** CreateBucket with x-amz-acl, before the bucket is created: the ACL must be settable (public access on, public name free). */
-    admitBucketAcl(principal: Principal, name: string, acl: CannedAcl | undefined): void {
+    async admitBucketAcl(principal: Principal, name: string, acl: CannedAcl | undefined): Promise<void> {
       if (!isNonPrivate(acl)) return;
       if (!publicAccess) throw new S3Error('AccessDenied', PUBLIC_ACCESS_DISABLED);
-      buckets.assertPublicNameAvailable(principal.accountId, name);
+      await buckets.assertPublicNameAvailable(principal.accountId, name);
     },
   };
   return service;

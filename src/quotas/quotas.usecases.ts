@@ -99,11 +99,13 @@ export function createQuotasUsecases(deps: {
   const objectsGate = createCountGate();
   const uploadsGate = createCountGate();
 
-  const quotaOf = (userId: string): number => accountsRepository.findById(userId)?.quotaBytes ?? deps.defaultQuotaBytes;
+  const quotaOf = async (userId: string): Promise<number> => (await accountsRepository.findById(userId))?.quotaBytes ?? deps.defaultQuotaBytes;
 
   /** The account's stored totals (no quota lookup: a write's hot path needs only these). */
   async function totals(userId: string): Promise<Omit<AccountUsage, 'quotaBytes'>> {
-    const buckets = await Promise.all(bucketsRepository.listForOwner(userId).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })));
+    const buckets = await Promise.all(
+      (await bucketsRepository.listForOwner(userId)).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })),
+    );
     const objectBytes = buckets.reduce((sum, bucket) => sum + bucket.bytes, 0);
     const multipartBytes = buckets.reduce((sum, bucket) => sum + bucket.multipartBytes, 0);
     const objects = buckets.reduce((sum, bucket) => sum + bucket.objects, 0);
@@ -118,7 +120,7 @@ export function createQuotasUsecases(deps: {
   }
 
   async function usage(userId: string): Promise<AccountUsage> {
-    return { ...(await totals(userId)), quotaBytes: quotaOf(userId) };
+    return { ...(await totals(userId)), quotaBytes: await quotaOf(userId) };
   }
 
   async function usedBytes(userId: string): Promise<number> {
@@ -126,7 +128,7 @@ export function createQuotasUsecases(deps: {
   }
 
   async function uploadsInProgress(userId: string): Promise<number> {
-    const counts = await Promise.all(bucketsRepository.listForOwner(userId).map((bucket) => backend.local.countUploads(bucket.backendName)));
+    const counts = await Promise.all((await bucketsRepository.listForOwner(userId)).map((bucket) => backend.local.countUploads(bucket.backendName)));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
@@ -189,7 +191,7 @@ export function createQuotasUsecases(deps: {
     async reserve(userId: string, growthBytes: number, charge?: RateCharge): Promise<QuotaHold> {
       const reservations: string[] = [];
       // Read once per write: the reservation, the admission at commit and the quota events use the same figure.
-      const quotaBytes = quotaOf(userId);
+      const quotaBytes = await quotaOf(userId);
       /** Bytes this hold has already been admitted for (reserved, or checked during an outage). */
       let held = Math.max(0, growthBytes);
       // A write that adds nothing needs no reservation (the store would grant it even over quota),
@@ -265,7 +267,7 @@ export function createQuotasUsecases(deps: {
      * afresh on every upload, so the next upload is held to the new figure.
      */
     async setQuota(userId: string, quotaBytes: number | null): Promise<void> {
-      accountsRepository.setQuota(userId, quotaBytes);
+      await accountsRepository.setQuota(userId, quotaBytes);
     },
 
     /** The quota the account is held to: its own, else the configured default. */

@@ -36,6 +36,6 @@ export async function recountBucket(backend: StorageBackend, bucket: string, lab
   const drift = recorded.bytes !== recounted.bytes || recorded.objects !== recounted.objects || recorded.multipartBytes !== recounted.multipartBytes;
   // A proxy's counters drift when the store is changed behind its back; the recount is the truth
   // (the fs index's cannot drift, and its correctUsage is a no-op: see BackendLocalState).
-  if (drift) backend.local.correctUsage(bucket, recounted);
+  if (drift) await backend.local.correctUsage(bucket, recounted);
   return { bucket: label, recorded, recounted, drift };
 }

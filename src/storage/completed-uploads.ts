@@ -13,7 +13,8 @@ export const COMPLETED_UPLOAD_RETENTION_MS = 60 * 60 * 1000;
 
 /**
  * The table completions are remembered in, in the backend's own SQLite database (the fs index,
- * the s3 catalog): run with its schema, before `prepareCompletedUploadStatements`.
+ * the s3 catalog's SQLite file; s3-catalog.pg.ts has the PostgreSQL twin): run with its schema,
+ * before `prepareCompletedUploadStatements`.
  */
 export const COMPLETED_UPLOADS_SCHEMA = `
 CREATE TABLE IF NOT EXISTS completed_uploads (

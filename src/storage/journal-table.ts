@@ -4,8 +4,9 @@ import type { EventJournal, JournalEntry } from './storage-backend.ts';
 
 /**
  * The event journal of a backend that keeps metadata in its own SQLite database (the fs index,
- * the s3 catalog): a `journal` table written by `record` INSIDE the caller's commit transaction,
- * so a change and its events are durable together. The relay (src/events/relay.ts) moves entries
+ * the s3 catalog's SQLite file; s3-catalog.pg.ts has its PostgreSQL twin): a `journal` table
+ * written by `record` INSIDE the caller's commit transaction, so a change and its events are
+ * durable together. The relay (src/events/relay.ts) moves entries
  * into the event log and acks them. AUTOINCREMENT keeps the journal's order across acks.
  */
 export function createJournalTable(db: Database.Database): EventJournal & {
@@ -41,10 +42,10 @@ export function createJournalTable(db: Database.Database): EventJournal & {
       for (const event of events) insert.run(JSON.stringify(event));
       notifySoon();
     },
-    readJournal(limit: number): JournalEntry[] {
+    async readJournal(limit: number): Promise<JournalEntry[]> {
       return oldest.all(limit).map((row) => ({ seq: row.seq, event: JSON.parse(row.event) as DomainEvent }));
     },
-    ackJournal(seqs: number[]): void {
+    async ackJournal(seqs: number[]): Promise<void> {
       if (seqs.length === 0) return;
       // An ack lost to a power cut only makes the relay move those events again (the log ignores
       // known ids), so it needs no fsync of its own: the next durable commit syncs the WAL anyway.

@@ -7,7 +7,7 @@ import type { StorageBackend } from './storage-backend.ts';
  * a round trip to the store; only a bucket it does not track yet costs a HEAD.
  */
 export async function replacedSize(backend: StorageBackend, bucket: string, key: string): Promise<number> {
-  const known = backend.local.storedSize(bucket, key);
+  const known = await backend.local.storedSize(bucket, key);
   if (known !== undefined) return known;
   try {
     return (await backend.headObject({ bucket, key })).size;

@@ -1159,15 +1159,15 @@ export function runStorageBackendContract(
 
       it('answers stored sizes and uploads in progress from local state, with no store round trip', async () => {
         const bucket = await newBucket();
-        expect(backend.local.storedSize(bucket, 'sized')).toBe(0);
+        expect(await backend.local.storedSize(bucket, 'sized')).toBe(0);
         await put(bucket, 'sized', 'x'.repeat(1234));
-        expect(backend.local.storedSize(bucket, 'sized')).toBe(1234);
+        expect(await backend.local.storedSize(bucket, 'sized')).toBe(1234);
         await put(bucket, 'sized', 'y'.repeat(7));
-        expect(backend.local.storedSize(bucket, 'sized')).toBe(7);
+        expect(await backend.local.storedSize(bucket, 'sized')).toBe(7);
         await backend.deleteObject({ bucket, key: 'sized' });
-        expect(backend.local.storedSize(bucket, 'sized')).toBe(0);
+        expect(await backend.local.storedSize(bucket, 'sized')).toBe(0);
         // A bucket the local state does not track: unknown, so callers ask the store (headObject).
-        expect(backend.local.storedSize('contract-missing-sized', 'k')).toBeUndefined();
+        expect(await backend.local.storedSize('contract-missing-sized', 'k')).toBeUndefined();
 
         expect(await backend.local.countUploads(bucket)).toBe(0);
         const first = await backend.createMultipartUpload({ bucket, key: 'u1', metadata: meta() });
@@ -1181,7 +1181,7 @@ export function runStorageBackendContract(
         const bucket = await newBucket();
         await put(bucket, 'k', 'hello');
         const exact = await backend.local.usage(bucket);
-        backend.local.correctUsage(bucket, exact);
+        await backend.local.correctUsage(bucket, exact);
         expect(await backend.local.usage(bucket)).toEqual({ bytes: 5, objects: 1, multipartBytes: 0 });
       });
     });
@@ -1212,20 +1212,20 @@ export function runStorageBackendContract(
       }
 
       /** Acks everything journaled so far (earlier tests), so each test sees only its own entries. */
-      function drainJournal(): void {
+      async function drainJournal(): Promise<void> {
         const journal = backend.local.journal;
         for (;;) {
-          const entries = journal.readJournal(1000);
+          const entries = await journal.readJournal(1000);
           if (entries.length === 0) return;
-          journal.ackJournal(entries.map((entry) => entry.seq));
+          await journal.ackJournal(entries.map((entry) => entry.seq));
         }
       }
 
-      const journaled = () => backend.local.journal.readJournal(1000).map((entry) => entry.event);
+      const journaled = async () => (await backend.local.journal.readJournal(1000)).map((entry) => entry.event);
 
       it('journals exactly the events the hook returned, with the facts of the commit', async () => {
         expect(backend.local.journal).toBeDefined();
-        drainJournal();
+        await drainJournal();
         const bucket = await newBucket();
         const first = recordingHook('put');
         const written = await backend.putObject({ bucket, key: 'j/k', body: bodyOf('hello'), size: 5, metadata: meta({ contentType: 'text/plain' }), journal: first.hook });
@@ -1245,25 +1245,25 @@ export function runStorageBackendContract(
         ]);
         // A hook that returns nothing journals nothing.
         await backend.putObject({ bucket, key: 'j/quiet', body: bodyOf('q'), size: 1, metadata: meta(), journal: () => [] });
-        expect(journaled()).toEqual([...first.returned, ...second.returned, ...copy.returned, ...tagging.returned]);
-        drainJournal();
-        expect(journaled()).toEqual([]);
+        expect(await journaled()).toEqual([...first.returned, ...second.returned, ...copy.returned, ...tagging.returned]);
+        await drainJournal();
+        expect(await journaled()).toEqual([]);
       });
 
       it('journals a completed multipart upload once, at completion', async () => {
-        drainJournal();
+        await drainJournal();
         const bucket = await newBucket();
         const { uploadId } = await backend.createMultipartUpload({ bucket, key: 'mp', metadata: meta() });
         const part = await backend.uploadPart({ bucket, key: 'mp', uploadId, partNumber: 1, body: bodyOf('only part'), size: 9 });
-        expect(journaled()).toEqual([]);
+        expect(await journaled()).toEqual([]);
         const hook = recordingHook('complete');
         const done = await backend.completeMultipartUpload({ bucket, key: 'mp', uploadId, parts: [{ partNumber: 1, etag: part.etag }], journal: hook.hook });
         expect(hook.calls).toMatchObject([{ key: 'mp', replaced: false, size: 9, etag: done.etag }]);
-        expect(journaled()).toEqual(hook.returned);
+        expect(await journaled()).toEqual(hook.returned);
       });
 
       it('journals nothing for a write that failed or was refused', async () => {
-        drainJournal();
+        await drainJournal();
         const bucket = await newBucket();
         const hook = recordingHook('failed');
         const data = Buffer.from('the real body');
@@ -1287,11 +1287,11 @@ export function runStorageBackendContract(
           'QuotaExceeded',
         );
         expect(hook.returned).toEqual([]);
-        expect(journaled()).toEqual([]);
+        expect(await journaled()).toEqual([]);
       });
 
       it('asks the hook about a delete of a missing key (replaced: false) and journals what it returns', async () => {
-        drainJournal();
+        await drainJournal();
         const bucket = await newBucket();
         await put(bucket, 'present', 'data');
         const missing = recordingHook('missing');
@@ -1302,11 +1302,11 @@ export function runStorageBackendContract(
         const deleted = recordingHook('deleted');
         await backend.deleteObject({ bucket, key: 'present', journal: deleted.hook });
         expect(deleted.calls).toMatchObject([{ key: 'present', replaced: true, size: 4, etag: `"${md5Hex('data')}"` }]);
-        expect(journaled()).toEqual([...missing.returned, ...deleted.returned]);
+        expect(await journaled()).toEqual([...missing.returned, ...deleted.returned]);
       });
 
       it('calls the hook of DeleteObjects once per key it deleted', async () => {
-        drainJournal();
+        await drainJournal();
         const bucket = await newBucket();
         await put(bucket, 'a', '1');
         await put(bucket, 'b', '22');
@@ -1316,7 +1316,7 @@ export function runStorageBackendContract(
           ['a', true, 1],
           ['b', true, 2],
         ]);
-        expect(journaled()).toEqual(hook.returned);
+        expect(await journaled()).toEqual(hook.returned);
       });
     });
 

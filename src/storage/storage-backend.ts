@@ -84,7 +84,8 @@ export interface Cancellable {
 }
 
 /**
- * What a backend keeps locally beside its store (fs: index.sqlite; s3: catalog.sqlite), read by
+ * What a backend keeps locally beside its store (fs: index.sqlite; s3: its catalog, catalog.sqlite
+ * or the shared PostgreSQL database with DATABASE_URL), read by
  * quotas, `usage reconcile`, the objects service and the event relay. Every backend has all of it.
  */
 export interface BackendLocalState {
@@ -102,7 +103,7 @@ export interface BackendLocalState {
    * use headObject, which also reports a missing bucket. On s3 it may miss changes made to the
    * store behind the gateway's back; `usage reconcile` repairs the totals.
    */
-  storedSize(bucket: string, key: string): number | undefined;
+  storedSize(bucket: string, key: string): Promise<number | undefined>;
 
   /**
    * Replaces the recorded usage with a recount (`usage reconcile`). The s3 catalog's counters
@@ -110,7 +111,7 @@ export interface BackendLocalState {
    * counters in the transaction that changes the rows a recount lists, so they cannot drift: a
    * no-op there (a difference would be a bug, which reconcile reports instead of hiding).
    */
-  correctUsage(bucket: string, usage: BucketUsage): void;
+  correctUsage(bucket: string, usage: BucketUsage): Promise<void>;
 
   /**
    * Multipart uploads in progress in the bucket (MAX_UPLOADS_PER_ACCOUNT). The s3 backend counts
@@ -175,14 +176,15 @@ export interface JournalEntry {
 
 /**
  * A backend's local outbox of events (a table in its own database, written in the commit
- * transaction). Several processes sharing a DATA_DIR may read and ack the same entries: the event
- * log's append is idempotent by event id.
+ * transaction). Several processes sharing a DATA_DIR, or gateways sharing the s3 catalog's
+ * PostgreSQL database, may read and ack the same entries: the event log's append is idempotent by
+ * event id.
  */
 export interface EventJournal {
   /** The oldest `limit` entries, in journal order. */
-  readJournal(limit: number): JournalEntry[];
+  readJournal(limit: number): Promise<JournalEntry[]>;
   /** Removes relayed entries; seqs already removed are ignored. */
-  ackJournal(seqs: number[]): void;
+  ackJournal(seqs: number[]): Promise<void>;
   /** `listener` runs soon after each commit that journaled something; returns the unsubscribe. */
   onJournaled(listener: () => void): () => void;
 }

@@ -647,12 +647,12 @@ export function runVersioningContract(name: string, makeBackend: () => Promise<{
         await backend.deleteObject({ bucket, key: 'k', versionId: marker.versionId });
         expect(await backend.local.usage(bucket)).toMatchObject({ bytes: 8, objects: 2 });
         // What a write would replace: nothing in an Enabled bucket, the null version in a Suspended one.
-        const enabledSize = backend.local.storedSize(bucket, 'k');
+        const enabledSize = await backend.local.storedSize(bucket, 'k');
         if (enabledSize !== undefined) expect(enabledSize).toBe(0);
         await backend.putBucketVersioning(bucket, 'Suspended');
         await put(bucket, 'k', 'nul');
         expect(await backend.local.usage(bucket)).toMatchObject({ bytes: 11, objects: 3 });
-        const suspendedSize = backend.local.storedSize(bucket, 'k');
+        const suspendedSize = await backend.local.storedSize(bucket, 'k');
         if (suspendedSize !== undefined) expect(suspendedSize).toBe(3);
         await put(bucket, 'k', 'n');
         expect(await backend.local.usage(bucket)).toMatchObject({ bytes: 9, objects: 3 });

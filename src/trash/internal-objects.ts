@@ -49,9 +49,9 @@ export function createInternalObjects(deps: ObjectsServiceDeps & { trashReposito
   const { trashRepository } = deps;
   const buckets: BucketsUsecases = {
     ...deps.buckets,
-    resolve(userId: string, name: string): BucketResolution {
+    async resolve(userId: string, name: string): Promise<BucketResolution> {
       if (name !== TRASH_BUCKET_NAME) return deps.buckets.resolve(userId, name);
-      const bucket = trashRepository.internalBucket(userId, TRASH_BUCKET_NAME);
+      const bucket = await trashRepository.internalBucket(userId, TRASH_BUCKET_NAME);
       return bucket ? { kind: 'owned', bucket } : { kind: 'missing' };
     },
   };

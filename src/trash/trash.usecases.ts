@@ -56,7 +56,7 @@ export function createTrashUsecases(deps: {
   internal: InternalObjects;
   repository: TrashRepository;
   /** The account's bucket row by name (to record the row id: a bucket re-created under the name is another bucket). */
-  resolveBucket: (accountId: string, name: string) => BucketRow | undefined;
+  resolveBucket: (accountId: string, name: string) => Promise<BucketRow | undefined>;
   /** Creates the backend bucket behind an account's internal trash bucket. */
   backend: Pick<StorageBackend, 'createBucket' | 'deleteBucket'>;
   backendBucketPrefix: string;
@@ -83,19 +83,19 @@ export function createTrashUsecases(deps: {
 
   /** The account's trash bucket, created on first use (a concurrent creation wins, ours is undone). */
   async function ensureTrashBucket(userId: string): Promise<void> {
-    if (repository.internalBucket(userId, TRASH_BUCKET_NAME)) return;
+    if (await repository.internalBucket(userId, TRASH_BUCKET_NAME)) return;
     const backendName = `${deps.backendBucketPrefix}${newBackendBucketSuffix()}`;
     await deps.backend.createBucket(backendName);
     try {
-      repository.insertInternalBucket({ id: newId(), userId, name: TRASH_BUCKET_NAME, backendName });
+      await repository.insertInternalBucket({ id: newId(), userId, name: TRASH_BUCKET_NAME, backendName });
     } catch (error) {
       await deps.backend.deleteBucket(backendName).catch(() => undefined);
-      if (!repository.internalBucket(userId, TRASH_BUCKET_NAME)) throw error;
+      if (!(await repository.internalBucket(userId, TRASH_BUCKET_NAME).catch(() => undefined))) throw error;
     }
   }
 
   /** The entry's bucket name, while the bucket row it was trashed from still exists. */
-  const bucketOf = (principal: Principal, row: TrashRow): string | undefined => objects.bucketNameById(principal, row.bucketId);
+  const bucketOf = (principal: Principal, row: TrashRow): Promise<string | undefined> => objects.bucketNameById(principal, row.bucketId);
 
   /**
    * Takes the entry for one restore or purge: a concurrent restore and purge of the same entry
@@ -103,16 +103,16 @@ export function createTrashUsecases(deps: {
    * before the restore removed its marker deletes the file the restore just brought back. The
    * loser sees the entry gone. `release` puts it back when the action failed.
    */
-  const claim = (row: TrashRow): boolean => repository.remove(row.id);
+  const claim = (row: TrashRow): Promise<boolean> => repository.remove(row.id);
   const release = (row: TrashRow) => repository.insert(row);
 
   /** Deletes what an entry holds, for good, and the entry; false when a concurrent restore or purge took it first. */
   async function purgeRow(principal: Principal, row: TrashRow): Promise<boolean> {
-    if (!claim(row)) return false;
+    if (!(await claim(row))) return false;
     try {
       await deleteHeld(principal, row);
     } catch (error) {
-      release(row);
+      await release(row);
       throw error;
     }
     return true;
@@ -122,7 +122,7 @@ export function createTrashUsecases(deps: {
     if (row.location === 'moved') {
       await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: row.trashKey! });
     } else {
-      const bucket = bucketOf(principal, row);
+      const bucket = await bucketOf(principal, row);
       if (bucket !== undefined) {
         // The marker and the versions it hid, down to the next older marker (another entry's, if trashed before).
         const entries = await listKeyVersions(objects, principal, bucket, row.key);
@@ -176,8 +176,8 @@ export function createTrashUsecases(deps: {
     }
   }
 
-  const rowOf = (principal: Principal, id: string): TrashRow => {
-    const row = repository.find(principal.accountId, id);
+  const rowOf = async (principal: Principal, id: string): Promise<TrashRow> => {
+    const row = await repository.find(principal.accountId, id);
     // A key sees only entries its scope could read: like another account's, the others do not exist.
     if (!row || !scopeAllows(scopeOf(principal), { action: 'read', bucket: row.bucket, key: row.key })) throw trashEntryNotFoundError();
     return row;
@@ -194,7 +194,7 @@ export function createTrashUsecases(deps: {
       requireScope(principal, 'write', input.bucket, input.key);
       // Size and type for the listing; the write scope was checked, a write-only key may still trash.
       const info = await objects.headObject(unscoped(principal), { bucket: input.bucket, key: input.key, signal: input.signal });
-      const bucketRow = deps.resolveBucket(principal.accountId, input.bucket);
+      const bucketRow = await deps.resolveBucket(principal.accountId, input.bucket);
       if (!bucketRow) throw trashEntryNotFoundError();
       const status = await objects.getBucketVersioning(unscoped(principal), input.bucket);
       const id = newId();
@@ -213,13 +213,13 @@ export function createTrashUsecases(deps: {
       };
       if (status === 'Enabled') {
         const result = await objects.deleteObject(principal, { bucket: input.bucket, key: input.key, signal: input.signal, eventDetail: { trashed: true, trashId: id } });
-        repository.insert({ ...row, versionId: result.versionId ?? null });
+        await repository.insert({ ...row, versionId: result.versionId ?? null });
         return toEntry(row);
       }
       await ensureTrashBucket(principal.accountId);
       // Recorded first: a crash after the copy leaves an entry that purges the copy, never an unaccounted object.
       const moved = { ...row, trashKey: id };
-      repository.insert(moved);
+      await repository.insert(moved);
       let copied = false;
       try {
         await internal.objects.copyObject(unscoped(principal), {
@@ -245,33 +245,30 @@ export function createTrashUsecases(deps: {
           if (original === 'unknown') throw error;
         }
         if (copied) await internal.objects.deleteObject(unscoped(principal), { bucket: TRASH_BUCKET_NAME, key: id }).catch(() => undefined);
-        repository.remove(id);
+        await repository.remove(id);
         throw error;
       }
       return toEntry(moved);
     },
 
     /** The account's trash, newest first (an access key sees the entries its scope could read). */
-    list(principal: Principal): TrashEntry[] {
+    async list(principal: Principal): Promise<TrashEntry[]> {
       const scope = scopeOf(principal);
-      return repository
-        .listForUser(principal.accountId)
-        .filter((row) => scopeAllows(scope, { action: 'read', bucket: row.bucket, key: row.key }))
-        .map(toEntry);
+      return (await repository.listForUser(principal.accountId)).filter((row) => scopeAllows(scope, { action: 'read', bucket: row.bucket, key: row.key })).map(toEntry);
     },
 
     /** Brings a file back where it was deleted from (`object.restored`). */
     async restore(principal: Principal, id: string): Promise<TrashEntry> {
-      const row = rowOf(principal, id);
+      const row = await rowOf(principal, id);
       requireScope(principal, 'write', row.bucket, row.key);
-      const bucket = bucketOf(principal, row);
+      const bucket = await bucketOf(principal, row);
       if (bucket === undefined) throw trashBucketGoneError(row.bucket);
-      if (!claim(row)) throw trashEntryNotFoundError();
+      if (!(await claim(row))) throw trashEntryNotFoundError();
       try {
         await bringBack(principal, row, bucket);
       } catch (error) {
         // Nothing came back and nothing is left to hold: the entry stays gone. Otherwise it can be retried.
-        if (!(error instanceof AppError && error.code === 'trash.gone')) release(row);
+        if (!(error instanceof AppError && error.code === 'trash.gone')) await release(row);
         throw error;
       }
       return toEntry(row);
@@ -279,7 +276,7 @@ export function createTrashUsecases(deps: {
 
     /** Deletes one entry for good. */
     async purge(principal: Principal, id: string): Promise<void> {
-      const row = rowOf(principal, id);
+      const row = await rowOf(principal, id);
       requireScope(principal, 'write', row.bucket, row.key);
       if (!(await purgeRow(principal, row))) throw trashEntryNotFoundError();
     },
@@ -288,7 +285,7 @@ export function createTrashUsecases(deps: {
     async empty(principal: Principal): Promise<number> {
       const scope = scopeOf(principal);
       let purged = 0;
-      for (const row of repository.listForUser(principal.accountId)) {
+      for (const row of await repository.listForUser(principal.accountId)) {
         if (!scopeAllows(scope, { action: 'write', bucket: row.bucket, key: row.key })) continue;
         if (await purgeRow(principal, row)) purged++;
       }
@@ -299,7 +296,7 @@ export function createTrashUsecases(deps: {
     async purgeExpired(): Promise<number> {
       const cutoff = new Date(clock.now().getTime() - retentionMs);
       let purged = 0;
-      for (const row of repository.expired(cutoff, PURGE_BATCH)) {
+      for (const row of await repository.expired(cutoff, PURGE_BATCH)) {
         try {
           if (await purgeRow(systemPrincipal(row.userId, 'trash'), row)) purged++;
         } catch (error) {

@@ -31,13 +31,13 @@ export function createRetention(deps: {
   clock: Clock;
   logger?: Logger;
   /** The key's delete markers that trash entries hold (src/trash/): what they hid stays restorable until the trash purges it. */
-  heldMarkers?: (bucketId: string, key: string) => ReadonlySet<string>;
+  heldMarkers?: (bucketId: string, key: string) => Promise<ReadonlySet<string>>;
 }) {
   const { objects, repository, clock } = deps;
 
-  const settingsOf = (bucketId: string): RetentionSettings => repository.retention(bucketId) ?? deps.defaults;
-  const policyOf = (bucketId: string): RetentionPolicy => {
-    const settings = settingsOf(bucketId);
+  const settingsOf = async (bucketId: string): Promise<RetentionSettings> => (await repository.retention(bucketId)) ?? deps.defaults;
+  const policyOf = async (bucketId: string): Promise<RetentionPolicy> => {
+    const settings = await settingsOf(bucketId);
     return { maxVersions: settings.maxVersions, maxAgeMs: settings.maxAgeDays * DAY_MS };
   };
 
@@ -46,10 +46,10 @@ export function createRetention(deps: {
    * written through S3 and pruned before anyone listed it still took its number, so the numbers the
    * Time Machine API shows stay the write order (v3..v12 after 12 writes with 10 kept), never reused.
    */
-  const numberVersions = (bucket: BucketRow, entries: ObjectVersionEntry[]) => {
+  const numberVersions = async (bucket: BucketRow, entries: ObjectVersionEntry[]) => {
     const versions = entries.filter((entry) => !entry.deleteMarker);
     if (versions.length > 0)
-      repository.numberVersions(
+      await repository.numberVersions(
         bucket.id,
         entries[0]!.key,
         versions.reverse().map((entry) => ({ versionId: entry.versionId, modifiedAt: entry.lastModified.getTime() })),
@@ -57,9 +57,9 @@ export function createRetention(deps: {
   };
 
   async function prune(principal: Principal, bucket: BucketRow, entries: ObjectVersionEntry[], policy: RetentionPolicy): Promise<number> {
-    numberVersions(bucket, entries);
+    await numberVersions(bucket, entries);
     // Only a key with a delete marker can be in the trash: other keys cost no lookup.
-    const held = deps.heldMarkers && entries.some((entry) => entry.deleteMarker) ? deps.heldMarkers(bucket.id, entries[0]!.key) : undefined;
+    const held = deps.heldMarkers && entries.some((entry) => entry.deleteMarker) ? await deps.heldMarkers(bucket.id, entries[0]!.key) : undefined;
     let pruned = 0;
     for (const entry of entriesToPrune(entries, policy, clock.now(), held)) {
       await objects.deleteObject(principal, { bucket: bucket.name, key: entry.key, versionId: entry.versionId, eventDetail: { retention: true } });
@@ -76,7 +76,7 @@ export function createRetention(deps: {
       const principal = systemPrincipal(accountId, 'time-machine');
       try {
         const entries = await listKeyVersions(objects, principal, bucket.name, key);
-        return await prune(principal, bucket, entries, policyOf(bucket.id));
+        return await prune(principal, bucket, entries, await policyOf(bucket.id));
       } catch (error) {
         if (isS3Error(error, 'NoSuchBucket')) return 0;
         throw error;
@@ -87,7 +87,7 @@ export function createRetention(deps: {
     async sweepBucket(bucket: BucketRow): Promise<number> {
       const principal = systemPrincipal(bucket.userId, 'time-machine');
       if ((await objects.getBucketVersioning(principal, bucket.name)) === 'Unversioned') return 0;
-      const policy = policyOf(bucket.id);
+      const policy = await policyOf(bucket.id);
       let pruned = 0;
       let keyMarker: string | undefined;
       let versionIdMarker: string | undefined;
@@ -112,7 +112,7 @@ export function createRetention(deps: {
     /** The sweep over every bucket; a failing bucket is logged and the others still swept. */
     async sweepAll(): Promise<number> {
       let pruned = 0;
-      for (const bucket of repository.allBuckets()) {
+      for (const bucket of await repository.allBuckets()) {
         try {
           pruned += await retention.sweepBucket(bucket);
         } catch (error) {

@@ -20,7 +20,7 @@ const isVersionedWrite = (event: StoredEvent) =>
  */
 export function createTimeMachineSubscriber(deps: {
   retention: Retention;
-  resolveBucket: (accountId: string, name: string) => BucketRow | undefined;
+  resolveBucket: (accountId: string, name: string) => Promise<BucketRow | undefined>;
   logger?: Logger;
 }): Subscriber {
   return {
@@ -32,7 +32,7 @@ export function createTimeMachineSubscriber(deps: {
         const id = `${event.accountId}\u0000${event.bucket}\u0000${event.key}`;
         if (seen.has(id)) continue;
         seen.add(id);
-        const bucket = deps.resolveBucket(event.accountId, event.bucket!);
+        const bucket = await deps.resolveBucket(event.accountId, event.bucket!);
         if (bucket === undefined) continue;
         try {
           await deps.retention.pruneKey(event.accountId, bucket, event.key!);

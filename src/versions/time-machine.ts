@@ -19,8 +19,8 @@ export type TimeMachine = ReturnType<typeof createTimeMachine>;
  */
 export function createTimeMachine(core: Core, options: { timers?: Timers } = {}) {
   const { config, clock, logger } = core;
-  const versionsRepository = createVersionsRepository({ db: core.database.db });
-  const trashRepository = createTrashRepository({ db: core.database.db });
+  const versionsRepository = createVersionsRepository({ database: core.database });
+  const trashRepository = createTrashRepository({ database: core.database });
   const retention = createRetention({
     objects: core.objects,
     repository: versionsRepository,
@@ -40,8 +40,8 @@ export function createTimeMachine(core: Core, options: { timers?: Timers } = {})
     allowPublicAccess: config.ALLOW_PUBLIC_ACCESS,
     trashRepository,
   });
-  const resolveBucket = (accountId: string, name: string) => {
-    const resolution = core.bucketsUsecases.resolve(accountId, name);
+  const resolveBucket = async (accountId: string, name: string) => {
+    const resolution = await core.bucketsUsecases.resolve(accountId, name);
     return resolution.kind === 'owned' ? resolution.bucket : undefined;
   };
   const trash = createTrashUsecases({

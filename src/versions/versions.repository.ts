@@ -1,7 +1,6 @@
 import { and, eq } from 'drizzle-orm';
-import type { Db } from '../db/database.ts';
-import { buckets, type BucketRow } from '../db/schema.ts';
-import { bucketRetention, versionCounters, versionNumbers } from '../db/versions.schema.ts';
+import type { DatabaseHandle } from '../db/database.ts';
+import type { BucketRow } from '../db/schema.ts';
 
 export type VersionsRepository = ReturnType<typeof createVersionsRepository>;
 
@@ -11,51 +10,57 @@ export interface RetentionSettings {
 }
 
 /** Retention settings and the Time Machine's version numbers (src/db/versions.schema.ts). */
-export function createVersionsRepository({ db }: { db: Db }) {
+export function createVersionsRepository({ database }: { database: DatabaseHandle }) {
+  const { buckets, bucketRetention, versionCounters, versionNumbers } = database.tables;
   return {
-    retention(bucketId: string): RetentionSettings | undefined {
-      return db
-        .select({ maxVersions: bucketRetention.maxVersions, maxAgeDays: bucketRetention.maxAgeDays })
-        .from(bucketRetention)
-        .where(eq(bucketRetention.bucketId, bucketId))
-        .get();
+    retention(bucketId: string): Promise<RetentionSettings | undefined> {
+      return database.query(
+        async (db) =>
+          (
+            await db
+              .select({ maxVersions: bucketRetention.maxVersions, maxAgeDays: bucketRetention.maxAgeDays })
+              .from(bucketRetention)
+              .where(eq(bucketRetention.bucketId, bucketId))
+              .limit(1)
+          )[0],
+      );
     },
 
-    setRetention(bucketId: string, settings: RetentionSettings): void {
-      db.insert(bucketRetention)
-        .values({ bucketId, ...settings })
-        .onConflictDoUpdate({ target: bucketRetention.bucketId, set: settings })
-        .run();
+    setRetention(bucketId: string, settings: RetentionSettings): Promise<void> {
+      return database.query(
+        async (db) =>
+          void (await db
+            .insert(bucketRetention)
+            .values({ bucketId, ...settings })
+            .onConflictDoUpdate({ target: bucketRetention.bucketId, set: settings })),
+      );
     },
 
     /** Every bucket a sweep visits: the accounts' own buckets (internal ones are never versioned). */
-    allBuckets(): BucketRow[] {
-      return db.select().from(buckets).where(eq(buckets.internal, false)).all();
+    allBuckets(): Promise<BucketRow[]> {
+      return database.query(async (db) => db.select().from(buckets).where(eq(buckets.internal, false)));
     },
 
     /**
      * The number of each of the key's versions (`versions` oldest first, the key's complete list):
      * versions seen before keep theirs, new ones get the next numbers of the key's counter (which
      * never goes back, so a number is never reused), and rows of versions no longer listed are
-     * dropped. One immediate transaction: two callers numbering the same key agree.
+     * dropped. One transaction holding the key's lock: two callers numbering the same key agree.
      */
-    numberVersions(bucketId: string, key: string, versions: readonly { versionId: string; modifiedAt: number }[]): Map<string, number> {
-      return db.transaction(
-        (tx) => {
-          const known = new Map(
-            tx
-              .select()
-              .from(versionNumbers)
-              .where(and(eq(versionNumbers.bucketId, bucketId), eq(versionNumbers.key, key)))
-              .all()
-              .map((row) => [row.versionId, row]),
-          );
+    numberVersions(bucketId: string, key: string, versions: readonly { versionId: string; modifiedAt: number }[]): Promise<Map<string, number>> {
+      const ofKey = and(eq(versionNumbers.bucketId, bucketId), eq(versionNumbers.key, key));
+      return database.transaction(async () => {
+        await database.lock(`versions:${bucketId}:${key}`);
+        return database.query(async (tx) => {
+          const known = new Map((await tx.select().from(versionNumbers).where(ofKey)).map((row) => [row.versionId, row]));
           let last =
-            tx
-              .select({ last: versionCounters.lastNumber })
-              .from(versionCounters)
-              .where(and(eq(versionCounters.bucketId, bucketId), eq(versionCounters.key, key)))
-              .get()?.last ?? 0;
+            (
+              await tx
+                .select({ last: versionCounters.lastNumber })
+                .from(versionCounters)
+                .where(and(eq(versionCounters.bucketId, bucketId), eq(versionCounters.key, key)))
+                .limit(1)
+            )[0]?.last ?? 0;
           const numbers = new Map<string, number>();
           for (const version of versions) {
             const row = known.get(version.versionId);
@@ -67,24 +72,21 @@ export function createVersionsRepository({ db }: { db: Db }) {
             }
             last += 1;
             numbers.set(version.versionId, last);
-            tx.insert(versionNumbers)
+            await tx
+              .insert(versionNumbers)
               .values({ bucketId, key, versionId: version.versionId, modifiedAt: version.modifiedAt, number: last })
-              .onConflictDoUpdate({ target: [versionNumbers.bucketId, versionNumbers.key, versionNumbers.versionId], set: { modifiedAt: version.modifiedAt, number: last } })
-              .run();
+              .onConflictDoUpdate({ target: [versionNumbers.bucketId, versionNumbers.key, versionNumbers.versionId], set: { modifiedAt: version.modifiedAt, number: last } });
           }
           for (const gone of known.keys()) {
-            tx.delete(versionNumbers)
-              .where(and(eq(versionNumbers.bucketId, bucketId), eq(versionNumbers.key, key), eq(versionNumbers.versionId, gone)))
-              .run();
+            await tx.delete(versionNumbers).where(and(ofKey, eq(versionNumbers.versionId, gone)));
           }
-          tx.insert(versionCounters)
+          await tx
+            .insert(versionCounters)
             .values({ bucketId, key, lastNumber: last })
-            .onConflictDoUpdate({ target: [versionCounters.bucketId, versionCounters.key], set: { lastNumber: last } })
-            .run();
+            .onConflictDoUpdate({ target: [versionCounters.bucketId, versionCounters.key], set: { lastNumber: last } });
           return numbers;
-        },
-        { behavior: 'immediate' },
-      );
+        });
+      });
     },
   };
 }

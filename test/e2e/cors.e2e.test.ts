@@ -131,7 +131,7 @@ describe('bucket CORS configuration (PutBucketCors / GetBucketCors / DeleteBucke
 
   it('only a key allowed to administer buckets may change CORS; a bucket-scoped key may read it', async () => {
     const bucket = await newBucket();
-    const key = server.running.core.keysUsecases.create(alice.userId, 'scoped', { buckets: [bucket] });
+    const key = await server.running.core.keysUsecases.create(alice.userId, 'scoped', { buckets: [bucket] });
     const scoped = { ...alice, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
     try {
       const body = corsXml('<AllowedOrigin>*</AllowedOrigin><AllowedMethod>GET</AllowedMethod>');
@@ -141,7 +141,7 @@ describe('bucket CORS configuration (PutBucketCors / GetBucketCors / DeleteBucke
       expect((await signed('GET', `/${bucket}?cors`, {}, undefined, scoped)).status).toBe(200);
       expect((await signed('DELETE', `/${bucket}?cors`, {}, undefined, scoped)).code).toBe('AccessDenied');
     } finally {
-      server.running.core.keysUsecases.revokeById(alice.userId, key.id);
+      await server.running.core.keysUsecases.revokeById(alice.userId, key.id);
     }
   });
 

@@ -46,7 +46,7 @@ describe('listing cost on the fs backend (issue #9 item 6)', () => {
     client = server.client(account);
     backend = server.running.core.backend as FsBackend;
     expect(backend.kind).toBe('fs');
-    const resolution = server.running.core.bucketsUsecases.resolve(account.userId, 'default');
+    const resolution = await server.running.core.bucketsUsecases.resolve(account.userId, 'default');
     if (resolution.kind !== 'owned') throw new Error('no default bucket');
     bucket = resolution.bucket.backendName;
     // The bulk of the keys goes straight into the backend (2,200 signed PUTs would take ~20 s on a

@@ -36,7 +36,7 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       const s3 = server.client(account);
       const data = randomBytes(1024 * 1024 + 3);
       const put = await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'dir/proof.bin', Body: data, ContentType: 'application/x-proof', Metadata: { who: 'gateway' } }));
-      const resolution = server.running.core.bucketsUsecases.resolve(account.userId, 'default');
+      const resolution = await server.running.core.bucketsUsecases.resolve(account.userId, 'default');
       if (resolution.kind !== 'owned') throw new Error(`default bucket not owned: ${resolution.kind}`);
       const backendBucket = resolution.bucket.backendName;
       expect(backendBucket).toMatch(/^cs-[a-z0-9-]+$/);
@@ -71,8 +71,8 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
         await server.client(account).send(new PutObjectCommand({ Bucket: 'default', Key: 'only-in-first', Body: 'x' }));
         const listed = await other.client(otherAccount).send(new ListObjectsV2Command({ Bucket: 'default' }));
         expect(listed.Contents ?? []).toEqual([]);
-        const first = server.running.core.bucketsUsecases.resolve(account.userId, 'default');
-        const second = other.running.core.bucketsUsecases.resolve(otherAccount.userId, 'default');
+        const first = await server.running.core.bucketsUsecases.resolve(account.userId, 'default');
+        const second = await other.running.core.bucketsUsecases.resolve(otherAccount.userId, 'default');
         expect(first.kind === 'owned' && second.kind === 'owned' && first.bucket.backendName !== second.bucket.backendName).toBe(true);
       } finally {
         await other.close();
@@ -101,7 +101,7 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       attacker = await server.createAccount();
       victim = await server.createAccount();
       await server.client(victim).send(new PutObjectCommand({ Bucket: 'default', Key: 'secret.txt', Body: "the victim's secret" }));
-      const resolution = server.running.core.bucketsUsecases.resolve(victim.userId, 'default');
+      const resolution = await server.running.core.bucketsUsecases.resolve(victim.userId, 'default');
       if (resolution.kind !== 'owned') throw new Error(`default bucket not owned: ${resolution.kind}`);
       victimBucket = resolution.bucket.backendName;
     });
@@ -109,7 +109,7 @@ describe('STORAGE_BACKEND=s3 on Ceph RGW', () => {
       // RGW on memstore keeps objects in RAM: remove what this block wrote.
       const rgwClient = direct();
       await rgwClient.send(new DeleteObjectCommand({ Bucket: victimBucket, Key: 'secret.txt' })).catch(() => undefined);
-      const attackerBucket = server?.running.core.bucketsUsecases.resolve(attacker.userId, 'default');
+      const attackerBucket = await server?.running.core.bucketsUsecases.resolve(attacker.userId, 'default');
       if (attackerBucket?.kind === 'owned') {
         const listed = await rgwClient.send(new ListObjectsV2Command({ Bucket: attackerBucket.bucket.backendName }));
         for (const object of listed.Contents ?? []) await rgwClient.send(new DeleteObjectCommand({ Bucket: attackerBucket.bucket.backendName, Key: object.Key! }));

@@ -262,14 +262,14 @@ describe('share links', () => {
     await putFile(carol, 'carol.txt', 'carol');
     const carols = (await share(carol, { bucket: 'default', objectKey: 'carol.txt', expiresIn: 'never' })).json;
     expect((await publicGet(`/s/${carols.code}/download`)).status).toBe(200);
-    server.running.core.accountsRepository.setStatus(carol.userId, 'deactivated');
+    await server.running.core.accountsRepository.setStatus(carol.userId, 'deactivated');
     server.running.core.keyStore.invalidate();
     try {
       const refused = await publicGet(`/s/${carols.code}/download`);
       expect(refused.status).toBe(410);
       expect(await refused.text()).not.toContain('carol');
     } finally {
-      server.running.core.accountsRepository.setStatus(carol.userId, 'active');
+      await server.running.core.accountsRepository.setStatus(carol.userId, 'active');
       server.running.core.keyStore.invalidate();
     }
   });

@@ -251,7 +251,7 @@ describe('SigV2 (AWS Signature Version 2)', () => {
   it('raw: a scoped key signing with SigV2 is refused outside its scope (bucket, prefix, permission)', async () => {
     await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'open/readable.txt', Body: 'readable' }));
     await s3.send(new PutObjectCommand({ Bucket: 'default', Key: 'closed/secret.txt', Body: 'secret' }));
-    const key = server.running.core.keysUsecases.create(account.userId, 'sigv2-scoped', { buckets: ['default'], prefix: 'open/', permission: 'read' });
+    const key = await server.running.core.keysUsecases.create(account.userId, 'sigv2-scoped', { buckets: ['default'], prefix: 'open/', permission: 'read' });
     const scoped = { accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey };
     try {
       const inside = await sendV2({ method: 'GET', path: '/default/open/readable.txt' }, scoped);
@@ -269,7 +269,7 @@ describe('SigV2 (AWS Signature Version 2)', () => {
       expect([createBucket.status, createBucket.code]).toEqual([403, 'AccessDenied']);
       expect(await getBody('open/new.txt')).toBeUndefined();
     } finally {
-      server.running.core.keysUsecases.revoke(key.accessKeyId);
+      await server.running.core.keysUsecases.revoke(key.accessKeyId);
       await s3.send(new DeleteObjectCommand({ Bucket: 'default', Key: 'open/readable.txt' }));
       await s3.send(new DeleteObjectCommand({ Bucket: 'default', Key: 'closed/secret.txt' }));
     }

@@ -452,9 +452,9 @@ describe('S3 versioning API', () => {
       const again = await anonymous();
       expect([again.status, again.text]).toEqual([200, 'for everyone']);
       await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: 'shared.txt', VersionId: version }));
-      const row = server.running.core.bucketsUsecases.resolve(alice.userId, bucket);
+      const row = await server.running.core.bucketsUsecases.resolve(alice.userId, bucket);
       expect(row.kind).toBe('owned');
-      expect(server.running.core.acls.get((row as { bucket: { id: string } }).bucket.id, 'shared.txt')).toBeUndefined();
+      expect(await server.running.core.acls.get((row as { bucket: { id: string } }).bucket.id, 'shared.txt')).toBeUndefined();
     });
   });
 
@@ -463,8 +463,8 @@ describe('S3 versioning API', () => {
       const outside = await put(bucket, 'private/a.txt', 'outside');
       const inside = await put(bucket, 'shared/b.txt', 'inside');
       const keys = server.running.core.keysUsecases;
-      const reader = keys.create(alice.userId, 'reader', { permission: 'read' });
-      const prefixed = keys.create(alice.userId, 'prefixed', { prefix: 'shared/', permission: 'readwrite' });
+      const reader = await keys.create(alice.userId, 'reader', { permission: 'read' });
+      const prefixed = await keys.create(alice.userId, 'prefixed', { prefix: 'shared/', permission: 'readwrite' });
       const readerClient = server.client({ ...alice, accessKeyId: reader.accessKeyId, secretAccessKey: reader.secretAccessKey });
       const prefixedClient = server.client({ ...alice, accessKeyId: prefixed.accessKeyId, secretAccessKey: prefixed.secretAccessKey });
       try {
@@ -505,8 +505,8 @@ describe('S3 versioning API', () => {
       } finally {
         readerClient.destroy();
         prefixedClient.destroy();
-        keys.revokeById(alice.userId, reader.id);
-        keys.revokeById(alice.userId, prefixed.id);
+        await keys.revokeById(alice.userId, reader.id);
+        await keys.revokeById(alice.userId, prefixed.id);
       }
     });
   });

@@ -1,3 +1,6 @@
+import type Database from 'better-sqlite3';
+import type { DatabaseHandle, SqliteDatabaseHandle } from '../../src/db/database.ts';
+import { createTestDatabase, sharedPostgresUrl } from './postgres.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -76,11 +79,35 @@ export function testConfig(dataDir: string, overrides: Partial<ConfigInput> = {}
   });
 }
 
+/** The master key of test servers on PostgreSQL metadata (required with DATABASE_URL). */
+export const TEST_MASTER_KEY = '00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff';
+
+/**
+ * The metadata database under test: SQLite under DATA_DIR, or in the `postgres` vitest project
+ * (CS_TEST_DATABASE=postgres) a fresh database of the project's PostgreSQL cluster per server.
+ */
+export async function databaseUnderTest(): Promise<{ config: Partial<ConfigInput>; drop(): Promise<void> }> {
+  if (process.env.CS_TEST_DATABASE !== 'postgres') return { config: {}, drop: async () => {} };
+  const database = await createTestDatabase(sharedPostgresUrl());
+  return { config: { DATABASE_URL: database.url, MASTER_KEY: TEST_MASTER_KEY }, drop: database.drop };
+}
+
+/** The raw SQLite connection of a server on SQLite metadata, for tests that inspect rows directly. */
+export function sqliteOf(core: { database: DatabaseHandle }): Database.Database {
+  if (core.database.dialect !== 'sqlite') throw new Error('this test reads the SQLite file directly: run it on SQLite metadata');
+  return (core.database as SqliteDatabaseHandle).sqlite;
+}
+
 /** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
 export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock; logger?: Logger } = {}): Promise<TestServer> {
   const dir = tempDir();
-  const config = testConfig(dir.path, overrides);
-  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL) });
+  const database = await databaseUnderTest();
+  const config = testConfig(dir.path, { ...database.config, ...overrides });
+  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL) }).catch(async (error: unknown) => {
+    await database.drop();
+    dir.remove();
+    throw error;
+  });
   const endpoint = `http://127.0.0.1:${running.s3Port}`;
   return {
     running,
@@ -103,6 +130,7 @@ export async function startTestServer(overrides: Partial<ConfigInput> = {}, opti
     },
     async close() {
       await running.close();
+      await database.drop();
       dir.remove();
     },
   };

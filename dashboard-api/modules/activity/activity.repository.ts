@@ -1,6 +1,6 @@
 import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../../../src/db/database.ts';
-import { activity, type ActivityRow, type NewActivityRow } from '../../../src/db/activity.schema.ts';
+import type { DatabaseHandle } from '../../../src/db/database.ts';
+import type { ActivityRow, NewActivityRow } from '../../../src/db/activity.schema.ts';
 import type { DomainEventType } from '../../../src/events/events.ts';
 
 export type ActivityRepository = ReturnType<typeof createActivityRepository>;
@@ -23,25 +23,24 @@ export interface ActivityFilter {
   to?: Date;
 }
 
-/** Rows per INSERT: 15 columns each stays far below SQLite's bound-parameter limit. */
+/** Rows per INSERT: 15 columns each stays far below either dialect's bound-parameter limit. */
 const INSERT_CHUNK = 200;
 
-export function createActivityRepository({ db }: { db: Db }) {
+export function createActivityRepository({ database }: { database: DatabaseHandle }) {
+  const { activity } = database.tables;
   return {
     /** Inserts the rows in one transaction; a row whose event id is already stored is skipped. */
-    insertIgnoringDuplicates(rows: NewActivityRow[]): void {
-      db.transaction((tx) => {
+    insertIgnoringDuplicates(rows: NewActivityRow[]): Promise<void> {
+      return database.transaction(async () => {
         for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
-          tx.insert(activity)
-            .values(rows.slice(start, start + INSERT_CHUNK))
-            .onConflictDoNothing()
-            .run();
+          const chunk = rows.slice(start, start + INSERT_CHUNK);
+          await database.query(async (db) => db.insert(activity).values(chunk).onConflictDoNothing());
         }
       });
     },
 
     /** Up to `limit` rows matching `filter` after `after` (exclusive), newest (highest seq) first. */
-    list(filter: ActivityFilter, options: { limit: number; after?: ActivityPosition }): ActivityRow[] {
+    list(filter: ActivityFilter, options: { limit: number; after?: ActivityPosition }): Promise<ActivityRow[]> {
       const { after } = options;
       const prefix = filter.keyPrefix;
       const conditions: (SQL | undefined)[] = [
@@ -55,13 +54,14 @@ export function createActivityRepository({ db }: { db: Db }) {
         filter.to === undefined ? undefined : lt(activity.time, filter.to),
         after === undefined ? undefined : or(lt(activity.seq, after.seq), and(eq(activity.seq, after.seq), lt(activity.eventId, after.eventId))),
       ];
-      return db
-        .select()
-        .from(activity)
-        .where(and(...conditions))
-        .orderBy(desc(activity.seq), desc(activity.eventId))
-        .limit(options.limit)
-        .all();
+      return database.query(async (db) =>
+        db
+          .select()
+          .from(activity)
+          .where(and(...conditions))
+          .orderBy(desc(activity.seq), desc(activity.eventId))
+          .limit(options.limit),
+      );
     },
   };
 }

@@ -76,7 +76,7 @@ describe('dashboard /api/activity and /api/admin/activity', () => {
 
   beforeAll(async () => {
     server = await startTestServer({ RATE_LIMIT_DASHBOARD: 'off', RATE_LIMIT_LOGIN: 'off' });
-    subscriber = createActivitySubscriber({ db: server.running.core.database.db });
+    subscriber = createActivitySubscriber({ database: server.running.core.database });
     a = await signupViaApi(server, newEmail('alice'));
     b = await signupViaApi(server, newEmail('bob'));
     const email = newEmail('admin');

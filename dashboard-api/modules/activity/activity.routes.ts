@@ -111,10 +111,10 @@ const toQuery = (value: z.output<z.ZodObject<typeof filterQuery>>): ActivityQuer
 export function createActivityRoutes(deps: { activity: ActivityUsecases }) {
   const app = new Hono<ActivityEnv>();
   app.use('*', requireUser);
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const query = parseActivityQuery(c, activityOperations.list.query);
     if (!query.ok) return query.response;
-    return c.json(deps.activity.listForAccount(c.get('user')!.id, toQuery(query.value)));
+    return c.json(await deps.activity.listForAccount(c.get('user')!.id, toQuery(query.value)));
   });
   return app;
 }
@@ -123,10 +123,10 @@ export function createActivityRoutes(deps: { activity: ActivityUsecases }) {
 export function createAdminActivityRoutes(deps: { activity: ActivityUsecases }) {
   const app = new Hono<ActivityEnv>();
   app.use('*', requireAdmin);
-  app.get('/', (c) => {
+  app.get('/', async (c) => {
     const query = parseActivityQuery(c, activityOperations.adminList.query);
     if (!query.ok) return query.response;
-    return c.json(deps.activity.listForAdmin({ ...toQuery(query.value), account: query.value.account }));
+    return c.json(await deps.activity.listForAdmin({ ...toQuery(query.value), account: query.value.account }));
   });
   return app;
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDir } from '../../../test/support/cloudstorage.ts';
-import { openDatabase, type DatabaseHandle } from '../../../src/db/database.ts';
+import { openDatabase, type SqliteDatabaseHandle } from '../../../src/db/database.ts';
 import type { StoredEvent } from '../../../src/events/events.ts';
 import { createActivitySubscriber } from './activity.subscriber.ts';
 
@@ -27,16 +27,16 @@ describe('activity subscriber', () => {
     for (const cleanup of cleanups.splice(0)) cleanup();
   });
 
-  function database(): DatabaseHandle {
+  function database(): SqliteDatabaseHandle {
     const dir = tempDir('cs-activity-');
     const handle = openDatabase(`${dir.path}/meta.db`);
     cleanups.push(() => {
-      handle.close();
+      void handle.close();
       dir.remove();
     });
     return handle;
   }
-  const rows = (handle: DatabaseHandle) =>
+  const rows = (handle: SqliteDatabaseHandle) =>
     handle.sqlite
       .prepare(
         'SELECT event_id AS id, seq, type, time, account_id, actor_kind, actor_id, client_address, bucket, key, size, etag, content_type, version_id, detail FROM activity ORDER BY seq',
@@ -45,7 +45,7 @@ describe('activity subscriber', () => {
 
   it('is named "activity" and stores every field of an event, absent ones as NULL', async () => {
     const handle = database();
-    const subscriber = createActivitySubscriber({ db: handle.db });
+    const subscriber = createActivitySubscriber({ database: handle });
     expect(subscriber.name).toBe('activity');
     const full = event(1, { type: 'object.updated', versionId: 'v1', detail: { change: 'overwrite' } });
     const bare = {
@@ -97,7 +97,7 @@ describe('activity subscriber', () => {
 
   it('is idempotent by event id: a redelivered batch, an overlapping batch and a duplicate within a batch each leave one row per event', async () => {
     const handle = database();
-    const subscriber = createActivitySubscriber({ db: handle.db });
+    const subscriber = createActivitySubscriber({ database: handle });
     const events = Array.from({ length: 450 }, (_, i) => event(i + 1));
     await subscriber.handle(events.slice(0, 300));
     // At-least-once: the dispatcher replays the batch after a crash before its cursor moved…

@@ -1,6 +1,6 @@
 import { eventColumns, type StoredEvent, type Subscriber } from '../../../src/events/events.ts';
 import type { NewActivityRow } from '../../../src/db/activity.schema.ts';
-import type { Db } from '../../../src/db/database.ts';
+import type { DatabaseHandle } from '../../../src/db/database.ts';
 import { createActivityRepository } from './activity.repository.ts';
 
 export const ACTIVITY_SUBSCRIBER_NAME = 'activity';
@@ -13,13 +13,13 @@ export const toActivityRow = (event: StoredEvent): NewActivityRow => ({ eventId:
  * resolves), so the write ignores event ids it already has: a replayed batch shows each change once.
  * One transaction per batch: a crash leaves either the whole batch or none of it.
  */
-export function createActivitySubscriber(deps: { db: Db }): Subscriber {
-  const repository = createActivityRepository({ db: deps.db });
+export function createActivitySubscriber(deps: { database: DatabaseHandle }): Subscriber {
+  const repository = createActivityRepository({ database: deps.database });
   return {
     name: ACTIVITY_SUBSCRIBER_NAME,
     async handle(events: StoredEvent[]) {
       if (events.length === 0) return;
-      repository.insertIgnoringDuplicates(events.map(toActivityRow));
+      await repository.insertIgnoringDuplicates(events.map(toActivityRow));
     },
   };
 }

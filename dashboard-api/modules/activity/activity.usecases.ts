@@ -78,10 +78,10 @@ const toItem = (row: ActivityRow): ActivityItem => ({
 export function createActivityUsecases(deps: { activityRepository: ActivityRepository; accountsRepository: AccountsRepository }) {
   const { activityRepository, accountsRepository } = deps;
 
-  function page(accountId: string | undefined, query: ActivityQuery): ActivityPage<ActivityRow> {
+  async function page(accountId: string | undefined, query: ActivityQuery): Promise<ActivityPage<ActivityRow>> {
     const after = query.cursor === undefined ? undefined : decodeActivityCursor(query.cursor);
     // One row more than asked tells whether another page follows.
-    const rows = activityRepository.list(
+    const rows = await activityRepository.list(
       { accountId, bucket: query.bucket, keyPrefix: query.prefix, types: query.actions, from: query.from, to: query.to },
       { limit: query.limit + 1, after },
     );
@@ -93,8 +93,8 @@ export function createActivityUsecases(deps: { activityRepository: ActivityRepos
 
   return {
     /** The account's own activity: never another account's, whatever the filters. */
-    listForAccount(accountId: string, query: ActivityQuery): ActivityPage<ActivityItem> {
-      const found = page(accountId, query);
+    async listForAccount(accountId: string, query: ActivityQuery): Promise<ActivityPage<ActivityItem>> {
+      const found = await page(accountId, query);
       return { items: found.items.map(toItem), nextCursor: found.nextCursor };
     },
 
@@ -103,18 +103,18 @@ export function createActivityUsecases(deps: { activityRepository: ActivityRepos
      * must name an existing account (404 otherwise); an id is taken as is, so the history of a
      * deleted account stays reachable.
      */
-    listForAdmin(query: ActivityQuery & { account?: string }): ActivityPage<ActivityItem & { accountId: string }> {
+    async listForAdmin(query: ActivityQuery & { account?: string }): Promise<ActivityPage<ActivityItem & { accountId: string }>> {
       let accountId: string | undefined;
       if (query.account !== undefined) {
         if (query.account.includes('@')) {
-          const user = accountsRepository.findByEmail(query.account);
+          const user = await accountsRepository.findByEmail(query.account);
           if (!user) throw activityAccountNotFoundError();
           accountId = user.id;
         } else {
           accountId = query.account;
         }
       }
-      const found = page(accountId, query);
+      const found = await page(accountId, query);
       return { items: found.items.map((row) => ({ ...toItem(row), accountId: row.accountId })), nextCursor: found.nextCursor };
     },
   };

@@ -1,6 +1,6 @@
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestServer, type TestServer } from '../../../test/support/cloudstorage.ts';
+import { startTestServer, type TestServer, sqliteOf } from '../../../test/support/cloudstorage.ts';
 import { callApi, DASHBOARD_PASSWORD, gatewayAnswer, newEmail, s3ClientFor, signupViaApi } from '../../../test/support/dashboard.ts';
 import { adminOperations } from './admin.routes.ts';
 
@@ -78,7 +78,7 @@ describe('dashboard /api/admin', () => {
     // Nothing happened to the victim: still active, key still working, no account created.
     expect((await me(server, victim.cookie)).status).toBe(200);
     expect(await gatewayAnswer(server, victim.firstKey)).toBe('ok');
-    expect(server.running.core.accountsRepository.listAll().filter((user) => user.isAdmin)).toHaveLength(1);
+    expect((await server.running.core.accountsRepository.listAll()).filter((user) => user.isAdmin)).toHaveLength(1);
   });
 
   it('lists users with state, quota, usage and counts, page by page', async () => {
@@ -101,7 +101,7 @@ describe('dashboard /api/admin', () => {
       pages += 1;
     } while (cursor !== null && pages < 50);
 
-    const total = server.running.core.accountsRepository.listAll().length;
+    const total = (await server.running.core.accountsRepository.listAll()).length;
     expect(seen).toHaveLength(total);
     expect(new Set(seen.map((user) => user.id)).size).toBe(total);
     expect(pages).toBe(Math.ceil(total / 2));
@@ -219,7 +219,7 @@ describe('dashboard /api/admin', () => {
     const relogin = await login(server, user.email);
     expect(relogin.status).toBe(403);
     expect(relogin.json.error).toBe('auth.account_deactivated');
-    expect(server.running.core.database.sqlite.prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?').get(user.userId)).toEqual({ n: 0 });
+    expect(sqliteOf(server.running.core).prepare('SELECT count(*) AS n FROM sessions WHERE user_id = ?').get(user.userId)).toEqual({ n: 0 });
     // Deactivating again is a no-op, not an error.
     expect((await patchUser(server, admin.cookie, user.userId, { status: 'deactivated' })).status).toBe(200);
 

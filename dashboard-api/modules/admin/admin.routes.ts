@@ -190,17 +190,17 @@ export function createAdminRoutes(deps: { admin: AdminUsecases }) {
     return c.json({ user: user });
   });
 
-  app.get('/keys', (c) => {
+  app.get('/keys', async (c) => {
     const query = parseQuery(c, adminOperations.listKeys.query);
     if (!query.ok) return query.response;
-    const page = admin.listKeys(query.value);
+    const page = await admin.listKeys(query.value);
     return c.json({ keys: page.items, nextCursor: page.nextCursor });
   });
 
-  app.post('/keys/:id/revoke', (c) => {
+  app.post('/keys/:id/revoke', async (c) => {
     const params = parseParams(c, adminOperations.revokeKey.params);
     if (!params.ok) return params.response;
-    return c.json({ key: admin.revokeKey(params.value.id, requestOrigin(c, 'admin', c.get('user')!.id)) });
+    return c.json({ key: await admin.revokeKey(params.value.id, requestOrigin(c, 'admin', c.get('user')!.id)) });
   });
 
   return app;

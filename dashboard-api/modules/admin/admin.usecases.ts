@@ -91,7 +91,7 @@ export function createAdminUsecases(deps: {
       isAdmin: user.isAdmin,
       status: user.status,
       createdAt: user.createdAt,
-      quotaBytes: quotasUsecases.quotaOf(user.id),
+      quotaBytes: await quotasUsecases.quotaOf(user.id),
       defaultQuota: user.quotaBytes === null,
       usedBytes: await quotasUsecases.usedBytes(user.id),
       keyCount,
@@ -100,7 +100,7 @@ export function createAdminUsecases(deps: {
   }
 
   async function getUser(id: string): Promise<AdminUser> {
-    const found = adminRepository.findUser(id);
+    const found = await adminRepository.findUser(id);
     if (!found) throw userNotFoundError();
     return toAdminUser(found);
   }
@@ -114,8 +114,8 @@ export function createAdminUsecases(deps: {
 
   return {
     async listUsers(options: { limit: number; cursor?: string }): Promise<Page<AdminUser>> {
-      if (options.cursor !== undefined && !adminRepository.userExists(options.cursor)) throw invalidCursorError();
-      const found = adminRepository.listUsers({ limit: options.limit + 1, after: options.cursor });
+      if (options.cursor !== undefined && !(await adminRepository.userExists(options.cursor))) throw invalidCursorError();
+      const found = await adminRepository.listUsers({ limit: options.limit + 1, after: options.cursor });
       const { rows, nextCursor } = paginate(
         found.map((row) => ({ ...row, id: row.user.id })),
         options.limit,
@@ -141,42 +141,46 @@ export function createAdminUsecases(deps: {
      * end the account's sessions; reactivation does not revive them (sign in again).
      */
     async updateUser(actorId: string, userId: string, changes: UserChanges): Promise<AdminUser> {
-      const user = accountsRepository.findById(userId);
+      const user = await accountsRepository.findById(userId);
       if (!user) throw userNotFoundError();
       if (changes.status === 'deactivated' && userId === actorId) throw cannotDeactivateSelfError();
       if (changes.password !== undefined && changes.password.length < MIN_PASSWORD_LENGTH) throw weakPasswordError();
       const passwordHash = changes.password === undefined ? undefined : await hash(changes.password);
 
-      // From here on no await until the writes are done: better-sqlite3 runs them back to back.
-      if (passwordHash !== undefined) {
-        accountsRepository.setPasswordHash(userId, passwordHash);
-        sessionsRepository.deleteAllForUser(userId);
-      }
-      if (changes.status !== undefined && changes.status !== user.status) {
-        accountsRepository.setStatus(userId, changes.status);
-        if (changes.status === 'deactivated') sessionsRepository.deleteAllForUser(userId);
-        // The KeyStore caches resolved keys: drop them so the gateway (and the files API) sees the new status now.
-        deps.onAccessChanged();
-      }
+      // One transaction: a password reset or a deactivation and the end of the sessions go together.
+      const statusChanged = changes.status !== undefined && changes.status !== user.status;
+      await accountsRepository.transaction(async () => {
+        if (passwordHash !== undefined) {
+          await accountsRepository.setPasswordHash(userId, passwordHash);
+          await sessionsRepository.deleteAllForUser(userId);
+        }
+        if (statusChanged) {
+          await accountsRepository.setStatus(userId, changes.status!);
+          if (changes.status === 'deactivated') await sessionsRepository.deleteAllForUser(userId);
+        }
+      });
+      // Key stores cache resolved keys: drop them (every gateway's, through the change feed) so the
+      // gateways and the files API see the new status now.
+      if (statusChanged) deps.onAccessChanged();
       // The CLI's `user set-quota` path: the next upload's reservation reads the new quota.
       if (changes.quotaBytes !== undefined) await quotasUsecases.setQuota(userId, changes.quotaBytes);
       return getUser(userId);
     },
 
-    listKeys(options: { limit: number; cursor?: string; userId?: string; status: KeyStatusFilter }): Page<AdminKey> {
-      if (options.cursor !== undefined && !adminRepository.keyExists(options.cursor)) throw invalidCursorError();
-      const found = adminRepository.listKeys({ limit: options.limit + 1, after: options.cursor, userId: options.userId, status: options.status });
+    async listKeys(options: { limit: number; cursor?: string; userId?: string; status: KeyStatusFilter }): Promise<Page<AdminKey>> {
+      if (options.cursor !== undefined && !(await adminRepository.keyExists(options.cursor))) throw invalidCursorError();
+      const found = await adminRepository.listKeys({ limit: options.limit + 1, after: options.cursor, userId: options.userId, status: options.status });
       const { rows, nextCursor } = paginate(found, options.limit);
       return { items: rows.map(toAdminKey), nextCursor };
     },
 
     /** Revokes any account's key; an unknown or already revoked key is `keys.not_found`, as on /api/keys. */
-    revokeKey(id: string, origin?: EventOrigin): AdminKey {
-      const key = adminRepository.findKey(id);
+    async revokeKey(id: string, origin?: EventOrigin): Promise<AdminKey> {
+      const key = await adminRepository.findKey(id);
       if (!key) throw keyNotFoundError();
       // The owner's own revocation path: it notifies the change watcher, so the gateway refuses the key now.
-      keysUsecases.revokeById(key.userId, id, origin);
-      return toAdminKey(adminRepository.findKey(id)!);
+      await keysUsecases.revokeById(key.userId, id, origin);
+      return toAdminKey((await adminRepository.findKey(id))!);
     },
   };
 }

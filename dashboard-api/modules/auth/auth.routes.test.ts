@@ -2,7 +2,7 @@ import { ListBucketsCommand } from '@aws-sdk/client-s3';
 import { request } from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { fixedClock } from '../../../src/clock.ts';
-import { startTestServer, TEST_PASSWORD, type TestServer } from '../../../test/support/cloudstorage.ts';
+import { startTestServer, TEST_PASSWORD, type TestServer, sqliteOf } from '../../../test/support/cloudstorage.ts';
 import { callApi, DASHBOARD_PASSWORD, newEmail } from '../../../test/support/dashboard.ts';
 
 const PASSWORD = DASHBOARD_PASSWORD;
@@ -58,7 +58,7 @@ describe('dashboard auth', () => {
     expect(me.json).toEqual({ user: json.user });
 
     // Only the SHA-256 of the token is stored.
-    const rows = server.running.core.database.sqlite.prepare('SELECT token_hash FROM sessions WHERE user_id = ?').all(json.user.id) as { token_hash: string }[];
+    const rows = sqliteOf(server.running.core).prepare('SELECT token_hash FROM sessions WHERE user_id = ?').all(json.user.id) as { token_hash: string }[];
     expect(rows).toHaveLength(1);
     expect(rows[0]!.token_hash).toMatch(/^[0-9a-f]{64}$/);
     expect(rows[0]!.token_hash).not.toContain(set.value);
@@ -115,7 +115,7 @@ describe('dashboard auth', () => {
 
   it('refuses a deactivated account at login (after the password check) and drops its sessions', async () => {
     const { email, cookie, json } = await signup(server);
-    server.running.core.database.sqlite.prepare("UPDATE users SET status = 'deactivated' WHERE id = ?").run(json.user.id);
+    sqliteOf(server.running.core).prepare("UPDATE users SET status = 'deactivated' WHERE id = ?").run(json.user.id);
     const refused = await login(server, email, PASSWORD);
     expect(refused.status).toBe(403);
     expect(refused.json.error).toBe('auth.account_deactivated');
@@ -254,7 +254,7 @@ describe('dashboard auth with sign-up disabled', () => {
     expect(refused.status).toBe(403);
     expect(refused.json).toEqual({ error: 'auth.signup_disabled', detail: expect.any(String), requestId: requestIdShape });
     expect(sessionCookie(refused.response)).toBeUndefined();
-    expect(server.running.core.accountsRepository.findByEmail(email)).toBeUndefined();
+    expect(await server.running.core.accountsRepository.findByEmail(email)).toBeUndefined();
 
     const account = await server.createAccount();
     expect((await login(server, account.email, TEST_PASSWORD)).status).toBe(200);

@@ -127,8 +127,8 @@ export function createAuthRoutes(deps: { auth: AuthUsecases; publicUrl: string |
     return c.json({ user });
   });
 
-  app.post('/logout', (c) => {
-    auth.logout(getCookie(c, SESSION_COOKIE));
+  app.post('/logout', async (c) => {
+    await auth.logout(getCookie(c, SESSION_COOKIE));
     deleteCookie(c, SESSION_COOKIE, cookieOptions);
     return c.body(null, 204);
   });

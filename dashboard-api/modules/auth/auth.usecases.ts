@@ -58,12 +58,12 @@ export function createAuthUsecases(deps: {
   let dummyHash: Promise<string> | undefined;
   const getDummyHash = () => (dummyHash ??= hash(randomBytes(18).toString('base64url')));
 
-  function startSession(userId: string): StartedSession {
+  async function startSession(userId: string): Promise<StartedSession> {
     const now = clock.now();
     const token = randomBytes(32).toString('base64url');
     const expiresAt = new Date(now.getTime() + deps.sessionTtlMs);
-    sessionsRepository.deleteExpired(now);
-    sessionsRepository.insert({ id: newId(), userId, tokenHash: hashSessionToken(token), createdAt: now, expiresAt });
+    await sessionsRepository.deleteExpired(now);
+    await sessionsRepository.insert({ id: newId(), userId, tokenHash: hashSessionToken(token), createdAt: now, expiresAt });
     return { token, expiresAt, maxAgeSeconds: Math.floor(deps.sessionTtlMs / 1000) };
   }
 
@@ -82,7 +82,7 @@ export function createAuthUsecases(deps: {
         password: input.password,
         origin: (userId) => ({ actor: { kind: 'session', id: userId } }),
       });
-      return { user: toPublicUser(user), key, bucket: bucket.name, session: startSession(user.id) };
+      return { user: toPublicUser(user), key, bucket: bucket.name, session: await startSession(user.id) };
     },
 
     /**
@@ -103,27 +103,27 @@ export function createAuthUsecases(deps: {
 
     /** Checks the password first: the account's state is only revealed to someone who knows it. */
     async login(input: { email: string; password: string }) {
-      const user = accountsRepository.findByEmail(input.email.trim());
+      const user = await accountsRepository.findByEmail(input.email.trim());
       if (!user) {
         await verify(input.password, await getDummyHash());
         throw invalidCredentialsError();
       }
       if (!(await verify(input.password, user.passwordHash))) throw invalidCredentialsError();
       if (user.status !== 'active') throw accountDeactivatedError();
-      return { user: toPublicUser(user), session: startSession(user.id) };
+      return { user: toPublicUser(user), session: await startSession(user.id) };
     },
 
     /** The signed-in user of a cookie token, or undefined (unknown, expired, or the account is deactivated). */
-    resolveSession(token: string | undefined): { user: PublicUser; tokenHash: string } | undefined {
+    async resolveSession(token: string | undefined): Promise<{ user: PublicUser; tokenHash: string } | undefined> {
       if (!token || !TOKEN_PATTERN.test(token)) return undefined;
       const tokenHash = hashSessionToken(token);
-      const found = sessionsRepository.findActiveByTokenHash(tokenHash, clock.now());
+      const found = await sessionsRepository.findActiveByTokenHash(tokenHash, clock.now());
       if (!found || found.user.status !== 'active') return undefined;
       return { user: toPublicUser(found.user), tokenHash };
     },
 
-    logout(token: string | undefined): void {
-      if (token && TOKEN_PATTERN.test(token)) sessionsRepository.deleteByTokenHash(hashSessionToken(token));
+    async logout(token: string | undefined): Promise<void> {
+      if (token && TOKEN_PATTERN.test(token)) await sessionsRepository.deleteByTokenHash(hashSessionToken(token));
     },
 
     /**
@@ -132,14 +132,15 @@ export function createAuthUsecases(deps: {
      * dashboard stays signed in.
      */
     async changePassword(userId: string, input: { oldPassword: string; newPassword: string }): Promise<StartedSession> {
-      const user = accountsRepository.findById(userId);
+      const user = await accountsRepository.findById(userId);
       if (!user || user.status !== 'active') throw unauthenticatedError();
       if (!(await verify(input.oldPassword, user.passwordHash))) throw wrongPasswordError();
       if (input.newPassword.length < MIN_PASSWORD_LENGTH) throw weakPasswordError();
       const passwordHash = await hash(input.newPassword);
-      // No await between these: better-sqlite3 runs them back to back in this process.
-      accountsRepository.setPasswordHash(user.id, passwordHash);
-      sessionsRepository.deleteAllForUser(user.id);
+      await accountsRepository.transaction(async () => {
+        await accountsRepository.setPasswordHash(user.id, passwordHash);
+        await sessionsRepository.deleteAllForUser(user.id);
+      });
       return startSession(user.id);
     },
   };

@@ -17,7 +17,7 @@ export type AuthVariables = {
 /** Resolves the `session` cookie into `c.get('user')`; never refuses a request by itself (see `requireUser`). */
 export function sessionMiddleware(auth: AuthUsecases): MiddlewareHandler<{ Variables: AuthVariables }> {
   return async (c, next) => {
-    const resolved = auth.resolveSession(getCookie(c, SESSION_COOKIE));
+    const resolved = await auth.resolveSession(getCookie(c, SESSION_COOKIE));
     c.set('user', resolved?.user);
     c.set('sessionTokenHash', resolved?.tokenHash);
     await next();

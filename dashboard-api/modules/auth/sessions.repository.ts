@@ -1,35 +1,41 @@
 import { and, eq, gt, lte } from 'drizzle-orm';
-import type { Db } from '../../../src/db/database.ts';
-import { sessions, users, type SessionRow, type UserRow } from '../../../src/db/schema.ts';
+import type { DatabaseHandle } from '../../../src/db/database.ts';
+import type { SessionRow, UserRow } from '../../../src/db/schema.ts';
 
 export type SessionsRepository = ReturnType<typeof createSessionsRepository>;
 
 /** Dashboard sessions, looked up by the SHA-256 of their cookie token (the token itself is never stored). */
-export function createSessionsRepository({ db }: { db: Db }) {
+export function createSessionsRepository({ database }: { database: DatabaseHandle }) {
+  const { sessions, users } = database.tables;
   return {
-    insert(session: { id: string; userId: string; tokenHash: string; createdAt: Date; expiresAt: Date }): SessionRow {
-      return db.insert(sessions).values(session).returning().get();
+    insert(session: { id: string; userId: string; tokenHash: string; createdAt: Date; expiresAt: Date }): Promise<SessionRow> {
+      return database.query(async (db) => (await db.insert(sessions).values(session).returning())[0]!);
     },
     /** The unexpired session with this token hash, with its user. */
-    findActiveByTokenHash(tokenHash: string, now: Date): { session: SessionRow; user: UserRow } | undefined {
-      return db
-        .select({ session: sessions, user: users })
-        .from(sessions)
-        .innerJoin(users, eq(users.id, sessions.userId))
-        .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now)))
-        .get();
+    findActiveByTokenHash(tokenHash: string, now: Date): Promise<{ session: SessionRow; user: UserRow } | undefined> {
+      return database.query(
+        async (db) =>
+          (
+            await db
+              .select({ session: sessions, user: users })
+              .from(sessions)
+              .innerJoin(users, eq(users.id, sessions.userId))
+              .where(and(eq(sessions.tokenHash, tokenHash), gt(sessions.expiresAt, now)))
+              .limit(1)
+          )[0],
+      );
     },
-    deleteByTokenHash(tokenHash: string): void {
-      db.delete(sessions).where(eq(sessions.tokenHash, tokenHash)).run();
+    deleteByTokenHash(tokenHash: string): Promise<void> {
+      return database.query(async (db) => void (await db.delete(sessions).where(eq(sessions.tokenHash, tokenHash))));
     },
-    deleteAllForUser(userId: string): number {
-      return db.delete(sessions).where(eq(sessions.userId, userId)).run().changes;
+    deleteAllForUser(userId: string): Promise<number> {
+      return database.query(async (db) => (await db.delete(sessions).where(eq(sessions.userId, userId)).returning({ id: sessions.id })).length);
     },
-    deleteExpired(now: Date): number {
-      return db.delete(sessions).where(lte(sessions.expiresAt, now)).run().changes;
+    deleteExpired(now: Date): Promise<number> {
+      return database.query(async (db) => (await db.delete(sessions).where(lte(sessions.expiresAt, now)).returning({ id: sessions.id })).length);
     },
-    countForUser(userId: string): number {
-      return db.select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, userId)).all().length;
+    countForUser(userId: string): Promise<number> {
+      return database.query(async (db) => (await db.select({ id: sessions.id }).from(sessions).where(eq(sessions.userId, userId))).length);
     },
   };
 }

@@ -57,7 +57,7 @@ export function createBucketsRoutes(deps: { buckets: DashboardBucketsUsecases })
   const app = new Hono<BucketsEnv>();
   app.use('*', requireUser);
 
-  app.get('/', (c) => c.json({ buckets: buckets.list(c.get('user')!.id) }));
+  app.get('/', async (c) => c.json({ buckets: await buckets.list(c.get('user')!.id) }));
 
   app.post('/', async (c) => {
     const body = await parseBody(c, bucketsOperations.create.body.schema);

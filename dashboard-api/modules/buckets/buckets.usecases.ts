@@ -21,8 +21,8 @@ const toPublicBucket = (bucket: { name: string; createdAt: Date }): PublicBucket
 export function createDashboardBucketsUsecases(deps: { buckets: BucketsUsecases }) {
   const { buckets } = deps;
   return {
-    list(userId: string): PublicBucket[] {
-      return buckets.list(userId).map(toPublicBucket);
+    async list(userId: string): Promise<PublicBucket[]> {
+      return (await buckets.list(userId)).map(toPublicBucket);
     },
     async create(userId: string, name: string, origin?: EventOrigin): Promise<PublicBucket> {
       return toPublicBucket(await buckets.create(userId, name, origin));

@@ -39,7 +39,7 @@ export function apiKeyAuth(keyStore: KeyStore): MiddlewareHandler<{ Variables: A
     const colon = credential.indexOf(':');
     const accessKeyId = colon > 0 ? credential.slice(0, colon) : '';
     const secret = colon > 0 ? credential.slice(colon + 1) : '';
-    const key = accessKeyId ? keyStore.lookup(accessKeyId) : undefined;
+    const key = accessKeyId ? await keyStore.lookup(accessKeyId) : undefined;
     const matches = secretsEqual(secret, key?.secretAccessKey ?? PLACEHOLDER_SECRET);
     if (!key || !matches) {
       const error = invalidApiKeyError();

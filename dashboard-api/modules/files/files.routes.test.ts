@@ -426,7 +426,7 @@ describe('Simple REST file API /api/v1/files', () => {
 
     const erin = await signupViaApi(server);
     expect((await call('/api/v1/files', { headers: apiKey(erin.firstKey) })).status).toBe(200);
-    server.running.core.accountsRepository.setStatus(erin.userId, 'deactivated');
+    await server.running.core.accountsRepository.setStatus(erin.userId, 'deactivated');
     server.running.core.keyStore.invalidate();
     expect((await call('/api/v1/files', { headers: apiKey(erin.firstKey) })).json.error).toBe('auth.invalid_api_key');
   });

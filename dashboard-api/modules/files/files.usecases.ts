@@ -101,16 +101,16 @@ export function createFilesUsecases(deps: {
   const { objects, uploadGate } = deps;
 
   /** The file an id names: the caller's bucket (404 otherwise); the key's scope is checked by the service (403). */
-  const resolveId = (principal: Principal, id: string) => {
+  const resolveId = async (principal: Principal, id: string) => {
     const decoded = decodeFileId(id);
-    const bucket = decoded && objects.bucketNameById(principal, decoded.bucketId);
+    const bucket = decoded ? await objects.bucketNameById(principal, decoded.bucketId) : undefined;
     if (!decoded || bucket === undefined) throw fileNotFoundError();
     return { bucketId: decoded.bucketId, bucket, key: decoded.key };
   };
 
   const usecases = {
     async head(principal: Principal, id: string, options: FilesCallOptions = {}): Promise<FileInfo> {
-      const { bucketId, bucket, key } = resolveId(principal, id);
+      const { bucketId, bucket, key } = await resolveId(principal, id);
       const info = await objects.headObject(principal, { bucket, key, signal: options.signal });
       return { ...fileInfo({ id: bucketId, name: bucket }, info), id };
     },
@@ -146,7 +146,7 @@ export function createFilesUsecases(deps: {
 
     /** The file's bytes (a single range when asked), streamed from the backend; an unsatisfiable range reports the size. */
     async download(principal: Principal, id: string, range: ByteRangeSpec | undefined, options: FilesCallOptions = {}): Promise<DownloadResult> {
-      const { bucketId, bucket, key } = resolveId(principal, id);
+      const { bucketId, bucket, key } = await resolveId(principal, id);
       let object: GetObjectOutput;
       try {
         object = await objects.getObject(principal, { bucket, key, range, signal: options.signal });
@@ -163,7 +163,7 @@ export function createFilesUsecases(deps: {
      * idempotent DELETE, so a wrong id is noticed).
      */
     async remove(principal: Principal, id: string, options: FilesCallOptions & { permanent?: boolean } = {}): Promise<{ trashId?: string }> {
-      const { bucket, key } = resolveId(principal, id);
+      const { bucket, key } = await resolveId(principal, id);
       if (deps.trash && !options.permanent) return { trashId: (await deps.trash.moveToTrash(principal, { bucket, key, signal: options.signal })).id };
       await objects.deleteObject(principal, { bucket, key, mustExist: true, signal: options.signal });
       return {};

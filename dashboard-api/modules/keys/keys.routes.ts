@@ -84,8 +84,8 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
   const app = new Hono<KeysEnv>();
   app.use('*', requireUser);
 
-  app.get('/', (c) => {
-    const list = keys.listForUser(c.get('user')!.id);
+  app.get('/', async (c) => {
+    const list = await keys.listForUser(c.get('user')!.id);
     return c.json({ keys: list.map((key) => ({ id: key.id, name: key.name, accessKey: key.accessKeyId, createdAt: key.createdAt, ...scopeFields(key.scope) })) });
   });
 
@@ -94,7 +94,7 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
     if (!body.ok) return body.response;
     const { name, buckets, prefix, permission, expiresAt } = body.value;
     const userId = c.get('user')!.id;
-    const key = keys.create(
+    const key = await keys.create(
       userId,
       name,
       { buckets, prefix, permission, expiresAt: expiresAt === undefined ? undefined : new Date(expiresAt) },
@@ -105,10 +105,10 @@ export function createKeysRoutes(deps: { keys: KeysUsecases }) {
     return c.json({ id: key.id, name: key.name, accessKey: key.accessKeyId, secretKey: key.secretAccessKey, createdAt: key.createdAt, ...scopeFields(key.scope) }, 201);
   });
 
-  app.delete('/', (c) => {
+  app.delete('/', async (c) => {
     const query = parseQuery(c, keysOperations.revoke.query);
     if (!query.ok) return query.response;
-    keys.revokeById(c.get('user')!.id, query.value.id, requestOrigin(c, 'session', c.get('user')!.id));
+    await keys.revokeById(c.get('user')!.id, query.value.id, requestOrigin(c, 'session', c.get('user')!.id));
     return c.json({ success: true });
   });
 

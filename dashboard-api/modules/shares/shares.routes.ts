@@ -336,7 +336,7 @@ export function createSharesApiRoutes(deps: { shares: SharesUsecases; keyStore: 
     return c.json(await shares.create(principalOf(c), input, baseUrlOf(c)), 201);
   });
 
-  app.get('/', owner, (c) => c.json({ shares: shares.list(principalOf(c), baseUrlOf(c)) }));
+  app.get('/', owner, async (c) => c.json({ shares: await shares.list(principalOf(c), baseUrlOf(c)) }));
 
   app.patch('/', owner, async (c) => {
     const body = await parseBody(c, sharesOperations.update.body.schema);
@@ -344,10 +344,10 @@ export function createSharesApiRoutes(deps: { shares: SharesUsecases; keyStore: 
     return c.json(await shares.update(principalOf(c), body.value, baseUrlOf(c)));
   });
 
-  app.delete('/', owner, (c) => {
+  app.delete('/', owner, async (c) => {
     const id = requireQuery(c, 'id');
     if (!id.ok) return id.response;
-    shares.deactivate(principalOf(c), id.value);
+    await shares.deactivate(principalOf(c), id.value);
     return c.json({ success: true as const });
   });
 

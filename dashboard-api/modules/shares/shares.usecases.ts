@@ -25,6 +25,7 @@ import {
   wrongPasswordError,
 } from './shares.errors.ts';
 import type { SharesRepository } from './shares.repository.ts';
+import { isUniqueViolation } from '../../../src/db/database-errors.ts';
 import { zipStream, type ZipEntrySource } from './zip-stream.ts';
 
 export type SharesUsecases = ReturnType<typeof createSharesUsecases>;
@@ -190,7 +191,7 @@ export function createSharesUsecases(deps: {
   repository: SharesRepository;
   objects: ObjectsService;
   buckets: Pick<BucketsUsecases, 'resolve'>;
-  accounts: { findById(id: string): UserRow | undefined };
+  accounts: { findById(id: string): Promise<UserRow | undefined> };
   keyStore: Pick<KeyStore, 'lookup'>;
   files: Pick<FilesUsecases, 'upload'>;
   passwords: PasswordHasher;
@@ -200,7 +201,7 @@ export function createSharesUsecases(deps: {
   accessRule: RateLimitRule | undefined;
   /** RATE_LIMIT_SHARE_PASSWORD; undefined: off. */
   passwordRule: RateLimitRule | undefined;
-  eventLog?: { appendSync(events: DomainEvent[]): number };
+  eventLog?: { append(events: DomainEvent[]): Promise<unknown> };
 }) {
   const { repository, objects, clock, limiter } = deps;
 
@@ -250,8 +251,8 @@ export function createSharesUsecases(deps: {
         row.kind === 'prefix' ? { action: 'list', bucket: row.bucket, prefix: row.objectKey } : { action: 'read', bucket: row.bucket, key: row.objectKey },
       ));
 
-  const ownedShare = (principal: Principal, id: string): ShareRow => {
-    const row = repository.findById(id);
+  const ownedShare = async (principal: Principal, id: string): Promise<ShareRow> => {
+    const row = await repository.findById(id);
     // Another account's share, or one outside the key's scope, answers exactly like a missing one.
     if (!row || !manages(principal, row)) throw shareNotFoundError();
     return row;
@@ -262,27 +263,27 @@ export function createSharesUsecases(deps: {
    * key (if any) must still authenticate (the KeyStore drops revoked, expired and deactivated
    * accounts' keys), else the account must be active.
    */
-  const ownerPrincipal = (row: ShareRow, clientAddress: string): Principal | undefined => {
+  const ownerPrincipal = async (row: ShareRow, clientAddress: string): Promise<Principal | undefined> => {
     if (row.accessKeyId !== null) {
-      const key = deps.keyStore.lookup(row.accessKeyId);
+      const key = await deps.keyStore.lookup(row.accessKeyId);
       if (!key || key.userId !== row.ownerId) return undefined;
       return { ...keyPrincipal(key, clientAddress), actor: SHARE_LINK_ACTOR };
     }
-    const owner = deps.accounts.findById(row.ownerId);
+    const owner = await deps.accounts.findById(row.ownerId);
     if (owner?.status !== 'active') return undefined;
     return { ...sessionPrincipal(row.ownerId, clientAddress), actor: SHARE_LINK_ACTOR };
   };
 
   /** The share behind a public code, checked in order: unknown (404), then every reason it stopped working (410). */
-  const livePublicShare = (code: string, clientAddress: string): { row: ShareRow; principal: Principal } => {
-    const row = CODE_PATTERN.test(code) ? repository.findByCode(code) : undefined;
+  const livePublicShare = async (code: string, clientAddress: string): Promise<{ row: ShareRow; principal: Principal }> => {
+    const row = CODE_PATTERN.test(code) ? await repository.findByCode(code) : undefined;
     if (!row) throw shareNotFoundError();
     if (!row.active) throw shareGoneError('This share link was deactivated by its owner.');
     if (row.expiresAt !== null && row.expiresAt.getTime() <= clock.now().getTime()) throw shareGoneError('This share link has expired.');
     if (row.maxDownloads !== null && row.downloads >= row.maxDownloads) throw shareGoneError('This share link has reached its download limit.');
-    const principal = ownerPrincipal(row, clientAddress);
+    const principal = await ownerPrincipal(row, clientAddress);
     // The bucket must still be the one the share was made for (not deleted, not re-created under its name).
-    const resolution = principal ? deps.buckets.resolve(row.ownerId, row.bucket) : undefined;
+    const resolution = principal ? await deps.buckets.resolve(row.ownerId, row.bucket) : undefined;
     if (!principal || resolution?.kind !== 'owned' || resolution.bucket.id !== row.bucketId) throw shareGoneError('What this link shared is no longer available.');
     return { row, principal };
   };
@@ -302,13 +303,13 @@ export function createSharesUsecases(deps: {
     if (password.length > MAX_PASSWORD_LENGTH || !(await deps.passwords.verify(password, row.passwordHash))) throw wrongPasswordError();
   }
 
-  function claim(row: ShareRow, clientAddress: string): ShareRow {
+  async function claim(row: ShareRow, clientAddress: string): Promise<ShareRow> {
     return (
-      repository.transaction(() => {
-        const claimed = repository.claimDownload(row.id, clock.now().getTime());
+      (await repository.transaction(async () => {
+        const claimed = await repository.claimDownload(row.id, clock.now().getTime());
         if (!claimed) return undefined;
         const origin: EventOrigin = { actor: SHARE_LINK_ACTOR, clientAddress };
-        deps.eventLog?.appendSync([
+        await deps.eventLog?.append([
           domainEvent(clock, 'share.downloaded', row.ownerId, origin, {
             bucket: row.bucket,
             key: row.objectKey,
@@ -316,7 +317,7 @@ export function createSharesUsecases(deps: {
           }),
         ]);
         return claimed;
-      }) ?? throwGone()
+      })) ?? throwGone()
     );
   }
   const throwGone = (): never => {
@@ -391,15 +392,15 @@ export function createSharesUsecases(deps: {
     } else {
       await objects.headObject(principal, { bucket: input.bucket, key: input.objectKey });
     }
-    const resolution = deps.buckets.resolve(principal.accountId, input.bucket);
+    const resolution = await deps.buckets.resolve(principal.accountId, input.bucket);
     if (resolution.kind !== 'owned') throw shareNotFoundError(); // deleted between the check and now
     const passwordHash = input.password === undefined ? null : await deps.passwords.hash(input.password);
     const origin: EventOrigin = { actor: principal.actor, clientAddress: principal.clientAddress };
     const id = newShareId();
-    const row = (() => {
+    const row = await (async () => {
       try {
-        return repository.transaction(() => {
-          const inserted = repository.insert({
+        return await repository.transaction(async () => {
+          const inserted = await repository.insert({
             id,
             code: input.customSlug ?? newShareCode(),
             ownerId: principal.accountId,
@@ -414,7 +415,7 @@ export function createSharesUsecases(deps: {
             maxDownloads: input.maxDownloads ?? null,
             createdAt: clock.now(),
           });
-          deps.eventLog?.appendSync([
+          await deps.eventLog?.append([
             domainEvent(clock, 'share.created', principal.accountId, origin, {
               bucket: input.bucket,
               key: input.objectKey,
@@ -424,7 +425,7 @@ export function createSharesUsecases(deps: {
           return inserted;
         });
       } catch (error) {
-        if ((error as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw slugTakenError();
+        if (isUniqueViolation(error)) throw slugTakenError();
         throw error;
       }
     })();
@@ -465,15 +466,12 @@ export function createSharesUsecases(deps: {
       }
     },
 
-    list(principal: Principal, baseUrl: string): ShareView[] {
-      return repository
-        .listByOwner(principal.accountId)
-        .filter((row) => manages(principal, row))
-        .map((row) => view(row, baseUrl));
+    async list(principal: Principal, baseUrl: string): Promise<ShareView[]> {
+      return (await repository.listByOwner(principal.accountId)).filter((row) => manages(principal, row)).map((row) => view(row, baseUrl));
     },
 
     async update(principal: Principal, input: UpdateShareInput, baseUrl: string): Promise<ShareView> {
-      ownedShare(principal, input.id);
+      await ownedShare(principal, input.id);
       if (typeof input.password === 'string') checkPassword(input.password);
       checkMaxDownloads(input.maxDownloads);
       const changes: Parameters<SharesRepository['update']>[2] = {};
@@ -481,20 +479,20 @@ export function createSharesUsecases(deps: {
       if (input.expiresIn !== undefined) changes.expiresAt = expiresAtOf(input.expiresIn);
       if (input.maxDownloads !== undefined) changes.maxDownloads = input.maxDownloads;
       if (input.active !== undefined) changes.active = input.active;
-      const row = Object.keys(changes).length > 0 ? repository.update(input.id, principal.accountId, changes) : repository.findById(input.id);
+      const row = Object.keys(changes).length > 0 ? await repository.update(input.id, principal.accountId, changes) : await repository.findById(input.id);
       if (!row) throw shareNotFoundError();
       return view(row, baseUrl);
     },
 
     /** Deactivates (the row stays, with its counts, so the owner's list keeps its history). */
-    deactivate(principal: Principal, id: string): void {
-      ownedShare(principal, id);
-      repository.update(id, principal.accountId, { active: false });
+    async deactivate(principal: Principal, id: string): Promise<void> {
+      await ownedShare(principal, id);
+      await repository.update(id, principal.accountId, { active: false });
     },
 
     /** The public facts of a live share; counts a view when `countView`. */
     async info(code: string, request: PublicRequest & { countView: boolean }): Promise<PublicShareInfo> {
-      const { row, principal } = livePublicShare(code, request.clientAddress);
+      const { row, principal } = await livePublicShare(code, request.clientAddress);
       let size: number | null = null;
       let contentType = 'application/zip';
       if (row.kind === 'prefix') await ensureFolderHasFiles(row, principal, request.signal);
@@ -508,7 +506,7 @@ export function createSharesUsecases(deps: {
           throw error;
         }
       }
-      if (request.countView) repository.countView(row.id);
+      if (request.countView) await repository.countView(row.id);
       return {
         code: row.code,
         fileName: row.fileName,
@@ -526,7 +524,7 @@ export function createSharesUsecases(deps: {
      * owner's principal, then one download claimed atomically; a range is served as one download.
      */
     async download(code: string, request: PublicRequest & { password?: string; range?: ByteRangeSpec }): Promise<ShareDownload> {
-      const { row, principal } = livePublicShare(code, request.clientAddress);
+      const { row, principal } = await livePublicShare(code, request.clientAddress);
       await passwordGate(row, request.password, request.clientAddress);
       if (row.kind === 'prefix') {
         await ensureFolderHasFiles(row, principal, request.signal);
@@ -536,7 +534,7 @@ export function createSharesUsecases(deps: {
         const chunks = zipStream(folderEntries(row, principal, request.signal), request.signal);
         const first = await chunks.next();
         try {
-          claim(row, request.clientAddress);
+          await claim(row, request.clientAddress);
         } catch (error) {
           await chunks.return(undefined); // closes the opened file and the spool
           throw error;
@@ -558,7 +556,7 @@ export function createSharesUsecases(deps: {
         throw error;
       }
       try {
-        claim(row, request.clientAddress);
+        await claim(row, request.clientAddress);
       } catch (error) {
         // Nobody reads the opened body: close it (a proxied store's body errors as it is destroyed).
         object.body.on('error', () => undefined);

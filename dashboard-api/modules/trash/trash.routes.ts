@@ -74,7 +74,7 @@ export function createTrashRoutes(deps: { trash: TrashUsecases; keyStore: KeySto
   const app = new Hono<OwnerEnv>();
   app.use('*', ownerAuth(deps.keyStore));
 
-  app.get('/', (c) => c.json({ files: trash.list(ownerPrincipal(c)).map(entryJson), retentionDays: trash.retentionDays }));
+  app.get('/', async (c) => c.json({ files: (await trash.list(ownerPrincipal(c))).map(entryJson), retentionDays: trash.retentionDays }));
 
   app.post('/empty', async (c) => c.json({ success: true, deleted: await trash.empty(ownerPrincipal(c)) }));
 

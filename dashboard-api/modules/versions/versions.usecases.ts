@@ -45,15 +45,15 @@ export function createVersionsUsecases(deps: {
   restoring: (detail: Record<string, unknown>) => ObjectsService;
   repository: VersionsRepository;
   retention: Retention;
-  resolveBucket: (accountId: string, name: string) => BucketRow | undefined;
+  resolveBucket: (accountId: string, name: string) => Promise<BucketRow | undefined>;
   uploadGate?: UploadGate;
   /** The account's stored bytes and quota: a spooled upload (fields after the file) is checked before its body is read. */
   usage?: (accountId: string) => Promise<{ usedBytes: number; quotaBytes: number }>;
 }) {
   const { objects, repository } = deps;
 
-  const bucketRowOf = (principal: Principal, name: string): BucketRow => {
-    const row = deps.resolveBucket(principal.accountId, name);
+  const bucketRowOf = async (principal: Principal, name: string): Promise<BucketRow> => {
+    const row = await deps.resolveBucket(principal.accountId, name);
     if (!row) throw versionNotFoundError();
     return row;
   };
@@ -61,7 +61,7 @@ export function createVersionsUsecases(deps: {
   /** The key's versions (markers left out), newest first, each with its number. */
   async function numbered(principal: Principal, bucket: BucketRow, key: string, signal?: AbortSignal): Promise<VersionView[]> {
     const entries = (await listKeyVersions(objects, principal, bucket.name, key, signal)).filter((entry) => !entry.deleteMarker);
-    const numbers = repository.numberVersions(
+    const numbers = await repository.numberVersions(
       bucket.id,
       key,
       [...entries].reverse().map((entry) => ({ versionId: entry.versionId, modifiedAt: entry.lastModified.getTime() })),
@@ -117,7 +117,7 @@ export function createVersionsUsecases(deps: {
     async listFiles(principal: Principal, input: { bucket: string; prefix?: string; limit: number; cursor?: string; signal?: AbortSignal }) {
       const after = input.cursor === undefined ? undefined : decodeCursor(input.cursor);
       if (input.cursor !== undefined && after === undefined) throw invalidCursorError();
-      const bucket = bucketRowOf(principal, input.bucket);
+      const bucket = await bucketRowOf(principal, input.bucket);
       const groups: { key: string; entries: ObjectVersionEntry[] }[] = [];
       let keyMarker = after;
       let versionIdMarker: string | undefined;
@@ -163,7 +163,7 @@ export function createVersionsUsecases(deps: {
 
     /** Every version of one file, newest first (404 when the key has none). */
     async listVersions(principal: Principal, input: { bucket: string; key: string; signal?: AbortSignal }) {
-      const bucket = bucketRowOf(principal, input.bucket);
+      const bucket = await bucketRowOf(principal, input.bucket);
       const versions = await numbered(principal, bucket, input.key, input.signal);
       if (versions.length === 0) throw versionNotFoundError();
       return { bucket: input.bucket, key: input.key, versions };
@@ -180,7 +180,7 @@ export function createVersionsUsecases(deps: {
       let key: string;
       let s3VersionId: string;
       if (decoded) {
-        bucketName = objects.bucketNameById(principal, decoded.bucketId);
+        bucketName = await objects.bucketNameById(principal, decoded.bucketId);
         if (bucketName === undefined || (input.bucket !== undefined && input.bucket !== bucketName) || (input.key !== undefined && input.key !== decoded.key))
           throw versionNotFoundError();
         key = decoded.key;
@@ -192,7 +192,7 @@ export function createVersionsUsecases(deps: {
         key = input.key;
         s3VersionId = input.versionId;
       }
-      const bucket = bucketRowOf(principal, bucketName);
+      const bucket = await bucketRowOf(principal, bucketName);
       if ((await objects.getBucketVersioning(principal, bucketName)) === 'Unversioned') throw versionsNotEnabledError(bucketName);
       const restoredId = encodeVersionId(bucket.id, key, s3VersionId);
       let result;
@@ -224,8 +224,8 @@ export function createVersionsUsecases(deps: {
     /** The bucket's versioning state and retention. */
     async settings(principal: Principal, bucketName: string) {
       const versioning = await objects.getBucketVersioning(principal, bucketName);
-      const bucket = bucketRowOf(principal, bucketName);
-      return { bucket: bucketName, versioning, ...deps.retention.settingsOf(bucket.id) };
+      const bucket = await bucketRowOf(principal, bucketName);
+      return { bucket: bucketName, versioning, ...(await deps.retention.settingsOf(bucket.id)) };
     },
 
     /**
@@ -237,12 +237,12 @@ export function createVersionsUsecases(deps: {
       if (!scopeAllows(scopeOf(principal), { action: 'bucketAdmin' }))
         throw new ScopeDeniedError('Access Denied: only a session or an unrestricted access key can change bucket versioning.');
       const current: VersioningStatus = await objects.getBucketVersioning(principal, input.bucket);
-      const bucket = bucketRowOf(principal, input.bucket);
+      const bucket = await bucketRowOf(principal, input.bucket);
       if (input.enabled === true && current !== 'Enabled') await objects.putBucketVersioning(principal, input.bucket, 'Enabled');
       if (input.enabled === false && current === 'Enabled') await objects.putBucketVersioning(principal, input.bucket, 'Suspended');
       if (input.maxVersions !== undefined || input.maxAgeDays !== undefined) {
-        const settings = deps.retention.settingsOf(bucket.id);
-        repository.setRetention(bucket.id, { maxVersions: input.maxVersions ?? settings.maxVersions, maxAgeDays: input.maxAgeDays ?? settings.maxAgeDays });
+        const settings = await deps.retention.settingsOf(bucket.id);
+        await repository.setRetention(bucket.id, { maxVersions: input.maxVersions ?? settings.maxVersions, maxAgeDays: input.maxAgeDays ?? settings.maxAgeDays });
       }
       return usecases.settings(principal, input.bucket);
     },

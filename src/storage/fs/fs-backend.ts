@@ -316,9 +316,9 @@ class FsStorageBackend implements FsBackend {
       // 0 when Enabled, the null version when Suspended. Undefined for a missing bucket, so the
       // caller's headObject reports NoSuchBucket. An overwrite in an Unversioned bucket (the
       // common case) answers from the object's cached row alone.
-      storedSize: (bucket, key) => index.replacedByWrite(bucket, utf8(key))?.bytes,
+      storedSize: async (bucket, key) => index.replacedByWrite(bucket, utf8(key))?.bytes,
       // The counters change in the transactions that change the rows a recount lists: no drift to correct.
-      correctUsage: () => {},
+      correctUsage: async () => {},
       countUploads: async (bucket) => index.countUploads(bucket),
       journal: index.journal,
     };

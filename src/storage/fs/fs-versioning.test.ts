@@ -124,13 +124,13 @@ describe('fs backend: versioning specifics', () => {
     };
     await put(backend, 'k', 'x'.repeat(100), admit);
     await put(backend, 'k', 'x'.repeat(150), admit);
-    expect(backend.local.storedSize('bucket', 'k')).toBe(150);
+    expect(await backend.local.storedSize('bucket', 'k')).toBe(150);
     await backend.putBucketVersioning('bucket', 'Enabled');
-    expect(backend.local.storedSize('bucket', 'k')).toBe(0);
+    expect(await backend.local.storedSize('bucket', 'k')).toBe(0);
     await put(backend, 'k', 'x'.repeat(120), admit);
     await backend.putBucketVersioning('bucket', 'Suspended');
     // The null version (150 bytes) is noncurrent now: a Suspended write replaces it all the same.
-    expect(backend.local.storedSize('bucket', 'k')).toBe(150);
+    expect(await backend.local.storedSize('bucket', 'k')).toBe(150);
     await put(backend, 'k', 'x'.repeat(200), admit);
     expect(changes).toEqual([
       { bytes: 100, objects: 1 },
@@ -139,8 +139,8 @@ describe('fs backend: versioning specifics', () => {
       { bytes: 50, objects: 0 },
     ]);
     await backend.deleteObject({ bucket: 'bucket', key: 'k' });
-    expect(backend.local.storedSize('bucket', 'k')).toBe(0);
-    expect(backend.local.storedSize('missing', 'k')).toBeUndefined();
+    expect(await backend.local.storedSize('bucket', 'k')).toBe(0);
+    expect(await backend.local.storedSize('missing', 'k')).toBeUndefined();
     expect(await backend.local.usage('bucket')).toEqual({ bytes: 120, objects: 1, multipartBytes: 0 });
     // `usage reconcile` recounts every stored version: no drift.
     const recount = await recountBucket(backend, 'bucket', 'bucket');

@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import type { Pool } from 'pg';
 import { pipeline } from 'node:stream/promises';
 import { document, node, text } from '../../s3-protocol/xml.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
@@ -48,6 +49,7 @@ import { partByteRange } from '../part-number.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 import { countStoredVersions } from '../count-objects.ts';
 import { openS3Catalog, type RecordedDelete, type S3Catalog } from './s3-catalog.ts';
+import { openPgS3Catalog } from './s3-catalog.pg.ts';
 import { copySourceHeader as copySource, createS3Http, headerValue, type S3Http, type S3HttpOptions, type S3HttpResponse } from './s3-http.ts';
 import { arr, parseResponse, parseVersionListing, str } from './s3-xml.ts';
 
@@ -58,8 +60,14 @@ function xmlHeaders(body: Buffer): Record<string, string> {
 
 export interface S3BackendOptions extends Omit<S3HttpOptions, 'maxConnections' | 'now'> {
   maxConnections?: number;
-  /** Local state: the catalog database and spool files for bodies of unknown length. */
+  /** Local state: the catalog's SQLite file (without `catalog`) and spool files for bodies of unknown length. */
   stateDir: string;
+  /**
+   * Where the catalog lives: by default a SQLite file in `stateDir`; with DATABASE_URL, tables of
+   * that PostgreSQL database (s3-catalog.pg.ts), shared by every gateway. The pool is the
+   * process's bounded pool, owned by the caller (closing the backend does not end it).
+   */
+  catalog?: { kind: 'postgres'; pool: Pool };
 }
 
 type Headers = S3HttpResponse['headers'];
@@ -206,13 +214,13 @@ function createAdmission(admit: AdmitWrite | undefined) {
      * error). The source is read to its end first, so a refusal is not mistaken for a client that
      * went away. An empty body is admitted before the request starts.
      */
-    async beforeLastChunk(body: Readable, size: number, measure: () => UsageChange): Promise<Readable> {
+    async beforeLastChunk(body: Readable, size: number, measure: () => Promise<UsageChange>): Promise<Readable> {
       if (!admit) return body;
       if (size === 0) {
-        await ensure(measure());
+        await ensure(await measure());
         return body;
       }
-      return holdLastChunk(body, () => ensure(measure()), isAbandoned);
+      return holdLastChunk(body, async () => ensure(await measure()), isAbandoned);
     },
     /** Admits what the catalog recorded, after the fact; undoes the write when that is refused. */
     async settle(recorded: UsageChange, undo: () => Promise<void>): Promise<void> {
@@ -269,16 +277,19 @@ function markerNotAllowed(marker: ObjectVersionEntry, method: string): S3Error {
  * The S3 proxy backend: every account bucket is one bucket of a remote S3 store (MinIO, Ceph
  * RGW, Garage, AWS S3), and every call becomes one or a few re-signed requests to it, with
  * bodies streamed through. What stores differ on or lack (additional checksums, exact usage
- * for quotas) lives in a local catalog (s3-catalog.ts).
+ * for quotas) lives in a catalog beside it (s3-catalog.ts: a SQLite file, or PostgreSQL shared by every gateway).
  */
 export async function createS3Backend(options: S3BackendOptions): Promise<StorageBackend & { catalog: S3Catalog }> {
   await mkdir(join(options.stateDir, 'spool'), { recursive: true });
-  const catalog = openS3Catalog(join(options.stateDir, 'catalog.sqlite'));
+  const catalog = options.catalog ? await openPgS3Catalog(options.catalog.pool) : openS3Catalog(join(options.stateDir, 'catalog.sqlite'));
   const http: S3Http = createS3Http({ ...options, maxConnections: options.maxConnections ?? 128 });
 
-  function objectInfo(key: string, bucket: string, headers: Headers, statusCode: number): { info: ObjectInfo; range?: { start: number; end: number } } {
-    const versionId = readVersionId(bucket, headerValue(headers, 'x-amz-version-id'));
+  async function objectInfo(key: string, bucket: string, headers: Headers, statusCode: number): Promise<{ info: ObjectInfo; range?: { start: number; end: number } }> {
     const etag = headerValue(headers, 'etag') ?? '""';
+    const storeVersionId = headerValue(headers, 'x-amz-version-id');
+    // One catalog look-up per read: the bucket's versioning state and the version's checksum.
+    const facts = await catalog.readFacts(bucket, key, storeVersionId, etag);
+    const versionId = readVersionId(storeVersionId, facts.versioning);
     let size = Number(headerValue(headers, 'content-length') ?? 0);
     let range: { start: number; end: number } | undefined;
     const contentRange = headerValue(headers, 'content-range');
@@ -306,8 +317,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       if (value !== undefined) info[field] = value;
     }
     if (versionId !== undefined) info.versionId = versionId;
-    const checksum = catalog.checksumFor(bucket, key, etag, versionId);
-    if (checksum) info.checksum = checksum;
+    if (facts.checksum) info.checksum = facts.checksum;
     const parts = multipartPartsOf(etag);
     if (parts !== undefined) info.partsCount = parts;
     return { info, range };
@@ -317,11 +327,10 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
    * The version a read found, as S3 reports it: RGW sends no `x-amz-version-id` for the null
    * version of a Suspended (or once versioned) bucket, and sends `null` for `?versionId=null` in an
    * Unversioned one. S3 reports `null` exactly when the bucket's versioning was ever configured.
-   * The state comes from the catalog (one local read); unknown counts as Unversioned.
+   * The state comes from the catalog (`state`); unknown counts as Unversioned.
    */
-  function readVersionId(bucket: string, header: string | undefined): string | undefined {
+  function readVersionId(header: string | undefined, state: VersioningStatus | undefined): string | undefined {
     if (header !== undefined && header !== NULL_VERSION_ID) return header;
-    const state = catalog.versioning(bucket);
     return state === 'Enabled' || state === 'Suspended' ? NULL_VERSION_ID : undefined;
   }
 
@@ -331,7 +340,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     // RGW answers an Unversioned bucket with an empty VersioningConfiguration.
     const status = response.text.trim() === '' ? undefined : str(parseResponse(response.text, 'VersioningConfiguration').Status);
     const state: VersioningStatus = status === 'Enabled' || status === 'Suspended' ? status : 'Unversioned';
-    catalog.setVersioning(bucket, state);
+    await catalog.setVersioning(bucket, state);
     return state;
   }
 
@@ -342,10 +351,10 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
    */
   async function writtenVersionId(bucket: string, header: string | undefined): Promise<string | undefined> {
     if (header !== undefined && header !== NULL_VERSION_ID) {
-      if (catalog.versioning(bucket) !== 'Enabled') catalog.setVersioning(bucket, 'Enabled');
+      if ((await catalog.versioning(bucket)) !== 'Enabled') await catalog.setVersioning(bucket, 'Enabled');
       return header;
     }
-    const state = catalog.versioning(bucket) ?? (await fetchVersioning(bucket));
+    const state = (await catalog.versioning(bucket)) ?? (await fetchVersioning(bucket));
     return state === 'Unversioned' ? undefined : NULL_VERSION_ID;
   }
 
@@ -382,7 +391,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       throw error;
     }
     // A bucket whose state the catalog does not know yet asks the store once (NoSuchBucket too).
-    if ((catalog.versioning(bucket) ?? (await fetchVersioning(bucket, signal))) === 'Unversioned') {
+    if (((await catalog.versioning(bucket)) ?? (await fetchVersioning(bucket, signal))) === 'Unversioned') {
       if (method === 'HEAD') await headBucket(bucket);
       throw error;
     }
@@ -398,7 +407,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
    * already one (S3 adds another, and says so): the marker already there is reported instead.
    */
   async function markersKept(bucket: string, deletes: RecordedDelete[], signal?: AbortSignal): Promise<RecordedDelete[]> {
-    const state = catalog.versioning(bucket);
+    const state = await catalog.versioning(bucket);
     if (state !== 'Enabled' && state !== 'Suspended') return deletes;
     const out: RecordedDelete[] = [];
     for (const entry of deletes) {
@@ -431,15 +440,15 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
   /** Usage, sizes and uploads as the catalog recorded them; its journal. */
   const local: BackendLocalState = {
-    storedSize(bucket: string, key: string): number | undefined {
+    async storedSize(bucket: string, key: string): Promise<number | undefined> {
       // Only for buckets the catalog tracks; others fall back to a HEAD.
-      if (!catalog.usage(bucket)) return undefined;
+      if (!(await catalog.usage(bucket))) return undefined;
       // What a write would replace: 0 in an Enabled bucket, the null version's size otherwise.
-      return catalog.replaceable(bucket, key)?.size ?? 0;
+      return (await catalog.replaceable(bucket, key))?.size ?? 0;
     },
 
-    correctUsage(bucket: string, usage: BucketUsage): void {
-      catalog.setUsage(bucket, usage);
+    async correctUsage(bucket: string, usage: BucketUsage): Promise<void> {
+      await catalog.setUsage(bucket, usage);
     },
 
     async countUploads(bucket: string): Promise<number> {
@@ -447,12 +456,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     },
 
     async usage(bucket: string): Promise<BucketUsage> {
-      const recorded = catalog.usage(bucket);
+      const recorded = await catalog.usage(bucket);
       if (recorded) return recorded;
       // A bucket the catalog has never seen (created before it, or by another tool): count it once.
       await headBucket(bucket);
       const counted = { ...(await countStoredVersions(backend, bucket)), multipartBytes: 0 };
-      catalog.setUsage(bucket, counted);
+      await catalog.setUsage(bucket, counted);
       return counted;
     },
 
@@ -482,8 +491,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         if (isS3Error(error, 'BucketAlreadyExists')) throw new S3Error('BucketAlreadyOwnedByYou');
         throw error;
       }
-      catalog.setUsage(bucket, { bytes: 0, objects: 0, multipartBytes: 0 });
-      catalog.setVersioning(bucket, 'Unversioned');
+      await catalog.setUsage(bucket, { bytes: 0, objects: 0, multipartBytes: 0 });
+      await catalog.setVersioning(bucket, 'Unversioned');
     },
 
     async deleteBucket(bucket, options) {
@@ -501,7 +510,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         if (!page.isTruncated) break;
       }
       await http.sendAndDiscard({ method: 'DELETE', bucket }).catch(bucketLevel);
-      catalog.dropBucket(bucket);
+      await catalog.dropBucket(bucket);
     },
 
     async putObject(input: PutObjectInput): Promise<WriteResult> {
@@ -533,8 +542,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         // The body has been consumed: its producer has verified it (see UploadChecksum).
         const checksum = await settledChecksum(input.checksum);
         const versionId = await writtenVersionId(input.bucket, headerValue(headers, 'x-amz-version-id'));
-        const recorded = catalog.recordObject(input.bucket, input.key, versionId, size, etag, checksum, input.journal, input.metadata.contentType);
-        claim?.release();
+        const recorded = await catalog.recordObject(input.bucket, input.key, versionId, size, etag, checksum, input.journal, input.metadata.contentType);
+        await claim?.release();
         await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
         const lastModified = new Date(headerValue(headers, 'last-modified') ?? headerValue(headers, 'date') ?? Date.now());
         return { etag, size, lastModified, ...(checksum ? { checksum } : {}), ...(versionId !== undefined ? { versionId } : {}) };
@@ -559,7 +568,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       } catch (error) {
         return explainMissing(error, input.bucket, input.key, input.versionId, 'GET', input.signal);
       }
-      const { info, range } = objectInfo(input.key, input.bucket, response.headers, response.statusCode);
+      let described: Awaited<ReturnType<typeof objectInfo>>;
+      try {
+        described = await objectInfo(input.key, input.bucket, response.headers, response.statusCode);
+      } catch (error) {
+        response.body.destroy();
+        throw error;
+      }
+      const { info, range } = described;
       try {
         evaluateConditions(info, input.conditions);
       } catch (error) {
@@ -585,11 +601,11 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         // HEAD has no body to tell a missing key from a missing bucket, a version or a marker.
         return explainMissing(error, input.bucket, input.key, input.versionId, 'HEAD', input.signal);
       }
-      const { info } = objectInfo(input.key, input.bucket, headers, 200);
+      const { info } = await objectInfo(input.key, input.bucket, headers, 200);
       evaluateConditions(info, input.conditions);
       if (input.partNumber === undefined && !input.withParts) return info;
       // Part layouts are the catalog's (stores do not tell them), valid while the ETag is the one recorded.
-      const known = info.partsCount === undefined ? undefined : catalog.version(input.bucket, input.key, info.versionId ?? NULL_VERSION_ID);
+      const known = info.partsCount === undefined ? undefined : await catalog.version(input.bucket, input.key, info.versionId ?? NULL_VERSION_ID);
       const parts = known?.etag === info.etag ? known.parts : undefined;
       if (input.partNumber !== undefined) {
         if (info.partsCount !== undefined && !parts) throw unknownPartLayout();
@@ -611,13 +627,13 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const storeVersionId = headerValue(headers, 'x-amz-version-id');
       const marker = headerValue(headers, 'x-amz-delete-marker') === 'true';
       if (versionId !== undefined) {
-        const [wasMarker] = catalog.recordDeletes(bucket, [{ key, versionId, removed: storeVersionId !== undefined, removedMarker: marker }], journal, true);
+        const [wasMarker] = await catalog.recordDeletes(bucket, [{ key, versionId, removed: storeVersionId !== undefined, removedMarker: marker }], journal, true);
         // S3 names the version a delete by id addressed (existing or not), except in an Unversioned bucket.
-        if (catalog.versioning(bucket) === 'Unversioned') return {};
+        if ((await catalog.versioning(bucket)) === 'Unversioned') return {};
         return { versionId, ...(wasMarker ? { deleteMarker: true } : {}) };
       }
       const [recorded] = marker ? [{ key, markerVersionId: storeVersionId ?? NULL_VERSION_ID }] : await markersKept(bucket, [{ key }], signal);
-      catalog.recordDeletes(bucket, [recorded!], journal, true);
+      await catalog.recordDeletes(bucket, [recorded!], journal, true);
       return recorded!.markerVersionId === undefined ? {} : { versionId: recorded!.markerVersionId, deleteMarker: true };
     },
 
@@ -661,7 +677,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         return { key };
       });
       const recorded = await markersKept(bucket, reported, signal);
-      const wasMarker = catalog.recordDeletes(bucket, recorded, journal);
+      const wasMarker = await catalog.recordDeletes(bucket, recorded, journal);
       const deleted = recorded.map((entry, index): DeletedObject => {
         if (entry.versionId !== undefined) {
           // S3 reports a marker removed by its id as a marker, DeleteMarkerVersionId naming it (RGW does not say).
@@ -698,7 +714,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           headers: xmlHeaders(body),
         })
         .catch(bucketLevel);
-      catalog.setVersioning(bucket, status);
+      await catalog.setVersioning(bucket, status);
     },
 
     async listObjectVersions(input: ListObjectVersionsInput): Promise<ListObjectVersionsOutput> {
@@ -799,7 +815,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         input.tags ??
         (input.metadataDirective === 'REPLACE' ? await backend.getObjectTagging({ bucket: input.sourceBucket, key: input.sourceKey, versionId: sourceVersionId }) : undefined);
       const admission = createAdmission(input.admit);
-      if (input.admit) await admission.ensure(objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey, sourceVersionId)));
+      if (input.admit) await admission.ensure(await objectChange(input.bucket, input.key, await sizeOfObject(input.sourceBucket, input.sourceKey, sourceVersionId)));
       // A store-side copy is not cancelled half way (the catalog must learn its outcome): checked before it starts.
       input.signal?.throwIfAborted();
       const response = await http
@@ -825,13 +841,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         });
       const result = parseResponse(response.text, 'CopyObjectResult');
       const etag = quoted(str(result.ETag));
-      const source = sourceVersionId === undefined ? catalog.object(input.sourceBucket, input.sourceKey) : catalog.version(input.sourceBucket, input.sourceKey, sourceVersionId);
+      const source =
+        sourceVersionId === undefined ? await catalog.object(input.sourceBucket, input.sourceKey) : await catalog.version(input.sourceBucket, input.sourceKey, sourceVersionId);
       const known = source && source.etag === etag ? source : undefined;
       // RGW sends no x-amz-version-id with a copy: in a versioned bucket the new version is the
       // key's latest, read back by a HEAD (a write of the key racing the copy could be seen instead).
       let versionId = await writtenVersionId(input.bucket, headerValue(response.headers, 'x-amz-version-id'));
       let size = known?.size;
-      if (versionId === NULL_VERSION_ID ? catalog.versioning(input.bucket) === 'Enabled' : size === undefined) {
+      if (versionId === NULL_VERSION_ID ? (await catalog.versioning(input.bucket)) === 'Enabled' : size === undefined) {
         const written = await backend.headObject({ bucket: input.bucket, key: input.key });
         versionId = written.versionId;
         size ??= written.size;
@@ -841,7 +858,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const checksum = known?.checksum;
       // The content type is known without a HEAD only when the copy replaced the metadata.
       const contentType = input.metadataDirective === 'REPLACE' ? input.metadata?.contentType : undefined;
-      const recorded = catalog.recordObject(input.bucket, input.key, versionId, size!, etag, checksum, input.journal, contentType);
+      const recorded = await catalog.recordObject(input.bucket, input.key, versionId, size!, etag, checksum, input.journal, contentType);
       await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
       return {
         etag,
@@ -938,7 +955,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           headers: xmlHeaders(body),
         })
         .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'PUT', signal)));
-      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
+      if (journal) await catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
     },
 
     async deleteObjectTagging({ bucket, key, versionId, journal, signal }) {
@@ -947,7 +964,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       await http
         .sendAndDiscard({ method: 'DELETE', bucket, key, query: { tagging: '', versionId } })
         .catch((error: unknown) => (versionId === undefined ? rethrow(error) : explainMissing(error, bucket, key, versionId, 'DELETE', signal)));
-      if (journal) catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
+      if (journal) await catalog.journalChange(journal, { bucket, key, replaced: true, ...(versionId !== undefined ? { versionId } : {}) });
     },
 
     async createMultipartUpload(input: CreateMultipartUploadInput) {
@@ -963,7 +980,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         .catch(bucketLevel);
       const uploadId = str(parseResponse(response.text, 'InitiateMultipartUploadResult').UploadId);
       if (!uploadId) throw new S3Error('InternalError', 'The storage backend returned no upload id.');
-      catalog.recordUpload(uploadId, input.bucket, input.checksumAlgorithm, input.tags);
+      await catalog.recordUpload(uploadId, input.bucket, input.checksumAlgorithm, input.tags);
       return { uploadId };
     },
 
@@ -988,7 +1005,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         const etag = headerValue(headers, 'etag') ?? '""';
         // The body has been consumed: its producer has verified it (see UploadChecksum).
         const checksum = await settledChecksum(input.checksum);
-        const recorded = catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, checksum?.value);
+        const recorded = await catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, checksum?.value);
         await admission.settle(recorded, () => emptyPart(input));
         return { etag, size, ...(checksum ? { checksum } : {}) };
       });
@@ -1002,7 +1019,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const admission = createAdmission(input.admit);
       if (input.admit) {
         const copied = input.sourceRange ? input.sourceRange.end - input.sourceRange.start + 1 : await sizeOfObject(input.sourceBucket, input.sourceKey);
-        await admission.ensure(partChange(input.uploadId, input.partNumber, copied));
+        await admission.ensure(await partChange(input.uploadId, input.partNumber, copied));
       }
       const response = await http.sendForText({
         method: 'PUT',
@@ -1019,15 +1036,15 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       const etag = quoted(str(result.ETag));
       const size = input.sourceRange
         ? input.sourceRange.end - input.sourceRange.start + 1
-        : (catalog.object(input.sourceBucket, input.sourceKey)?.size ?? (await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey })).size);
-      const recorded = catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, undefined);
+        : ((await catalog.object(input.sourceBucket, input.sourceKey))?.size ?? (await backend.headObject({ bucket: input.sourceBucket, key: input.sourceKey })).size);
+      const recorded = await catalog.recordPart(input.uploadId, input.bucket, input.partNumber, size, etag, undefined);
       await admission.settle(recorded, () => emptyPart(input));
       return { etag, size, lastModified: new Date(str(result.LastModified) ?? Date.now()) };
     },
 
     async completeMultipartUpload(input: CompleteMultipartUploadInput): Promise<WriteResult> {
       // A retry of a completion that already happened answers as it did (same part list); the store forgot the upload.
-      const remembered = catalog.completion(input.uploadId, input.bucket, input.key);
+      const remembered = await catalog.completion(input.uploadId, input.bucket, input.key);
       if (remembered !== undefined) {
         const replayed = replayCompletion(remembered, input.parts);
         if (replayed) return replayed;
@@ -1046,12 +1063,12 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           used.map((part) => node('Part', text('PartNumber', part.partNumber), text('ETag', quoted(part.etag)))),
         ),
       );
-      const tags = catalog.upload(input.uploadId)?.tags;
+      const tags = (await catalog.upload(input.uploadId))?.tags;
       const admission = createAdmission(input.admit);
       if (input.admit) {
         const size = used.reduce((sum, part) => sum + part.size, 0);
-        const change = objectChange(input.bucket, input.key, size);
-        await admission.ensure({ bytes: change.bytes - catalog.partsTotal(input.uploadId), objects: change.objects });
+        const change = await objectChange(input.bucket, input.key, size);
+        await admission.ensure({ bytes: change.bytes - (await catalog.partsTotal(input.uploadId)), objects: change.objects });
       }
       // A conditional completion holds the key from here until the catalog recorded the object: of
       // racing conditional writes of the key one completes, the others fail (412, or 409 meanwhile)
@@ -1092,7 +1109,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           parts: used.map((part) => (part.checksum ? { partNumber: part.partNumber, size: part.size, checksum: part.checksum } : { partNumber: part.partNumber, size: part.size })),
           completion: encodeCompletion(input.parts, answer),
         };
-        const recorded = catalog.completeUpload(
+        const recorded = await catalog.completeUpload(
           input.uploadId,
           input.bucket,
           input.key,
@@ -1104,18 +1121,18 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
           written.contentType,
           completed,
         );
-        claim?.release();
+        await claim?.release();
         await admission.settle(recorded, () => removeObject(input.bucket, input.key, versionId));
         return answer;
       } finally {
-        claim?.release();
+        await claim?.release();
       }
     },
 
     async abortMultipartUpload({ bucket, key, uploadId, signal }) {
       signal?.throwIfAborted();
       await http.sendAndDiscard({ method: 'DELETE', bucket, key, query: { uploadId } }).catch(uploadLevel);
-      catalog.abortUpload(uploadId, bucket);
+      await catalog.abortUpload(uploadId, bucket);
     },
 
     async listParts(input: ListPartsInput): Promise<ListPartsOutput> {
@@ -1133,8 +1150,8 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         })
         .catch(uploadLevel);
       const result = parseResponse(response.text, 'ListPartsResult');
-      const recorded = new Map(catalog.parts(input.uploadId).map((part) => [part.part_number, part]));
-      const upload = catalog.upload(input.uploadId);
+      const recorded = new Map((await catalog.parts(input.uploadId)).map((part) => [part.part_number, part]));
+      const upload = await catalog.upload(input.uploadId);
       const parts = arr(result.Part).map((part) => {
         const partNumber = Number(str(part.PartNumber));
         const etag = str(part.ETag) ?? '""';
@@ -1157,7 +1174,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
         isTruncated,
         ...(isTruncated && next ? { nextPartNumberMarker: Number(next) } : {}),
         ...(upload?.checksum_algorithm ? { checksumAlgorithm: upload.checksum_algorithm as ChecksumAlgorithm } : {}),
-        initiated: new Date(str(result.Initiated) ?? catalog.uploadInitiated(input.uploadId) ?? 0),
+        initiated: new Date(str(result.Initiated) ?? (await catalog.uploadInitiated(input.uploadId)) ?? 0),
       };
     },
 
@@ -1181,7 +1198,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
     async close() {
       await http.close();
-      catalog.close();
+      await catalog.close();
     },
   };
 
@@ -1222,7 +1239,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
   function keyClaim(bucket: string, key: string, conditions: WriteConditions) {
     let id: string | undefined;
     const current = async (): Promise<{ etag: string } | null | undefined> => {
-      if (catalog.usage(bucket)) return undefined;
+      if (await catalog.usage(bucket)) return undefined;
       return backend.headObject({ bucket, key }).catch((error: unknown) => {
         if (isS3Error(error, 'NoSuchKey')) return null;
         throw error;
@@ -1231,16 +1248,19 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
     return {
       async check(): Promise<void> {
         const headed = await current();
-        checkWriteConditions(headed === undefined ? catalog.object(bucket, key) : (headed ?? undefined), conditions, key);
+        checkWriteConditions(headed === undefined ? await catalog.object(bucket, key) : (headed ?? undefined), conditions, key);
       },
       take: async (): Promise<void> => {
         const headed = await current();
-        id = catalog.claimKey(bucket, key, conditions, Date.now(), claimTtlMs, headed);
+        id = await catalog.claimKey(bucket, key, conditions, Date.now(), claimTtlMs, headed);
       },
-      release: (): void => {
+      release: async (): Promise<void> => {
         if (id === undefined) return;
-        catalog.releaseClaim(bucket, key, id);
+        const held = id;
         id = undefined;
+        // A release that fails (the catalog's database unreachable) leaves the claim to lapse at
+        // its expiry: the write itself is done, and the release must not turn it into an error.
+        await catalog.releaseClaim(bucket, key, held).catch(ignoreError);
       },
     };
   }
@@ -1269,7 +1289,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
 
   /** Size, ETag and part sizes (undefined: not multipart) of the object as the catalog knows it, else as a HEAD shows it. */
   async function partLayout(input: GetObjectInput): Promise<{ etag: string; size: number; partSizes?: number[] }> {
-    const known = input.versionId === undefined ? catalog.object(input.bucket, input.key) : catalog.version(input.bucket, input.key, input.versionId);
+    const known = input.versionId === undefined ? await catalog.object(input.bucket, input.key) : await catalog.version(input.bucket, input.key, input.versionId);
     if (known && !known.deleteMarker && (known.parts || multipartPartsOf(known.etag) === undefined))
       return { etag: known.etag, size: known.size, partSizes: known.parts?.map((part) => part.size) };
     const info = await backend.headObject({ signal: input.signal, bucket: input.bucket, key: input.key, versionId: input.versionId, conditions: input.conditions });
@@ -1281,17 +1301,17 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
    * The usage change of writing `size` bytes to `key`, as the catalog stands now: a new version in
    * an Enabled bucket replaces nothing; otherwise the write replaces the null version.
    */
-  function objectChange(bucket: string, key: string, size: number): UsageChange {
-    const previous = catalog.replaceable(bucket, key);
+  async function objectChange(bucket: string, key: string, size: number): Promise<UsageChange> {
+    const previous = await catalog.replaceable(bucket, key);
     return { bytes: size - (previous?.size ?? 0), objects: previous ? 0 : 1 };
   }
 
-  function partChange(uploadId: string, partNumber: number, size: number): UsageChange {
-    return { bytes: size - (catalog.partSize(uploadId, partNumber) ?? 0), objects: 0 };
+  async function partChange(uploadId: string, partNumber: number, size: number): Promise<UsageChange> {
+    return { bytes: size - ((await catalog.partSize(uploadId, partNumber)) ?? 0), objects: 0 };
   }
 
   async function sizeOfObject(bucket: string, key: string, versionId?: string): Promise<number> {
-    const known = versionId === undefined ? catalog.object(bucket, key) : catalog.version(bucket, key, versionId);
+    const known = versionId === undefined ? await catalog.object(bucket, key) : await catalog.version(bucket, key, versionId);
     return known && !known.deleteMarker ? known.size : (await copySourceInfo(bucket, key, versionId)).size;
   }
 
@@ -1320,7 +1340,7 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
       query: { partNumber: String(input.partNumber), uploadId: input.uploadId },
       body: Buffer.alloc(0),
     });
-    catalog.recordPart(input.uploadId, input.bucket, input.partNumber, 0, headerValue(headers, 'etag') ?? '""', undefined);
+    await catalog.recordPart(input.uploadId, input.bucket, input.partNumber, 0, headerValue(headers, 'etag') ?? '""', undefined);
   }
 
   async function allParts(bucket: string, key: string, uploadId: string) {

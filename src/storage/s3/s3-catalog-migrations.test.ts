@@ -54,21 +54,21 @@ describe('s3 catalog migrations', () => {
   });
 
   for (const withParts of [true, false]) {
-    it(`opens a catalog written before versioning (${withParts ? 'with' : 'before'} part layouts): its objects become null versions, nothing else changes`, () => {
+    it(`opens a catalog written before versioning (${withParts ? 'with' : 'before'} part layouts): its objects become null versions, nothing else changes`, async () => {
       const path = join(dir, 'catalog.sqlite');
       writeOldCatalog(path, withParts);
       const catalog = openS3Catalog(path);
       try {
-        expect(catalog.usage('b')).toEqual({ bytes: 15, objects: 2, multipartBytes: 7 });
-        expect(catalog.object('b', 'plain/é')).toEqual({
+        expect(await catalog.usage('b')).toEqual({ bytes: 15, objects: 2, multipartBytes: 7 });
+        expect(await catalog.object('b', 'plain/é')).toEqual({
           versionId: 'null',
           deleteMarker: false,
           size: 5,
           etag: '"e1"',
           checksum: { algorithm: 'CRC32', value: 'AAAAAA==', type: 'FULL_OBJECT' },
         });
-        expect(catalog.checksumFor('b', 'plain/é', '"e1"', undefined)).toEqual({ algorithm: 'CRC32', value: 'AAAAAA==', type: 'FULL_OBJECT' });
-        expect(catalog.version('b', 'multi', 'null')?.parts).toEqual(
+        expect(await catalog.checksumFor('b', 'plain/é', '"e1"', undefined)).toEqual({ algorithm: 'CRC32', value: 'AAAAAA==', type: 'FULL_OBJECT' });
+        expect((await catalog.version('b', 'multi', 'null'))?.parts).toEqual(
           withParts
             ? [
                 { partNumber: 1, size: 6 },
@@ -77,17 +77,17 @@ describe('s3 catalog migrations', () => {
             : undefined,
         );
         // The state of buckets from before is unknown until the store is asked; a write replaces the null version.
-        expect(catalog.versioning('b')).toBeUndefined();
-        expect(catalog.replaceable('b', 'multi')).toEqual({ size: 10 });
-        expect(catalog.upload('up-1')).toMatchObject({ bucket: 'b' });
-        expect(catalog.partsTotal('up-1')).toBe(7);
-        expect(catalog.eventJournal.readJournal(10)).toHaveLength(1);
+        expect(await catalog.versioning('b')).toBeUndefined();
+        expect(await catalog.replaceable('b', 'multi')).toEqual({ size: 10 });
+        expect(await catalog.upload('up-1')).toMatchObject({ bucket: 'b' });
+        expect(await catalog.partsTotal('up-1')).toBe(7);
+        expect(await catalog.eventJournal.readJournal(10)).toHaveLength(1);
         // Versions from here on count on top of the migrated rows.
-        catalog.setVersioning('b', 'Enabled');
-        expect(catalog.recordObject('b', 'multi', 'v-1', 3, '"e3"', undefined)).toEqual({ bytes: 3, objects: 1 });
-        expect(catalog.usage('b')).toMatchObject({ bytes: 18, objects: 3 });
+        await catalog.setVersioning('b', 'Enabled');
+        expect(await catalog.recordObject('b', 'multi', 'v-1', 3, '"e3"', undefined)).toEqual({ bytes: 3, objects: 1 });
+        expect(await catalog.usage('b')).toMatchObject({ bytes: 18, objects: 3 });
       } finally {
-        catalog.close();
+        await catalog.close();
       }
       const raw = new Database(path, { readonly: true });
       try {
@@ -99,18 +99,18 @@ describe('s3 catalog migrations', () => {
       // Opening it again runs no step twice.
       const again = openS3Catalog(path);
       try {
-        expect(again.usage('b')).toMatchObject({ bytes: 18, objects: 3 });
-        expect(again.latest('b', 'multi')).toMatchObject({ versionId: 'v-1', size: 3 });
-        expect(again.version('b', 'multi', 'null')).toMatchObject({ size: 10 });
+        expect(await again.usage('b')).toMatchObject({ bytes: 18, objects: 3 });
+        expect(await again.latest('b', 'multi')).toMatchObject({ versionId: 'v-1', size: 3 });
+        expect(await again.version('b', 'multi', 'null')).toMatchObject({ size: 10 });
       } finally {
-        again.close();
+        await again.close();
       }
     });
   }
 
-  it('creates a new catalog at the current schema version', () => {
+  it('creates a new catalog at the current schema version', async () => {
     const path = join(dir, 'fresh.sqlite');
-    openS3Catalog(path).close();
+    await openS3Catalog(path).close();
     const raw = new Database(path, { readonly: true });
     try {
       expect(raw.pragma('user_version', { simple: true })).toBe(CATALOG_SCHEMA_VERSION);
@@ -119,9 +119,9 @@ describe('s3 catalog migrations', () => {
     }
   });
 
-  it('refuses a catalog written by a newer server instead of guessing at its schema', () => {
+  it('refuses a catalog written by a newer server instead of guessing at its schema', async () => {
     const path = join(dir, 'newer.sqlite');
-    openS3Catalog(path).close();
+    await openS3Catalog(path).close();
     const raw = new Database(path);
     raw.pragma(`user_version = ${CATALOG_SCHEMA_VERSION + 1}`);
     raw.close();
