@@ -16,7 +16,7 @@ COPY . .
 RUN node scripts/build.mjs && npm prune --omit=dev --no-audit --no-fund
 
 # Runtime stage: no compilers, no npm install, no build tools (esbuild, tsx); only the bundles, the
-# production node_modules (with the native module built above), and the SQL migrations.
+# production node_modules (with the native module built above, and pg), and the SQL migrations.
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production \
     DATA_DIR=/data \
@@ -25,7 +25,9 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+# The metadata migrations of both dialects: drizzle/ (SQLite), drizzle-pg/ (PostgreSQL, DATABASE_URL).
 COPY --from=build /app/drizzle ./drizzle
+COPY --from=build /app/drizzle-pg ./drizzle-pg
 COPY --from=build /app/dist ./dist
 # The official image's unprivileged `node` user owns the data volume; the code stays root-owned.
 RUN mkdir -p /data && chown node:node /data

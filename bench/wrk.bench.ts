@@ -22,9 +22,9 @@
  * the plain gateway: bare has no listing); the rgw rows show gateway→RGW against direct RGW.
  * Server CPU per request covers the server process and its children (the workers).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -32,7 +32,8 @@ import { cephAvailable, startCephRgw, type CephRgw } from '../test/support/ceph-
 import { freePort } from '../test/support/cloudstorage.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
 import { startRedisServer, type RedisTestServer } from '../test/support/redis-server.ts';
-import { cpuSeconds, send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, type Target } from './lib.ts';
+import { send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, type Target } from './lib.ts';
+import { luaScript, runWrk } from './wrk.ts';
 
 const SECONDS = Number(process.env.WRK_SECONDS ?? 5);
 const CONNECTIONS = (process.env.WRK_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -55,39 +56,6 @@ const CASE_TITLES: Record<CaseName, string> = {
   listdelim: 'ListObjectsV2 delimiter, 1,000 prefixes',
 };
 const BODIES: Partial<Record<CaseName, Buffer>> = { put4k: SMALL, put1m: MIB };
-
-/** A Lua script replaying one request (method, headers, body) for wrk. */
-function luaScript(dir: string, name: string, target: Target, body?: Buffer): string {
-  const path = join(dir, `${name}.lua`);
-  const lines = [`wrk.method = "${target.method}"`];
-  for (const [header, value] of Object.entries(target.headers)) {
-    // wrk sends its own Content-Length for a body (the same value the signature covers).
-    if (body && header.toLowerCase() === 'content-length') continue;
-    // wrk sends Host from the URL (the same host:port the signature covers); a second one is a 400.
-    if (header.toLowerCase() === 'host') continue;
-    lines.push(`wrk.headers["${header}"] = "${String(value)}"`);
-  }
-  if (body) lines.push(`wrk.body = string.rep(string.char(${body[0]}), ${body.length})`);
-  writeFileSync(path, `${lines.join('\n')}\n`);
-  return path;
-}
-
-async function wrk(target: Target, script: string, connections: number): Promise<{ requestsPerSecond: number; cpuMicrosPerRequest: number; errors: string }> {
-  const before = cpuSeconds(target.pid);
-  // One wrk thread: it leaves the other core to the server (2-core machine). Run asynchronously:
-  // this process must keep reading the servers' stderr (access lines), or a full pipe stalls them.
-  const child = spawn('wrk', ['-t1', `-c${connections}`, `-d${SECONDS}s`, '-s', script, `http://127.0.0.1:${target.port}${target.path}`]);
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString('utf8');
-  });
-  await new Promise((resolve) => child.once('close', resolve));
-  const after = cpuSeconds(target.pid);
-  const total = Number(/(\d+) requests in/.exec(stdout)?.[1] ?? 0);
-  const rate = Number(/Requests\/sec:\s+([\d.]+)/.exec(stdout)?.[1] ?? 0);
-  const errors = [/Non-2xx or 3xx responses: (\d+)/.exec(stdout)?.[0], /Socket errors:.*/.exec(stdout)?.[0]].filter(Boolean).join('; ');
-  return { requestsPerSecond: rate, cpuMicrosPerRequest: total > 0 ? ((after - before) * 1e6) / total : 0, errors };
-}
 
 interface Server {
   name: string;
@@ -219,7 +187,7 @@ async function main() {
           if (!signTarget) continue;
           const target = await signTarget();
           const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
-          const result = await wrk(target, script, connections);
+          const result = await runWrk(target, script, connections, SECONDS);
           rates.set(server, result.requestsPerSecond);
           // Listings have no bare row: their ratio is to the plain gateway.
           const baseline = caseName.startsWith('list') && server.baseline === bare ? servers.find((s) => s.name === 'gateway (fs)') : server.baseline;

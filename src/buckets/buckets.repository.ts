@@ -29,6 +29,21 @@ export function createBucketsRepository({ database }: { database: DatabaseHandle
     transaction<T>(fn: () => Promise<T>): Promise<T> {
       return database.transaction(fn);
     },
+    /**
+     * Inside a transaction: holds the account's bucket creations to one at a time until it ends,
+     * so the MAX_BUCKETS_PER_ACCOUNT count and the insert cannot interleave (on any gateway).
+     */
+    lockAccountBuckets(userId: string): Promise<void> {
+      return database.lock(`buckets:${userId}`);
+    },
+    /**
+     * Inside a transaction: holds the bucket's public-name claim and release to one transaction at a
+     * time until it ends. On PostgreSQL (READ COMMITTED) a release's NOT EXISTS would otherwise miss
+     * an object ACL row a concurrent transaction is adding, and give the name back under that row.
+     */
+    lockPublicName(bucketId: string): Promise<void> {
+      return database.lock(`public-name:${bucketId}`);
+    },
     insert(bucket: { id: string; userId: string; name: string; backendName: string }): Promise<BucketRow> {
       return database.query(async (db) => (await db.insert(buckets).values(bucket).returning())[0]!);
     },

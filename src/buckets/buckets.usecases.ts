@@ -76,6 +76,9 @@ export function createBucketsUsecases(deps: {
       await backend.createBucket(backendName);
       try {
         const created = await bucketsRepository.transaction(async () => {
+          // Counted again under the account's lock: the check above let concurrent creations all through.
+          await bucketsRepository.lockAccountBuckets(userId);
+          if ((await bucketsRepository.countForOwner(userId)) >= deps.maxBucketsPerAccount) throw bucketLimitReachedError(deps.maxBucketsPerAccount);
           const row = await bucketsRepository.insert({ id: newId(), userId, name, backendName });
           await deps.eventLog?.append([domainEvent(clock, 'bucket.created', userId, origin, { bucket: name })]);
           return row;
@@ -133,6 +136,7 @@ export function createBucketsUsecases(deps: {
       const bucket = await bucketsRepository.findByOwnerAndName(userId, name);
       if (!bucket) throw bucketNotFoundError(name);
       await bucketsRepository.transaction(async () => {
+        await bucketsRepository.lockPublicName(bucket.id);
         if (acl !== 'private' && !(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(name);
         if (!(await bucketsRepository.setAcl(bucket.id, acl))) throw bucketNotFoundError(name);
         if (acl === 'private') await bucketsRepository.releasePublicNameIfUnused(bucket.id);

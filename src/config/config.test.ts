@@ -46,6 +46,16 @@ describe('config', () => {
     expect(() => loadConfig({ STORAGE_BACKEND: 's3', BACKEND_S3_ENDPOINT: 'not a url', BACKEND_S3_ACCESS_KEY: 'a', BACKEND_S3_SECRET_KEY: 'b' })).toThrow(/BACKEND_S3_ENDPOINT/);
   });
 
+  it('refuses DATABASE_URL without MASTER_KEY (every gateway sharing the database needs the same key), and non-PostgreSQL URLs', () => {
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://cs@db:5432/cs' })).toThrow(/MASTER_KEY: required with DATABASE_URL/);
+    expect(() => loadConfig({ DATABASE_URL: 'mysql://cs@db/cs', MASTER_KEY: 'a'.repeat(64) })).toThrow(/DATABASE_URL/);
+    expect(loadConfig({ DATABASE_URL: 'postgresql://cs@db:5432/cs', MASTER_KEY: 'a'.repeat(64) })).toMatchObject({
+      DATABASE_URL: 'postgresql://cs@db:5432/cs',
+      DATABASE_POOL_MAX: 10,
+      DATABASE_CONNECT_TIMEOUT_MS: 5000,
+    });
+  });
+
   it('compose.yaml configures CloudStorage with schema variables only, valid for the s3 backend, images pinned', () => {
     const compose = readFileSync(new URL('../../compose.yaml', import.meta.url), 'utf8');
     const lines = compose.split('\n');
@@ -76,7 +86,8 @@ describe('config', () => {
     expect(config.REDIS_URL).toBe('redis://redis:6379/0');
     // Reproducible deployments: every image has an explicit version tag.
     const images = [...compose.matchAll(/^\s*image:\s*(\S+)\s*$/gm)].map((match) => match[1]);
-    expect(images.length).toBe(2);
+    // minio and redis, and the scaled profile's postgres and haproxy (compose.test.ts).
+    expect(images.length).toBe(4);
     for (const image of images) expect(image, image).toMatch(/:[^:]*\d[^:]*$/);
     expect(images.some((image) => image.startsWith('minio/minio:RELEASE.'))).toBe(true);
   });

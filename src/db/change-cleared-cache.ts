@@ -2,9 +2,9 @@ import type { ChangeWatcher } from './change-watcher.ts';
 
 /**
  * A bounded cache of answers read from the metadata database, dropped whenever the database
- * changes (this process's writes, another process's seen through the change watcher). Hits are
- * answered synchronously, so the hot path (every S3 request resolves its key and bucket) costs a
- * Map lookup and no query. A load that was in flight when a change arrived is returned to its
+ * changes (this process's writes, another process's seen through the change watcher). A hit
+ * costs a Map lookup and no query, so the hot path (every S3 request resolves its bucket) stays in
+ * memory whichever database holds the rows. A load that was in flight when a change arrived is returned to its
  * caller but not cached: it may have read the state from before the change.
  */
 export function createChangeClearedCache<V>(options: { changes: ChangeWatcher; load: (key: string) => Promise<V>; maxEntries: number }): {

@@ -69,6 +69,13 @@ export interface DatabaseHandle {
    * PostgreSQL takes a transaction-scoped advisory lock.
    */
   lock(name: string): Promise<void>;
+  /**
+   * Tries to take an exclusive lock named `name` across every process sharing the database, held
+   * until the returned release is called; undefined when another process holds it (the event
+   * dispatcher: one gateway delivers a subscriber's events at a time). SQLite always grants it:
+   * its processes share one host and each delivers on its own, as before.
+   */
+  tryHold(name: string): Promise<(() => Promise<void>) | undefined>;
   /** Runs `fn` once the current transaction has committed (at once outside a transaction; never after a rollback). */
   afterCommit(fn: () => void): void;
   /** Whether the database answers (health). */
@@ -210,6 +217,9 @@ export function openDatabase(path: string): SqliteDatabaseHandle {
     },
     afterCommit: scopes.afterCommit,
     async lock() {},
+    async tryHold() {
+      return async () => {};
+    },
     async ping() {
       return true;
     },

@@ -105,10 +105,13 @@ export function createPostgresChangeFeed(options: {
       return;
     }
     client = next;
-    attempts = 0;
     // Whatever changed while no notification could arrive is unknown: every cache starts over.
-    if (connectedOnce) fireAll();
+    // That includes a first connection that failed before: the process already served (and
+    // cached) without it.
+    const missed = connectedOnce || attempts > 0;
+    attempts = 0;
     connectedOnce = true;
+    if (missed) fireAll();
     ready();
   }
 

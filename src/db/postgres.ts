@@ -5,6 +5,7 @@ import pg from 'pg';
 import type { Logger } from '../logger.ts';
 import { databaseUnavailableError } from './database-errors.ts';
 import { createTransactionScopes, findMigrationsFolder, type DatabaseHandle, type Db, type Tables } from './database.ts';
+import { escapeText } from './pg/columns.ts';
 import { pgTables } from './pg/tables.ts';
 
 export interface PostgresDatabaseOptions {
@@ -111,14 +112,50 @@ export async function openPostgresDatabase(options: PostgresDatabaseOptions): Pr
   const rootDb = pgDb as unknown as Db;
   const scopes = createTransactionScopes(rootDb, (error) => logger?.error('after-commit hook failed', { error: String(error) }));
 
+  // tryHold's session locks live on one connection of their own, outside the pool: a claim is held
+  // for the whole delivery it guards, whose queries need pooled connections (with a pool no larger
+  // than the number of subscribers, pooled claims would take every connection and deadlock). The
+  // server frees the locks if this connection or the process dies.
+  const held = new Set<string>();
+  let session: Promise<pg.Client> | undefined;
+  const lockSession = (): Promise<pg.Client> => {
+    if (session !== undefined) return session;
+    const opened: Promise<pg.Client> = (async () => {
+      const client = new pg.Client({
+        connectionString: options.url,
+        connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+        keepAlive: true,
+        application_name: 'cloudstorage',
+      });
+      const forget = () => {
+        if (session === opened) session = undefined;
+      };
+      client.on('error', (error) => {
+        logger?.debug('postgres: lock session lost', { error: error.message });
+        forget();
+      });
+      client.on('end', forget);
+      try {
+        await client.connect();
+      } catch (error) {
+        forget();
+        throw error;
+      }
+      return client;
+    })();
+    session = opened;
+    return opened;
+  };
+
   return {
     dialect: 'postgres',
     tables: pgTables as unknown as Tables,
     pool,
     sql: {
       greatest: (a, b) => sqlTag`greatest(${a}, ${b})`,
-      // Case-sensitive and exact (LIKE would need its wildcards escaped).
-      startsWith: (column, prefix) => sqlTag`starts_with(${column}, ${prefix})`,
+      // Case-sensitive and exact (LIKE would need its wildcards escaped). Text columns store
+      // U+0000 escaped (pg/columns.ts), a prefix-preserving code: the prefix is escaped alike.
+      startsWith: (column, prefix) => sqlTag`starts_with(${column}, ${escapeText(prefix)})`,
       // The row's physical position: follows insertion only for rows never updated (an UPDATE writes a new version elsewhere).
       insertionOrder: (table) => sqlTag`${table}.ctid`,
     },
@@ -149,10 +186,33 @@ export async function openPostgresDatabase(options: PostgresDatabaseOptions): Pr
       if (scope === undefined) throw new Error('DatabaseHandle.lock() called outside a transaction');
       try {
         // Transaction-scoped: released by COMMIT or ROLLBACK, and by the server if the connection drops.
-        await (scope.db as unknown as NodePgDatabase).execute(sqlTag`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, hashtext(${name}))`);
+        // Names may carry object keys, and a bound text parameter cannot hold U+0000: escaped like stored text.
+        await (scope.db as unknown as NodePgDatabase).execute(sqlTag`select pg_advisory_xact_lock(${LOCK_NAMESPACE}::int4, hashtext(${escapeText(name)}))`);
       } catch (error) {
         throw mapFailure(error);
       }
+    },
+    async tryHold(name) {
+      // One process delivers a name at a time; the session lock below keeps out the others.
+      if (held.has(name)) return undefined;
+      held.add(name);
+      let client: pg.Client;
+      try {
+        client = await lockSession();
+        const { rows } = await client.query<{ held: boolean }>('SELECT pg_try_advisory_lock($1::int4, hashtext($2)) AS held', [LOCK_NAMESPACE, escapeText(name)]);
+        if (rows[0]?.held !== true) {
+          held.delete(name);
+          return undefined;
+        }
+      } catch (error) {
+        held.delete(name);
+        throw mapFailure(error);
+      }
+      return async () => {
+        held.delete(name);
+        // A lost session has released the lock already (the next hold opens a new one).
+        await client.query('SELECT pg_advisory_unlock($1::int4, hashtext($2))', [LOCK_NAMESPACE, escapeText(name)]).catch(() => undefined);
+      };
     },
     afterCommit: scopes.afterCommit,
     async ping() {
@@ -171,6 +231,9 @@ export async function openPostgresDatabase(options: PostgresDatabaseOptions): Pr
       }
     },
     async close() {
+      const lockClient = await session?.catch(() => undefined);
+      session = undefined;
+      await lockClient?.end().catch(() => undefined);
       await pool.end();
     },
   };

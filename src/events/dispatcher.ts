@@ -6,6 +6,11 @@ import { realTimers, type Timers } from './timers.ts';
 export interface CursorStore {
   cursor(subscriber: string): Promise<number>;
   setCursor(subscriber: string, seq: number): Promise<void>;
+  /**
+   * Takes the subscriber's delivery for this process until release; undefined when another
+   * process (a gateway on another host) is delivering it now: that one reads to the end of the log.
+   */
+  claim?(subscriber: string): Promise<(() => Promise<void>) | undefined>;
 }
 
 export interface EventDispatcherOptions {
@@ -45,6 +50,16 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
   let wakeScheduled = false;
 
   async function deliver(state: SubscriberState): Promise<void> {
+    const release = options.cursors.claim ? await options.cursors.claim(state.subscriber.name) : async () => {};
+    if (release === undefined) return;
+    try {
+      await deliverClaimed(state);
+    } finally {
+      await release();
+    }
+  }
+
+  async function deliverClaimed(state: SubscriberState): Promise<void> {
     const { subscriber } = state;
     for (;;) {
       // Read from the database each batch: another process may share the cursor (one DATA_DIR).

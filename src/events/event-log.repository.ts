@@ -20,6 +20,7 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
   cursor(subscriber: string): Promise<number>;
   /** Moves a subscriber's cursor forward (never back: a slower concurrent writer cannot rewind it). */
   setCursor(subscriber: string, seq: number): Promise<void>;
+  claim(subscriber: string): Promise<(() => Promise<void>) | undefined>;
 } {
   const { events, eventCursors } = database.tables;
 
@@ -73,6 +74,11 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
 
     cursor(subscriber: string): Promise<number> {
       return database.query(async (db) => (await db.select({ seq: eventCursors.seq }).from(eventCursors).where(eq(eventCursors.subscriber, subscriber)).limit(1))[0]?.seq ?? 0);
+    },
+
+    /** One process at a time delivers a subscriber (gateways sharing PostgreSQL): see DatabaseHandle.tryHold. */
+    claim(subscriber: string) {
+      return database.tryHold(`dispatch:${subscriber}`);
     },
 
     setCursor(subscriber: string, seq: number): Promise<void> {

@@ -66,13 +66,22 @@ export function createObjectAclStore(deps: {
 
   let claimed: Set<string> | undefined;
   let seenVersion = -1;
+  // Claims this process made: a reload that read the table before one of them committed must not
+  // drop it from `claimed` (on SQLite nothing else would bring it back until another process commits).
+  const claimedHere = new Set<string>();
   const claimedBuckets = async (): Promise<Set<string>> => {
     const version = deps.dataVersion?.() ?? 0;
     if (claimed === undefined || version !== seenVersion) {
-      claimed = new Set(await bucketsRepository.publicBucketIds());
+      const loaded = new Set(await bucketsRepository.publicBucketIds());
+      for (const id of claimedHere) loaded.add(id);
+      claimed = loaded;
       seenVersion = version;
     }
     return claimed;
+  };
+  const noteClaim = (bucketId: string) => {
+    claimedHere.add(bucketId);
+    claimed?.add(bucketId);
   };
 
   return {
@@ -100,12 +109,13 @@ export function createObjectAclStore(deps: {
       const known = await claimedBuckets();
       const newlyClaimed = !known.has(bucket.id);
       await bucketsRepository.transaction(async () => {
+        await bucketsRepository.lockPublicName(bucket.id);
         if (!(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(bucket.name);
         await upsert(bucket.id, key, acl);
         // An ACL set now is the key's truth: a failing write in flight must not restore an older one over it.
         await removeOne(bucket.id, heldAclKey(key));
       });
-      known.add(bucket.id);
+      noteClaim(bucket.id);
       // Name resolutions cached by the use cases must see the new claim.
       if (newlyClaimed) deps.onClaim?.();
     },
@@ -117,7 +127,7 @@ export function createObjectAclStore(deps: {
       await bucketsRepository.transaction(async () => {
         if (!(await bucketsRepository.claimPublicName(bucket.id, bucket.name))) throw publicNameTakenError(bucket.name);
       });
-      known.add(bucket.id);
+      noteClaim(bucket.id);
       deps.onClaim?.();
     },
 
@@ -179,7 +189,12 @@ export function createObjectAclStore(deps: {
 
     /** Releases the bucket's public name when nothing in it is public any more (optional tidiness: names go back to their owners' private use). */
     async releaseIfUnused(bucketId: string): Promise<void> {
-      if (!(await bucketsRepository.transaction(() => bucketsRepository.releasePublicNameIfUnused(bucketId)))) return;
+      const released = await bucketsRepository.transaction(async () => {
+        await bucketsRepository.lockPublicName(bucketId);
+        return bucketsRepository.releasePublicNameIfUnused(bucketId);
+      });
+      if (!released) return;
+      claimedHere.delete(bucketId);
       claimed?.delete(bucketId);
       deps.onClaim?.();
     },

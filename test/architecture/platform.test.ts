@@ -106,12 +106,13 @@ describe('Dockerfile: multi-stage, unprivileged, health-checked', () => {
     expect(buildRuns.some((run) => /scripts\/build\.mjs/.test(run) && /npm prune --omit=dev/.test(run))).toBe(true);
   });
 
-  it('the runtime stage installs and compiles nothing: it copies dist/, the pruned node_modules and the migrations from the build stage', () => {
+  it("the runtime stage installs and compiles nothing: it copies dist/, the pruned node_modules and both dialects' migrations from the build stage", () => {
     expect(runtimeText).not.toMatch(/\bnpm (ci|install|rebuild)\b|apt-get install|\bg\+\+|\bmake\b|node-gyp/);
     const copies = runtime.instructions.filter((i) => i.keyword === 'COPY').map((i) => i.args);
-    for (const path of ['dist', 'node_modules', 'drizzle']) {
+    for (const path of ['dist', 'node_modules', 'drizzle', 'drizzle-pg']) {
       expect(
-        copies.some((copy) => copy.startsWith(`--from=${build.name} `) && copy.includes(`/app/${path}`)),
+        // Followed by a space: `/app/drizzle` must not be satisfied by `/app/drizzle-pg`.
+        copies.some((copy) => copy.startsWith(`--from=${build.name} `) && copy.includes(`/app/${path} `)),
         path,
       ).toBe(true);
     }

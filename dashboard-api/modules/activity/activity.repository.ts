@@ -1,4 +1,4 @@
-import { and, desc, eq, gte, inArray, lt, or, sql, type SQL } from 'drizzle-orm';
+import { and, desc, eq, gte, inArray, lt, or, type SQL } from 'drizzle-orm';
 import type { DatabaseHandle } from '../../../src/db/database.ts';
 import type { ActivityRow, NewActivityRow } from '../../../src/db/activity.schema.ts';
 import type { DomainEventType } from '../../../src/events/events.ts';
@@ -47,8 +47,9 @@ export function createActivityRepository({ database }: { database: DatabaseHandl
         filter.accountId === undefined ? undefined : eq(activity.accountId, filter.accountId),
         filter.bucket === undefined ? undefined : eq(activity.bucket, filter.bucket),
         // Not LIKE: it is case-insensitive and treats % and _ as wildcards. The `>=` bound lets the
-        // (account, bucket, key) index start at the prefix; substr() decides exactly.
-        prefix === undefined || prefix === '' ? undefined : and(gte(activity.key, prefix), sql`substr(${activity.key}, 1, length(${prefix})) = ${prefix}`),
+        // (account, bucket, key) index start at the prefix; the dialect's exact prefix test decides
+        // (not substr/length: SQLite's length() stops at a NUL, and PostgreSQL stores NUL escaped).
+        prefix === undefined || prefix === '' ? undefined : and(gte(activity.key, prefix), database.sql.startsWith(activity.key, prefix)),
         filter.types === undefined ? undefined : inArray(activity.type, filter.types),
         filter.from === undefined ? undefined : gte(activity.time, filter.from),
         filter.to === undefined ? undefined : lt(activity.time, filter.to),

@@ -1,6 +1,6 @@
-import { bigint, jsonb } from 'drizzle-orm/pg-core';
+import { bigint } from 'drizzle-orm/pg-core';
 import type { Actor } from '../../events/events.ts';
-import { cText } from './columns.ts';
+import { cJsonb, cText } from './columns.ts';
 
 /** PostgreSQL twin of src/db/event-columns.ts: the facts of a domain event as columns (events, activity). */
 export const eventFactColumns = () => ({
@@ -15,5 +15,5 @@ export const eventFactColumns = () => ({
   etag: cText('etag'),
   contentType: cText('content_type'),
   versionId: cText('version_id'),
-  detail: jsonb('detail').$type<Record<string, unknown>>(),
+  detail: cJsonb('detail').$type<Record<string, unknown>>(),
 });

@@ -24,6 +24,9 @@ interface ColumnShape {
   enumValues: string[] | undefined;
 }
 
+/** The JavaScript value of src/db/pg/columns.ts's custom column types, by SQL type. */
+const CUSTOM_TYPES: Record<string, string> = { 'text COLLATE "C"': 'string', jsonb: 'json' };
+
 function columnShapes(columns: Record<string, { name: string; notNull: boolean; primary: boolean; hasDefault: boolean; dataType: string; enumValues?: string[] }>) {
   const shapes = new Map<string, ColumnShape>();
   for (const [key, column] of Object.entries(columns)) {
@@ -33,8 +36,8 @@ function columnShapes(columns: Record<string, { name: string; notNull: boolean; 
       primary: column.primary,
       // AUTOINCREMENT and identity columns count as having one.
       hasDefault: column.hasDefault,
-      // cText (text COLLATE "C") is a drizzle custom type whose values are strings.
-      dataType: column.dataType === 'custom' && (column as { getSQLType?: () => string }).getSQLType?.() === 'text COLLATE "C"' ? 'string' : column.dataType,
+      // cText (text COLLATE "C") and cJsonb (jsonb) are drizzle custom types whose values are strings and JSON.
+      dataType: column.dataType === 'custom' ? (CUSTOM_TYPES[(column as { getSQLType?: () => string }).getSQLType?.() ?? ''] ?? 'custom') : column.dataType,
       enumValues: column.enumValues?.length ? column.enumValues : undefined,
     });
   }
@@ -109,7 +112,7 @@ describe('PostgreSQL schema parity with SQLite', () => {
 
       test('free text compares byte-wise (COLLATE "C"), as every SQLite text column does', () => {
         for (const column of pg.columns) {
-          if ((column.dataType !== 'string' && column.dataType !== 'custom') || column.enumValues?.length) continue;
+          if ((column.dataType !== 'string' && column.dataType !== 'custom') || column.enumValues?.length || CUSTOM_TYPES[column.getSQLType()] === 'json') continue;
           expect(`${column.name}: ${column.getSQLType()}`).toBe(`${column.name}: text COLLATE "C"`);
         }
       });

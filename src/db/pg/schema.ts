@@ -1,6 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigint, boolean, index, jsonb, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
-import { cText, instant } from './columns.ts';
+import { bigint, boolean, index, pgTable, primaryKey, text, uniqueIndex } from 'drizzle-orm/pg-core';
+import { cJsonb, cText, instant } from './columns.ts';
 import { eventFactColumns } from './event-columns.ts';
 
 /**
@@ -41,7 +41,7 @@ export const accessKeys = pgTable(
     name: cText('name').notNull().default(''),
     createdAt: createdAt(),
     revokedAt: instant('revoked_at'),
-    scopeBuckets: jsonb('scope_buckets').$type<string[]>(),
+    scopeBuckets: cJsonb('scope_buckets').$type<string[]>(),
     scopePrefix: cText('scope_prefix'),
     permission: text('permission', { enum: ['read', 'write', 'readwrite'] })
       .notNull()
@@ -64,7 +64,7 @@ export const buckets = pgTable(
     acl: text('acl', { enum: ['private', 'public-read', 'authenticated-read'] })
       .notNull()
       .default('private'),
-    cors: jsonb('cors').$type<unknown[]>(),
+    cors: cJsonb('cors').$type<unknown[]>(),
     publicName: boolean('public_name').notNull().default(false),
     internal: boolean('internal').notNull().default(false),
   },
