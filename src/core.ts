@@ -21,7 +21,7 @@ import type { QuotaStore } from './limits/quota-store.ts';
 import { createQuotasUsecases, type QuotasUsecases } from './quotas/quotas.usecases.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createEventLogRepository } from './events/event-log.repository.ts';
-import type { DomainEvent, EventLog } from './events/events.ts';
+import type { EventLog } from './events/events.ts';
 import { createEventDispatcher } from './events/dispatcher.ts';
 import { createEventRelay } from './events/relay.ts';
 import { realTimers, type Timers } from './events/timers.ts';

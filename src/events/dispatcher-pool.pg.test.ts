@@ -1,21 +1,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { openPostgresDatabase } from '../db/postgres.ts';
-import { newEventId } from '../ids.ts';
 import { createTestDatabase, sharedPostgresUrl } from '../../test/support/postgres.ts';
 import { createEventDispatcher } from './dispatcher.ts';
 import { createEventLogRepository } from './event-log.repository.ts';
-import type { DomainEvent, StoredEvent, Subscriber } from './events.ts';
+import type { StoredEvent, Subscriber } from './events.ts';
+import { objectCreatedEvent } from './events.fixtures.ts';
 import { manualTimers } from './timers.ts';
 
-const event = (key: string): DomainEvent => ({
-  id: newEventId(),
-  type: 'object.created',
-  time: new Date().toISOString(),
-  accountId: 'acct',
-  actor: { kind: 'key', id: 'CSKEY' },
-  bucket: 'b',
-  key,
-});
+const event = objectCreatedEvent;
 
 /**
  * A subscriber's delivery claim (DatabaseHandle.tryHold) must not take a connection out of the

@@ -3,21 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openDatabase, type DatabaseHandle } from '../db/database.ts';
-import { newEventId } from '../ids.ts';
 import { createEventDispatcher } from './dispatcher.ts';
 import { createEventLogRepository, type EventLogRepository } from './event-log.repository.ts';
-import type { DomainEvent, StoredEvent, Subscriber } from './events.ts';
+import type { StoredEvent, Subscriber } from './events.ts';
+import { objectCreatedEvent } from './events.fixtures.ts';
 import { manualTimers } from './timers.ts';
 
-const event = (key: string): DomainEvent => ({
-  id: newEventId(),
-  type: 'object.created',
-  time: new Date().toISOString(),
-  accountId: 'acct',
-  actor: { kind: 'key', id: 'CSKEY' },
-  bucket: 'b',
-  key,
-});
+const event = objectCreatedEvent;
 
 /** A subscriber that records what it was handed; `fail` makes the next calls throw. */
 function recorder(name: string) {
