@@ -55,12 +55,23 @@ export function createTimeMachine(core: Core, options: { timers?: Timers } = {})
     clock,
     logger,
   });
+  // Gateways sharing PostgreSQL each run the sweep: one at a time does the work, the others skip
+  // that round (their next one comes). SQLite grants the claim: one host, as before.
+  const byOneGateway = async (name: string, sweep: () => Promise<number>): Promise<number> => {
+    const release = await core.database.tryHold(name);
+    if (release === undefined) return 0;
+    try {
+      return await sweep();
+    } finally {
+      await release();
+    }
+  };
   const sweeper = createTimeMachineSweeper({
     intervalMs: config.TIME_MACHINE_SWEEP_INTERVAL_MS,
     timers: options.timers ?? realTimers,
     logger,
-    pruneVersions: () => retention.sweepAll(),
-    purgeTrash: () => trash.purgeExpired(),
+    pruneVersions: () => byOneGateway('sweep:versions', () => retention.sweepAll()),
+    purgeTrash: () => byOneGateway('sweep:trash', () => trash.purgeExpired()),
   });
   return {
     versionsRepository,
