@@ -9,7 +9,6 @@ import type { ChangeWatcher } from './change-watcher.ts';
  */
 export function createChangeClearedCache<V>(options: { changes: ChangeWatcher; load: (key: string) => Promise<V>; maxEntries: number }): {
   get(key: string): Promise<V>;
-  clear(): void;
 } {
   let entries = new Map<string, V>();
   let generation = 0;
@@ -34,6 +33,5 @@ export function createChangeClearedCache<V>(options: { changes: ChangeWatcher; l
       if (hit !== undefined || entries.has(key)) return Promise.resolve(hit as V);
       return load(key);
     },
-    clear,
   };
 }

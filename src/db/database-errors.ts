@@ -8,10 +8,6 @@ import { AppError } from '../errors/app-errors.ts';
 export const databaseUnavailableError = () =>
   new AppError('database.unavailable', 503, 'The metadata database is unavailable. Retry later.', { kind: 'unavailable', retryAfter: 1 });
 
-export function isDatabaseUnavailable(error: unknown): boolean {
-  return error instanceof AppError && error.code === 'database.unavailable';
-}
-
 /** A unique (or primary key) constraint refused a write: SQLite's SQLITE_CONSTRAINT_UNIQUE/PRIMARYKEY, PostgreSQL's 23505. */
 export function isUniqueViolation(error: unknown): boolean {
   // drizzle's node-postgres session wraps the driver's error in a DrizzleQueryError (`cause`).

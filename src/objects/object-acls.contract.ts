@@ -72,6 +72,9 @@ export function objectAclStoreContract(open: OpenDatabase) {
     await acls.set(bucket, keys[619]!, 'public-read');
     await acls.set(other, keys[0]!, 'public-read');
     expect(await acls.hold(bucket.id, keys[2]!, 'private')).toBe(true);
+    // Which keys have a row, across batches and only in that bucket (a hold is no row of its key).
+    expect([...(await acls.keysWithAcl(bucket.id, keys))].sort()).toEqual([keys[0]!, keys[1]!, keys[3]!, keys[619]!].sort());
+    expect([...(await acls.keysWithAcl(other.id, keys))]).toEqual([keys[0]!]);
     await acls.clearMany(bucket.id, keys);
     for (const key of [keys[0]!, keys[1]!, keys[3]!, keys[619]!, heldAclKey(keys[2]!)]) expect(await acls.get(bucket.id, key)).toBeUndefined();
     expect(await acls.get(other.id, keys[0]!)).toBe('public-read');

@@ -23,8 +23,12 @@ export const heldAclKey = (key: string): string => `\u0000held\u0000${key}`;
 /** Whether `next` grants at least everything `current` grants (public-read ⊇ authenticated-read). */
 const covers = (next: CannedAcl | undefined, current: NonPrivateAcl): boolean => next === current || next === 'public-read';
 
-/** Keys per DELETE of a DeleteObjects batch (far below either dialect's bound-parameter limit). */
-const CLEAR_BATCH = 500;
+/** Keys per statement of a DeleteObjects batch (far below either dialect's bound-parameter limit). */
+const KEY_BATCH = 500;
+
+function* batches(keys: string[]): Generator<string[]> {
+  for (let start = 0; start < keys.length; start += KEY_BATCH) yield keys.slice(start, start + KEY_BATCH);
+}
 
 /**
  * Object ACLs beside the objects, in the metadata database (`object_acls`, sparse: only
@@ -137,11 +141,24 @@ export function createObjectAclStore(deps: {
     },
 
     async clearMany(bucketId: string, keys: string[]): Promise<void> {
-      const all = keys.flatMap((key) => [key, heldAclKey(key)]);
-      for (let start = 0; start < all.length; start += CLEAR_BATCH) {
-        const batch = all.slice(start, start + CLEAR_BATCH);
+      for (const batch of batches(keys.flatMap((key) => [key, heldAclKey(key)]))) {
         await database.query(async (db) => void (await db.delete(objectAcls).where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, batch)))));
       }
+    },
+
+    /** Which of `keys` have an ACL row (DeleteObjects: one query per batch, not one per key). */
+    async keysWithAcl(bucketId: string, keys: string[]): Promise<Set<string>> {
+      const found = new Set<string>();
+      for (const batch of batches(keys)) {
+        const rows = await database.query(async (db) =>
+          db
+            .select({ key: objectAcls.key })
+            .from(objectAcls)
+            .where(and(eq(objectAcls.bucketId, bucketId), inArray(objectAcls.key, batch))),
+        );
+        for (const row of rows) found.add(row.key);
+      }
+      return found;
     },
 
     /**

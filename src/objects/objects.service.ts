@@ -400,9 +400,7 @@ export function createObjectsService(deps: {
    */
   async function aclVersionsBefore(bucket: BucketRow, keys: string[], signal?: AbortSignal): Promise<Map<string, string | undefined> | undefined> {
     if (acls === undefined || !(await acls.mayHaveAcls(bucket.id))) return undefined;
-    const unique = [...new Set(keys)];
-    const rows = await mapConcurrently(unique, (key) => acls.get(bucket.id, key));
-    const withRow = unique.filter((_key, index) => rows[index] !== undefined);
+    const withRow = [...(await acls.keysWithAcl(bucket.id, [...new Set(keys)]))];
     if (withRow.length === 0) return undefined;
     const versions = await mapConcurrently(withRow, (key) => newestDataVersion(bucket, key, signal));
     return new Map(withRow.map((key, index) => [key, versions[index]]));
