@@ -73,13 +73,14 @@ async function openMetadata(config: Config, logger: Logger) {
  * `PRAGMA data_version` polled (change-watcher.ts). PostgreSQL (many hosts): LISTEN/NOTIFY
  * (pg-change-feed.ts), which also wakes other gateways' event dispatchers after an append.
  */
-async function openChangeFeed(database: DatabaseHandle, config: Config, logger: Logger, pollIntervalMs?: number) {
+async function openChangeFeed(database: DatabaseHandle, config: Config, logger: Logger, options: { ownChangesOnly?: boolean } = {}) {
   if (database.dialect === 'postgres') {
     const pgDatabase = database as PostgresDatabaseHandle;
     const feed = createPostgresChangeFeed({
       connectionString: config.DATABASE_URL!,
       notify: (channel, payload) => pgDatabase.pool.query('SELECT pg_notify($1, $2)', [channel, payload]),
       logger,
+      listen: !options.ownChangesOnly,
     });
     await feed.started;
     return {
@@ -89,7 +90,7 @@ async function openChangeFeed(database: DatabaseHandle, config: Config, logger: 
       close: () => feed.close(),
     };
   }
-  const changes = createChangeWatcher({ dataVersion: (database as SqliteDatabaseHandle).dataVersion, pollIntervalMs });
+  const changes = createChangeWatcher({ dataVersion: (database as SqliteDatabaseHandle).dataVersion, pollIntervalMs: options.ownChangesOnly ? 0 : undefined });
   return { changes, onEvents: (_listener: () => void) => {}, eventsAppended: () => {}, close: async () => changes.close() };
 }
 
@@ -293,7 +294,7 @@ export async function createAdminCore(options: { config: Config; logger?: Logger
   const eventLog = createEventLogRepository({ database });
   // One command's lifetime: its own changes matter (caches it builds), nobody else's. On
   // PostgreSQL the feed also tells the running gateways (a key revoked from the CLI).
-  const feed = await openChangeFeed(database, config, logger, 0);
+  const feed = await openChangeFeed(database, config, logger, { ownChangesOnly: true });
   const { changes } = feed;
   const keysUsecases = createKeysUsecases({ keysRepository, secretBox, clock, onChange: changes.notify, eventLog });
   const limits = await createLimits({ clock, logger });

@@ -1,4 +1,5 @@
 import { createServer, connect as connectTcp, type Server, type Socket } from 'node:net';
+import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../test/support/cloudstorage.ts';
 import { sharedPostgresUrl } from '../../test/support/postgres.ts';
@@ -59,5 +60,32 @@ describe('PostgreSQL change feed', () => {
     for (let attempt = 0; attempt < 200 && !feed.listening(); attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
     expect(feed.listening()).toBe(true);
     expect(drops).toBeGreaterThan(0);
+  });
+
+  it('a publish-only feed (the CLI) opens no listening connection, and its changes still reach the listening gateways', async () => {
+    const admin = new pg.Pool({ connectionString: sharedPostgresUrl(), max: 1 });
+    cleanups.push(() => admin.end());
+    const notify = (channel: string, payload: string) => admin.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    const gateway = createPostgresChangeFeed({ connectionString: sharedPostgresUrl(), notify });
+    const cli = createPostgresChangeFeed({ connectionString: sharedPostgresUrl(), notify, listen: false });
+    cleanups.push(
+      () => gateway.close(),
+      () => cli.close(),
+    );
+    await Promise.all([gateway.started, cli.started]);
+    expect([gateway.listening(), cli.listening()]).toEqual([true, false]);
+    let gatewayDrops = 0;
+    let cliDrops = 0;
+    gateway.watcher().subscribe(() => {
+      gatewayDrops++;
+    });
+    cli.watcher().subscribe(() => {
+      cliDrops++;
+    });
+    cli.watcher().notify();
+    // The CLI's own caches at once; the gateway's when the notification arrives.
+    expect(cliDrops).toBe(1);
+    for (let attempt = 0; attempt < 200 && gatewayDrops === 0; attempt++) await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(gatewayDrops).toBe(1);
   });
 });

@@ -28,6 +28,11 @@ export function createPostgresChangeFeed(options: {
   logger?: Logger;
   /** First and longest pause between reconnection attempts. */
   reconnect?: { initialMs: number; maxMs: number };
+  /**
+   * False: publish only, no listening connection (a process that lives for one command, the CLI:
+   * the gateways must hear of its changes; it need not hear of theirs).
+   */
+  listen?: boolean;
 }) {
   const self = randomUUID();
   const listeners: Record<ChangeKind, Set<() => void>> = { metadata: new Set(), events: new Set() };
@@ -115,7 +120,8 @@ export function createPostgresChangeFeed(options: {
     ready();
   }
 
-  void connect();
+  if (options.listen === false) ready();
+  else void connect();
 
   /** This process changed something: its own listeners now, every other process's through NOTIFY. */
   const publish = (kind: ChangeKind): void => {
