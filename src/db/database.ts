@@ -115,6 +115,7 @@ interface TransactionScope {
 export function createTransactionScopes(
   rootDb: Db,
   onHookError: (error: unknown) => void = () => {},
+  options: { exclusive?: boolean } = {},
 ): {
   current(): TransactionScope | undefined;
   db(): Db;
@@ -137,8 +138,16 @@ export function createTransactionScopes(
     db: () => storage.getStore()?.db ?? rootDb,
     async run(txDb, fn) {
       const scope: TransactionScope = { db: txDb, afterCommit: [] };
-      const result = await storage.run(scope, fn);
-      return { result, hooks: scope.afterCommit };
+      try {
+        const result = await storage.run(scope, fn);
+        return { result, hooks: scope.afterCommit };
+      } finally {
+        // Exclusive (SQLite: one transaction at a time in the process): no scope is needed until
+        // the next one, so the storage is switched off. On Node 20 an enabled AsyncLocalStorage
+        // keeps a promise hook on every promise and async resource of the process, which cost
+        // several µs of every GET that never opens a transaction.
+        if (options.exclusive) storage.disable();
+      }
     },
     afterCommit(fn) {
       const scope = storage.getStore();
@@ -160,7 +169,7 @@ export function openDatabase(path: string): SqliteDatabaseHandle {
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: findMigrationsFolder('drizzle') });
   const versionStatement = sqlite.prepare('PRAGMA data_version').pluck();
-  const scopes = createTransactionScopes(db);
+  const scopes = createTransactionScopes(db, undefined, { exclusive: true });
 
   // One connection serves the process, and better-sqlite3 is synchronous: a transaction whose
   // body awaits would let another request's statements run inside it (and vanish with its
