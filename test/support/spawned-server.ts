@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 
 const PROJECT_ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -45,7 +45,7 @@ export interface SpawnOptions {
 
 export async function spawnServer(env: Record<string, string>, options: SpawnOptions = {}): Promise<SpawnedServer> {
   const level = env.LOG_LEVEL && LEVELS.indexOf(env.LOG_LEVEL) > LEVELS.indexOf('info') ? 'info' : (env.LOG_LEVEL ?? 'info');
-  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), join(PROJECT_ROOT, options.entry ?? 'dist/main.mjs')], {
+  const child = spawn(process.execPath, [...(options.nodeArgs ?? []), resolve(PROJECT_ROOT, options.entry ?? 'dist/main.mjs')], {
     cwd: PROJECT_ROOT,
     env: { ...process.env, HOST: '127.0.0.1', ...env, S3_PORT: '0', API_PORT: '0', LOG_LEVEL: level },
     stdio: ['ignore', 'pipe', 'pipe'],

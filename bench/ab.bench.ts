@@ -1,0 +1,95 @@
+/**
+ * Same-run A/B of two gateway bundles on one case: both servers up at once, wrk runs interleaved
+ * round by round, median CPU µs/request and req/s of each. For judging a hot-path change on a
+ * noisy machine, where separate runs spread more than the change moves.
+ *
+ *   node scripts/build.mjs && cp dist/main.mjs /tmp/before.mjs   # on the old code
+ *   node scripts/build.mjs                                           # on the new code
+ *   AB_A=/tmp/before.mjs AB_B=dist/main.mjs AB_CASE=get4k npx tsx bench/ab.bench.ts
+ *
+ * AB_CASE: get4k (default) or put4k; AB_ROUNDS (5), WRK_SECONDS (4), WRK_CONNECTIONS (16);
+ * AB_ENV='KEY=value,KEY=value' adds settings to both servers, AB_ENV_A / AB_ENV_B to one (e.g. the
+ * same bundle with rate limits off and on: AB_ENV_B='RATE_LIMIT_READ=100000000/1s').
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent } from 'node:http';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { send, SMALL, startGateway, type BenchGateway } from './lib.ts';
+import { luaScript, runWrk } from './wrk.ts';
+
+const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
+const SECONDS = Number(process.env.WRK_SECONDS ?? 4);
+const CONNECTIONS = Number(process.env.WRK_CONNECTIONS ?? 16);
+const CASE = process.env.AB_CASE ?? 'get4k';
+const settings = (list: string | undefined): Record<string, string> =>
+  Object.fromEntries(
+    (list ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((pair) => pair.split('=', 2) as [string, string]),
+  );
+const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+async function start(bundle: string, work: string, name: 'A' | 'B'): Promise<BenchGateway> {
+  const entry = isAbsolute(bundle) ? bundle : resolve(bundle);
+  const previous = process.env.BENCH_SERVER;
+  process.env.BENCH_SERVER = entry;
+  try {
+    return await startGateway({ DATA_DIR: join(work, name), ...NO_LIMITS, ...settings(process.env.AB_ENV), ...settings(process.env[`AB_ENV_${name}`]) });
+  } finally {
+    process.env.BENCH_SERVER = previous;
+  }
+}
+
+async function main() {
+  const bundles = { A: process.env.AB_A ?? 'dist/main.mjs', B: process.env.AB_B ?? 'dist/main.mjs' };
+  const work = mkdtempSync(join(tmpdir(), 'cs-ab-'));
+  const gateways: BenchGateway[] = [];
+  try {
+    const agent = new Agent({ keepAlive: true });
+    const hash = createHash('sha256').update(SMALL).digest('hex');
+    const results: Record<string, { cpu: number[]; rate: number[] }> = {};
+    const scripts: Record<string, { gateway: BenchGateway; sign: () => Promise<string> }> = {};
+    for (const [name, bundle] of Object.entries(bundles)) {
+      const gateway = await start(bundle, work, name as 'A' | 'B');
+      gateways.push(gateway);
+      const put = await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(SMALL.length) }, hash);
+      const { status } = await send(agent, put, SMALL);
+      if (status !== 200) throw new Error(`${name}: PUT answered ${status}`);
+      results[name] = { cpu: [], rate: [] };
+      scripts[name] = {
+        gateway,
+        sign: async () =>
+          CASE === 'put4k'
+            ? luaScript(work, name, await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(SMALL.length) }, hash), SMALL)
+            : luaScript(work, name, await gateway.signed('GET', '/default/small.bin')),
+      };
+    }
+    agent.destroy();
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const name of round % 2 === 0 ? ['A', 'B'] : ['B', 'A']) {
+        const { gateway, sign } = scripts[name];
+        const script = await sign();
+        const target = { port: gateway.port, pid: gateway.child.pid, method: 'GET' as const, path: '/default/small.bin', headers: {} };
+        const result = await runWrk(target, script, CONNECTIONS, SECONDS);
+        if (result.errors) throw new Error(`${name}: ${result.errors}`);
+        results[name].cpu.push(result.cpuMicrosPerRequest);
+        results[name].rate.push(result.requestsPerSecond);
+      }
+    }
+    console.log(`\n${CASE} c=${CONNECTIONS}, ${ROUNDS} interleaved rounds of ${SECONDS} s, medians`);
+    for (const [name, bundle] of Object.entries(bundles)) {
+      const { cpu, rate } = results[name];
+      console.log(`${name} ${bundle}: ${Math.round(median(rate))} req/s, ${median(cpu).toFixed(1)} µs CPU/req  (cpu: ${cpu.map((v) => v.toFixed(0)).join(' ')})`);
+    }
+    console.log(`B/A: req/s ${(median(results.B.rate) / median(results.A.rate)).toFixed(2)}, CPU ${(median(results.B.cpu) / median(results.A.cpu)).toFixed(2)}`);
+  } finally {
+    for (const gateway of gateways) gateway.child.kill('SIGTERM');
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+await main();
