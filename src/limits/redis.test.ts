@@ -162,6 +162,29 @@ describe('one Lua script per call', () => {
     expect(seen.map((args) => args[0])).toEqual(['eval', 'evalsha', 'evalsha', 'evalsha', 'evalsha']);
   });
 
+  it('checks started in one event-loop turn reach Redis in one write, each still its own script run', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const client = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(client);
+    const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+    await limiter.check('turn-warm-up', { limit: 3, windowMs: 1000 });
+    const stream = client.stream as { write: (...args: unknown[]) => boolean };
+    const write = stream.write;
+    let writes = 0;
+    stream.write = function (this: unknown, ...args: unknown[]) {
+      writes += 1;
+      return write.apply(this, args);
+    };
+    const seen = await commandsDuring(async () => {
+      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.check(`turn-${i % 4}`, { limit: 3, windowMs: 1000 })));
+      // Four keys, five checks each against a burst of three: every check was decided on its own.
+      expect(results.filter((result) => result.allowed)).toHaveLength(12);
+    });
+    stream.write = write;
+    expect(writes).toBe(1);
+    expect(seen.filter((args) => args[0] === 'evalsha')).toHaveLength(20);
+  });
+
   it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const seen = await commandsDuring(async (client) => {
