@@ -633,6 +633,20 @@ describe('header auth errors', () => {
       expect(verifier.verify(withHeader(request, 'authorization', variant)).seedSignature).toBe(signature);
     }
   });
+
+  it('reads the usual form and its near misses alike: unknown components ignored, repeated ones refused', () => {
+    const usual = 'AWS4-HMAC-SHA256 Credential=AKID/20240301/us-east-1/s3/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc123';
+    const parts = { credential: 'AKID/20240301/us-east-1/s3/aws4_request', signedHeaders: 'host;x-amz-date', signature: 'abc123' };
+    expect(parseAuthorizationHeader(usual)).toEqual(parts);
+    expect(parseAuthorizationHeader(`${usual}  `)).toEqual(parts);
+    expect(parseAuthorizationHeader(`${usual}, Foo=bar`)).toEqual(parts);
+    expect(parseAuthorizationHeader(usual.replace(', Signature=', ', Foo=bar, Signature='))).toEqual(parts);
+    expect(() => parseAuthorizationHeader(`${usual}, Signature=def456`)).toThrow(/three components/);
+    expect(() => parseAuthorizationHeader(usual.replace(', SignedHeaders=', ', Credential=X, SignedHeaders='))).toThrow(/three components/);
+    // An empty signature is read as one (the signature check then refuses it).
+    expect(parseAuthorizationHeader(usual.replace('Signature=abc123', 'Signature='))).toEqual({ ...parts, signature: '' });
+    expect(() => parseAuthorizationHeader(usual.replace('Signature=abc123', 'Signature=abc 123'))).toThrow(/three components/);
+  });
 });
 
 describe('parsePayloadMode', () => {

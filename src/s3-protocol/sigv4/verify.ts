@@ -246,6 +246,8 @@ const UNSUPPORTED_MECHANISM = 'The authorization mechanism you have provided is 
  * or extra spaces, commas without spaces, spaces without commas and any component order.
  */
 export function parseAuthorizationHeader(value: string): AuthorizationParts {
+  const canonical = parseCanonicalAuthorization(value);
+  if (canonical !== undefined) return canonical;
   const v = value.trim();
   if (!v.startsWith(ALGORITHM) || (v.length > ALGORITHM.length && !isSeparator(v.charCodeAt(ALGORITHM.length)))) {
     if (v.startsWith('AWS ')) throw new S3Error('InvalidRequest', UNSUPPORTED_MECHANISM);
@@ -293,6 +295,32 @@ export function parseAuthorizationHeader(value: string): AuthorizationParts {
   if (credential === undefined || signedHeaders === undefined || signature === undefined) {
     throw new S3Error('AuthorizationHeaderMalformed', THREE_COMPONENTS);
   }
+  return { credential, signedHeaders, signature };
+}
+
+const CANONICAL_START = `${ALGORITHM} Credential=`;
+const SIGNED_HEADERS_PART = ', SignedHeaders=';
+const SIGNATURE_PART = ', Signature=';
+const SEPARATOR = /[ ,\t]/;
+
+/**
+ * The form every SDK and CLI sends (`AWS4-HMAC-SHA256 Credential=…, SignedHeaders=…, Signature=…`),
+ * read with three searches instead of the general tokenizer, which costs a slice and a
+ * lower-casing per token on every request. Undefined for anything else (other spacing, order,
+ * extra or repeated components), which the tokenizer then reads or refuses exactly as before:
+ * the three values may hold no separator, so any such variant falls through.
+ */
+function parseCanonicalAuthorization(value: string): AuthorizationParts | undefined {
+  if (!value.startsWith(CANONICAL_START)) return undefined;
+  const signedAt = value.indexOf(SIGNED_HEADERS_PART, CANONICAL_START.length);
+  if (signedAt === -1) return undefined;
+  const signatureAt = value.indexOf(SIGNATURE_PART, signedAt + SIGNED_HEADERS_PART.length);
+  if (signatureAt === -1) return undefined;
+  const credential = value.slice(CANONICAL_START.length, signedAt);
+  const signedHeaders = value.slice(signedAt + SIGNED_HEADERS_PART.length, signatureAt);
+  const signature = value.slice(signatureAt + SIGNATURE_PART.length);
+  if (credential === '' || signedHeaders === '' || signature === '') return undefined;
+  if (SEPARATOR.test(credential) || SEPARATOR.test(signedHeaders) || SEPARATOR.test(signature)) return undefined;
   return { credential, signedHeaders, signature };
 }
 
