@@ -179,6 +179,7 @@ async function main() {
     }
 
     const rows: string[] = [];
+    const measured = new Map<string, { rate: number; cpu: number }>();
     for (const caseName of ALL_CASES.filter((name) => CASES.has(name))) {
       for (const connections of CONNECTIONS) {
         const rates = new Map<Server, number>();
@@ -189,6 +190,7 @@ async function main() {
           const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
           const result = await runWrk(target, script, connections, SECONDS);
           rates.set(server, result.requestsPerSecond);
+          measured.set(`${caseName} ${connections} ${server.name}`, { rate: result.requestsPerSecond, cpu: result.cpuMicrosPerRequest });
           // Listings have no bare row: their ratio is to the plain gateway.
           const baseline = caseName.startsWith('list') && server.baseline === bare ? servers.find((s) => s.name === 'gateway (fs)') : server.baseline;
           const baseRate = baseline && rates.get(baseline);
@@ -204,6 +206,7 @@ async function main() {
     console.log('| request | server | req/s | ratio (to) | server CPU µs/req | errors |');
     console.log('|---|---|---:|---:|---:|---|');
     for (const row of rows) console.log(row);
+    printTargets(measured);
   } finally {
     // SIGTERM: the servers drain and exit, which writes their CPU profiles (BENCH_PROFILE).
     await Promise.all(
@@ -217,6 +220,43 @@ async function main() {
     await rgw?.stop();
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * Issue #12's targets, each from this run's rows (a dash where its servers or cases were not run).
+ * The large-object targets are `npm run bench` (fs) and `npm run bench:rgw` (proxy) figures.
+ */
+function printTargets(measured: Map<string, { rate: number; cpu: number }>): void {
+  const FS = 'gateway (fs)';
+  type Check = { title: string; value: (c: number) => number | undefined; want: (v: number) => boolean; goal: string; digits: number };
+  const of = (caseName: CaseName, c: number, server: string) => measured.get(`${caseName} ${c} ${server}`);
+  const ratio = (caseName: CaseName, server: string, base: string) => (c: number) => {
+    const a = of(caseName, c, server);
+    const b = of(caseName, c, base);
+    return a && b && b.rate > 0 ? a.rate / b.rate : undefined;
+  };
+  const cpu = (caseName: CaseName, server: string) => (c: number) => of(caseName, c, server)?.cpu;
+  const checks: Check[] = [
+    { title: '4 KiB GET, gateway ÷ bare req/s', value: ratio('get4k', FS, 'bare node:http'), want: (v) => v >= 0.35, goal: '≥ 0.35', digits: 2 },
+    { title: '4 KiB GET, server CPU µs', value: cpu('get4k', FS), want: (v) => v <= 60, goal: '≤ 60', digits: 0 },
+    { title: '4 KiB PUT, gateway ÷ bare req/s', value: ratio('put4k', FS, 'bare node:http'), want: (v) => v >= 0.3, goal: '≥ 0.30', digits: 2 },
+    { title: '4 KiB PUT, server CPU µs', value: cpu('put4k', FS), want: (v) => v <= 400, goal: '≤ 400', digits: 0 },
+    { title: '4 KiB PUT, fsync on ÷ off req/s (group commit)', value: ratio('put4k', 'gateway (fs, FS_FSYNC=true)', FS), want: () => true, goal: 'report', digits: 2 },
+    { title: '4 KiB GET, WORKERS=2 ÷ one worker req/s', value: ratio('get4k', 'gateway (fs, WORKERS=2)', FS), want: (v) => v >= 1.6, goal: '≥ 1.6', digits: 2 },
+    { title: '4 KiB GET, rate limits in-process ÷ off req/s', value: ratio('get4k', 'gateway (fs, rate limits in-process)', FS), want: (v) => v >= 0.9, goal: '≥ 0.90', digits: 2 },
+    { title: '4 KiB GET, rate limits in Redis ÷ off req/s', value: ratio('get4k', 'gateway (fs, rate limits in Redis)', FS), want: (v) => v >= 0.9, goal: '≥ 0.90', digits: 2 },
+  ];
+  console.log(`\nTargets (issue #12), c=${CONNECTIONS.join(' / c=')}\n`);
+  console.log('| target | measured | goal | met |');
+  console.log('|---|---:|---:|---|');
+  for (const check of checks) {
+    const values = CONNECTIONS.map((c) => check.value(c));
+    if (values.every((v) => v === undefined)) continue;
+    const shown = values.map((v) => (v === undefined ? '-' : v.toFixed(check.digits))).join(' / ');
+    const met = check.goal === 'report' ? '-' : values.every((v) => v !== undefined && check.want(v)) ? 'yes' : 'no';
+    console.log(`| ${check.title} | ${shown} | ${check.goal} | ${met} |`);
+  }
+  console.log('\nLarge objects: `npm run bench` (256 MiB GET ≥ 0.9 of bare, PUT ≥ 0.6); proxy: `npm run bench:rgw` (64 MiB GET ≥ 0.9 of direct RGW).');
 }
 
 await main();
