@@ -27,6 +27,12 @@ export type Db = BetterSQLite3Database<typeof schema>;
 
 export type Dialect = 'sqlite' | 'postgres';
 
+/**
+ * Called with the text of every statement a SQLite connection runs (better-sqlite3's `verbose`):
+ * tests count what a request costs in statements and transactions, so a regression fails.
+ */
+export type SqlTrace = (sql: unknown) => void;
+
 /** SQL that differs between the dialects, for the few queries that need a function. */
 export interface DialectSql {
   /** The larger of two values (`max(a, b)` in SQLite, `greatest(a, b)` in PostgreSQL). */
@@ -150,8 +156,8 @@ export function createTransactionScopes(
 }
 
 /** Opens (creating if needed) the SQLite database and applies the committed drizzle migrations. */
-export function openDatabase(path: string): SqliteDatabaseHandle {
-  const sqlite = new Database(path);
+export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}): SqliteDatabaseHandle {
+  const sqlite = new Database(path, { verbose: options.traceSql });
   sqlite.pragma('journal_mode = WAL');
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');

@@ -447,8 +447,8 @@ export class FsIndex {
    * index, so it holds data too), by group commit (group-sync.ts) rather than a flush inside
    * each commit.
    */
-  constructor(file: string, options: { durable: boolean } = { durable: true }) {
-    this.db = new Database(file);
+  constructor(file: string, options: { durable: boolean; traceSql?: (sql: unknown) => void } = { durable: true }) {
+    this.db = new Database(file, { verbose: options.traceSql });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     if (options.durable) this.groupSync = createGroupSync(`${file}-wal`);
