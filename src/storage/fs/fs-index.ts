@@ -468,6 +468,10 @@ export class FsIndex {
       // in buckets whose versioning was ever configured.
       getObject: db.prepare('SELECT o.*, b.versioning FROM objects o JOIN buckets b ON b.name = o.bucket WHERE o.bucket = ? AND o.key = ?'),
       getObjectSegments: db.prepare('SELECT segments, size, etag, version_id FROM objects WHERE bucket = ? AND key = ?'),
+      // The bucket's versioning and the current object's size and version: what a write replaces.
+      replacedFacts: db.prepare(
+        'SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?',
+      ),
       bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
       setBucketVersioning: db.prepare('UPDATE buckets SET versioning = ? WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) FROM versions WHERE bucket = ? AND key = ?').pluck(),
@@ -662,10 +666,13 @@ export class FsIndex {
    * delete marker) in a Suspended one, nothing in an Enabled one. Undefined for a missing bucket.
    */
   replacedByWrite(bucket: string, key: Buffer): { bytes: number; objects: number } | undefined {
-    const current = this.getObject(bucket, key);
-    // A record read from an Unversioned bucket answers without a second query (the common case).
-    const status = current && !current.versioned ? 'Unversioned' : this.bucketVersioning(bucket);
-    if (status === undefined) return undefined;
+    // One small row, read twice per PUT (the reservation, the admission before the commit): not
+    // getObject, whose full record (inline bytes, parsed metadata) a PUT never uses and whose cache
+    // the write then drops anyway.
+    const row = this.stmts.replacedFacts.get(key, bucket) as { versioning: string | null; size: number | null; version_id: string | null } | undefined;
+    if (row === undefined) return undefined;
+    const status = (row.versioning ?? 'Unversioned') as VersioningStatus;
+    const current = row.size === null ? undefined : { size: row.size, versionId: row.version_id };
     if (status === 'Enabled') return { bytes: 0, objects: 0 };
     if (status === 'Unversioned' || current?.versionId === NULL_VERSION_ID) return current ? { bytes: current.size, objects: 1 } : { bytes: 0, objects: 0 };
     const noncurrent = this.stmts.versionFacts.get(bucket, key, NULL_VERSION_ID) as { size: number; is_delete_marker: number } | undefined;
