@@ -97,6 +97,21 @@ export interface SqliteDatabaseHandle extends DatabaseHandle {
   dataVersion(): number;
 }
 
+/**
+ * A hot query as a drizzle prepared query (placeholders for its values), built on first use and
+ * reused: drizzle otherwise rebuilds the SQL text from the query builder and better-sqlite3
+ * prepares it again on every call, which was a third of a small PUT's CPU. SQLite only: there a
+ * handle has one connection and its transactions run on the same drizzle database (see
+ * `openDatabase`), so the statement is valid inside and outside them. On PostgreSQL a query in a
+ * transaction must run on that transaction's client: undefined, and the caller builds the query
+ * each time on the `db` it is given.
+ */
+export function preparedOnSqlite<Q>(database: DatabaseHandle, build: (db: Db) => Q): ((db: Db) => Q) | undefined {
+  if (database.dialect !== 'sqlite') return undefined;
+  let built: Q | undefined;
+  return (db) => (built ??= build(db));
+}
+
 /** `drizzle/` (SQLite) or `drizzle-pg/` at the project root, found from this module whether it runs from src/ or a dist/ bundle. */
 export function findMigrationsFolder(name: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -126,9 +126,7 @@ export function createQuotasUsecases(deps: {
 
   /** The account's stored totals (no quota lookup: a write's hot path needs only these). */
   async function totals(userId: string): Promise<Omit<AccountUsage, 'quotaBytes'>> {
-    const buckets = await Promise.all(
-      (await ownedBuckets.get(userId)).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })),
-    );
+    const buckets = await Promise.all((await ownedBuckets.get(userId)).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })));
     const objectBytes = buckets.reduce((sum, bucket) => sum + bucket.bytes, 0);
     const multipartBytes = buckets.reduce((sum, bucket) => sum + bucket.multipartBytes, 0);
     const objects = buckets.reduce((sum, bucket) => sum + bucket.objects, 0);

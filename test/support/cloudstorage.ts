@@ -106,11 +106,13 @@ export async function startTestServer(
   const dir = tempDir();
   const database = await databaseUnderTest();
   const config = testConfig(dir.path, { ...database.config, ...overrides });
-  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL), traceSql: options.traceSql }).catch(async (error: unknown) => {
-    await database.drop();
-    dir.remove();
-    throw error;
-  });
+  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL), traceSql: options.traceSql }).catch(
+    async (error: unknown) => {
+      await database.drop();
+      dir.remove();
+      throw error;
+    },
+  );
   const endpoint = `http://127.0.0.1:${running.s3Port}`;
   return {
     running,
