@@ -468,12 +468,10 @@ export class FsIndex {
       // in buckets whose versioning was ever configured.
       getObject: db.prepare('SELECT o.*, b.versioning FROM objects o JOIN buckets b ON b.name = o.bucket WHERE o.bucket = ? AND o.key = ?'),
       getObjectSegments: db.prepare('SELECT segments, size, etag, version_id FROM objects WHERE bucket = ? AND key = ?'),
-      // Columns stored before `inline_data` only: version_id was added last, so reading it walks an
-      // inline object's overflow pages (a 4 KiB body spills out of the row's page).
-      getObjectSegmentsUnversioned: db.prepare('SELECT segments, size, etag FROM objects WHERE bucket = ? AND key = ?'),
-      // The bucket's versioning and the current object's size: what a write replaces (see above).
-      replacedFacts: db.prepare('SELECT b.versioning, o.size FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?'),
-      currentVersionId: db.prepare('SELECT version_id FROM objects WHERE bucket = ? AND key = ?').pluck(),
+      // The bucket's versioning and the current object's size and version: what a write replaces.
+      replacedFacts: db.prepare(
+        'SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?',
+      ),
       bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
       setBucketVersioning: db.prepare('UPDATE buckets SET versioning = ? WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) FROM versions WHERE bucket = ? AND key = ?').pluck(),
@@ -671,12 +669,12 @@ export class FsIndex {
     // One small row, read twice per PUT (the reservation, the admission before the commit): not
     // getObject, whose full record (inline bytes, parsed metadata) a PUT never uses and whose cache
     // the write then drops anyway.
-    const row = this.stmts.replacedFacts.get(key, bucket) as { versioning: string | null; size: number | null } | undefined;
+    const row = this.stmts.replacedFacts.get(key, bucket) as { versioning: string | null; size: number | null; version_id: string | null } | undefined;
     if (row === undefined) return undefined;
     const status = (row.versioning ?? 'Unversioned') as VersioningStatus;
+    const current = row.size === null ? undefined : { size: row.size, versionId: row.version_id };
     if (status === 'Enabled') return { bytes: 0, objects: 0 };
-    if (status === 'Unversioned') return row.size === null ? { bytes: 0, objects: 0 } : { bytes: row.size, objects: 1 };
-    if (row.size !== null && this.stmts.currentVersionId.get(bucket, key) === NULL_VERSION_ID) return { bytes: row.size, objects: 1 };
+    if (status === 'Unversioned' || current?.versionId === NULL_VERSION_ID) return current ? { bytes: current.size, objects: 1 } : { bytes: 0, objects: 0 };
     const noncurrent = this.stmts.versionFacts.get(bucket, key, NULL_VERSION_ID) as { size: number; is_delete_marker: number } | undefined;
     return noncurrent && !noncurrent.is_delete_marker ? { bytes: noncurrent.size, objects: 1 } : { bytes: 0, objects: 0 };
   }
@@ -720,10 +718,7 @@ export class FsIndex {
    * (`versionIdFor`).
    */
   private writeObjectRow(record: ObjectRecord, status: VersioningStatus, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook, conditions?: WriteConditions): string[] {
-    // An Unversioned write never looks at the replaced row's version id (see getObjectSegmentsUnversioned).
-    const old = (status === 'Unversioned' ? this.stmts.getObjectSegmentsUnversioned : this.stmts.getObjectSegments).get(record.bucket, record.key) as
-      | { segments: string; size: number; etag: string; version_id?: string }
-      | undefined;
+    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as { segments: string; size: number; etag: string; version_id: string } | undefined;
     // Conditional writes are decided here, inside the write transaction (BEGIN IMMEDIATE, shared by
     // every process over this index), against the row this commit replaces: exact under concurrency.
     if (conditions) checkWriteConditions(old, conditions, record.key.toString('utf8'));
