@@ -24,6 +24,7 @@ import { createS3Server, listen } from './gateway/server.ts';
 import { createHttpDrain } from './src/lifecycle/http-drain.ts';
 import type { Clock } from './src/clock.ts';
 import type { Config } from './src/config/config.ts';
+import type { SqlTrace } from './src/db/database.ts';
 import { createCore, VERSION } from './src/core.ts';
 import type { Logger } from './src/logger.ts';
 import { createAccessLog } from './src/observability/access-log.ts';
@@ -33,7 +34,7 @@ import cluster from 'node:cluster';
 import { createClusterMetrics } from './src/cluster/metrics.ts';
 
 /** Starts the S3 gateway and the dashboard API over one core (database, keys, backend). */
-export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger }) {
+export async function startCloudStorage(options: { config: Config; clock?: Clock; logger?: Logger; traceSql?: { metadata?: SqlTrace; backend?: SqlTrace } }) {
   const core = await createCore(options);
   // Subscribers of the domain events: the dispatcher delivers the log to each from its own cursor.
   core.events.dispatcher.register(createActivitySubscriber({ database: core.database }));

@@ -9,7 +9,7 @@ import type { Config } from './config/config.ts';
 import { checkBackendSettings, recordBackendSettings } from './config/backend-settings.ts';
 import { createSecretBox, loadOrCreateMasterKey, parseMasterKey } from './crypto/secret-box.ts';
 import { createChangeWatcher, type ChangeWatcher } from './db/change-watcher.ts';
-import { openDatabase, type DatabaseHandle, type SqliteDatabaseHandle } from './db/database.ts';
+import { openDatabase, type DatabaseHandle, type SqlTrace, type SqliteDatabaseHandle } from './db/database.ts';
 import { createPostgresChangeFeed } from './db/pg-change-feed.ts';
 import { openPostgresDatabase, type PostgresDatabaseHandle } from './db/postgres.ts';
 import { assertMasterKeyOpens } from './keys/master-key-check.ts';
@@ -43,12 +43,12 @@ const EVENT_RELAY_COALESCE_MS = 20;
  * secrets already stored: a gateway started with the wrong MASTER_KEY would otherwise serve and
  * fail every signature.
  */
-async function openMetadata(config: Config, logger: Logger) {
+async function openMetadata(config: Config, logger: Logger, traceSql?: SqlTrace) {
   const dataDir = resolve(config.DATA_DIR);
   mkdirSync(dataDir, { recursive: true });
   const database: DatabaseHandle = config.DATABASE_URL
     ? await openPostgresDatabase({ url: config.DATABASE_URL, poolMax: config.DATABASE_POOL_MAX, connectTimeoutMs: config.DATABASE_CONNECT_TIMEOUT_MS, logger })
-    : openDatabase(join(dataDir, 'cloudstorage.sqlite'));
+    : openDatabase(join(dataDir, 'cloudstorage.sqlite'), { traceSql });
   try {
     // With DATABASE_URL the key must be configured (config.ts): one generated into this host's DATA_DIR would open nothing another gateway stored.
     const secretBox = createSecretBox(config.DATABASE_URL ? parseMasterKey(config.MASTER_KEY!) : loadOrCreateMasterKey(config.MASTER_KEY, join(dataDir, 'master.key')));
@@ -123,6 +123,7 @@ function createAccountUsecases(deps: {
     bucketsRepository,
     backend,
     quotaStore: deps.quotaStore,
+    changes,
     defaultQuotaBytes: config.DEFAULT_QUOTA_BYTES,
     maxObjectsPerAccount: config.MAX_OBJECTS_PER_ACCOUNT,
     maxUploadsPerAccount: config.MAX_UPLOADS_PER_ACCOUNT,
@@ -148,13 +149,15 @@ export async function createCore(options: {
   timers?: Timers;
   /** Period of the relay's safety-net pass (default 10 s; 0: none). */
   eventRelayIntervalMs?: number;
+  /** Sees every SQLite statement (tests count what a request costs): the metadata database's, the fs index's. */
+  traceSql?: { metadata?: SqlTrace; backend?: SqlTrace };
 }) {
   const { config } = options;
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? createLogger(config.LOG_LEVEL);
-  const metadata = await openMetadata(config, logger);
+  const metadata = await openMetadata(config, logger, options.traceSql?.metadata);
   const { dataDir, database, secretBox, accountsRepository, keysRepository } = metadata;
-  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger, true, database));
+  const backend = options.backend ?? (await createConfiguredBackend(config, dataDir, clock, logger, true, database, options.traceSql?.backend));
   const changedSettings = recordBackendSettings(dataDir, config);
   if (changedSettings.length > 0) {
     logger.warn('backend settings changed since the last start; buckets created before stay where the old settings put them', { changed: changedSettings });
@@ -330,7 +333,15 @@ function backendNotOpened(): StorageBackend {
  * STORAGE_BACKEND picks the implementation; both keep their local state under DATA_DIR.
  * `maintenance` false (the CLI): fs opens its index only; s3 has no start-up work either way.
  */
-async function createConfiguredBackend(config: Config, dataDir: string, clock: Clock, logger: Logger, maintenance: boolean, database: DatabaseHandle): Promise<StorageBackend> {
+async function createConfiguredBackend(
+  config: Config,
+  dataDir: string,
+  clock: Clock,
+  logger: Logger,
+  maintenance: boolean,
+  database: DatabaseHandle,
+  traceSql?: SqlTrace,
+): Promise<StorageBackend> {
   if (config.STORAGE_BACKEND === 's3') {
     return createS3Backend({
       endpoint: config.BACKEND_S3_ENDPOINT!,
@@ -356,6 +367,7 @@ async function createConfiguredBackend(config: Config, dataDir: string, clock: C
     clock,
     logger,
     maintenance,
+    traceSql,
   });
 }
 

@@ -1,5 +1,5 @@
 import type { Logger } from '../logger.ts';
-import type { EventLog, Subscriber } from './events.ts';
+import type { EventLog, StoredEvent, Subscriber } from './events.ts';
 import { realTimers, type Timers } from './timers.ts';
 
 /** Where subscribers' positions persist (the `event_cursors` table). */
@@ -48,6 +48,25 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
   const states = new Map<string, SubscriberState>();
   let closed = false;
   let wakeScheduled = false;
+  /**
+   * Reads of the log since the last wake, by cursor: the subscribers usually stand at the same
+   * cursor, so one read (and one mapping of its rows) serves all of them. Dropped at every wake
+   * (something was appended: a new read is due) and at every flush. A subscriber served an older
+   * read misses nothing: each append wakes the dispatcher again afterwards (`again`), and that
+   * pass reads afresh. The arrays are shared: subscribers treat them as read-only.
+   */
+  let reads = new Map<number, Promise<StoredEvent[]>>();
+  const readAfter = (cursor: number): Promise<StoredEvent[]> => {
+    let read = reads.get(cursor);
+    if (read === undefined) {
+      read = options.eventLog.read({ afterSeq: cursor, limit: batchSize });
+      // A failed read is not kept: the retry reads again.
+      read.catch(() => reads.delete(cursor));
+      if (reads.size >= 64) reads = new Map();
+      reads.set(cursor, read);
+    }
+    return read;
+  };
 
   async function deliver(state: SubscriberState): Promise<void> {
     const release = options.cursors.claim ? await options.cursors.claim(state.subscriber.name) : async () => {};
@@ -64,7 +83,7 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
     for (;;) {
       // Read from the database each batch: another process may share the cursor (one DATA_DIR).
       const cursor = await options.cursors.cursor(subscriber.name);
-      const events = await options.eventLog.read({ afterSeq: cursor, limit: batchSize });
+      const events = await readAfter(cursor);
       if (events.length === 0 || closed) return;
       await subscriber.handle(events);
       await options.cursors.setCursor(subscriber.name, events[events.length - 1]!.seq);
@@ -122,6 +141,7 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
 
     /** Something was appended: every subscriber not backing off catches up, soon. */
     wake(): void {
+      reads = new Map();
       if (wakeScheduled || closed) return;
       wakeScheduled = true;
       setImmediate(() => {
@@ -135,6 +155,7 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
      * they are caught up (or have failed and armed a retry). For tests and shutdown.
      */
     async flush(): Promise<void> {
+      reads = new Map();
       for (;;) {
         const runs = [...states.values()].map((state) => run(state));
         await Promise.all(runs);

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
-import type { DatabaseHandle } from '../db/database.ts';
+import { preparedOnSqlite, type Db, type DatabaseHandle } from '../db/database.ts';
 import type { EventRow } from '../db/schema.ts';
 import { eventColumns, type Actor, type DomainEvent, type DomainEventType, type EventLog, type EventQuery, type StoredEvent } from './events.ts';
 
@@ -23,6 +23,49 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
   claim(subscriber: string): Promise<(() => Promise<void>) | undefined>;
 } {
   const { events, eventCursors } = database.tables;
+  const placeholder = sql.placeholder;
+
+  // The queries every write pays for (the relay's append, the dispatcher's reads and cursors),
+  // prepared once on SQLite (preparedOnSqlite); the same builders run per call on PostgreSQL.
+  const appendOne = (db: Db, row: Record<keyof ReturnType<typeof eventRow>, unknown>) =>
+    db
+      .insert(events)
+      // `detail` is serialised by the column's JSON mapping (also for a placeholder's value).
+      .values(row as ReturnType<typeof eventRow>)
+      .onConflictDoNothing({ target: events.id })
+      .returning({ seq: events.seq });
+  // `detail` bypasses the column's JSON encoder, which would store a null as the text 'null': its
+  // placeholder takes the serialised text (preparedEventRow).
+  const appendPrepared = preparedOnSqlite(database, (db) =>
+    appendOne(db, {
+      ...(Object.fromEntries(EVENT_ROW_FIELDS.map((field) => [field, placeholder(field)])) as Record<keyof ReturnType<typeof eventRow>, unknown>),
+      detail: sql`${placeholder('detail')}`,
+    }).prepare(),
+  );
+  const readAfter = (db: Db, afterSeq: unknown, limit: unknown) =>
+    db
+      .select()
+      .from(events)
+      .where(gt(events.seq, afterSeq as number))
+      .orderBy(asc(events.seq))
+      .limit(limit as number);
+  const readAfterPrepared = preparedOnSqlite(database, (db) => readAfter(db, placeholder('afterSeq'), placeholder('limit')).prepare());
+  const cursorOf = (db: Db, subscriber: unknown) =>
+    db
+      .select({ seq: eventCursors.seq })
+      .from(eventCursors)
+      .where(eq(eventCursors.subscriber, subscriber as string))
+      .limit(1);
+  const cursorPrepared = preparedOnSqlite(database, (db) => cursorOf(db, placeholder('subscriber')).prepare());
+  const advance = (db: Db, subscriber: unknown, seq: unknown, updatedAt: unknown) =>
+    db
+      .insert(eventCursors)
+      .values({ subscriber: subscriber as string, seq: seq as number, updatedAt: updatedAt as Date })
+      .onConflictDoUpdate({
+        target: eventCursors.subscriber,
+        set: { seq: database.sql.greatest(eventCursors.seq, sql`excluded.seq`), updatedAt: sql`excluded.updated_at` },
+      });
+  const advancePrepared = preparedOnSqlite(database, (db) => advance(db, placeholder('subscriber'), placeholder('seq'), placeholder('updatedAt')).prepare());
 
   return {
     append(list) {
@@ -34,20 +77,23 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
         // PostgreSQL concurrent transactions would commit out of it, so appends take turns (a
         // transaction-scoped lock, held until the commit of the change the events belong to).
         await database.lock('events.append');
-        const inserted = await database.query(async (db) =>
-          db
-            .insert(events)
-            // `detail` is serialised by the column's JSON mapping.
-            .values(list.map((event) => ({ id: event.id, time: event.time, ...eventColumns(event) })))
-            .onConflictDoNothing({ target: events.id })
-            .returning({ seq: events.seq }),
-        );
-        if (inserted.length > 0 && onAppend) database.afterCommit(onAppend);
-        return inserted.length;
+        const inserted = await database.query(async (db) => {
+          // SQLite: the prepared single-row insert once per event, all in this transaction.
+          if (appendPrepared) return list.reduce((count, event) => count + appendPrepared(db).all(preparedEventRow(event)).length, 0);
+          return (await db.insert(events).values(list.map(eventRow)).onConflictDoNothing({ target: events.id }).returning({ seq: events.seq })).length;
+        });
+        if (inserted > 0 && onAppend) database.afterCommit(onAppend);
+        return inserted;
       });
     },
 
     read(query: EventQuery): Promise<StoredEvent[]> {
+      const limit = Math.max(0, Math.floor(query.limit));
+      // The dispatcher's read (everything after its cursor): prepared on SQLite.
+      const { afterSeq, limit: _limit, ...filters } = query;
+      if (readAfterPrepared && afterSeq !== undefined && Object.values(filters).every((value) => value === undefined)) {
+        return database.query(async (db) => readAfterPrepared(db).all({ afterSeq, limit }).map(toStoredEvent));
+      }
       const where: SQL[] = [];
       if (query.afterSeq !== undefined) where.push(gt(events.seq, query.afterSeq));
       if (query.accountId !== undefined) where.push(eq(events.accountId, query.accountId));
@@ -63,7 +109,7 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
           .from(events)
           .where(where.length > 0 ? and(...where) : undefined)
           .orderBy(asc(events.seq))
-          .limit(Math.max(0, Math.floor(query.limit)));
+          .limit(limit);
         return rows.map(toStoredEvent);
       });
     },
@@ -73,7 +119,7 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
     },
 
     cursor(subscriber: string): Promise<number> {
-      return database.query(async (db) => (await db.select({ seq: eventCursors.seq }).from(eventCursors).where(eq(eventCursors.subscriber, subscriber)).limit(1))[0]?.seq ?? 0);
+      return database.query(async (db) => (cursorPrepared ? cursorPrepared(db).all({ subscriber }) : await cursorOf(db, subscriber))[0]?.seq ?? 0);
     },
 
     /** One process at a time delivers a subscriber (gateways sharing PostgreSQL): see DatabaseHandle.tryHold. */
@@ -83,17 +129,26 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
 
     setCursor(subscriber: string, seq: number): Promise<void> {
       return database.query(async (db) => {
-        await db
-          .insert(eventCursors)
-          .values({ subscriber, seq, updatedAt: new Date() })
-          .onConflictDoUpdate({
-            target: eventCursors.subscriber,
-            set: { seq: database.sql.greatest(eventCursors.seq, sql`excluded.seq`), updatedAt: sql`excluded.updated_at` },
-          });
+        if (advancePrepared) advancePrepared(db).run({ subscriber, seq, updatedAt: new Date() });
+        else await advance(db, subscriber, seq, new Date());
       });
     },
   };
 }
+
+/** An event as a row of `events` (every column named, as a prepared insert's placeholders need). */
+function eventRow(event: DomainEvent) {
+  return { id: event.id, time: event.time, ...eventColumns(event) };
+}
+/** The values of the prepared insert: `detail` already serialised (see appendPrepared). */
+function preparedEventRow(event: DomainEvent): Record<string, unknown> {
+  const row: Record<string, unknown> = eventRow(event);
+  row.detail = event.detail === undefined || event.detail === null ? null : JSON.stringify(event.detail);
+  return row;
+}
+const EVENT_ROW_FIELDS = Object.keys(eventRow({ id: '', time: '', type: 'object.created', accountId: '', actor: { kind: 'system', id: '' } } as DomainEvent)) as (keyof ReturnType<
+  typeof eventRow
+>)[];
 
 function toStoredEvent(row: EventRow): StoredEvent {
   const event: StoredEvent = {

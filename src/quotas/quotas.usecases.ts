@@ -1,5 +1,8 @@
 import type { AccountsRepository } from '../accounts/accounts.repository.ts';
 import type { BucketsRepository } from '../buckets/buckets.repository.ts';
+import { createChangeClearedCache } from '../db/change-cleared-cache.ts';
+import type { ChangeWatcher } from '../db/change-watcher.ts';
+import type { BucketRow } from '../db/schema.ts';
 import { createAccountCounter } from '../limits/account-counter.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
 import { failOpenResult, type RateCharge } from '../limits/rate-limiter.ts';
@@ -44,6 +47,8 @@ export interface QuotaHold {
  */
 /** How long a count read by this process stands in for a fresh one (see `objectCounts`). */
 const OBJECT_COUNT_REUSE_MS = 1000;
+/** Accounts whose quota and bucket list stay cached (see `quotaRows`, `ownedBuckets`). */
+const MAX_CACHED_ACCOUNTS = 10_000;
 
 function createCountGate() {
   const pending = createAccountCounter();
@@ -76,6 +81,8 @@ export function createQuotasUsecases(deps: {
   bucketsRepository: BucketsRepository;
   backend: StorageBackend;
   quotaStore: QuotaStore;
+  /** Clears the cached quotas and bucket lists on any metadata change, this process's or another's. */
+  changes: ChangeWatcher;
   defaultQuotaBytes: number;
   /** MAX_OBJECTS_PER_ACCOUNT; 0 or absent: no limit. */
   maxObjectsPerAccount?: number;
@@ -99,13 +106,27 @@ export function createQuotasUsecases(deps: {
   const objectsGate = createCountGate();
   const uploadsGate = createCountGate();
 
-  const quotaOf = async (userId: string): Promise<number> => (await accountsRepository.findById(userId))?.quotaBytes ?? deps.defaultQuotaBytes;
+  // Every write reads the account's quota (reserve) and its buckets (the settlement sums their
+  // usage): two metadata queries per PUT that almost never change. Both are cached and dropped on
+  // any metadata change (a quota set here notifies; bucket creation and deletion do; another
+  // process's changes arrive through the change watcher), like the bucket resolutions. The bytes
+  // themselves are never cached: every settlement re-reads each bucket's usage from the backend.
+  const quotaRows = createChangeClearedCache({
+    changes: deps.changes,
+    load: async (userId): Promise<number | null> => (await accountsRepository.findById(userId))?.quotaBytes ?? null,
+    maxEntries: MAX_CACHED_ACCOUNTS,
+  });
+  const ownedBuckets = createChangeClearedCache({
+    changes: deps.changes,
+    load: (userId): Promise<BucketRow[]> => bucketsRepository.listForOwner(userId),
+    maxEntries: MAX_CACHED_ACCOUNTS,
+  });
+
+  const quotaOf = async (userId: string): Promise<number> => (await quotaRows.get(userId)) ?? deps.defaultQuotaBytes;
 
   /** The account's stored totals (no quota lookup: a write's hot path needs only these). */
   async function totals(userId: string): Promise<Omit<AccountUsage, 'quotaBytes'>> {
-    const buckets = await Promise.all(
-      (await bucketsRepository.listForOwner(userId)).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })),
-    );
+    const buckets = await Promise.all((await ownedBuckets.get(userId)).map(async (bucket) => ({ name: bucket.name, ...(await backend.local.usage(bucket.backendName)) })));
     const objectBytes = buckets.reduce((sum, bucket) => sum + bucket.bytes, 0);
     const multipartBytes = buckets.reduce((sum, bucket) => sum + bucket.multipartBytes, 0);
     const objects = buckets.reduce((sum, bucket) => sum + bucket.objects, 0);
@@ -128,7 +149,7 @@ export function createQuotasUsecases(deps: {
   }
 
   async function uploadsInProgress(userId: string): Promise<number> {
-    const counts = await Promise.all((await bucketsRepository.listForOwner(userId)).map((bucket) => backend.local.countUploads(bucket.backendName)));
+    const counts = await Promise.all((await ownedBuckets.get(userId)).map((bucket) => backend.local.countUploads(bucket.backendName)));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
@@ -263,11 +284,13 @@ export function createQuotasUsecases(deps: {
     },
 
     /**
-     * Sets the account's quota; null returns it to DEFAULT_QUOTA_BYTES. `reserve` reads the quota
-     * afresh on every upload, so the next upload is held to the new figure.
+     * Sets the account's quota; null returns it to DEFAULT_QUOTA_BYTES. The cached quotas are
+     * dropped at once in this process (and in the others as soon as their change watcher sees the
+     * commit), so the next upload is held to the new figure.
      */
     async setQuota(userId: string, quotaBytes: number | null): Promise<void> {
       await accountsRepository.setQuota(userId, quotaBytes);
+      deps.changes.notify();
     },
 
     /** The quota the account is held to: its own, else the configured default. */

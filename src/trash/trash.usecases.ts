@@ -60,6 +60,8 @@ export function createTrashUsecases(deps: {
   /** Creates the backend bucket behind an account's internal trash bucket. */
   backend: Pick<StorageBackend, 'createBucket' | 'deleteBucket'>;
   backendBucketPrefix: string;
+  /** Told when the trash bucket row is created: caches of the account's buckets (its quota's usage sum) drop theirs. */
+  onBucketCreated: () => void;
   retentionDays: number;
   clock: Clock;
   logger?: Logger;
@@ -92,6 +94,8 @@ export function createTrashUsecases(deps: {
       await deps.backend.deleteBucket(backendName).catch(() => undefined);
       if (!(await repository.internalBucket(userId, TRASH_BUCKET_NAME).catch(() => undefined))) throw error;
     }
+    // Ours or a concurrent creator's (maybe in another process): either way it is new to the caches.
+    deps.onBucketCreated();
   }
 
   /** The entry's bucket name, while the bucket row it was trashed from still exists. */

@@ -51,6 +51,7 @@ export function createTimeMachine(core: Core, options: { timers?: Timers } = {})
     resolveBucket,
     backend: core.backend,
     backendBucketPrefix: config.BACKEND_BUCKET_PREFIX,
+    onBucketCreated: core.changes.notify,
     retentionDays: config.TRASH_RETENTION_DAYS,
     clock,
     logger,

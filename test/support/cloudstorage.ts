@@ -1,5 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { DatabaseHandle, SqliteDatabaseHandle } from '../../src/db/database.ts';
+import type { DatabaseHandle, SqlTrace, SqliteDatabaseHandle } from '../../src/db/database.ts';
 import { createTestDatabase, sharedPostgresUrl } from './postgres.ts';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -99,15 +99,20 @@ export function sqliteOf(core: { database: DatabaseHandle }): Database.Database 
 }
 
 /** The real servers (gateway + dashboard API) in this process, on free ports, over a temp DATA_DIR. */
-export async function startTestServer(overrides: Partial<ConfigInput> = {}, options: { clock?: Clock; logger?: Logger } = {}): Promise<TestServer> {
+export async function startTestServer(
+  overrides: Partial<ConfigInput> = {},
+  options: { clock?: Clock; logger?: Logger; traceSql?: { metadata?: SqlTrace; backend?: SqlTrace } } = {},
+): Promise<TestServer> {
   const dir = tempDir();
   const database = await databaseUnderTest();
   const config = testConfig(dir.path, { ...database.config, ...overrides });
-  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL) }).catch(async (error: unknown) => {
-    await database.drop();
-    dir.remove();
-    throw error;
-  });
+  const running = await startCloudStorage({ config, clock: options.clock, logger: options.logger ?? createLogger(config.LOG_LEVEL), traceSql: options.traceSql }).catch(
+    async (error: unknown) => {
+      await database.drop();
+      dir.remove();
+      throw error;
+    },
+  );
   const endpoint = `http://127.0.0.1:${running.s3Port}`;
   return {
     running,

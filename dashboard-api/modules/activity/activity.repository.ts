@@ -1,5 +1,6 @@
 import { and, desc, eq, gte, inArray, lt, or, type SQL } from 'drizzle-orm';
-import type { DatabaseHandle } from '../../../src/db/database.ts';
+import { sql } from 'drizzle-orm';
+import { preparedOnSqlite, type DatabaseHandle } from '../../../src/db/database.ts';
 import type { ActivityRow, NewActivityRow } from '../../../src/db/activity.schema.ts';
 import type { DomainEventType } from '../../../src/events/events.ts';
 
@@ -23,15 +24,58 @@ export interface ActivityFilter {
   to?: Date;
 }
 
+/** Every column of an activity row: a prepared insert names each (the rows of toActivityRow have them all). */
+const ACTIVITY_ROW_FIELDS = [
+  'eventId',
+  'seq',
+  'type',
+  'time',
+  'accountId',
+  'actorKind',
+  'actorId',
+  'clientAddress',
+  'bucket',
+  'key',
+  'size',
+  'etag',
+  'contentType',
+  'versionId',
+  'detail',
+] as const satisfies readonly (keyof NewActivityRow)[];
+
 /** Rows per INSERT: 15 columns each stays far below either dialect's bound-parameter limit. */
 const INSERT_CHUNK = 200;
 
 export function createActivityRepository({ database }: { database: DatabaseHandle }) {
   const { activity } = database.tables;
+  // Every write's event lands here: on SQLite one prepared single-row insert, run per row in the
+  // batch's transaction, instead of a multi-row INSERT rebuilt by the query builder each batch.
+  const insertOne = preparedOnSqlite(database, (db) =>
+    db
+      .insert(activity)
+      // `detail` bypasses the column's JSON encoder, which would store a null as the text 'null'.
+      .values({
+        ...Object.fromEntries(ACTIVITY_ROW_FIELDS.map((field) => [field, sql.placeholder(field)])),
+        detail: sql`${sql.placeholder('detail')}`,
+      } as unknown as NewActivityRow)
+      .onConflictDoNothing()
+      .prepare(),
+  );
   return {
     /** Inserts the rows in one transaction; a row whose event id is already stored is skipped. */
     insertIgnoringDuplicates(rows: NewActivityRow[]): Promise<void> {
       return database.transaction(async () => {
+        if (insertOne) {
+          await database.query(async (db) => {
+            // A column a row leaves out is NULL, as in the multi-row insert (no activity column has a default).
+            for (const row of rows) {
+              const values: Record<string, unknown> = Object.fromEntries(ACTIVITY_ROW_FIELDS.map((field) => [field, row[field] ?? null]));
+              values.detail = row.detail == null ? null : JSON.stringify(row.detail);
+              insertOne(db).run(values);
+            }
+          });
+          return;
+        }
         for (let start = 0; start < rows.length; start += INSERT_CHUNK) {
           const chunk = rows.slice(start, start + INSERT_CHUNK);
           await database.query(async (db) => db.insert(activity).values(chunk).onConflictDoNothing());

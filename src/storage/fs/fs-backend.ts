@@ -118,6 +118,8 @@ export interface FsBackendOptions {
    * runs, the space reserve is left alone and no timer is armed. Default true (a server).
    */
   maintenance?: boolean;
+  /** Sees every statement the index runs (tests count a request's statements; see database.ts SqlTrace). */
+  traceSql?: (sql: unknown) => void;
 }
 
 /** Injected so tests run the periodic sweep on demand instead of waiting. */
@@ -171,7 +173,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   await fs.promises.mkdir(tmpDir, { recursive: true });
   await Promise.all(Array.from({ length: 256 }, (_, i) => fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true })));
   const indexFile = path.join(dataDir, 'index.sqlite');
-  const index = new FsIndex(indexFile, { durable: options.fsync ?? true });
+  const index = new FsIndex(indexFile, { durable: options.fsync ?? true, traceSql: options.traceSql });
   // Claimed before the first file is written: another process's sweep must see this one alive.
   const owner = claimOwner(path.join(dataDir, 'owners'));
   const backend = new FsStorageBackend(dataDir, index, {
@@ -203,7 +205,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
 /** See FsBackendOptions.maintenance. */
 async function openForAdministration(dataDir: string, options: FsBackendOptions): Promise<FsBackend> {
   await fs.promises.mkdir(dataDir, { recursive: true });
-  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true });
+  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true, traceSql: options.traceSql });
   const noOwner: FileOwner = {
     id: 'administration',
     newFileName() {
