@@ -252,12 +252,6 @@ const MIGRATIONS: readonly MigrationStep[] = [
   },
 ];
 
-/**
- * Bytes of the index file read through a memory map (see the constructor). Address space, not
- * memory: the kernel keeps in RAM the pages that are used and may drop them like any file cache.
- */
-const INDEX_MMAP_BYTES = 256 * 1024 * 1024;
-
 /** The `user_version` of an index this build writes. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
 
@@ -457,13 +451,6 @@ export class FsIndex {
     this.db = new Database(file, { verbose: options.traceSql });
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
-    // Reads through a memory map instead of a pread per page. Small objects live in their row, so a
-    // 4 KiB object's row spills onto overflow pages, and SQLite reads overflow pages straight from
-    // the file (bypassing its page cache) — also to compare keys while it seeks: every lookup of
-    // such a key cost a few syscalls. Measured on a 5,000-row index of 4 KiB objects: a key lookup
-    // 35 → 11 µs of CPU, an overwrite 49 → 15 µs. Writes still go through write(); the map only
-    // covers the first INDEX_MMAP_BYTES of the file (pages past it are read as before).
-    this.db.pragma(`mmap_size = ${INDEX_MMAP_BYTES}`);
     if (options.durable) this.groupSync = createGroupSync(`${file}-wal`);
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
@@ -482,7 +469,9 @@ export class FsIndex {
       getObject: db.prepare('SELECT o.*, b.versioning FROM objects o JOIN buckets b ON b.name = o.bucket WHERE o.bucket = ? AND o.key = ?'),
       getObjectSegments: db.prepare('SELECT segments, size, etag, version_id FROM objects WHERE bucket = ? AND key = ?'),
       // The bucket's versioning and the current object's size and version: what a write replaces.
-      replacedFacts: db.prepare('SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?'),
+      replacedFacts: db.prepare(
+        'SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?',
+      ),
       bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
       setBucketVersioning: db.prepare('UPDATE buckets SET versioning = ? WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) FROM versions WHERE bucket = ? AND key = ?').pluck(),
