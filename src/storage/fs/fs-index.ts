@@ -469,9 +469,7 @@ export class FsIndex {
       getObject: db.prepare('SELECT o.*, b.versioning FROM objects o JOIN buckets b ON b.name = o.bucket WHERE o.bucket = ? AND o.key = ?'),
       getObjectSegments: db.prepare('SELECT segments, size, etag, version_id FROM objects WHERE bucket = ? AND key = ?'),
       // The bucket's versioning and the current object's size and version: what a write replaces.
-      replacedFacts: db.prepare(
-        'SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?',
-      ),
+      replacedFacts: db.prepare('SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?'),
       bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
       setBucketVersioning: db.prepare('UPDATE buckets SET versioning = ? WHERE name = ?'),
       maxSeq: db.prepare('SELECT MAX(seq) FROM versions WHERE bucket = ? AND key = ?').pluck(),
