@@ -1,3 +1,4 @@
+import type { Redis } from 'ioredis';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 
@@ -33,6 +34,18 @@ export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): P
     timer.unref();
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * `withTimeout` for the commands of one client, without a timer of its own when the client already
+ * fails every command after at most `ms` (ioredis `commandTimeout`; `createLimits` gives its client
+ * the same bound): a second timer and a race per command, on every request of a server whose
+ * limits live in Redis, would bound nothing more (about 1 µs of a check's 15 µs of client CPU).
+ */
+export function commandBound(redis: Pick<Redis, 'options'>, ms: number): <T>(promise: Promise<T>, what: string) => Promise<T> {
+  const clientBound = redis.options.commandTimeout;
+  if (typeof clientBound === 'number' && clientBound > 0 && clientBound <= ms) return (promise) => promise;
+  return (promise, what) => withTimeout(promise, ms, what);
 }
 
 /**

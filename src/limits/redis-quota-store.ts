@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger, withTimeout } from './errors.ts';
+import { commandBound, createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger } from './errors.ts';
 import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
 import type { RateCheck } from './quota-store.ts';
 import type { RateLimitResult } from './rate-limiter.ts';
@@ -160,6 +160,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
   const timeoutMs = options.timeoutMs ?? 100;
   const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'quota store');
   const scripts = defineScripts(options.redis, SCRIPTS);
+  const bounded = commandBound(options.redis, timeoutMs);
 
   const keys = (accountId: string) => {
     const base = `${prefix}quota:{${accountId}}`;
@@ -168,7 +169,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
   const run = async <T>(name: keyof typeof SCRIPTS, accountId: string, args: (string | number)[], extraKeys: string[] = []): Promise<T> => {
     try {
-      const reply = (await withTimeout(scripts[name](...keys(accountId), ...extraKeys, ...args), timeoutMs, `quota ${name}`)) as T;
+      const reply = (await bounded(scripts[name](...keys(accountId), ...extraKeys, ...args), `quota ${name}`)) as T;
       outage.success();
       return reply;
     } catch (error) {

@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
-import { createOutageReporter, silentLogger, withTimeout } from './errors.ts';
+import { commandBound, createOutageReporter, silentLogger } from './errors.ts';
 import { defineScripts } from './redis-scripts.ts';
 import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, type RateLimitRule } from './rate-limiter.ts';
 
@@ -88,6 +88,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
   const expirySlackMs = options.expirySlackMs ?? DEFAULT_EXPIRY_SLACK_MS;
   const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'rate limiter');
   const scripts = defineScripts(options.redis, { rateLimitGcra: { numberOfKeys: 1, lua: GCRA_LUA } });
+  const bounded = commandBound(options.redis, timeoutMs);
 
   return {
     async check(key: string, rule: RateLimitRule): Promise<RateLimitResult> {
@@ -96,7 +97,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       let reply: number[];
       try {
         const redisKey = rateLimitRedisKey(keyPrefix, key, rule);
-        reply = (await withTimeout(scripts.rateLimitGcra(redisKey, now, rule.limit, rule.windowMs, expirySlackMs), timeoutMs, 'rate limit check')) as number[];
+        reply = (await bounded(scripts.rateLimitGcra(redisKey, now, rule.limit, rule.windowMs, expirySlackMs), 'rate limit check')) as number[];
       } catch (error) {
         outage.failure(error);
         return failOpenResult(rule);
