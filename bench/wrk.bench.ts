@@ -5,6 +5,7 @@
  *
  *   apt-get install wrk && npm run bench:wrk
  *   WRK_SECONDS=10 WRK_CONNECTIONS=16,64 npm run bench:wrk
+ *   WRK_ROUNDS=3 npm run bench:wrk                              # medians of interleaved rounds
  *   WRK_SERVERS=fs,fsync WRK_CASES=put4k npm run bench:wrk      # a subset
  *   CEPH_RGW_ENV_FILE=/tmp/rgw/env WRK_SERVERS=rgw npm run bench:wrk
  *
@@ -36,6 +37,9 @@ import { send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, 
 import { luaScript, runWrk } from './wrk.ts';
 
 const SECONDS = Number(process.env.WRK_SECONDS ?? 5);
+/** Runs per server and case; the table shows medians. One run moves by up to ±30 % on a shared machine. */
+const ROUNDS = Number(process.env.WRK_ROUNDS ?? 1);
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 const CONNECTIONS = (process.env.WRK_CONNECTIONS ?? '16,64').split(',').map(Number);
 const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
 /** Limits on, but far above what two cores serve: the rows measure the cost of counting, never a refusal. */
@@ -182,27 +186,43 @@ async function main() {
     const measured = new Map<string, { rate: number; cpu: number }>();
     for (const caseName of ALL_CASES.filter((name) => CASES.has(name))) {
       for (const connections of CONNECTIONS) {
+        const runs = new Map<Server, { rates: number[]; cpus: number[]; errors: string[]; pid?: number }>();
+        // Rounds alternate the servers' order, so a machine that slows down during a round weighs on every server alike.
+        for (let round = 0; round < ROUNDS; round++) {
+          const order = round % 2 === 0 ? servers : [...servers].reverse();
+          for (const server of order) {
+            const signTarget = server.targets[caseName];
+            if (!signTarget) continue;
+            const target = await signTarget();
+            const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
+            const result = await runWrk(target, script, connections, SECONDS);
+            const run = runs.get(server) ?? { rates: [], cpus: [], errors: [], pid: target.pid };
+            run.rates.push(result.requestsPerSecond);
+            run.cpus.push(result.cpuMicrosPerRequest);
+            if (result.errors) run.errors.push(result.errors);
+            runs.set(server, run);
+          }
+        }
         const rates = new Map<Server, number>();
         for (const server of servers) {
-          const signTarget = server.targets[caseName];
-          if (!signTarget) continue;
-          const target = await signTarget();
-          const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
-          const result = await runWrk(target, script, connections, SECONDS);
-          rates.set(server, result.requestsPerSecond);
-          measured.set(`${caseName} ${connections} ${server.name}`, { rate: result.requestsPerSecond, cpu: result.cpuMicrosPerRequest });
+          const run = runs.get(server);
+          if (!run) continue;
+          const rate = median(run.rates);
+          const cpuMicros = median(run.cpus);
+          rates.set(server, rate);
+          measured.set(`${caseName} ${connections} ${server.name}`, { rate, cpu: cpuMicros });
           // Listings have no bare row: their ratio is to the plain gateway.
           const baseline = caseName.startsWith('list') && server.baseline === bare ? servers.find((s) => s.name === 'gateway (fs)') : server.baseline;
           const baseRate = baseline && rates.get(baseline);
-          const ratio = baseRate ? (result.requestsPerSecond / baseRate).toFixed(2) : '-';
-          const cpu = target.pid ? String(Math.round(result.cpuMicrosPerRequest)) : '-';
+          const ratio = baseRate ? (rate / baseRate).toFixed(2) : '-';
+          const cpu = run.pid ? String(Math.round(cpuMicros)) : '-';
           rows.push(
-            `| ${CASE_TITLES[caseName]} c=${connections} | ${server.name} | ${Math.round(result.requestsPerSecond)} | ${ratio} (${baseline?.name ?? '-'}) | ${cpu} | ${result.errors || '-'} |`,
+            `| ${CASE_TITLES[caseName]} c=${connections} | ${server.name} | ${Math.round(rate)} | ${ratio} (${baseline?.name ?? '-'}) | ${cpu} | ${run.errors.join('; ') || '-'} |`,
           );
         }
       }
     }
-    console.log(`\nwrk -t1, ${SECONDS} s per run, node ${process.version}\n`);
+    console.log(`\nwrk -t1, ${SECONDS} s per run, ${ROUNDS === 1 ? 'one round' : `median of ${ROUNDS} interleaved rounds`}, node ${process.version}\n`);
     console.log('| request | server | req/s | ratio (to) | server CPU µs/req | errors |');
     console.log('|---|---|---:|---:|---:|---|');
     for (const row of rows) console.log(row);
