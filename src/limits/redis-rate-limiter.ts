@@ -7,9 +7,10 @@ import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, t
 
 /**
  * `gcraStep` (rate-limiter.ts) in Lua: read the key's state, decide, write the new state with a TTL
- * of "until the bucket is full again" (so idle keys vanish by themselves). One EVALSHA per check.
+ * of "until the bucket is full again" (so idle keys vanish by themselves). Run by the batch script
+ * below and by the quota store's combined reserve script.
  * State is the string "anchorMs excess"; all numbers are integers below 2^53 (exact in Lua doubles).
- * KEYS[1] state key; ARGV: nowMs, limit, windowMs, expirySlackMs.
+ * Arguments: state key, nowMs, limit, windowMs, expirySlackMs.
  * Redis expires the key in its own real time while the decision runs on the caller's clock, so the
  * TTL gets a slack: a key must never vanish before its bucket is full by any caller's clock.
  * Returns {allowed 1|0, remaining, resetMs, retryAfterMs}.
@@ -41,8 +42,19 @@ local function gcra(key, now, limit, window, slack)
 end
 `;
 
-const GCRA_LUA = `${GCRA_LUA_FUNCTION}
-return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4])`;
+/**
+ * Any number of checks in one script run, in order (each sees the state the previous ones left):
+ * KEYS are their state keys; ARGV[1] the expiry slack, then nowMs, limit, windowMs per check.
+ * Returns the checks' `gcra` replies one after another, four numbers each.
+ */
+const GCRA_BATCH_LUA = `${GCRA_LUA_FUNCTION}
+local out = {}
+for i = 1, #KEYS do
+  local at = 2 + (i - 1) * 3
+  local reply = gcra(KEYS[i], ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1])
+  for j = 1, 4 do out[#out + 1] = reply[j] end
+end
+return out`;
 
 /** The Redis key of a rate-limit state (shared with the quota store's combined reserve script). */
 export function rateLimitRedisKey(keyPrefix: string, key: string, rule: RateLimitRule): string {
@@ -77,33 +89,71 @@ export interface RedisRateLimiterOptions {
 }
 
 /**
- * Rate limiter shared by every gateway process through Redis: one atomic Lua script per check.
- * When Redis is down or slow it fails open: the request is allowed with `degraded: true` and a
- * warning is logged (throttled). The injected client is not closed by `close()`: its owner does that.
+ * Rate limiter shared by every gateway process through Redis. The checks asked during one turn of
+ * the event loop (every request that turn's poll delivered checks its limit) go to Redis together,
+ * after the turn, as one atomic script run (`GCRA_BATCH_LUA`): each is decided on its own and in
+ * order, exactly as separate scripts would decide them, but the client builds, sends and parses one
+ * command instead of one per request (that per-command work was most of a limit's cost per GET).
+ * A single check is one script run as before. When Redis is down or slow every check of the batch
+ * fails open: the request is allowed with `degraded: true` and a warning is logged (throttled).
+ * The injected client is not closed by `close()`: its owner does that.
  */
+/** Most checks in one script run (a few µs each in Redis). */
+const MAX_BATCH = 256;
+
 export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
   const clock = options.clock ?? systemClock;
   const keyPrefix = options.keyPrefix ?? '';
   const timeoutMs = options.timeoutMs ?? 100;
   const expirySlackMs = options.expirySlackMs ?? DEFAULT_EXPIRY_SLACK_MS;
   const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'rate limiter');
-  const scripts = defineScripts(options.redis, { rateLimitGcra: { numberOfKeys: 1, lua: GCRA_LUA } });
   const bounded = commandBound(options.redis, timeoutMs);
+  // No numberOfKeys: each call passes its key count first (one key per check of the batch).
+  const batchScript = defineScripts(options.redis, { rateLimitGcraBatch: { lua: GCRA_BATCH_LUA } }).rateLimitGcraBatch;
+
+  interface Pending {
+    redisKey: string;
+    rule: RateLimitRule;
+    now: number;
+    resolve: (result: RateLimitResult) => void;
+  }
+  let queue: Pending[] = [];
+
+  const flush = async (): Promise<void> => {
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const args: (string | number)[] = [batch.length];
+    for (const pending of batch) args.push(pending.redisKey);
+    args.push(expirySlackMs);
+    for (const pending of batch) args.push(pending.now, pending.rule.limit, pending.rule.windowMs);
+    let results: RateLimitResult[];
+    try {
+      const reply = (await bounded(batchScript(...args), 'rate limit check')) as number[];
+      results = batch.map((pending, i) => gcraResult(pending.rule, reply.slice(i * 4, i * 4 + 4)));
+    } catch (error) {
+      outage.failure(error);
+      for (const pending of batch) pending.resolve(failOpenResult(pending.rule));
+      return;
+    }
+    outage.success();
+    for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
+  };
 
   return {
-    async check(key: string, rule: RateLimitRule): Promise<RateLimitResult> {
-      validateRule(rule);
-      const now = clock.now().getTime();
-      let reply: number[];
+    check(key: string, rule: RateLimitRule): Promise<RateLimitResult> {
       try {
-        const redisKey = rateLimitRedisKey(keyPrefix, key, rule);
-        reply = (await bounded(scripts.rateLimitGcra(redisKey, now, rule.limit, rule.windowMs, expirySlackMs), 'rate limit check')) as number[];
+        validateRule(rule);
       } catch (error) {
-        outage.failure(error);
-        return failOpenResult(rule);
+        return Promise.reject(error);
       }
-      outage.success();
-      return gcraResult(rule, reply);
+      return new Promise((resolve) => {
+        queue.push({ redisKey: rateLimitRedisKey(keyPrefix, key, rule), rule, now: clock.now().getTime(), resolve });
+        // After this turn's other requests have asked too (setImmediate runs after the poll phase);
+        // a full batch goes at once, so one script run stays short for Redis (it serves nobody else meanwhile).
+        if (queue.length === 1) setImmediate(flush);
+        else if (queue.length >= MAX_BATCH) void flush();
+      });
     },
     async close() {},
   };

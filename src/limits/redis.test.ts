@@ -162,7 +162,7 @@ describe('one Lua script per call', () => {
     expect(seen.map((args) => args[0])).toEqual(['eval', 'evalsha', 'evalsha', 'evalsha', 'evalsha']);
   });
 
-  it('checks started in one event-loop turn reach Redis in one write, each still its own script run', async () => {
+  it('checks asked during one event-loop turn reach Redis as one script run in one write, each decided on its own', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const client = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
     clients.push(client);
@@ -177,12 +177,26 @@ describe('one Lua script per call', () => {
     };
     const seen = await commandsDuring(async () => {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => limiter.check(`turn-${i % 4}`, { limit: 3, windowMs: 1000 })));
-      // Four keys, five checks each against a burst of three: every check was decided on its own.
-      expect(results.filter((result) => result.allowed)).toHaveLength(12);
+      // Four keys, five checks each against a burst of three: every check was decided on its own, in order.
+      expect(results.map((result) => result.allowed)).toEqual(Array.from({ length: 20 }, (_, i) => i < 12));
+      expect(results.filter((result) => result.allowed).map((result) => result.remaining)).toEqual([...Array(4).fill(2), ...Array(4).fill(1), ...Array(4).fill(0)]);
     });
     stream.write = write;
     expect(writes).toBe(1);
-    expect(seen.filter((args) => args[0] === 'evalsha')).toHaveLength(20);
+    // One EVALSHA naming the 20 keys (numkeys is its third argument).
+    expect(seen.map((args) => [args[0], args[2]])).toEqual([['evalsha', '20']]);
+  });
+
+  it('a turn with more checks than one batch holds sends several script runs, and decides every check', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const limiter = createRedisRateLimiter({ redis, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+    const seen = await commandsDuring(async () => {
+      const results = await Promise.all(Array.from({ length: 600 }, () => limiter.check('big-turn', { limit: 500, windowMs: 1000 })));
+      expect(results.filter((result) => result.allowed)).toHaveLength(500);
+      expect(results.slice(500).every((result) => !result.allowed && !result.degraded)).toBe(true);
+    });
+    // 600 checks: batches of 256, 256 and 88.
+    expect(seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').map((args) => args[2])).toEqual(['256', '256', '88']);
   });
 
   it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
