@@ -112,6 +112,26 @@ export function preparedOnSqlite<Q>(database: DatabaseHandle, build: (db: Db) =>
   return (db) => (built ??= build(db));
 }
 
+/**
+ * The values of a prepared single-row insert naming every column in `fields` (`placeholders`), and
+ * a row bound to them (`bind`: a column the row leaves out is NULL). The JSON column `json` takes
+ * text serialised here through a raw placeholder: given to a placeholder, the column's JSON encoder
+ * would store a null as the text 'null'.
+ */
+export function preparedInsertValues<Field extends string>(fields: readonly Field[], json: Field) {
+  const placeholders: Record<string, unknown> = Object.fromEntries(fields.map((field) => [field, sqlTag.placeholder(field)]));
+  placeholders[json] = sqlTag`${sqlTag.placeholder(json)}`;
+  return {
+    placeholders,
+    bind(row: Partial<Record<Field, unknown>>): Record<string, unknown> {
+      const values: Record<string, unknown> = {};
+      for (const field of fields) values[field] = row[field] ?? null;
+      values[json] = row[json] == null ? null : JSON.stringify(row[json]);
+      return values;
+    },
+  };
+}
+
 /** `drizzle/` (SQLite) or `drizzle-pg/` at the project root, found from this module whether it runs from src/ or a dist/ bundle. */
 export function findMigrationsFolder(name: string): string {
   let dir = dirname(fileURLToPath(import.meta.url));

@@ -1,5 +1,5 @@
 import { and, asc, eq, gt, gte, inArray, lte, sql, type SQL } from 'drizzle-orm';
-import { preparedOnSqlite, type Db, type DatabaseHandle } from '../db/database.ts';
+import { preparedInsertValues, preparedOnSqlite, type Db, type DatabaseHandle } from '../db/database.ts';
 import type { EventRow } from '../db/schema.ts';
 import { eventColumns, type Actor, type DomainEvent, type DomainEventType, type EventLog, type EventQuery, type StoredEvent } from './events.ts';
 
@@ -30,18 +30,11 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
   const appendOne = (db: Db, row: Record<keyof ReturnType<typeof eventRow>, unknown>) =>
     db
       .insert(events)
-      // `detail` is serialised by the column's JSON mapping (also for a placeholder's value).
+      // `detail` is serialised by the column's JSON mapping (the prepared append's placeholders take it serialised: EVENT_INSERT).
       .values(row as ReturnType<typeof eventRow>)
       .onConflictDoNothing({ target: events.id })
       .returning({ seq: events.seq });
-  // `detail` bypasses the column's JSON encoder, which would store a null as the text 'null': its
-  // placeholder takes the serialised text (preparedEventRow).
-  const appendPrepared = preparedOnSqlite(database, (db) =>
-    appendOne(db, {
-      ...(Object.fromEntries(EVENT_ROW_FIELDS.map((field) => [field, placeholder(field)])) as Record<keyof ReturnType<typeof eventRow>, unknown>),
-      detail: sql`${placeholder('detail')}`,
-    }).prepare(),
-  );
+  const appendPrepared = preparedOnSqlite(database, (db) => appendOne(db, EVENT_INSERT.placeholders as Record<keyof ReturnType<typeof eventRow>, unknown>).prepare());
   const readAfter = (db: Db, afterSeq: unknown, limit: unknown) =>
     db
       .select()
@@ -79,7 +72,7 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
         await database.lock('events.append');
         const inserted = await database.query(async (db) => {
           // SQLite: the prepared single-row insert once per event, all in this transaction.
-          if (appendPrepared) return list.reduce((count, event) => count + appendPrepared(db).all(preparedEventRow(event)).length, 0);
+          if (appendPrepared) return list.reduce((count, event) => count + appendPrepared(db).all(EVENT_INSERT.bind(eventRow(event))).length, 0);
           return (await db.insert(events).values(list.map(eventRow)).onConflictDoNothing({ target: events.id }).returning({ seq: events.seq })).length;
         });
         if (inserted > 0 && onAppend) database.afterCommit(onAppend);
@@ -140,15 +133,11 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
 function eventRow(event: DomainEvent) {
   return { id: event.id, time: event.time, ...eventColumns(event) };
 }
-/** The values of the prepared insert: `detail` already serialised (see appendPrepared). */
-function preparedEventRow(event: DomainEvent): Record<string, unknown> {
-  const row: Record<string, unknown> = eventRow(event);
-  row.detail = event.detail === undefined || event.detail === null ? null : JSON.stringify(event.detail);
-  return row;
-}
 const EVENT_ROW_FIELDS = Object.keys(eventRow({ id: '', time: '', type: 'object.created', accountId: '', actor: { kind: 'system', id: '' } } as DomainEvent)) as (keyof ReturnType<
   typeof eventRow
 >)[];
+/** The prepared append's values (see appendPrepared). */
+const EVENT_INSERT = preparedInsertValues(EVENT_ROW_FIELDS, 'detail');
 
 function toStoredEvent(row: EventRow): StoredEvent {
   const event: StoredEvent = {

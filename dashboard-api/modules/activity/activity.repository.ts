@@ -1,6 +1,5 @@
 import { and, desc, eq, gte, inArray, lt, or, type SQL } from 'drizzle-orm';
-import { sql } from 'drizzle-orm';
-import { preparedOnSqlite, type DatabaseHandle } from '../../../src/db/database.ts';
+import { preparedInsertValues, preparedOnSqlite, type DatabaseHandle } from '../../../src/db/database.ts';
 import type { ActivityRow, NewActivityRow } from '../../../src/db/activity.schema.ts';
 import type { DomainEventType } from '../../../src/events/events.ts';
 
@@ -43,6 +42,8 @@ const ACTIVITY_ROW_FIELDS = [
   'detail',
 ] as const satisfies readonly (keyof NewActivityRow)[];
 
+const ACTIVITY_INSERT = preparedInsertValues(ACTIVITY_ROW_FIELDS, 'detail');
+
 /** Rows per INSERT: 15 columns each stays far below either dialect's bound-parameter limit. */
 const INSERT_CHUNK = 200;
 
@@ -53,11 +54,7 @@ export function createActivityRepository({ database }: { database: DatabaseHandl
   const insertOne = preparedOnSqlite(database, (db) =>
     db
       .insert(activity)
-      // `detail` bypasses the column's JSON encoder, which would store a null as the text 'null'.
-      .values({
-        ...Object.fromEntries(ACTIVITY_ROW_FIELDS.map((field) => [field, sql.placeholder(field)])),
-        detail: sql`${sql.placeholder('detail')}`,
-      } as unknown as NewActivityRow)
+      .values(ACTIVITY_INSERT.placeholders as unknown as NewActivityRow)
       .onConflictDoNothing()
       .prepare(),
   );
@@ -68,11 +65,7 @@ export function createActivityRepository({ database }: { database: DatabaseHandl
         if (insertOne) {
           await database.query(async (db) => {
             // A column a row leaves out is NULL, as in the multi-row insert (no activity column has a default).
-            for (const row of rows) {
-              const values: Record<string, unknown> = Object.fromEntries(ACTIVITY_ROW_FIELDS.map((field) => [field, row[field] ?? null]));
-              values.detail = row.detail == null ? null : JSON.stringify(row.detail);
-              insertOne(db).run(values);
-            }
+            for (const row of rows) insertOne(db).run(ACTIVITY_INSERT.bind(row));
           });
           return;
         }
