@@ -10,6 +10,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
+import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnServer, tempDir } from '../support/cloudstorage.ts';
@@ -28,9 +29,10 @@ const sha256 = (bytes: Uint8Array) => createHash('sha256').update(bytes).digest(
 describe('two server processes sharing one DATA_DIR', () => {
   const dir = tempDir();
   let first: Awaited<ReturnType<typeof spawnServer>>;
-  let second: Awaited<ReturnType<typeof spawnServer>>;
+  let second: Awaited<ReturnType<typeof spawnServer>> | undefined;
   let viaFirst: S3Client;
   let viaSecond: S3Client;
+  let clientFor: (endpoint: string) => S3Client;
 
   beforeAll(async () => {
     // An unversioned `default`: an overwrite and a delete here must free the old data files.
@@ -41,6 +43,7 @@ describe('two server processes sharing one DATA_DIR', () => {
     const client = (endpoint: string) => new S3Client({ endpoint, region: 'eu-central-1', forcePathStyle: true, maxAttempts: 1, credentials });
     viaFirst = client(first.endpoint);
     viaSecond = client(second.endpoint);
+    clientFor = client;
   });
   afterAll(async () => {
     viaFirst?.destroy();
@@ -95,5 +98,44 @@ describe('two server processes sharing one DATA_DIR', () => {
 
     await viaSecond.send(new DeleteObjectCommand({ Bucket, Key }));
     await expect(viaFirst.send(new GetObjectCommand({ Bucket, Key }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+  });
+  it('a process that was alone (serving cached rows unchecked) sees at once the writes of a process that joins later', async () => {
+    const env = { DATA_DIR: dir.path, FS_FSYNC: 'false', FS_ORPHAN_SWEEP_INTERVAL_MS: '0', TIME_MACHINE_DEFAULT: 'false' };
+    await second?.stop();
+    second = undefined;
+    // The first process is alone again once it holds the writers' lock exclusively (src/storage/fs/index-writers.ts).
+    const lockIsExclusive = () => {
+      const db = new Database(join(dir.path, 'objects', 'index-writers', 'lock'), { timeout: 0 });
+      try {
+        db.exec('BEGIN');
+        db.prepare('SELECT count(*) FROM sqlite_master').get();
+        return false;
+      } catch {
+        return true;
+      } finally {
+        if (db.inTransaction) db.exec('ROLLBACK');
+        db.close();
+      }
+    };
+    for (let i = 0; !lockIsExclusive(); i++) {
+      if (i > 500) throw new Error('the first process did not become the lone writer');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    const Bucket = 'default';
+    const Key = 'late-joiner.txt';
+    await viaFirst.send(new PutObjectCommand({ Bucket, Key, Body: 'version one' }));
+    for (let i = 0; i < 2; i++) expect(await (await viaFirst.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString()).toBe('version one');
+
+    const third = await spawnServer(env);
+    const viaThird = clientFor(third.endpoint);
+    try {
+      await viaThird.send(new PutObjectCommand({ Bucket, Key, Body: 'version two' }));
+      expect(await (await viaFirst.send(new GetObjectCommand({ Bucket, Key }))).Body!.transformToString()).toBe('version two');
+      await viaThird.send(new DeleteObjectCommand({ Bucket, Key }));
+      await expect(viaFirst.send(new GetObjectCommand({ Bucket, Key }))).rejects.toMatchObject({ name: 'NoSuchKey' });
+    } finally {
+      viaThird.destroy();
+      await third.stop();
+    }
   });
 });

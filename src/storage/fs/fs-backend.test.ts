@@ -80,6 +80,39 @@ describe('fs backend specifics', () => {
     return readAll((await backend.getObject({ bucket: 'bucket', key })).body);
   }
 
+  it('a writer alone on its DATA_DIR serves cached rows without asking SQLite; another writer over it (as another process) is seen at once, and asked about on every read until it leaves', async () => {
+    const root = await fs.mkdtemp(path.join(os.tmpdir(), 'cloudstorage-fs-'));
+    roots.push(root);
+    const dataDir = path.join(root, 'store');
+    const statements: string[] = [];
+    const first = await createFsBackend({ dataDir, fsync: false, traceSql: (sql) => statements.push(String(sql)) });
+    open.push(first);
+    await first.createBucket('bucket');
+    await put(first, 'k', 'one');
+    const dataVersionReads = async (reads: number) => {
+      statements.length = 0;
+      for (let i = 0; i < reads; i++) await get(first, 'k');
+      return statements.filter((sql) => sql.includes('data_version')).length;
+    };
+    // Alone: the cached row is served with no data_version read at all.
+    expect((await get(first, 'k')).toString()).toBe('one');
+    expect(await dataVersionReads(3)).toBe(0);
+
+    // Another writer joins (its registration waits for this one's answer) and overwrites: the
+    // next read here has the new bytes, not the cached row.
+    const second = await createFsBackend({ dataDir, fsync: false });
+    open.push(second);
+    await put(second, 'k', 'two');
+    expect((await get(first, 'k')).toString()).toBe('two');
+    expect(await dataVersionReads(2)).toBeGreaterThanOrEqual(2);
+
+    // Once it left, this one is alone again (within a regain round) and stops asking.
+    await second.close();
+    open.splice(open.indexOf(second), 1);
+    await waitFor(async () => (await dataVersionReads(1)) === 0, 5000);
+    expect((await get(first, 'k')).toString()).toBe('two');
+  });
+
   it('never turns object keys into filesystem paths', async () => {
     const { root, dataDir, backend, dataFiles, tmpFiles } = await setup();
     const keys = [
@@ -107,7 +140,7 @@ describe('fs backend specifics', () => {
 
     expect(await fs.readdir(root)).toEqual(['store']);
     const top = await fs.readdir(dataDir);
-    for (const name of top) expect(['index.sqlite', 'index.sqlite-wal', 'index.sqlite-shm', 'data', 'tmp', 'owners']).toContain(name);
+    for (const name of top) expect(['index.sqlite', 'index-writers', 'index.sqlite-wal', 'index.sqlite-shm', 'data', 'tmp', 'owners']).toContain(name);
     const shards = await fs.readdir(path.join(dataDir, 'data'));
     expect(shards.length).toBe(256);
     for (const shard of shards) expect(shard).toMatch(/^[0-9a-f]{2}$/);

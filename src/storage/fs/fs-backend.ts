@@ -73,6 +73,7 @@ import {
   type VersionListRow,
 } from './fs-index.ts';
 import { delimitedWalk, startsWith, utf8, type ScanCursor } from './key-range.ts';
+import { registerIndexWriter } from './index-writers.ts';
 import { SegmentReader, bufferStream, openPieces, readPieces, type ReadPiece } from './segment-reader.ts';
 import { systemClock, type Clock } from '../../clock.ts';
 import type { Logger } from '../../logger.ts';
@@ -172,8 +173,7 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   await fs.promises.mkdir(dataRoot, { recursive: true });
   await fs.promises.mkdir(tmpDir, { recursive: true });
   await Promise.all(Array.from({ length: 256 }, (_, i) => fs.promises.mkdir(path.join(dataRoot, i.toString(16).padStart(2, '0')), { recursive: true })));
-  const indexFile = path.join(dataDir, 'index.sqlite');
-  const index = new FsIndex(indexFile, { durable: options.fsync ?? true, traceSql: options.traceSql });
+  const index = await openIndex(dataDir, options);
   // Claimed before the first file is written: another process's sweep must see this one alive.
   const owner = claimOwner(path.join(dataDir, 'owners'));
   const backend = new FsStorageBackend(dataDir, index, {
@@ -202,10 +202,31 @@ export async function createFsBackend(options: FsBackendOptions): Promise<FsBack
   return backend;
 }
 
+/**
+ * The index, opened once this process is registered as one of its writers (index-writers.ts): a
+ * process alone on its DATA_DIR serves cached rows without asking SQLite whether anyone else
+ * committed.
+ */
+async function openIndex(dataDir: string, options: FsBackendOptions): Promise<FsIndex> {
+  let index: FsIndex | undefined;
+  const writers = await registerIndexWriter(dataDir, {
+    onModeChange: (mode) => index?.setWriterMode(mode),
+    onError: (error) => options.logger?.error('fs index writer registration: a round failed', { error: String(error) }),
+  });
+  try {
+    index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true, traceSql: options.traceSql });
+  } catch (error) {
+    writers.close();
+    throw error;
+  }
+  index.useWriters(writers);
+  return index;
+}
+
 /** See FsBackendOptions.maintenance. */
 async function openForAdministration(dataDir: string, options: FsBackendOptions): Promise<FsBackend> {
   await fs.promises.mkdir(dataDir, { recursive: true });
-  const index = new FsIndex(path.join(dataDir, 'index.sqlite'), { durable: options.fsync ?? true, traceSql: options.traceSql });
+  const index = await openIndex(dataDir, options);
   const noOwner: FileOwner = {
     id: 'administration',
     newFileName() {

@@ -5,6 +5,7 @@
  */
 import Database from 'better-sqlite3';
 import { createGroupSync, type GroupSync } from './group-sync.ts';
+import type { IndexWriters, WriterMode } from './index-writers.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
 import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
@@ -432,6 +433,12 @@ export class FsIndex {
   private readonly objectCache = new ByteBoundedLru<ObjectRecord>(20_000, 64 * 1024 * 1024);
   private cachedVersion = -1;
   /**
+   * True while no other process can commit to this index (index-writers.ts): then nobody else can
+   * move data_version, and a cached row is served without reading it (two fcntl calls per GET).
+   */
+  private alone = false;
+  private writers: IndexWriters | undefined;
+  /**
    * Listing work done so far: range scans started and rows stepped. Deterministic (unlike time),
    * so tests can prove a page costs O(entries) index work.
    */
@@ -547,7 +554,30 @@ export class FsIndex {
 
   close() {
     if (this.db.open) this.db.close();
+    // Unregistered only once this connection can commit nothing more.
+    this.writers?.close();
     void this.groupSync?.close();
+  }
+
+  /** Follows this process's registration as a writer (closed with the index). */
+  useWriters(writers: IndexWriters): void {
+    this.writers = writers;
+    this.setWriterMode(writers.mode);
+  }
+
+  /** index-writers.ts calls it before the lock changes hands. */
+  setWriterMode(mode: WriterMode): void {
+    // Others may have committed until now (writers that left): read data_version once more.
+    if (mode === 'alone') this.followOtherCommits();
+    this.alone = mode === 'alone';
+  }
+
+  private followOtherCommits(): void {
+    const version = this.stmts.dataVersion.get() as number;
+    if (version !== this.cachedVersion) {
+      this.objectCache.clear();
+      this.cachedVersion = version;
+    }
   }
 
   /**
@@ -600,11 +630,7 @@ export class FsIndex {
 
   /** The returned record may be shared with later callers: treat it as read-only. */
   getObject(bucket: string, key: Buffer): ObjectRecord | undefined {
-    const version = this.stmts.dataVersion.get() as number;
-    if (version !== this.cachedVersion) {
-      this.objectCache.clear();
-      this.cachedVersion = version;
-    }
+    if (!this.alone) this.followOtherCommits();
     const cacheKey = objectCacheKey(bucket, key);
     const cached = this.objectCache.get(cacheKey);
     if (cached) return cached;
