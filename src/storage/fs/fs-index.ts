@@ -782,7 +782,9 @@ export class FsIndex {
     if (status === 'Suspended') orphans.push(...this.dropNoncurrentNull(record.bucket, record.key).files);
     // The version it supersedes stays, as the newest noncurrent version (its files stay referenced).
     if (old !== undefined && !replacesCurrent) this.retireCurrent(record.bucket, record.key);
-    this.stmts.addUsage.run(record.size - freedBytes, 1 - freedObjects, 0, record.bucket);
+    // An overwrite by as many bytes changes no counter: skipping the UPDATE spares the commit a
+    // WAL frame for the bucket's page.
+    if (record.size - freedBytes !== 0 || freedObjects !== 1) this.stmts.addUsage.run(record.size - freedBytes, 1 - freedObjects, 0, record.bucket);
     // A small body replacing one that goes for good takes over its row in `inline_bodies` (rewritten
     // in place: no page freed and allocated again); a retired version keeps its own.
     let inlineId: number | null = null;
