@@ -108,13 +108,14 @@ describe('statements per 4 KiB PUT (fs backend, SQLite metadata)', () => {
 });
 
 // Bounds: measured 15–16 metadata statements (2 transactions: the relay's append, the activity
-// insert) per PUT; index statements (2 transactions: the write, the relay's ack) 15–16 for a new
-// key and 12–13 for an overwrite by as many bytes (before the admission reused the reservation's estimate,
-// the journal stopped asking its synchronous level and an unchanged usage skipped its UPDATE: 17
-// and 16; before the quota caches and replacedByWrite's small row, 20–21 and 18–20). A statement
-// of room beyond that for a relay timer that fires one more (empty) pass.
+// insert) per PUT; index statements (2 transactions: the write, the relay's ack) 14–15 for a new
+// key and 11–12 for an overwrite by as many bytes (before the admission reused the reservation's
+// estimate, the journal stopped asking its synchronous level, an unchanged usage skipped its UPDATE
+// and the commit read the bucket's state with the replaced row: 17 and 16; before the quota caches
+// and replacedByWrite's small row, 20–21 and 18–20). A statement of room beyond that for a relay
+// timer that fires one more (empty) pass.
 const METADATA_STATEMENTS = 17;
 const METADATA_TRANSACTIONS = 2;
-const INDEX_STATEMENTS_NEW_KEY = 17;
-const INDEX_STATEMENTS_OVERWRITE = 14;
+const INDEX_STATEMENTS_NEW_KEY = 16;
+const INDEX_STATEMENTS_OVERWRITE = 13;
 const INDEX_TRANSACTIONS = 2;

@@ -504,6 +504,10 @@ export class FsIndex {
         'SELECT o.*, b.versioning, d.data AS inline_data FROM objects o JOIN buckets b ON b.name = o.bucket LEFT JOIN inline_bodies d ON d.id = o.inline_id WHERE o.bucket = ? AND o.key = ?',
       ),
       getObjectSegments: db.prepare('SELECT segments, size, etag, version_id, inline_id FROM objects WHERE bucket = ? AND key = ?'),
+      // A PutObject commit's first read: the bucket's state and the row it replaces, in one statement.
+      writeFacts: db.prepare(
+        'SELECT b.versioning, o.segments, o.size, o.etag, o.version_id, o.inline_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?',
+      ),
       // The bucket's versioning and the current object's size and version: what a write replaces.
       replacedFacts: db.prepare('SELECT b.versioning, o.size, o.version_id FROM buckets b LEFT JOIN objects o ON o.bucket = b.name AND o.key = ? WHERE b.name = ?'),
       bucketVersioning: db.prepare('SELECT versioning FROM buckets WHERE name = ?'),
@@ -764,8 +768,16 @@ export class FsIndex {
    * transaction changes, exceeds it. The caller checked the bucket and set `record.versionId`
    * (`versionIdFor`).
    */
-  private writeObjectRow(record: ObjectRecord, status: VersioningStatus, admitted?: UsageChange, otherBytes = 0, journal?: JournalHook, conditions?: WriteConditions): string[] {
-    const old = this.stmts.getObjectSegments.get(record.bucket, record.key) as CurrentFacts | undefined;
+  private writeObjectRow(
+    record: ObjectRecord,
+    status: VersioningStatus,
+    admitted?: UsageChange,
+    otherBytes = 0,
+    journal?: JournalHook,
+    conditions?: WriteConditions,
+    current?: { old: CurrentFacts | undefined },
+  ): string[] {
+    const old = current ? current.old : (this.stmts.getObjectSegments.get(record.bucket, record.key) as CurrentFacts | undefined);
     // Conditional writes are decided here, inside the write transaction (BEGIN IMMEDIATE, shared by
     // every process over this index), against the row this commit replaces: exact under concurrency.
     if (conditions) checkWriteConditions(old, conditions, record.key.toString('utf8'));
@@ -835,10 +847,16 @@ export class FsIndex {
    * exceeds that. A failed `conditions` throws (PreconditionFailed, NoSuchKey) and writes nothing.
    */
   putObject = this.tx((record: NewObjectRecord, admitted?: UsageChange, journal?: JournalHook, conditions?: WriteConditions): { orphans: string[]; versionId?: string } | null => {
-    const status = this.bucketVersioning(record.bucket);
-    if (status === undefined) return null;
+    const facts = this.stmts.writeFacts.get(record.key, record.bucket) as
+      | { versioning: string | null; segments: string; size: number | null; etag: string; version_id: string; inline_id: number | null }
+      | undefined;
+    if (facts === undefined) return null;
+    const status = (facts.versioning ?? 'Unversioned') as VersioningStatus;
+    // The LEFT JOIN's columns are NULL when the key holds no current object (size is NOT NULL in a row).
+    const old: CurrentFacts | undefined =
+      facts.size === null ? undefined : { segments: facts.segments, size: facts.size, etag: facts.etag, version_id: facts.version_id, inline_id: facts.inline_id };
     const versionId = FsIndex.versionIdFor(status);
-    const orphans = this.writeObjectRow({ ...record, versionId, versioned: status !== 'Unversioned' }, status, admitted, 0, journal, conditions);
+    const orphans = this.writeObjectRow({ ...record, versionId, versioned: status !== 'Unversioned' }, status, admitted, 0, journal, conditions, { old });
     return { orphans, versionId: status === 'Unversioned' ? undefined : versionId };
   });
 
