@@ -10,6 +10,9 @@
  * AB_CASE: get4k (default) or put4k; AB_ROUNDS (5), WRK_SECONDS (4), WRK_CONNECTIONS (16);
  * AB_ENV='KEY=value,KEY=value' adds settings to both servers, AB_ENV_A / AB_ENV_B to one (e.g. the
  * same bundle with rate limits off and on: AB_ENV_B='RATE_LIMIT_READ=100000000/1s').
+ * AB_CLI_A / AB_CLI_B: the CLI bundle that creates that side's account (default dist/cli.mjs); a
+ * bundle from before an index schema change needs its own, or the new CLI migrates its DATA_DIR
+ * to a schema the old server refuses.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -38,7 +41,10 @@ async function start(bundle: string, work: string, name: 'A' | 'B'): Promise<Ben
   const previous = process.env.BENCH_SERVER;
   process.env.BENCH_SERVER = entry;
   try {
-    return await startGateway({ DATA_DIR: join(work, name), ...NO_LIMITS, ...settings(process.env.AB_ENV), ...settings(process.env[`AB_ENV_${name}`]) });
+    return await startGateway(
+      { DATA_DIR: join(work, name), ...NO_LIMITS, ...settings(process.env.AB_ENV), ...settings(process.env[`AB_ENV_${name}`]) },
+      process.env[`AB_CLI_${name}`],
+    );
   } finally {
     process.env.BENCH_SERVER = previous;
   }

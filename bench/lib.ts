@@ -48,10 +48,10 @@ export interface BenchGateway {
  * A gateway as `npm start` runs it (the dist/ bundle on plain node; `npm run bench` builds it),
  * with a fresh account. BENCH_PROFILE=dir writes a V8 CPU profile (bench/profile-summary.ts reads it).
  */
-export async function startGateway(env: Record<string, string>): Promise<BenchGateway> {
+export async function startGateway(env: Record<string, string>, cli?: string): Promise<BenchGateway> {
   // LOG_LEVEL=info only for the start line that reports the bound ports; no per-request lines.
   const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'false', ...env };
-  const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], { ...fullEnv, LOG_LEVEL: 'error' })).json;
+  const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], { ...fullEnv, LOG_LEVEL: 'error' }, cli)).json;
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
   // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
   const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: profile });

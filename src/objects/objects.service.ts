@@ -543,6 +543,7 @@ export function createObjectsService(deps: {
               contentMd5: input.contentMd5,
               checksum: upload.checksum,
               conditions: input.conditions,
+              replacedBytes: replaced,
               admit,
               journal,
             });

@@ -20,6 +20,9 @@ export function createJournalTable(db: Database.Database): EventJournal & {
   const ack = db.transaction((seqs: number[]) => {
     for (const seq of seqs) remove.run(seq);
   });
+  // Read once: both owners set their level before creating the journal and never change it, and
+  // asking on every ack was one statement more per PUT.
+  const level = db.pragma('synchronous', { simple: true }) as number;
   const listeners = new Set<() => void>();
   let notifying = false;
   // Listeners hear of a journaled commit on the next turn of the event loop: by then the
@@ -49,7 +52,6 @@ export function createJournalTable(db: Database.Database): EventJournal & {
       if (seqs.length === 0) return;
       // An ack lost to a power cut only makes the relay move those events again (the log ignores
       // known ids), so it needs no fsync of its own: the next durable commit syncs the WAL anyway.
-      const level = db.pragma('synchronous', { simple: true }) as number;
       if (level > 1) db.pragma('synchronous = NORMAL');
       try {
         ack.immediate(seqs);

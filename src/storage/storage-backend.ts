@@ -318,6 +318,13 @@ export interface PutObjectInput extends Admitted {
   checksum?: UploadChecksum;
   /** Checked against the key as it is at commit, atomically with the commit (see WriteConditions). */
   conditions?: WriteConditions;
+  /**
+   * Bytes of the object this write replaces as the caller measured them for its quota reservation
+   * (`replacedSize`, just before the body). A backend may start its admission from this estimate
+   * instead of measuring again: the commit re-measures against the key as it is then anyway, and a
+   * stale estimate only costs another admission (AdmitWrite). It also says the bucket existed.
+   */
+  replacedBytes?: number;
 }
 
 /**

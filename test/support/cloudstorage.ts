@@ -167,9 +167,10 @@ export async function spawnServerInTempDir(extraEnv: Record<string, string> = {}
  * Runs the CLI as `npm run --silent cli -- …` does (the `dist/cli.mjs` bundle the global setup
  * built, on plain node) against a DATA_DIR; returns parsed stdout JSON.
  */
-export async function runCli(args: string[], env: Record<string, string>): Promise<{ code: number; json: any; stderr: string }> {
+/** `cli`: another CLI bundle (the benchmarks' A/B of a build whose index schema differs). */
+export async function runCli(args: string[], env: Record<string, string>, cli = 'dist/cli.mjs'): Promise<{ code: number; json: any; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/cli.mjs'), ...args], {
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, cli), ...args], {
       cwd: PROJECT_ROOT,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -694,8 +694,15 @@ class FsStorageBackend implements FsBackend {
     }
   }
 
-  /** What committing `record` would change, as the index stands now (re-measured at commit). */
-  private objectChange(record: NewObjectRecord): UsageChange {
+  /**
+   * What committing `record` would change (re-measured at commit). `replacedBytes` is the caller's
+   * measurement for its reservation: more than 0 bytes means an object was there, so the change
+   * is known without reading the index again, and admitting it asks the hold for nothing beyond
+   * its reservation. 0 cannot tell a missing key from an empty object (which decides the object
+   * count), so the index is read then.
+   */
+  private objectChange(record: NewObjectRecord, replacedBytes?: number): UsageChange {
+    if (replacedBytes !== undefined && replacedBytes > 0) return { bytes: record.size - replacedBytes, objects: 0 };
     const replaced = this.index.replacedByWrite(record.bucket, record.key) ?? { bytes: 0, objects: 0 };
     return { bytes: record.size - replaced.bytes, objects: 1 - replaced.objects };
   }
@@ -705,11 +712,19 @@ class FsStorageBackend implements FsBackend {
    * refused: the key keeps what it holds) and the replaced version's if it succeeds. Returns the
    * version id S3 shows for the new version (undefined in an Unversioned bucket).
    */
-  private async commitObject(record: NewObjectRecord, admit?: AdmitWrite, journal?: JournalHook, signal?: AbortSignal, conditions?: WriteConditions): Promise<string | undefined> {
+  private async commitObject(
+    record: NewObjectRecord,
+    admit?: AdmitWrite,
+    journal?: JournalHook,
+    signal?: AbortSignal,
+    conditions?: WriteConditions,
+    replacedBytes?: number,
+  ): Promise<string | undefined> {
     const newFiles = record.segments.map((s) => s.file);
     let committed: { orphans: string[]; versionId?: string } | null;
     try {
-      committed = await this.commitAdmitted(admit, admit && this.objectChange(record), (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
+      const estimate = admit && this.objectChange(record, replacedBytes);
+      committed = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
     } catch (error) {
       await this.discard(newFiles);
       throw error;
@@ -777,7 +792,9 @@ class FsStorageBackend implements FsBackend {
   // ---------------------------------------------------------------- objects
 
   async putObject(input: PutObjectInput): Promise<WriteResult> {
-    this.requireBucket(input.bucket);
+    // A caller that measured what the write replaces (replacedBytes) found the bucket a moment ago;
+    // the commit answers NoSuchBucket anyway if it went meanwhile, so only others pay this read.
+    if (input.replacedBytes === undefined) this.requireBucket(input.bucket);
     const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true, declared: input.checksum, signal: input.signal });
     const record: NewObjectRecord = {
       bucket: input.bucket,
@@ -791,7 +808,7 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions);
+    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions, input.replacedBytes);
     return withVersion({ etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum }, versionId);
   }
 
