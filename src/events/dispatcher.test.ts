@@ -131,6 +131,64 @@ describe('event dispatcher', () => {
     expect(await log.cursor('webhooks')).toBe(3);
   });
 
+  it('subscribers delivering together read their cursors in one read and advance them in one write', async () => {
+    await log.append(['a', 'b', 'c'].map(event));
+    // The real repository, counted: which cursor calls reach the database.
+    const calls: string[] = [];
+    const counted = {
+      cursor(name: string) {
+        calls.push(`cursor ${name}`);
+        return log.cursor(name);
+      },
+      setCursor(name: string, seq: number) {
+        calls.push(`setCursor ${name}`);
+        return log.setCursor(name, seq);
+      },
+      cursors() {
+        calls.push('cursors');
+        return log.cursors();
+      },
+      setCursors(advances: ReadonlyMap<string, number>) {
+        calls.push(`setCursors ${[...advances].map(([name, seq]) => `${name}=${seq}`).join(',')}`);
+        return log.setCursors(advances);
+      },
+    };
+    const events = createEventDispatcher({ eventLog: log, cursors: counted, timers: manualTimers() });
+    closers.push(() => events.close());
+    const subs = ['activity', 'time-machine', 'webhooks'].map(recorder);
+    for (const sub of subs) events.register(sub.subscriber);
+    await events.flush();
+    for (const sub of subs) expect(sub.seen()).toEqual(['a', 'b', 'c']);
+    expect(calls).toEqual(['cursors', 'setCursors activity=3,time-machine=3,webhooks=3', 'cursors']);
+    expect([...(await log.cursors())].sort()).toEqual([
+      ['activity', 3],
+      ['time-machine', 3],
+      ['webhooks', 3],
+    ]);
+  });
+
+  it('a failing subscriber adds nothing to the shared advance: its cursor stays, the others move, and it replays later', async () => {
+    await log.append([event('x')]);
+    const timers = manualTimers();
+    const flaky = recorder('webhooks');
+    const steady = recorder('activity');
+    const other = recorder('time-machine');
+    flaky.fail(1);
+    const events = dispatcher({ timers });
+    for (const sub of [flaky, steady, other]) events.register(sub.subscriber);
+    await events.flush();
+    expect(await log.cursors()).toEqual(
+      new Map([
+        ['activity', 1],
+        ['time-machine', 1],
+      ]),
+    );
+    timers.fireAll();
+    await events.flush();
+    expect(flaky.batches).toEqual([['x'], ['x']]);
+    expect(await log.cursor('webhooks')).toBe(1);
+  });
+
   it('refuses two subscribers of one name (they would share a cursor)', () => {
     const events = dispatcher();
     events.register(recorder('activity').subscriber);

@@ -6,6 +6,10 @@ import { realTimers, type Timers } from './timers.ts';
 export interface CursorStore {
   cursor(subscriber: string): Promise<number>;
   setCursor(subscriber: string, seq: number): Promise<void>;
+  /** Every stored cursor in one read; when present, subscribers reading in one turn share it. */
+  cursors?(): Promise<Map<string, number>>;
+  /** Several advances in one write; when present, advances made in one turn go together. */
+  setCursors?(advances: ReadonlyMap<string, number>): Promise<void>;
   /**
    * Takes the subscriber's delivery for this process until release; undefined when another
    * process (a gateway on another host) is delivering it now: that one reads to the end of the log.
@@ -68,8 +72,47 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
     return read;
   };
 
+  /**
+   * Cursor reads and advances of one turn of the event loop, gathered and sent at its end as one
+   * read and one write: subscribers woken together (activity, Time Machine, webhooks, …) read
+   * and advance together, so a delivery costs one cursor read and one write transaction (WAL
+   * frames, file locks) instead of one each. Only an advance whose `handle` resolved is queued,
+   * and each subscriber waits for its own to be written before it reads on, so delivery stays at
+   * least once and in order; a failing subscriber queues nothing and holds up no one. A failed
+   * write fails every subscriber of that batch (each backs off and replays from its stored cursor).
+   */
+  const { cursors } = options;
+  let pendingRead: Promise<Map<string, number>> | undefined;
+  const readCursor = (name: string): Promise<number> => {
+    if (!cursors.cursors) return cursors.cursor(name);
+    pendingRead ??= new Promise<Map<string, number>>((resolve, reject) => {
+      setImmediate(() => {
+        pendingRead = undefined;
+        cursors.cursors!().then(resolve, reject);
+      });
+    });
+    return pendingRead.then((all) => all.get(name) ?? 0);
+  };
+  let pendingAdvances: { advances: Map<string, number>; written: Promise<void> } | undefined;
+  const advanceCursor = (name: string, seq: number): Promise<void> => {
+    if (!cursors.setCursors) return cursors.setCursor(name, seq);
+    if (pendingAdvances === undefined) {
+      const batch = { advances: new Map<string, number>(), written: undefined as unknown as Promise<void> };
+      batch.written = new Promise<void>((resolve, reject) => {
+        setImmediate(() => {
+          pendingAdvances = undefined;
+          cursors.setCursors!(batch.advances).then(resolve, reject);
+        });
+      });
+      pendingAdvances = batch;
+    }
+    const { advances } = pendingAdvances;
+    advances.set(name, Math.max(seq, advances.get(name) ?? 0));
+    return pendingAdvances.written;
+  };
+
   async function deliver(state: SubscriberState): Promise<void> {
-    const release = options.cursors.claim ? await options.cursors.claim(state.subscriber.name) : async () => {};
+    const release = cursors.claim ? await cursors.claim(state.subscriber.name) : async () => {};
     if (release === undefined) return;
     try {
       await deliverClaimed(state);
@@ -82,11 +125,11 @@ export function createEventDispatcher(options: EventDispatcherOptions) {
     const { subscriber } = state;
     for (;;) {
       // Read from the database each batch: another process may share the cursor (one DATA_DIR).
-      const cursor = await options.cursors.cursor(subscriber.name);
+      const cursor = await readCursor(subscriber.name);
       const events = await readAfter(cursor);
       if (events.length === 0 || closed) return;
       await subscriber.handle(events);
-      await options.cursors.setCursor(subscriber.name, events[events.length - 1]!.seq);
+      await advanceCursor(subscriber.name, events[events.length - 1]!.seq);
       if (events.length < batchSize) return;
     }
   }

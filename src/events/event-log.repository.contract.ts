@@ -147,6 +147,39 @@ export function eventLogRepositoryContract(open: OpenDatabase) {
     expect(await log.cursor(subscriber)).toBe(2 ** 33 + 5);
   });
 
+  test('several cursors are read together and advanced in one write, each never moving back', async () => {
+    const [first, second, third] = [uniqueId('sub'), uniqueId('sub'), uniqueId('sub')];
+    await log.setCursor(first, 20);
+    await log.setCursors(
+      new Map([
+        [first, 5],
+        [second, 2 ** 33],
+        [third, 7],
+      ]),
+    );
+    let stored = await log.cursors();
+    expect([stored.get(first), stored.get(second), stored.get(third)]).toEqual([20, 2 ** 33, 7]);
+    // Concurrent batches over the same subscribers keep the highest of each.
+    await Promise.all([
+      log.setCursors(
+        new Map([
+          [first, 30],
+          [third, 9],
+        ]),
+      ),
+      log.setCursors(
+        new Map([
+          [first, 25],
+          [third, 11],
+        ]),
+      ),
+    ]);
+    stored = await log.cursors();
+    expect([stored.get(first), stored.get(second), stored.get(third)]).toEqual([30, 2 ** 33, 11]);
+    expect(await log.cursor(third)).toBe(11);
+    await log.setCursors(new Map());
+  });
+
   test('an append inside a transaction that rolls back leaves nothing (and tells nobody); a committed one tells onAppend after the commit', async () => {
     const account = uniqueId('acct');
     const before = appended;

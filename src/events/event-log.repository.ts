@@ -20,6 +20,10 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
   cursor(subscriber: string): Promise<number>;
   /** Moves a subscriber's cursor forward (never back: a slower concurrent writer cannot rewind it). */
   setCursor(subscriber: string, seq: number): Promise<void>;
+  /** Every stored cursor, in one read (the dispatcher asks for its subscribers' together). */
+  cursors(): Promise<Map<string, number>>;
+  /** Moves several cursors forward in one statement (one write transaction), each never back. */
+  setCursors(advances: ReadonlyMap<string, number>): Promise<void>;
   claim(subscriber: string): Promise<(() => Promise<void>) | undefined>;
 } {
   const { events, eventCursors } = database.tables;
@@ -59,6 +63,29 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
         set: { seq: database.sql.greatest(eventCursors.seq, sql`excluded.seq`), updatedAt: sql`excluded.updated_at` },
       });
   const advancePrepared = preparedOnSqlite(database, (db) => advance(db, placeholder('subscriber'), placeholder('seq'), placeholder('updatedAt')).prepare());
+  const allCursors = (db: Db) => db.select({ subscriber: eventCursors.subscriber, seq: eventCursors.seq }).from(eventCursors);
+  const allCursorsPrepared = preparedOnSqlite(database, (db) => allCursors(db).prepare());
+  // Several subscribers' advances as one multi-row upsert: one statement, one write transaction
+  // (WAL frames, locks) for all of them instead of one each.
+  const advanceMany = (db: Db, rows: { subscriber: unknown; seq: unknown; updatedAt: unknown }[]) =>
+    db
+      .insert(eventCursors)
+      .values(rows as { subscriber: string; seq: number; updatedAt: Date }[])
+      .onConflictDoUpdate({
+        target: eventCursors.subscriber,
+        set: { seq: database.sql.greatest(eventCursors.seq, sql`excluded.seq`), updatedAt: sql`excluded.updated_at` },
+      });
+  /** SQLite: the upsert of n rows, prepared once per n (n is at most the number of subscribers). */
+  const advanceManyPrepared = new Map<number, { run(values: Record<string, unknown>): unknown }>();
+  const preparedAdvanceOf = (db: Db, count: number) => {
+    let prepared = advanceManyPrepared.get(count);
+    if (prepared === undefined) {
+      const rows = Array.from({ length: count }, (_, index) => ({ subscriber: placeholder(`s${index}`), seq: placeholder(`q${index}`), updatedAt: placeholder(`t${index}`) }));
+      prepared = advanceMany(db, rows).prepare();
+      advanceManyPrepared.set(count, prepared);
+    }
+    return prepared;
+  };
 
   return {
     append(list) {
@@ -118,6 +145,36 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
     /** One process at a time delivers a subscriber (gateways sharing PostgreSQL): see DatabaseHandle.tryHold. */
     claim(subscriber: string) {
       return database.tryHold(`dispatch:${subscriber}`);
+    },
+
+    cursors(): Promise<Map<string, number>> {
+      return database.query(async (db) => {
+        const rows = allCursorsPrepared ? allCursorsPrepared(db).all() : await allCursors(db);
+        return new Map(rows.map((row) => [row.subscriber, Number(row.seq)]));
+      });
+    },
+
+    setCursors(advances: ReadonlyMap<string, number>): Promise<void> {
+      if (advances.size === 0) return Promise.resolve();
+      const updatedAt = new Date();
+      return database.query(async (db) => {
+        if (database.dialect === 'sqlite') {
+          const values: Record<string, unknown> = {};
+          let index = 0;
+          for (const [subscriber, seq] of advances) {
+            values[`s${index}`] = subscriber;
+            values[`q${index}`] = seq;
+            values[`t${index}`] = updatedAt;
+            index++;
+          }
+          preparedAdvanceOf(db, advances.size).run(values);
+          return;
+        }
+        await advanceMany(
+          db,
+          [...advances].map(([subscriber, seq]) => ({ subscriber, seq, updatedAt })),
+        );
+      });
     },
 
     setCursor(subscriber: string, seq: number): Promise<void> {

@@ -14,6 +14,8 @@ const BODY = Buffer.alloc(4096, 7);
 interface Tally {
   statements: number;
   transactions: number;
+  /** Transactions that wrote: explicit ones plus writes outside them (each its own transaction: WAL frames, locks). */
+  writes: number;
   texts: string[];
 }
 
@@ -21,16 +23,24 @@ function createTally(): Tally & { trace(sql: unknown): void; reset(): void } {
   const tally = {
     statements: 0,
     transactions: 0,
+    writes: 0,
     texts: [] as string[],
+    inTransaction: false,
     trace(sql: unknown) {
       const text = String(sql);
       tally.statements++;
-      if (/^BEGIN/i.test(text)) tally.transactions++;
+      if (/^BEGIN/i.test(text)) {
+        tally.transactions++;
+        tally.writes++;
+        tally.inTransaction = true;
+      } else if (/^(COMMIT|ROLLBACK)/i.test(text)) tally.inTransaction = false;
+      else if (!tally.inTransaction && /^(INSERT|UPDATE|DELETE|REPLACE)/i.test(text)) tally.writes++;
       tally.texts.push(text);
     },
     reset() {
       tally.statements = 0;
       tally.transactions = 0;
+      tally.writes = 0;
       tally.texts = [];
     },
   };
@@ -53,8 +63,8 @@ describe('statements per 4 KiB PUT (fs backend, SQLite metadata)', () => {
     await server.running.core.events.flush();
     const result = {
       accountQueries: metadata.texts.filter((text) => /from "(users|buckets)"/.test(text)).length,
-      metadata: { statements: metadata.statements, transactions: metadata.transactions },
-      index: { statements: index.statements, transactions: index.transactions, texts: [...index.texts] },
+      metadata: { statements: metadata.statements, transactions: metadata.transactions, writes: metadata.writes },
+      index: { statements: index.statements, transactions: index.transactions, writes: index.writes, texts: [...index.texts] },
     };
     // On failure the texts say which statement came back.
     if (process.env.PUT_STATEMENTS_DEBUG) console.log(JSON.stringify({ result, metadata: metadata.texts, index: index.texts }, null, 1));
@@ -88,7 +98,10 @@ describe('statements per 4 KiB PUT (fs backend, SQLite metadata)', () => {
       expect(figures.accountQueries).toBe(0);
       expect(figures.metadata.statements).toBeLessThanOrEqual(METADATA_STATEMENTS);
       expect(figures.metadata.transactions).toBeLessThanOrEqual(METADATA_TRANSACTIONS);
+      // The relay's append, the activity insert, and every subscriber's cursor advance together.
+      expect(figures.metadata.writes).toBeLessThanOrEqual(METADATA_WRITES);
       expect(figures.index.transactions).toBeLessThanOrEqual(INDEX_TRANSACTIONS);
+      expect(figures.index.writes).toBeLessThanOrEqual(INDEX_TRANSACTIONS);
     }
     expect(created.index.statements).toBeLessThanOrEqual(INDEX_STATEMENTS_NEW_KEY);
     // An overwrite's admission starts from the reservation's measurement (no second lookup), and a
@@ -107,15 +120,18 @@ describe('statements per 4 KiB PUT (fs backend, SQLite metadata)', () => {
   });
 });
 
-// Bounds: measured 15–16 metadata statements (2 transactions: the relay's append, the activity
-// insert) per PUT; index statements (2 transactions: the write, the relay's ack) 14–15 for a new
-// key and 11–12 for an overwrite by as many bytes (before the admission reused the reservation's
-// estimate, the journal stopped asking its synchronous level, an unchanged usage skipped its UPDATE
-// and the commit read the bucket's state with the replaced row: 17 and 16; before the quota caches
-// and replacedByWrite's small row, 20–21 and 18–20). A statement of room beyond that for a relay
+// Bounds: measured 13 metadata statements (2 transactions: the relay's append, the activity
+// insert; 3 writes with the subscribers' cursor advances, made together in one upsert) per PUT
+// (before the dispatcher read and advanced its subscribers' cursors together: 15–16 and 4 writes);
+// index statements (2 transactions: the write, the relay's ack) 14–15 for a new key and 11–12 for
+// an overwrite by as many bytes (before the admission reused the reservation's estimate, the
+// journal stopped asking its synchronous level, an unchanged usage skipped its UPDATE and the
+// commit read the bucket's state with the replaced row: 17 and 16; before the quota caches and
+// replacedByWrite's small row, 20–21 and 18–20). A statement of room beyond that for a relay
 // timer that fires one more (empty) pass.
-const METADATA_STATEMENTS = 17;
+const METADATA_STATEMENTS = 14;
 const METADATA_TRANSACTIONS = 2;
+const METADATA_WRITES = 3;
 const INDEX_STATEMENTS_NEW_KEY = 16;
 const INDEX_STATEMENTS_OVERWRITE = 13;
 const INDEX_TRANSACTIONS = 2;
