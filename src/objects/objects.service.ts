@@ -10,7 +10,7 @@ import { newEventId } from '../ids.ts';
 import { scopeAllows, type ScopeRequest } from '../keys/key-scope.ts';
 import type { Logger } from '../logger.ts';
 import type { QuotasUsecases } from '../quotas/quotas.usecases.ts';
-import { replacedSize } from '../storage/replaced-size.ts';
+import { replacedObject, replacedSize } from '../storage/replaced-size.ts';
 import { versionsOfKey } from '../storage/versions-of-key.ts';
 import { checkWriteConditions } from '../storage/conditions.ts';
 import type {
@@ -523,12 +523,12 @@ export function createObjectsService(deps: {
       if (input.conditions) await precheckConditions(bucket.backendName, input.key, input.conditions, input.signal);
       // An estimate before the body is accepted: the backend admits the write again, at commit,
       // against what it actually replaces then (the old object may change while the body arrives).
-      const replaced = await replacedSize(backend, bucket.backendName, input.key);
+      const replaced = await replacedObject(backend, bucket.backendName, input.key);
       await admitAcl(bucket, input.acl);
       const result = await withQuota(
         principal,
         input,
-        input.reserveBytes - replaced,
+        input.reserveBytes - replaced.bytes,
         (admit) =>
           writeHoldingAcl(bucket, input.key, input.acl, input.signal, writeJournal(principal, input.bucket, input.metadata.contentType), (journal) => {
             const upload = input.open();
@@ -543,7 +543,8 @@ export function createObjectsService(deps: {
               contentMd5: input.contentMd5,
               checksum: upload.checksum,
               conditions: input.conditions,
-              replacedBytes: replaced,
+              replacedBytes: replaced.bytes,
+              replacedObjects: replaced.objects,
               admit,
               journal,
             });

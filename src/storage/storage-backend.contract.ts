@@ -1169,6 +1169,14 @@ export function runStorageBackendContract(
         // A bucket the local state does not track: unknown, so callers ask the store (headObject).
         expect(await backend.local.storedSize('contract-missing-sized', 'k')).toBeUndefined();
 
+        // storedObject (when the backend has it) also tells an empty object from none.
+        if (backend.local.storedObject) {
+          expect(await backend.local.storedObject(bucket, 'empty')).toEqual({ bytes: 0, objects: 0 });
+          await put(bucket, 'empty', '');
+          expect(await backend.local.storedObject(bucket, 'empty')).toEqual({ bytes: 0, objects: 1 });
+          expect(await backend.local.storedObject('contract-missing-sized', 'k')).toBeUndefined();
+        }
+
         expect(await backend.local.countUploads(bucket)).toBe(0);
         const first = await backend.createMultipartUpload({ bucket, key: 'u1', metadata: meta() });
         await backend.createMultipartUpload({ bucket, key: 'u2', metadata: meta() });

@@ -106,6 +106,14 @@ export interface BackendLocalState {
   storedSize(bucket: string, key: string): Promise<number | undefined>;
 
   /**
+   * `storedSize` with whether an object is there (`objects`: 1 or 0), which 0 bytes alone cannot
+   * tell (an empty object, or none): a write's admission can then reuse the reservation's lookup
+   * for a new key as well (PutObjectInput.replacedObjects). Optional: without it a caller knows
+   * an object is there only from bytes above 0.
+   */
+  storedObject?(bucket: string, key: string): Promise<{ bytes: number; objects: number } | undefined>;
+
+  /**
    * Replaces the recorded usage with a recount (`usage reconcile`). The s3 catalog's counters
    * drift when the store is changed directly, so it takes the recount. The fs index changes its
    * counters in the transaction that changes the rows a recount lists, so they cannot drift: a
@@ -325,6 +333,12 @@ export interface PutObjectInput extends Admitted {
    * stale estimate only costs another admission (AdmitWrite). It also says the bucket existed.
    */
   replacedBytes?: number;
+  /**
+   * Whether that measurement found an object (1) or none (0); with `replacedBytes` it gives the
+   * whole change (bytes and object count) so the admission reads nothing. Undefined: not known
+   * (0 bytes may be an empty object).
+   */
+  replacedObjects?: number;
 }
 
 /**

@@ -113,6 +113,43 @@ describe('fs backend specifics', () => {
     expect((await get(first, 'k')).toString()).toBe('two');
   });
 
+  it("admits from the caller's measurement (bytes and whether an object was there), and again from the commit's when it went stale", async () => {
+    const { backend } = await setup();
+    const admitted: { bytes: number; objects: number }[] = [];
+    const write = (key: string, data: string, replacedBytes: number, replacedObjects: number) =>
+      backend.putObject({
+        bucket: 'bucket',
+        key,
+        body: bodyOf(Buffer.from(data)),
+        size: data.length,
+        metadata: meta(),
+        replacedBytes,
+        replacedObjects,
+        admit: async (change) => {
+          admitted.push(change);
+        },
+      });
+    // A new key measured as such: admitted once, for one more object.
+    expect(await backend.local.storedObject!('bucket', 'new')).toEqual({ bytes: 0, objects: 0 });
+    await write('new', 'hello', 0, 0);
+    expect(admitted).toEqual([{ bytes: 5, objects: 1 }]);
+    // An empty object is there (1 object, 0 bytes): an overwrite adds no object.
+    await put(backend, 'empty', '');
+    admitted.length = 0;
+    await write('empty', 'abc', 0, 1);
+    expect(admitted).toEqual([{ bytes: 3, objects: 0 }]);
+    // Measured as there, gone by the commit: the commit's measurement is admitted before it writes.
+    await put(backend, 'gone', 'xyz');
+    await backend.deleteObject({ bucket: 'bucket', key: 'gone' });
+    admitted.length = 0;
+    await write('gone', 'hello', 3, 1);
+    expect(admitted).toEqual([
+      { bytes: 2, objects: 0 },
+      { bytes: 5, objects: 1 },
+    ]);
+    expect(await backend.local.usage('bucket')).toEqual({ bytes: 13, objects: 3, multipartBytes: 0 });
+  });
+
   it('never turns object keys into filesystem paths', async () => {
     const { root, dataDir, backend, dataFiles, tmpFiles } = await setup();
     const keys = [

@@ -340,6 +340,7 @@ class FsStorageBackend implements FsBackend {
       // caller's headObject reports NoSuchBucket. An overwrite in an Unversioned bucket (the
       // common case) answers from the object's cached row alone.
       storedSize: async (bucket, key) => index.replacedByWrite(bucket, utf8(key))?.bytes,
+      storedObject: async (bucket, key) => index.replacedByWrite(bucket, utf8(key)),
       // The counters change in the transactions that change the rows a recount lists: no drift to correct.
       correctUsage: async () => {},
       countUploads: async (bucket) => index.countUploads(bucket),
@@ -699,9 +700,11 @@ class FsStorageBackend implements FsBackend {
    * measurement for its reservation: more than 0 bytes means an object was there, so the change
    * is known without reading the index again, and admitting it asks the hold for nothing beyond
    * its reservation. 0 cannot tell a missing key from an empty object (which decides the object
-   * count), so the index is read then.
+   * count): `replacedObjects` says which (a new key's admission reads nothing either); without it
+   * the index is read then.
    */
-  private objectChange(record: NewObjectRecord, replacedBytes?: number): UsageChange {
+  private objectChange(record: NewObjectRecord, replacedBytes?: number, replacedObjects?: number): UsageChange {
+    if (replacedBytes !== undefined && replacedObjects !== undefined) return { bytes: record.size - replacedBytes, objects: 1 - replacedObjects };
     if (replacedBytes !== undefined && replacedBytes > 0) return { bytes: record.size - replacedBytes, objects: 0 };
     const replaced = this.index.replacedByWrite(record.bucket, record.key) ?? { bytes: 0, objects: 0 };
     return { bytes: record.size - replaced.bytes, objects: 1 - replaced.objects };
@@ -719,11 +722,12 @@ class FsStorageBackend implements FsBackend {
     signal?: AbortSignal,
     conditions?: WriteConditions,
     replacedBytes?: number,
+    replacedObjects?: number,
   ): Promise<string | undefined> {
     const newFiles = record.segments.map((s) => s.file);
     let committed: { orphans: string[]; versionId?: string } | null;
     try {
-      const estimate = admit && this.objectChange(record, replacedBytes);
+      const estimate = admit && this.objectChange(record, replacedBytes, replacedObjects);
       committed = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
     } catch (error) {
       await this.discard(newFiles);
@@ -808,7 +812,7 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions, input.replacedBytes);
+    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions, input.replacedBytes, input.replacedObjects);
     return withVersion({ etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum }, versionId);
   }
 
