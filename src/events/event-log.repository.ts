@@ -54,19 +54,10 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
       .where(eq(eventCursors.subscriber, subscriber as string))
       .limit(1);
   const cursorPrepared = preparedOnSqlite(database, (db) => cursorOf(db, placeholder('subscriber')).prepare());
-  const advance = (db: Db, subscriber: unknown, seq: unknown, updatedAt: unknown) =>
-    db
-      .insert(eventCursors)
-      .values({ subscriber: subscriber as string, seq: seq as number, updatedAt: updatedAt as Date })
-      .onConflictDoUpdate({
-        target: eventCursors.subscriber,
-        set: { seq: database.sql.greatest(eventCursors.seq, sql`excluded.seq`), updatedAt: sql`excluded.updated_at` },
-      });
-  const advancePrepared = preparedOnSqlite(database, (db) => advance(db, placeholder('subscriber'), placeholder('seq'), placeholder('updatedAt')).prepare());
   const allCursors = (db: Db) => db.select({ subscriber: eventCursors.subscriber, seq: eventCursors.seq }).from(eventCursors);
   const allCursorsPrepared = preparedOnSqlite(database, (db) => allCursors(db).prepare());
-  // Several subscribers' advances as one multi-row upsert: one statement, one write transaction
-  // (WAL frames, locks) for all of them instead of one each.
+  // Advances as one multi-row upsert that never moves a cursor back: one statement, one write
+  // transaction (WAL frames, locks) for several subscribers instead of one each.
   const advanceMany = (db: Db, rows: { subscriber: unknown; seq: unknown; updatedAt: unknown }[]) =>
     db
       .insert(eventCursors)
@@ -86,6 +77,29 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
     }
     return prepared;
   };
+
+  function setCursors(advances: ReadonlyMap<string, number>): Promise<void> {
+    if (advances.size === 0) return Promise.resolve();
+    const updatedAt = new Date();
+    return database.query(async (db) => {
+      if (database.dialect === 'sqlite') {
+        const values: Record<string, unknown> = {};
+        let index = 0;
+        for (const [subscriber, seq] of advances) {
+          values[`s${index}`] = subscriber;
+          values[`q${index}`] = seq;
+          values[`t${index}`] = updatedAt;
+          index++;
+        }
+        preparedAdvanceOf(db, advances.size).run(values);
+        return;
+      }
+      await advanceMany(
+        db,
+        [...advances].map(([subscriber, seq]) => ({ subscriber, seq, updatedAt })),
+      );
+    });
+  }
 
   return {
     append(list) {
@@ -154,34 +168,10 @@ export function createEventLogRepository({ database, onAppend }: { database: Dat
       });
     },
 
-    setCursors(advances: ReadonlyMap<string, number>): Promise<void> {
-      if (advances.size === 0) return Promise.resolve();
-      const updatedAt = new Date();
-      return database.query(async (db) => {
-        if (database.dialect === 'sqlite') {
-          const values: Record<string, unknown> = {};
-          let index = 0;
-          for (const [subscriber, seq] of advances) {
-            values[`s${index}`] = subscriber;
-            values[`q${index}`] = seq;
-            values[`t${index}`] = updatedAt;
-            index++;
-          }
-          preparedAdvanceOf(db, advances.size).run(values);
-          return;
-        }
-        await advanceMany(
-          db,
-          [...advances].map(([subscriber, seq]) => ({ subscriber, seq, updatedAt })),
-        );
-      });
-    },
+    setCursors,
 
     setCursor(subscriber: string, seq: number): Promise<void> {
-      return database.query(async (db) => {
-        if (advancePrepared) advancePrepared(db).run({ subscriber, seq, updatedAt: new Date() });
-        else await advance(db, subscriber, seq, new Date());
-      });
+      return setCursors(new Map([[subscriber, seq]]));
     },
   };
 }
