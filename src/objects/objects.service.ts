@@ -543,8 +543,7 @@ export function createObjectsService(deps: {
               contentMd5: input.contentMd5,
               checksum: upload.checksum,
               conditions: input.conditions,
-              replacedBytes: replaced.bytes,
-              replacedObjects: replaced.objects,
+              replaced,
               admit,
               journal,
             });

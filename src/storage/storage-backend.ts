@@ -108,7 +108,7 @@ export interface BackendLocalState {
   /**
    * `storedSize` with whether an object is there (`objects`: 1 or 0), which 0 bytes alone cannot
    * tell (an empty object, or none): a write's admission can then reuse the reservation's lookup
-   * for a new key as well (PutObjectInput.replacedObjects). Optional: without it a caller knows
+   * for a new key as well (PutObjectInput.replaced). Optional: without it a caller knows
    * an object is there only from bytes above 0.
    */
   storedObject?(bucket: string, key: string): Promise<{ bytes: number; objects: number } | undefined>;
@@ -327,18 +327,14 @@ export interface PutObjectInput extends Admitted {
   /** Checked against the key as it is at commit, atomically with the commit (see WriteConditions). */
   conditions?: WriteConditions;
   /**
-   * Bytes of the object this write replaces as the caller measured them for its quota reservation
-   * (`replacedSize`, just before the body). A backend may start its admission from this estimate
-   * instead of measuring again: the commit re-measures against the key as it is then anyway, and a
-   * stale estimate only costs another admission (AdmitWrite). It also says the bucket existed.
+   * What this write replaces as the caller measured it for its quota reservation (`replacedObject`,
+   * just before the body): its bytes, and whether an object is there (`objects`: 1 or 0; undefined
+   * when not known, as 0 bytes may be an empty object). A backend may start its admission from this
+   * estimate instead of measuring again: the commit re-measures against the key as it is then
+   * anyway, and a stale estimate only costs another admission (AdmitWrite). It also says the bucket
+   * existed.
    */
-  replacedBytes?: number;
-  /**
-   * Whether that measurement found an object (1) or none (0); with `replacedBytes` it gives the
-   * whole change (bytes and object count) so the admission reads nothing. Undefined: not known
-   * (0 bytes may be an empty object).
-   */
-  replacedObjects?: number;
+  replaced?: { bytes: number; objects?: number };
 }
 
 /**

@@ -123,8 +123,7 @@ describe('fs backend specifics', () => {
         body: bodyOf(Buffer.from(data)),
         size: data.length,
         metadata: meta(),
-        replacedBytes,
-        replacedObjects,
+        replaced: { bytes: replacedBytes, objects: replacedObjects },
         admit: async (change) => {
           admitted.push(change);
         },

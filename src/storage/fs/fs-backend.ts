@@ -696,18 +696,18 @@ class FsStorageBackend implements FsBackend {
   }
 
   /**
-   * What committing `record` would change (re-measured at commit). `replacedBytes` is the caller's
+   * What committing `record` would change (re-measured at commit). `replaced` is the caller's
    * measurement for its reservation: more than 0 bytes means an object was there, so the change
    * is known without reading the index again, and admitting it asks the hold for nothing beyond
    * its reservation. 0 cannot tell a missing key from an empty object (which decides the object
-   * count): `replacedObjects` says which (a new key's admission reads nothing either); without it
+   * count): `replaced.objects` says which (a new key's admission reads nothing either); without it
    * the index is read then.
    */
-  private objectChange(record: NewObjectRecord, replacedBytes?: number, replacedObjects?: number): UsageChange {
-    if (replacedBytes !== undefined && replacedObjects !== undefined) return { bytes: record.size - replacedBytes, objects: 1 - replacedObjects };
-    if (replacedBytes !== undefined && replacedBytes > 0) return { bytes: record.size - replacedBytes, objects: 0 };
-    const replaced = this.index.replacedByWrite(record.bucket, record.key) ?? { bytes: 0, objects: 0 };
-    return { bytes: record.size - replaced.bytes, objects: 1 - replaced.objects };
+  private objectChange(record: NewObjectRecord, replaced?: { bytes: number; objects?: number }): UsageChange {
+    if (replaced?.objects !== undefined) return { bytes: record.size - replaced.bytes, objects: 1 - replaced.objects };
+    if (replaced !== undefined && replaced.bytes > 0) return { bytes: record.size - replaced.bytes, objects: 0 };
+    const measured = this.index.replacedByWrite(record.bucket, record.key) ?? { bytes: 0, objects: 0 };
+    return { bytes: record.size - measured.bytes, objects: 1 - measured.objects };
   }
 
   /**
@@ -721,13 +721,12 @@ class FsStorageBackend implements FsBackend {
     journal?: JournalHook,
     signal?: AbortSignal,
     conditions?: WriteConditions,
-    replacedBytes?: number,
-    replacedObjects?: number,
+    replaced?: { bytes: number; objects?: number },
   ): Promise<string | undefined> {
     const newFiles = record.segments.map((s) => s.file);
     let committed: { orphans: string[]; versionId?: string } | null;
     try {
-      const estimate = admit && this.objectChange(record, replacedBytes, replacedObjects);
+      const estimate = admit && this.objectChange(record, replaced);
       committed = await this.commitAdmitted(admit, estimate, (admitted) => this.index.putObject(record, admitted, journal, conditions), signal);
     } catch (error) {
       await this.discard(newFiles);
@@ -796,9 +795,9 @@ class FsStorageBackend implements FsBackend {
   // ---------------------------------------------------------------- objects
 
   async putObject(input: PutObjectInput): Promise<WriteResult> {
-    // A caller that measured what the write replaces (replacedBytes) found the bucket a moment ago;
+    // A caller that measured what the write replaces (`replaced`) found the bucket a moment ago;
     // the commit answers NoSuchBucket anyway if it went meanwhile, so only others pay this read.
-    if (input.replacedBytes === undefined) this.requireBucket(input.bucket);
+    if (input.replaced === undefined) this.requireBucket(input.bucket);
     const received = await this.receive(input.body, { size: input.size, contentMd5: input.contentMd5, allowInline: true, declared: input.checksum, signal: input.signal });
     const record: NewObjectRecord = {
       bucket: input.bucket,
@@ -812,7 +811,7 @@ class FsStorageBackend implements FsBackend {
       segments: received.file ? [{ file: received.file, size: received.size }] : [],
       inline: received.inline,
     };
-    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions, input.replacedBytes, input.replacedObjects);
+    const versionId = await this.commitObject(record, input.admit, input.journal, input.signal, input.conditions, input.replaced);
     return withVersion({ etag: record.etag, size: record.size, lastModified: new Date(record.lastModified), checksum: record.checksum }, versionId);
   }
 

@@ -735,9 +735,9 @@ export class FsIndex {
    * delete marker) in a Suspended one, nothing in an Enabled one. Undefined for a missing bucket.
    */
   replacedByWrite(bucket: string, key: Buffer): { bytes: number; objects: number } | undefined {
-    // One small row, read twice per PUT (the reservation, the admission before the commit): not
-    // getObject, whose full record (inline bytes, parsed metadata) a PUT never uses and whose cache
-    // the write then drops anyway.
+    // One small row, read once per PUT for its reservation (the admission reuses it, and reads
+    // again only when it went stale): not getObject, whose full record (inline bytes, parsed
+    // metadata) a PUT never uses and whose cache the write then drops anyway.
     const row = this.stmts.replacedFacts.get(key, bucket) as { versioning: string | null; size: number | null; version_id: string | null } | undefined;
     if (row === undefined) return undefined;
     const status = (row.versioning ?? 'Unversioned') as VersioningStatus;
