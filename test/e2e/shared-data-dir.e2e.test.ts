@@ -10,9 +10,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { createHash, randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { heldExclusively } from '../../src/storage/fs/index-writers.ts';
 import { spawnServer, tempDir } from '../support/cloudstorage.ts';
 import { signupForS3 } from '../support/dashboard.ts';
 
@@ -104,20 +104,7 @@ describe('two server processes sharing one DATA_DIR', () => {
     await second?.stop();
     second = undefined;
     // The first process is alone again once it holds the writers' lock exclusively (src/storage/fs/index-writers.ts).
-    const lockIsExclusive = () => {
-      const db = new Database(join(dir.path, 'objects', 'index-writers', 'lock'), { timeout: 0 });
-      try {
-        db.exec('BEGIN');
-        db.prepare('SELECT count(*) FROM sqlite_master').get();
-        return false;
-      } catch {
-        return true;
-      } finally {
-        if (db.inTransaction) db.exec('ROLLBACK');
-        db.close();
-      }
-    };
-    for (let i = 0; !lockIsExclusive(); i++) {
+    for (let i = 0; !heldExclusively(join(dir.path, 'objects')); i++) {
       if (i > 500) throw new Error('the first process did not become the lone writer');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }

@@ -4,9 +4,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { once } from 'node:events';
 import { pathToFileURL } from 'node:url';
-import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type IndexWriters, registerIndexWriter, type WriterMode } from './index-writers.ts';
+import { heldExclusively, type IndexWriters, registerIndexWriter, type WriterMode } from './index-writers.ts';
 
 const dirs: string[] = [];
 const opened: IndexWriters[] = [];
@@ -35,22 +34,6 @@ async function register(dir: string, onChange?: (mode: WriterMode) => void) {
   return { writers, modes };
 }
 
-/** Whether a third connection could register shared right now (false while someone holds the lock exclusively). */
-function lockIsExclusive(dir: string): boolean {
-  const db = new Database(path.join(dir, 'index-writers', 'lock'), { timeout: 0 });
-  try {
-    db.exec('BEGIN');
-    db.prepare('SELECT count(*) FROM sqlite_master').get();
-    return false;
-  } catch (error) {
-    if ((error as { code?: string }).code === 'SQLITE_BUSY') return true;
-    throw error;
-  } finally {
-    if (db.inTransaction) db.exec('ROLLBACK');
-    db.close();
-  }
-}
-
 /** Runs the lone writer's rounds until `pending` settles (a newcomer waiting for its answer). */
 async function answerWhile<T>(writers: IndexWriters, pending: Promise<T>): Promise<T> {
   let settled = false;
@@ -69,7 +52,7 @@ describe('index writers: is this process the only one that can commit to the ind
     const dir = tempDir();
     let exclusiveWhenTold: boolean | undefined;
     const first = await register(dir, (mode) => {
-      if (mode === 'shared') exclusiveWhenTold = lockIsExclusive(dir);
+      if (mode === 'shared') exclusiveWhenTold = heldExclusively(dir);
     });
     expect(first.writers.mode).toBe('alone');
     expect(first.modes).toEqual(['alone']);
@@ -104,7 +87,7 @@ describe('index writers: is this process the only one that can commit to the ind
     first.writers.poll();
     expect(first.writers.mode).toBe('alone');
     expect(first.modes).toEqual(['alone', 'shared', 'alone']);
-    expect(lockIsExclusive(dir)).toBe(true);
+    expect(heldExclusively(dir)).toBe(true);
   });
 
   it('a newcomer after a lone writer regained its lock knocks again and is answered', async () => {
@@ -128,7 +111,7 @@ describe('index writers: is this process the only one that can commit to the ind
     const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
     const [line] = (await once(child.stdout, 'data')) as [Buffer];
     expect(line.toString().trim()).toBe('alone');
-    expect(lockIsExclusive(dir)).toBe(true);
+    expect(heldExclusively(dir)).toBe(true);
     child.kill('SIGKILL');
     await once(child, 'exit');
 

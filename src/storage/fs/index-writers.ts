@@ -32,6 +32,7 @@
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 
 /** How often a lone writer looks for a process waiting to register (a newcomer waits about this long). */
@@ -93,8 +94,6 @@ function release(db: Database.Database): void {
   if (db.inTransaction) db.exec('COMMIT');
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
 async function waitFor(what: string, deadline: number, tryOnce: () => boolean): Promise<void> {
   while (!tryOnce()) {
     if (Date.now() > deadline) throw new Error(`the fs index is held by another process that does not let ${what} (index-writers/): is it stopped?`);
@@ -125,6 +124,20 @@ async function join(dir: string, lock: Database.Database, turn: Database.Databas
     }
   }
   return mode ?? 'shared';
+}
+
+/**
+ * Whether some process holds the writers' lock of `dataDir` exclusively (is alone on it) right now:
+ * a shared lock cannot be had. For operators' diagnostics and tests; it takes no lock it keeps.
+ */
+export function heldExclusively(dataDir: string): boolean {
+  const db = lockDatabase(path.join(dataDir, 'index-writers', 'lock'));
+  try {
+    return !takeShared(db);
+  } finally {
+    release(db);
+    db.close();
+  }
 }
 
 /** Registers this process as a writer of the index in `dataDir` (see the header). */
