@@ -8,6 +8,7 @@ import { createLogger } from './src/logger.ts';
 import { serveClusterMetrics } from './src/cluster/metrics.ts';
 import { runPrimary, workerCount } from './src/cluster/primary.ts';
 import { onShutdownRequest, reportReady, withLogFields, workerIndex } from './src/cluster/worker.ts';
+import { allocatorAdvice, runtimeGlibcVersion } from './src/lifecycle/allocator.ts';
 
 /**
  * One server process (WORKERS=1, or a cluster worker). The first SIGTERM/SIGINT (or the
@@ -58,6 +59,11 @@ try {
   loadEnvFileIfPresent();
   const config = loadConfig();
   const workers = workerCount(config);
+  if (cluster.isPrimary) {
+    // Once per deployment, not per worker (workers inherit the primary's environment).
+    const advice = allocatorAdvice(process.env, runtimeGlibcVersion());
+    if (advice) createLogger(config.LOG_LEVEL).info(advice);
+  }
   if (cluster.isPrimary && workers > 1) {
     serveClusterMetrics();
     const logger = createLogger(config.LOG_LEVEL);

@@ -170,7 +170,8 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   const drains = [createHttpDrain(s3Server), createHttpDrain(apiServer)];
   const s3Port = await listen(s3Server, core.config.S3_PORT, core.config.HOST);
   const apiPort = await listen(apiServer, core.config.API_PORT, core.config.HOST);
-  core.logger.info('CloudStorage started', { s3Port, apiPort, dataDir: core.config.DATA_DIR, backend: core.backend.kind });
+  // The allocator settings this process was started with (src/lifecycle/allocator.ts): glibc read them at exec.
+  core.logger.info('CloudStorage started', { s3Port, apiPort, dataDir: core.config.DATA_DIR, backend: core.backend.kind, glibcTunables: process.env.GLIBC_TUNABLES });
 
   return {
     core,

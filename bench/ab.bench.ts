@@ -19,7 +19,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { send, SMALL, startGateway, type BenchGateway } from './lib.ts';
+import { median, send, SMALL, startGateway, type BenchGateway } from './lib.ts';
 import { luaScript, runWrk } from './wrk.ts';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
@@ -31,10 +31,9 @@ const settings = (list: string | undefined): Record<string, string> =>
     (list ?? '')
       .split(',')
       .filter(Boolean)
-      .map((pair) => pair.split('=', 2) as [string, string]),
+      .map((pair) => [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)]),
   );
 const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 async function start(bundle: string, work: string, name: 'A' | 'B'): Promise<BenchGateway> {
   const entry = isAbsolute(bundle) ? bundle : resolve(bundle);

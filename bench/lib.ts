@@ -6,6 +6,7 @@ import { Readable } from 'node:stream';
 import { PROJECT_ROOT, runCli } from '../test/support/cloudstorage.ts';
 import { spawnServer } from '../test/support/spawned-server.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
+import { RECOMMENDED_GLIBC_TUNABLES } from '../src/lifecycle/allocator.ts';
 
 export const SECONDS = Number(process.env.BENCH_SECONDS ?? 5);
 export const LARGE_BYTES = Number(process.env.BENCH_LARGE_MIB ?? 256) * 1024 * 1024;
@@ -22,7 +23,12 @@ export interface Target {
 }
 
 export function startChild(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: PROJECT_ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The baseline runs with the allocator settings the gateway ships with (src/lifecycle/allocator.ts), so neither side gets them alone.
+  return spawn(process.execPath, ['--import', 'tsx', ...args], {
+    cwd: PROJECT_ROOT,
+    env: { GLIBC_TUNABLES: RECOMMENDED_GLIBC_TUNABLES, ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
 }
 
 export async function waitForHttp(url: string): Promise<void> {
@@ -53,8 +59,10 @@ export async function startGateway(env: Record<string, string>, cli?: string): P
   const fullEnv = { HOST: '127.0.0.1', LOG_LEVEL: 'info', ACCESS_LOG: process.env.BENCH_ACCESS_LOG ?? 'false', ...env };
   const credentials = (await runCli(['user', 'create', '--email', 'bench@example.com', '--password', 'benchmark-password'], { ...fullEnv, LOG_LEVEL: 'error' }, cli)).json;
   const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+  // BENCH_NODE_ARGS='--single-threaded-gc …': node options for the gateway (an experiment's flags).
+  const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
-  const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: profile });
+  const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: [...profile, ...extra] });
   const { child, s3Port: port, endpoint } = server;
   return {
     port,
@@ -136,10 +144,18 @@ export function largeBody(bytes = LARGE_BYTES): Readable {
   });
 }
 
-/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
-export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<number> {
+export interface Transfer {
+  /** Aggregate MiB/s of the best round. */
+  mibPerSecond: number;
+  /** CPU (user+system) of the target process and its children per GiB moved, over all rounds. */
+  cpuSecondsPerGiB: number;
+}
+
+/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, with the server's CPU per GiB. */
+export async function transfer(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<Transfer> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   let best = 0;
+  const cpuBefore = cpuSeconds(target.pid);
   for (let round = 0; round < rounds; round++) {
     const start = performance.now();
     await Promise.all(
@@ -151,9 +167,17 @@ export async function throughput(target: Target, upload: boolean, bytes = LARGE_
     );
     best = Math.max(best, (concurrency * bytes) / 1024 / 1024 / ((performance.now() - start) / 1000));
   }
+  const cpuSecondsPerGiB = target.pid ? ((cpuSeconds(target.pid) - cpuBefore) * 2 ** 30) / (rounds * concurrency * bytes) : 0;
   agent.destroy();
-  return best;
+  return { mibPerSecond: best, cpuSecondsPerGiB };
 }
+
+/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
+export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<number> {
+  return (await transfer(target, upload, bytes, concurrency, rounds)).mibPerSecond;
+}
+
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
 export function printTable(title: string, header: string[], rows: (string | number)[][]): void {
   console.log(`\n${title}\n`);

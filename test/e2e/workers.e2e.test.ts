@@ -12,6 +12,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { RECOMMENDED_GLIBC_TUNABLES } from '../../src/lifecycle/allocator.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT, spawnServer, tempDir, type SpawnedServer } from '../support/cloudstorage.ts';
 import { signupForS3 } from '../support/dashboard.ts';
@@ -95,6 +96,8 @@ describe('WORKERS=2 with a shared Redis', () => {
     for (const line of workers) {
       expect([line.s3Port, line.apiPort]).toEqual([server.s3Port, server.apiPort]);
       expect(line.pid).not.toBe(server.child.pid);
+      // Workers run with the primary's allocator settings (src/lifecycle/allocator.ts): glibc reads them at exec.
+      expect(line.glibcTunables).toBe(RECOMMENDED_GLIBC_TUNABLES);
     }
   });
 

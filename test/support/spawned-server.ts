@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
+import { RECOMMENDED_GLIBC_TUNABLES } from '../../src/lifecycle/allocator.ts';
 
 const PROJECT_ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -47,7 +48,8 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
   const level = env.LOG_LEVEL && LEVELS.indexOf(env.LOG_LEVEL) > LEVELS.indexOf('info') ? 'info' : (env.LOG_LEVEL ?? 'info');
   const child = spawn(process.execPath, [...(options.nodeArgs ?? []), resolve(PROJECT_ROOT, options.entry ?? 'dist/main.mjs')], {
     cwd: PROJECT_ROOT,
-    env: { ...process.env, HOST: '127.0.0.1', ...env, S3_PORT: '0', API_PORT: '0', LOG_LEVEL: level },
+    // The allocator settings the Dockerfile and `npm start` ship (src/lifecycle/allocator.ts): tests and benchmarks run what production runs.
+    env: { GLIBC_TUNABLES: RECOMMENDED_GLIBC_TUNABLES, ...process.env, HOST: '127.0.0.1', ...env, S3_PORT: '0', API_PORT: '0', LOG_LEVEL: level },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));

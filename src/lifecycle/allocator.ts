@@ -1,0 +1,38 @@
+/**
+ * glibc malloc settings the server is meant to run with (issue #12's large-object figures).
+ *
+ * Streaming moves every byte through short-lived buffers: 64 KiB socket reads, 256 KiB file
+ * reads. By default glibc serves allocations above a (moving) threshold with a fresh mmap and
+ * returns freed memory at the top of the heap to the kernel (trim) as soon as 128 KiB are free.
+ * V8 frees those buffers in bursts, at each garbage collection, so the heap shrinks and grows
+ * again all the time and every buffer lands in freshly faulted, zeroed pages. On the benchmark
+ * VM that tripled the gateway's CPU per GiB of a 256 MiB GET (3.8 → 1.2 s/GiB).
+ *
+ * The settings: buffers up to 4 MiB come from the heap (not a private mmap each), and up to
+ * 64 MiB of freed heap stay mapped for reuse. The cost is that much resident memory kept after a
+ * burst of transfers, which the RSS test (test/e2e/memory.e2e.test.ts) runs under.
+ *
+ * glibc reads GLIBC_TUNABLES once, when the process starts, so this cannot be set from inside:
+ * the Dockerfile, `npm start` and the test harness set it; a process started without it logs
+ * `allocatorAdvice` once. Workers inherit the primary's environment. Other C libraries (musl)
+ * ignore the variable.
+ */
+export const RECOMMENDED_GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=4194304';
+
+/**
+ * A one-line hint when this process runs on glibc without any malloc tunable set, else undefined
+ * (an operator who set their own, or runs jemalloc through LD_PRELOAD, is not second-guessed).
+ */
+export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: string | undefined): string | undefined {
+  if (glibcVersion === undefined) return undefined;
+  if ((env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.')) return undefined;
+  if ((env.LD_PRELOAD ?? '') !== '') return undefined;
+  return `glibc malloc is untuned: large transfers cost up to 3x the CPU. Start the server with GLIBC_TUNABLES=${RECOMMENDED_GLIBC_TUNABLES} (the Docker image and npm start do)`;
+}
+
+/** The glibc version this process runs on, undefined on other C libraries and platforms. */
+export function runtimeGlibcVersion(): string | undefined {
+  if (process.platform !== 'linux') return undefined;
+  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  return header?.glibcVersionRuntime;
+}
