@@ -9,7 +9,8 @@
  *
  * AB_CASE: get4k (default) or put4k; AB_ROUNDS (5), WRK_SECONDS (4), WRK_CONNECTIONS (16);
  * AB_ENV='KEY=value,KEY=value' adds settings to both servers, AB_ENV_A / AB_ENV_B to one (e.g. the
- * same bundle with rate limits off and on: AB_ENV_B='RATE_LIMIT_READ=100000000/1s').
+ * same bundle with rate limits off and on: AB_ENV_B='RATE_LIMIT_READ=100000000/1s'); AB_NODE_ARGS_A /
+ * AB_NODE_ARGS_B: node options of one side (AB_NODE_ARGS_B='--single-threaded-gc').
  * AB_CLI_A / AB_CLI_B: the CLI bundle that creates that side's account (default dist/cli.mjs); a
  * bundle from before an index schema change needs its own, or the new CLI migrates its DATA_DIR
  * to a schema the old server refuses.
@@ -37,15 +38,17 @@ const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_
 
 async function start(bundle: string, work: string, name: 'A' | 'B'): Promise<BenchGateway> {
   const entry = isAbsolute(bundle) ? bundle : resolve(bundle);
-  const previous = process.env.BENCH_SERVER;
+  const previous = { server: process.env.BENCH_SERVER, nodeArgs: process.env.BENCH_NODE_ARGS };
   process.env.BENCH_SERVER = entry;
+  process.env.BENCH_NODE_ARGS = process.env[`AB_NODE_ARGS_${name}`] ?? previous.nodeArgs ?? '';
   try {
     return await startGateway(
       { DATA_DIR: join(work, name), ...NO_LIMITS, ...settings(process.env.AB_ENV), ...settings(process.env[`AB_ENV_${name}`]) },
       process.env[`AB_CLI_${name}`],
     );
   } finally {
-    process.env.BENCH_SERVER = previous;
+    process.env.BENCH_SERVER = previous.server;
+    process.env.BENCH_NODE_ARGS = previous.nodeArgs ?? '';
   }
 }
 

@@ -15,7 +15,8 @@
  *   fsync     the same with FS_FSYNC=true (group commit; compare its PUT rows to fs)
  *   limits    rate limits on (in-process), set high enough never to refuse
  *   redis     rate limits on, through Redis (a throwaway redis-server)
- *   workers   WORKERS=2 (with Redis, as WORKERS>1 requires)
+ *   workers   WORKERS=2 (with Redis, as WORKERS>1 requires), and its ceiling: bench/burn-server.ts,
+ *             node:http burning WRK_CEILING_BURN_US (70) µs of CPU per GET, as 1 and as 2 processes
  *   rgw       direct Ceph RGW and gateway→RGW (STORAGE_BACKEND=s3)
  * Cases (WRK_CASES): get4k put4k get1m put1m list1000 listdelim
  *
@@ -44,6 +45,8 @@ const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_
 /** Limits on, but far above what two cores serve: the rows measure the cost of counting, never a refusal. */
 const HIGH_LIMITS = { RATE_LIMIT_READ: '100000000/1s', RATE_LIMIT_WRITE: '100000000/1s', RATE_LIMIT_LIST: '100000000/1s', FS_FSYNC: 'false' };
 const MIB = Buffer.alloc(1024 * 1024, 7);
+/** The ceiling servers' CPU per request beyond bare node:http: about what the gateway adds to a 4 KiB GET here. */
+const CEILING_BURN_US = Number(process.env.WRK_CEILING_BURN_US ?? 70);
 const LISTING_KEYS = 1000;
 const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
@@ -155,6 +158,17 @@ async function main() {
     await startFs('limits', 'gateway (fs, rate limits in-process)', HIGH_LIMITS);
     if (redis) await startFs('redis', 'gateway (fs, rate limits in Redis)', { ...HIGH_LIMITS, REDIS_URL: redis.url });
     if (redis) await startFs('workers', 'gateway (fs, WORKERS=2)', { ...NO_LIMITS, REDIS_URL: redis.url, WORKERS: '2' });
+    if (wanted.has('workers')) {
+      // The ceiling the WORKERS=2 row is judged against (bench/burn-server.ts): the same cost per request, perfectly parallel.
+      for (const processes of [1, 2]) {
+        const port = await freePort();
+        const child = startChild(['bench/burn-server.ts'], { PORT: String(port), BURN_PROCESSES: String(processes), BURN_US: String(CEILING_BURN_US) });
+        children.push(child);
+        await waitForHttp(`http://127.0.0.1:${port}/`);
+        const name = `node:http + ${CEILING_BURN_US} µs CPU, ${processes} process${processes > 1 ? 'es' : ''}`;
+        servers.push({ name, targets: { get4k: async () => ({ port, pid: child.pid, method: 'GET', path: '/small', headers: {} }) } });
+      }
+    }
 
     if (wanted.has('rgw')) {
       rgw = await startCephRgw();
@@ -262,6 +276,13 @@ function printTargets(measured: Map<string, { rate: number; cpu: number }>): voi
     { title: '4 KiB PUT, server CPU µs', value: cpu('put4k', FS), want: (v) => v <= 400, goal: '≤ 400', digits: 0 },
     { title: '4 KiB PUT, fsync on ÷ off req/s (group commit)', value: ratio('put4k', 'gateway (fs, FS_FSYNC=true)', FS), want: () => true, goal: 'report', digits: 2 },
     { title: '4 KiB GET, WORKERS=2 ÷ one worker req/s', value: ratio('get4k', 'gateway (fs, WORKERS=2)', FS), want: (v) => v >= 1.6, goal: '≥ 1.6', digits: 2 },
+    {
+      title: `(ceiling: node:http + ${CEILING_BURN_US} µs CPU, 2 ÷ 1 processes)`,
+      value: ratio('get4k', `node:http + ${CEILING_BURN_US} µs CPU, 2 processes`, `node:http + ${CEILING_BURN_US} µs CPU, 1 process`),
+      want: () => true,
+      goal: 'report',
+      digits: 2,
+    },
     { title: '4 KiB GET, rate limits in-process ÷ off req/s', value: ratio('get4k', 'gateway (fs, rate limits in-process)', FS), want: (v) => v >= 0.9, goal: '≥ 0.90', digits: 2 },
     { title: '4 KiB GET, rate limits in Redis ÷ off req/s', value: ratio('get4k', 'gateway (fs, rate limits in Redis)', FS), want: (v) => v >= 0.9, goal: '≥ 0.90', digits: 2 },
   ];

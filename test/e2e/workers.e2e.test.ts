@@ -10,6 +10,8 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { RECOMMENDED_GLIBC_TUNABLES } from '../../src/lifecycle/allocator.ts';
@@ -98,6 +100,9 @@ describe('WORKERS=2 with a shared Redis', () => {
       expect(line.pid).not.toBe(server.child.pid);
       // Workers run with the primary's allocator settings (src/lifecycle/allocator.ts): glibc reads them at exec.
       expect(line.glibcTunables).toBe(RECOMMENDED_GLIBC_TUNABLES);
+      // Two workers on two cores or fewer: single-threaded GC (src/cluster/primary.ts workerExecArgv).
+      const argv = readFileSync(`/proc/${line.pid}/cmdline`, 'utf8').split('\0');
+      expect(argv.includes('--single-threaded-gc')).toBe(availableParallelism() <= 2);
     }
   });
 

@@ -6,6 +6,7 @@
 import Database from 'better-sqlite3';
 import { createGroupSync, type GroupSync } from './group-sync.ts';
 import type { IndexWriters, WriterMode } from './index-writers.ts';
+import { watchWalHeader, type WalHeaderWatch } from './wal-header-watch.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
 import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
@@ -472,6 +473,8 @@ export class FsIndex {
    */
   private alone = false;
   private writers: IndexWriters | undefined;
+  /** While shared: one pread of the WAL-index header says whether anyone committed, before asking data_version. */
+  private walHeader: WalHeaderWatch | undefined;
   /**
    * Listing work done so far: range scans started and rows stepped. Deterministic (unlike time),
    * so tests can prove a page costs O(entries) index work.
@@ -495,6 +498,8 @@ export class FsIndex {
     if (options.durable) this.groupSync = createGroupSync(`${file}-wal`);
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    // After the first statements: a WAL connection has created the -shm file by now.
+    this.walHeader = watchWalHeader(file);
     this.journal = createJournalTable(this.db);
     const db = this.db;
     this.stmts = {
@@ -598,6 +603,7 @@ export class FsIndex {
   }
 
   close() {
+    this.walHeader?.close();
     if (this.db.open) this.db.close();
     // Unregistered only once this connection can commit nothing more.
     this.writers?.close();
@@ -617,12 +623,19 @@ export class FsIndex {
     this.alone = mode === 'alone';
   }
 
+  /**
+   * Empties the cache when another connection committed since the last call. The WAL-index header
+   * is read first (wal-header-watch.ts): unchanged, nobody committed and data_version need not be
+   * asked; else data_version decides, and the header read before it is remembered.
+   */
   private followOtherCommits(): void {
+    if (this.walHeader?.unchanged()) return;
     const version = this.stmts.dataVersion.get() as number;
     if (version !== this.cachedVersion) {
       this.objectCache.clear();
       this.cachedVersion = version;
     }
+    this.walHeader?.remember();
   }
 
   /**

@@ -1,0 +1,39 @@
+/**
+ * The machine's ceiling for WORKERS=2 (issue #12: "≥ 1.6× where the load generator leaves room"):
+ * a node:http server that answers GET /small with 4 KiB after burning BURN_US microseconds of CPU
+ * (no allocation, no I/O), run as BURN_PROCESSES processes sharing the port through node:cluster as
+ * the gateway's workers do. Its two-process ÷ one-process ratio is what perfect scaling of a server
+ * of about the gateway's cost per request reaches on this machine, with wrk on the same cores.
+ */
+import cluster from 'node:cluster';
+import { createServer } from 'node:http';
+
+const processes = Number(process.env.BURN_PROCESSES ?? 1);
+const burnMicros = Number(process.env.BURN_US ?? 70);
+
+if (cluster.isPrimary && processes > 1) {
+  for (let i = 0; i < processes; i++) cluster.fork();
+  let listening = 0;
+  cluster.on('listening', () => {
+    if (++listening === processes) process.stdout.write('ready\n');
+  });
+} else {
+  let sink = 0;
+  const spin = (iterations: number) => {
+    let x = sink;
+    for (let i = 0; i < iterations; i++) x = (x * 31 + i) | 0;
+    sink = x;
+  };
+  // Calibrated against this process's own CPU clock (not wall time, which counts preemption).
+  spin(1e6);
+  const start = process.cpuUsage();
+  spin(2e7);
+  const used = process.cpuUsage(start);
+  const iterations = Math.round((2e7 / (used.user + used.system)) * burnMicros);
+  const small = Buffer.alloc(4096, 7);
+  createServer((req, res) => {
+    spin(iterations);
+    res.writeHead(200, { 'Content-Length': small.length, 'Content-Type': 'application/octet-stream' });
+    res.end(small);
+  }).listen(Number(process.env.PORT ?? 0), '127.0.0.1');
+}

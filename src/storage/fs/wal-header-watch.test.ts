@@ -1,0 +1,88 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { afterEach, describe, expect, it } from 'vitest';
+import { watchWalHeader, type WalHeaderWatch } from './wal-header-watch.ts';
+
+describe('WAL-index header watch', () => {
+  const cleanup: (() => void)[] = [];
+  afterEach(() => {
+    for (const fn of cleanup.splice(0).reverse()) fn();
+  });
+
+  function setup() {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cs-walwatch-'));
+    const file = path.join(dir, 'index.sqlite');
+    // Two connections: SQLite treats them as it treats two processes (data_version moves for the other's commits).
+    const mine = new Database(file);
+    mine.pragma('journal_mode = WAL');
+    mine.exec('CREATE TABLE t (v INTEGER)');
+    const other = new Database(file);
+    const watch = watchWalHeader(file)!;
+    cleanup.push(
+      () => fs.rmSync(dir, { recursive: true, force: true }),
+      () => mine.close(),
+      () => other.close(),
+      () => watch.close(),
+    );
+    const dataVersion = mine.prepare('PRAGMA data_version').pluck();
+    /** What FsIndex does: header first; on a change, data_version, then remember that header. */
+    const check = (w: WalHeaderWatch) => {
+      if (w.unchanged()) return 'unchanged';
+      dataVersion.get();
+      w.remember();
+      return 'asked';
+    };
+    return { file, mine, other, watch, check };
+  }
+
+  it('is unchanged until some connection commits, then changed once', () => {
+    const { other, mine, watch, check } = setup();
+    expect(check(watch)).toBe('asked'); // nothing remembered yet
+    expect(check(watch)).toBe('unchanged');
+    expect(check(watch)).toBe('unchanged');
+    other.prepare('INSERT INTO t VALUES (1)').run();
+    expect(check(watch)).toBe('asked');
+    expect(check(watch)).toBe('unchanged');
+    // Its own connection's commits move the header too (data_version would not): asked once, harmlessly.
+    mine.prepare('INSERT INTO t VALUES (2)').run();
+    expect(check(watch)).toBe('asked');
+    expect(check(watch)).toBe('unchanged');
+  });
+
+  it('sees a commit that follows a checkpoint which reset the WAL', () => {
+    const { other, mine, watch, check } = setup();
+    other.prepare('INSERT INTO t VALUES (1)').run();
+    expect(check(watch)).toBe('asked');
+    mine.pragma('wal_checkpoint(TRUNCATE)');
+    check(watch);
+    expect(check(watch)).toBe('unchanged');
+    // The first commit after the reset writes frame 1 again, under new salts.
+    other.prepare('INSERT INTO t VALUES (1)').run();
+    expect(check(watch)).toBe('asked');
+  });
+
+  it('never says unchanged when it cannot read a header it knows', () => {
+    const { file, watch } = setup();
+    watch.unchanged();
+    watch.remember();
+    expect(watch.unchanged()).toBe(true);
+    // A -shm of another format (iVersion other than 3007000): always "changed".
+    const alien = path.join(path.dirname(file), 'alien.sqlite');
+    fs.writeFileSync(`${alien}-shm`, Buffer.alloc(96, 7));
+    const other = watchWalHeader(alien)!;
+    cleanup.push(() => other.close());
+    other.unchanged();
+    other.remember();
+    expect(other.unchanged()).toBe(false);
+    // A short file: the same.
+    fs.writeFileSync(`${alien}-shm`, Buffer.alloc(10));
+    expect(other.unchanged()).toBe(false);
+    // No -shm at all: no watch (FsIndex then asks data_version on every read).
+    expect(watchWalHeader(path.join(path.dirname(file), 'missing.sqlite'))).toBeUndefined();
+    // Closed: changed.
+    watch.close();
+    expect(watch.unchanged()).toBe(false);
+  });
+});
