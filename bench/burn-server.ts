@@ -31,7 +31,7 @@ if (cluster.isPrimary && processes > 1) {
   const used = process.cpuUsage(start);
   const iterations = Math.round((2e7 / (used.user + used.system)) * burnMicros);
   const small = Buffer.alloc(4096, 7);
-  createServer((req, res) => {
+  createServer((_req, res) => {
     spin(iterations);
     res.writeHead(200, { 'Content-Length': small.length, 'Content-Type': 'application/octet-stream' });
     res.end(small);
