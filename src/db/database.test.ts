@@ -24,6 +24,35 @@ describe('SQLite database handle', () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
   });
 
+  it("dataVersion moves with another connection's commits, and asks SQLite only when the WAL-index header moved", async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'cs-database-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const statements: string[] = [];
+    const mine = openDatabase(join(dir, 'metadata.sqlite'), { traceSql: (sql) => statements.push(String(sql)) });
+    cleanups.push(() => mine.close());
+    // Another connection to the same file: for SQLite, as another process.
+    const other = openDatabase(join(dir, 'metadata.sqlite'));
+    cleanups.push(() => other.close());
+    const pragmas = () => statements.filter((sql) => sql.includes('data_version')).length;
+
+    const first = mine.dataVersion();
+    statements.length = 0;
+    expect([mine.dataVersion(), mine.dataVersion(), mine.dataVersion()]).toEqual([first, first, first]);
+    expect(pragmas()).toBe(0);
+
+    await createAccountsRepository({ database: other }).insert({ id: 'o1', email: 'o1@example.com', passwordHash: 'x', isAdmin: false });
+    const moved = mine.dataVersion();
+    expect(moved).not.toBe(first);
+    expect(pragmas()).toBe(1);
+    expect(mine.dataVersion()).toBe(moved);
+    expect(pragmas()).toBe(1);
+
+    // Its own commits move the header but not data_version: asked once, same answer.
+    await createAccountsRepository({ database: mine }).insert({ id: 'm1', email: 'm1@example.com', passwordHash: 'x', isAdmin: false });
+    expect(mine.dataVersion()).toBe(moved);
+    expect(pragmas()).toBe(2);
+  });
+
   it('leaves no async hook behind once its transactions end, and still scopes nested statements while one is open', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cs-database-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

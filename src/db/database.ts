@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { sql as sqlTag, type SQL } from 'drizzle-orm';
+import { watchWalHeader } from './wal-header-watch.ts';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync } from 'node:fs';
@@ -210,6 +211,17 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: findMigrationsFolder('drizzle') });
   const versionStatement = sqlite.prepare('PRAGMA data_version').pluck();
+  // data_version is a read transaction (two fcntl calls on the -shm file, contended between
+  // processes); the WAL-index header tells for one pread whether anyone committed since the last
+  // time it was asked (wal-header-watch.ts). Asked per write by the object ACL store.
+  const walHeader = watchWalHeader(path);
+  let lastVersion = 0;
+  const dataVersion = (): number => {
+    if (walHeader?.unchanged()) return lastVersion;
+    lastVersion = versionStatement.get() as number;
+    walHeader?.remember();
+    return lastVersion;
+  };
   const scopes = createTransactionScopes(db, undefined, { exclusive: true });
 
   // One connection serves the process, and better-sqlite3 is synchronous: a transaction whose
@@ -228,7 +240,7 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
       insertionOrder: (table) => sqlTag`${table}.rowid`,
     },
     sqlite,
-    dataVersion: () => versionStatement.get() as number,
+    dataVersion,
     async query(fn) {
       // Checked right before the statement runs (better-sqlite3 runs it synchronously in fn).
       while (open !== undefined && scopes.current() === undefined) await open;
@@ -274,6 +286,7 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
       return true;
     },
     async close() {
+      walHeader?.close();
       sqlite.close();
     },
   };

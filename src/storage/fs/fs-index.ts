@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { createGroupSync, type GroupSync } from './group-sync.ts';
 import type { IndexWriters, WriterMode } from './index-writers.ts';
-import { watchWalHeader, type WalHeaderWatch } from './wal-header-watch.ts';
+import { watchWalHeader, type WalHeaderWatch } from '../../db/wal-header-watch.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
 import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
