@@ -61,8 +61,8 @@ try {
   const workers = workerCount(config);
   if (cluster.isPrimary) {
     // Once per deployment, not per worker (workers inherit the primary's environment).
-    const advice = allocatorAdvice(process.env, runtimeGlibcVersion());
-    if (advice) createLogger(config.LOG_LEVEL).info(advice);
+    const advice = allocatorAdvice(process.env, runtimeGlibcVersion);
+    if (advice) createLogger(config.LOG_LEVEL).warn(advice);
   }
   if (cluster.isPrimary && workers > 1) {
     serveClusterMetrics();

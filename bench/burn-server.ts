@@ -11,25 +11,32 @@ import { createServer } from 'node:http';
 const processes = Number(process.env.BURN_PROCESSES ?? 1);
 const burnMicros = Number(process.env.BURN_US ?? 70);
 
-if (cluster.isPrimary && processes > 1) {
-  for (let i = 0; i < processes; i++) cluster.fork();
-  let listening = 0;
-  cluster.on('listening', () => {
-    if (++listening === processes) process.stdout.write('ready\n');
-  });
-} else {
-  let sink = 0;
-  const spin = (iterations: number) => {
-    let x = sink;
-    for (let i = 0; i < iterations; i++) x = (x * 31 + i) | 0;
-    sink = x;
-  };
-  // Calibrated against this process's own CPU clock (not wall time, which counts preemption).
+let sink = 0;
+function spin(iterations: number) {
+  let x = sink;
+  for (let i = 0; i < iterations; i++) x = (x * 31 + i) | 0;
+  sink = x;
+}
+
+/**
+ * Loop iterations per request: calibrated once, against the CPU clock of the process that starts
+ * first (not wall time, which counts preemption), and handed to the workers, so both processes do
+ * the same work per request (two calibrating at once on shared cores would each measure less).
+ */
+function iterationsPerRequest(): number {
+  if (process.env.BURN_ITERATIONS) return Number(process.env.BURN_ITERATIONS);
   spin(1e6);
   const start = process.cpuUsage();
   spin(2e7);
   const used = process.cpuUsage(start);
-  const iterations = Math.round((2e7 / (used.user + used.system)) * burnMicros);
+  return Math.round((2e7 / (used.user + used.system)) * burnMicros);
+}
+
+if (cluster.isPrimary && processes > 1) {
+  const env = { BURN_ITERATIONS: String(iterationsPerRequest()) };
+  for (let i = 0; i < processes; i++) cluster.fork(env);
+} else {
+  const iterations = iterationsPerRequest();
   const small = Buffer.alloc(4096, 7);
   createServer((_req, res) => {
     spin(iterations);

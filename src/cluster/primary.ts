@@ -23,8 +23,17 @@ export function workerCount(config: Pick<Config, 'WORKERS' | 'REDIS_URL'>): numb
 
 /** The workers' node options: `--single-threaded-gc` added when they are at least as many as the cores (and no GC flag is given). */
 export function workerExecArgv(execArgv: string[], workers: number, cores: number): string[] {
-  if (workers < cores || execArgv.some((arg) => /^--(no-)?(single-threaded-gc|single-threaded|parallel-scavenge|concurrent-marking)\b/.test(arg))) return execArgv;
+  if (workers < cores || execArgv.some(isGcThreadingFlag)) return execArgv;
   return [...execArgv, '--single-threaded-gc'];
+}
+
+/** A V8 flag about GC threads, in any of V8's spellings (`_` or `-`, `--no-`/`--no` negations). */
+function isGcThreadingFlag(arg: string): boolean {
+  if (!arg.startsWith('--')) return false;
+  let name = arg.slice(2).split('=')[0].replaceAll('_', '-');
+  if (name.startsWith('no-')) name = name.slice(3);
+  else if (name.startsWith('no') && !name.startsWith('node')) name = name.slice(2);
+  return /^(single-threaded(-gc)?|parallel-[a-z-]+|concurrent-[a-z-]+)$/.test(name);
 }
 
 export interface RestartBackoff {
@@ -80,7 +89,9 @@ export async function runPrimary(options: PrimaryOptions): Promise<void> {
 
   // As many workers as cores (or more): each worker's garbage collector runs on its own thread.
   // V8's parallel GC helper threads would only take CPU from the other workers (about 5 % of a
-  // small GET's CPU with WORKERS=2 on two cores); with cores to spare they stay.
+  // small GET's CPU with WORKERS=2 on two cores); with cores to spare they stay. The price is
+  // longer pauses on a worker's main thread. availableParallelism() counts the CPUs this process
+  // may run on (affinity), not a cgroup CPU quota.
   const execArgv = workerExecArgv(process.execArgv, options.workers, availableParallelism());
   if (execArgv !== process.execArgv) cluster.setupPrimary({ execArgv });
   const live = () => slots.filter((slot) => slot.worker);

@@ -203,7 +203,7 @@ export function createTransactionScopes(
 /** Opens (creating if needed) the SQLite database and applies the committed drizzle migrations. */
 export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}): SqliteDatabaseHandle {
   const sqlite = new Database(path, { verbose: options.traceSql });
-  sqlite.pragma('journal_mode = WAL');
+  const wal = sqlite.pragma('journal_mode = WAL', { simple: true }) === 'wal';
   sqlite.pragma('synchronous = NORMAL');
   sqlite.pragma('foreign_keys = ON');
   // The CLI and the server share the file; wait instead of failing on a concurrent write.
@@ -213,8 +213,10 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
   const versionStatement = sqlite.prepare('PRAGMA data_version').pluck();
   // data_version is a read transaction (two fcntl calls on the -shm file, contended between
   // processes); the WAL-index header tells for one pread whether anyone committed since the last
-  // time it was asked (wal-header-watch.ts). Asked per write by the object ACL store.
-  const walHeader = watchWalHeader(path);
+  // time it was asked (wal-header-watch.ts). Asked by the object ACL store before and after each
+  // write (under a stream of PUTs the first still goes to SQLite: the previous PUT's event relay
+  // committed here) and by the change watcher's polls.
+  const walHeader = wal ? watchWalHeader(path) : undefined;
   let lastVersion = 0;
   const dataVersion = (): number => {
     if (walHeader?.unchanged()) return lastVersion;

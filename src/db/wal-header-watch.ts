@@ -18,6 +18,19 @@
  * equals it entirely (the commit is not yet visible to any reader either). The `-shm` file stays
  * the same file while this process keeps its own connection open (SQLite deletes it only when the
  * last connection closes).
+ *
+ * Two rules keep it so:
+ * - Only for a connection in WAL mode (the caller checks `journal_mode`): a rollback-journal
+ *   database never touches a `-shm` file a past WAL session left behind.
+ * - Never inside a deferred read transaction, whose snapshot may be older than the header: every
+ *   transaction on these connections is BEGIN IMMEDIATE.
+ *
+ * The descriptor is never closed. POSIX record locks belong to the process, not the descriptor:
+ * closing any descriptor of the `-shm` file would drop every lock SQLite holds on it for this
+ * process's connections (https://www.sqlite.org/howtocorrupt.html, 2.2), and another process
+ * could then reset the WAL-index under them. So one read-only descriptor per `-shm` file (per
+ * device and inode) is opened once and kept for the life of the process, shared by every watch
+ * of that file: a handful in a server (the metadata database, the fs index).
  */
 import fs from 'node:fs';
 import { endianness } from 'node:os';
@@ -32,17 +45,48 @@ export interface WalHeaderWatch {
   unchanged(): boolean;
   /** Remembers the header the last `unchanged()` read: call it after reading `data_version`. */
   remember(): void;
+  /** From now on always "changed" (the descriptor is kept: closing it would drop SQLite's locks). */
   close(): void;
 }
 
-/** A watch over `database`'s `-shm` file, or undefined when it cannot be opened (callers then always ask SQLite). */
-export function watchWalHeader(database: string): WalHeaderWatch | undefined {
-  let fd: number | undefined;
+/**
+ * Read-only descriptors of `-shm` files by device and inode, never closed (see above). Process-wide
+ * on purpose: the locks it protects are process-wide too.
+ */
+const shmDescriptors = new Map<string, number>();
+/** Descriptors opened in a race with another watch of the same file: unused, but not closed either. */
+const spareDescriptors: number[] = [];
+
+function fileId(stats: fs.BigIntStats): string {
+  return `${stats.dev}:${stats.ino}`;
+}
+
+function shmDescriptor(file: string): number | undefined {
   try {
-    fd = fs.openSync(`${database}-shm`, 'r');
+    const known = shmDescriptors.get(fileId(fs.statSync(file, { bigint: true })));
+    if (known !== undefined) return known;
+    const fd = fs.openSync(file, 'r');
+    // Keyed by what was opened (the path may have been replaced since the stat).
+    const id = fileId(fs.fstatSync(fd, { bigint: true }));
+    const raced = shmDescriptors.get(id);
+    if (raced !== undefined) {
+      spareDescriptors.push(fd);
+      return raced;
+    }
+    shmDescriptors.set(id, fd);
+    return fd;
   } catch {
     return undefined;
   }
+}
+
+/**
+ * A watch over `database`'s `-shm` file, or undefined when it cannot be opened (callers then always
+ * ask SQLite). Call it only once the database's own connection is open in WAL mode.
+ */
+export function watchWalHeader(database: string): WalHeaderWatch | undefined {
+  let fd = shmDescriptor(`${database}-shm`);
+  if (fd === undefined) return undefined;
   const read = Buffer.alloc(HEADER_BYTES);
   const remembered = Buffer.alloc(HEADER_BYTES);
   let lastReadValid = false;
@@ -63,8 +107,8 @@ export function watchWalHeader(database: string): WalHeaderWatch | undefined {
       rememberedValid = lastReadValid;
       if (lastReadValid) read.copy(remembered);
     },
+    /** Stops this watch (the descriptor stays open: see above). */
     close() {
-      if (fd !== undefined) fs.closeSync(fd);
       fd = undefined;
       rememberedValid = false;
     },

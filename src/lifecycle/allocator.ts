@@ -9,13 +9,16 @@
  * VM that tripled the gateway's CPU per GiB of a 256 MiB GET (3.8 → 1.2 s/GiB).
  *
  * The settings: buffers up to 4 MiB come from the heap (not a private mmap each), and up to
- * 64 MiB of freed heap stay mapped for reuse. The cost is that much resident memory kept after a
- * burst of transfers, which the RSS test (test/e2e/memory.e2e.test.ts) runs under.
+ * 64 MiB of freed heap stay mapped for reuse. The cost is memory kept resident after a burst of
+ * transfers; the RSS test (test/e2e/memory.e2e.test.ts) runs with these settings.
  *
  * glibc reads GLIBC_TUNABLES once, when the process starts, so this cannot be set from inside:
  * the Dockerfile, `npm start` and the test harness set it; a process started without it logs
- * `allocatorAdvice` once. Workers inherit the primary's environment. Other C libraries (musl)
- * ignore the variable.
+ * `allocatorAdvice` once, at warn. Workers inherit the primary's environment. Other C libraries
+ * (musl) ignore the variable.
+ *
+ * The 64 MiB is per process (so per worker) and covers the top of the heap; it is what may stay
+ * resident after a burst, not a bound on the process's memory.
  */
 export const RECOMMENDED_GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=4194304';
 
@@ -23,16 +26,19 @@ export const RECOMMENDED_GLIBC_TUNABLES = 'glibc.malloc.trim_threshold=67108864:
  * A one-line hint when this process runs on glibc without any malloc tunable set, else undefined
  * (an operator who set their own, or runs jemalloc through LD_PRELOAD, is not second-guessed).
  */
-export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: string | undefined): string | undefined {
-  if (glibcVersion === undefined) return undefined;
+export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: () => string | undefined): string | undefined {
   if ((env.GLIBC_TUNABLES ?? '').includes('glibc.malloc.')) return undefined;
   if ((env.LD_PRELOAD ?? '') !== '') return undefined;
+  // Asked last: it takes a diagnostic report.
+  if (glibcVersion() === undefined) return undefined;
   return `glibc malloc is untuned: large transfers cost up to 3x the CPU. Start the server with GLIBC_TUNABLES=${RECOMMENDED_GLIBC_TUNABLES} (the Docker image and npm start do)`;
 }
 
 /** The glibc version this process runs on, undefined on other C libraries and platforms. */
 export function runtimeGlibcVersion(): string | undefined {
-  if (process.platform !== 'linux') return undefined;
-  const header = (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header;
+  if (process.platform !== 'linux' || !process.report) return undefined;
+  // Only the header is wanted: skip the network interfaces (the heap and handles are walked anyway).
+  (process.report as { excludeNetwork?: boolean }).excludeNetwork = true; // Node ≥ 20.13; not in @types/node 20
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
   return header?.glibcVersionRuntime;
 }

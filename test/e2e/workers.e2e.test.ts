@@ -77,6 +77,8 @@ describe('WORKERS=2 with a shared Redis', () => {
       RATE_LIMIT_DASHBOARD: 'off',
       DEFAULT_QUOTA_BYTES: String(1 * MiB),
       METRICS_TOKEN: 'workers-metrics-token-0123',
+      // As npm start and the image set it (the runner's own environment must not decide).
+      GLIBC_TUNABLES: RECOMMENDED_GLIBC_TUNABLES,
     });
   }, 60_000);
   afterAll(async () => {

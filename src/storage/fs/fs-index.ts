@@ -493,13 +493,13 @@ export class FsIndex {
    */
   constructor(file: string, options: { durable: boolean; traceSql?: (sql: unknown) => void } = { durable: true }) {
     this.db = new Database(file, { verbose: options.traceSql });
-    this.db.pragma('journal_mode = WAL');
+    const wal = this.db.pragma('journal_mode = WAL', { simple: true }) === 'wal';
     this.db.pragma('synchronous = NORMAL');
     if (options.durable) this.groupSync = createGroupSync(`${file}-wal`);
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
     // After the first statements: a WAL connection has created the -shm file by now.
-    this.walHeader = watchWalHeader(file);
+    if (wal) this.walHeader = watchWalHeader(file);
     this.journal = createJournalTable(this.db);
     const db = this.db;
     this.stmts = {
