@@ -19,7 +19,7 @@ RUN node scripts/build.mjs && npm prune --omit=dev --no-audit --no-fund
 # production node_modules (with the native module built above, and pg), and the SQL migrations.
 FROM ${NODE_IMAGE} AS runtime
 # GLIBC_TUNABLES: malloc keeps streaming buffers mapped instead of faulting fresh pages for each
-# one (src/lifecycle/allocator.ts; about a third of the CPU of a large transfer).
+# one (src/lifecycle/allocator.ts; a proxied GET's gateway CPU per GiB fell by about 40 %).
 ENV NODE_ENV=production \
     GLIBC_TUNABLES=glibc.malloc.trim_threshold=67108864:glibc.malloc.mmap_threshold=4194304 \
     DATA_DIR=/data \

@@ -17,7 +17,7 @@ export interface Target {
   /** Server process, for CPU accounting. */
   pid?: number;
   port: number;
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'DELETE';
   path: string;
   headers: Record<string, string>;
 }
@@ -47,7 +47,7 @@ export interface BenchGateway {
   port: number;
   child: ChildProcess;
   /** A signed request; replayable within the 15-minute clock-skew window (SigV4 has no nonce). */
-  signed(method: 'GET' | 'PUT', path: string, headers?: Record<string, string>, payloadHash?: string): Promise<Target>;
+  signed(method: 'GET' | 'PUT' | 'DELETE', path: string, headers?: Record<string, string>, payloadHash?: string): Promise<Target>;
 }
 
 /**
