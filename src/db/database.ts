@@ -288,8 +288,9 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
       return true;
     },
     async close() {
-      walHeader?.close();
       sqlite.close();
+      // After the connection: closing the -shm descriptor drops this process's locks on the file.
+      walHeader?.close();
     },
   };
 }

@@ -63,6 +63,33 @@ describe('WAL-index header watch', () => {
     expect(check(watch)).toBe('asked');
   });
 
+  it.runIf(process.platform === 'linux')('shares one descriptor per -shm file, closed with the last watch', () => {
+    const { file, watch } = setup();
+    const shm = fs.realpathSync(`${file}-shm`);
+    const descriptorsOfShm = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === shm;
+        } catch {
+          return false;
+        }
+      }).length;
+    // SQLite's connections hold their own; setup()'s watch holds one more.
+    const withOneWatch = descriptorsOfShm();
+    const second = watchWalHeader(file)!;
+    expect(descriptorsOfShm()).toBe(withOneWatch);
+    watch.close();
+    expect(descriptorsOfShm()).toBe(withOneWatch);
+    // Still working through the shared descriptor.
+    second.unchanged();
+    second.remember();
+    expect(second.unchanged()).toBe(true);
+    second.close();
+    expect(descriptorsOfShm()).toBe(withOneWatch - 1);
+    second.close(); // idempotent
+    expect(descriptorsOfShm()).toBe(withOneWatch - 1);
+  });
+
   it('never says unchanged when it cannot read a header it knows', () => {
     const { file, watch } = setup();
     watch.unchanged();

@@ -25,12 +25,15 @@
  * - Never inside a deferred read transaction, whose snapshot may be older than the header: every
  *   transaction on these connections is BEGIN IMMEDIATE.
  *
- * The descriptor is never closed. POSIX record locks belong to the process, not the descriptor:
- * closing any descriptor of the `-shm` file would drop every lock SQLite holds on it for this
- * process's connections (https://www.sqlite.org/howtocorrupt.html, 2.2), and another process
- * could then reset the WAL-index under them. So one read-only descriptor per `-shm` file (per
- * device and inode) is opened once and kept for the life of the process, shared by every watch
- * of that file: a handful in a server (the metadata database, the fs index).
+ * The descriptor is closed only after the connection. POSIX record locks belong to the process,
+ * not the descriptor: closing any descriptor of the `-shm` file drops every lock this process
+ * holds on it, SQLite's included (https://www.sqlite.org/howtocorrupt.html, 2.2), and another
+ * process could then reset the WAL-index under a connection still open here. So one read-only
+ * descriptor per `-shm` file (per device and inode) is shared by every watch of that file in the
+ * process, and closed when the last watch is, which each owner does after closing its own
+ * connection (FsIndex and the metadata database are the only long-lived connections to their
+ * files). Not closing at all would keep the file, and its file system, busy after the store
+ * closed (an unmount fails).
  */
 import fs from 'node:fs';
 import { endianness } from 'node:os';
@@ -45,39 +48,51 @@ export interface WalHeaderWatch {
   unchanged(): boolean;
   /** Remembers the header the last `unchanged()` read: call it after reading `data_version`. */
   remember(): void;
-  /** From now on always "changed" (the descriptor is kept: closing it would drop SQLite's locks). */
+  /** From now on always "changed"; the shared descriptor closes with the file's last watch (after the connection: see above). */
   close(): void;
 }
 
 /**
- * Read-only descriptors of `-shm` files by device and inode, never closed (see above). Process-wide
- * on purpose: the locks it protects are process-wide too.
+ * Read-only descriptors of `-shm` files by device and inode, with the number of watches using each.
+ * Process-wide on purpose: the locks it protects are process-wide too.
  */
-const shmDescriptors = new Map<string, number>();
-/** Descriptors opened in a race with another watch of the same file: unused, but not closed either. */
-const spareDescriptors: number[] = [];
+const shmDescriptors = new Map<string, { fd: number; watches: number; spare: number[] }>();
 
 function fileId(stats: fs.BigIntStats): string {
   return `${stats.dev}:${stats.ino}`;
 }
 
-function shmDescriptor(file: string): number | undefined {
+/** The shared descriptor of `file` (one more watch of it), or undefined. */
+function acquire(file: string): { id: string; fd: number } | undefined {
   try {
-    const known = shmDescriptors.get(fileId(fs.statSync(file, { bigint: true })));
-    if (known !== undefined) return known;
+    const id = fileId(fs.statSync(file, { bigint: true }));
+    const known = shmDescriptors.get(id);
+    if (known !== undefined) {
+      known.watches++;
+      return { id, fd: known.fd };
+    }
     const fd = fs.openSync(file, 'r');
     // Keyed by what was opened (the path may have been replaced since the stat).
-    const id = fileId(fs.fstatSync(fd, { bigint: true }));
-    const raced = shmDescriptors.get(id);
+    const openedId = fileId(fs.fstatSync(fd, { bigint: true }));
+    const raced = shmDescriptors.get(openedId);
     if (raced !== undefined) {
-      spareDescriptors.push(fd);
-      return raced;
+      // Kept open with the shared one and closed with it: closing it now would drop the locks too.
+      raced.spare.push(fd);
+      raced.watches++;
+      return { id: openedId, fd: raced.fd };
     }
-    shmDescriptors.set(id, fd);
-    return fd;
+    shmDescriptors.set(openedId, { fd, watches: 1, spare: [] });
+    return { id: openedId, fd };
   } catch {
     return undefined;
   }
+}
+
+function release(id: string): void {
+  const entry = shmDescriptors.get(id);
+  if (entry === undefined || --entry.watches > 0) return;
+  shmDescriptors.delete(id);
+  for (const fd of [entry.fd, ...entry.spare]) fs.closeSync(fd);
 }
 
 /**
@@ -85,8 +100,9 @@ function shmDescriptor(file: string): number | undefined {
  * ask SQLite). Call it only once the database's own connection is open in WAL mode.
  */
 export function watchWalHeader(database: string): WalHeaderWatch | undefined {
-  let fd = shmDescriptor(`${database}-shm`);
-  if (fd === undefined) return undefined;
+  const descriptor = acquire(`${database}-shm`);
+  if (descriptor === undefined) return undefined;
+  let fd: number | undefined = descriptor.fd;
   const read = Buffer.alloc(HEADER_BYTES);
   const remembered = Buffer.alloc(HEADER_BYTES);
   let lastReadValid = false;
@@ -107,10 +123,12 @@ export function watchWalHeader(database: string): WalHeaderWatch | undefined {
       rememberedValid = lastReadValid;
       if (lastReadValid) read.copy(remembered);
     },
-    /** Stops this watch (the descriptor stays open: see above). */
+    /** Stops this watch; the shared descriptor closes with the last one. Call it after closing the connection. */
     close() {
+      if (fd === undefined) return;
       fd = undefined;
       rememberedValid = false;
+      release(descriptor.id);
     },
   };
 }

@@ -603,8 +603,9 @@ export class FsIndex {
   }
 
   close() {
-    this.walHeader?.close();
     if (this.db.open) this.db.close();
+    // After the connection: closing the -shm descriptor drops this process's locks on the file.
+    this.walHeader?.close();
     // Unregistered only once this connection can commit nothing more.
     this.writers?.close();
     void this.groupSync?.close();
