@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import Database from 'better-sqlite3';
 import { sql as sqlTag, type SQL } from 'drizzle-orm';
-import { watchWalHeader } from './wal-header-watch.ts';
+import { watchDataVersion } from './wal-header-watch.ts';
 import { drizzle, type BetterSQLite3Database } from 'drizzle-orm/better-sqlite3';
 import { migrate } from 'drizzle-orm/better-sqlite3/migrator';
 import { existsSync } from 'node:fs';
@@ -210,20 +210,12 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
   sqlite.pragma('busy_timeout = 5000');
   const db = drizzle(sqlite, { schema });
   migrate(db, { migrationsFolder: findMigrationsFolder('drizzle') });
-  const versionStatement = sqlite.prepare('PRAGMA data_version').pluck();
   // data_version is a read transaction (two fcntl calls on the -shm file, contended between
   // processes); the WAL-index header tells for one pread whether anyone committed since the last
   // time it was asked (wal-header-watch.ts). Asked by the object ACL store before and after each
   // write (under a stream of PUTs the first still goes to SQLite: the previous PUT's event relay
   // committed here) and by the change watcher's polls.
-  const walHeader = wal ? watchWalHeader(path) : undefined;
-  let lastVersion = 0;
-  const dataVersion = (): number => {
-    if (walHeader?.unchanged()) return lastVersion;
-    lastVersion = versionStatement.get() as number;
-    walHeader?.remember();
-    return lastVersion;
-  };
+  const dataVersion = watchDataVersion(sqlite, wal);
   const scopes = createTransactionScopes(db, undefined, { exclusive: true });
 
   // One connection serves the process, and better-sqlite3 is synchronous: a transaction whose
@@ -242,7 +234,7 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
       insertionOrder: (table) => sqlTag`${table}.rowid`,
     },
     sqlite,
-    dataVersion,
+    dataVersion: dataVersion.get,
     async query(fn) {
       // Checked right before the statement runs (better-sqlite3 runs it synchronously in fn).
       while (open !== undefined && scopes.current() === undefined) await open;
@@ -290,7 +282,7 @@ export function openDatabase(path: string, options: { traceSql?: SqlTrace } = {}
     async close() {
       sqlite.close();
       // After the connection: closing the -shm descriptor drops this process's locks on the file.
-      walHeader?.close();
+      dataVersion.close();
     },
   };
 }

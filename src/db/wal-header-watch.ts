@@ -19,8 +19,8 @@
  * the same file while this process keeps its own connection open (SQLite deletes it only when the
  * last connection closes).
  *
- * Two rules keep it so:
- * - Only for a connection in WAL mode (the caller checks `journal_mode`): a rollback-journal
+ * Callers use `watchDataVersion` below, which follows that order. Two rules keep it exact:
+ * - Only for a connection in WAL mode (`journal_mode` answered `wal`): a rollback-journal
  *   database never touches a `-shm` file a past WAL session left behind.
  * - Never inside a deferred read transaction, whose snapshot may be older than the header: every
  *   transaction on these connections is BEGIN IMMEDIATE.
@@ -37,6 +37,7 @@
  */
 import fs from 'node:fs';
 import { endianness } from 'node:os';
+import type Database from 'better-sqlite3';
 
 /** Both copies of the WAL-index header. */
 const HEADER_BYTES = 96;
@@ -129,6 +130,37 @@ export function watchWalHeader(database: string): WalHeaderWatch | undefined {
       fd = undefined;
       rememberedValid = false;
       release(descriptor.id);
+    },
+  };
+}
+
+/** `PRAGMA data_version` of a connection, asked only when the WAL-index header moved. */
+export interface DataVersion {
+  /** The connection's data_version: moves when another connection committed. */
+  get(): number;
+  /** Call after closing the connection (see above). */
+  close(): void;
+}
+
+/**
+ * The protocol above, in one place: header first; unchanged, the last data_version stands; else
+ * data_version is read, and only then the header read before it is remembered. `db` must have
+ * been switched to WAL (`wal`: what `journal_mode = WAL` answered); otherwise every call asks.
+ */
+export function watchDataVersion(db: Database.Database, wal: boolean): DataVersion {
+  const statement = db.prepare('PRAGMA data_version').pluck();
+  // After the connection's first statements: in WAL mode the -shm file exists by now.
+  const header = wal ? watchWalHeader(db.name) : undefined;
+  let last = 0;
+  return {
+    get() {
+      if (header?.unchanged()) return last;
+      last = statement.get() as number;
+      header?.remember();
+      return last;
+    },
+    close() {
+      header?.close();
     },
   };
 }

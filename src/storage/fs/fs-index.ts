@@ -6,7 +6,7 @@
 import Database from 'better-sqlite3';
 import { createGroupSync, type GroupSync } from './group-sync.ts';
 import type { IndexWriters, WriterMode } from './index-writers.ts';
-import { watchWalHeader, type WalHeaderWatch } from '../../db/wal-header-watch.ts';
+import { watchDataVersion, type DataVersion } from '../../db/wal-header-watch.ts';
 import type { ChecksumAlgorithm } from '../../checksums/checksums.ts';
 import type { ObjectChecksum, ObjectMetadata, ObjectPart, UsageChange } from '../storage-backend.ts';
 import { COMPLETED_UPLOAD_RETENTION_MS, COMPLETED_UPLOADS_SCHEMA, prepareCompletedUploadStatements } from '../completed-uploads.ts';
@@ -473,8 +473,8 @@ export class FsIndex {
    */
   private alone = false;
   private writers: IndexWriters | undefined;
-  /** While shared: one pread of the WAL-index header says whether anyone committed, before asking data_version. */
-  private walHeader: WalHeaderWatch | undefined;
+  /** data_version, asked only when the WAL-index header moved (one pread per cached read while shared). */
+  private readonly dataVersion: DataVersion;
   /**
    * Listing work done so far: range scans started and rows stepped. Deterministic (unlike time),
    * so tests can prove a page costs O(entries) index work.
@@ -498,13 +498,11 @@ export class FsIndex {
     if (options.durable) this.groupSync = createGroupSync(`${file}-wal`);
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
-    // After the first statements: a WAL connection has created the -shm file by now.
-    if (wal) this.walHeader = watchWalHeader(file);
+    this.dataVersion = watchDataVersion(this.db, wal);
     this.journal = createJournalTable(this.db);
     const db = this.db;
     this.stmts = {
       ping: db.prepare('SELECT 1 AS ok'),
-      dataVersion: db.prepare('PRAGMA data_version').pluck(),
       bucketExists: db.prepare('SELECT 1 FROM buckets WHERE name = ?').pluck(),
       insertBucket: db.prepare('INSERT OR IGNORE INTO buckets (name, created_at) VALUES (?, ?)'),
       deleteBucket: db.prepare('DELETE FROM buckets WHERE name = ?'),
@@ -605,7 +603,7 @@ export class FsIndex {
   close() {
     if (this.db.open) this.db.close();
     // After the connection: closing the -shm descriptor drops this process's locks on the file.
-    this.walHeader?.close();
+    this.dataVersion.close();
     // Unregistered only once this connection can commit nothing more.
     this.writers?.close();
     void this.groupSync?.close();
@@ -624,19 +622,13 @@ export class FsIndex {
     this.alone = mode === 'alone';
   }
 
-  /**
-   * Empties the cache when another connection committed since the last call. The WAL-index header
-   * is read first (wal-header-watch.ts): unchanged, nobody committed and data_version need not be
-   * asked; else data_version decides, and the header read before it is remembered.
-   */
+  /** Empties the cache when another connection committed since the last call. */
   private followOtherCommits(): void {
-    if (this.walHeader?.unchanged()) return;
-    const version = this.stmts.dataVersion.get() as number;
+    const version = this.dataVersion.get();
     if (version !== this.cachedVersion) {
       this.objectCache.clear();
       this.cachedVersion = version;
     }
-    this.walHeader?.remember();
   }
 
   /**
