@@ -20,7 +20,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { median, send, SMALL, startGateway, type BenchGateway } from './lib.ts';
+import { median, LIMITS_OFF, send, SMALL, startGateway, type BenchGateway } from './lib.ts';
 import { luaScript, runWrk } from './wrk.ts';
 
 const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
@@ -34,7 +34,7 @@ const settings = (list: string | undefined): Record<string, string> =>
       .filter(Boolean)
       .map((pair) => (pair.includes('=') ? [pair.slice(0, pair.indexOf('=')), pair.slice(pair.indexOf('=') + 1)] : [pair, ''])),
   );
-const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
+const NO_LIMITS = { ...LIMITS_OFF, FS_FSYNC: 'false' };
 
 async function start(bundle: string, work: string, name: 'A' | 'B'): Promise<BenchGateway> {
   const entry = isAbsolute(bundle) ? bundle : resolve(bundle);

@@ -17,10 +17,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RECOMMENDED_GLIBC_TUNABLES } from '../src/lifecycle/allocator.ts';
 import { startCephRgw } from '../test/support/ceph-rgw.ts';
-import { LARGE_BYTES, largeBody, median, send, startGateway, transfer, type Transfer } from './lib.ts';
+import { LARGE_BYTES, largeBody, median, LIMITS_OFF, send, startGateway, transfer, type Transfer } from './lib.ts';
 
 const ROUNDS = Number(process.env.ALLOC_AB_ROUNDS ?? 7);
-const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
+const NO_LIMITS = { ...LIMITS_OFF, FS_FSYNC: 'false' };
 
 /** ALLOC_AB_BACKEND=s3: both gateways proxy to the Ceph RGW of CEPH_RGW_ENV_FILE (the gateway then receives every GET's bytes too). */
 const rgw = process.env.ALLOC_AB_BACKEND === 's3' ? await startCephRgw() : undefined;

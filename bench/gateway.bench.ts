@@ -39,13 +39,13 @@ import {
   transfer,
   waitForHttp,
   median,
+  LIMITS_OFF,
   type Target,
   type Transfer,
 } from './lib.ts';
 
 /** BENCH_ONLY=get,put,large limits the scenarios. */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'put,get,large').split(','));
-const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
 /** Alternating bare/gateway rounds per large transfer (medians reported). */
 const LARGE_ROUNDS = Number(process.env.BENCH_LARGE_ROUNDS ?? 5);
 /** WORKERS counts compared in the second table (BENCH_WORKERS=0: skip it). */
@@ -62,8 +62,8 @@ async function main() {
     await waitForHttp(`http://127.0.0.1:${barePort}/`);
     const bare = (method: 'GET' | 'PUT', path: string, headers: Record<string, string> = {}): Target => ({ port: barePort, pid: bareChild.pid, method, path, headers });
 
-    const gateway = await startGateway({ DATA_DIR: join(work, 'gateway'), FS_FSYNC: 'false', ...NO_LIMITS });
-    const durable = await startGateway({ DATA_DIR: join(work, 'gateway-fsync'), FS_FSYNC: 'true', ...NO_LIMITS });
+    const gateway = await startGateway({ DATA_DIR: join(work, 'gateway'), FS_FSYNC: 'false', ...LIMITS_OFF });
+    const durable = await startGateway({ DATA_DIR: join(work, 'gateway-fsync'), FS_FSYNC: 'true', ...LIMITS_OFF });
     children.push(gateway.child, durable.child);
 
     const rows: { name: string; bare: number; gateway: number; target: number }[] = [];
@@ -141,7 +141,7 @@ async function main() {
       const results = new Map<string, Map<number, { requestsPerSecond: number; cpuMicrosPerRequest: number }>>(smallScenarios.map((name) => [name, new Map()]));
       for (const workers of WORKER_COUNTS) {
         // One cluster at a time: the machine's cores go to the server being measured.
-        const cluster = await startGateway({ DATA_DIR: join(work, `workers-${workers}`), FS_FSYNC: 'false', WORKERS: String(workers), REDIS_URL: redis.url, ...NO_LIMITS });
+        const cluster = await startGateway({ DATA_DIR: join(work, `workers-${workers}`), FS_FSYNC: 'false', WORKERS: String(workers), REDIS_URL: redis.url, ...LIMITS_OFF });
         try {
           await send(new Agent(), await cluster.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL);
           if (ONLY.has('put')) results.get('put')!.set(workers, await measureRate(await cluster.signed('PUT', '/default/small.bin', smallLength, smallHash), SMALL));

@@ -4,16 +4,14 @@ import { mkdtempSync } from 'node:fs';
 import { Agent } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { send, SMALL, startGateway } from './lib.ts';
+import { LIMITS_OFF, send, SMALL, startGateway } from './lib.ts';
 import { luaScript } from './wrk.ts';
 
 const out = process.env.HOLD_DIR ?? '/tmp/h';
 const env = Object.fromEntries(process.argv.slice(2).map((a) => a.split('=', 2) as [string, string]));
 const gateway = await startGateway({
   DATA_DIR: mkdtempSync(join(tmpdir(), 'cs-hold-')),
-  RATE_LIMIT_READ: 'off',
-  RATE_LIMIT_WRITE: 'off',
-  RATE_LIMIT_LIST: 'off',
+  ...LIMITS_OFF,
   FS_FSYNC: 'false',
   ...env,
 });

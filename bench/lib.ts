@@ -172,10 +172,8 @@ export async function transfer(target: Target, upload: boolean, bytes = LARGE_BY
   return { mibPerSecond: best, cpuSecondsPerGiB };
 }
 
-/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, in aggregate MiB/s. */
-export async function throughput(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<number> {
-  return (await transfer(target, upload, bytes, concurrency, rounds)).mibPerSecond;
-}
+/** Rate limits off: the benchmarks measure the request path, not the counting (bench/limits.bench.ts does). */
+export const LIMITS_OFF = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
 
 export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 

@@ -19,10 +19,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCephRgw } from '../test/support/ceph-rgw.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
-import { measureRate, median, printTable, SECONDS, send, SMALL, startGateway, transfer, type Target } from './lib.ts';
+import { measureRate, median, LIMITS_OFF, printTable, SECONDS, send, SMALL, startGateway, transfer, type Target } from './lib.ts';
 
 const LARGE = 64 * 1024 * 1024;
-const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off' };
 /** BENCH_ONLY=small or large limits the scenarios (e.g. with BENCH_PROFILE=dir for a CPU profile). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? 'small,large').split(','));
 
@@ -85,7 +84,7 @@ async function main() {
     BACKEND_S3_ACCESS_KEY: rgw.accessKey,
     BACKEND_S3_SECRET_KEY: rgw.secretKey,
     BACKEND_S3_REGION: rgw.region,
-    ...NO_LIMITS,
+    ...LIMITS_OFF,
   });
   const direct = async (method: 'GET' | 'PUT', key: string, headers: Record<string, string> = {}, payloadHash?: string): Promise<Target> => {
     const request = await signRaw(

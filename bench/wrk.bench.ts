@@ -34,14 +34,14 @@ import { cephAvailable, startCephRgw, type CephRgw } from '../test/support/ceph-
 import { freePort } from '../test/support/cloudstorage.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
 import { startRedisServer, type RedisTestServer } from '../test/support/redis-server.ts';
-import { median, send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, type Target } from './lib.ts';
+import { median, LIMITS_OFF, send, SMALL, startChild, startGateway, waitForHttp, type BenchGateway, type Target } from './lib.ts';
 import { luaScript, runWrk } from './wrk.ts';
 
 const SECONDS = Number(process.env.WRK_SECONDS ?? 5);
 /** Runs per server and case; the table shows medians. One run moves by up to ±30 % on a shared machine. */
 const ROUNDS = Number(process.env.WRK_ROUNDS ?? 1);
 const CONNECTIONS = (process.env.WRK_CONNECTIONS ?? '16,64').split(',').map(Number);
-const NO_LIMITS = { RATE_LIMIT_READ: 'off', RATE_LIMIT_WRITE: 'off', RATE_LIMIT_LIST: 'off', FS_FSYNC: 'false' };
+const NO_LIMITS = { ...LIMITS_OFF, FS_FSYNC: 'false' };
 /** Limits on, but far above what two cores serve: the rows measure the cost of counting, never a refusal. */
 const HIGH_LIMITS = { RATE_LIMIT_READ: '100000000/1s', RATE_LIMIT_WRITE: '100000000/1s', RATE_LIMIT_LIST: '100000000/1s', FS_FSYNC: 'false' };
 const MIB = Buffer.alloc(1024 * 1024, 7);

@@ -34,7 +34,7 @@ export function allocatorAdvice(env: NodeJS.ProcessEnv, glibcVersion: () => stri
   if ((env.LD_PRELOAD ?? '') !== '') return undefined;
   // Asked last: it takes a diagnostic report.
   if (glibcVersion() === undefined) return undefined;
-  return `glibc malloc is untuned: large transfers cost up to 3x the CPU. Start the server with GLIBC_TUNABLES=${RECOMMENDED_GLIBC_TUNABLES} (the Docker image and npm start do)`;
+  return `glibc malloc is untuned: received streams (GETs through the proxy backend) cost more CPU, about 1.6x per GiB measured. Start the server with GLIBC_TUNABLES=${RECOMMENDED_GLIBC_TUNABLES} (the Docker image and npm start do)`;
 }
 
 /** The glibc version this process runs on, undefined on other C libraries and platforms. */
