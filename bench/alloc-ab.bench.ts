@@ -44,8 +44,8 @@ try {
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? started : [...started].reverse();
     for (const side of order) {
-      side.runs.GET.push(await transfer(side.get, false, LARGE_BYTES, 1, 1));
-      side.runs.PUT.push(await transfer(side.put, true, LARGE_BYTES, 1, 1));
+      side.runs.GET.push(await transfer(side.get, false, LARGE_BYTES));
+      side.runs.PUT.push(await transfer(side.put, true, LARGE_BYTES));
     }
   }
   console.log(`\n${LARGE_BYTES >> 20} MiB transfers, ${ROUNDS} alternating rounds, medians (node ${process.version})\n`);

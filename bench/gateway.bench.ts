@@ -103,9 +103,9 @@ async function main() {
         const gatewayRuns = [];
         for (let round = 0; round < LARGE_ROUNDS; round++) {
           // ABBA: the side that goes second (after the other's 256 MiB of writeback) alternates.
-          if (round % 2 === 0) bareRuns.push(await transfer(bareTarget, upload, LARGE_BYTES, 1, 1));
-          gatewayRuns.push(await transfer(gatewayTarget, upload, LARGE_BYTES, 1, 1));
-          if (round % 2 === 1) bareRuns.push(await transfer(bareTarget, upload, LARGE_BYTES, 1, 1));
+          if (round % 2 === 0) bareRuns.push(await transfer(bareTarget, upload, LARGE_BYTES));
+          gatewayRuns.push(await transfer(gatewayTarget, upload, LARGE_BYTES));
+          if (round % 2 === 1) bareRuns.push(await transfer(bareTarget, upload, LARGE_BYTES));
         }
         const rate = (runs: Transfer[]) => median(runs.map((run) => run.mibPerSecond));
         const cpu = (runs: Transfer[]) => median(runs.map((run) => run.cpuSecondsPerGiB));

@@ -145,31 +145,32 @@ export function largeBody(bytes = LARGE_BYTES): Readable {
 }
 
 export interface Transfer {
-  /** Aggregate MiB/s of the best round. */
+  /** Aggregate MiB/s. */
   mibPerSecond: number;
-  /** CPU (user+system) of the target process and its children per GiB moved, over all rounds. */
+  /** CPU (user+system) of the target process and its children per GiB moved. */
   cpuSecondsPerGiB: number;
 }
 
-/** Best of `rounds` rounds of `concurrency` parallel transfers of `bytes` each, with the server's CPU per GiB. */
-export async function transfer(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1, rounds = 3): Promise<Transfer> {
+/**
+ * One round of `concurrency` parallel transfers of `bytes` each, with the server's CPU per GiB.
+ * Callers alternate sides round by round and take medians (one round each: a "best of" inside
+ * would hide the drift that alternating evens out).
+ */
+export async function transfer(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1): Promise<Transfer> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
-  let best = 0;
   const cpuBefore = cpuSeconds(target.pid);
-  for (let round = 0; round < rounds; round++) {
-    const start = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        const { status, bytes: received } = await send(agent, target, upload ? () => largeBody(bytes) : undefined);
-        if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
-        if (!upload && received !== bytes) throw new Error(`short download: ${received}`);
-      }),
-    );
-    best = Math.max(best, (concurrency * bytes) / 1024 / 1024 / ((performance.now() - start) / 1000));
-  }
-  const cpuSecondsPerGiB = target.pid ? ((cpuSeconds(target.pid) - cpuBefore) * 2 ** 30) / (rounds * concurrency * bytes) : 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      const { status, bytes: received } = await send(agent, target, upload ? () => largeBody(bytes) : undefined);
+      if (status !== 200) throw new Error(`status ${status} for ${target.method} ${target.path}`);
+      if (!upload && received !== bytes) throw new Error(`short download: ${received}`);
+    }),
+  );
+  const mibPerSecond = (concurrency * bytes) / 1024 / 1024 / ((performance.now() - start) / 1000);
+  const cpuSecondsPerGiB = target.pid ? ((cpuSeconds(target.pid) - cpuBefore) * 2 ** 30) / (concurrency * bytes) : 0;
   agent.destroy();
-  return { mibPerSecond: best, cpuSecondsPerGiB };
+  return { mibPerSecond, cpuSecondsPerGiB };
 }
 
 /** Rate limits off: the benchmarks measure the request path, not the counting (bench/limits.bench.ts does). */

@@ -42,8 +42,8 @@ async function interleaved(directTarget: Target, gatewayTarget: Target, upload: 
   const gatewayRates: number[] = [];
   const gatewayCpu: number[] = [];
   for (let round = 0; round < LARGE_ROUNDS; round++) {
-    directRates.push((await transfer(directTarget, upload, LARGE, concurrency, 1)).mibPerSecond);
-    const measured = await transfer(gatewayTarget, upload, LARGE, concurrency, 1);
+    directRates.push((await transfer(directTarget, upload, LARGE, concurrency)).mibPerSecond);
+    const measured = await transfer(gatewayTarget, upload, LARGE, concurrency);
     gatewayRates.push(measured.mibPerSecond);
     gatewayCpu.push(measured.cpuSecondsPerGiB);
   }
