@@ -1,10 +1,11 @@
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { AppError } from '../../../src/errors/app-errors.ts';
+import { fileClosed } from '../../../src/storage/file-sink.ts';
 import { S3Error } from '../../../src/errors/s3-errors.ts';
 import { invalidUploadError } from '../files/files.errors.ts';
 import { readFormFile } from '../files/multipart-upload.ts';
@@ -73,12 +74,16 @@ export function readVersionUpload(
 async function spool(stream: Readable, finished: Promise<void>): Promise<{ path: string; size: number; remove: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), 'cs-version-'));
   const remove = () => rm(dir, { recursive: true, force: true });
+  let sink: WriteStream | undefined;
   try {
     const path = join(dir, 'upload');
-    await pipeline(stream, createWriteStream(path));
+    sink = createWriteStream(path);
+    await pipeline(stream, sink);
     await finished;
     return { path, size: (await stat(path)).size, remove };
   } catch (error) {
+    // A failed spool's open may still be pending (file-sink.ts): it would recreate the file in a removed directory's place.
+    if (sink) await fileClosed(sink);
     await remove();
     throw error;
   }

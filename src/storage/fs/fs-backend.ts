@@ -92,6 +92,7 @@ import type {
 import { settledChecksum, type UploadChecksum } from '../storage-backend.ts';
 import type { JournalHook } from '../../events/events.ts';
 import { partByteRange } from '../part-number.ts';
+import { fileClosed } from '../file-sink.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 
 export interface FsBackendOptions {
@@ -428,6 +429,7 @@ class FsStorageBackend implements FsBackend {
     // Small bodies of a declared size are kept in memory (bounded: a longer body fails below).
     const inline = expect.allowInline === true && expectedSize !== undefined && expectedSize > 0 && expectedSize <= INLINE_MAX_BYTES;
     const inlineChunks: Buffer[] = [];
+    let sink: fs.WriteStream | undefined;
     const take = (chunk: Buffer | string): Buffer => {
       const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
       size += bytes.length;
@@ -452,7 +454,7 @@ class FsStorageBackend implements FsBackend {
           async function* (source: AsyncIterable<Buffer | string>) {
             for await (const chunk of source) yield take(chunk);
           },
-          fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK }),
+          (sink = fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK })),
           // An abort (the client went away) stops the copy at its next chunk; the temp file goes below.
           { signal: expect.signal },
         );
@@ -480,6 +482,8 @@ class FsStorageBackend implements FsBackend {
       await fs.promises.rename(tmpPath, this.dataPath(id));
       return { file: id, size, md5: digest, checksum, declared };
     } catch (error) {
+      // Not before the sink is closed: its open may still be pending (file-sink.ts).
+      if (sink) await fileClosed(sink);
       await fs.promises.rm(tmpPath, { force: true });
       // ENOSPC while writing: 507 InsufficientStorage, and nothing of the body is kept.
       throw storageError(error);

@@ -46,6 +46,7 @@ import type {
 } from '../storage-backend.ts';
 import { NULL_VERSION_ID, settledChecksum, type ListObjectVersionsOutput, type VersioningStatus } from '../storage-backend.ts';
 import { partByteRange } from '../part-number.ts';
+import { fileClosed } from '../file-sink.ts';
 import { encodeCompletion, replayCompletion } from '../completed-uploads.ts';
 import { countStoredVersions } from '../count-objects.ts';
 import { openS3Catalog, type RecordedDelete, type S3Catalog } from './s3-catalog.ts';
@@ -425,11 +426,14 @@ export async function createS3Backend(options: S3BackendOptions): Promise<Storag
   async function withKnownLength<T>(body: Readable, size: number | undefined, send: (body: Readable, size: number) => Promise<T>): Promise<T> {
     if (size !== undefined) return send(body, size);
     const path = join(options.stateDir, 'spool', randomBytes(12).toString('hex'));
+    const sink = createWriteStream(path);
     try {
-      await pipeline(body, createWriteStream(path));
+      await pipeline(body, sink);
       const { size: spooled } = await stat(path);
       return await send(createReadStream(path), spooled);
     } finally {
+      // A failed spool's open may still be pending (file-sink.ts).
+      await fileClosed(sink);
       await rm(path, { force: true });
     }
   }
