@@ -187,6 +187,12 @@ describe('one Lua script per call', () => {
     expect(seen.map((args) => [args[0], args[2]])).toEqual([['evalsha', '20']]);
   });
 
+  it('the client leaves batching to the limiter: no ioredis auto-pipelining, whose Pipeline per turn cost more CPU than it saved', async () => {
+    const client = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(client);
+    expect(client.options.enableAutoPipelining).toBe(false);
+  });
+
   it('a turn with more checks than one batch holds sends several script runs, and decides every check', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const limiter = createRedisRateLimiter({ redis, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
