@@ -449,12 +449,13 @@ class FsStorageBackend implements FsBackend {
           expect.signal?.throwIfAborted();
         }
       } else {
+        sink = fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK });
         await pipeline(
           body,
           async function* (source: AsyncIterable<Buffer | string>) {
             for await (const chunk of source) yield take(chunk);
           },
-          (sink = fs.createWriteStream(tmpPath, { flags: 'wx', flush: this.options.fsync, highWaterMark: WRITE_HIGH_WATER_MARK })),
+          sink,
           // An abort (the client went away) stops the copy at its next chunk; the temp file goes below.
           { signal: expect.signal },
         );
