@@ -62,7 +62,8 @@ export async function startGateway(env: Record<string, string>, cli?: string): P
   // BENCH_NODE_ARGS='--single-threaded-gc …': node options for the gateway (an experiment's flags).
   const extra = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
   // BENCH_SERVER=dist/other.mjs runs another bundle (e.g. one built before a change) for comparison.
-  const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: [...profile, ...extra] });
+  // The bench reads no log line after the start: parsing every access line would take a core from the load generator.
+  const server = await spawnServer(fullEnv, { entry: process.env.BENCH_SERVER, nodeArgs: [...profile, ...extra], logLines: 'startup' });
   const { child, s3Port: port, endpoint } = server;
   return {
     port,
