@@ -89,7 +89,10 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
   });
 
   const started = await new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${tail.slice(-OUTPUT_TAIL)}`)), options.startTimeoutMs ?? 30_000);
+    const timer = setTimeout(
+      () => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${tail.slice(-OUTPUT_TAIL)}`)),
+      options.startTimeoutMs ?? 30_000,
+    );
     onLine = (line) => {
       if (line.message === 'CloudStorage started' && line.worker === undefined) {
         clearTimeout(timer);
