@@ -44,8 +44,8 @@ const ROUNDS = Number(process.env.WRK_ROUNDS ?? 1);
 /**
  * An unmeasured run per server and case before its rounds: a server is measured warm, as it serves
  * in production. A fresh gateway's first seconds of 4 KiB PUTs cost twice its steady CPU per
- * request (ab.bench rounds of 4 s: 1,013, 827, 620, then 457–470 µs), and its first GETs about
- * 15 % more; without this, a one-round table measured warm-up.
+ * request (ab.bench rounds of 4 s: 1,013, 827, 620, then 457–470 µs), and its first 4 s of GETs
+ * 1.8 times (154.7 µs, then 75–92); without this, a one-round table measured warm-up.
  */
 const WARMUP_SECONDS = Number(process.env.WRK_WARMUP_SECONDS ?? 3);
 const CONNECTIONS = (process.env.WRK_CONNECTIONS ?? '16,64').split(',').map(Number);
@@ -207,24 +207,23 @@ async function main() {
     const measured = new Map<string, { rate: number; cpu: number }>();
     for (const caseName of ALL_CASES.filter((name) => CASES.has(name))) {
       for (const connections of CONNECTIONS) {
-        if (WARMUP_SECONDS > 0) {
-          for (const server of servers) {
-            const signTarget = server.targets[caseName];
-            if (!signTarget) continue;
-            const target = await signTarget();
-            await runWrk(target, luaScript(work, `${caseName}-${servers.indexOf(server)}-warmup`, target, BODIES[caseName]), connections, WARMUP_SECONDS);
-          }
-        }
+        /** One wrk run of this case against `server`, freshly signed; undefined for a server without the case. */
+        const runCase = async (server: Server, seconds: number) => {
+          const signTarget = server.targets[caseName];
+          if (!signTarget) return undefined;
+          const target = await signTarget();
+          const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
+          return { target, result: await runWrk(target, script, connections, seconds) };
+        };
+        if (WARMUP_SECONDS > 0) for (const server of servers) await runCase(server, WARMUP_SECONDS);
         const runs = new Map<Server, { rates: number[]; cpus: number[]; errors: string[]; pid?: number }>();
         // Rounds alternate the servers' order, so a machine that slows down during a round weighs on every server alike.
         for (let round = 0; round < ROUNDS; round++) {
           const order = round % 2 === 0 ? servers : [...servers].reverse();
           for (const server of order) {
-            const signTarget = server.targets[caseName];
-            if (!signTarget) continue;
-            const target = await signTarget();
-            const script = luaScript(work, `${caseName}-${servers.indexOf(server)}`, target, BODIES[caseName]);
-            const result = await runWrk(target, script, connections, SECONDS);
+            const measuredRun = await runCase(server, SECONDS);
+            if (!measuredRun) continue;
+            const { target, result } = measuredRun;
             const run = runs.get(server) ?? { rates: [], cpus: [], errors: [], pid: target.pid };
             run.rates.push(result.requestsPerSecond);
             run.cpus.push(result.cpuMicrosPerRequest);
