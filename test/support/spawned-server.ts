@@ -65,6 +65,7 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
     tail += text;
     if (tail.length > 2 * OUTPUT_TAIL) tail = tail.slice(-OUTPUT_TAIL);
   };
+  const output = () => tail.slice(-OUTPUT_TAIL);
   const lines: LogLine[] = [];
   let partial = '';
   let onLine: ((line: LogLine) => void) | undefined;
@@ -89,10 +90,7 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
   });
 
   const started = await new Promise<LogLine>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${tail.slice(-OUTPUT_TAIL)}`)),
-      options.startTimeoutMs ?? 30_000,
-    );
+    const timer = setTimeout(() => reject(new Error(`server did not start within ${options.startTimeoutMs ?? 30_000} ms:\n${output()}`)), options.startTimeoutMs ?? 30_000);
     onLine = (line) => {
       if (line.message === 'CloudStorage started' && line.worker === undefined) {
         clearTimeout(timer);
@@ -101,7 +99,7 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
     };
     void exited.then(({ code, signal }) => {
       clearTimeout(timer);
-      reject(new Error(`server exited early (code ${code}, signal ${signal}):\n${tail.slice(-OUTPUT_TAIL)}`));
+      reject(new Error(`server exited early (code ${code}, signal ${signal}):\n${output()}`));
     });
   });
   onLine = undefined;
@@ -118,7 +116,7 @@ export async function spawnServer(env: Record<string, string>, options: SpawnOpt
     endpoint: `http://127.0.0.1:${s3Port}`,
     apiEndpoint: `http://127.0.0.1:${apiPort}`,
     lines,
-    output: () => tail.slice(-OUTPUT_TAIL),
+    output,
     exited,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
