@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { UploadChecksum } from '../../src/storage/storage-backend.ts';
@@ -92,10 +92,14 @@ function openUploadBody(
   const payload = verified.payload;
   const decoder = chunked ? createAwsChunkedDecoder(chunked) : undefined;
 
-  // Nothing to verify (UNSIGNED-PAYLOAD, no checksum): the decoded bytes go to the backend as
-  // they are, one stream hop fewer. The backend still checks the length and Content-MD5.
+  // Nothing to verify (UNSIGNED-PAYLOAD, no checksum): the bytes go to the backend as they are.
+  // Still through a stage of their own, never the request itself: a backend that fails partway
+  // destroys the stream it reads, and destroying the request would destroy its socket and with it
+  // the error response (see linkStreams' keepSource). The backend checks the length and Content-MD5.
   if (payload.kind === 'unsigned' && !checksum) {
-    return { body: incoming, size };
+    const body = new PassThrough({ highWaterMark: incoming.readableHighWaterMark });
+    linkStreams(incoming, body, { keepSource: true });
+    return { body, size };
   }
 
   const verifier = createPayloadVerifier({
@@ -107,11 +111,12 @@ function openUploadBody(
 
   // Any stage failing (client gone, bad chunk signature) destroys the others, so the backend's
   // read of `verifier` errors and it discards the partial object.
+  // The request itself is only detached, never destroyed, so the failure can still be answered.
   if (decoder) {
-    linkStreams(incoming, decoder);
+    linkStreams(incoming, decoder, { keepSource: true });
     linkStreams(decoder, verifier);
   } else {
-    linkStreams(incoming, verifier);
+    linkStreams(incoming, verifier, { keepSource: true });
   }
 
   if (!checksum) return { body: verifier, size };

@@ -7,14 +7,27 @@ function prematureClose(): Error {
   return Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' });
 }
 
+export interface LinkOptions {
+  /**
+   * When `target` closes before `source` ended, detach and pause `source` instead of destroying
+   * it. For a server's request body: destroying an unfinished `IncomingMessage` destroys its
+   * socket, so a reader that failed partway (a full disk, a backend error) would cut the
+   * connection before the error response could be sent, and the client would see a reset
+   * instead of the 507 or 500. Detached, the request is answered and its connection closed by
+   * the response (`Connection: close`), which is how an unread body is given up.
+   */
+  keepSource?: boolean;
+}
+
 /**
  * `source.pipe(target)` with `stream.pipeline`'s failure rules for one hop: an error or early
  * close of `source` destroys `target` (so whoever reads `target` sees the failure), and `target`
- * closing before `source` ended destroys `source`. Unlike `pipeline` it allocates no
- * AbortController and no end-of-stream bookkeeping per stream, whose cost (an AbortError with
- * its stack trace on every completion) was a visible part of every small upload.
+ * closing before `source` ended destroys `source` (or, with `keepSource`, detaches it). Unlike
+ * `pipeline` it allocates no AbortController and no end-of-stream bookkeeping per stream, whose
+ * cost (an AbortError with its stack trace on every completion) was a visible part of every small
+ * upload.
  */
-export function linkStreams(source: Readable, target: Writable): void {
+export function linkStreams(source: Readable, target: Writable, options: LinkOptions = {}): void {
   source.pipe(target);
   source.once('error', (error) => target.destroy(error));
   source.once('close', () => {
@@ -24,6 +37,12 @@ export function linkStreams(source: Readable, target: Writable): void {
   // 'error' without a listener would crash the process. Readers attach their own and still see it.
   target.on('error', ignore);
   target.once('close', () => {
-    if (!source.readableEnded && !source.destroyed) source.destroy();
+    if (source.readableEnded || source.destroyed) return;
+    if (!options.keepSource) {
+      source.destroy();
+      return;
+    }
+    source.unpipe(target);
+    source.pause();
   });
 }
