@@ -8,6 +8,7 @@ import { healthStatus } from '../src/health.ts';
 import { endedByBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { isClientAbort } from '../src/http/client-abort.ts';
 import { clientSignal } from '../src/http/client-signal.ts';
+import { closeAfterErrorAnswer } from '../src/http/unread-body.ts';
 import { createUploadGate } from '../src/limits/upload-gate.ts';
 import { redactSecrets } from '../src/logger.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -34,25 +35,6 @@ import { continueWasSent } from './s3/upload-body.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
 
 export type { GatewayDeps } from './handlers/context.ts';
-
-/** Node drains a small unread body by itself and keeps the connection; reading a large one would waste the transfer. */
-const DRAIN_LIMIT_BYTES = 1024 * 1024;
-
-/**
- * Whether an error response should close the connection rather than let Node drain the unread
- * body: a body already being read cannot be drained, a large one would be transferred for
- * nothing, and after a refused `Expect: 100-continue` the client may never send it at all.
- */
-function shouldCloseAfterError(incoming: IncomingMessage, outgoing: ServerResponse): boolean {
-  if (incoming.readableEnded) return false;
-  // Once something started reading the body, Node no longer drains the rest by itself.
-  if (incoming.readableFlowing !== null) return true;
-  const declared = Number(incoming.headers['content-length'] ?? 0);
-  const expectsContinue = incoming.headers.expect?.toLowerCase() === '100-continue';
-  if (expectsContinue && declared > 0 && !continueWasSent(outgoing)) return true;
-  if (incoming.headers['transfer-encoding'] !== undefined) return true;
-  return declared > DRAIN_LIMIT_BYTES;
-}
 
 type Dispatch = (ctx: S3RequestContext) => Promise<S3Reply> | S3Reply;
 
@@ -155,7 +137,8 @@ export function createGatewayApp(deps: GatewayDeps) {
   ): S3Reply {
     noteError(incoming, error.code);
     const headers: Record<string, string> = { ...error.headers };
-    if (shouldCloseAfterError(incoming, outgoing)) headers.Connection = 'close';
+    const heldBack = incoming.headers.expect?.toLowerCase() === '100-continue' && !continueWasSent(outgoing);
+    if (closeAfterErrorAnswer(incoming, heldBack)) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
     if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
     // Backends name no bucket (their names are internal): the caller's own name for it is added here.

@@ -119,6 +119,16 @@ describe('disk full (fs backend on an 8 MiB tmpfs)', () => {
     const overwrite = await s3('PUT', '/default/obj-0', randomBytes(1 * MiB));
     expect([overwrite.status, overwrite.code]).toEqual([507, 'InsufficientStorage']);
     expect((await s3('GET', '/default/obj-0')).body.equals(bodies.get('obj-0')!)).toBe(true);
+    // The REST door answers the same write with its JSON 507. (Its backend's failure used to destroy the
+    // request, which then read as a client that left: 400 files.invalid_upload.)
+    const rest = await sendRaw(server.apiEndpoint, {
+      method: 'POST',
+      path: '/api/v1/files?bucket=default&key=obj-0',
+      headers: { 'x-api-key': `${account.accessKeyId}:${account.secretAccessKey}`, 'content-type': 'application/octet-stream' },
+      body: randomBytes(1 * MiB),
+    });
+    expect([rest.status, JSON.parse(rest.text).error]).toEqual([507, 'storage.insufficient']);
+    expect((await s3('GET', '/default/obj-0')).body.equals(bodies.get('obj-0')!)).toBe(true);
     expectNoLeftovers();
   });
 

@@ -1,6 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { KeyStore } from '../../../src/keys/key-store.ts';
@@ -15,6 +15,7 @@ import { invalidUploadError, lengthRequiredError } from './files.errors.ts';
 import type { FileInfo, FilesPrincipal, FilesUsecases } from './files.usecases.ts';
 import { readFilePart } from './multipart-upload.ts';
 import { clientSignal } from '../../../src/http/client-signal.ts';
+import { linkStreams } from '../../../src/http/link-streams.ts';
 
 type FilesEnv = { Bindings: Partial<HttpBindings>; Variables: ApiKeyVariables & { requestId: string } };
 
@@ -134,6 +135,17 @@ function requestBody(c: Context<FilesEnv>): Readable {
   return c.req.raw.body ? Readable.fromWeb(c.req.raw.body as NodeWebReadableStream) : Readable.from([]);
 }
 
+/**
+ * A raw upload's bytes, through a stage of their own: the backend destroys the stream it reads
+ * when it fails partway (a full disk), and destroying the request itself would destroy its socket
+ * and the error response with it (see linkStreams' keepSource).
+ */
+function rawBody(source: Readable): Readable {
+  const body = new PassThrough({ highWaterMark: source.readableHighWaterMark });
+  linkStreams(source, body, { keepSource: true });
+  return body;
+}
+
 /** A client that went away mid-upload is no server failure to log: nothing was stored, and nobody reads the answer. */
 function cutShort(source: Readable) {
   return source.destroyed && !source.readableEnded ? invalidUploadError('The request ended before the upload was complete; nothing was stored.') : undefined;
@@ -223,9 +235,11 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
     }
 
     if (key === undefined) throw invalidUploadError('A raw upload needs the key query parameter (or send multipart/form-data with a "file" part).');
-    const file = await files.upload(principalOf(c), { bucket, key, body: source, size: length, reserveBytes: length, contentType, signal: signalOf(c) }).catch((error: unknown) => {
-      throw cutShort(source) ?? error;
-    });
+    const file = await files
+      .upload(principalOf(c), { bucket, key, body: rawBody(source), size: length, reserveBytes: length, contentType, signal: signalOf(c) })
+      .catch((error: unknown) => {
+        throw cutShort(source) ?? error;
+      });
     return c.json({ ...fileJson(file), createdAt: file.createdAt }, 201);
   });
 
