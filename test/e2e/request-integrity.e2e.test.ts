@@ -185,3 +185,25 @@ describe('protocol values are parsed strictly', () => {
     expect(await read('complete.bin')).toBe('only part');
   });
 });
+
+describe('an upload refused partway through its body is answered, never cut off', () => {
+  it('an aws-chunked PUT whose first chunk signature is wrong gets SignatureDoesNotMatch while the client is still sending, and stores nothing', async () => {
+    // 8 MiB in 64 KiB chunks, each with a made-up signature: the first chunk fails, 8 MiB less
+    // 64 KiB are still on their way. Destroying the request would have destroyed its socket,
+    // and the client would have seen a reset instead of the error.
+    const chunk = Buffer.alloc(64 * 1024, 5);
+    const frame = (data: Buffer) => Buffer.concat([Buffer.from(`${data.length.toString(16)};chunk-signature=${'0'.repeat(64)}\r\n`), data, Buffer.from('\r\n')]);
+    const body = Buffer.concat([...Array.from({ length: 128 }, () => frame(chunk)), frame(Buffer.alloc(0))]);
+    const signed = await signRaw(server.endpoint, account, {
+      method: 'PUT',
+      path: `/${bucket}/chunked-refused.bin`,
+      body,
+      payloadHash: 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD',
+      headers: { 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(128 * chunk.length) },
+    });
+    const response = await sendRaw(server.endpoint, signed);
+    expect([response.status, response.code, response.headers.connection]).toEqual([403, 'SignatureDoesNotMatch', 'close']);
+    const head = await sendRaw(server.endpoint, await signRaw(server.endpoint, account, { method: 'HEAD', path: `/${bucket}/chunked-refused.bin` }));
+    expect(head.status).toBe(404);
+  });
+});
