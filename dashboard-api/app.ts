@@ -40,7 +40,7 @@ import { createVersionsRoutes, versionsOperations } from './modules/versions/ver
 import type { VersionsUsecases } from './modules/versions/versions.usecases.ts';
 import { createTrashRoutes, trashOperations } from './modules/trash/trash.routes.ts';
 import type { TrashUsecases } from '../src/trash/trash.usecases.ts';
-import { closeAfterErrorAnswer } from '../src/http/unread-body.ts';
+import { closeAfterErrorAnswer, drainDroppedBody } from '../src/http/unread-body.ts';
 
 export interface DashboardDeps extends HealthDeps {
   logger: Logger;
@@ -163,8 +163,10 @@ export function createDashboardApp(deps: DashboardDeps) {
     if (!answer.expected) deps.logger.error('unhandled dashboard error', { requestId: c.get('requestId'), error: error.stack ?? String(error) });
     // A 304 has no body (no route asks the core a conditional question today; this keeps it valid HTTP if one does).
     if (answer.status === 304) return c.body(null, 304);
-    // An upload refused partway (a full disk): its unread rest is given up with the connection.
-    const headers = incoming !== undefined && closeAfterErrorAnswer(incoming) ? { ...answer.headers, Connection: 'close' } : answer.headers;
+    // An upload refused partway (a full disk, a refused form): a small rest is read and dropped,
+    // a larger one is given up with the connection.
+    const close = incoming !== undefined && !drainDroppedBody(incoming) && closeAfterErrorAnswer(incoming);
+    const headers = close ? { ...answer.headers, Connection: 'close' } : answer.headers;
     return jsonError(c, answer.status as ContentfulStatusCode, answer.error, answer.detail, headers);
   });
   return app;

@@ -21,3 +21,22 @@ export function closeAfterErrorAnswer(incoming: IncomingMessage, heldBack = fals
   if (incoming.headers['transfer-encoding'] !== undefined) return true;
   return declared > DRAIN_LIMIT_BYTES;
 }
+
+/**
+ * For a JSON door's error answer: when the server started reading the body and then dropped it
+ * (a refused form, a full disk), reads the rest and discards it, if it is small enough
+ * (Content-Length at most 1 MiB), so the connection stays open and a client still sending its
+ * body reads the answer. Closing instead makes undici's `fetch` (Node 22+) fail with EPIPE under
+ * its upload rather than return the answer. True when it drains; else `closeAfterErrorAnswer`
+ * decides. (The S3 gateway closes, as S3 does: its clients expect that.)
+ */
+export function drainDroppedBody(incoming: IncomingMessage): boolean {
+  if (incoming.readableEnded || incoming.readableFlowing === null || incoming.destroyed) return false;
+  if (incoming.headers['transfer-encoding'] !== undefined) return false;
+  const declared = Number(incoming.headers['content-length'] ?? 0);
+  if (!(declared <= DRAIN_LIMIT_BYTES)) return false;
+  // Nothing reads it any more: what arrives is discarded.
+  incoming.unpipe();
+  incoming.resume();
+  return true;
+}

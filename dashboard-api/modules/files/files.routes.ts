@@ -138,7 +138,9 @@ function requestBody(c: Context<FilesEnv>): Readable {
 /**
  * A raw upload's bytes, through a stage of their own: the backend destroys the stream it reads
  * when it fails partway (a full disk), and destroying the request itself would destroy its socket
- * and the error response with it (see linkStreams' keepSource).
+ * and the error response with it (see linkStreams' keepSource). Opened only once the upload is
+ * accepted: piping starts the request's flow, and a refusal of a body already flowing must close
+ * the connection (src/http/unread-body.ts) where one never touched is drained by Node.
  */
 function rawBody(source: Readable): Readable {
   const body = new PassThrough({ highWaterMark: source.readableHighWaterMark });
@@ -236,7 +238,7 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
 
     if (key === undefined) throw invalidUploadError('A raw upload needs the key query parameter (or send multipart/form-data with a "file" part).');
     const file = await files
-      .upload(principalOf(c), { bucket, key, body: rawBody(source), size: length, reserveBytes: length, contentType, signal: signalOf(c) })
+      .upload(principalOf(c), { bucket, key, body: () => rawBody(source), size: length, reserveBytes: length, contentType, signal: signalOf(c) })
       .catch((error: unknown) => {
         throw cutShort(source) ?? error;
       });

@@ -28,7 +28,11 @@ export interface FileInfo {
 export interface UploadInput {
   bucket: string;
   key: string;
-  body: Readable;
+  /**
+   * The bytes, or what opens them: called only once the upload is accepted (scope, quota), so a
+   * refused request's body stays untouched and Node can drain it and keep the connection.
+   */
+  body: Readable | (() => Readable);
   /** Exact size when known (raw bodies); a body of another length stores nothing. */
   size?: number;
   /** Upper bound of the stored size, reserved against the quota before the body is read (Content-Length). */
@@ -80,7 +84,7 @@ export function putUpload(objects: ObjectsService, principal: Principal, input: 
     key: input.key,
     metadata: { userMetadata: {}, contentType: input.contentType },
     reserveBytes: input.reserveBytes,
-    open: () => ({ body: input.body, size: input.size }),
+    open: () => ({ body: typeof input.body === 'function' ? input.body() : input.body, size: input.size }),
   });
 }
 
