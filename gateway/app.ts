@@ -15,7 +15,7 @@ import { newRequestId } from '../src/ids.ts';
 import { keyPrincipal } from '../src/objects/principal.ts';
 import * as acl from './handlers/acl.handlers.ts';
 import { serveAnonymousRead } from './s3/anonymous.ts';
-import { noteError, noteS3Request } from '../src/observability/access-log.ts';
+import { noteError, noteRequestId, noteS3Request } from '../src/observability/access-log.ts';
 import * as buckets from './handlers/buckets.handlers.ts';
 import * as cors from './handlers/cors.handlers.ts';
 import type { GatewayDeps, S3RequestContext } from './handlers/context.ts';
@@ -30,7 +30,7 @@ import { applyRequestCors, corsPreflight } from './s3/cors.ts';
 import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules, type S3RateCharge, uploadRateCharge } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
-import { emptyResponse, RESPONSE_ALREADY_SENT, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
+import { emptyResponse, RESPONSE_ALREADY_SENT, startS3Response, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { continueWasSent } from './s3/upload-body.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
 
@@ -148,9 +148,9 @@ export function createGatewayApp(deps: GatewayDeps) {
 
   async function handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<S3Reply> {
     const requestId = newRequestId();
-    outgoing.setHeader('x-amz-request-id', requestId);
-    outgoing.setHeader('x-amz-id-2', requestId);
-    outgoing.setHeader('Server', 'CloudStorage');
+    // Every head this response gets carries the id (writeS3Head); the access line too.
+    startS3Response(outgoing, requestId);
+    noteRequestId(incoming, requestId);
     const method = incoming.method ?? 'GET';
     const signal = clientSignal(incoming, outgoing);
     let target: Pick<RequestTarget, 'bucket' | 'key'> = {};

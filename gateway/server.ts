@@ -6,7 +6,7 @@ import { withBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { pathOf } from '../src/http/request-path.ts';
 import type { Logger } from '../src/logger.ts';
 import { continueWasSent } from './s3/upload-body.ts';
-import { writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
+import { requestIdOf, startS3Response, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { S3Error } from '../src/errors/s3-errors.ts';
 import { newRequestId } from '../src/ids.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
@@ -42,7 +42,11 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
         // handleS3 renders every error itself; this is a last resort that must not leak anything.
         logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) });
         if (outgoing.headersSent) outgoing.destroy();
-        else writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), newRequestId()), 500), outgoing);
+        else {
+          const requestId = requestIdOf(outgoing) ?? newRequestId();
+          startS3Response(outgoing, requestId);
+          writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), requestId), 500), outgoing);
+        }
       },
     );
   };
@@ -65,7 +69,7 @@ export function createS3Server(app: S3App, options: S3ServerOptions = {}): Serve
     serverHoldsBody: (incoming, outgoing) => expectsContinue(incoming) && !continueWasSent(outgoing) && incoming.readableFlowing === null,
     onTimeout: (incoming, outgoing) =>
       options.logger?.info('request body idle timeout: connection closed', {
-        requestId: outgoing.getHeader('x-amz-request-id'),
+        requestId: requestIdOf(outgoing),
         method: incoming.method,
         path: pathOf(incoming.url),
         timeoutMs: options.bodyIdleTimeoutMs,

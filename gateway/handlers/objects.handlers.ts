@@ -4,7 +4,7 @@ import { S3Error } from '../../src/errors/s3-errors.ts';
 import { parseWriteConditions, resolveRange } from '../../src/storage/conditions.ts';
 import type { DeletedObject, ObjectIdentifier, ObjectInfo } from '../../src/storage/storage-backend.ts';
 import { header, objectHeaders, parseConditions, parseObjectMetadata, parseRange, parseResponseOverrides, parseTaggingHeader, parseTaggingXml } from '../s3/headers.ts';
-import { emptyResponse, RESPONSE_ALREADY_SENT, xmlResponse, type S3Reply } from '../s3/responses.ts';
+import { emptyResponse, RESPONSE_ALREADY_SENT, writeS3Head, xmlResponse, type S3Reply } from '../s3/responses.ts';
 import { readVerifiedSmallBody } from '../s3/small-body.ts';
 import { prepareUpload, sendContinue, type UploadBody } from '../s3/upload-body.ts';
 import { document, node, parseXml, text } from '../../src/s3-protocol/xml.ts';
@@ -109,7 +109,6 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   const { info, bytes, range } = result;
   const headers = objectHeaders(info, { checksumMode: isChecksumMode(ctx), ranged: range !== undefined, partNumber: partNumber !== undefined });
   Object.assign(headers, overrides);
-  headers['x-amz-request-id'] = ctx.requestId;
   let status = 200;
   if (range) {
     status = 206;
@@ -119,7 +118,7 @@ export async function getObject(ctx: S3RequestContext<OperationOf<'GetObject'>>)
   }
   // Written straight to the socket: backpressure comes from the TCP send buffer, and no web
   // stream conversion sits between the file and the client.
-  outgoing.writeHead(status, headers);
+  writeS3Head(outgoing, status, headers);
   if (bytes) {
     // Small objects: one write, none of a stream pipeline's per-request bookkeeping.
     outgoing.end(bytes);

@@ -50,6 +50,12 @@ type WithRecord = { [RECORD]?: AccessRecord };
 
 const recordOf = (incoming: IncomingMessage | undefined): AccessRecord | undefined => (incoming as (IncomingMessage & WithRecord) | undefined)?.[RECORD];
 
+/** The gateway, as it starts a request: its id (its response head carries it, but is not kept where the line could read it). */
+export function noteRequestId(incoming: IncomingMessage, requestId: string): void {
+  const record = recordOf(incoming);
+  if (record !== undefined) record.requestId = requestId;
+}
+
 /** The gateway, once the request is authenticated and its operation known. `bucket` as the account names it. */
 export function noteS3Request(incoming: IncomingMessage, accountId: string, keyId: string, operation: { op: string; bucket?: string }): void {
   const record = recordOf(incoming);
