@@ -10,6 +10,8 @@ import { splitRawUrl } from './canonical.ts';
 import { createSigningKeyCache, deriveSigningKey, type SigningKeyCache } from './signing-key-cache.ts';
 import {
   createSigV4Verifier,
+  formatAmzDate,
+  parseAmzDate,
   parseAuthorizationHeader,
   parsePayloadMode,
   type SigV4Request as ParsedSigV4Request,
@@ -654,6 +656,54 @@ describe('parsePayloadMode', () => {
     expect(() => parsePayloadMode('abc')).toThrow(S3Error);
     expect(() => parsePayloadMode('g'.repeat(64))).toThrow(S3Error);
     expect(parsePayloadMode('a'.repeat(64))).toEqual({ kind: 'sha256', hash: 'a'.repeat(64) });
+  });
+
+  it('reads the hash of an empty body (every GET) as a sha256 payload, in either case', () => {
+    const empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
+    expect(parsePayloadMode(empty)).toEqual({ kind: 'sha256', hash: empty });
+    expect(parsePayloadMode(empty.toUpperCase())).toEqual({ kind: 'sha256', hash: empty });
+  });
+});
+
+describe('parseAmzDate', () => {
+  /** The former reading (slices, Date.UTC, and the day read back), which the fast one must equal. */
+  const reference = (s: string): number | undefined => {
+    if (s.length !== 16 || s[8] !== 'T' || s[15] !== 'Z' || !/^\d{8}$/.test(s.slice(0, 8)) || !/^\d{6}$/.test(s.slice(9, 15))) return undefined;
+    const [y, mo, d, h, mi, se] = [s.slice(0, 4), s.slice(4, 6), s.slice(6, 8), s.slice(9, 11), s.slice(11, 13), s.slice(13, 15)].map(Number);
+    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60) return undefined;
+    const t = Date.UTC(y, mo - 1, d, h, mi, se);
+    return new Date(t).getUTCDate() === d ? t : undefined;
+  };
+
+  it('equals the former reading on real, impossible and malformed dates', () => {
+    const samples = [
+      '20130524T000000Z',
+      '20240229T120000Z', // leap day
+      '20230229T120000Z', // no such day
+      '21000229T000000Z', // 2100 is not a leap year
+      '20000229T000000Z', // 2000 is
+      '20261231T235960Z', // a leap second rolling into the next day
+      '20260630T235960Z',
+      '20260430T235960Z',
+      '20260431T000000Z',
+      '00000229T000000Z', // years 0–99 are 19xx to Date.UTC
+      '00990101T000000Z',
+      '20261301T000000Z',
+      '20260001T000000Z',
+      '20260100T000000Z',
+      '20260101T240000Z',
+      '20260101T006000Z',
+      '20260101T000061Z',
+      '2026010lT000000Z',
+      '20260101X000000Z',
+      '20260101T000000z',
+      '20260101T00000Z',
+      '２０２６0101T000000Z',
+      '20260101T0000-0Z',
+    ];
+    for (let ms = Date.UTC(1999, 0, 1); ms < Date.UTC(2031, 0, 1); ms += 86_400_000 * 3 + 3_661_000) samples.push(formatAmzDate(ms));
+    for (const sample of samples) expect([sample, parseAmzDate(sample)]).toEqual([sample, reference(sample)]);
+    expect(parseAmzDate('20130524T000000Z')).toBe(Date.UTC(2013, 4, 24));
   });
 });
 
