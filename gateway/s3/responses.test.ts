@@ -37,7 +37,13 @@ describe('writeS3Head', () => {
       outgoing.end('hi');
     });
     expect([response.statusCode, response.text]).toEqual([200, 'hi']);
-    expect(response.headers).toMatchObject({ 'x-amz-request-id': 'REQ123', 'x-amz-id-2': 'REQ123', server: 'CloudStorage', etag: '"abc"', 'content-type': 'application/octet-stream' });
+    expect(response.headers).toMatchObject({
+      'x-amz-request-id': 'REQ123',
+      'x-amz-id-2': 'REQ123',
+      server: 'CloudStorage',
+      etag: '"abc"',
+      'content-type': 'application/octet-stream',
+    });
     const sent = names(response);
     expect(sent.length).toBe(new Set(sent).size);
   });
