@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Hono } from 'hono';
 import { withBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { pathOf } from '../src/http/request-path.ts';
+import { closeAfterErrorAnswer } from '../src/http/unread-body.ts';
 import type { Logger } from '../src/logger.ts';
 import { continueWasSent } from './s3/upload-body.ts';
 import { requestIdOf, startS3Response, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
@@ -45,7 +46,9 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
         else {
           const requestId = requestIdOf(outgoing) ?? newRequestId();
           startS3Response(outgoing, requestId);
-          writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), requestId), 500), outgoing);
+          // A body left half read (detached by a failed upload stage) is given up with the connection.
+          const headers: Record<string, string> = closeAfterErrorAnswer(incoming, expectsContinue(incoming) && !continueWasSent(outgoing)) ? { Connection: 'close' } : {};
+          writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), requestId), 500, headers), outgoing);
         }
       },
     );

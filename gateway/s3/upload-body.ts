@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { UploadChecksum } from '../../src/storage/storage-backend.ts';
@@ -7,7 +7,7 @@ import { awsChunkedOptionsFor, createAwsChunkedDecoder, type AwsChunkedDecoderOp
 import { createPayloadVerifier } from '../../src/s3-protocol/sigv4/payload-verifier.ts';
 import type { S3RequestContext } from '../handlers/context.ts';
 import { header } from './headers.ts';
-import { linkStreams } from '../../src/http/link-streams.ts';
+import { detachableBody, linkStreams } from '../../src/http/link-streams.ts';
 
 /** S3's limit for one PUT (and one part). */
 export const MAX_SINGLE_UPLOAD_BYTES = 5 * 1024 ** 3;
@@ -97,9 +97,7 @@ function openUploadBody(
   // destroys the stream it reads, and destroying the request would destroy its socket and with it
   // the error response (see linkStreams' keepSource). The backend checks the length and Content-MD5.
   if (payload.kind === 'unsigned' && !checksum) {
-    const body = new PassThrough({ highWaterMark: incoming.readableHighWaterMark });
-    linkStreams(incoming, body, { keepSource: true });
-    return { body, size };
+    return { body: detachableBody(incoming), size };
   }
 
   const verifier = createPayloadVerifier({

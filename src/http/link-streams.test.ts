@@ -73,6 +73,19 @@ describe('linkStreams', () => {
     expect(source.destroyed).toBe(false);
     expect(source.readableFlowing).toBe(false);
 
+    // An error answer that already unpiped and resumed the source to drain it (drainDroppedBody)
+    // before the target's close arrived: the late close must not pause it again.
+    const draining = new PassThrough();
+    const dropped = new PassThrough();
+    linkStreams(draining, dropped, { keepSource: true });
+    draining.write('b');
+    draining.unpipe();
+    draining.resume();
+    dropped.destroy();
+    await settle();
+    expect(draining.destroyed).toBe(false);
+    expect(draining.readableFlowing).toBe(true);
+
     const second = new PassThrough();
     const next = new PassThrough();
     linkStreams(second, next, { keepSource: true });

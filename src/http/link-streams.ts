@@ -1,4 +1,4 @@
-import type { Readable, Writable } from 'node:stream';
+import { PassThrough, type Readable, type Writable } from 'node:stream';
 
 const ignore = () => undefined;
 
@@ -13,8 +13,9 @@ export interface LinkOptions {
    * it. For a server's request body: destroying an unfinished `IncomingMessage` destroys its
    * socket, so a reader that failed partway (a full disk, a backend error) would cut the
    * connection before the error response could be sent, and the client would see a reset
-   * instead of the 507 or 500. Detached, the request is answered and its connection closed by
-   * the response (`Connection: close`), which is how an unread body is given up.
+   * instead of the 507 or 500. Detached, the request is answered, and the error answer gives up
+   * the unread rest (src/http/unread-body.ts: the gateway closes the connection, the REST door
+   * drains a small rest).
    */
   keepSource?: boolean;
 }
@@ -36,13 +37,32 @@ export function linkStreams(source: Readable, target: Writable, options: LinkOpt
   // The reader of `target` may not have started yet (the quota is still being checked): an
   // 'error' without a listener would crash the process. Readers attach their own and still see it.
   target.on('error', ignore);
+  // Whether `source` still feeds `target`: an error answer may already have unpiped and resumed
+  // it to drain the rest (drainDroppedBody) before `target`'s close arrives, a tick later; pausing
+  // it then would stall that drain.
+  let feeding = true;
+  target.once('unpipe', () => {
+    feeding = false;
+  });
   target.once('close', () => {
     if (source.readableEnded || source.destroyed) return;
     if (!options.keepSource) {
       source.destroy();
       return;
     }
+    if (!feeding) return;
     source.unpipe(target);
     source.pause();
   });
+}
+
+/**
+ * A server request's body as a stream of its own, for a reader that destroys what it reads when
+ * it fails (a backend's `pipeline`): the request is then only detached (`keepSource`), so the
+ * failure can still be answered.
+ */
+export function detachableBody(incoming: Readable): Readable {
+  const body = new PassThrough({ highWaterMark: incoming.readableHighWaterMark });
+  linkStreams(incoming, body, { keepSource: true });
+  return body;
 }

@@ -25,10 +25,12 @@ export function closeAfterErrorAnswer(incoming: IncomingMessage, heldBack = fals
 /**
  * For a JSON door's error answer: when the server started reading the body and then dropped it
  * (a refused form, a full disk), reads the rest and discards it, if it is small enough
- * (Content-Length at most 1 MiB), so the connection stays open and a client still sending its
- * body reads the answer. Closing instead makes undici's `fetch` (Node 22+) fail with EPIPE under
- * its upload rather than return the answer. True when it drains; else `closeAfterErrorAnswer`
- * decides. (The S3 gateway closes, as S3 does: its clients expect that.)
+ * (Content-Length at most 1 MiB), so a client still sending its body finishes and reads the
+ * answer. Closing under it instead makes undici's `fetch` (Node 22+) fail with EPIPE rather than
+ * return the answer. (@hono/node-server, which serves the REST door, also drains what is left
+ * after the response for up to 500 ms before it closes the socket; this drain starts before the
+ * answer and, unlike a closed socket, keeps the connection.) True when it drains; else
+ * `closeAfterErrorAnswer` decides. (The S3 gateway closes, as S3 does: its clients expect that.)
  */
 export function drainDroppedBody(incoming: IncomingMessage): boolean {
   if (incoming.readableEnded || incoming.readableFlowing === null || incoming.destroyed) return false;

@@ -110,20 +110,25 @@ function bytesIn(record: AccessRecord): number {
   return Math.max(0, incoming.socket.bytesRead - record.readAtStart);
 }
 
+const CONTENT_LENGTH = /\r\ncontent-length: *(\d+)\r\n/i;
+
 /** Body bytes of a response: its Content-Length once sent in full; else what went to the socket minus the head (chunked, headers given to writeHead, or cut short). */
 function bytesOut(record: AccessRecord, outgoing: ServerResponse, status: number | undefined): number {
   if (status === undefined) return 0;
   if (record.incoming.method === 'HEAD' || status === 204 || status === 304) return 0;
+  const head = (outgoing as ServerResponse & { _header?: string | null })._header;
   if (outgoing.writableFinished) {
-    const declared = outgoing.getHeader('content-length');
+    // A head written from a flat array (the S3 gateway's writeS3Head) is not kept as headers: its
+    // Content-Length is read from the head itself. (The socket count below would also hold a
+    // `100 Continue` sent before it.)
+    const declared = outgoing.getHeader('content-length') ?? (head ? CONTENT_LENGTH.exec(head)?.[1] : undefined);
     if (declared !== undefined) return Number(declared) || 0;
   }
   // The response's own socket (`outgoing.socket` is detached by now); its head is Node's `_header`
   // string (latin1: one char per byte). A chunked body's final `0\r\n\r\n` is framing, not body;
   // the per-chunk size lines still count (a few bytes per chunk: approximate for streamed bodies).
-  const head = (outgoing as ServerResponse & { _header?: string | null })._header?.length ?? 0;
   const terminator = outgoing.writableFinished && outgoing.chunkedEncoding ? 5 : 0;
-  return Math.max(0, record.incoming.socket.bytesWritten - record.writtenAtStart - head - terminator);
+  return Math.max(0, record.incoming.socket.bytesWritten - record.writtenAtStart - (head?.length ?? 0) - terminator);
 }
 
 function onResponseClose(this: ServerResponse): void {

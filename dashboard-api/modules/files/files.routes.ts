@@ -1,6 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { Hono, type Context } from 'hono';
-import { PassThrough, Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { ReadableStream as NodeWebReadableStream } from 'node:stream/web';
 import { z } from 'zod';
 import type { KeyStore } from '../../../src/keys/key-store.ts';
@@ -15,7 +15,7 @@ import { invalidUploadError, lengthRequiredError } from './files.errors.ts';
 import type { FileInfo, FilesPrincipal, FilesUsecases } from './files.usecases.ts';
 import { readFilePart } from './multipart-upload.ts';
 import { clientSignal } from '../../../src/http/client-signal.ts';
-import { linkStreams } from '../../../src/http/link-streams.ts';
+import { detachableBody } from '../../../src/http/link-streams.ts';
 
 type FilesEnv = { Bindings: Partial<HttpBindings>; Variables: ApiKeyVariables & { requestId: string } };
 
@@ -135,19 +135,6 @@ function requestBody(c: Context<FilesEnv>): Readable {
   return c.req.raw.body ? Readable.fromWeb(c.req.raw.body as NodeWebReadableStream) : Readable.from([]);
 }
 
-/**
- * A raw upload's bytes, through a stage of their own: the backend destroys the stream it reads
- * when it fails partway (a full disk), and destroying the request itself would destroy its socket
- * and the error response with it (see linkStreams' keepSource). Opened only once the upload is
- * accepted: piping starts the request's flow, and a refusal of a body already flowing must close
- * the connection (src/http/unread-body.ts) where one never touched is drained by Node.
- */
-function rawBody(source: Readable): Readable {
-  const body = new PassThrough({ highWaterMark: source.readableHighWaterMark });
-  linkStreams(source, body, { keepSource: true });
-  return body;
-}
-
 /** A client that went away mid-upload is no server failure to log: nothing was stored, and nobody reads the answer. */
 function cutShort(source: Readable) {
   return source.destroyed && !source.readableEnded ? invalidUploadError('The request ended before the upload was complete; nothing was stored.') : undefined;
@@ -237,8 +224,11 @@ export function createFilesRoutes(deps: { files: FilesUsecases; keyStore: KeySto
     }
 
     if (key === undefined) throw invalidUploadError('A raw upload needs the key query parameter (or send multipart/form-data with a "file" part).');
+    // The body through a stage of its own (a backend failing partway destroys what it reads, and the
+    // request must survive to carry the error), opened only once the upload is accepted: a refused
+    // request's body is then never touched, and Node drains it.
     const file = await files
-      .upload(principalOf(c), { bucket, key, body: () => rawBody(source), size: length, reserveBytes: length, contentType, signal: signalOf(c) })
+      .upload(principalOf(c), { bucket, key, body: () => detachableBody(source), size: length, reserveBytes: length, contentType, signal: signalOf(c) })
       .catch((error: unknown) => {
         throw cutShort(source) ?? error;
       });

@@ -661,6 +661,8 @@ describe('parsePayloadMode', () => {
   it('reads the hash of an empty body (every GET) as a sha256 payload, in either case', () => {
     const empty = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
     expect(parsePayloadMode(empty)).toEqual({ kind: 'sha256', hash: empty });
+    // Shared by every request: nobody may change it.
+    expect(Object.isFrozen(parsePayloadMode(empty))).toBe(true);
     expect(parsePayloadMode(empty.toUpperCase())).toEqual({ kind: 'sha256', hash: empty });
   });
 });
