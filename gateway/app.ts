@@ -31,7 +31,7 @@ import { parseOperation, type S3Operation } from './s3/operations.ts';
 import { enforceRateLimit, rateLimitRules, type S3RateCharge, uploadRateCharge } from './s3/rate-limits.ts';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './s3/request-target.ts';
 import { emptyResponse, RESPONSE_ALREADY_SENT, startS3Response, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
-import { continueWasSent } from './s3/upload-body.ts';
+import { awaitsContinue } from './s3/upload-body.ts';
 import { errorDocument } from '../src/s3-protocol/xml.ts';
 
 export type { GatewayDeps } from './handlers/context.ts';
@@ -137,8 +137,7 @@ export function createGatewayApp(deps: GatewayDeps) {
   ): S3Reply {
     noteError(incoming, error.code);
     const headers: Record<string, string> = { ...error.headers };
-    const heldBack = incoming.headers.expect?.toLowerCase() === '100-continue' && !continueWasSent(outgoing);
-    if (closeAfterErrorAnswer(incoming, heldBack)) headers.Connection = 'close';
+    if (closeAfterErrorAnswer(incoming, awaitsContinue(incoming, outgoing))) headers.Connection = 'close';
     if (method === 'HEAD' || error.status === 304) return emptyResponse(error.status, headers);
     if (error.code === 'NoSuchKey' && target.key !== undefined && !error.details.Key) error.details.Key = target.key;
     // Backends name no bucket (their names are internal): the caller's own name for it is added here.

@@ -6,7 +6,7 @@ import { withBodyIdleTimeout } from '../src/http/body-idle-timeout.ts';
 import { pathOf } from '../src/http/request-path.ts';
 import { closeAfterErrorAnswer } from '../src/http/unread-body.ts';
 import type { Logger } from '../src/logger.ts';
-import { continueWasSent } from './s3/upload-body.ts';
+import { awaitsContinue } from './s3/upload-body.ts';
 import { requestIdOf, startS3Response, writeReply, xmlResponse, type S3Reply } from './s3/responses.ts';
 import { S3Error } from '../src/errors/s3-errors.ts';
 import { newRequestId } from '../src/ids.ts';
@@ -17,8 +17,6 @@ export interface S3ServerOptions {
   bodyIdleTimeoutMs?: number;
   logger?: Logger;
 }
-
-const expectsContinue = (incoming: IncomingMessage) => incoming.headers.expect?.toLowerCase() === '100-continue';
 
 /** The gateway app: Hono routes (health) plus the S3 request handler the server calls directly. */
 export type S3App = Hono<any> & { handleS3(incoming: IncomingMessage, outgoing: ServerResponse): Promise<S3Reply> };
@@ -47,7 +45,7 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
           const requestId = requestIdOf(outgoing) ?? newRequestId();
           startS3Response(outgoing, requestId);
           // A body left half read (detached by a failed upload stage) is given up with the connection.
-          const headers: Record<string, string> = closeAfterErrorAnswer(incoming, expectsContinue(incoming) && !continueWasSent(outgoing)) ? { Connection: 'close' } : {};
+          const headers: Record<string, string> = closeAfterErrorAnswer(incoming, awaitsContinue(incoming, outgoing)) ? { Connection: 'close' } : {};
           writeReply(xmlResponse(errorDocument(new S3Error('InternalError'), pathOf(incoming.url), requestId), 500, headers), outgoing);
         }
       },
@@ -69,7 +67,7 @@ export function createS3Server(app: S3App, options: S3ServerOptions = {}): Serve
     // Until the gateway sends `100 Continue` (after authentication and the quota check) the client
     // rightly waits. A handler that reads a body without inviting it (the small XML bodies) gets it
     // after the client's own short continue timeout, so from its first read the clock runs.
-    serverHoldsBody: (incoming, outgoing) => expectsContinue(incoming) && !continueWasSent(outgoing) && incoming.readableFlowing === null,
+    serverHoldsBody: (incoming, outgoing) => awaitsContinue(incoming, outgoing) && incoming.readableFlowing === null,
     onTimeout: (incoming, outgoing) =>
       options.logger?.info('request body idle timeout: connection closed', {
         requestId: requestIdOf(outgoing),

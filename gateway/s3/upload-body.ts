@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { checksumAlgorithmFromHeader, type ChecksumAlgorithm } from '../../src/checksums/checksums.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
@@ -134,12 +134,13 @@ const continued = new WeakSet<ServerResponse>();
 
 /** Answers `Expect: 100-continue` only once the request was authenticated and validated. */
 export function sendContinue(ctx: S3RequestContext): void {
-  if (header(ctx.incoming.headers, 'expect')?.toLowerCase() === '100-continue' && !ctx.outgoing.headersSent && !continued.has(ctx.outgoing)) {
+  if (awaitsContinue(ctx.incoming, ctx.outgoing) && !ctx.outgoing.headersSent) {
     continued.add(ctx.outgoing);
     ctx.outgoing.writeContinue();
   }
 }
 
-export function continueWasSent(outgoing: ServerResponse): boolean {
-  return continued.has(outgoing);
+/** The client sent `Expect: 100-continue` and still waits for the `100 Continue` (its body held back). */
+export function awaitsContinue(incoming: IncomingMessage, outgoing: ServerResponse): boolean {
+  return header(incoming.headers, 'expect')?.toLowerCase() === '100-continue' && !continued.has(outgoing);
 }

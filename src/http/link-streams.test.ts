@@ -64,9 +64,13 @@ describe('linkStreams', () => {
 
   it('detaches and pauses the source instead of destroying it; an error of the source still reaches the target', async () => {
     const settle = () => new Promise((resolve) => setImmediate(resolve));
-    const source = new PassThrough();
-    const target = new PassThrough();
-    linkStreams(source, target, { keepSource: true });
+    const linked = () => {
+      const source = new PassThrough();
+      const target = new PassThrough();
+      linkStreams(source, target, { keepSource: true });
+      return { source, target };
+    };
+    const { source, target } = linked();
     source.write('a');
     target.destroy();
     await settle();
@@ -75,9 +79,7 @@ describe('linkStreams', () => {
 
     // An error answer that already unpiped and resumed the source to drain it (drainDroppedBody)
     // before the target's close arrived: the late close must not pause it again.
-    const draining = new PassThrough();
-    const dropped = new PassThrough();
-    linkStreams(draining, dropped, { keepSource: true });
+    const { source: draining, target: dropped } = linked();
     draining.write('b');
     draining.unpipe();
     draining.resume();
@@ -86,9 +88,7 @@ describe('linkStreams', () => {
     expect(draining.destroyed).toBe(false);
     expect(draining.readableFlowing).toBe(true);
 
-    const second = new PassThrough();
-    const next = new PassThrough();
-    linkStreams(second, next, { keepSource: true });
+    const { source: second, target: next } = linked();
     const failure = new Error('client gone');
     second.destroy(failure);
     await settle();

@@ -37,22 +37,12 @@ export function linkStreams(source: Readable, target: Writable, options: LinkOpt
   // The reader of `target` may not have started yet (the quota is still being checked): an
   // 'error' without a listener would crash the process. Readers attach their own and still see it.
   target.on('error', ignore);
-  // Whether `source` still feeds `target`: an error answer may already have unpiped and resumed
-  // it to drain the rest (drainDroppedBody) before `target`'s close arrives, a tick later; pausing
-  // it then would stall that drain.
-  let feeding = true;
-  target.once('unpipe', () => {
-    feeding = false;
-  });
   target.once('close', () => {
     if (source.readableEnded || source.destroyed) return;
-    if (!options.keepSource) {
-      source.destroy();
-      return;
-    }
-    if (!feeding) return;
-    source.unpipe(target);
-    source.pause();
+    // With keepSource nothing more to do: pipe() detached `source` from the closed `target` and
+    // paused it (its own close listener, registered first). Pausing it here again would stall a
+    // drain an error answer may already have started (drainDroppedBody unpipes and resumes).
+    if (!options.keepSource) source.destroy();
   });
 }
 
