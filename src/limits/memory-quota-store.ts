@@ -7,7 +7,9 @@ import {
   assertQuota,
   DEFAULT_RESERVATION_TTL_MS,
   type RateCheck,
+  type QuotaOrder,
   type QuotaStore,
+  type QuotaTicket,
   type QuotaStoreCommonOptions,
   type QuotaUsage,
   type ReserveResult,
@@ -27,6 +29,10 @@ interface Account {
   reservations: Map<string, { bytes: number; expiresAt: number }>;
   /** Earliest `expiresAt` among `reservations` (Infinity when none): reclaiming is skipped before it. */
   nextExpiry: number;
+  /** The order of figures (see `QuotaTicket`): tickets, settles and resyncs counted. */
+  seq: number;
+  /** The ticket (or seq) of the figure in `used` (0: none, or set without one). */
+  setAt: number;
 }
 
 /**
@@ -37,11 +43,13 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
   const clock = options.clock ?? systemClock;
   const ttlMs = options.reservationTtlMs ?? DEFAULT_RESERVATION_TTL_MS;
   const accounts = new Map<string, Account>();
+  // A store's life is its process's: one epoch per store.
+  const epoch = randomUUID();
 
   const account = (accountId: string): Account => {
     let entry = accounts.get(accountId);
     if (!entry) {
-      entry = { used: undefined, reserved: 0, reservations: new Map(), nextExpiry: Infinity };
+      entry = { used: undefined, reserved: 0, reservations: new Map(), nextExpiry: Infinity, seq: 0, setAt: 0 };
       accounts.set(accountId, entry);
     }
     return entry;
@@ -82,6 +90,14 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     for (const reservation of entry.reservations.values()) entry.reserved += reservation.bytes;
   };
 
+  /** See `QuotaTicket`: whether a figure read under `ticket` may be set (and, if so, that it is the newest). */
+  const claimFigure = (entry: Account, ticket: QuotaTicket | undefined): boolean => {
+    if (!ticket) return true;
+    if (ticket.epoch !== epoch || ticket.seq <= entry.setAt) return false;
+    entry.setAt = ticket.seq;
+    return true;
+  };
+
   const endReservation = (entry: Account, reservationId: string) => {
     const reservation = entry.reservations.get(reservationId);
     if (!reservation) return;
@@ -109,14 +125,28 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         entry.reservations.set(reservationId, { bytes, expiresAt });
         entry.reserved += bytes;
         if (expiresAt < entry.nextExpiry) entry.nextExpiry = expiresAt;
-        return { ok: true, reservationId, rate };
+        return { ok: true, reservationId, mark: { epoch, seq: entry.seq }, rate };
       });
     },
-    async settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void> {
+    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean> {
       assertBytes(usedBytes, 'usedBytes');
       const entry = account(accountId);
+      const mark = order && 'mark' in order ? order.mark : undefined;
+      if (mark && (mark.epoch !== epoch || mark.seq !== entry.seq)) return false;
       for (const id of reservationIds) endReservation(entry, id);
-      setUsed(entry, usedBytes);
+      entry.seq += 1;
+      if (mark) {
+        entry.setAt = entry.seq;
+        setUsed(entry, usedBytes);
+      } else if (claimFigure(entry, order && 'ticket' in order ? order.ticket : undefined)) {
+        setUsed(entry, usedBytes);
+      }
+      return true;
+    },
+    async ticket(accountId: string): Promise<QuotaTicket> {
+      const entry = account(accountId);
+      entry.seq += 1;
+      return { epoch, seq: entry.seq };
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
@@ -139,9 +169,12 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         return { usedBytes: entry.used, reservedBytes: entry.reserved };
       });
     },
-    async resync(accountId: string, usedBytes: number): Promise<void> {
+    async resync(accountId: string, usedBytes: number, ticket?: QuotaTicket): Promise<void> {
       assertBytes(usedBytes, 'usedBytes');
-      setUsed(account(accountId), usedBytes);
+      const entry = account(accountId);
+      if (!claimFigure(entry, ticket)) return;
+      entry.seq += 1;
+      setUsed(entry, usedBytes);
     },
     async close() {
       accounts.clear();

@@ -17,6 +17,20 @@ quotaStoreContract(
   },
 );
 
+describe('memory quota store', () => {
+  it('a ticket of another store (another process’s life) sets nothing', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const [before, after] = [createMemoryQuotaStore({ clock }), createMemoryQuotaStore({ clock })];
+    for (let i = 0; i < 5; i++) await before.ticket('acct');
+    const old = await before.ticket('acct');
+    await after.resync('acct', 3);
+    await after.settle('acct', 4, [], { ticket: await after.ticket('acct') });
+    await after.settle('acct', 1, [], { ticket: old });
+    await after.resync('acct', 1, old);
+    expect(await after.usage('acct')).toEqual({ usedBytes: 4, reservedBytes: 0 });
+  });
+});
+
 describe('memory rate limiter', () => {
   it('forgets keys once their bucket has refilled (bounded memory)', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');

@@ -62,6 +62,93 @@ export function quotaStoreContract(
       await store.close();
     });
 
+    it('a figure read under an earlier ticket never replaces one read under a later ticket; the reservations end either way', async () => {
+      // Two writes of 1 MiB (A, then B) on an account holding 2 MiB, settled by two gateways: A's
+      // figure (3 MiB, read before B committed) arrives after B's (4 MiB, which includes A).
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
+      const account = `acct-${randomUUID()}`;
+      await store.resync(account, 2 * MiB);
+      const reserve = async () => {
+        const result = await store.reserve(account, MiB, 100 * MiB);
+        if (!result.ok) throw new Error('reservation refused');
+        return result.reservationId;
+      };
+      const [a, b, c] = [await reserve(), await reserve(), await reserve()];
+      const ticketA = await store.ticket(account);
+      const ticketB = await store.ticket(account);
+      expect(ticketB.seq).toBeGreaterThan(ticketA.seq);
+      await store.settle(account, 4 * MiB, [b], { ticket: ticketB });
+      expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 2 * MiB });
+      await store.settle(account, 3 * MiB, [a], { ticket: ticketA });
+      // Set blindly, used would be 3 MiB with A's reservation gone: B's megabyte forgotten.
+      expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: MiB });
+      // A resync under an earlier ticket is refused the same way; under a later one it sets.
+      const ticketC = await store.ticket(account);
+      const ticketD = await store.ticket(account);
+      await store.resync(account, 6 * MiB, ticketD);
+      await store.resync(account, 5 * MiB, ticketC);
+      expect(await store.usage(account)).toEqual({ usedBytes: 6 * MiB, reservedBytes: MiB });
+      // A figure without a ticket is set as it comes (the database's figure pushed by hand).
+      await store.settle(account, 5 * MiB, [c]);
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: 0 });
+      // Tickets are per store-wide order: a later one still sets after an unticketed figure.
+      await store.settle(account, 7 * MiB, [], { ticket: await store.ticket(account) });
+      expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: 0 });
+      await store.close();
+    });
+
+    it('a settle under its reservation’s mark sets the figure only if no other settle, resync or ticket came since; else it does nothing', async () => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
+      const account = `acct-${randomUUID()}`;
+      await store.resync(account, 2 * MiB);
+      const reserve = async () => {
+        const result = await store.reserve(account, MiB, 100 * MiB);
+        if (!result.ok) throw new Error('reservation refused');
+        return result;
+      };
+      // Alone: the mark holds, one call ends the reservation and sets the figure.
+      const alone = await reserve();
+      expect(await store.settle(account, 3 * MiB, [alone.reservationId], { mark: alone.mark })).toBe(true);
+      expect(await store.usage(account)).toEqual({ usedBytes: 3 * MiB, reservedBytes: 0 });
+      // Two writes reserve; B settles first. A's figure (read before B committed) must not land.
+      const a = await reserve();
+      const b = await reserve();
+      expect(await store.settle(account, 5 * MiB, [b.reservationId], { mark: b.mark })).toBe(true);
+      expect(await store.settle(account, 4 * MiB, [a.reservationId], { mark: a.mark })).toBe(false);
+      // Nothing happened: A's reservation still holds its megabyte.
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: MiB });
+      // A ticket ends every mark handed out before it (its holder may set an older figure later).
+      const c = await reserve();
+      const ticket = await store.ticket(account);
+      expect(await store.settle(account, 6 * MiB, [c.reservationId], { mark: c.mark })).toBe(false);
+      // A settled under its mark sets a figure newer than every ticket handed out so far.
+      const d = await reserve();
+      expect(await store.settle(account, 7 * MiB, [a.reservationId, c.reservationId, d.reservationId], { mark: d.mark })).toBe(true);
+      expect(await store.settle(account, 1 * MiB, [], { ticket })).toBe(true);
+      expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: 0 });
+      // A resync ends marks too.
+      const e = await reserve();
+      await store.resync(account, 7 * MiB, await store.ticket(account));
+      expect(await store.settle(account, 8 * MiB, [e.reservationId], { mark: e.mark })).toBe(false);
+      expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: MiB });
+      await store.close();
+    });
+
+    it('a ticket taken before the account was synced still orders the first figures', async () => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
+      const account = `acct-${randomUUID()}`;
+      const early = await store.ticket(account);
+      const late = await store.ticket(account);
+      await expect(store.usage(account)).rejects.toMatchObject({ reason: 'unsynced' });
+      await store.settle(account, 9, [], { ticket: late });
+      await store.settle(account, 8, [], { ticket: early });
+      expect(await store.usage(account)).toEqual({ usedBytes: 9, reservedBytes: 0 });
+      await store.close();
+    });
+
     const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
       const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
       const store = await makeStore(clock, { reservationTtlMs: 3_600_000, ...options });

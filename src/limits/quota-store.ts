@@ -21,7 +21,7 @@ import type { RateLimitResult, RateLimitRule } from './rate-limiter.ts';
  * With a `rate` check, `rate` holds its result; a denied rate check reserves nothing (the result
  * is then `ok: false` with `rate.allowed === false`: callers look at `rate` first).
  */
-export type ReserveResult = ({ ok: true; reservationId: string } | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number }) & {
+export type ReserveResult = ({ ok: true; reservationId: string; mark: QuotaTicket } | { ok: false; usedBytes: number; reservedBytes: number; quotaBytes: number }) & {
   rate?: RateLimitResult;
 };
 
@@ -30,6 +30,30 @@ export interface RateCheck {
   key: string;
   rule: RateLimitRule;
 }
+
+/**
+ * A place in the order of the usage figures pushed to a store. Gateways settle their writes
+ * concurrently, each with the figure it read after its own commit, and those figures can arrive
+ * out of order: a figure read just before another gateway's write committed can land after that
+ * write's settle dropped its reservation. Set blindly, it forgets that write until the next
+ * settle, and one more upload fits than the quota allows. So a figure goes with one of these:
+ * - a **ticket** (`QuotaStore.ticket`, taken before the figure is read): the figure is set only
+ *   if none read under a later ticket was. A later ticket was taken after this write's commit,
+ *   so that figure already includes the write.
+ * - a **mark** (what `reserve` returned, before the body was read): the settle happens only if no
+ *   other settle, and no ticket, came since the mark. Every write settled before the mark
+ *   committed before this write did, so the figure includes it. This costs no round trip beyond
+ *   the settle; when something came since, `settle` does nothing and returns false, and the caller
+ *   takes a ticket and reads again.
+ * `epoch` tells the store's lives apart (a restarted Redis counts again from 1).
+ */
+export interface QuotaTicket {
+  readonly epoch: string;
+  readonly seq: number;
+}
+
+/** How a figure is ordered (see `QuotaTicket`); none: set as it comes. */
+export type QuotaOrder = { ticket: QuotaTicket } | { mark: QuotaTicket };
 
 export interface QuotaUsage {
   usedBytes: number;
@@ -48,8 +72,16 @@ export interface QuotaStore {
   /**
    * The end of a write in one step: drops the reservations and sets `used` from the database's
    * figure (as `release` for each, then `resync`), so the store never undercounts in between.
+   * With a ticket, the figure is set only if no later ticket's was (the reservations end either
+   * way). With a mark, nothing at all happens, and the answer is false, if another settle or a
+   * ticket came since the mark; otherwise true.
    */
-  settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void>;
+  settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean>;
+  /**
+   * A ticket for a usage figure about to be read (see `QuotaTicket`); it also ends every mark
+   * handed out before it.
+   */
+  ticket(accountId: string): Promise<QuotaTicket>;
   /**
    * Ends a reservation and adds `actualDeltaBytes` (may be negative: overwrite with a smaller
    * object) to `used`. The delta is applied even if the reservation already expired — the bytes are
@@ -62,7 +94,7 @@ export interface QuotaStore {
   adjust(accountId: string, deltaBytes: number): Promise<void>;
   usage(accountId: string): Promise<QuotaUsage>;
   /** Sets `used` from the authoritative database figure (after an outage, or periodically) and recounts `reserved`. */
-  resync(accountId: string, usedBytes: number): Promise<void>;
+  resync(accountId: string, usedBytes: number, ticket?: QuotaTicket): Promise<void>;
   close(): Promise<void>;
 }
 

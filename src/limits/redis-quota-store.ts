@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { commandBound, createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger } from './errors.ts';
 import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
-import type { RateCheck } from './quota-store.ts';
+import type { QuotaOrder, QuotaTicket, RateCheck } from './quota-store.ts';
 import type { RateLimitResult } from './rate-limiter.ts';
 import { defineScripts } from './redis-scripts.ts';
 import { DEFAULT_EXPIRY_SLACK_MS, GCRA_LUA_FUNCTION, gcraResult, rateLimitRedisKey } from './redis-rate-limiter.ts';
@@ -12,7 +12,8 @@ import { createUsageLoader } from './usage-loader.ts';
 
 /*
  * Keys per account (one hash tag, so a Redis Cluster keeps them on one slot):
- *   KEYS[1] `${prefix}quota:{acct}`         hash  used (absent = unsynced), reserved
+ *   KEYS[1] `${prefix}quota:{acct}`         hash  used (absent = unsynced), reserved; epoch, seq (the
+ *                                                 last ticket given), setAt (the ticket of the figure in used)
  *   KEYS[2] `${prefix}quota:{acct}:expiry`  zset  reservationId → expiresAtMs
  *   KEYS[3] `${prefix}quota:{acct}:bytes`   hash  reservationId → bytes
  * Expired reservations are reclaimed inside the scripts (at most 500 per call; the rest next time),
@@ -50,6 +51,25 @@ local function setUsed(used)
   for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
   redis.call('HSET', KEYS[1], 'used', used, 'reserved', string.format('%d', reserved))
 end
+-- The order of figures (QuotaTicket): seq counts tickets, settles and resyncs; setAt is the ticket
+-- (or the seq) of the figure in used. A ticket of another life of this hash (Redis restarted or
+-- the key was evicted since) never sets: this life's figures were all read after it.
+local function bump() return redis.call('HINCRBY', KEYS[1], 'seq', 1) end
+local function position(epochCandidate)
+  redis.call('HSETNX', KEYS[1], 'epoch', epochCandidate)
+  local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+  return state[1], tonumber(state[2] or '0')
+end
+-- kind '' (none): always; 't': no figure with a later ticket was set (then this one is the latest).
+local function claimFigure(kind, epoch, seq)
+  if kind == '' then return true end
+  local state = redis.call('HMGET', KEYS[1], 'epoch', 'setAt')
+  if state[1] ~= epoch then return false end
+  seq = tonumber(seq)
+  if state[2] and tonumber(state[2]) >= seq then return false end
+  redis.call('HSET', KEYS[1], 'setAt', string.format('%d', seq))
+  return true
+end
 local function addUsed(delta)
   if redis.call('HEXISTS', KEYS[1], 'used') == 0 then return end
   delta = tonumber(delta)
@@ -69,10 +89,12 @@ if bytes > 0 and quota >= 0 and used + reserved + bytes > quota then return {0, 
 redis.call('ZADD', KEYS[2], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[3], ARGV[4], ARGV[2])
 adjustReserved(ARGV[2])
-return {1, used, reserved + bytes}`;
+-- The mark: the reservation id is a fresh random, a fine epoch if this hash has none yet.
+local epoch, seq = position(ARGV[4])
+return {1, used, reserved + bytes, epoch, seq}`;
 
 const SCRIPTS = {
-  // ARGV: nowMs, bytes, quotaBytes (-1 = unlimited), reservationId, expiresAtMs → {status 1|0|-1 unsynced, used, reserved}
+  // ARGV: nowMs, bytes, quotaBytes (-1 = unlimited), reservationId, expiresAtMs → {status 1|0|-1 unsynced, used, reserved[, markEpoch, markSeq]}
   quotaReserve: {
     numberOfKeys: 3,
     lua: `${PRELUDE}
@@ -82,7 +104,7 @@ ${RESERVE}`,
   // The rate-limit check of the same request first (KEYS[4], the rate limiter's key; ARGV[6..8]:
   // limit, windowMs, expirySlackMs), then the reservation: an upload's two checks in one round
   // trip. → {status, used, reserved, allowed, remaining, resetMs, retryAfterMs}; a denied rate
-  // check reserves nothing (status 0).
+  // check reserves nothing (status 0). The mark (epoch, seq) comes last, on success.
   quotaReserveRated: {
     numberOfKeys: 4,
     lua: `${PRELUDE}
@@ -94,17 +116,37 @@ local function reserve()
 ${RESERVE}
 end
 local result = reserve()
-return {result[1], result[2], result[3], rate[1], rate[2], rate[3], rate[4]}`,
+return {result[1], result[2], result[3], rate[1], rate[2], rate[3], rate[4], result[4], result[5]}`,
   },
-  // ARGV: nowMs, usedBytes, reservationId… → the end of a write: drops its reservations, sets used
-  // and recounts reserved (release for each, then resync) in one round trip.
+  // ARGV: nowMs, usedBytes, order ('' none | 't' ticket | 'm' mark), its epoch, its seq,
+  // reservationId… → the end of a write: drops its reservations, sets used and recounts reserved
+  // (release for each, then resync) in one round trip, as the order allows (QuotaTicket).
+  // → 1, or 0 when a mark was passed by (nothing done).
   quotaSettle: {
     numberOfKeys: 3,
     lua: `${PRELUDE}
-for i = 3, #ARGV do endReservation(ARGV[i]) end
+local kind = ARGV[3]
+if kind == 'm' then
+  local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
+  if state[1] ~= ARGV[4] or tonumber(state[2] or '0') ~= tonumber(ARGV[5]) then return 0 end
+end
+for i = 6, #ARGV do endReservation(ARGV[i]) end
 reclaim(ARGV[1])
-setUsed(ARGV[2])
+local now = bump()
+if kind == 'm' then
+  redis.call('HSET', KEYS[1], 'setAt', now)
+  setUsed(ARGV[2])
+elseif claimFigure(kind, ARGV[4], ARGV[5]) then
+  setUsed(ARGV[2])
+end
 return 1`,
+  },
+  // ARGV: a fresh epoch, kept if this hash has none yet → {epoch, seq}: the next ticket.
+  quotaTicket: {
+    numberOfKeys: 3,
+    lua: `${PRELUDE}
+local epoch = position(ARGV[1])
+return {epoch, bump()}`,
   },
   // ARGV: reservationId, deltaBytes
   quotaCommit: {
@@ -127,16 +169,26 @@ local state = redis.call('HMGET', KEYS[1], 'used', 'reserved')
 if not state[1] then return {-1, 0, 0} end
 return {1, tonumber(state[1]), tonumber(state[2] or '0')}`,
   },
-  // ARGV: nowMs, usedBytes, onlyIfAbsent (1|0). Sets used and recounts reserved from the live reservations.
+  // ARGV: nowMs, usedBytes, onlyIfAbsent (1|0), order ('' none | 't' ticket), its epoch, its seq.
+  // Sets used and recounts reserved from the live reservations.
   quotaResync: {
     numberOfKeys: 3,
     lua: `${PRELUDE}
 reclaim(ARGV[1])
 if ARGV[3] == '1' and redis.call('HEXISTS', KEYS[1], 'used') == 1 then return 0 end
+if not claimFigure(ARGV[4], ARGV[5], ARGV[6]) then return 0 end
+bump()
 setUsed(ARGV[2])
 return 1`,
   },
 } as const;
+
+/** An order as script arguments: kind ('' none, 't' ticket, 'm' mark), epoch, seq. */
+const orderArgs = (order: QuotaOrder | undefined): [string, string, number] => {
+  if (!order) return ['', '', 0];
+  if ('ticket' in order) return ['t', order.ticket.epoch, order.ticket.seq];
+  return ['m', order.mark.epoch, order.mark.seq];
+};
 
 export interface RedisQuotaStoreOptions extends QuotaStoreCommonOptions {
   redis: Redis;
@@ -182,7 +234,7 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
 
   const withUsage = createUsageLoader(options.loadUsage, async (accountId, usedBytes) => {
     assertBytes(usedBytes, 'usedBytes');
-    await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 1]);
+    await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 1, '', '', 0]);
   });
 
   return {
@@ -207,17 +259,24 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
               [rateLimitRedisKey(prefix, withRate.key, withRate.rule)],
             )
           : await run<number[]>('quotaReserve', accountId, args);
-        if (withRate) rateResult = gcraResult(withRate.rule, reply.slice(3));
+        if (withRate) rateResult = gcraResult(withRate.rule, reply.slice(3, 7));
         if (rateResult && !rateResult.allowed) return { ok: false, usedBytes: 0, reservedBytes: 0, quotaBytes, rate: rateResult };
         const [status, used, reserved] = reply;
         if (status === -1) throw unsynced(accountId);
-        if (status === 1) return { ok: true, reservationId, rate: rateResult };
+        if (status === 1) {
+          const [epoch, seq] = withRate ? reply.slice(7) : reply.slice(3);
+          return { ok: true, reservationId, mark: { epoch: String(epoch), seq: Number(seq) }, rate: rateResult };
+        }
         return { ok: false, usedBytes: used!, reservedBytes: reserved!, quotaBytes, rate: rateResult };
       });
     },
-    async settle(accountId: string, usedBytes: number, reservationIds: string[]): Promise<void> {
+    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean> {
       assertBytes(usedBytes, 'usedBytes');
-      await run('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...reservationIds]);
+      return (await run<number>('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...orderArgs(order), ...reservationIds])) === 1;
+    },
+    async ticket(accountId: string): Promise<QuotaTicket> {
+      const [epoch, seq] = await run<[string, number]>('quotaTicket', accountId, [randomUUID()]);
+      return { epoch, seq };
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
@@ -237,9 +296,9 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         return { usedBytes: used, reservedBytes: reserved };
       });
     },
-    async resync(accountId: string, usedBytes: number): Promise<void> {
+    async resync(accountId: string, usedBytes: number, ticket?: QuotaTicket): Promise<void> {
       assertBytes(usedBytes, 'usedBytes');
-      await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 0]);
+      await run('quotaResync', accountId, [clock.now().getTime(), usedBytes, 0, ...orderArgs(ticket && { ticket })]);
     },
     async close() {},
   };

@@ -131,6 +131,33 @@ describe('Redis limits shared between processes', () => {
   });
 });
 
+describe('quota tickets across the lives of a Redis', () => {
+  it('a ticket taken before the account’s keys went (restart, eviction) sets nothing: every figure of the new life was read after it', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const store = createRedisQuotaStore({ redis, clock, keyPrefix: 'lives:', timeoutMs: RELAXED_TIMEOUT_MS });
+    const account = `acct-${randomUUID()}`;
+    await store.resync(account, 0);
+    // Life 1 hands out many tickets; the write holding the last one is slow to settle.
+    for (let i = 0; i < 5; i++) await store.ticket(account);
+    const old = await store.ticket(account);
+    await redis.del(`lives:quota:{${account}}`, `lives:quota:{${account}}:expiry`, `lives:quota:{${account}}:bytes`);
+    // Life 2: the figure loaded afresh, then a write settled under the new life's first ticket.
+    await store.resync(account, 3 * MiB);
+    const fresh = await store.ticket(account);
+    expect(fresh.epoch).not.toBe(old.epoch);
+    expect(fresh.seq).toBeLessThan(old.seq);
+    await store.settle(account, 4 * MiB, [], { ticket: fresh });
+    // The old ticket's seq is above the new life's, but it belongs to the other life.
+    await store.settle(account, MiB, [], { ticket: old });
+    await store.resync(account, MiB, old);
+    expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 0 });
+    // Nor does it sync an account the new life has not loaded yet.
+    await redis.del(`lives:quota:{${account}}`);
+    await store.settle(account, MiB, [], { ticket: old });
+    await expect(store.usage(account)).rejects.toMatchObject({ reason: 'unsynced' });
+  });
+});
+
 describe('one Lua script per call', () => {
   /** Commands each connection sent while `action` ran, seen through MONITOR (script-internal calls excluded). */
   async function commandsDuring(action: (client: Redis) => Promise<void>) {
@@ -218,8 +245,9 @@ describe('one Lua script per call', () => {
       if (!second.ok) throw new Error('reserve failed');
       await store.release('one-script', second.reservationId);
       await store.adjust('one-script', -10);
+      await store.settle('one-script', 0, [], { ticket: await store.ticket('one-script') });
     });
-    expect(seen).toHaveLength(7);
+    expect(seen).toHaveLength(9);
     for (const args of seen) expect(['eval', 'evalsha']).toContain(args[0]);
   });
 });

@@ -6,7 +6,7 @@ import type { BucketRow } from '../db/schema.ts';
 import { createAccountCounter } from '../limits/account-counter.ts';
 import { isLimitsUnavailable } from '../limits/errors.ts';
 import { failOpenResult, type RateCharge } from '../limits/rate-limiter.ts';
-import type { QuotaStore } from '../limits/quota-store.ts';
+import type { QuotaStore, QuotaTicket } from '../limits/quota-store.ts';
 import type { Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import type { AdmitWrite, StorageBackend, UsageChange } from '../storage/storage-backend.ts';
@@ -68,8 +68,9 @@ function createCountGate() {
  * Storage quotas. The backend's per-bucket usage is the truth (exact, maintained in the same
  * transaction as each change); the quota store only adds what no database can: atomic
  * reservations for uploads in flight, shared across gateways through Redis. After every change
- * the account's figure is re-read from the backend and pushed to the store (`resync`), before the
- * reservation is dropped, so the store never undercounts in between.
+ * the account's figure is re-read from the backend and pushed to the store (`resync`), in the
+ * same step as the reservation is dropped, so the store never undercounts in between; a ticket
+ * taken before the read keeps a figure read earlier by another gateway from replacing it.
  *
  * A reservation taken before the body is read is only an estimate: what an overwrite replaces
  * can change while its body arrives (the old object deleted, or replaced by a smaller one). The
@@ -153,11 +154,26 @@ export function createQuotasUsecases(deps: {
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
+  /**
+   * The store's ticket for a figure about to be read (see `QuotaTicket`: other gateways settle
+   * their writes concurrently), taken after the change it follows committed; undefined when the
+   * store is unavailable, and the figure is then pushed without one (set as it comes).
+   */
+  async function ticketFor(userId: string): Promise<QuotaTicket | undefined> {
+    try {
+      return await quotaStore.ticket(userId);
+    } catch (error) {
+      if (!isLimitsUnavailable(error)) throw error;
+      return undefined;
+    }
+  }
+
   /** Pushes the backend's figure to the store (and returns it); a store outage only costs accuracy until the next resync. */
   async function resync(userId: string): Promise<number> {
+    const ticket = await ticketFor(userId);
     const used = await usedBytes(userId);
     try {
-      await quotaStore.resync(userId, used);
+      await quotaStore.resync(userId, used, ticket);
     } catch (error) {
       if (!isLimitsUnavailable(error)) throw error;
     }
@@ -166,15 +182,15 @@ export function createQuotasUsecases(deps: {
 
   /**
    * Reserves `bytes` more for the account (one atomic check-and-add against used + reserved);
-   * the reservation id, or undefined when the store is unavailable and the check fell back to
+   * the reservation id and its mark, or undefined when the store is unavailable and the check fell back to
    * stored usage, where the write must fit with `wholeChange` bytes on top.
    */
-  async function take(userId: string, quotaBytes: number, bytes: number, wholeChange: number, charge?: RateCharge): Promise<string | undefined> {
+  async function take(userId: string, quotaBytes: number, bytes: number, wholeChange: number, charge?: RateCharge): Promise<{ id: string; mark: QuotaTicket } | undefined> {
     try {
       const result = await quotaStore.reserve(userId, bytes, quotaBytes, charge && { key: charge.key, rule: charge.rule });
       if (charge) charge.settle(result.rate ?? failOpenResult(charge.rule));
       if (!result.ok) throw quotaExceededError({ ...result, requestedBytes: bytes });
-      return result.reservationId;
+      return { id: result.reservationId, mark: result.mark };
     } catch (error) {
       if (!isLimitsUnavailable(error)) throw error;
       // The store failed before answering: the rate check fails open, as RateLimiter.check does.
@@ -211,6 +227,8 @@ export function createQuotasUsecases(deps: {
      */
     async reserve(userId: string, growthBytes: number, charge?: RateCharge): Promise<QuotaHold> {
       const reservations: string[] = [];
+      /** The first reservation's mark: the settle's order when nothing else settled meanwhile (QuotaTicket). */
+      let mark: QuotaTicket | undefined;
       // Read once per write: the reservation, the admission at commit and the quota events use the same figure.
       const quotaBytes = await quotaOf(userId);
       /** Bytes this hold has already been admitted for (reserved, or checked during an outage). */
@@ -218,8 +236,11 @@ export function createQuotasUsecases(deps: {
       // A write that adds nothing needs no reservation (the store would grant it even over quota),
       // unless it carries its rate check: then a 0-byte one, dropped at settle.
       if (held > 0 || charge) {
-        const id = await take(userId, quotaBytes, held, held, charge);
-        if (id) reservations.push(id);
+        const taken = await take(userId, quotaBytes, held, held, charge);
+        if (taken) {
+          reservations.push(taken.id);
+          mark = taken.mark;
+        }
       }
       let releaseObject: (() => void) | undefined;
       let settled = false;
@@ -229,8 +250,11 @@ export function createQuotasUsecases(deps: {
           if (settled) throw new Error('quota hold: admit after settle');
           const extra = change.bytes - held;
           if (extra > 0) {
-            const id = await take(userId, quotaBytes, extra, change.bytes);
-            if (id) reservations.push(id);
+            const taken = await take(userId, quotaBytes, extra, change.bytes);
+            if (taken) {
+              reservations.push(taken.id);
+              mark ??= taken.mark;
+            }
             held = change.bytes;
           }
           if (change.objects > 0 && !releaseObject) {
@@ -250,11 +274,23 @@ export function createQuotasUsecases(deps: {
           if (settled) return undefined;
           settled = true;
           try {
-            // One store call: the reservations end and the figure is pushed in the same step.
-            const used = await usedBytes(userId);
-            await quotaStore.settle(userId, used, reservations).catch((error: unknown) => {
+            const unavailable = (error: unknown): boolean => {
               if (!isLimitsUnavailable(error)) throw error;
-            });
+              return true;
+            };
+            // Usually one store call: the reservations end and the figure read after this write's
+            // commit is pushed in the same step, provided no other write settled since this one
+            // reserved (its mark): every write settled before then is in the figure. Otherwise a
+            // ticket first, then the figure again (which then includes this write and every write
+            // settled under an earlier ticket), then the settle, which sets it unless a later
+            // ticket's figure is already there.
+            if (mark) {
+              const used = await usedBytes(userId);
+              if (await quotaStore.settle(userId, used, reservations, { mark }).catch(unavailable)) return used;
+            }
+            const ticket = await ticketFor(userId);
+            const used = await usedBytes(userId);
+            await quotaStore.settle(userId, used, reservations, ticket && { ticket }).catch(unavailable);
             return used;
           } finally {
             // The committed object (if any) is in the backend's count by now.
