@@ -3,6 +3,7 @@ import type { Config } from '../../src/config/config.ts';
 import { S3Error } from '../../src/errors/s3-errors.ts';
 import type { RateCharge, RateLimiter, RateLimitResult, RateLimitRule } from '../../src/limits/rate-limiter.ts';
 import type { S3Operation } from './operations.ts';
+import { addS3HeadFields } from './responses.ts';
 
 export type S3RateLimitClass = 'read' | 'write' | 'list';
 
@@ -110,9 +111,11 @@ export function uploadRateCharge(
 
 /** The X-RateLimit-* headers of every response; over the limit, TooManyRequests (429) with Retry-After. */
 function applyRateLimitResult(result: RateLimitResult, rule: RateLimitRule, rateClass: S3RateLimitClass, outgoing: ServerResponse, nowMs: number): void {
-  outgoing.setHeader('X-RateLimit-Limit', String(result.limit));
-  outgoing.setHeader('X-RateLimit-Remaining', String(result.remaining));
-  outgoing.setHeader('X-RateLimit-Reset', String(Math.ceil((nowMs + result.resetMs) / 1000)));
+  addS3HeadFields(outgoing, {
+    'X-RateLimit-Limit': String(result.limit),
+    'X-RateLimit-Remaining': String(result.remaining),
+    'X-RateLimit-Reset': String(Math.ceil((nowMs + result.resetMs) / 1000)),
+  });
   if (!result.allowed) {
     throw new S3Error('TooManyRequests', `Rate limit of ${rule.limit} ${rateClass} requests per ${rule.windowMs} ms exceeded.`, {
       headers: { 'Retry-After': String(result.retryAfterSeconds) },

@@ -1,7 +1,7 @@
 import { createServer, request, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startS3Response, writeReply, writeS3Head, xmlResponse } from './responses.ts';
+import { addS3HeadFields, startS3Response, writeReply, writeS3Head, xmlResponse } from './responses.ts';
 
 /** Serves one request with `handle` over a real socket and returns the client's view of the response. */
 async function serve(handle: (outgoing: ServerResponse) => void): Promise<IncomingMessage & { text: string }> {
@@ -63,6 +63,28 @@ describe('writeS3Head', () => {
       'content-type': 'application/xml',
       'x-amz-request-id': 'REQ456',
       'content-length': '4',
+    });
+    const sent = names(response);
+    expect(sent.length).toBe(new Set(sent).size);
+  });
+
+  it('fields added to the response (rate limits) go into its head once, the last value of each, the handler’s same header winning', async () => {
+    const response = await serve((outgoing) => {
+      startS3Response(outgoing, 'REQ789');
+      addS3HeadFields(outgoing, { 'X-RateLimit-Limit': '10', 'X-RateLimit-Remaining': '9' });
+      // Counted again (an upload whose charge ran alone): the later figures replace the first.
+      addS3HeadFields(outgoing, { 'X-RateLimit-Remaining': '8', 'X-RateLimit-Reset': '1700000000' });
+      addS3HeadFields(outgoing, { 'X-Test': 'from the request' });
+      writeReply(xmlResponse('<a/>', 429, { 'X-Test': 'from the handler', 'Retry-After': '3' }), outgoing);
+    });
+    expect(response.statusCode).toBe(429);
+    expect(response.headers).toMatchObject({
+      'x-ratelimit-limit': '10',
+      'x-ratelimit-remaining': '8',
+      'x-ratelimit-reset': '1700000000',
+      'x-test': 'from the handler',
+      'retry-after': '3',
+      'x-amz-request-id': 'REQ789',
     });
     const sent = names(response);
     expect(sent.length).toBe(new Set(sent).size);

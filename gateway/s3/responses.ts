@@ -40,17 +40,43 @@ export function requestIdOf(outgoing: ServerResponse): string | undefined {
   return (outgoing as WithRequestId)[REQUEST_ID];
 }
 
+const HEAD_FIELDS = Symbol('cloudstorage.s3HeadFields');
+type WithHeadFields = ServerResponse & { [HEAD_FIELDS]?: string[] };
+
 /**
- * Writes an S3 response head: the request id (`x-amz-request-id`, `x-amz-id-2`), `Server`, then
- * `headers`. As one flat array, not `setHeader` calls up front and an object to merge: Node then
- * builds the head straight from the array instead of storing, lower-casing and re-reading every
- * header (about 10 % of a bare server's CPU per response, measured with 10 headers). Headers a
- * request set before (CORS, rate limits) are still merged by Node, `headers` winning.
+ * Adds fields to every head `writeS3Head` writes for this response, whatever the handler answers
+ * (the X-RateLimit-* headers, decided before the handler runs). Kept on the response rather than
+ * set with `setHeader`, which would send Node down its merge path for the whole head. The same
+ * name given again replaces the value. Names must be in the case they are sent in; a handler's
+ * header of the same name (same case) wins.
+ */
+export function addS3HeadFields(outgoing: ServerResponse, fields: Record<string, string>): void {
+  const target = outgoing as WithHeadFields;
+  const list = (target[HEAD_FIELDS] ??= []);
+  for (const name in fields) {
+    let at = 0;
+    while (at < list.length && list[at] !== name) at += 2;
+    list[at] = name;
+    list[at + 1] = fields[name]!;
+  }
+}
+
+/**
+ * Writes an S3 response head: the request id (`x-amz-request-id`, `x-amz-id-2`), `Server`, the
+ * response's `addS3HeadFields`, then `headers`. As one flat array, not `setHeader` calls up front
+ * and an object to merge: Node then builds the head straight from the array instead of storing,
+ * lower-casing and re-reading every header (about 10 % of a bare server's CPU per response,
+ * measured with 10 headers). Headers a request set with `setHeader` (CORS) are still merged by
+ * Node, `headers` winning.
  */
 export function writeS3Head(outgoing: ServerResponse, status: number, headers: Record<string, string>): void {
   const requestId = requestIdOf(outgoing) ?? newRequestId();
   const head: string[] = ['x-amz-request-id', requestId, 'x-amz-id-2', requestId, 'Server', 'CloudStorage'];
-  for (const name in headers) head.push(name, headers[name]);
+  const fields = (outgoing as WithHeadFields)[HEAD_FIELDS];
+  if (fields) {
+    for (let i = 0; i < fields.length; i += 2) if (!(fields[i]! in headers)) head.push(fields[i]!, fields[i + 1]!);
+  }
+  for (const name in headers) head.push(name, headers[name]!);
   outgoing.writeHead(status, head);
 }
 
