@@ -100,6 +100,15 @@ describe('operation parsing', () => {
     expect(operation(method, rawUrl, headers as Record<string, string>).op).toBe(expected);
   });
 
+  it('names the sub-resources it does not serve in one order, whatever order and however often the query names them', () => {
+    expect(operation('GET', '/b/k?retention&legal-hold&x-id=1&retention')).toEqual({ op: 'NotImplemented', bucket: 'b', key: 'k', feature: 'legal-hold,retention' });
+    expect(operation('GET', '/b/k?legal-hold&retention')).toEqual({ op: 'NotImplemented', bucket: 'b', key: 'k', feature: 'legal-hold,retention' });
+    // A sub-resource with a value, beside parameters that are none.
+    expect(operation('GET', '/b?prefix=a&website=&max-keys=2')).toEqual({ op: 'NotImplemented', bucket: 'b', key: undefined, feature: 'website' });
+    // Two served ones together are no operation of either.
+    expect(operation('GET', '/b/k?tagging&acl').op).toBe('NotImplemented');
+  });
+
   it('carries the part number and upload id', () => {
     expect(operation('PUT', '/b/my%20key?partNumber=7&uploadId=abc')).toEqual({ op: 'UploadPart', bucket: 'b', key: 'my key', uploadId: 'abc', partNumber: 7 });
   });

@@ -52,7 +52,11 @@ type WithHeadFields = ServerResponse & { [HEAD_FIELDS]?: string[] };
  */
 export function addS3HeadFields(outgoing: ServerResponse, fields: Record<string, string>): void {
   const target = outgoing as WithHeadFields;
-  const list = (target[HEAD_FIELDS] ??= []);
+  let list = target[HEAD_FIELDS];
+  if (!list) {
+    list = [];
+    target[HEAD_FIELDS] = list;
+  }
   for (const name in fields) {
     let at = 0;
     while (at < list.length && list[at] !== name) at += 2;

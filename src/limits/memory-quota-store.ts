@@ -79,7 +79,9 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
   const withUsage = createUsageLoader(options.loadUsage, async (accountId, usedBytes) => {
     assertBytes(usedBytes, 'usedBytes');
     const entry = account(accountId);
-    if (entry.used === undefined) entry.used = usedBytes;
+    if (entry.used !== undefined) return;
+    entry.seq += 1;
+    entry.used = usedBytes;
   });
 
   /** Sets used and recounts reserved from the live reservations (resync, and the end of a write). */
@@ -152,6 +154,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });
       const entry = account(accountId);
       endReservation(entry, reservationId);
+      entry.seq += 1;
       // Unsynced: the database already has the change; the figure loaded later includes it.
       if (entry.used !== undefined) entry.used = Math.max(0, entry.used + actualDeltaBytes);
     },
@@ -161,6 +164,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     async adjust(accountId: string, deltaBytes: number): Promise<void> {
       assertBytes(deltaBytes, 'deltaBytes', { allowNegative: true });
       const entry = account(accountId);
+      entry.seq += 1;
       if (entry.used !== undefined) entry.used = Math.max(0, entry.used + deltaBytes);
     },
     async usage(accountId: string): Promise<QuotaUsage> {

@@ -37,6 +37,12 @@ export function quotaStoreContract(
       clock.advance(30_000);
       const overQuota = await store.reserve(account, 10 * MiB, 10 * MiB, rate);
       expect(overQuota).toMatchObject({ ok: false, usedBytes: 0, reservedBytes: MiB, rate: { allowed: true, remaining: 0 } });
+      // A reservation that carried its rate check has a mark too, and settles under it.
+      clock.advance(30_000);
+      const rated = await store.reserve(account, MiB, 10 * MiB, rate);
+      if (!rated.ok) throw new Error('reservation refused');
+      expect(await store.settle(account, MiB, [rated.reservationId], { mark: rated.mark })).toBe(true);
+      expect(await store.usage(account)).toEqual({ usedBytes: MiB, reservedBytes: MiB });
       await store.close();
     });
 

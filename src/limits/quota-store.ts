@@ -45,7 +45,12 @@ export interface RateCheck {
  *   committed before this write did, so the figure includes it. This costs no round trip beyond
  *   the settle; when something came since, `settle` does nothing and returns false, and the caller
  *   takes a ticket and reads again.
- * `epoch` tells the store's lives apart (a restarted Redis counts again from 1).
+ * Commits and adjustments (which change `used` by a delta) move the order on as settles do.
+ * `epoch` tells the store's lives apart: a ticket of another epoch (the Redis key was evicted or
+ * deleted since) never sets a figure. Within an epoch the Redis store's order never goes below
+ * the server's clock in microseconds, so a Redis rolled back (restarted from an older snapshot,
+ * a lagging replica promoted) still orders every figure it sets after the rollback above the
+ * tickets given before it.
  */
 export interface QuotaTicket {
   readonly epoch: string;

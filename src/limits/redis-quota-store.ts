@@ -51,10 +51,22 @@ local function setUsed(used)
   for _, bytes in ipairs(redis.call('HVALS', KEYS[3])) do reserved = reserved + tonumber(bytes) end
   redis.call('HSET', KEYS[1], 'used', used, 'reserved', string.format('%d', reserved))
 end
--- The order of figures (QuotaTicket): seq counts tickets, settles and resyncs; setAt is the ticket
+-- The order of figures (QuotaTicket): seq moves on with every ticket, settle, resync, commit and
+-- adjust (whatever changes used or ends a committed write's reservation); setAt is the ticket
 -- (or the seq) of the figure in used. A ticket of another life of this hash (Redis restarted or
 -- the key was evicted since) never sets: this life's figures were all read after it.
-local function bump() return redis.call('HINCRBY', KEYS[1], 'seq', 1) end
+-- seq only grows: one more than the last, and never below the server's clock in microseconds, so
+-- a Redis restored from an older snapshot (or a lagging replica promoted) still hands out tickets
+-- above every one given before the rollback, whose figures may be older than its own. Written
+-- with '%d': a Lua number that large would be sent as '1.8e+15'.
+local function bump()
+  local time = redis.call('TIME')
+  local clock = tonumber(time[1]) * 1000000 + tonumber(time[2])
+  local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0') + 1
+  if clock > seq then seq = clock end
+  redis.call('HSET', KEYS[1], 'seq', string.format('%d', seq))
+  return seq
+end
 local function position(epochCandidate)
   redis.call('HSETNX', KEYS[1], 'epoch', epochCandidate)
   local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
@@ -134,7 +146,7 @@ for i = 6, #ARGV do endReservation(ARGV[i]) end
 reclaim(ARGV[1])
 local now = bump()
 if kind == 'm' then
-  redis.call('HSET', KEYS[1], 'setAt', now)
+  redis.call('HSET', KEYS[1], 'setAt', string.format('%d', now))
   setUsed(ARGV[2])
 elseif claimFigure(kind, ARGV[4], ARGV[5]) then
   setUsed(ARGV[2])
@@ -154,12 +166,13 @@ return {epoch, bump()}`,
     lua: `${PRELUDE}
 endReservation(ARGV[1])
 addUsed(ARGV[2])
+bump()
 return 1`,
   },
   // ARGV: reservationId
   quotaRelease: { numberOfKeys: 3, lua: `${PRELUDE}\nendReservation(ARGV[1])\nreturn 1` },
   // ARGV: deltaBytes
-  quotaAdjust: { numberOfKeys: 3, lua: `${PRELUDE}\naddUsed(ARGV[1])\nreturn 1` },
+  quotaAdjust: { numberOfKeys: 3, lua: `${PRELUDE}\naddUsed(ARGV[1])\nbump()\nreturn 1` },
   // ARGV: nowMs → {status 1|-1, used, reserved}
   quotaUsage: {
     numberOfKeys: 3,

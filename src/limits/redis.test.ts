@@ -145,9 +145,8 @@ describe('quota tickets across the lives of a Redis', () => {
     await store.resync(account, 3 * MiB);
     const fresh = await store.ticket(account);
     expect(fresh.epoch).not.toBe(old.epoch);
-    expect(fresh.seq).toBeLessThan(old.seq);
     await store.settle(account, 4 * MiB, [], { ticket: fresh });
-    // The old ticket's seq is above the new life's, but it belongs to the other life.
+    // The old ticket belongs to the other life: refused, whatever its seq.
     await store.settle(account, MiB, [], { ticket: old });
     await store.resync(account, MiB, old);
     expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 0 });
@@ -155,6 +154,32 @@ describe('quota tickets across the lives of a Redis', () => {
     await redis.del(`lives:quota:{${account}}`);
     await store.settle(account, MiB, [], { ticket: old });
     await expect(store.usage(account)).rejects.toMatchObject({ reason: 'unsynced' });
+  });
+});
+
+describe('quota tickets across a Redis rolled back (restart from a snapshot, a lagging replica promoted)', () => {
+  it('the same epoch comes back with an older seq, yet a ticket given before the rollback never replaces a figure set after it', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const store = createRedisQuotaStore({ redis, clock, keyPrefix: 'rollback:', timeoutMs: RELAXED_TIMEOUT_MS });
+    const account = `acct-${randomUUID()}`;
+    const hash = `rollback:quota:{${account}}`;
+    await store.resync(account, 0, await store.ticket(account));
+    const snapshot = await redis.hgetall(hash);
+    // Other gateways take tickets; then gateway P commits a MiB, takes its ticket and reads its figure: 1 MiB.
+    for (let i = 0; i < 3; i++) await store.ticket(account);
+    const beforeRollback = await store.ticket(account);
+    // Redis goes back to the snapshot: same epoch, older seq.
+    await redis.del(hash);
+    await redis.hset(hash, snapshot);
+    // Gateway Q commits another MiB and settles under its reservation's mark: 2 MiB.
+    const q = await store.reserve(account, MiB, 100 * MiB);
+    if (!q.ok) throw new Error('reservation refused');
+    expect(q.mark.epoch).toBe(beforeRollback.epoch);
+    expect(await store.settle(account, 2 * MiB, [q.reservationId], { mark: q.mark })).toBe(true);
+    // P's figure, read before Q's write, arrives: refused.
+    await store.settle(account, MiB, [], { ticket: beforeRollback });
+    await store.resync(account, MiB, beforeRollback);
+    expect(await store.usage(account)).toEqual({ usedBytes: 2 * MiB, reservedBytes: 0 });
   });
 });
 

@@ -13,6 +13,7 @@ import { closeRedisClient, createRedisClient, waitForRedis } from '../limits/red
 import { createMemoryQuotaStore } from '../limits/memory-quota-store.ts';
 import { createRedisQuotaStore } from '../limits/redis-quota-store.ts';
 import type { QuotaStore } from '../limits/quota-store.ts';
+import { LimitsUnavailableError } from '../limits/errors.ts';
 import { createLogger } from '../logger.ts';
 import { createObjectsService } from '../objects/objects.service.ts';
 import type { Principal } from '../objects/principal.ts';
@@ -54,7 +55,12 @@ describe('quota figures settled out of order by two gateways', () => {
     },
   };
 
-  async function twoGateways(makeStore: (loadUsage: (id: string) => Promise<number>) => Promise<QuotaStore>) {
+  /**
+   * Two gateways over one account (quota 2.5 MiB). `storeOfA` changes what gateway A sees of the
+   * shared store (a ticket that fails: a Redis call timing out just then, which cannot be made to
+   * happen on cue with a real server).
+   */
+  async function twoGateways(makeStore: (loadUsage: (id: string) => Promise<number>) => Promise<QuotaStore>, storeOfA: (store: QuotaStore) => QuotaStore = (store) => store) {
     const dir = mkdtempSync(join(tmpdir(), 'cs-quota-order-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const clock = fixedClock('2026-03-01T10:00:00Z');
@@ -92,12 +98,12 @@ describe('quota figures settled out of order by two gateways', () => {
         held: new Promise<() => void>((resolve) => (latch = { reached: () => resolve(release), release: released })),
       };
     };
-    const gateway = (backend: StorageBackend) => {
+    const gateway = (backend: StorageBackend, quotaStore: QuotaStore) => {
       const quotas = createQuotasUsecases({
         accountsRepository: core.accountsRepository,
         bucketsRepository: createBucketsRepository({ database: core.database }),
         backend,
-        quotaStore: store,
+        quotaStore,
         changes: core.changes,
         defaultQuotaBytes: Infinity,
         clock,
@@ -105,15 +111,15 @@ describe('quota figures settled out of order by two gateways', () => {
       });
       return createObjectsService({ backend: core.backend, buckets: core.bucketsUsecases, quotas, clock, logger });
     };
-    const [a, b] = [gateway(latched), gateway(core.backend)];
+    const [a, b] = [gateway(latched, storeOfA(store)), gateway(core.backend, store)];
     const principal: Principal = { accountId: user.id, actor: { kind: 'key', id: 'CSALICEKEY' }, scope: { permission: 'readwrite' }, clientAddress: '192.0.2.7' };
-    const put = (objects: typeof a, key: string) =>
+    const put = (objects: typeof a, key: string, size = MiB) =>
       objects.putObject(principal, {
         bucket: 'default',
         key,
         metadata: { userMetadata: {}, contentType: 'application/octet-stream' },
-        reserveBytes: MiB,
-        open: () => ({ body: Readable.from([Buffer.alloc(MiB, key)]), size: MiB }),
+        reserveBytes: size,
+        open: () => ({ body: Readable.from([Buffer.alloc(size, key)]), size }),
       });
     const refused = async (objects: typeof a, key: string) => {
       const error = await put(objects, key).catch((caught: unknown) => caught);
@@ -122,6 +128,14 @@ describe('quota figures settled out of order by two gateways', () => {
     };
     return { core, store, user, a, b, principal, put, refused, holdNextRead };
   }
+
+  /** The store as a gateway sees it whose every ticket call fails (the store unavailable just then). */
+  const ticketsFail = (store: QuotaStore): QuotaStore => ({
+    ...store,
+    async ticket() {
+      throw new LimitsUnavailableError('unavailable', 'quota: Redis quotaTicket failed: Command timed out');
+    },
+  });
 
   for (const [kind, makeStore] of Object.entries(stores)) {
     it(`${kind} store, two uploads: the stale figure does not replace the newer one, and the quota holds to the byte`, async () => {
@@ -160,6 +174,37 @@ describe('quota figures settled out of order by two gateways', () => {
       await put(a, 'c.bin');
       await refused(b, 'd.bin');
       expect(await core.quotasUsecases.usedBytes(user.id)).toBe(2 * MiB);
+    });
+
+    it(`${kind} store, no ticket to be had: the late figure is not pushed and its reservation stays (an over-count, never an under-count)`, async () => {
+      const { core, store, user, a, b, put, refused, holdNextRead } = await twoGateways(makeStore, ticketsFail);
+      const { held } = holdNextRead();
+      const first = put(a, 'a.bin');
+      const release = await held;
+      await put(b, 'b.bin');
+      release();
+      // A's mark was passed by (B settled), and A gets no ticket: its 1 MiB figure is not pushed.
+      await first;
+      expect(await core.quotasUsecases.usedBytes(user.id)).toBe(2 * MiB);
+      expect(await store.usage(user.id)).toEqual({ usedBytes: 2 * MiB, reservedBytes: MiB });
+      await refused(b, 'c.bin');
+    });
+
+    it(`${kind} store, no ticket to be had after a delete: the figure is not pushed; the next settled write brings the exact one`, async () => {
+      const { core, store, user, a, b, principal, put, refused } = await twoGateways(makeStore, ticketsFail);
+      await put(b, 'old.bin');
+      await put(b, 'kept.bin');
+      await a.deleteObject(principal, { bucket: 'default', key: 'old.bin' });
+      // Not pushed: the store still counts the deleted MiB.
+      expect(await store.usage(user.id)).toEqual({ usedBytes: 2 * MiB, reservedBytes: 0 });
+      await refused(b, 'big.bin');
+      expect(await core.quotasUsecases.usedBytes(user.id)).toBe(MiB);
+      // The next write settled through a gateway that gets its ticket (an empty object: it fits
+      // any quota) pushes the exact figure, and the freed MiB is usable again.
+      await put(b, 'empty.bin', 0);
+      expect(await store.usage(user.id)).toEqual({ usedBytes: MiB, reservedBytes: 0 });
+      await put(b, 'big.bin');
+      await refused(a, 'more.bin');
     });
   }
 });

@@ -157,7 +157,7 @@ export function createQuotasUsecases(deps: {
   /**
    * The store's ticket for a figure about to be read (see `QuotaTicket`: other gateways settle
    * their writes concurrently), taken after the change it follows committed; undefined when the
-   * store is unavailable, and the figure is then pushed without one (set as it comes).
+   * store is unavailable.
    */
   async function ticketFor(userId: string): Promise<QuotaTicket | undefined> {
     try {
@@ -168,10 +168,16 @@ export function createQuotasUsecases(deps: {
     }
   }
 
-  /** Pushes the backend's figure to the store (and returns it); a store outage only costs accuracy until the next resync. */
+  /**
+   * Pushes the backend's figure to the store, ordered by a ticket (and returns it). Without a
+   * ticket (the store failed to give one) nothing is pushed: a figure set out of order could drop
+   * another gateway's write, while leaving the store's figure as it is only over-counts, until
+   * the next write's settle pushes a fresh one. A store outage thus only costs accuracy, never room.
+   */
   async function resync(userId: string): Promise<number> {
     const ticket = await ticketFor(userId);
     const used = await usedBytes(userId);
+    if (!ticket) return used;
     try {
       await quotaStore.resync(userId, used, ticket);
     } catch (error) {
@@ -278,19 +284,24 @@ export function createQuotasUsecases(deps: {
               if (!isLimitsUnavailable(error)) throw error;
               return true;
             };
-            // Usually one store call: the reservations end and the figure read after this write's
-            // commit is pushed in the same step, provided no other write settled since this one
-            // reserved (its mark): every write settled before then is in the figure. Otherwise a
-            // ticket first, then the figure again (which then includes this write and every write
-            // settled under an earlier ticket), then the settle, which sets it unless a later
-            // ticket's figure is already there.
+            // One store call when no other write of the account settled since this one reserved
+            // (its mark): the reservations end and the figure read after this write's commit,
+            // which includes every write settled before the mark, is pushed in the same step.
+            // Otherwise (and for a write without a reservation, which has no mark) a ticket first,
+            // then the figure again (which then includes this write and every write settled under
+            // an earlier ticket), then the settle, which sets it unless a later ticket's figure is
+            // already there: two more round trips and a second read. A mark settle the store
+            // fails leaves the reservations to expire, as it did before marks.
             if (mark) {
               const used = await usedBytes(userId);
               if (await quotaStore.settle(userId, used, reservations, { mark }).catch(unavailable)) return used;
             }
+            // Without a ticket (store unavailable) nothing is pushed and the reservations stay
+            // until they expire (QUOTA_RESERVATION_TTL_MS), as when the settle itself fails: an
+            // over-count, never a figure that could drop another gateway's write.
             const ticket = await ticketFor(userId);
             const used = await usedBytes(userId);
-            await quotaStore.settle(userId, used, reservations, ticket && { ticket }).catch(unavailable);
+            if (ticket) await quotaStore.settle(userId, used, reservations, { ticket }).catch(unavailable);
             return used;
           } finally {
             // The committed object (if any) is in the backend's count by now.
