@@ -68,18 +68,26 @@ export function quotaStoreContract(
       await store.close();
     });
 
+    const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
+      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
+      const store = await makeStore(clock, { reservationTtlMs: 3_600_000, ...options });
+      const account = `acct-${randomUUID()}`;
+      if (options.usedBytes !== null) await store.resync(account, options.usedBytes ?? 0);
+      return { clock, store, account };
+    };
+    /** A reservation that must be granted: its id and mark. */
+    const granted = async (store: QuotaStore, account: string, bytes: number, quota: number) => {
+      const result = await store.reserve(account, bytes, quota);
+      if (!result.ok) throw new Error(`expected reservation of ${bytes} to succeed: ${JSON.stringify(result)}`);
+      return result;
+    };
+    const reserveOk = async (store: QuotaStore, account: string, bytes: number, quota: number) => (await granted(store, account, bytes, quota)).reservationId;
+
     it('a figure read under an earlier ticket never replaces one read under a later ticket; the reservations end either way', async () => {
       // Two writes of 1 MiB (A, then B) on an account holding 2 MiB, settled by two gateways: A's
       // figure (3 MiB, read before B committed) arrives after B's (4 MiB, which includes A).
-      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
-      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
-      const account = `acct-${randomUUID()}`;
-      await store.resync(account, 2 * MiB);
-      const reserve = async () => {
-        const result = await store.reserve(account, MiB, 100 * MiB);
-        if (!result.ok) throw new Error('reservation refused');
-        return result.reservationId;
-      };
+      const { store, account } = await setup({ usedBytes: 2 * MiB });
+      const reserve = () => reserveOk(store, account, MiB, 100 * MiB);
       const [a, b, c] = [await reserve(), await reserve(), await reserve()];
       const ticketA = await store.ticket(account);
       const ticketB = await store.ticket(account);
@@ -105,15 +113,8 @@ export function quotaStoreContract(
     });
 
     it('a settle under its reservation’s mark sets the figure only if no other settle, resync or ticket came since; else it does nothing', async () => {
-      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
-      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
-      const account = `acct-${randomUUID()}`;
-      await store.resync(account, 2 * MiB);
-      const reserve = async () => {
-        const result = await store.reserve(account, MiB, 100 * MiB);
-        if (!result.ok) throw new Error('reservation refused');
-        return result;
-      };
+      const { store, account } = await setup({ usedBytes: 2 * MiB });
+      const reserve = () => granted(store, account, MiB, 100 * MiB);
       // Alone: the mark holds, one call ends the reservation and sets the figure.
       const alone = await reserve();
       expect(await store.settle(account, 3 * MiB, [alone.reservationId], { mark: alone.mark })).toBe(true);
@@ -143,9 +144,7 @@ export function quotaStoreContract(
     });
 
     it('a ticket taken before the account was synced still orders the first figures', async () => {
-      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
-      const store = await makeStore(clock, { reservationTtlMs: 3_600_000 });
-      const account = `acct-${randomUUID()}`;
+      const { store, account } = await setup({ usedBytes: null });
       const early = await store.ticket(account);
       const late = await store.ticket(account);
       await expect(store.usage(account)).rejects.toMatchObject({ reason: 'unsynced' });
@@ -154,19 +153,6 @@ export function quotaStoreContract(
       expect(await store.usage(account)).toEqual({ usedBytes: 9, reservedBytes: 0 });
       await store.close();
     });
-
-    const setup = async (options: QuotaStoreCommonOptions & { usedBytes?: number | null } = {}) => {
-      const clock: TestClock = fixedClock('2030-01-01T00:00:00.000Z');
-      const store = await makeStore(clock, { reservationTtlMs: 3_600_000, ...options });
-      const account = `acct-${randomUUID()}`;
-      if (options.usedBytes !== null) await store.resync(account, options.usedBytes ?? 0);
-      return { clock, store, account };
-    };
-    const reserveOk = async (store: QuotaStore, account: string, bytes: number, quota: number) => {
-      const result = await store.reserve(account, bytes, quota);
-      if (!result.ok) throw new Error(`expected reservation of ${bytes} to succeed: ${JSON.stringify(result)}`);
-      return result.reservationId;
-    };
 
     it('reserves until full, then refuses with the figures', async () => {
       const { store, account } = await setup({ usedBytes: 4 * MiB });
