@@ -21,6 +21,7 @@ import { withBodyIdleTimeout } from './src/http/body-idle-timeout.ts';
 import { pathOf } from './src/http/request-path.ts';
 import { createUploadGate } from './src/limits/upload-gate.ts';
 import { createS3Server, listen } from './gateway/server.ts';
+import { batchRequests } from './src/http/batch-requests.ts';
 import { createHttpDrain } from './src/lifecycle/http-drain.ts';
 import type { Clock } from './src/clock.ts';
 import type { Config } from './src/config/config.ts';
@@ -160,10 +161,14 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   });
   // File API uploads (and any other body) that stop arriving are cut like the gateway's.
   const apiServer = createServer(
-    withBodyIdleTimeout(getRequestListener(dashboard.fetch), {
-      timeoutMs: core.config.BODY_IDLE_TIMEOUT_MS,
-      onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: pathOf(incoming.url) }),
-    }),
+    // Served in batches per loop turn, as the gateway's requests are (src/http/batch-requests.ts).
+    withBodyIdleTimeout(
+      batchRequests(getRequestListener(dashboard.fetch), (error) => core.logger.error('unhandled API error', { error: (error as Error)?.stack ?? String(error) })),
+      {
+        timeoutMs: core.config.BODY_IDLE_TIMEOUT_MS,
+        onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: pathOf(incoming.url) }),
+      },
+    ),
   );
   apiServer.prependListener('request', accessLog.api);
 
