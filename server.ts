@@ -163,7 +163,9 @@ export async function startCloudStorage(options: { config: Config; clock?: Clock
   const apiServer = createServer(
     // Served in batches per loop turn, as the gateway's requests are (src/http/batch-requests.ts).
     withBodyIdleTimeout(
-      batchRequests(getRequestListener(dashboard.fetch), (error) => core.logger.error('unhandled API error', { error: (error as Error)?.stack ?? String(error) })),
+      batchRequests(getRequestListener(dashboard.fetch), (error, incoming) =>
+        core.logger.error('unhandled API error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) }),
+      ),
       {
         timeoutMs: core.config.BODY_IDLE_TIMEOUT_MS,
         onTimeout: (incoming) => core.logger.info('request body idle timeout: connection closed', { method: incoming.method, path: pathOf(incoming.url) }),

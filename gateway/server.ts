@@ -65,7 +65,9 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
 export function createS3Server(app: S3App, options: S3ServerOptions = {}): Server {
   // Each loop turn's requests are served as one batch (src/http/batch-requests.ts: half the CPU
   // per small request against a client on the same host); the body watch starts on arrival.
-  const batched = batchRequests(s3Listener(app, options.logger), (error) => options.logger?.error('unhandled gateway error', { error: (error as Error)?.stack ?? String(error) }));
+  const batched = batchRequests(s3Listener(app, options.logger), (error, incoming) =>
+    options.logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) }),
+  );
   const listener = withBodyIdleTimeout(batched, {
     timeoutMs: options.bodyIdleTimeoutMs ?? 0,
     // Until the gateway sends `100 Continue` (after authentication and the quota check) the client

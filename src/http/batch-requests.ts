@@ -21,7 +21,7 @@ import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http
  * in. A listener that throws has its response destroyed (its client sees the connection end),
  * and the rest of the batch is served.
  */
-export function batchRequests(listener: RequestListener, onThrow?: (error: unknown) => void): RequestListener {
+export function batchRequests(listener: RequestListener, onThrow?: (error: unknown, incoming: IncomingMessage) => void): RequestListener {
   let batch: [IncomingMessage, ServerResponse][] = [];
   const serveBatch = () => {
     const serving = batch;
@@ -30,8 +30,11 @@ export function batchRequests(listener: RequestListener, onThrow?: (error: unkno
       try {
         listener(incoming, outgoing);
       } catch (error) {
+        // (Node itself lets a throwing listener crash the process.) Its connection goes, with any
+        // request pipelined behind it; reported once the batch is served, so a reporter that
+        // throws cannot cost the other requests their answers.
         outgoing.destroy();
-        onThrow?.(error);
+        queueMicrotask(() => onThrow?.(error, incoming));
       }
     }
   };

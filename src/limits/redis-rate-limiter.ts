@@ -149,7 +149,9 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       }
       return new Promise((resolve) => {
         queue.push({ redisKey: rateLimitRedisKey(keyPrefix, key, rule), rule, now: clock.now().getTime(), resolve });
-        // After this turn's other requests have asked too (setImmediate runs after the poll phase);
+        // After the other requests of this turn have asked too: the servers run a turn's requests
+        // together from one setImmediate (src/http/batch-requests.ts), so this flush, queued from
+        // there, runs once all of them reached their check (next turn, with a non-blocking poll);
         // a full batch goes at once, so one script run stays short for Redis (it serves nobody else meanwhile).
         if (queue.length === 1) setImmediate(flush);
         else if (queue.length >= MAX_BATCH) void flush();
