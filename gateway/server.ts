@@ -27,6 +27,11 @@ function isHonoPath(url: string | undefined): boolean {
   return url !== undefined && url.startsWith('/_health') && (url.length === 8 || url[8] === '/' || url[8] === '?');
 }
 
+/** A request the gateway failed to answer for a reason it did not render: logged without its query (no signature or credential). */
+function logUnhandled(logger: Logger | undefined, incoming: IncomingMessage, error: unknown): void {
+  logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) });
+}
+
 /**
  * S3 requests go straight to `handleS3`: the fetch adapter would build a web Request, a Response
  * and their headers for every request only for the gateway to ignore them (it reads the raw
@@ -40,7 +45,7 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
       (reply) => writeReply(reply, outgoing),
       (error: unknown) => {
         // handleS3 renders every error itself; this is a last resort that must not leak anything.
-        logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) });
+        logUnhandled(logger, incoming, error);
         if (outgoing.headersSent) outgoing.destroy();
         else {
           const requestId = requestIdOf(outgoing) ?? newRequestId();
@@ -65,9 +70,7 @@ function s3Listener(app: S3App, logger: Logger | undefined): RequestListener {
 export function createS3Server(app: S3App, options: S3ServerOptions = {}): Server {
   // Each loop turn's requests are served as one batch (src/http/batch-requests.ts: half the CPU
   // per small request against a client on the same host); the body watch starts on arrival.
-  const batched = batchRequests(s3Listener(app, options.logger), (error, incoming) =>
-    options.logger?.error('unhandled gateway error', { method: incoming.method, path: pathOf(incoming.url), error: (error as Error)?.stack ?? String(error) }),
-  );
+  const batched = batchRequests(s3Listener(app, options.logger), (error, incoming) => logUnhandled(options.logger, incoming, error));
   const listener = withBodyIdleTimeout(batched, {
     timeoutMs: options.bodyIdleTimeoutMs ?? 0,
     // Until the gateway sends `100 Continue` (after authentication and the quota check) the client
