@@ -7,8 +7,9 @@ import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, t
 
 /**
  * `gcraStep` (rate-limiter.ts) in Lua: read the key's state, decide, write the new state with a TTL
- * of "until the bucket is full again" (so idle keys vanish by themselves). Run by the batch script
- * below and by the quota store's combined reserve script.
+ * of "until the bucket is full again" (so idle keys vanish by themselves). Run by the quota store's
+ * combined reserve script (an upload's rate check and reservation in one round trip); `gcraTake`
+ * below is the same step for several requests at once, on the same state.
  * State is the string "anchorMs excess"; all numbers are integers below 2^53 (exact in Lua doubles).
  * Arguments: state key, nowMs, limit, windowMs, expirySlackMs.
  * Redis expires the key in its own real time while the decision runs on the caller's clock, so the
@@ -43,16 +44,52 @@ end
 `;
 
 /**
- * Any number of checks in one script run, in order (each sees the state the previous ones left):
- * KEYS are their state keys; ARGV[1] the expiry slack, then nowMs, limit, windowMs per check.
- * Returns the checks' `gcra` replies one after another, four numbers each.
+ * A lease: up to `want` requests' worth of the key's bucket taken in one step, charged at once as
+ * if that many requests had arrived now (the state `want` gcra calls in a row would leave).
+ * Arguments: state key, nowMs, limit, windowMs, expirySlackMs, want.
+ * Returns {granted, t, excessBefore}: `granted` (0..want) requests fit; the caller derives each
+ * one's answer (and a denial's Retry-After) from `t` and `excessBefore` exactly as gcra would.
  */
-const GCRA_BATCH_LUA = `${GCRA_LUA_FUNCTION}
+const GCRA_TAKE_LUA_FUNCTION = `
+local function gcraTake(key, now, limit, window, slack, want)
+  now = tonumber(now)
+  limit = tonumber(limit)
+  window = tonumber(window)
+  slack = tonumber(slack)
+  want = tonumber(want)
+  local capacity = limit * window
+  local t = now
+  local excess = 0
+  local raw = redis.call('GET', key)
+  if raw then
+    local sep = string.find(raw, ' ', 1, true)
+    local anchor = tonumber(string.sub(raw, 1, sep - 1))
+    if anchor > t then t = anchor end
+    excess = tonumber(string.sub(raw, sep + 1)) - (t - anchor) * limit
+    if excess < 0 then excess = 0 end
+  end
+  local granted = math.floor((capacity - excess) / window)
+  if granted > want then granted = want end
+  if granted < 0 then granted = 0 end
+  if granted > 0 then
+    local nextExcess = excess + granted * window
+    redis.call('SET', key, string.format('%d %d', t, nextExcess), 'PX', string.format('%d', math.ceil(nextExcess / limit) + slack))
+  end
+  return {granted, t, excess}
+end
+`;
+
+/**
+ * Any number of leases in one script run, in order (each sees the state the previous ones left):
+ * KEYS are their state keys; ARGV[1] the expiry slack, then nowMs, limit, windowMs, want per lease.
+ * Returns the leases' `gcraTake` replies one after another, three numbers each.
+ */
+const GCRA_TAKE_BATCH_LUA = `${GCRA_TAKE_LUA_FUNCTION}
 local out = {}
 for i = 1, #KEYS do
-  local at = 2 + (i - 1) * 3
-  local reply = gcra(KEYS[i], ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1])
-  for j = 1, 4 do out[#out + 1] = reply[j] end
+  local at = 2 + (i - 1) * 4
+  local reply = gcraTake(KEYS[i], ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[1], ARGV[at + 3])
+  for j = 1, 3 do out[#out + 1] = reply[j] end
 end
 return out`;
 
@@ -67,8 +104,29 @@ export function gcraResult(rule: RateLimitRule, [allowed, remaining, resetMs, re
   return { allowed: false, limit: rule.limit, remaining: 0, resetMs: resetMs!, retryAfterMs: retryAfterMs!, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs! / 1000)) };
 }
 
+/**
+ * gcra's answer to an allowed request that left the bucket drained by `excess` at the bucket's
+ * time `t`, asked `elapsedMs` after `t` (a request answered from a lease: the refill since the
+ * lease shows in its headers, which is all the elapsed time changes).
+ */
+function allowedAt(rule: RateLimitRule, excess: number, elapsedMs: number): RateLimitResult {
+  const { limit, windowMs } = rule;
+  const drained = Math.max(windowMs, excess - Math.max(0, elapsedMs) * limit);
+  return { allowed: true, limit, remaining: Math.floor((limit * windowMs - drained) / windowMs), resetMs: Math.ceil(drained / limit) };
+}
+
+/** gcra's answer to a request that does not fit a bucket drained by `excess`. */
+function deniedAt(rule: RateLimitRule, excess: number): RateLimitResult {
+  const { limit, windowMs } = rule;
+  const retryAfterMs = Math.ceil((excess + windowMs - limit * windowMs) / limit);
+  return { allowed: false, limit, remaining: 0, resetMs: Math.ceil(excess / limit), retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
+}
+
 /** Keys live this much longer than "until refilled" by default (see `expirySlackMs`). */
 export const DEFAULT_EXPIRY_SLACK_MS = 1_000;
+
+/** How long a gateway may answer from what it took ahead of demand, by default (see `leaseMs`). */
+export const DEFAULT_LEASE_MS = 100;
 
 export interface RedisRateLimiterOptions {
   redis: Redis;
@@ -86,58 +144,125 @@ export interface RedisRateLimiterOptions {
    * decision uses the callers' clocks): covers clock skew between gateway processes. Default 1000.
    */
   expirySlackMs?: number;
+  /**
+   * A key this process was asked about recently takes, with its next Redis check, the rule's
+   * refill over `leaseMs` ahead of demand (at most `maxLease` requests) and answers the next
+   * requests from it without Redis, for at most `leaseMs`. 0 asks Redis for every request.
+   * Default 100.
+   */
+  leaseMs?: number;
+  /** Most requests taken ahead of demand in one lease. Default 256. */
+  maxLease?: number;
 }
 
-/**
- * Rate limiter shared by every gateway process through Redis. The checks asked during one turn of
- * the event loop (every request that turn's poll delivered checks its limit) go to Redis together,
- * after the turn, as one atomic script run (`GCRA_BATCH_LUA`): each is decided on its own and in
- * order, exactly as separate scripts would decide them, but the client builds, sends and parses one
- * command instead of one per request (that per-command work was most of a limit's cost per GET).
- * A single check is one script run as before. When Redis is down or slow every check of the batch
- * fails open: the request is allowed with `degraded: true` and a warning is logged (throttled).
- * The injected client is not closed by `close()`: its owner does that.
- */
-/** Most checks in one script run (a few µs each in Redis). */
+/** Most keys in one script run (a few µs each in Redis, however many requests each stands for). */
 const MAX_BATCH = 256;
 
+/**
+ * Rate limiter shared by every gateway process through Redis.
+ *
+ * Batches. The checks asked during one turn of the event loop (every request that turn's poll
+ * delivered checks its limit) go to Redis together, after the turn, as one atomic script run
+ * (`GCRA_TAKE_BATCH_LUA`), the checks of one key as one `gcraTake` of as many requests: each is
+ * answered exactly as separate gcra runs in order would answer it, but the client builds, sends and
+ * parses one command instead of one per request (that per-command work was most of a limit's cost
+ * per GET).
+ *
+ * Leases. Even batched, a round trip per turn cost a third of the gateway's throughput on a busy
+ * key (bench: 4 KiB GET, rate limits in Redis). A key asked again within two leases' time is
+ * warm: its next Redis check also takes the rule's refill over `leaseMs` (at most `maxLease`
+ * requests) ahead of demand, charged to the shared bucket at once, and the process answers the
+ * following requests of that key from it locally until it is used up or `leaseMs` has passed.
+ * The shared bucket never grants more than the rule: a lease is charged before it is used, and
+ * used within `leaseMs`, so across all processes a window holds at most `leaseMs` worth of the
+ * rule's rate more than the rule allows in that window. What a lease does not use is lost (the
+ * bucket refills it within `leaseMs`): the limit errs strict. A cold key, and any rule whose
+ * refill over `leaseMs` is under one request (5/min logins), asks Redis for every request, as
+ * before: exact across processes.
+ *
+ * When Redis is down or slow every check of the batch fails open: the request is allowed with
+ * `degraded: true` and a warning is logged (throttled). The injected client is not closed by
+ * `close()`: its owner does that.
+ */
 export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLimiter {
   const clock = options.clock ?? systemClock;
   const keyPrefix = options.keyPrefix ?? '';
   const timeoutMs = options.timeoutMs ?? 100;
   const expirySlackMs = options.expirySlackMs ?? DEFAULT_EXPIRY_SLACK_MS;
+  const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  const maxLease = options.maxLease ?? 256;
   const outage = createOutageReporter(options.logger ?? silentLogger, clock, 'rate limiter');
   const bounded = commandBound(options.redis, timeoutMs);
-  // No numberOfKeys: each call passes its key count first (one key per check of the batch).
-  const batchScript = defineScripts(options.redis, { rateLimitGcraBatch: { lua: GCRA_BATCH_LUA } }).rateLimitGcraBatch;
+  // No numberOfKeys: each call passes its key count first (one key per lease of the batch).
+  const batchScript = defineScripts(options.redis, { rateLimitGcraTakeBatch: { lua: GCRA_TAKE_BATCH_LUA } }).rateLimitGcraTakeBatch;
 
+  /** The checks of one key asked this turn: one lease of as many requests (plus what is taken ahead). */
   interface Pending {
-    redisKey: string;
     rule: RateLimitRule;
     now: number;
-    resolve: (result: RateLimitResult) => void;
+    waiters: ((result: RateLimitResult) => void)[];
   }
-  let queue: Pending[] = [];
+  interface Lease {
+    /** Requests still to be answered from this lease. */
+    tokens: number;
+    /** The bucket's drain at `t` counting every request answered so far (gcra units, see rate-limiter.ts). */
+    excess: number;
+    /** The bucket's time when the lease was charged (Redis's `t`, the key's anchor). */
+    t: number;
+    /** This process's clock when the lease was taken: it is used only before `takenAt + leaseMs`. */
+    takenAt: number;
+  }
+  let queue = new Map<string, Pending>();
+  const leases = new Map<string, Lease>();
+  let lastSweep = 0;
+
+  const usable = (lease: Lease, now: number) => lease.tokens > 0 && now >= lease.takenAt && now - lease.takenAt < leaseMs;
+  const warm = (lease: Lease | undefined, now: number) => lease !== undefined && now >= lease.takenAt && now - lease.takenAt < 2 * leaseMs;
+
+  /** Forgets leases too old to be used or to make their key warm; at most once per 10 leases' time. */
+  const sweep = (now: number) => {
+    if (now >= lastSweep && now - lastSweep < 10 * leaseMs) return;
+    lastSweep = now;
+    for (const [key, lease] of leases) if (!warm(lease, now)) leases.delete(key);
+  };
 
   const flush = async (): Promise<void> => {
     const batch = queue;
-    queue = [];
-    if (batch.length === 0) return;
-    const args: (string | number)[] = [batch.length];
-    for (const pending of batch) args.push(pending.redisKey);
-    args.push(expirySlackMs);
-    for (const pending of batch) args.push(pending.now, pending.rule.limit, pending.rule.windowMs);
-    let results: RateLimitResult[];
+    queue = new Map();
+    if (batch.size === 0) return;
+    const args: (string | number)[] = [batch.size, ...batch.keys(), expirySlackMs];
+    let now = 0;
+    for (const [redisKey, pending] of batch) {
+      const { rule } = pending;
+      now = pending.now;
+      const ahead = warm(leases.get(redisKey), now) ? Math.min(maxLease, Math.floor((rule.limit * leaseMs) / rule.windowMs)) : 0;
+      args.push(now, rule.limit, rule.windowMs, pending.waiters.length + ahead);
+    }
+    let reply: number[];
     try {
-      const reply = (await bounded(batchScript(...args), 'rate limit check')) as number[];
-      results = batch.map((pending, i) => gcraResult(pending.rule, reply.slice(i * 4, i * 4 + 4)));
+      reply = (await bounded(batchScript(...args), 'rate limit check')) as number[];
     } catch (error) {
       outage.failure(error);
-      for (const pending of batch) pending.resolve(failOpenResult(pending.rule));
+      for (const { rule, waiters } of batch.values()) for (const resolve of waiters) resolve(failOpenResult(rule));
       return;
     }
     outage.success();
-    for (let i = 0; i < batch.length; i++) batch[i].resolve(results[i]);
+    let at = 0;
+    for (const [redisKey, { rule, now: asked, waiters }] of batch) {
+      const granted = reply[at]!;
+      const t = reply[at + 1]!;
+      const excessBefore = reply[at + 2]!;
+      at += 3;
+      const answered = Math.min(granted, waiters.length);
+      for (let i = 0; i < waiters.length; i++) {
+        waiters[i]!(i < answered ? allowedAt(rule, excessBefore + (i + 1) * rule.windowMs, 0) : deniedAt(rule, excessBefore + granted * rule.windowMs));
+      }
+      const previous = leases.get(redisKey);
+      // A lease taken while another was still out (two flushes in flight) adds to it: nothing taken is given away twice.
+      const kept = previous && usable(previous, asked) ? previous.tokens : 0;
+      leases.set(redisKey, { tokens: granted - answered + kept, excess: excessBefore + answered * rule.windowMs, t, takenAt: asked });
+    }
+    sweep(now);
   };
 
   return {
@@ -147,14 +272,28 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       } catch (error) {
         return Promise.reject(error);
       }
+      const redisKey = rateLimitRedisKey(keyPrefix, key, rule);
+      const now = clock.now().getTime();
+      const lease = leases.get(redisKey);
+      if (lease && usable(lease, now)) {
+        lease.tokens--;
+        lease.excess += rule.windowMs;
+        return Promise.resolve(allowedAt(rule, lease.excess, now - lease.t));
+      }
       return new Promise((resolve) => {
-        queue.push({ redisKey: rateLimitRedisKey(keyPrefix, key, rule), rule, now: clock.now().getTime(), resolve });
+        const pending = queue.get(redisKey);
+        if (pending) {
+          pending.waiters.push(resolve);
+          return;
+        }
+        // A full batch goes before a new key joins, so one script run stays short for Redis (it
+        // serves nobody else meanwhile) and a key's checks stay in one run.
+        if (queue.size >= MAX_BATCH) void flush();
+        queue.set(redisKey, { rule, now, waiters: [resolve] });
         // After the other requests of this turn have asked too: the servers run a turn's requests
         // together from one setImmediate (src/http/batch-requests.ts), so this flush, queued from
-        // there, runs once all of them reached their check (next turn, with a non-blocking poll);
-        // a full batch goes at once, so one script run stays short for Redis (it serves nobody else meanwhile).
-        if (queue.length === 1) setImmediate(flush);
-        else if (queue.length >= MAX_BATCH) void flush();
+        // there, runs once all of them reached their check (next turn, with a non-blocking poll).
+        if (queue.size === 1) setImmediate(flush);
       });
     },
     async close() {},

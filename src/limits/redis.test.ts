@@ -10,6 +10,7 @@ import type { QuotaStore } from './quota-store.ts';
 import { closeRedisClient, createRedisClient, waitForRedis } from './redis-client.ts';
 import { createRedisQuotaStore } from './redis-quota-store.ts';
 import { createRedisRateLimiter } from './redis-rate-limiter.ts';
+import type { RateLimitResult } from './rate-limiter.ts';
 import { createLimits } from './index.ts';
 import { rateLimiterContract } from './rate-limiter.contract.ts';
 
@@ -92,6 +93,33 @@ describe('Redis limits shared between processes', () => {
     expect(allowedB).toBeGreaterThan(0);
   });
 
+  it('two processes taking leases on one busy key get no more than the shared bucket gives, and lose little of it', async () => {
+    const other = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(other);
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const options = { clock, keyPrefix: 'shared:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 };
+    const a = createRedisRateLimiter({ redis, ...options });
+    const b = createRedisRateLimiter({ redis: other, ...options });
+    const key = `acct-${randomUUID()}:read`;
+    const rule = { limit: 1000, windowMs: 1000 };
+    const allowed = { a: 0, b: 0 };
+    // Three seconds in 1 ms steps, each process asked twice a millisecond: 4000/s against 1000/s.
+    for (let ms = 0; ms < 3000; ms++) {
+      const results = await Promise.all([a.check(key, rule), a.check(key, rule), b.check(key, rule), b.check(key, rule)]);
+      expect(results.some((result) => result.degraded)).toBe(false);
+      allowed.a += Number(results[0]!.allowed) + Number(results[1]!.allowed);
+      allowed.b += Number(results[2]!.allowed) + Number(results[3]!.allowed);
+      clock.advance(1);
+    }
+    // The rule allows the burst of 1000 and then one request a millisecond: 1000 + 2999 in all.
+    // A lease is charged before it is answered from, so the two together cannot get more.
+    expect(allowed.a + allowed.b).toBeLessThanOrEqual(3999);
+    // While demand exceeds the rule a lease is used up at once: next to nothing is lost.
+    expect(allowed.a + allowed.b).toBeGreaterThanOrEqual(3950);
+    // Whoever's script runs first takes the refill, as without leases: both were served.
+    expect(Math.min(allowed.a, allowed.b)).toBeGreaterThan(500);
+  });
+
   it('two clients share one quota', async () => {
     const other = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
     clients.push(other);
@@ -112,7 +140,8 @@ describe('Redis limits shared between processes', () => {
 
   it('rate-limit keys expire once refilled and reservation keys vanish once reclaimed', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
-    const limiter = createRedisRateLimiter({ redis, clock, keyPrefix: 'ttl:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: 60_000 });
+    // No leases: a lease would charge its requests ahead (and the key lives until they refill too).
+    const limiter = createRedisRateLimiter({ redis, clock, keyPrefix: 'ttl:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: 60_000, leaseMs: 0 });
     const key = `acct-${randomUUID()}:read`;
     for (let i = 0; i < 3; i++) await limiter.check(key, { limit: 300, windowMs: 1000 });
     const pttl = await redis.pttl(`ttl:rl:300/1000:${key}`);
@@ -205,7 +234,7 @@ describe('one Lua script per call', () => {
     return seen;
   }
 
-  it('a rate-limit check is exactly one EVAL/EVALSHA command', async () => {
+  it('a rate-limit check its process holds no lease for is exactly one EVAL/EVALSHA command (3/s takes nothing ahead)', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const seen = await commandsDuring(async (client) => {
       const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
@@ -235,8 +264,8 @@ describe('one Lua script per call', () => {
     });
     stream.write = write;
     expect(writes).toBe(1);
-    // One EVALSHA naming the 20 keys (numkeys is its third argument).
-    expect(seen.map((args) => [args[0], args[2]])).toEqual([['evalsha', '20']]);
+    // One EVALSHA naming the four keys once each (numkeys is its third argument): five requests of a key are one lease.
+    expect(seen.map((args) => [args[0], args[2]])).toEqual([['evalsha', '4']]);
   });
 
   it('the client leaves batching to the limiter: no ioredis auto-pipelining, whose Pipeline per turn cost more CPU than it saved', async () => {
@@ -245,16 +274,89 @@ describe('one Lua script per call', () => {
     expect(client.options.enableAutoPipelining).toBe(false);
   });
 
-  it('a turn with more checks than one batch holds sends several script runs, and decides every check', async () => {
+  it('a turn with more keys than one batch holds sends several script runs, and decides every check', async () => {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const limiter = createRedisRateLimiter({ redis, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+    const prefix = randomUUID();
     const seen = await commandsDuring(async () => {
-      const results = await Promise.all(Array.from({ length: 600 }, () => limiter.check('big-turn', { limit: 500, windowMs: 1000 })));
-      expect(results.filter((result) => result.allowed)).toHaveLength(500);
-      expect(results.slice(500).every((result) => !result.allowed && !result.degraded)).toBe(true);
+      // 600 keys with a burst of one, each asked twice in a row: the first allowed, the second not.
+      const results = await Promise.all(Array.from({ length: 1200 }, (_, i) => limiter.check(`${prefix}-${Math.floor(i / 2)}`, { limit: 1, windowMs: 1000 })));
+      expect(results.map((result) => result.allowed)).toEqual(Array.from({ length: 1200 }, (_, i) => i % 2 === 0));
+      expect(results.some((result) => result.degraded)).toBe(false);
     });
-    // 600 checks: batches of 256, 256 and 88.
+    // 600 keys: script runs of 256, 256 and 88 keys.
     expect(seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').map((args) => args[2])).toEqual(['256', '256', '88']);
+  });
+
+  it('600 checks of one key in one turn are one lease of 600 requests: exactly the burst allowed', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const limiter = createRedisRateLimiter({ redis, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS });
+    const key = `big-turn-${randomUUID()}`;
+    const seen = await commandsDuring(async () => {
+      const results = await Promise.all(Array.from({ length: 600 }, () => limiter.check(key, { limit: 500, windowMs: 1000 })));
+      expect(results.filter((result) => result.allowed)).toHaveLength(500);
+    });
+    expect(seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').map((args) => args[2])).toEqual(['1']);
+  });
+
+  const scriptRuns = (seen: string[][]) => seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').length;
+
+  it('a warm key is answered from its lease: 103 checks of 1000/s are three script runs, counted down as one bucket', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const key = `lease-${randomUUID()}`;
+    const rule = { limit: 1000, windowMs: 1000 };
+    const results: RateLimitResult[] = [];
+    const seen = await commandsDuring(async (client) => {
+      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
+      for (let i = 0; i < 103; i++) results.push(await limiter.check(key, rule));
+    });
+    // The cold key takes one request; the second check 1 + 100 (the refill over 100 ms), which
+    // answers the next 100; the 103rd finds it used up and takes 1 + 100 again.
+    expect(scriptRuns(seen)).toBe(3);
+    expect(results.map((result) => result.remaining)).toEqual(Array.from({ length: 103 }, (_, i) => 999 - i));
+    expect(results.every((result) => result.allowed && !result.degraded)).toBe(true);
+    expect(results[102]).toEqual({ allowed: true, limit: 1000, remaining: 897, resetMs: 103 });
+    // The shared bucket was charged for all it handed out, the 100 still leased included.
+    expect(await redis.get(`rl:1000/1000:${key}`)).toBe(`${clock.now().getTime()} ${203 * 1000}`);
+  });
+
+  it('a lease is used only within leaseMs of being taken; what it did not use is lost, never handed out later', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const key = `lease-${randomUUID()}`;
+    const rule = { limit: 1000, windowMs: 1000 };
+    const results: RateLimitResult[] = [];
+    const seen = await commandsDuring(async (client) => {
+      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
+      await limiter.check(key, rule);
+      await limiter.check(key, rule); // takes 100 ahead
+      clock.advance(99);
+      results.push(await limiter.check(key, rule)); // still from the lease
+      clock.advance(1);
+      results.push(await limiter.check(key, rule)); // the lease is over: Redis again
+    });
+    expect(scriptRuns(seen)).toBe(3);
+    // 99 ms on, the lease answers as gcra would for three requests: 99 of the 100 ms refilled.
+    expect(results[0]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
+    // 100 ms on, its 99 unused requests are lost: the bucket still holds the 102 charged at the
+    // start less 100 ms of refill, and this check takes 1 + 100 more.
+    expect(results[1]).toEqual({ allowed: true, limit: 1000, remaining: 997, resetMs: 3 });
+    expect(await redis.get(`rl:1000/1000:${key}`)).toBe(`${clock.now().getTime()} ${(2 + 101) * 1000}`);
+  });
+
+  it('a clock going back voids the lease (its time would refill it anew)', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const key = `lease-${randomUUID()}`;
+    const rule = { limit: 1000, windowMs: 1000 };
+    let results: RateLimitResult[] = [];
+    const seen = await commandsDuring(async (client) => {
+      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
+      await limiter.check(key, rule);
+      await limiter.check(key, rule);
+      clock.advance(-1);
+      results = [await limiter.check(key, rule)];
+    });
+    expect(scriptRuns(seen)).toBe(3);
+    expect(results[0]).toMatchObject({ allowed: true, remaining: 897 });
   });
 
   it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
