@@ -13,6 +13,7 @@ import {
   type QuotaStoreCommonOptions,
   type QuotaUsage,
   type ReserveResult,
+  type SettleResult,
 } from './quota-store.ts';
 import { createUsageLoader } from './usage-loader.ts';
 
@@ -130,11 +131,14 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
         return { ok: true, reservationId, mark: { epoch, seq: entry.seq }, rate };
       });
     },
-    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean> {
+    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<SettleResult> {
       assertBytes(usedBytes, 'usedBytes');
       const entry = account(accountId);
       const mark = order && 'mark' in order ? order.mark : undefined;
-      if (mark && (mark.epoch !== epoch || mark.seq !== entry.seq)) return false;
+      if (mark && (mark.epoch !== epoch || mark.seq !== entry.seq)) {
+        entry.seq += 1;
+        return { epoch, seq: entry.seq };
+      }
       for (const id of reservationIds) endReservation(entry, id);
       entry.seq += 1;
       if (mark) {

@@ -112,7 +112,7 @@ export function quotaStoreContract(
       await store.close();
     });
 
-    it('a settle under its reservation’s mark sets the figure only if no other settle, resync or ticket came since; else it does nothing', async () => {
+    it('a settle under its reservation’s mark sets the figure only if no other settle, resync or ticket came since; else it does nothing but hand out a ticket', async () => {
       const { store, account } = await setup({ usedBytes: 2 * MiB });
       const reserve = () => granted(store, account, MiB, 100 * MiB);
       // Alone: the mark holds, one call ends the reservation and sets the figure.
@@ -123,13 +123,14 @@ export function quotaStoreContract(
       const a = await reserve();
       const b = await reserve();
       expect(await store.settle(account, 5 * MiB, [b.reservationId], { mark: b.mark })).toBe(true);
-      expect(await store.settle(account, 4 * MiB, [a.reservationId], { mark: a.mark })).toBe(false);
-      // Nothing happened: A's reservation still holds its megabyte.
+      const passedBy = await store.settle(account, 4 * MiB, [a.reservationId], { mark: a.mark });
+      expect(passedBy).toEqual({ epoch: expect.any(String), seq: expect.any(Number) });
+      // Nothing happened but the ticket: A's reservation still holds its megabyte.
       expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: MiB });
       // A ticket ends every mark handed out before it (its holder may set an older figure later).
       const c = await reserve();
       const ticket = await store.ticket(account);
-      expect(await store.settle(account, 6 * MiB, [c.reservationId], { mark: c.mark })).toBe(false);
+      expect(await store.settle(account, 6 * MiB, [c.reservationId], { mark: c.mark })).not.toBe(true);
       // A settled under its mark sets a figure newer than every ticket handed out so far.
       const d = await reserve();
       expect(await store.settle(account, 7 * MiB, [a.reservationId, c.reservationId, d.reservationId], { mark: d.mark })).toBe(true);
@@ -138,8 +139,29 @@ export function quotaStoreContract(
       // A resync ends marks too.
       const e = await reserve();
       await store.resync(account, 7 * MiB, await store.ticket(account));
-      expect(await store.settle(account, 8 * MiB, [e.reservationId], { mark: e.mark })).toBe(false);
+      expect(await store.settle(account, 8 * MiB, [e.reservationId], { mark: e.mark })).not.toBe(true);
       expect(await store.usage(account)).toEqual({ usedBytes: 7 * MiB, reservedBytes: MiB });
+      await store.close();
+    });
+
+    it('the ticket a passed-by mark hands out orders the figure read again: set unless a later ticket’s figure is there', async () => {
+      const { store, account } = await setup({ usedBytes: 2 * MiB });
+      const reserve = () => granted(store, account, MiB, 100 * MiB);
+      const a = await reserve();
+      const b = await reserve();
+      expect(await store.settle(account, 4 * MiB, [b.reservationId], { mark: b.mark })).toBe(true);
+      // A's figure read before B committed (3 MiB) is refused with a ticket; read again, it is 4 MiB.
+      const ticket = await store.settle(account, 3 * MiB, [a.reservationId], { mark: a.mark });
+      if (ticket === true) throw new Error('a passed-by mark settled');
+      expect(await store.settle(account, 4 * MiB, [a.reservationId], { ticket })).toBe(true);
+      expect(await store.usage(account)).toEqual({ usedBytes: 4 * MiB, reservedBytes: 0 });
+      // Handed out before a later ticket's figure was set, it sets nothing after it.
+      const c = await reserve();
+      const cTicket = await store.settle(account, 3 * MiB, [c.reservationId], { mark: a.mark });
+      if (cTicket === true) throw new Error('a passed-by mark settled');
+      await store.settle(account, 5 * MiB, [c.reservationId], { ticket: await store.ticket(account) });
+      expect(await store.settle(account, 4 * MiB, [], { ticket: cTicket })).toBe(true);
+      expect(await store.usage(account)).toEqual({ usedBytes: 5 * MiB, reservedBytes: 0 });
       await store.close();
     });
 

@@ -43,8 +43,8 @@ export interface RateCheck {
  * - a **mark** (what `reserve` returned, before the body was read): the settle happens only if no
  *   other settle, and no ticket, came since the mark. Every write settled before the mark
  *   committed before this write did, so the figure includes it. This costs no round trip beyond
- *   the settle; when something came since, `settle` does nothing and returns false, and the caller
- *   takes a ticket and reads again.
+ *   the settle; when something came since, `settle` does nothing but take a ticket in the same
+ *   step and returns it, and the caller reads again and settles under that ticket.
  * Commits and adjustments (which change `used` by a delta) move the order on as settles do.
  * `epoch` tells the store's lives apart: a ticket of another epoch (the Redis key was evicted or
  * deleted since) never sets a figure. Within an epoch the Redis store's order never goes below
@@ -59,6 +59,9 @@ export interface QuotaTicket {
 
 /** How a figure is ordered (see `QuotaTicket`); none: set as it comes. */
 export type QuotaOrder = { ticket: QuotaTicket } | { mark: QuotaTicket };
+
+/** What `settle` did: `true` (done), or for a mark passed by, nothing but take this ticket. */
+export type SettleResult = true | QuotaTicket;
 
 export interface QuotaUsage {
   usedBytes: number;
@@ -78,10 +81,11 @@ export interface QuotaStore {
    * The end of a write in one step: drops the reservations and sets `used` from the database's
    * figure (as `release` for each, then `resync`), so the store never undercounts in between.
    * With a ticket, the figure is set only if no later ticket's was (the reservations end either
-   * way). With a mark, nothing at all happens, and the answer is false, if another settle or a
-   * ticket came since the mark; otherwise true.
+   * way). With a mark, if another settle or a ticket came since the mark, nothing happens but
+   * that a ticket is taken (as `ticket` would, in the same step: it saves the caller a round trip)
+   * and returned, for the figure read again; otherwise the answer is true.
    */
-  settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean>;
+  settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<SettleResult>;
   /**
    * A ticket for a usage figure about to be read (see `QuotaTicket`); it also ends every mark
    * handed out before it.

@@ -4,7 +4,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { commandBound, createOutageReporter, isLimitsUnavailable, LimitsUnavailableError, silentLogger } from './errors.ts';
 import { assertBytes, assertQuota, DEFAULT_RESERVATION_TTL_MS, type QuotaStore, type QuotaStoreCommonOptions, type QuotaUsage, type ReserveResult } from './quota-store.ts';
-import type { QuotaOrder, QuotaTicket, RateCheck } from './quota-store.ts';
+import type { QuotaOrder, QuotaTicket, RateCheck, SettleResult } from './quota-store.ts';
 import type { RateLimitResult } from './rate-limiter.ts';
 import { defineScripts } from './redis-scripts.ts';
 import { DEFAULT_EXPIRY_SLACK_MS, GCRA_LUA_FUNCTION, gcraResult, rateLimitRedisKey } from './redis-rate-limiter.ts';
@@ -130,19 +130,23 @@ end
 local result = reserve()
 return {result[1], result[2], result[3], rate[1], rate[2], rate[3], rate[4], result[4], result[5]}`,
   },
-  // ARGV: nowMs, usedBytes, order ('' none | 't' ticket | 'm' mark), its epoch, its seq,
-  // reservationId… → the end of a write: drops its reservations, sets used and recounts reserved
-  // (release for each, then resync) in one round trip, as the order allows (QuotaTicket).
-  // → 1, or 0 when a mark was passed by (nothing done).
+  // ARGV: nowMs, usedBytes, order ('' none | 't' ticket | 'm' mark), its epoch, its seq, a fresh
+  // epoch (kept if the hash has none), reservationId… → the end of a write: drops its
+  // reservations, sets used and recounts reserved (release for each, then resync) in one round
+  // trip, as the order allows (QuotaTicket). → {1}, or when a mark was passed by, nothing done but
+  // a ticket taken: {0, epoch, seq}.
   quotaSettle: {
     numberOfKeys: 3,
     lua: `${PRELUDE}
 local kind = ARGV[3]
 if kind == 'm' then
   local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
-  if state[1] ~= ARGV[4] or tonumber(state[2] or '0') ~= tonumber(ARGV[5]) then return 0 end
+  if state[1] ~= ARGV[4] or tonumber(state[2] or '0') ~= tonumber(ARGV[5]) then
+    local epoch = position(ARGV[6])
+    return {0, epoch, bump()}
+  end
 end
-for i = 6, #ARGV do endReservation(ARGV[i]) end
+for i = 7, #ARGV do endReservation(ARGV[i]) end
 reclaim(ARGV[1])
 local now = bump()
 if kind == 'm' then
@@ -151,7 +155,7 @@ if kind == 'm' then
 elseif claimFigure(kind, ARGV[4], ARGV[5]) then
   setUsed(ARGV[2])
 end
-return 1`,
+return {1}`,
   },
   // ARGV: a fresh epoch, kept if this hash has none yet → {epoch, seq}: the next ticket.
   quotaTicket: {
@@ -283,9 +287,11 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
         return { ok: false, usedBytes: used!, reservedBytes: reserved!, quotaBytes, rate: rateResult };
       });
     },
-    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<boolean> {
+    async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<SettleResult> {
       assertBytes(usedBytes, 'usedBytes');
-      return (await run<number>('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...orderArgs(order), ...reservationIds])) === 1;
+      // The fresh epoch is only used for a ticket the settle hands out: a passed-by mark on a hash that lost its state.
+      const [done, epoch, seq] = await run<[number, string?, number?]>('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...orderArgs(order), randomUUID(), ...reservationIds]);
+      return done === 1 ? true : { epoch: String(epoch), seq: Number(seq) };
     },
     async ticket(accountId: string): Promise<QuotaTicket> {
       const [epoch, seq] = await run<[string, number]>('quotaTicket', accountId, [randomUUID()]);

@@ -129,11 +129,19 @@ describe('quota figures settled out of order by two gateways', () => {
     return { core, store, user, a, b, principal, put, refused, holdNextRead };
   }
 
-  /** The store as a gateway sees it whose every ticket call fails (the store unavailable just then). */
+  /**
+   * The store as a gateway sees it whose every call that would hand out a ticket fails (the store
+   * unavailable just then): `ticket`, and a settle whose mark was passed by (which answers with one).
+   */
   const ticketsFail = (store: QuotaStore): QuotaStore => ({
     ...store,
     async ticket() {
       throw new LimitsUnavailableError('unavailable', 'quota: Redis quotaTicket failed: Command timed out');
+    },
+    async settle(...args) {
+      const settled = await store.settle(...args);
+      if (settled !== true) throw new LimitsUnavailableError('unavailable', 'quota: Redis quotaSettle failed: Command timed out');
+      return settled;
     },
   });
 

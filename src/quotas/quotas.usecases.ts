@@ -280,26 +280,32 @@ export function createQuotasUsecases(deps: {
           if (settled) return undefined;
           settled = true;
           try {
-            const unavailable = (error: unknown): boolean => {
+            const unavailable = (error: unknown): true => {
               if (!isLimitsUnavailable(error)) throw error;
               return true;
             };
             // One store call when no other write of the account settled since this one reserved
             // (its mark): the reservations end and the figure read after this write's commit,
             // which includes every write settled before the mark, is pushed in the same step.
-            // Otherwise (and for a write without a reservation, which has no mark) a ticket first,
-            // then the figure again (which then includes this write and every write settled under
-            // an earlier ticket), then the settle, which sets it unless a later ticket's figure is
-            // already there: two more round trips and a second read. A mark settle the store
-            // fails leaves the reservations to expire, as it did before marks.
+            // Otherwise the store does nothing but hand out a ticket in that same call (a write
+            // without a reservation, which has no mark, asks for one); then the figure again
+            // (which then includes this write and every write settled under an earlier ticket),
+            // then the settle, which sets it unless a later ticket's figure is already there: one
+            // more round trip and a second read. A mark settle the store fails leaves the
+            // reservations to expire, as it did before marks.
+            let ticket: QuotaTicket | undefined;
             if (mark) {
               const used = await usedBytes(userId);
-              if (await quotaStore.settle(userId, used, reservations, { mark }).catch(unavailable)) return used;
+              const settledOrTicket = await quotaStore.settle(userId, used, reservations, { mark }).catch(unavailable);
+              // true: settled, or the store failed (`unavailable`): its reservations then expire.
+              if (settledOrTicket === true) return used;
+              ticket = settledOrTicket;
+            } else {
+              ticket = await ticketFor(userId);
             }
             // Without a ticket (store unavailable) nothing is pushed and the reservations stay
             // until they expire (QUOTA_RESERVATION_TTL_MS), as when the settle itself fails: an
             // over-count, never a figure that could drop another gateway's write.
-            const ticket = await ticketFor(userId);
             const used = await usedBytes(userId);
             if (ticket) await quotaStore.settle(userId, used, reservations, { ticket }).catch(unavailable);
             return used;
