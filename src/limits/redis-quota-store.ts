@@ -290,7 +290,13 @@ export function createRedisQuotaStore(options: RedisQuotaStoreOptions): QuotaSto
     async settle(accountId: string, usedBytes: number, reservationIds: string[], order?: QuotaOrder): Promise<SettleResult> {
       assertBytes(usedBytes, 'usedBytes');
       // The fresh epoch is only used for a ticket the settle hands out: a passed-by mark on a hash that lost its state.
-      const [done, epoch, seq] = await run<[number, string?, number?]>('quotaSettle', accountId, [clock.now().getTime(), usedBytes, ...orderArgs(order), randomUUID(), ...reservationIds]);
+      const [done, epoch, seq] = await run<[number, string?, number?]>('quotaSettle', accountId, [
+        clock.now().getTime(),
+        usedBytes,
+        ...orderArgs(order),
+        randomUUID(),
+        ...reservationIds,
+      ]);
       return done === 1 ? true : { epoch: String(epoch), seq: Number(seq) };
     },
     async ticket(accountId: string): Promise<QuotaTicket> {
