@@ -6,56 +6,27 @@ import { defineScripts } from './redis-scripts.ts';
 import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, type RateLimitRule } from './rate-limiter.ts';
 
 /**
- * `gcraStep` (rate-limiter.ts) in Lua: read the key's state, decide, write the new state with a TTL
- * of "until the bucket is full again" (so idle keys vanish by themselves). Run by the quota store's
- * combined reserve script (an upload's rate check and reservation in one round trip); `gcraTake`
- * below is the same step for several requests at once, on the same state.
+ * `gcraStep` (rate-limiter.ts) in Lua, and its form for several requests at once.
  * State is the string "anchorMs excess"; all numbers are integers below 2^53 (exact in Lua doubles).
- * Arguments: state key, nowMs, limit, windowMs, expirySlackMs.
  * Redis expires the key in its own real time while the decision runs on the caller's clock, so the
  * TTL gets a slack: a key must never vanish before its bucket is full by any caller's clock.
- * Returns {allowed 1|0, remaining, resetMs, retryAfterMs}.
+ *
+ * `gcraTake(key, nowMs, limit, windowMs, expirySlackMs, want)`: a lease, up to `want` requests'
+ * worth of the key's bucket taken in one step, charged at once as if that many requests had
+ * arrived now (the state `want` gcra calls in a row would leave), with a TTL of "until the bucket
+ * is full again" (so idle keys vanish by themselves). Returns {granted, t, excessBefore}:
+ * `granted` (0..want) requests fit; the caller derives each one's answer (and a denial's
+ * Retry-After) from `t` and `excessBefore` exactly as gcra would.
+ *
+ * `gcra(key, nowMs, limit, windowMs, expirySlackMs)`: one request, the take of one, answered
+ * {allowed 1|0, remaining, resetMs, retryAfterMs}. Run by the quota store's combined reserve
+ * script (an upload's rate check and reservation in one round trip).
  */
 export const GCRA_LUA_FUNCTION = `
-local function gcra(key, now, limit, window, slack)
-  now = tonumber(now)
-  limit = tonumber(limit)
-  window = tonumber(window)
-  slack = tonumber(slack)
-  local capacity = limit * window
-  local t = now
-  local excess = 0
-  local raw = redis.call('GET', key)
-  if raw then
-    local sep = string.find(raw, ' ', 1, true)
-    local anchor = tonumber(string.sub(raw, 1, sep - 1))
-    if anchor > t then t = anchor end
-    excess = tonumber(string.sub(raw, sep + 1)) - (t - anchor) * limit
-    if excess < 0 then excess = 0 end
-  end
-  if excess + window <= capacity then
-    local nextExcess = excess + window
-    local resetMs = math.ceil(nextExcess / limit)
-    redis.call('SET', key, string.format('%d %d', t, nextExcess), 'PX', string.format('%d', resetMs + slack))
-    return {1, math.floor((capacity - nextExcess) / window), resetMs, 0}
-  end
-  return {0, 0, math.ceil(excess / limit), math.ceil((excess + window - capacity) / limit)}
-end
-`;
-
-/**
- * A lease: up to `want` requests' worth of the key's bucket taken in one step, charged at once as
- * if that many requests had arrived now (the state `want` gcra calls in a row would leave).
- * Arguments: state key, nowMs, limit, windowMs, expirySlackMs, want.
- * Returns {granted, t, excessBefore}: `granted` (0..want) requests fit; the caller derives each
- * one's answer (and a denial's Retry-After) from `t` and `excessBefore` exactly as gcra would.
- */
-const GCRA_TAKE_LUA_FUNCTION = `
 local function gcraTake(key, now, limit, window, slack, want)
   now = tonumber(now)
   limit = tonumber(limit)
   window = tonumber(window)
-  slack = tonumber(slack)
   want = tonumber(want)
   local capacity = limit * window
   local t = now
@@ -73,9 +44,21 @@ local function gcraTake(key, now, limit, window, slack, want)
   if granted < 0 then granted = 0 end
   if granted > 0 then
     local nextExcess = excess + granted * window
-    redis.call('SET', key, string.format('%d %d', t, nextExcess), 'PX', string.format('%d', math.ceil(nextExcess / limit) + slack))
+    redis.call('SET', key, string.format('%d %d', t, nextExcess), 'PX', string.format('%d', math.ceil(nextExcess / limit) + tonumber(slack)))
   end
   return {granted, t, excess}
+end
+local function gcra(key, now, limit, window, slack)
+  local taken = gcraTake(key, now, limit, window, slack, 1)
+  local excess = taken[3]
+  limit = tonumber(limit)
+  window = tonumber(window)
+  local capacity = limit * window
+  if taken[1] == 1 then
+    local nextExcess = excess + window
+    return {1, math.floor((capacity - nextExcess) / window), math.ceil(nextExcess / limit), 0}
+  end
+  return {0, 0, math.ceil(excess / limit), math.ceil((excess + window - capacity) / limit)}
 end
 `;
 
@@ -84,7 +67,7 @@ end
  * KEYS are their state keys; ARGV[1] the expiry slack, then nowMs, limit, windowMs, want per lease.
  * Returns the leases' `gcraTake` replies one after another, three numbers each.
  */
-const GCRA_TAKE_BATCH_LUA = `${GCRA_TAKE_LUA_FUNCTION}
+const GCRA_TAKE_BATCH_LUA = `${GCRA_LUA_FUNCTION}
 local out = {}
 for i = 1, #KEYS do
   local at = 2 + (i - 1) * 4

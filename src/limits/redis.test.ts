@@ -301,62 +301,63 @@ describe('one Lua script per call', () => {
 
   const scriptRuns = (seen: string[][]) => seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').length;
 
-  it('a warm key is answered from its lease: 103 checks of 1000/s are three script runs, counted down as one bucket', async () => {
+  /** A 1000/s key on a limiter with 100 ms leases: its answers, its script runs while `steps` ran, and the key's state after. */
+  async function leaseRun(steps: (check: () => Promise<RateLimitResult>, clock: ReturnType<typeof fixedClock>) => Promise<void>) {
     const clock = fixedClock('2030-01-01T00:00:00Z');
     const key = `lease-${randomUUID()}`;
-    const rule = { limit: 1000, windowMs: 1000 };
     const results: RateLimitResult[] = [];
     const seen = await commandsDuring(async (client) => {
       const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
-      for (let i = 0; i < 103; i++) results.push(await limiter.check(key, rule));
+      await steps(async () => {
+        const result = await limiter.check(key, { limit: 1000, windowMs: 1000 });
+        results.push(result);
+        return result;
+      }, clock);
+    });
+    return { results, runs: scriptRuns(seen), state: await redis.get(`rl:1000/1000:${key}`), now: clock.now().getTime() };
+  }
+
+  it('a warm key is answered from its lease: 103 checks of 1000/s are three script runs, counted down as one bucket', async () => {
+    const { results, runs, state, now } = await leaseRun(async (check) => {
+      for (let i = 0; i < 103; i++) await check();
     });
     // The cold key takes one request; the second check 1 + 100 (the refill over 100 ms), which
     // answers the next 100; the 103rd finds it used up and takes 1 + 100 again.
-    expect(scriptRuns(seen)).toBe(3);
+    expect(runs).toBe(3);
     expect(results.map((result) => result.remaining)).toEqual(Array.from({ length: 103 }, (_, i) => 999 - i));
     expect(results.every((result) => result.allowed && !result.degraded)).toBe(true);
     expect(results[102]).toEqual({ allowed: true, limit: 1000, remaining: 897, resetMs: 103 });
     // The shared bucket was charged for all it handed out, the 100 still leased included.
-    expect(await redis.get(`rl:1000/1000:${key}`)).toBe(`${clock.now().getTime()} ${203 * 1000}`);
+    expect(state).toBe(`${now} ${203 * 1000}`);
   });
 
   it('a lease is used only within leaseMs of being taken; what it did not use is lost, never handed out later', async () => {
-    const clock = fixedClock('2030-01-01T00:00:00Z');
-    const key = `lease-${randomUUID()}`;
-    const rule = { limit: 1000, windowMs: 1000 };
-    const results: RateLimitResult[] = [];
-    const seen = await commandsDuring(async (client) => {
-      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
-      await limiter.check(key, rule);
-      await limiter.check(key, rule); // takes 100 ahead
+    const { results, runs, state, now } = await leaseRun(async (check, clock) => {
+      await check();
+      await check(); // takes 100 ahead
       clock.advance(99);
-      results.push(await limiter.check(key, rule)); // still from the lease
+      await check(); // still from the lease
       clock.advance(1);
-      results.push(await limiter.check(key, rule)); // the lease is over: Redis again
+      await check(); // the lease is over: Redis again
     });
-    expect(scriptRuns(seen)).toBe(3);
+    expect(runs).toBe(3);
     // 99 ms on, the lease answers as gcra would for three requests: 99 of the 100 ms refilled.
-    expect(results[0]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
+    expect(results[2]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
     // 100 ms on, its 99 unused requests are lost: the bucket still holds the 102 charged at the
     // start less 100 ms of refill, and this check takes 1 + 100 more.
-    expect(results[1]).toEqual({ allowed: true, limit: 1000, remaining: 997, resetMs: 3 });
-    expect(await redis.get(`rl:1000/1000:${key}`)).toBe(`${clock.now().getTime()} ${(2 + 101) * 1000}`);
+    expect(results[3]).toEqual({ allowed: true, limit: 1000, remaining: 997, resetMs: 3 });
+    expect(state).toBe(`${now} ${(2 + 101) * 1000}`);
   });
 
   it('a clock going back voids the lease (its time would refill it anew)', async () => {
-    const clock = fixedClock('2030-01-01T00:00:00Z');
-    const key = `lease-${randomUUID()}`;
-    const rule = { limit: 1000, windowMs: 1000 };
-    let results: RateLimitResult[] = [];
-    const seen = await commandsDuring(async (client) => {
-      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
-      await limiter.check(key, rule);
-      await limiter.check(key, rule);
+    const { results, runs } = await leaseRun(async (check, clock) => {
+      await check();
+      await check();
       clock.advance(-1);
-      results = [await limiter.check(key, rule)];
+      await check();
     });
-    expect(scriptRuns(seen)).toBe(3);
-    expect(results[0]).toMatchObject({ allowed: true, remaining: 897 });
+    expect(runs).toBe(3);
+    expect(results[2]).toMatchObject({ allowed: true, remaining: 897 });
   });
 
   it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
