@@ -87,15 +87,10 @@ export function gcraResult(rule: RateLimitRule, [allowed, remaining, resetMs, re
   return { allowed: false, limit: rule.limit, remaining: 0, resetMs: resetMs!, retryAfterMs: retryAfterMs!, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs! / 1000)) };
 }
 
-/**
- * gcra's answer to an allowed request that left the bucket drained by `excess` at the bucket's
- * time `t`, asked `elapsedMs` after `t` (a request answered from a lease: the refill since the
- * lease shows in its headers, which is all the elapsed time changes).
- */
-function allowedAt(rule: RateLimitRule, excess: number, elapsedMs: number): RateLimitResult {
+/** gcra's answer to an allowed request that left the bucket drained by `excess`. */
+function allowedAt(rule: RateLimitRule, excess: number): RateLimitResult {
   const { limit, windowMs } = rule;
-  const drained = Math.max(windowMs, excess - Math.max(0, elapsedMs) * limit);
-  return { allowed: true, limit, remaining: Math.floor((limit * windowMs - drained) / windowMs), resetMs: Math.ceil(drained / limit) };
+  return { allowed: true, limit, remaining: Math.floor((limit * windowMs - excess) / windowMs), resetMs: Math.ceil(excess / limit) };
 }
 
 /** gcra's answer to a request that does not fit a bucket drained by `excess`. */
@@ -128,10 +123,10 @@ export interface RedisRateLimiterOptions {
    */
   expirySlackMs?: number;
   /**
-   * A key this process was asked about recently takes, with its next Redis check, the rule's
-   * refill over `leaseMs` ahead of demand (at most `maxLease` requests) and answers the next
-   * requests from it without Redis, for at most `leaseMs`. 0 asks Redis for every request.
-   * Default 100.
+   * A key this process was asked about recently takes, with its next Redis check, requests ahead
+   * of demand (sized by use, at most the rule's refill over `leaseMs` and `maxLease`) and answers
+   * the next requests from them without Redis, for at most `leaseMs`. 0 asks Redis for every
+   * request. Default 100.
    */
   leaseMs?: number;
   /** Most requests taken ahead of demand in one lease. Default 256. */
@@ -153,15 +148,19 @@ const MAX_BATCH = 256;
  *
  * Leases. Even batched, a round trip per turn cost a third of the gateway's throughput on a busy
  * key (bench: 4 KiB GET, rate limits in Redis). A key asked again within two leases' time is
- * warm: its next Redis check also takes the rule's refill over `leaseMs` (at most `maxLease`
- * requests) ahead of demand, charged to the shared bucket at once, and the process answers the
- * following requests of that key from it locally until it is used up or `leaseMs` has passed.
+ * warm: its next Redis check also takes some requests ahead of demand, charged to the shared
+ * bucket at once, and the process answers the following requests of that key from them locally
+ * until they are used up or `leaseMs` has passed. How many is sized by use, never by the rule
+ * alone: one, then twice the last lease each time a lease was used up, what was used of it when
+ * it was not; at most the rule's refill over `leaseMs` and `maxLease`; none while another take of
+ * the key is in flight. (Sized by the rule, a gateway asked once every 100 ms took 30 of a 300/s
+ * rule each time and lost 29: a few such gateways starved each other far below the limit.)
  * The shared bucket never grants more than the rule: a lease is charged before it is used, and
- * used within `leaseMs`, so across all processes a window holds at most `leaseMs` worth of the
- * rule's rate more than the rule allows in that window. What a lease does not use is lost (the
- * bucket refills it within `leaseMs`): the limit errs strict. A cold key, and any rule whose
- * refill over `leaseMs` is under one request (5/min logins), asks Redis for every request, as
- * before: exact across processes.
+ * used within `leaseMs` of being charged, so across all processes a window holds at most
+ * `leaseMs` worth of the rule's rate more than the rule allows in that window. What a lease does
+ * not use is lost (the bucket refills it within `leaseMs`), so the limit errs strict, by little
+ * since leases follow use. A cold key, and any rule whose refill over `leaseMs` is under one
+ * request (5/min logins), asks Redis for every request, as before: exact across processes.
  *
  * When Redis is down or slow every check of the batch fails open: the request is allowed with
  * `degraded: true` and a warning is logged (throttled). The injected client is not closed by
@@ -179,34 +178,64 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
   // No numberOfKeys: each call passes its key count first (one key per lease of the batch).
   const batchScript = defineScripts(options.redis, { rateLimitGcraTakeBatch: { lua: GCRA_TAKE_BATCH_LUA } }).rateLimitGcraTakeBatch;
 
-  /** The checks of one key asked this turn: one lease of as many requests (plus what is taken ahead). */
+  /** The checks of one key asked this turn: one take of as many requests (plus what is taken ahead). */
   interface Pending {
     rule: RateLimitRule;
     now: number;
     waiters: ((result: RateLimitResult) => void)[];
   }
-  interface Lease {
-    /** Requests still to be answered from this lease. */
+  /** What this process knows of a key it asked Redis about. */
+  interface KeyState {
+    /** Requests taken ahead and not answered yet: answered locally until `takenAt + leaseMs`. */
     tokens: number;
-    /** The bucket's drain at `t` counting every request answered so far (gcra units, see rate-limiter.ts). */
-    excess: number;
-    /** The bucket's time when the lease was charged (Redis's `t`, the key's anchor). */
-    t: number;
-    /** This process's clock when the lease was taken: it is used only before `takenAt + leaseMs`. */
+    /** Taken ahead by the last take (the next one grows or shrinks from it). */
+    ahead: number;
+    /** This process's clock when the tokens were charged. */
     takenAt: number;
+    /** Takes of this key in flight: while one is, another takes nothing ahead (no hoarding). */
+    inFlight: number;
+    /**
+     * gcra's state as if each request answered here had been charged when it was answered
+     * (anchor ms, drain): the X-RateLimit-* figures of local answers, as sequential checks give them.
+     */
+    anchor: number;
+    excess: number;
   }
   let queue = new Map<string, Pending>();
-  const leases = new Map<string, Lease>();
+  const keys = new Map<string, KeyState>();
   let lastSweep = 0;
 
-  const usable = (lease: Lease, now: number) => lease.tokens > 0 && now >= lease.takenAt && now - lease.takenAt < leaseMs;
-  const warm = (lease: Lease | undefined, now: number) => lease !== undefined && now >= lease.takenAt && now - lease.takenAt < 2 * leaseMs;
+  const usable = (state: KeyState, now: number) => state.tokens > 0 && now >= state.takenAt && now - state.takenAt < leaseMs;
+  const warm = (state: KeyState | undefined, now: number): state is KeyState => state !== undefined && now >= state.takenAt && now - state.takenAt < 2 * leaseMs;
 
-  /** Forgets leases too old to be used or to make their key warm; at most once per 10 leases' time. */
+  /**
+   * How many requests a take of a key asked at `now` takes ahead of demand: none for a cold key or
+   * while another take of it is in flight; else sized by use, never by the rule alone (a lease
+   * the process does not use is lost to every other process for up to `leaseMs`): twice the last
+   * lease when it was used up, what was used of it when it was not; at most the rule's refill over
+   * `leaseMs` and `maxLease`.
+   */
+  const aheadFor = (state: KeyState | undefined, rule: RateLimitRule, now: number): number => {
+    if (!warm(state, now) || state.inFlight > 0) return 0;
+    const cap = Math.min(maxLease, Math.floor((rule.limit * leaseMs) / rule.windowMs));
+    const wanted = state.tokens === 0 ? Math.max(1, 2 * state.ahead) : state.ahead - state.tokens;
+    return Math.max(0, Math.min(cap, wanted));
+  };
+
+  /** A local answer: one of the tokens, and gcra's step on the local state for its figures. */
+  const answerLocally = (state: KeyState, rule: RateLimitRule, now: number): RateLimitResult => {
+    state.tokens--;
+    const t = Math.max(now, state.anchor);
+    state.excess = Math.max(0, state.excess - (t - state.anchor) * rule.limit) + rule.windowMs;
+    state.anchor = t;
+    return allowedAt(rule, state.excess);
+  };
+
+  /** Forgets keys too long unasked to be used or warm; at most once per 10 leases' time. */
   const sweep = (now: number) => {
     if (now >= lastSweep && now - lastSweep < 10 * leaseMs) return;
     lastSweep = now;
-    for (const [key, lease] of leases) if (!warm(lease, now)) leases.delete(key);
+    for (const [key, state] of keys) if (state.inFlight === 0 && !warm(state, now)) keys.delete(key);
   };
 
   const flush = async (): Promise<void> => {
@@ -214,36 +243,54 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     queue = new Map();
     if (batch.size === 0) return;
     const args: (string | number)[] = [batch.size, ...batch.keys(), expirySlackMs];
+    const aheads: number[] = [];
     let now = 0;
     for (const [redisKey, pending] of batch) {
       const { rule } = pending;
       now = pending.now;
-      const ahead = warm(leases.get(redisKey), now) ? Math.min(maxLease, Math.floor((rule.limit * leaseMs) / rule.windowMs)) : 0;
+      const state = keys.get(redisKey);
+      const ahead = aheadFor(state, rule, now);
+      aheads.push(ahead);
+      if (state) state.inFlight++;
+      else keys.set(redisKey, { tokens: 0, ahead: 0, takenAt: now, inFlight: 1, anchor: now, excess: 0 });
       args.push(now, rule.limit, rule.windowMs, pending.waiters.length + ahead);
     }
-    let reply: number[];
+    let reply: number[] | undefined;
     try {
       reply = (await bounded(batchScript(...args), 'rate limit check')) as number[];
+      outage.success();
     } catch (error) {
       outage.failure(error);
-      for (const { rule, waiters } of batch.values()) for (const resolve of waiters) resolve(failOpenResult(rule));
-      return;
     }
-    outage.success();
     let at = 0;
     for (const [redisKey, { rule, now: asked, waiters }] of batch) {
+      const state = keys.get(redisKey)!;
+      state.inFlight--;
+      const ahead = aheads[at / 3]!;
+      if (!reply) {
+        for (const resolve of waiters) resolve(failOpenResult(rule));
+        at += 3;
+        continue;
+      }
       const granted = reply[at]!;
       const t = reply[at + 1]!;
       const excessBefore = reply[at + 2]!;
       at += 3;
       const answered = Math.min(granted, waiters.length);
+      // Tokens of an earlier take still usable (two takes were in flight) answer first what this one could not.
+      const kept = usable(state, asked) ? state.tokens : 0;
+      state.tokens = kept;
       for (let i = 0; i < waiters.length; i++) {
-        waiters[i]!(i < answered ? allowedAt(rule, excessBefore + (i + 1) * rule.windowMs, 0) : deniedAt(rule, excessBefore + granted * rule.windowMs));
+        if (i < answered) waiters[i]!(allowedAt(rule, excessBefore + (i + 1) * rule.windowMs));
+        else if (state.tokens > 0) waiters[i]!(answerLocally(state, rule, asked));
+        else waiters[i]!(deniedAt(rule, excessBefore + granted * rule.windowMs));
       }
-      const previous = leases.get(redisKey);
-      // A lease taken while another was still out (two flushes in flight) adds to it: nothing taken is given away twice.
-      const kept = previous && usable(previous, asked) ? previous.tokens : 0;
-      leases.set(redisKey, { tokens: granted - answered + kept, excess: excessBefore + answered * rule.windowMs, t, takenAt: asked });
+      // Left-over tokens of the earlier take keep its (earlier) expiry, and the new ones with them: never later than charged + leaseMs.
+      if (state.tokens === 0) state.takenAt = asked;
+      state.tokens += granted - answered;
+      state.ahead = ahead;
+      state.anchor = t;
+      state.excess = excessBefore + answered * rule.windowMs;
     }
     sweep(now);
   };
@@ -257,12 +304,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       }
       const redisKey = rateLimitRedisKey(keyPrefix, key, rule);
       const now = clock.now().getTime();
-      const lease = leases.get(redisKey);
-      if (lease && usable(lease, now)) {
-        lease.tokens--;
-        lease.excess += rule.windowMs;
-        return Promise.resolve(allowedAt(rule, lease.excess, now - lease.t));
-      }
+      const state = keys.get(redisKey);
+      if (state && usable(state, now)) return Promise.resolve(answerLocally(state, rule, now));
       return new Promise((resolve) => {
         const pending = queue.get(redisKey);
         if (pending) {

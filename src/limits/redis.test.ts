@@ -120,6 +120,37 @@ describe('Redis limits shared between processes', () => {
     expect(Math.min(allowed.a, allowed.b)).toBeGreaterThan(500);
   });
 
+  for (const [gateways, everyMs] of [
+    [3, 150],
+    [8, 199],
+  ] as const) {
+    it(`${gateways} processes asked once every ${everyMs} ms each, far below a 300/s rule, never refuse (leases follow use)`, async () => {
+      const clock = fixedClock('2030-01-01T00:00:00Z');
+      const options = { clock, keyPrefix: 'shared:', timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 };
+      const limiters = [];
+      for (let i = 0; i < gateways; i++) {
+        const client = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+        clients.push(client);
+        limiters.push(createRedisRateLimiter({ redis: client, ...options }));
+      }
+      const key = `acct-${randomUUID()}:read`;
+      const rule = { limit: 300, windowMs: 1000 };
+      let asked = 0;
+      let refused = 0;
+      // Ten seconds in 1 ms steps; process i is asked at i ms past each of its periods.
+      for (let ms = 0; ms < 10_000; ms++) {
+        for (let i = 0; i < gateways; i++) {
+          if (ms % everyMs !== i) continue;
+          asked++;
+          if (!(await limiters[i]!.check(key, rule)).allowed) refused++;
+        }
+        clock.advance(1);
+      }
+      expect(asked).toBe(gateways * Math.ceil((10_000 - gateways) / everyMs));
+      expect(refused).toBe(0);
+    });
+  }
+
   it('two clients share one quota', async () => {
     const other = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
     clients.push(other);
@@ -317,47 +348,74 @@ describe('one Lua script per call', () => {
     return { results, runs: scriptRuns(seen), state: await redis.get(`rl:1000/1000:${key}`), now: clock.now().getTime() };
   }
 
-  it('a warm key is answered from its lease: 103 checks of 1000/s are three script runs, counted down as one bucket', async () => {
+  it('a busy key is answered from leases that grow with use: 103 checks of 1000/s are 8 script runs, counted down as one bucket', async () => {
     const { results, runs, state, now } = await leaseRun(async (check) => {
       for (let i = 0; i < 103; i++) await check();
     });
-    // The cold key takes one request; the second check 1 + 100 (the refill over 100 ms), which
-    // answers the next 100; the 103rd finds it used up and takes 1 + 100 again.
-    expect(runs).toBe(3);
+    // The cold key takes one request; then each take is one request and a lease twice the last
+    // one, which was used up: 1+1, 1+2, 1+4 … 1+64 (the rule's refill over 100 ms caps it at 100).
+    // 1 + 2 + 3 + 5 + 9 + 17 + 33 + 65 = 135 taken for 103 answered.
+    expect(runs).toBe(8);
     expect(results.map((result) => result.remaining)).toEqual(Array.from({ length: 103 }, (_, i) => 999 - i));
     expect(results.every((result) => result.allowed && !result.degraded)).toBe(true);
     expect(results[102]).toEqual({ allowed: true, limit: 1000, remaining: 897, resetMs: 103 });
-    // The shared bucket was charged for all it handed out, the 100 still leased included.
-    expect(state).toBe(`${now} ${203 * 1000}`);
+    // The shared bucket was charged for all it handed out, the 32 still leased included.
+    expect(state).toBe(`${now} ${135 * 1000}`);
   });
 
-  it('a lease is used only within leaseMs of being taken; what it did not use is lost, never handed out later', async () => {
+  it('a lease is used only within leaseMs of being charged; the next one shrinks to what was used of it', async () => {
     const { results, runs, state, now } = await leaseRun(async (check, clock) => {
-      await check();
-      await check(); // takes 100 ahead
+      await check(); // cold: 1
+      await check(); // 1 + a lease of 1
+      await check(); // from the lease
+      await check(); // used up: 1 + a lease of 2
       clock.advance(99);
-      await check(); // still from the lease
+      await check(); // still from the lease (1 of its 2 left)
       clock.advance(1);
-      await check(); // the lease is over: Redis again
+      await check(); // 100 ms: the lease is over, one token lost; used 1 of 2, so 1 + a lease of 1
     });
-    expect(runs).toBe(3);
-    // 99 ms on, the lease answers as gcra would for three requests: 99 of the 100 ms refilled.
-    expect(results[2]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
-    // 100 ms on, its 99 unused requests are lost: the bucket still holds the 102 charged at the
-    // start less 100 ms of refill, and this check takes 1 + 100 more.
-    expect(results[3]).toEqual({ allowed: true, limit: 1000, remaining: 997, resetMs: 3 });
-    expect(state).toBe(`${now} ${(2 + 101) * 1000}`);
+    expect(runs).toBe(4);
+    // 99 ms on, the lease answers as gcra would for requests at those times: 99 ms refilled.
+    expect(results[4]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
+    expect(results[5]).toEqual({ allowed: true, limit: 1000, remaining: 999, resetMs: 1 });
+    // 6 charged at the start have all refilled by now; this take charged 2.
+    expect(state).toBe(`${now} ${2 * 1000}`);
   });
 
   it('a clock going back voids the lease (its time would refill it anew)', async () => {
     const { results, runs } = await leaseRun(async (check, clock) => {
       await check();
-      await check();
+      await check(); // 1 + a lease of 1
       clock.advance(-1);
-      await check();
+      await check(); // not from the lease, and not warm: exactly one
     });
     expect(runs).toBe(3);
-    expect(results[2]).toMatchObject({ allowed: true, remaining: 897 });
+    expect(results[2]).toMatchObject({ allowed: true, remaining: 996 });
+  });
+
+  it('a take in flight keeps the next take of its key from taking ahead too', async () => {
+    const clock = fixedClock('2030-01-01T00:00:00Z');
+    const key = `lease-${randomUUID()}`;
+    const rule = { limit: 1000, windowMs: 1000 };
+    const blocker = await connectedClient(server.url, { commandTimeoutMs: RELAXED_TIMEOUT_MS });
+    clients.push(blocker);
+    const seen = await commandsDuring(async (client) => {
+      const limiter = createRedisRateLimiter({ redis: client, clock, timeoutMs: RELAXED_TIMEOUT_MS, expirySlackMs: FROZEN_CLOCK_SLACK_MS, leaseMs: 100 });
+      await limiter.check(key, rule);
+      await limiter.check(key, rule); // 1 + a lease of 1
+      await limiter.check(key, rule); // from it: used up
+      // Redis busy for 100 ms (a script spinning on its clock): two takes of the key go out meanwhile.
+      const busy = blocker.eval("local s = redis.call('TIME') repeat local n = redis.call('TIME') until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > 100000 return 1", 0);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+      const first = limiter.check(key, rule);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+      const second = limiter.check(key, rule);
+      await Promise.all([first, second, busy]);
+    });
+    const wants = seen.filter((args) => args[0] === 'evalsha' || args[0] === 'eval').map((args) => args.at(-1));
+    // The first of the two takes 1 + a lease of 2; the second, sent while it is out, only its 1.
+    expect(wants.slice(-2)).toEqual(['3', '1']);
   });
 
   it('each quota operation is exactly one EVAL/EVALSHA command', async () => {
