@@ -153,7 +153,9 @@ const MAX_BATCH = 256;
  * until they are used up or `leaseMs` has passed. How many is sized by use, never by the rule
  * alone: one, then twice the last lease each time a lease was used up, what was used of it when
  * it was not; at most the rule's refill over `leaseMs` and `maxLease`; none while another take of
- * the key is in flight. (Sized by the rule, a gateway asked once every 100 ms took 30 of a 300/s
+ * the key is in flight. Checks of a key whose leasing take is out wait for its lease instead of
+ * sending takes of their own (requests of later turns arrive meanwhile, and each turn would send
+ * one, each resetting the lease's size). (Sized by the rule, a gateway asked once every 100 ms took 30 of a 300/s
  * rule each time and lost 29: a few such gateways starved each other far below the limit.)
  * The shared bucket never grants more than the rule: a lease is charged before it is used, and
  * used within `leaseMs` of being charged, so across all processes a window holds at most
@@ -194,6 +196,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     takenAt: number;
     /** Takes of this key in flight: while one is, another takes nothing ahead (no hoarding). */
     inFlight: number;
+    /** Requests those takes take ahead: while some are on their way, new checks wait for them. */
+    aheadInFlight: number;
+    /** Checks waiting for the take in flight (answered from its lease, or sent on if it falls short). */
+    parked: { now: number; resolve: (result: RateLimitResult) => void }[];
     /**
      * gcra's state as if each request answered here had been charged when it was answered
      * (anchor ms, drain): the X-RateLimit-* figures of local answers, as sequential checks give them.
@@ -238,21 +244,42 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     for (const [key, state] of keys) if (state.inFlight === 0 && !warm(state, now)) keys.delete(key);
   };
 
+  const enqueue = (redisKey: string, rule: RateLimitRule, now: number, resolve: (result: RateLimitResult) => void): void => {
+    const pending = queue.get(redisKey);
+    if (pending) {
+      pending.waiters.push(resolve);
+      return;
+    }
+    // A full batch goes before a new key joins, so one script run stays short for Redis (it
+    // serves nobody else meanwhile) and a key's checks stay in one run.
+    if (queue.size >= MAX_BATCH) void flush();
+    queue.set(redisKey, { rule, now, waiters: [resolve] });
+    // After the other requests of this turn have asked too: the servers run a turn's requests
+    // together from one setImmediate (src/http/batch-requests.ts), so this flush, queued from
+    // there, runs once all of them reached their check (next turn, with a non-blocking poll).
+    if (queue.size === 1) setImmediate(flush);
+  };
+
   const flush = async (): Promise<void> => {
     const batch = queue;
     queue = new Map();
     if (batch.size === 0) return;
     const args: (string | number)[] = [batch.size, ...batch.keys(), expirySlackMs];
-    const aheads: number[] = [];
+    /** Per key: what it takes ahead, or undefined when another take was in flight (its size then says nothing of use). */
+    const aheads: (number | undefined)[] = [];
     let now = 0;
     for (const [redisKey, pending] of batch) {
       const { rule } = pending;
       now = pending.now;
-      const state = keys.get(redisKey);
+      let state = keys.get(redisKey);
       const ahead = aheadFor(state, rule, now);
-      aheads.push(ahead);
-      if (state) state.inFlight++;
-      else keys.set(redisKey, { tokens: 0, ahead: 0, takenAt: now, inFlight: 1, anchor: now, excess: 0 });
+      aheads.push(state && state.inFlight > 0 ? undefined : ahead);
+      if (!state) {
+        state = { tokens: 0, ahead: 0, takenAt: now, inFlight: 0, aheadInFlight: 0, parked: [], anchor: now, excess: 0 };
+        keys.set(redisKey, state);
+      }
+      state.inFlight++;
+      state.aheadInFlight += ahead;
       args.push(now, rule.limit, rule.windowMs, pending.waiters.length + ahead);
     }
     let reply: number[] | undefined;
@@ -265,10 +292,14 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     let at = 0;
     for (const [redisKey, { rule, now: asked, waiters }] of batch) {
       const state = keys.get(redisKey)!;
+      const ahead = aheads[at / 3];
       state.inFlight--;
-      const ahead = aheads[at / 3]!;
+      state.aheadInFlight -= ahead ?? 0;
+      // The checks that waited for this take: answered from its lease below, or sent on.
+      const parked = state.aheadInFlight === 0 ? state.parked.splice(0) : [];
       if (!reply) {
         for (const resolve of waiters) resolve(failOpenResult(rule));
+        for (const { resolve } of parked) resolve(failOpenResult(rule));
         at += 3;
         continue;
       }
@@ -288,9 +319,13 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       // Left-over tokens of the earlier take keep its (earlier) expiry, and the new ones with them: never later than charged + leaseMs.
       if (state.tokens === 0) state.takenAt = asked;
       state.tokens += granted - answered;
-      state.ahead = ahead;
+      if (ahead !== undefined) state.ahead = ahead;
       state.anchor = t;
       state.excess = excessBefore + answered * rule.windowMs;
+      for (const { now: parkedAt, resolve } of parked) {
+        if (usable(state, parkedAt)) resolve(answerLocally(state, rule, parkedAt));
+        else enqueue(redisKey, rule, parkedAt, resolve);
+      }
     }
     sweep(now);
   };
@@ -307,19 +342,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       const state = keys.get(redisKey);
       if (state && usable(state, now)) return Promise.resolve(answerLocally(state, rule, now));
       return new Promise((resolve) => {
-        const pending = queue.get(redisKey);
-        if (pending) {
-          pending.waiters.push(resolve);
-          return;
-        }
-        // A full batch goes before a new key joins, so one script run stays short for Redis (it
-        // serves nobody else meanwhile) and a key's checks stay in one run.
-        if (queue.size >= MAX_BATCH) void flush();
-        queue.set(redisKey, { rule, now, waiters: [resolve] });
-        // After the other requests of this turn have asked too: the servers run a turn's requests
-        // together from one setImmediate (src/http/batch-requests.ts), so this flush, queued from
-        // there, runs once all of them reached their check (next turn, with a non-blocking poll).
-        if (queue.size === 1) setImmediate(flush);
+        // A take of this key that takes ahead is on its way: wait for its lease rather than send
+        // another take (requests of later turns arrive while it is out, and each turn would).
+        if (state && state.aheadInFlight > 0) state.parked.push({ now, resolve });
+        else enqueue(redisKey, rule, now, resolve);
       });
     },
     async close() {},
