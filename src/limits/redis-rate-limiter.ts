@@ -267,10 +267,8 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     const args: (string | number)[] = [batch.size, ...batch.keys(), expirySlackMs];
     /** Per key: what it takes ahead, or undefined when another take was in flight (its size then says nothing of use). */
     const aheads: (number | undefined)[] = [];
-    let now = 0;
     for (const [redisKey, pending] of batch) {
-      const { rule } = pending;
-      now = pending.now;
+      const { rule, now } = pending;
       let state = keys.get(redisKey);
       const ahead = aheadFor(state, rule, now);
       aheads.push(state && state.inFlight > 0 ? undefined : ahead);
@@ -322,12 +320,15 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       if (ahead !== undefined) state.ahead = ahead;
       state.anchor = t;
       state.excess = excessBefore + answered * rule.windowMs;
+      // A parked check the lease cannot answer takes anew at the time it is sent (its own time
+      // may be a round trip old: a lease stamped with it would be cut short).
       for (const { now: parkedAt, resolve } of parked) {
         if (usable(state, parkedAt)) resolve(answerLocally(state, rule, parkedAt));
-        else enqueue(redisKey, rule, parkedAt, resolve);
+        else enqueue(redisKey, rule, clock.now().getTime(), resolve);
       }
     }
-    sweep(now);
+    // At the clock's time: the batch's last check may be a parked one asked a round trip ago.
+    sweep(clock.now().getTime());
   };
 
   return {
