@@ -101,6 +101,12 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
     return true;
   };
 
+  /** The next ticket of the account's order (see `QuotaTicket`): it ends every mark handed out before it. */
+  const nextTicket = (entry: Account): QuotaTicket => {
+    entry.seq += 1;
+    return { epoch, seq: entry.seq };
+  };
+
   const endReservation = (entry: Account, reservationId: string) => {
     const reservation = entry.reservations.get(reservationId);
     if (!reservation) return;
@@ -135,10 +141,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
       assertBytes(usedBytes, 'usedBytes');
       const entry = account(accountId);
       const mark = order && 'mark' in order ? order.mark : undefined;
-      if (mark && (mark.epoch !== epoch || mark.seq !== entry.seq)) {
-        entry.seq += 1;
-        return { epoch, seq: entry.seq };
-      }
+      if (mark && (mark.epoch !== epoch || mark.seq !== entry.seq)) return nextTicket(entry);
       for (const id of reservationIds) endReservation(entry, id);
       entry.seq += 1;
       if (mark) {
@@ -150,9 +153,7 @@ export function createMemoryQuotaStore(options: MemoryQuotaStoreOptions = {}): Q
       return true;
     },
     async ticket(accountId: string): Promise<QuotaTicket> {
-      const entry = account(accountId);
-      entry.seq += 1;
-      return { epoch, seq: entry.seq };
+      return nextTicket(account(accountId));
     },
     async commit(accountId: string, reservationId: string, actualDeltaBytes: number): Promise<void> {
       assertBytes(actualDeltaBytes, 'actualDeltaBytes', { allowNegative: true });

@@ -127,19 +127,24 @@ export function gcraStep(state: GcraState | undefined, nowMs: number, rule: Rate
   }
   if (excess + cost <= capacity) {
     const next = excess + cost;
-    const resetMs = Math.ceil(next / limit);
-    return {
-      result: { allowed: true, limit, remaining: Math.floor((capacity - next) / cost), resetMs },
-      next: { anchorMs: t, excess: next },
-      ttlMs: resetMs,
-    };
+    const result = gcraAllowed(rule, next);
+    return { result, next: { anchorMs: t, excess: next }, ttlMs: result.resetMs };
   }
-  const retryAfterMs = Math.ceil((excess + cost - capacity) / limit);
-  const resetMs = Math.ceil(excess / limit);
-  return {
-    result: { allowed: false, limit, remaining: 0, resetMs, retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) },
-    ttlMs: resetMs,
-  };
+  const result = gcraDenied(rule, excess);
+  return { result, ttlMs: result.resetMs };
+}
+
+/** gcra's answer to an allowed request that left the bucket drained by `excess` (GcraState units). */
+export function gcraAllowed(rule: RateLimitRule, excess: number): RateLimitAllowed {
+  const { limit, windowMs } = rule;
+  return { allowed: true, limit, remaining: Math.floor((limit * windowMs - excess) / windowMs), resetMs: Math.ceil(excess / limit) };
+}
+
+/** gcra's answer to a request that does not fit a bucket drained by `excess` (GcraState units). */
+export function gcraDenied(rule: RateLimitRule, excess: number): RateLimitDenied {
+  const { limit, windowMs } = rule;
+  const retryAfterMs = Math.ceil((excess + windowMs - limit * windowMs) / limit);
+  return { allowed: false, limit, remaining: 0, resetMs: Math.ceil(excess / limit), retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 }
 
 /** The answer when the backend cannot be asked: let the request through, flagged. */

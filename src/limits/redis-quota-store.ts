@@ -72,6 +72,11 @@ local function position(epochCandidate)
   local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
   return state[1], tonumber(state[2] or '0')
 end
+-- The next ticket {epoch, seq}: ends every mark handed out before it.
+local function takeTicket(epochCandidate)
+  local epoch = position(epochCandidate)
+  return {epoch, bump()}
+end
 -- kind '' (none): always; 't': no figure with a later ticket was set (then this one is the latest).
 local function claimFigure(kind, epoch, seq)
   if kind == '' then return true end
@@ -142,8 +147,8 @@ local kind = ARGV[3]
 if kind == 'm' then
   local state = redis.call('HMGET', KEYS[1], 'epoch', 'seq')
   if state[1] ~= ARGV[4] or tonumber(state[2] or '0') ~= tonumber(ARGV[5]) then
-    local epoch = position(ARGV[6])
-    return {0, epoch, bump()}
+    local ticket = takeTicket(ARGV[6])
+    return {0, ticket[1], ticket[2]}
   end
 end
 for i = 7, #ARGV do endReservation(ARGV[i]) end
@@ -161,8 +166,7 @@ return {1}`,
   quotaTicket: {
     numberOfKeys: 3,
     lua: `${PRELUDE}
-local epoch = position(ARGV[1])
-return {epoch, bump()}`,
+return takeTicket(ARGV[1])`,
   },
   // ARGV: reservationId, deltaBytes
   quotaCommit: {

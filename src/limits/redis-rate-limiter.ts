@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../clock.ts';
 import type { Logger } from '../logger.ts';
 import { commandBound, createOutageReporter, silentLogger } from './errors.ts';
 import { defineScripts } from './redis-scripts.ts';
-import { failOpenResult, validateRule, type RateLimiter, type RateLimitResult, type RateLimitRule } from './rate-limiter.ts';
+import { failOpenResult, gcraAllowed, gcraDenied, gcraStep, validateRule, type GcraState, type RateLimiter, type RateLimitResult, type RateLimitRule } from './rate-limiter.ts';
 
 /**
  * `gcraStep` (rate-limiter.ts) in Lua, and its form for several requests at once.
@@ -85,19 +85,6 @@ export function rateLimitRedisKey(keyPrefix: string, key: string, rule: RateLimi
 export function gcraResult(rule: RateLimitRule, [allowed, remaining, resetMs, retryAfterMs]: number[]): RateLimitResult {
   if (allowed === 1) return { allowed: true, limit: rule.limit, remaining: remaining!, resetMs: resetMs! };
   return { allowed: false, limit: rule.limit, remaining: 0, resetMs: resetMs!, retryAfterMs: retryAfterMs!, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs! / 1000)) };
-}
-
-/** gcra's answer to an allowed request that left the bucket drained by `excess`. */
-function allowedAt(rule: RateLimitRule, excess: number): RateLimitResult {
-  const { limit, windowMs } = rule;
-  return { allowed: true, limit, remaining: Math.floor((limit * windowMs - excess) / windowMs), resetMs: Math.ceil(excess / limit) };
-}
-
-/** gcra's answer to a request that does not fit a bucket drained by `excess`. */
-function deniedAt(rule: RateLimitRule, excess: number): RateLimitResult {
-  const { limit, windowMs } = rule;
-  const retryAfterMs = Math.ceil((excess + windowMs - limit * windowMs) / limit);
-  return { allowed: false, limit, remaining: 0, resetMs: Math.ceil(excess / limit), retryAfterMs, retryAfterSeconds: Math.max(1, Math.ceil(retryAfterMs / 1000)) };
 }
 
 /** Keys live this much longer than "until refilled" by default (see `expirySlackMs`). */
@@ -201,11 +188,10 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     /** Checks waiting for the take in flight (answered from its lease, or sent on if it falls short). */
     parked: { now: number; resolve: (result: RateLimitResult) => void }[];
     /**
-     * gcra's state as if each request answered here had been charged when it was answered
-     * (anchor ms, drain): the X-RateLimit-* figures of local answers, as sequential checks give them.
+     * gcra's state as if each request answered here had been charged when it was answered: the
+     * X-RateLimit-* figures of local answers, as sequential checks give them.
      */
-    anchor: number;
-    excess: number;
+    local: GcraState;
   }
   let queue = new Map<string, Pending>();
   const keys = new Map<string, KeyState>();
@@ -228,13 +214,16 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     return Math.max(0, Math.min(cap, wanted));
   };
 
-  /** A local answer: one of the tokens, and gcra's step on the local state for its figures. */
+  /**
+   * A local answer: one of the tokens, and gcra's step on the local state for its figures. Every
+   * token was charged to the shared bucket, whose drain the local state never exceeds, so the step
+   * always has room for it.
+   */
   const answerLocally = (state: KeyState, rule: RateLimitRule, now: number): RateLimitResult => {
     state.tokens--;
-    const t = Math.max(now, state.anchor);
-    state.excess = Math.max(0, state.excess - (t - state.anchor) * rule.limit) + rule.windowMs;
-    state.anchor = t;
-    return allowedAt(rule, state.excess);
+    const step = gcraStep(state.local, now, rule);
+    if (step.next) state.local = step.next;
+    return step.result;
   };
 
   /** Forgets keys too long unasked to be used or warm; at most once per 10 leases' time. */
@@ -273,7 +262,7 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       const ahead = aheadFor(state, rule, now);
       aheads.push(state && state.inFlight > 0 ? undefined : ahead);
       if (!state) {
-        state = { tokens: 0, ahead: 0, takenAt: now, inFlight: 0, aheadInFlight: 0, parked: [], anchor: now, excess: 0 };
+        state = { tokens: 0, ahead: 0, takenAt: now, inFlight: 0, aheadInFlight: 0, parked: [], local: { anchorMs: now, excess: 0 } };
         keys.set(redisKey, state);
       }
       state.inFlight++;
@@ -287,10 +276,11 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
     } catch (error) {
       outage.failure(error);
     }
-    let at = 0;
+    let i = -1;
     for (const [redisKey, { rule, now: asked, waiters }] of batch) {
+      i++;
       const state = keys.get(redisKey)!;
-      const ahead = aheads[at / 3];
+      const ahead = aheads[i];
       state.inFlight--;
       state.aheadInFlight -= ahead ?? 0;
       // The checks that waited for this take: answered from its lease below, or sent on.
@@ -298,28 +288,25 @@ export function createRedisRateLimiter(options: RedisRateLimiterOptions): RateLi
       if (!reply) {
         for (const resolve of waiters) resolve(failOpenResult(rule));
         for (const { resolve } of parked) resolve(failOpenResult(rule));
-        at += 3;
         continue;
       }
-      const granted = reply[at]!;
-      const t = reply[at + 1]!;
-      const excessBefore = reply[at + 2]!;
-      at += 3;
+      const granted = reply[i * 3]!;
+      const t = reply[i * 3 + 1]!;
+      const excessBefore = reply[i * 3 + 2]!;
       const answered = Math.min(granted, waiters.length);
       // Tokens of an earlier take still usable (two takes were in flight) answer first what this one could not.
       const kept = usable(state, asked) ? state.tokens : 0;
       state.tokens = kept;
-      for (let i = 0; i < waiters.length; i++) {
-        if (i < answered) waiters[i]!(allowedAt(rule, excessBefore + (i + 1) * rule.windowMs));
-        else if (state.tokens > 0) waiters[i]!(answerLocally(state, rule, asked));
-        else waiters[i]!(deniedAt(rule, excessBefore + granted * rule.windowMs));
+      for (let w = 0; w < waiters.length; w++) {
+        if (w < answered) waiters[w]!(gcraAllowed(rule, excessBefore + (w + 1) * rule.windowMs));
+        else if (state.tokens > 0) waiters[w]!(answerLocally(state, rule, asked));
+        else waiters[w]!(gcraDenied(rule, excessBefore + granted * rule.windowMs));
       }
       // Left-over tokens of the earlier take keep its (earlier) expiry, and the new ones with them: never later than charged + leaseMs.
       if (state.tokens === 0) state.takenAt = asked;
       state.tokens += granted - answered;
       if (ahead !== undefined) state.ahead = ahead;
-      state.anchor = t;
-      state.excess = excessBefore + answered * rule.windowMs;
+      state.local = { anchorMs: t, excess: excessBefore + answered * rule.windowMs };
       // A parked check the lease cannot answer takes anew at the time it is sent (its own time
       // may be a round trip old: a lease stamped with it would be cut short).
       for (const { now: parkedAt, resolve } of parked) {
