@@ -102,6 +102,17 @@ export function cpuSeconds(pid: number | undefined): number {
   return (Number(fields[11]) + Number(fields[12])) / 100 + children.reduce((sum, child) => sum + cpuSeconds(child), 0);
 }
 
+/**
+ * The whole machine's CPU time so far from /proc/stat, in seconds: `busy` (user, nice, system, irq,
+ * softirq: every process and the kernel) and `stolen` (time the hypervisor gave this VM's vCPUs to
+ * others). A target's own CPU says what it costs; this says whether the cores were all in use, i.e.
+ * whether a baseline was bound by the machine rather than by the server measured.
+ */
+export function machineCpuSeconds(): { busy: number; stolen: number } {
+  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { busy: (user! + nice! + system! + irq! + softirq!) / 100, stolen: (steal ?? 0) / 100 };
+}
+
 export interface RateMeasurement {
   requestsPerSecond: number;
   /** Server CPU (user+system) per request: independent of how busy the load generator is. */
@@ -150,6 +161,10 @@ export interface Transfer {
   mibPerSecond: number;
   /** CPU (user+system) of the target process and its children per GiB moved. */
   cpuSecondsPerGiB: number;
+  /** CPU of the whole machine (every process: client, servers, kernel) per GiB moved. */
+  machineCpuSecondsPerGiB: number;
+  /** Cores the whole machine kept busy during the transfer (of os.availableParallelism()). */
+  busyCores: number;
 }
 
 /**
@@ -160,6 +175,7 @@ export interface Transfer {
 export async function transfer(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1): Promise<Transfer> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const cpuBefore = cpuSeconds(target.pid);
+  const machineBefore = machineCpuSeconds().busy;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -168,10 +184,12 @@ export async function transfer(target: Target, upload: boolean, bytes = LARGE_BY
       if (!upload && received !== bytes) throw new Error(`short download: ${received}`);
     }),
   );
-  const mibPerSecond = (concurrency * bytes) / 1024 / 1024 / ((performance.now() - start) / 1000);
+  const seconds = (performance.now() - start) / 1000;
+  const machine = machineCpuSeconds().busy - machineBefore;
+  const mibPerSecond = (concurrency * bytes) / 1024 / 1024 / seconds;
   const cpuSecondsPerGiB = target.pid ? ((cpuSeconds(target.pid) - cpuBefore) * 2 ** 30) / (concurrency * bytes) : 0;
   agent.destroy();
-  return { mibPerSecond, cpuSecondsPerGiB };
+  return { mibPerSecond, cpuSecondsPerGiB, machineCpuSecondsPerGiB: (machine * 2 ** 30) / (concurrency * bytes), busyCores: machine / seconds };
 }
 
 /** Rate limits off: the benchmarks measure the request path, not the counting (bench/limits.bench.ts does). */

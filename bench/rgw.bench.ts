@@ -16,17 +16,21 @@
  * Its ratio to direct RGW is what one Node hop costs a large transfer here (its CPU per GiB is
  * mostly the kernel copying into the client's socket), the floor the gateway's ratio is judged
  * against when the hop, not the gateway, is what the machine runs out of.
+ *
+ * Each 64 MiB round also reads the whole machine's CPU (/proc/stat): cores kept busy and CPU per
+ * GiB of each side. When direct RGW alone keeps every core busy, the client and RGW can only get
+ * slower once a hop takes its share, and the table prints that ceiling next to the measured ratio.
  */
 import { CreateBucketCommand, DeleteBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent } from 'node:http';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCephRgw } from '../test/support/ceph-rgw.ts';
 import { signRaw } from '../test/support/raw-s3.ts';
 import { freePort } from '../test/support/cloudstorage.ts';
-import { measureRate, median, LIMITS_OFF, printTable, SECONDS, send, SMALL, startChild, startGateway, transfer, waitForHttp, type Target } from './lib.ts';
+import { measureRate, median, LIMITS_OFF, printTable, SECONDS, send, SMALL, startChild, startGateway, transfer, waitForHttp, type Target, type Transfer } from './lib.ts';
 
 const LARGE = 64 * 1024 * 1024;
 /** BENCH_ONLY=small or large limits the scenarios (e.g. with BENCH_PROFILE=dir for a CPU profile). */
@@ -45,21 +49,23 @@ const LARGE_ROUNDS = Number(process.env.BENCH_LARGE_ROUNDS ?? 7);
  * 64 MiB transfer takes well under a second, and RGW's memstore speed drifts over a run.
  */
 async function interleaved(directTarget: Target, proxyTarget: Target, gatewayTarget: Target, upload: boolean, concurrency: number) {
-  const directRates: number[] = [];
-  const proxyRates: number[] = [];
-  const proxyCpu: number[] = [];
-  const gatewayRates: number[] = [];
-  const gatewayCpu: number[] = [];
+  const runs = { direct: [] as Transfer[], proxy: [] as Transfer[], gateway: [] as Transfer[] };
   for (let round = 0; round < LARGE_ROUNDS; round++) {
-    directRates.push((await transfer(directTarget, upload, LARGE, concurrency)).mibPerSecond);
-    const proxied = await transfer(proxyTarget, upload, LARGE, concurrency);
-    proxyRates.push(proxied.mibPerSecond);
-    proxyCpu.push(proxied.cpuSecondsPerGiB);
-    const measured = await transfer(gatewayTarget, upload, LARGE, concurrency);
-    gatewayRates.push(measured.mibPerSecond);
-    gatewayCpu.push(measured.cpuSecondsPerGiB);
+    runs.direct.push(await transfer(directTarget, upload, LARGE, concurrency));
+    runs.proxy.push(await transfer(proxyTarget, upload, LARGE, concurrency));
+    runs.gateway.push(await transfer(gatewayTarget, upload, LARGE, concurrency));
   }
-  return { direct: median(directRates), proxy: median(proxyRates), proxyCpu: median(proxyCpu), gateway: median(gatewayRates), gatewayCpu: median(gatewayCpu) };
+  const of = (side: Transfer[], field: keyof Transfer) => median(side.map((run) => run[field]));
+  const machineOf = (side: Transfer[]) => ({ busyCores: of(side, 'busyCores'), cpuPerGiB: of(side, 'machineCpuSecondsPerGiB') });
+  return {
+    direct: of(runs.direct, 'mibPerSecond'),
+    proxy: of(runs.proxy, 'mibPerSecond'),
+    proxyCpu: of(runs.proxy, 'cpuSecondsPerGiB'),
+    gateway: of(runs.gateway, 'mibPerSecond'),
+    gatewayCpu: of(runs.gateway, 'cpuSecondsPerGiB'),
+    /** Whole-machine figures of each side: cores kept busy, CPU per GiB. */
+    machine: { direct: machineOf(runs.direct), proxy: machineOf(runs.proxy), gateway: machineOf(runs.gateway) },
+  };
 }
 
 /** Small-object rates, also alternating sides over BENCH_SMALL_ROUNDS rounds, medians reported. */
@@ -74,6 +80,20 @@ async function interleavedRate(directTarget: Target, gatewayTarget: Target, body
     gatewayCpu.push(measured.cpuMicrosPerRequest);
   }
   return { direct: median(directRates), gateway: median(gatewayRates), gatewayCpu: median(gatewayCpu) };
+}
+
+/** A row of the whole-machine table; the ceiling only means something when direct RGW kept the cores busy. */
+function machineRow(name: string, measured: Awaited<ReturnType<typeof interleaved>>): (string | number)[] {
+  const { direct, proxy, gateway } = measured.machine;
+  const cores = (value: number) => value.toFixed(2);
+  const saturated = direct.busyCores >= availableParallelism() * 0.9;
+  const ceiling = direct.cpuPerGiB / (direct.cpuPerGiB + measured.gatewayCpu);
+  return [
+    name,
+    `${cores(direct.busyCores)} / ${cores(proxy.busyCores)} / ${cores(gateway.busyCores)}`,
+    `${cores(direct.cpuPerGiB)} / ${cores(proxy.cpuPerGiB)} / ${cores(gateway.cpuPerGiB)}`,
+    saturated ? ceiling.toFixed(2) : `- (direct left cores idle; ${ceiling.toFixed(2)} if it had not)`,
+  ];
 }
 
 async function main() {
@@ -123,6 +143,7 @@ async function main() {
     const viaProxy = (target: Target): Target => ({ ...target, port: proxyPort, pid: proxy.pid });
     const cpuRows: (string | number)[][] = [];
     const largeCpuRows: (string | number)[][] = [];
+    const machineRows: (string | number)[][] = [];
     const smallLength = { 'content-length': String(SMALL.length) };
     const smallHash = createHash('sha256').update(SMALL).digest('hex');
     await send(new Agent(), await direct('PUT', 'small.bin', smallLength, smallHash), SMALL);
@@ -151,10 +172,12 @@ async function main() {
       const put = await interleaved(directPut, viaProxy(directPut), await gateway.signed('PUT', '/default/large.bin', largeLength, 'UNSIGNED-PAYLOAD'), true, concurrency);
       rows.push({ name: `64 MiB PUT MiB/s (c=${concurrency})`, direct: put.direct, proxy: put.proxy, gateway: put.gateway, target: 0.85 });
       largeCpuRows.push([`64 MiB PUT (c=${concurrency})`, put.proxyCpu, put.gatewayCpu]);
+      machineRows.push(machineRow(`64 MiB PUT (c=${concurrency})`, put));
       const directGet = await direct('GET', 'large.bin');
       const get = await interleaved(directGet, viaProxy(directGet), await gateway.signed('GET', '/default/large.bin'), false, concurrency);
       rows.push({ name: `64 MiB GET MiB/s (c=${concurrency})`, direct: get.direct, proxy: get.proxy, gateway: get.gateway, target: 0.9 });
       largeCpuRows.push([`64 MiB GET (c=${concurrency})`, get.proxyCpu, get.gatewayCpu]);
+      machineRows.push(machineRow(`64 MiB GET (c=${concurrency})`, get));
     }
     clearInterval(sampler);
 
@@ -169,6 +192,17 @@ async function main() {
     );
     if (cpuRows.length > 0) printTable('Gateway CPU per request (µs, user+system of the gateway process)', ['request', 'gateway'], cpuRows);
     if (largeCpuRows.length > 0) printTable('CPU per GiB moved (s, median of the rounds)', ['transfer', 'bare proxy', 'gateway'], largeCpuRows);
+    if (machineRows.length > 0) {
+      printTable(
+        `Whole machine during the 64 MiB rounds (${availableParallelism()} cores; client, RGW, proxy and kernel): busy cores, CPU s per GiB, and the ceiling the cores set`,
+        ['transfer', 'busy cores direct / bare / gateway', 'machine CPU s/GiB direct / bare / gateway', 'ceiling gateway ÷ direct'],
+        machineRows,
+      );
+      console.log(
+        '\nCeiling: when direct RGW already keeps every core busy, the hop can only take cores from the client and RGW, and gateway ÷ direct is at most\n' +
+          "direct's machine CPU per GiB ÷ (that + the gateway process's CPU per GiB). Above 0.9 only if the gateway costs under a ninth of what the rest does.",
+      );
+    }
     console.log(`\nGateway RSS during the 64 MiB runs: ${rssBefore.toFixed(0)} MiB before, ${rssPeak.toFixed(0)} MiB peak (16 concurrent 64 MiB transfers in flight).`);
   } finally {
     gateway.child.kill('SIGTERM');
