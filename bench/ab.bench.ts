@@ -7,7 +7,7 @@
  *   node scripts/build.mjs                                           # on the new code
  *   AB_A=/tmp/before.mjs AB_B=dist/main.mjs AB_CASE=get4k npx tsx bench/ab.bench.ts
  *
- * AB_CASE: get4k (default) or put4k; AB_ROUNDS (5), WRK_SECONDS (4), WRK_CONNECTIONS (16);
+ * AB_CASE: get4k (default), put4k, get1m, put1m or get64m; AB_ROUNDS (5), WRK_SECONDS (4), WRK_CONNECTIONS (16);
  * AB_ENV='KEY=value,KEY=value' adds settings to both servers, AB_ENV_A / AB_ENV_B to one (e.g. the
  * same bundle with rate limits off and on: AB_ENV_B='RATE_LIMIT_READ=100000000/1s'); AB_NODE_ARGS_A /
  * AB_NODE_ARGS_B: node options of one side (AB_NODE_ARGS_B='--single-threaded-gc').
@@ -27,6 +27,8 @@ const ROUNDS = Number(process.env.AB_ROUNDS ?? 5);
 const SECONDS = Number(process.env.WRK_SECONDS ?? 4);
 const CONNECTIONS = Number(process.env.WRK_CONNECTIONS ?? 16);
 const CASE = process.env.AB_CASE ?? 'get4k';
+/** The object the case stores and reads: 4 KiB, 1 MiB or 64 MiB by the case's suffix. */
+const BODY = CASE.endsWith('64m') ? Buffer.alloc(64 * 1024 * 1024, 7) : CASE.endsWith('1m') ? Buffer.alloc(1024 * 1024, 7) : SMALL;
 const settings = (list: string | undefined): Record<string, string> =>
   Object.fromEntries(
     (list ?? '')
@@ -58,21 +60,21 @@ async function main() {
   const gateways: BenchGateway[] = [];
   try {
     const agent = new Agent({ keepAlive: true });
-    const hash = createHash('sha256').update(SMALL).digest('hex');
+    const hash = createHash('sha256').update(BODY).digest('hex');
     const results: Record<string, { cpu: number[]; rate: number[] }> = {};
     const scripts: Record<string, { gateway: BenchGateway; sign: () => Promise<string> }> = {};
     for (const [name, bundle] of Object.entries(bundles)) {
       const gateway = await start(bundle, work, name as 'A' | 'B');
       gateways.push(gateway);
-      const put = await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(SMALL.length) }, hash);
-      const { status } = await send(agent, put, SMALL);
+      const put = await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(BODY.length) }, hash);
+      const { status } = await send(agent, put, BODY);
       if (status !== 200) throw new Error(`${name}: PUT answered ${status}`);
       results[name] = { cpu: [], rate: [] };
       scripts[name] = {
         gateway,
         sign: async () =>
-          CASE === 'put4k'
-            ? luaScript(work, name, await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(SMALL.length) }, hash), SMALL)
+          CASE.startsWith('put')
+            ? luaScript(work, name, await gateway.signed('PUT', '/default/small.bin', { 'content-length': String(BODY.length) }, hash), BODY)
             : luaScript(work, name, await gateway.signed('GET', '/default/small.bin')),
       };
     }
