@@ -103,14 +103,14 @@ export function cpuSeconds(pid: number | undefined): number {
 }
 
 /**
- * The whole machine's CPU time so far from /proc/stat, in seconds: `busy` (user, nice, system, irq,
- * softirq: every process and the kernel) and `stolen` (time the hypervisor gave this VM's vCPUs to
- * others). A target's own CPU says what it costs; this says whether the cores were all in use, i.e.
- * whether a baseline was bound by the machine rather than by the server measured.
+ * The whole machine's busy CPU time so far from /proc/stat, in seconds (user, nice, system, irq,
+ * softirq: every process and the kernel). A target's own CPU says what it costs; this says whether
+ * the cores were all in use, i.e. whether a baseline was bound by the machine rather than by the
+ * server measured.
  */
-export function machineCpuSeconds(): { busy: number; stolen: number } {
-  const [user, nice, system, , , irq, softirq, steal] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  return { busy: (user! + nice! + system! + irq! + softirq!) / 100, stolen: (steal ?? 0) / 100 };
+export function machineCpuSeconds(): number {
+  const [user, nice, system, , , irq, softirq] = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return (user! + nice! + system! + irq! + softirq!) / 100;
 }
 
 export interface RateMeasurement {
@@ -175,7 +175,7 @@ export interface Transfer {
 export async function transfer(target: Target, upload: boolean, bytes = LARGE_BYTES, concurrency = 1): Promise<Transfer> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const cpuBefore = cpuSeconds(target.pid);
-  const machineBefore = machineCpuSeconds().busy;
+  const machineBefore = machineCpuSeconds();
   const start = performance.now();
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
@@ -185,7 +185,7 @@ export async function transfer(target: Target, upload: boolean, bytes = LARGE_BY
     }),
   );
   const seconds = (performance.now() - start) / 1000;
-  const machine = machineCpuSeconds().busy - machineBefore;
+  const machine = machineCpuSeconds() - machineBefore;
   const mibPerSecond = (concurrency * bytes) / 1024 / 1024 / seconds;
   const cpuSecondsPerGiB = target.pid ? ((cpuSeconds(target.pid) - cpuBefore) * 2 ** 30) / (concurrency * bytes) : 0;
   agent.destroy();

@@ -85,14 +85,14 @@ async function interleavedRate(directTarget: Target, gatewayTarget: Target, body
 /** A row of the whole-machine table; the ceiling only means something when direct RGW kept the cores busy. */
 function machineRow(name: string, measured: Awaited<ReturnType<typeof interleaved>>): (string | number)[] {
   const { direct, proxy, gateway } = measured.machine;
-  const cores = (value: number) => value.toFixed(2);
+  const fixed = (value: number) => value.toFixed(2);
   const saturated = direct.busyCores >= availableParallelism() * 0.9;
   const ceiling = direct.cpuPerGiB / (direct.cpuPerGiB + measured.gatewayCpu);
   return [
     name,
-    `${cores(direct.busyCores)} / ${cores(proxy.busyCores)} / ${cores(gateway.busyCores)}`,
-    `${cores(direct.cpuPerGiB)} / ${cores(proxy.cpuPerGiB)} / ${cores(gateway.cpuPerGiB)}`,
-    saturated ? ceiling.toFixed(2) : `- (direct left cores idle; ${ceiling.toFixed(2)} if it had not)`,
+    `${fixed(direct.busyCores)} / ${fixed(proxy.busyCores)} / ${fixed(gateway.busyCores)}`,
+    `${fixed(direct.cpuPerGiB)} / ${fixed(proxy.cpuPerGiB)} / ${fixed(gateway.cpuPerGiB)}`,
+    saturated ? fixed(ceiling) : `- (direct left cores idle; ${fixed(ceiling)} if it had not)`,
   ];
 }
 
